@@ -1,0 +1,124 @@
+//! Token verification: the [`TokenVerifier`] trait and its implementations.
+
+use std::sync::Arc;
+
+use derive_more::{Display, Error};
+use futures::future::LocalBoxFuture;
+use serde_json::{Map, Value};
+
+// submodules: cache, jwks, jwt, opaque (added by their owners)
+
+/// Verifies a bearer token and returns its claims.
+///
+/// Object-safe, so any verifier can sit behind `Arc<dyn TokenVerifier>`. The future is local
+/// (not `Send`) because actix-web runs each worker on its own single-threaded runtime and the
+/// `awc` client is not `Send`; the verifier itself is `Send + Sync` and shared by all workers.
+pub trait TokenVerifier: Send + Sync + 'static {
+    /// Checks `token` (the bearer value, without the scheme) and returns its claims.
+    fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>>;
+}
+
+impl<T: TokenVerifier + ?Sized> TokenVerifier for Arc<T> {
+    fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
+        (**self).verify(token)
+    }
+}
+
+impl<T: TokenVerifier + ?Sized> TokenVerifier for Box<T> {
+    fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
+        (**self).verify(token)
+    }
+}
+
+/// Why a token was not accepted.
+///
+/// The `Display` text is meant for logs at `debug` level; responses never carry it, since it may
+/// name the issuer or a key id.
+#[derive(Debug, Display, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Not a well-formed token (wrong number of segments, bad base64url, bad JSON, too large).
+    #[display("malformed token: {_0}")]
+    Malformed(#[error(not(source))] &'static str),
+    /// The header names an algorithm that is not allowed (`none`, HMAC, or outside the allow-list).
+    #[display("algorithm not allowed")]
+    Algorithm,
+    /// No key of the key set matches the token's `kid` and algorithm.
+    #[display("no key matches the token")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[display("signature does not verify")]
+    Signature,
+    /// `exp` is in the past (beyond the leeway).
+    #[display("token has expired")]
+    Expired,
+    /// `nbf` or `iat` is in the future (beyond the leeway).
+    #[display("token is not yet valid")]
+    NotYetValid,
+    /// `iss` differs from the configured issuer.
+    #[display("wrong issuer")]
+    Issuer,
+    /// `aud` holds none of the configured audiences.
+    #[display("wrong audience")]
+    Audience,
+    /// A claim is missing or of the wrong type (`exp` as a string, `sub` absent, ...).
+    #[display("invalid claim `{_0}`")]
+    InvalidClaim(#[error(not(source))] &'static str),
+    /// Rejected by a custom or remote verifier, for the reason given.
+    #[display("token rejected: {_0}")]
+    Rejected(#[error(not(source))] String),
+    /// The key set or the provider's API could not be reached and nothing cached could answer.
+    /// Answered with 503, not 401: the token may well be valid.
+    #[display("token service unavailable: {_0}")]
+    Unavailable(#[error(not(source))] String),
+}
+
+impl VerifyError {
+    /// True when the failure is the provider's, not the token's.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, VerifyError::Unavailable(_))
+    }
+}
+
+/// The claims of a verified token: the JSON object of the JWT payload, or what an opaque-token
+/// verifier returned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Claims(Map<String, Value>);
+
+impl Claims {
+    /// Wraps a JSON object.
+    pub fn new(map: Map<String, Value>) -> Self {
+        Self(map)
+    }
+
+    /// The claim `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    /// The claim `name` when it is a JSON string.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(Value::as_str)
+    }
+
+    /// `exp` as seconds since the epoch, when it is a non-negative integer.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.0.get("exp").and_then(Value::as_u64)
+    }
+
+    /// The whole object.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// Unwraps the object.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0
+    }
+}
+
+impl From<Map<String, Value>> for Claims {
+    fn from(map: Map<String, Value>) -> Self {
+        Self(map)
+    }
+}
