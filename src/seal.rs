@@ -1,0 +1,409 @@
+//! Sealed values: the proxy's whole flow state, encrypted and authenticated with the proxy key.
+//!
+//! Every value the proxy would otherwise keep in a database (a registered client, a transaction
+//! in flight, a code handed to a client, consent) is sealed into an opaque string and handed to
+//! the client or browser, which gives it back at the next step. Any replica holding the same key
+//! can open it, so no state is shared between replicas.
+//!
+//! Format: a compact JWE, `dir` + `A256GCM`, whose `kid` names the key that sealed it. The
+//! plaintext carries the value's [`Kind`] and expiry, so a blob of one kind never opens as
+//! another, and an expired blob never opens at all.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use derive_more::{Display, Error};
+use josekit::jwe::{self, JweDecrypter, JweEncrypter, JweHeader};
+use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::{Clock, ConfigError};
+
+/// Shortest secret accepted as a proxy key, in bytes.
+const MIN_KEY_BYTES: usize = 32;
+/// A sealed value longer than this is refused before any decryption work.
+const MAX_SEALED_BYTES: usize = 8 * 1024;
+
+/// A secret that seals the proxy's flow state. Share the same keys across replicas.
+///
+/// Give at least 32 random bytes, base64url-encoded (`openssl rand -base64 32 | tr '+/' '-_'`).
+/// The secret is never used directly: an encryption key and a key id are derived from it.
+#[derive(Clone)]
+pub struct ProxyKey {
+    enc: [u8; 32],
+    kid: String,
+}
+
+impl ProxyKey {
+    /// A key from at least 32 bytes of secret material.
+    pub fn from_bytes(secret: &[u8]) -> Result<Self, ConfigError> {
+        if secret.len() < MIN_KEY_BYTES {
+            return Err(ConfigError::Invalid {
+                field: "proxy_key",
+                reason: format!("at least {MIN_KEY_BYTES} bytes are needed"),
+            });
+        }
+        let derive = |label: &[u8]| -> Result<Vec<u8>, ConfigError> {
+            let fail = |e: openssl::error::ErrorStack| ConfigError::Invalid {
+                field: "proxy_key",
+                reason: format!("key derivation failed: {e}"),
+            };
+            let pkey = PKey::hmac(secret).map_err(fail)?;
+            let mut signer = Signer::new(MessageDigest::sha256(), &pkey).map_err(fail)?;
+            signer.update(label).map_err(fail)?;
+            signer.sign_to_vec().map_err(fail)
+        };
+        let mut enc = [0u8; 32];
+        enc.copy_from_slice(&derive(b"actix-mcp-oauth/seal/v1")?[..32]);
+        // The key id tells replicas which key sealed a blob; it reveals nothing of the secret.
+        let kid = URL_SAFE_NO_PAD.encode(&derive(b"actix-mcp-oauth/kid/v1")?[..9]);
+        Ok(Self { enc, kid })
+    }
+
+    /// A key from base64url text (padding and the standard alphabet are tolerated).
+    pub fn from_base64url(text: &str) -> Result<Self, ConfigError> {
+        let cleaned: String = text
+            .trim()
+            .trim_end_matches('=')
+            .chars()
+            .map(|c| match c {
+                '+' => '-',
+                '/' => '_',
+                c => c,
+            })
+            .collect();
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cleaned.as_bytes())
+            .map_err(|_| ConfigError::Invalid {
+                field: "proxy_key",
+                reason: "not base64url".into(),
+            })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// A fresh random key. Flows in flight break when the process restarts, and replicas
+    /// cannot open each other's values: configure a shared key in production.
+    pub fn generate() -> Self {
+        let secret = josekit::util::random_bytes(MIN_KEY_BYTES);
+        // 32 bytes always satisfy from_bytes, and HMAC-SHA256 over a constant cannot fail on
+        // a working OpenSSL; a broken one cannot produce a key at all.
+        Self::from_bytes(&secret).unwrap_or_else(|e| panic!("cannot derive a proxy key: {e}"))
+    }
+}
+
+impl fmt::Debug for ProxyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a sealed value is. A value sealed as one kind never opens as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Kind {
+    /// A registered client: the proxy-issued `client_id`.
+    Client,
+    /// An authorization in flight: the upstream `state`.
+    Transaction,
+    /// The authorization code handed to the client.
+    Code,
+    /// The CSRF token of the consent form.
+    ConsentCsrf,
+    /// A remembered consent.
+    Consent,
+    /// The browser binding of a transaction.
+    Binding,
+}
+
+/// Why a sealed value did not open.
+#[derive(Debug, Display, Error, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub(crate) enum SealError {
+    /// Not a sealed value at all, or too long.
+    #[display("malformed sealed value")]
+    Malformed,
+    /// No configured key opens it: tampered, or sealed with a retired or foreign key.
+    #[display("sealed value does not open")]
+    Invalid,
+    /// Sealed for another purpose.
+    #[display("sealed value of another kind")]
+    WrongKind,
+    /// Past its expiry.
+    #[display("sealed value has expired")]
+    Expired,
+    /// Encryption failed inside OpenSSL or serialisation failed.
+    #[display("sealing failed")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct EnvelopeOut<'a, T> {
+    k: Kind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<u64>,
+    v: &'a T,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeIn<T> {
+    k: Kind,
+    #[serde(default)]
+    exp: Option<u64>,
+    v: T,
+}
+
+struct Keyed {
+    kid: String,
+    encrypter: Box<dyn JweEncrypter>,
+    decrypter: Box<dyn JweDecrypter>,
+}
+
+struct Inner {
+    /// The first key seals; all keys open.
+    keys: Vec<Keyed>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Seals and opens the proxy's flow state with the configured keys.
+#[derive(Clone)]
+pub(crate) struct Sealer(Arc<Inner>);
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<&str> = self.0.keys.iter().map(|k| k.kid.as_str()).collect();
+        f.debug_struct("Sealer").field("kids", &kids).finish()
+    }
+}
+
+impl Sealer {
+    /// A sealer whose first key seals and whose every key opens.
+    pub(crate) fn new(keys: Vec<ProxyKey>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        if keys.is_empty() {
+            return Err(ConfigError::Missing("proxy_key"));
+        }
+        let keys = keys
+            .iter()
+            .map(|key| {
+                let fail = |e: josekit::JoseError| ConfigError::Invalid {
+                    field: "proxy_key",
+                    reason: e.to_string(),
+                };
+                Ok(Keyed {
+                    kid: key.kid.clone(),
+                    encrypter: Box::new(jwe::Dir.encrypter_from_bytes(key.enc).map_err(fail)?),
+                    decrypter: Box::new(jwe::Dir.decrypter_from_bytes(key.enc).map_err(fail)?),
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        Ok(Self(Arc::new(Inner { keys, clock })))
+    }
+
+    /// Seals `value` as `kind`, to open until `ttl` from now (or until the key is retired).
+    pub(crate) fn seal<T: Serialize>(
+        &self,
+        kind: Kind,
+        ttl: Option<Duration>,
+        value: &T,
+    ) -> Result<String, SealError> {
+        let exp = ttl.map(|ttl| self.0.clock.now().saturating_add(ttl.as_secs()));
+        let plaintext = serde_json::to_vec(&EnvelopeOut { k: kind, exp, v: value })
+            .map_err(|_| SealError::Internal)?;
+        let key = &self.0.keys[0];
+        let mut header = JweHeader::new();
+        header.set_content_encryption("A256GCM");
+        header.set_key_id(key.kid.clone());
+        jwe::serialize_compact(&plaintext, &header, key.encrypter.as_ref()).map_err(|e| {
+            log::error!("sealing failed: {e}");
+            SealError::Internal
+        })
+    }
+
+    /// Opens a value sealed as `kind`, checking its integrity and expiry.
+    pub(crate) fn open<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        sealed: &str,
+    ) -> Result<T, SealError> {
+        if sealed.is_empty() || sealed.len() > MAX_SEALED_BYTES {
+            return Err(SealError::Malformed);
+        }
+        let header = sealed.split('.').next().ok_or(SealError::Malformed)?;
+        let header = URL_SAFE_NO_PAD
+            .decode(header)
+            .map_err(|_| SealError::Malformed)?;
+        #[derive(Deserialize)]
+        struct Protected {
+            alg: String,
+            enc: String,
+            kid: Option<String>,
+        }
+        let protected: Protected =
+            serde_json::from_slice(&header).map_err(|_| SealError::Malformed)?;
+        // Only what we seal ourselves is opened: no other algorithm is even tried.
+        if protected.alg != "dir" || protected.enc != "A256GCM" {
+            return Err(SealError::Invalid);
+        }
+        let kid = protected.kid.ok_or(SealError::Invalid)?;
+        let key = self
+            .0
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(SealError::Invalid)?;
+        let (plaintext, _) = jwe::deserialize_compact(sealed, key.decrypter.as_ref())
+            .map_err(|_| SealError::Invalid)?;
+        let envelope: EnvelopeIn<serde_json::Value> =
+            serde_json::from_slice(&plaintext).map_err(|_| SealError::Malformed)?;
+        if envelope.k != kind {
+            return Err(SealError::WrongKind);
+        }
+        if let Some(exp) = envelope.exp {
+            if self.0.clock.now() >= exp {
+                return Err(SealError::Expired);
+            }
+        }
+        serde_json::from_value(envelope.v).map_err(|_| SealError::Malformed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    struct ManualClock(AtomicU64);
+
+    impl Clock for ManualClock {
+        fn now(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn key(byte: u8) -> ProxyKey {
+        ProxyKey::from_bytes(&[byte; 32]).expect("32 bytes")
+    }
+
+    fn sealer(keys: Vec<ProxyKey>) -> (Sealer, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock(AtomicU64::new(1_000_000)));
+        (Sealer::new(keys, clock.clone()).expect("sealer"), clock)
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Txn {
+        client: String,
+        state: Option<String>,
+    }
+
+    fn txn() -> Txn {
+        Txn {
+            client: "c1".into(),
+            state: Some("xyz".into()),
+        }
+    }
+
+    #[test]
+    fn a_sealed_value_opens_to_the_same_value() {
+        let (s, _) = sealer(vec![key(1)]);
+        let sealed = s.seal(Kind::Transaction, None, &txn()).unwrap();
+        assert!(sealed
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+        assert!(!sealed.contains("c1") && !sealed.contains("xyz"));
+        assert_eq!(s.open::<Txn>(Kind::Transaction, &sealed).unwrap(), txn());
+    }
+
+    #[test]
+    fn a_value_of_one_kind_never_opens_as_another() {
+        let (s, _) = sealer(vec![key(1)]);
+        let sealed = s.seal(Kind::Client, None, &txn()).unwrap();
+        assert_eq!(
+            s.open::<Txn>(Kind::Code, &sealed),
+            Err(SealError::WrongKind)
+        );
+    }
+
+    #[test]
+    fn an_expired_value_is_refused() {
+        let (s, clock) = sealer(vec![key(1)]);
+        let sealed = s
+            .seal(Kind::Code, Some(Duration::from_secs(300)), &txn())
+            .unwrap();
+        clock.0.fetch_add(299, Ordering::SeqCst);
+        assert!(s.open::<Txn>(Kind::Code, &sealed).is_ok());
+        clock.0.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(s.open::<Txn>(Kind::Code, &sealed), Err(SealError::Expired));
+    }
+
+    #[test]
+    fn every_flipped_character_is_refused() {
+        let (s, _) = sealer(vec![key(1)]);
+        let sealed = s.seal(Kind::Transaction, None, &txn()).unwrap();
+        for i in 0..sealed.len() {
+            let mut bytes = sealed.clone().into_bytes();
+            bytes[i] = match bytes[i] {
+                b'A' => b'B',
+                b'.' => b'A',
+                _ => b'A',
+            };
+            let tampered = String::from_utf8(bytes).unwrap();
+            if tampered == sealed {
+                continue;
+            }
+            assert!(
+                s.open::<Txn>(Kind::Transaction, &tampered).is_err(),
+                "flip at {i} opened"
+            );
+        }
+    }
+
+    #[test]
+    fn rotation_first_key_seals_every_key_opens_foreign_keys_refused() {
+        let (old, _) = sealer(vec![key(1)]);
+        let (rotated, _) = sealer(vec![key(2), key(1)]);
+        let (foreign, _) = sealer(vec![key(3)]);
+        let by_old = old.seal(Kind::Client, None, &txn()).unwrap();
+        let by_new = rotated.seal(Kind::Client, None, &txn()).unwrap();
+        assert!(rotated.open::<Txn>(Kind::Client, &by_old).is_ok());
+        assert_eq!(
+            old.open::<Txn>(Kind::Client, &by_new),
+            Err(SealError::Invalid)
+        );
+        assert_eq!(
+            foreign.open::<Txn>(Kind::Client, &by_old),
+            Err(SealError::Invalid)
+        );
+    }
+
+    #[test]
+    fn garbage_and_oversized_input_is_malformed_not_a_panic() {
+        let (s, _) = sealer(vec![key(1)]);
+        for junk in ["", ".", "....", "a.b.c.d.e", "%%%", "eyJhbGciOiJub25lIn0.."] {
+            assert!(s.open::<Txn>(Kind::Client, junk).is_err(), "{junk}");
+        }
+        let huge = "A".repeat(MAX_SEALED_BYTES + 1);
+        assert_eq!(
+            s.open::<Txn>(Kind::Client, &huge),
+            Err(SealError::Malformed)
+        );
+    }
+
+    #[test]
+    fn short_or_non_base64_keys_are_configuration_errors() {
+        assert!(ProxyKey::from_bytes(&[0; 31]).is_err());
+        assert!(ProxyKey::from_base64url("not base64!").is_err());
+        let text = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        assert!(ProxyKey::from_base64url(&text).is_ok());
+        assert!(!format!("{:?}", key(7)).contains("enc"));
+    }
+
+    #[test]
+    fn generated_keys_differ() {
+        let (a, _) = sealer(vec![ProxyKey::generate()]);
+        let (b, _) = sealer(vec![ProxyKey::generate()]);
+        let sealed = a.seal(Kind::Client, None, &txn()).unwrap();
+        assert_eq!(b.open::<Txn>(Kind::Client, &sealed), Err(SealError::Invalid));
+    }
+}
