@@ -1,5 +1,13 @@
+use std::{fmt, sync::Arc, time::Duration};
+
 use derive_more::{Display, Error};
 use url::{Host, Url};
+
+use crate::{
+    redirect::validate_redirect_uri,
+    seal::{ProxyKey, Sealer},
+    Claims, ClientSecret, Clock, SystemClock, TokenVerifier, UserInfo, UserInfoFn, VerifyError,
+};
 
 /// A configuration mistake, reported by a builder's `build()` (or a constructor) before the
 /// server starts.
@@ -36,6 +44,526 @@ pub enum ConfigError {
     /// The issuer's discovery document could not be fetched or read.
     #[display("discovery failed: {_0}")]
     Discovery(#[error(not(source))] String),
+}
+
+/// How the proxy authenticates itself to the upstream token and revocation endpoints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientAuthMethod {
+    /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1). The default.
+    #[default]
+    ClientSecretPost,
+    /// HTTP Basic with the form-encoded id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+}
+
+/// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
+///
+/// The proxy always checks that the client's `resource` is this server's own resource; this
+/// only decides whether the upstream hears of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResourceForwarding {
+    /// Not at all: the default, since Google, Entra ID and Auth0 reject an unknown `resource`.
+    #[default]
+    Omit,
+    /// As `resource`, to the authorization and token endpoints.
+    AsIs,
+    /// Under another name, to the authorization endpoint only (Auth0: `As("audience".into())`).
+    As(String),
+}
+
+/// A client that skips registration and sends a pre-configured client id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StaticClient {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uris: Vec<String>,
+}
+
+/// Authorization request parameters the proxy sets itself; configuration cannot override them.
+const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The validated configuration behind an [`OAuthProxy`].
+pub(crate) struct ProxyConfig {
+    /// The public origin, without a trailing slash: our issuer identifier.
+    pub(crate) base: String,
+    pub(crate) mcp_path: String,
+    /// `base + mcp_path`: the canonical resource (RFC 8707, RFC 9728).
+    pub(crate) resource: String,
+    /// `base + /oauth/callback`: the redirect URI registered upstream.
+    pub(crate) callback: String,
+    pub(crate) auth_endpoint: Url,
+    pub(crate) token_endpoint: Url,
+    pub(crate) revocation_endpoint: Option<Url>,
+    pub(crate) upstream_issuer: Option<String>,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<ClientSecret>,
+    pub(crate) client_auth: ClientAuthMethod,
+    #[allow(dead_code)] // TEMP: read by `require_auth()`, which comes with the RequireAuth merge
+    pub(crate) verifier: Arc<dyn TokenVerifier>,
+    #[allow(dead_code)] // TEMP: as above
+    pub(crate) user_info: Option<Arc<UserInfoFn>>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) grant_types: Vec<String>,
+    pub(crate) extra_authorize_params: Vec<(String, String)>,
+    pub(crate) resource_forwarding: ResourceForwarding,
+    pub(crate) static_clients: Vec<StaticClient>,
+    pub(crate) sealer: Sealer,
+    pub(crate) upstream_timeout: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// An OAuth 2.1 authorization server in front of an upstream identity provider that has no
+/// dynamic client registration.
+///
+/// The proxy holds one pre-registered upstream client and lets every MCP client register with
+/// it; all flow state is sealed with the proxy key, so it keeps nothing on the server and any
+/// replica sharing the key serves any step. Build it with [`OAuthProxy::builder`] (or
+/// [`OAuthProxy::from_discovery`]) once, outside `HttpServer::new`, and clone it into the app
+/// factory; cloning is cheap. Mount [`OAuthProxy::scope`] at the application root.
+#[derive(Clone)]
+pub struct OAuthProxy {
+    pub(crate) cfg: Arc<ProxyConfig>,
+}
+
+impl fmt::Debug for OAuthProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.cfg;
+        f.debug_struct("OAuthProxy")
+            .field("public_url", &c.base)
+            .field("resource", &c.resource)
+            .field("auth_endpoint", &c.auth_endpoint.as_str())
+            .field("token_endpoint", &c.token_endpoint.as_str())
+            .field("client_id", &c.client_id)
+            .field("client_secret", &c.client_secret)
+            .field("sealer", &c.sealer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthProxy {
+    /// A builder with the secure defaults: scopes `openid email profile`, grant types
+    /// `authorization_code refresh_token`, `client_secret_post`, `resource` not forwarded,
+    /// MCP path `/mcp`, 10 s upstream timeout.
+    pub fn builder() -> OAuthProxyBuilder {
+        OAuthProxyBuilder::default()
+    }
+
+    /// A builder whose `issuer`, `auth_endpoint`, `token_endpoint` and `revocation_endpoint`
+    /// are read from the upstream's metadata: `<issuer>/.well-known/openid-configuration`, else
+    /// the RFC 8414 `/.well-known/oauth-authorization-server` location. The document's
+    /// `issuer` must equal `issuer` exactly.
+    ///
+    /// Runs on the actix runtime (call it inside `#[actix_web::main]`).
+    pub async fn from_discovery(issuer: &str) -> Result<OAuthProxyBuilder, ConfigError> {
+        let meta = crate::upstream::discover(issuer).await?;
+        let mut builder = Self::builder()
+            .issuer(issuer)
+            .auth_endpoint(meta.authorization_endpoint)
+            .token_endpoint(meta.token_endpoint);
+        if let Some(revocation) = meta.revocation_endpoint {
+            builder = builder.revocation_endpoint(revocation);
+        }
+        Ok(builder)
+    }
+}
+
+/// Builds an [`OAuthProxy`]; every setter returns the builder, and [`build`](Self::build)
+/// checks everything at once.
+#[derive(Default)]
+pub struct OAuthProxyBuilder {
+    public_url: Option<String>,
+    mcp_path: Option<String>,
+    auth_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<ClientSecret>,
+    client_auth: ClientAuthMethod,
+    verifier: Option<Arc<dyn TokenVerifier>>,
+    user_info: Option<Arc<UserInfoFn>>,
+    scopes: Option<Vec<String>>,
+    grant_types: Option<Vec<String>>,
+    extra_authorize_params: Vec<(String, String)>,
+    resource_forwarding: ResourceForwarding,
+    keys: Vec<ProxyKey>,
+    static_clients: Vec<StaticClient>,
+    upstream_timeout: Option<Duration>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for OAuthProxyBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthProxyBuilder")
+            .field("public_url", &self.public_url)
+            .field("auth_endpoint", &self.auth_endpoint)
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthProxyBuilder {
+    /// The origin clients reach this server at, e.g. `https://mcp.example.com` (required).
+    /// It is never derived from the `Host` header. Scheme, host and port only: no path.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// The path of the MCP endpoint (default `/mcp`); the resource is `public_url + mcp_path`.
+    pub fn mcp_path(mut self, path: impl Into<String>) -> Self {
+        self.mcp_path = Some(path.into());
+        self
+    }
+
+    /// The upstream authorization endpoint (required).
+    pub fn auth_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.auth_endpoint = Some(url.into());
+        self
+    }
+
+    /// The upstream token endpoint (required).
+    pub fn token_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.token_endpoint = Some(url.into());
+        self
+    }
+
+    /// The upstream revocation endpoint (RFC 7009); `/revoke` is served only when it is set.
+    pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.revocation_endpoint = Some(url.into());
+        self
+    }
+
+    /// The upstream issuer. When set, a callback whose `iss` (RFC 9207) names another issuer
+    /// is refused: the mix-up defense.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The client id registered with the upstream (required).
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// The upstream client secret; leave unset for a public upstream client.
+    pub fn client_secret(mut self, secret: impl Into<ClientSecret>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// How the credentials reach the upstream (default [`ClientAuthMethod::ClientSecretPost`]).
+    pub fn client_auth_method(mut self, method: ClientAuthMethod) -> Self {
+        self.client_auth = method;
+        self
+    }
+
+    /// Verifies the bearer tokens on the MCP scope (required).
+    pub fn verifier(mut self, verifier: impl TokenVerifier) -> Self {
+        self.verifier = Some(Arc::new(verifier));
+        self
+    }
+
+    /// Maps verified claims to the [`UserInfo`] of [`AuthUser`](crate::AuthUser).
+    pub fn user_info<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Claims) -> Result<UserInfo, VerifyError> + Send + Sync + 'static,
+    {
+        self.user_info = Some(Arc::new(f));
+        self
+    }
+
+    /// The scopes requested upstream and advertised (default `openid email profile`).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The grant types offered (default `authorization_code refresh_token`).
+    pub fn grant_types<I, S>(mut self, grant_types: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.grant_types = Some(grant_types.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Parameters appended to the upstream authorization request, e.g.
+    /// `[("access_type", "offline"), ("prompt", "consent")]`.
+    pub fn extra_authorize_params<I, K, V>(mut self, params: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.extra_authorize_params
+            .extend(params.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// What the upstream hears of the client's `resource` (default: nothing).
+    pub fn resource_forwarding(mut self, forwarding: ResourceForwarding) -> Self {
+        self.resource_forwarding = forwarding;
+        self
+    }
+
+    /// The key that seals the flow state. Give every replica the same key.
+    pub fn proxy_key(mut self, key: ProxyKey) -> Self {
+        self.keys = vec![key];
+        self
+    }
+
+    /// Several keys for rotation: the first seals, every one opens.
+    pub fn proxy_keys(mut self, keys: impl IntoIterator<Item = ProxyKey>) -> Self {
+        self.keys = keys.into_iter().collect();
+        self
+    }
+
+    /// A client that skips registration: its fixed id and redirect URIs (checked with the
+    /// registration policy).
+    pub fn static_client<I, S>(mut self, client_id: impl Into<String>, redirect_uris: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.static_clients.push(StaticClient {
+            client_id: client_id.into(),
+            redirect_uris: redirect_uris.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
+    /// How long an upstream call may take in all, body included (default 10 s).
+    pub fn upstream_timeout(mut self, timeout: Duration) -> Self {
+        self.upstream_timeout = Some(timeout);
+        self
+    }
+
+    /// The time source (default [`SystemClock`](crate::SystemClock)); tests drive expiry with it.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the configuration.
+    pub fn build(self) -> Result<OAuthProxy, ConfigError> {
+        let public = secure_url(
+            "public_url",
+            required("public_url", self.public_url)?.trim(),
+        )?;
+        if public.path() != "/" || public.query().is_some() {
+            return Err(ConfigError::Invalid {
+                field: "public_url",
+                reason: "give the origin only (scheme, host, port); the MCP path goes in mcp_path"
+                    .into(),
+            });
+        }
+        let base = public.origin().ascii_serialization();
+        let mcp_path = mcp_path(self.mcp_path.as_deref().unwrap_or("/mcp"))?;
+
+        let auth_endpoint = secure_url(
+            "auth_endpoint",
+            &required("auth_endpoint", self.auth_endpoint)?,
+        )?;
+        let token_endpoint = secure_url(
+            "token_endpoint",
+            &required("token_endpoint", self.token_endpoint)?,
+        )?;
+        let revocation_endpoint = self
+            .revocation_endpoint
+            .map(|u| secure_url("revocation_endpoint", &u))
+            .transpose()?;
+        if let Some(issuer) = &self.issuer {
+            secure_url("issuer", issuer)?;
+        }
+
+        let client_id = required("client_id", self.client_id)?;
+        if client_id.trim().is_empty() {
+            return Err(invalid("client_id", "must not be empty"));
+        }
+        if matches!(&self.client_secret, Some(s) if s.secret().is_empty()) {
+            return Err(invalid(
+                "client_secret",
+                "must not be empty (leave it unset for a public client)",
+            ));
+        }
+        if self.client_auth == ClientAuthMethod::ClientSecretBasic && self.client_secret.is_none() {
+            return Err(invalid(
+                "client_auth_method",
+                "client_secret_basic needs a client_secret",
+            ));
+        }
+        let verifier = self.verifier.ok_or(ConfigError::Missing("verifier"))?;
+
+        let scopes = self
+            .scopes
+            .unwrap_or_else(|| ["openid", "email", "profile"].map(String::from).to_vec());
+        if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
+            return Err(invalid("scopes", &format!("`{bad}` is not a scope token")));
+        }
+        let grant_types = self.grant_types.unwrap_or_else(|| {
+            ["authorization_code", "refresh_token"]
+                .map(String::from)
+                .to_vec()
+        });
+        if let Some(bad) = grant_types
+            .iter()
+            .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
+        {
+            return Err(invalid("grant_types", &format!("`{bad}` is not supported")));
+        }
+        if !grant_types.iter().any(|g| g == "authorization_code") {
+            return Err(invalid("grant_types", "authorization_code is required"));
+        }
+
+        let mut reserved: Vec<&str> = RESERVED_AUTHORIZE_PARAMS.to_vec();
+        match &self.resource_forwarding {
+            ResourceForwarding::Omit => {}
+            ResourceForwarding::AsIs => reserved.push("resource"),
+            ResourceForwarding::As(name) => {
+                if name.is_empty() || RESERVED_AUTHORIZE_PARAMS.contains(&name.as_str()) {
+                    return Err(invalid(
+                        "resource_forwarding",
+                        &format!("cannot use `{name}`"),
+                    ));
+                }
+                reserved.push(name);
+            }
+        }
+        if let Some((name, _)) = self
+            .extra_authorize_params
+            .iter()
+            .find(|(k, _)| k.is_empty() || reserved.contains(&k.as_str()))
+        {
+            return Err(invalid(
+                "extra_authorize_params",
+                &format!("`{name}` is set by the proxy itself"),
+            ));
+        }
+
+        let mut static_clients: Vec<StaticClient> = Vec::new();
+        for client in self.static_clients {
+            if client.client_id.trim().is_empty() {
+                return Err(invalid("static_client", "the client id must not be empty"));
+            }
+            if static_clients
+                .iter()
+                .any(|c| c.client_id == client.client_id)
+            {
+                return Err(invalid(
+                    "static_client",
+                    &format!("`{}` is given twice", client.client_id),
+                ));
+            }
+            if client.redirect_uris.is_empty() {
+                return Err(invalid(
+                    "static_client",
+                    "at least one redirect URI is needed",
+                ));
+            }
+            for uri in &client.redirect_uris {
+                validate_redirect_uri(uri)
+                    .map_err(|e| invalid("static_client", &format!("`{uri}`: {e}")))?;
+            }
+            static_clients.push(client);
+        }
+
+        let upstream_timeout = self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT);
+        if upstream_timeout.is_zero() {
+            return Err(invalid("upstream_timeout", "must be positive"));
+        }
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let keys = if self.keys.is_empty() {
+            log::warn!(
+                "no proxy key configured: a random one is used, so a restart or another replica \
+                 breaks every sign-in in flight and every registered client; set proxy_key"
+            );
+            vec![ProxyKey::generate()]
+        } else {
+            self.keys
+        };
+        let sealer = Sealer::new(keys, clock.clone())?;
+
+        Ok(OAuthProxy {
+            cfg: Arc::new(ProxyConfig {
+                resource: format!("{base}{mcp_path}"),
+                callback: format!("{base}/oauth/callback"),
+                base,
+                mcp_path,
+                auth_endpoint,
+                token_endpoint,
+                revocation_endpoint,
+                upstream_issuer: self.issuer,
+                client_id,
+                client_secret: self.client_secret,
+                client_auth: self.client_auth,
+                verifier,
+                user_info: self.user_info,
+                scopes,
+                grant_types,
+                extra_authorize_params: self.extra_authorize_params,
+                resource_forwarding: self.resource_forwarding,
+                static_clients,
+                sealer,
+                upstream_timeout,
+                clock,
+            }),
+        })
+    }
+}
+
+fn required(field: &'static str, value: Option<String>) -> Result<String, ConfigError> {
+    value.ok_or(ConfigError::Missing(field))
+}
+
+fn invalid(field: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+/// `/mcp` or `/mcp/` → `/mcp`; anything that is not a plain absolute path is refused.
+fn mcp_path(path: &str) -> Result<String, ConfigError> {
+    let trimmed = path.trim_end_matches('/');
+    let plain = trimmed.starts_with('/')
+        && trimmed
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+        && !trimmed.split('/').any(|seg| seg == "." || seg == "..");
+    if !plain {
+        return Err(invalid(
+            "mcp_path",
+            "must be an absolute path below the root, like /mcp",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
+pub(crate) fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// Parses a URL setting: absolute, `https`, or `http` on a loopback host, no fragment.

@@ -8,15 +8,23 @@
 
 mod challenge;
 mod clock;
-#[allow(dead_code)] // TEMP: the URL helpers are used by the builders that land next
 mod config;
+mod error;
 mod middleware;
+mod redirect;
+mod routes;
+mod seal;
 mod secret;
+mod upstream;
 mod user;
 mod verify;
 
 pub use clock::{Clock, SystemClock};
-pub use config::ConfigError;
+pub use config::{
+    ClientAuthMethod, ConfigError, OAuthProxy, OAuthProxyBuilder, ResourceForwarding,
+};
+pub use error::OAuthError;
+pub use seal::ProxyKey;
 pub use secret::{AccessToken, ClientSecret};
 pub use user::{AuthUser, UserInfo, UserInfoFn};
 pub use verify::{Claims, TokenVerifier, VerifyError};

@@ -72,12 +72,13 @@ impl ProxyKey {
                 c => c,
             })
             .collect();
-        let bytes = URL_SAFE_NO_PAD
-            .decode(cleaned.as_bytes())
-            .map_err(|_| ConfigError::Invalid {
-                field: "proxy_key",
-                reason: "not base64url".into(),
-            })?;
+        let bytes =
+            URL_SAFE_NO_PAD
+                .decode(cleaned.as_bytes())
+                .map_err(|_| ConfigError::Invalid {
+                    field: "proxy_key",
+                    reason: "not base64url".into(),
+                })?;
         Self::from_bytes(&bytes)
     }
 
@@ -208,8 +209,12 @@ impl Sealer {
         value: &T,
     ) -> Result<String, SealError> {
         let exp = ttl.map(|ttl| self.0.clock.now().saturating_add(ttl.as_secs()));
-        let plaintext = serde_json::to_vec(&EnvelopeOut { k: kind, exp, v: value })
-            .map_err(|_| SealError::Internal)?;
+        let plaintext = serde_json::to_vec(&EnvelopeOut {
+            k: kind,
+            exp,
+            v: value,
+        })
+        .map_err(|_| SealError::Internal)?;
         let key = &self.0.keys[0];
         let mut header = JweHeader::new();
         header.set_content_encryption("A256GCM");
@@ -404,6 +409,9 @@ mod tests {
         let (a, _) = sealer(vec![ProxyKey::generate()]);
         let (b, _) = sealer(vec![ProxyKey::generate()]);
         let sealed = a.seal(Kind::Client, None, &txn()).unwrap();
-        assert_eq!(b.open::<Txn>(Kind::Client, &sealed), Err(SealError::Invalid));
+        assert_eq!(
+            b.open::<Txn>(Kind::Client, &sealed),
+            Err(SealError::Invalid)
+        );
     }
 }

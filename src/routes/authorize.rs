@@ -1,0 +1,227 @@
+//! `GET|POST /authorize`: checks the client's request and sends the browser upstream with the
+//! flow sealed into `state`.
+//!
+//! Until the client and its redirect URI are trusted, errors are shown to the user (400):
+//! redirecting to an unchecked URI would make the proxy an open redirector. After that, errors
+//! go to the client (RFC 6749 §4.1.2.1).
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::{client, error_page, read_body, Params, State};
+use crate::{
+    config::{ProxyConfig, ResourceForwarding},
+    error::{redirect_with, OAuthError},
+    seal::Kind,
+};
+
+/// How long the user has to sign in upstream.
+const TRANSACTION_TTL: Duration = Duration::from_secs(10 * 60);
+/// The client's `state` travels inside ours, so it is bounded.
+const MAX_STATE: usize = 1024;
+
+/// A checked authorization request: everything needed to send the browser upstream.
+///
+/// It is serialisable so that a step between the checks and the upstream redirect (the
+/// consent page) can carry it, sealed, through its own form and resume with
+/// [`redirect_upstream`]. Nothing here is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PendingAuthorization {
+    /// The client id as sent (sealed registration or static id).
+    pub(crate) client_id: String,
+    /// The registered `client_name`, for display.
+    pub(crate) client_name: Option<String>,
+    /// The redirect URI, already matched against the registration.
+    pub(crate) redirect_uri: String,
+    /// Whether the client sent `redirect_uri` (then `/token` must get the same one).
+    pub(crate) redirect_uri_sent: bool,
+    /// The client's `state`, returned to it unchanged.
+    pub(crate) state: Option<String>,
+    /// The client's S256 `code_challenge`, sent upstream as is.
+    pub(crate) code_challenge: String,
+    /// The scopes requested upstream.
+    pub(crate) scopes: Vec<String>,
+}
+
+/// The upstream `state`: what the callback needs to finish the flow.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Transaction {
+    /// [`client::binding`] of the client id.
+    #[serde(rename = "c")]
+    pub(crate) client: String,
+    #[serde(rename = "r")]
+    pub(crate) redirect_uri: String,
+    #[serde(rename = "g")]
+    pub(crate) redirect_uri_sent: bool,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) state: Option<String>,
+    #[serde(rename = "p")]
+    pub(crate) code_challenge: String,
+    /// The browser binding (consent step): the callback refuses a browser that lacks it.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) browser: Option<String>,
+}
+
+pub(super) async fn authorize_get(state: State, req: HttpRequest) -> HttpResponse {
+    let params = Params::parse(req.query_string().as_bytes());
+    authorize(&state.proxy.cfg, &params)
+}
+
+pub(super) async fn authorize_post(state: State, payload: web::Payload) -> HttpResponse {
+    match read_body(payload).await {
+        Ok(body) => authorize(&state.proxy.cfg, &Params::parse(&body)),
+        Err(e) => error_page(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            &OAuthError::InvalidRequest(e.into()),
+        ),
+    }
+}
+
+fn authorize(cfg: &ProxyConfig, params: &Params) -> HttpResponse {
+    let (pending, redirect) = match trusted(cfg, params) {
+        Ok(found) => found,
+        Err(e) => {
+            log::debug!("authorization request refused before trust: {e}");
+            return error_page(actix_web::http::StatusCode::BAD_REQUEST, &e);
+        }
+    };
+    let state = params.get("state");
+    match check(cfg, params, pending) {
+        // The consent step (browser binding, remembered consent) goes here: it shows its page
+        // carrying `pending` and resumes with `redirect_upstream(cfg, &pending, Some(binding))`.
+        Ok(pending) => redirect_upstream(cfg, &pending, None)
+            .unwrap_or_else(|e| e.redirect(&redirect, state, &cfg.base)),
+        Err(e) => {
+            log::debug!("authorization request refused: {e}");
+            e.redirect(&redirect, state.filter(|s| s.len() <= MAX_STATE), &cfg.base)
+        }
+    }
+}
+
+/// Checks the client and its redirect URI: the part whose failures are shown, not redirected.
+fn trusted(cfg: &ProxyConfig, params: &Params) -> Result<(PendingAuthorization, Url), OAuthError> {
+    params.check_repeated(&["client_id", "redirect_uri"])?;
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| OAuthError::InvalidRequest("`client_id` is required".into()))?;
+    let client = client::resolve(cfg, client_id)?;
+    let sent = params.get("redirect_uri");
+    let redirect_uri = client.redirect_uri(sent).ok_or_else(|| {
+        OAuthError::InvalidRequest(match sent {
+            Some(_) => "`redirect_uri` is not registered for this client".into(),
+            None => "`redirect_uri` is required".into(),
+        })
+    })?;
+    let url = Url::parse(&redirect_uri)
+        .map_err(|_| OAuthError::InvalidRequest("`redirect_uri` is not a URI".into()))?;
+    let pending = PendingAuthorization {
+        client_id: client_id.to_owned(),
+        client_name: client.name,
+        redirect_uri,
+        redirect_uri_sent: sent.is_some(),
+        state: None,
+        code_challenge: String::new(),
+        scopes: cfg.scopes.clone(),
+    };
+    Ok((pending, url))
+}
+
+/// The rest of the request, answered by redirect to the client.
+fn check(
+    cfg: &ProxyConfig,
+    params: &Params,
+    mut pending: PendingAuthorization,
+) -> Result<PendingAuthorization, OAuthError> {
+    params.check_repeated(&[])?;
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(OAuthError::UnsupportedResponseType(
+                "only `response_type=code` is supported".into(),
+            ))
+        }
+        None => {
+            return Err(OAuthError::InvalidRequest(
+                "`response_type` is required".into(),
+            ))
+        }
+    }
+    let challenge = params.get("code_challenge").ok_or_else(|| {
+        OAuthError::InvalidRequest("PKCE is required: send `code_challenge`".into())
+    })?;
+    if params.get("code_challenge_method") != Some("S256") {
+        return Err(OAuthError::InvalidRequest(
+            "`code_challenge_method` must be S256".into(),
+        ));
+    }
+    // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is always 43 characters.
+    if challenge.len() != 43
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(OAuthError::InvalidRequest(
+            "`code_challenge` is not an S256 challenge".into(),
+        ));
+    }
+    if let Some(resource) = params.get("resource") {
+        if resource != cfg.resource {
+            return Err(OAuthError::InvalidTarget(
+                format!("this server's resource is {}", cfg.resource).into(),
+            ));
+        }
+    }
+    let state = params.get("state");
+    if state.is_some_and(|s| s.len() > MAX_STATE) {
+        return Err(OAuthError::InvalidRequest("`state` is too long".into()));
+    }
+    pending.state = state.map(str::to_owned);
+    pending.code_challenge = challenge.to_owned();
+    Ok(pending)
+}
+
+/// Seals the transaction and sends the browser to the upstream authorization endpoint: the
+/// upstream client id, our callback, the client's own PKCE challenge, the scopes, the sealed
+/// transaction as `state`, and the configured extra parameters last.
+pub(crate) fn redirect_upstream(
+    cfg: &ProxyConfig,
+    pending: &PendingAuthorization,
+    browser: Option<String>,
+) -> Result<HttpResponse, OAuthError> {
+    let transaction = Transaction {
+        client: client::binding(&pending.client_id),
+        redirect_uri: pending.redirect_uri.clone(),
+        redirect_uri_sent: pending.redirect_uri_sent,
+        state: pending.state.clone(),
+        code_challenge: pending.code_challenge.clone(),
+        browser,
+    };
+    let sealed = cfg
+        .sealer
+        .seal(Kind::Transaction, Some(TRANSACTION_TTL), &transaction)
+        .map_err(|_| OAuthError::ServerError("the transaction could not be sealed".into()))?;
+    let scope = pending.scopes.join(" ");
+    let mut params: Vec<(&str, Option<&str>)> = vec![
+        ("response_type", Some("code")),
+        ("client_id", Some(&cfg.client_id)),
+        ("redirect_uri", Some(&cfg.callback)),
+        ("scope", Some(&scope)),
+        ("state", Some(&sealed)),
+        ("code_challenge", Some(&pending.code_challenge)),
+        ("code_challenge_method", Some("S256")),
+    ];
+    match &cfg.resource_forwarding {
+        ResourceForwarding::Omit => {}
+        ResourceForwarding::AsIs => params.push(("resource", Some(&cfg.resource))),
+        ResourceForwarding::As(name) => params.push((name, Some(&cfg.resource))),
+    }
+    params.extend(
+        cfg.extra_authorize_params
+            .iter()
+            .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
+    );
+    Ok(redirect_with(&cfg.auth_endpoint, &params))
+}

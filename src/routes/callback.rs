@@ -1,0 +1,135 @@
+//! `GET /oauth/callback`: the upstream sends the browser back here; the client gets its own
+//! sealed code, bound to its client id and redirect URI.
+
+use std::time::Duration;
+
+use actix_web::{http::StatusCode, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::{authorize::Transaction, error_page, Params, State};
+use crate::{
+    error::{redirect_with, OAuthError},
+    seal::Kind,
+};
+
+/// RFC 6749 §4.1.2 recommends at most 10 minutes; clients redeem within seconds.
+const CODE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// The code handed to the client: the upstream code, and what it is bound to. No `Debug`:
+/// it holds the upstream code.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Code {
+    #[serde(rename = "u")]
+    pub(crate) upstream_code: String,
+    /// [`client::binding`](super::client::binding) of the client id.
+    #[serde(rename = "c")]
+    pub(crate) client: String,
+    #[serde(rename = "r")]
+    pub(crate) redirect_uri: String,
+    #[serde(rename = "g")]
+    pub(crate) redirect_uri_sent: bool,
+    /// The client's S256 challenge: `/token` checks the verifier itself, so PKCE holds even
+    /// against an upstream that ignores it.
+    #[serde(rename = "p")]
+    pub(crate) code_challenge: String,
+}
+
+pub(super) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
+    let cfg = &state.proxy.cfg;
+    let params = Params::parse(req.query_string().as_bytes());
+    let refuse = |e: OAuthError| error_page(StatusCode::BAD_REQUEST, &e);
+
+    let Some(sealed) = params.get("state") else {
+        return refuse(OAuthError::InvalidRequest(
+            "the sign-in answer has no `state`".into(),
+        ));
+    };
+    let txn: Transaction = match cfg.sealer.open(Kind::Transaction, sealed) {
+        Ok(txn) => txn,
+        Err(e) => {
+            log::debug!("callback transaction refused: {e}");
+            return refuse(OAuthError::InvalidRequest(
+                "this sign-in is invalid or has expired".into(),
+            ));
+        }
+    };
+    // The browser-binding check of the consent step goes here (403 when it fails).
+    let Ok(redirect) = Url::parse(&txn.redirect_uri) else {
+        return refuse(OAuthError::InvalidRequest(
+            "the redirect URI is not a URI".into(),
+        ));
+    };
+    if let (Some(expected), Some(iss)) = (&cfg.upstream_issuer, params.get("iss")) {
+        // RFC 9207: an answer naming another issuer is a mix-up attack or a misconfiguration.
+        if iss != expected {
+            log::warn!("callback `iss` {iss} differs from the configured upstream issuer");
+            return refuse(OAuthError::InvalidRequest(
+                "the sign-in answer comes from another identity provider".into(),
+            ));
+        }
+    }
+    let client_state = txn.state.as_deref();
+    if params.check_repeated(&[]).is_err() {
+        return OAuthError::InvalidRequest("the identity provider repeated a parameter".into())
+            .redirect(&redirect, client_state, &cfg.base);
+    }
+
+    if let Some(error) = params.get("error") {
+        log::debug!("upstream authorization error `{error}`");
+        // Forwarded as given when it is a well-formed error code (RFC 6749 §4.1.2.1 charset).
+        let code = if is_error_token(error) {
+            error
+        } else {
+            "server_error"
+        };
+        let description = params
+            .get("error_description")
+            .filter(|d| is_error_token(d));
+        return redirect_with(
+            &redirect,
+            &[
+                ("error", Some(code)),
+                ("error_description", description),
+                ("state", client_state),
+                ("iss", Some(&cfg.base)),
+            ],
+        );
+    }
+    let Some(upstream_code) = params.get("code") else {
+        return OAuthError::ServerError("the identity provider returned no code".into()).redirect(
+            &redirect,
+            client_state,
+            &cfg.base,
+        );
+    };
+    let code = Code {
+        upstream_code: upstream_code.to_owned(),
+        client: txn.client,
+        redirect_uri: txn.redirect_uri.clone(),
+        redirect_uri_sent: txn.redirect_uri_sent,
+        code_challenge: txn.code_challenge,
+    };
+    match cfg.sealer.seal(Kind::Code, Some(CODE_TTL), &code) {
+        Ok(sealed) => redirect_with(
+            &redirect,
+            &[
+                ("code", Some(&sealed)),
+                ("state", client_state),
+                ("iss", Some(&cfg.base)),
+            ],
+        ),
+        Err(_) => OAuthError::ServerError("the code could not be sealed".into()).redirect(
+            &redirect,
+            client_state,
+            &cfg.base,
+        ),
+    }
+}
+
+/// RFC 6749 §4.1.2.1: `error` and `error_description` are %x20-21 / %x23-5B / %x5D-7E.
+fn is_error_token(s: &str) -> bool {
+    s.len() <= 512
+        && s.bytes()
+            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}

@@ -1,0 +1,73 @@
+//! Clients: the sealed registration that is the proxy-issued client id, and static clients.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use serde::{Deserialize, Serialize};
+
+use crate::{config::ProxyConfig, error::OAuthError, redirect::redirect_uri_matches, seal::Kind};
+
+/// What a proxy-issued client id holds once opened. Short field names keep the id short.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Registration {
+    /// `client_name`.
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    /// `redirect_uris`, checked with the registration policy.
+    #[serde(rename = "r")]
+    pub(crate) redirect_uris: Vec<String>,
+    /// `client_id_issued_at`.
+    #[serde(rename = "i")]
+    pub(crate) issued_at: u64,
+}
+
+/// A client the proxy trusts: registered (sealed id) or static.
+#[derive(Debug, Clone)]
+pub(crate) struct KnownClient {
+    pub(crate) name: Option<String>,
+    pub(crate) redirect_uris: Vec<String>,
+}
+
+impl KnownClient {
+    /// The registered redirect URI that `requested` is (RFC 8252 §7.3: a loopback URI may
+    /// differ only in port); `None` with several registered URIs and none requested.
+    pub(crate) fn redirect_uri(&self, requested: Option<&str>) -> Option<String> {
+        match requested {
+            Some(requested) => self
+                .redirect_uris
+                .iter()
+                .any(|r| redirect_uri_matches(r, requested))
+                .then(|| requested.to_owned()),
+            None => match self.redirect_uris.as_slice() {
+                [only] => Some(only.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Opens `client_id`: a static client, or a registration sealed by this proxy.
+pub(crate) fn resolve(cfg: &ProxyConfig, client_id: &str) -> Result<KnownClient, OAuthError> {
+    if let Some(c) = cfg.static_clients.iter().find(|c| c.client_id == client_id) {
+        return Ok(KnownClient {
+            name: None,
+            redirect_uris: c.redirect_uris.clone(),
+        });
+    }
+    match cfg.sealer.open::<Registration>(Kind::Client, client_id) {
+        Ok(reg) => Ok(KnownClient {
+            name: reg.name,
+            redirect_uris: reg.redirect_uris,
+        }),
+        Err(e) => {
+            log::debug!("client id refused: {e}");
+            Err(OAuthError::InvalidClient(
+                "unknown client: register again".into(),
+            ))
+        }
+    }
+}
+
+/// A short, fixed-size stand-in for a client id inside other sealed values: the codes and
+/// transactions are bound to it without carrying the (long) sealed id itself.
+pub(crate) fn binding(client_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(openssl::sha::sha256(client_id.as_bytes()))
+}

@@ -1,0 +1,49 @@
+//! Discovery: protected-resource metadata (RFC 9728) and authorization-server metadata
+//! (RFC 8414, also served at the OpenID configuration path).
+
+use actix_web::{http::header, HttpResponse};
+use serde_json::{json, Value};
+
+use super::State;
+
+/// Long enough to spare repeated fetches, short enough that a configuration change shows soon.
+const CACHE: &str = "public, max-age=300";
+
+pub(super) async fn protected_resource(state: State) -> HttpResponse {
+    let cfg = &state.proxy.cfg;
+    document(json!({
+        "resource": cfg.resource,
+        "authorization_servers": [cfg.base],
+        "scopes_supported": cfg.scopes,
+        "bearer_methods_supported": ["header"],
+    }))
+}
+
+pub(super) async fn authorization_server(state: State) -> HttpResponse {
+    let cfg = &state.proxy.cfg;
+    let base = &cfg.base;
+    let mut doc = json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/authorize"),
+        "token_endpoint": format!("{base}/token"),
+        "registration_endpoint": format!("{base}/register"),
+        "scopes_supported": cfg.scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": cfg.grant_types,
+        "token_endpoint_auth_methods_supported": ["none"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+    });
+    if cfg.revocation_endpoint.is_some() {
+        doc["revocation_endpoint"] = Value::String(format!("{base}/revoke"));
+        doc["revocation_endpoint_auth_methods_supported"] = json!(["none"]);
+    }
+    document(doc)
+}
+
+fn document(doc: Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, CACHE))
+        .json(doc)
+}

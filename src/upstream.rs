@@ -1,0 +1,332 @@
+//! The calls to the upstream identity provider: bounded in time and size, with failures mapped
+//! onto OAuth errors. Nothing here logs a token, a code or a secret.
+
+use std::{future::Future, time::Duration};
+
+use actix_web::{
+    http::{header, StatusCode},
+    web::Bytes,
+    HttpResponse,
+};
+use awc::Client;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use url::{form_urlencoded, Url};
+
+use crate::{
+    config::{secure_url, ClientAuthMethod, ProxyConfig},
+    error::{no_store, OAuthError},
+    ConfigError,
+};
+
+/// Largest upstream body read: token responses with an ID token are a few KiB.
+const MAX_BODY: usize = 64 * 1024;
+/// Largest discovery document read.
+const MAX_METADATA: usize = 256 * 1024;
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the upstream answered, before interpretation.
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    content_type: String,
+    pub(crate) body: Bytes,
+}
+
+/// The HTTP client of one worker (awc clients are not `Send`), with the configured timeout.
+pub(crate) struct Upstream {
+    client: Client,
+    timeout: Duration,
+}
+
+impl Upstream {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        let client = Client::builder()
+            // A redirect from a token endpoint would re-send credentials somewhere else.
+            .disable_redirects()
+            .timeout(timeout)
+            .add_default_header((header::USER_AGENT, "actix-mcp-oauth"))
+            .finish();
+        Self { client, timeout }
+    }
+
+    /// POSTs `form` to `url` with the proxy's upstream credentials added as configured.
+    pub(crate) async fn post_form(
+        &self,
+        cfg: &ProxyConfig,
+        url: &Url,
+        mut form: Vec<(&str, &str)>,
+    ) -> Result<Answer, OAuthError> {
+        let mut req = self
+            .client
+            .post(url.as_str())
+            .insert_header((header::ACCEPT, "application/json"));
+        match (cfg.client_auth, &cfg.client_secret) {
+            (ClientAuthMethod::ClientSecretBasic, Some(secret)) => {
+                // RFC 6749 §2.3.1: both parts are form-encoded before the Basic encoding.
+                let user: String =
+                    form_urlencoded::byte_serialize(cfg.client_id.as_bytes()).collect();
+                let pass: String =
+                    form_urlencoded::byte_serialize(secret.secret().as_bytes()).collect();
+                req = req.basic_auth(user, pass);
+            }
+            (_, secret) => {
+                form.push(("client_id", &cfg.client_id));
+                if let Some(secret) = secret {
+                    form.push(("client_secret", secret.secret()));
+                }
+            }
+        }
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let send = async {
+            let mut res = req
+                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+                .send_body(body)
+                .await
+                .map_err(|e| {
+                    log::warn!("upstream {} unreachable: {e}", url.path());
+                    OAuthError::Unavailable("the identity provider could not be reached".into())
+                })?;
+            let content_type = res
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let body = res.body().limit(MAX_BODY).await.map_err(|e| {
+                log::warn!("upstream {} body unreadable: {e}", url.path());
+                OAuthError::BadGateway("the identity provider's answer could not be read".into())
+            })?;
+            Ok(Answer {
+                status: res.status(),
+                content_type,
+                body,
+            })
+        };
+        within(self.timeout, url, send).await?
+    }
+}
+
+/// Runs `fut`, giving up after `timeout` with a 503: a slow body must not hang the client.
+async fn within<T>(
+    timeout: Duration,
+    url: &Url,
+    fut: impl Future<Output = T>,
+) -> Result<T, OAuthError> {
+    actix_rt::time::timeout(timeout, fut).await.map_err(|_| {
+        log::warn!("upstream {} timed out after {timeout:?}", url.path());
+        OAuthError::Unavailable("the identity provider did not answer in time".into())
+    })
+}
+
+impl Answer {
+    /// The upstream's answer as a JSON object: JSON kept as is, a form-encoded body (GitHub
+    /// without `Accept: application/json`) converted.
+    fn json(&self) -> Result<(Map<String, Value>, Bytes), OAuthError> {
+        let unreadable =
+            || OAuthError::BadGateway("the identity provider's answer is not OAuth JSON".into());
+        let mime = self.content_type.split(';').next().unwrap_or("").trim();
+        if mime == "application/x-www-form-urlencoded" || mime == "text/plain" {
+            let mut map = Map::new();
+            for (k, v) in form_urlencoded::parse(&self.body) {
+                let value = match (k.as_ref(), v.parse::<u64>()) {
+                    ("expires_in" | "refresh_token_expires_in", Ok(n)) => Value::from(n),
+                    _ => Value::String(v.into_owned()),
+                };
+                map.insert(k.into_owned(), value);
+            }
+            if map.is_empty() {
+                return Err(unreadable());
+            }
+            let bytes = serde_json::to_vec(&map).map_err(|_| unreadable())?;
+            return Ok((map, bytes.into()));
+        }
+        match serde_json::from_slice::<Value>(&self.body) {
+            Ok(Value::Object(map)) => Ok((map, self.body.clone())),
+            _ => Err(unreadable()),
+        }
+    }
+
+    /// The answer of `/token`: the upstream's JSON and status, `Cache-Control: no-store`.
+    pub(crate) fn into_token_response(self) -> Result<HttpResponse, OAuthError> {
+        let (map, body) = self.json()?;
+        let status = match map.get("error").and_then(Value::as_str) {
+            Some(code) => {
+                upstream_error(code)?;
+                log::debug!("upstream token error `{code}` ({})", self.status);
+                // GitHub answers errors with 200; RFC 6749 §5.2 says 400.
+                if self.status.is_success() {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    self.status
+                }
+            }
+            None if self.status.is_success() && map.contains_key("access_token") => StatusCode::OK,
+            None => {
+                log::warn!(
+                    "upstream token endpoint answered {} without an error code",
+                    self.status
+                );
+                return Err(OAuthError::BadGateway(
+                    "the identity provider answered without a token".into(),
+                ));
+            }
+        };
+        let mut res = HttpResponse::build(status);
+        no_store(&mut res);
+        Ok(res.content_type("application/json").body(body))
+    }
+
+    /// The answer of `/revoke` (RFC 7009): 200 passes as an empty 200, errors as their JSON.
+    pub(crate) fn into_revocation_response(self) -> Result<HttpResponse, OAuthError> {
+        if self.status.is_success() {
+            let mut res = HttpResponse::Ok();
+            no_store(&mut res);
+            return Ok(res.finish());
+        }
+        let (map, body) = self.json()?;
+        match map.get("error").and_then(Value::as_str) {
+            Some(code) => upstream_error(code)?,
+            None => {
+                return Err(OAuthError::BadGateway(
+                    "the identity provider's revocation failed".into(),
+                ))
+            }
+        }
+        let mut res = HttpResponse::build(self.status);
+        no_store(&mut res);
+        Ok(res.content_type("application/json").body(body))
+    }
+}
+
+/// Upstream errors pass to the client, except the one that is the proxy's own fault: an
+/// upstream `invalid_client` means the proxy's credentials are wrong, and passing it on would
+/// send the client into re-registering forever.
+fn upstream_error(code: &str) -> Result<(), OAuthError> {
+    if code == "invalid_client" || code == "unauthorized_client" {
+        log::error!(
+            "the upstream refused the proxy's own client credentials ({code}): check client_id, \
+             client_secret and client_auth_method"
+        );
+        return Err(OAuthError::ServerError(
+            "the proxy's upstream credentials were refused".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The endpoints read from an upstream's metadata.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Metadata {
+    issuer: String,
+    pub(crate) authorization_endpoint: String,
+    pub(crate) token_endpoint: String,
+    #[serde(default)]
+    pub(crate) revocation_endpoint: Option<String>,
+}
+
+/// Reads the OpenID configuration of `issuer`, else its RFC 8414 metadata.
+pub(crate) async fn discover(issuer: &str) -> Result<Metadata, ConfigError> {
+    let url = secure_url("issuer", issuer)?;
+    let trimmed = issuer.trim_end_matches('/');
+    let openid = format!("{trimmed}/.well-known/openid-configuration");
+    // RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
+    let path = url.path().trim_end_matches('/');
+    let mut rfc8414 = url.clone();
+    rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+    let client = Client::builder()
+        .disable_redirects()
+        .timeout(DISCOVERY_TIMEOUT)
+        .finish();
+    let mut last = String::new();
+    for location in [openid.as_str(), rfc8414.as_str()] {
+        match fetch_metadata(&client, location).await {
+            Ok(meta) => {
+                if meta.issuer != issuer {
+                    return Err(ConfigError::Discovery(format!(
+                        "{location} names issuer `{}`, not `{issuer}`",
+                        meta.issuer
+                    )));
+                }
+                return Ok(meta);
+            }
+            Err(e) => last = format!("{location}: {e}"),
+        }
+    }
+    Err(ConfigError::Discovery(last))
+}
+
+async fn fetch_metadata(client: &Client, location: &str) -> Result<Metadata, String> {
+    let fetch = async {
+        let mut res = client
+            .get(location)
+            .insert_header((header::ACCEPT, "application/json"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("status {}", res.status()));
+        }
+        let body = res
+            .body()
+            .limit(MAX_METADATA)
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::from_slice::<Metadata>(&body).map_err(|e| e.to_string())
+    };
+    actix_rt::time::timeout(DISCOVERY_TIMEOUT, fetch)
+        .await
+        .map_err(|_| "timed out".to_owned())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, content_type: &str, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            content_type: content_type.into(),
+            body: Bytes::copy_from_slice(body.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn form_encoded_token_answers_become_json_with_numeric_expiry() {
+        let a = answer(
+            200,
+            "application/x-www-form-urlencoded; charset=utf-8",
+            "access_token=gho_x&scope=read%3Auser&token_type=bearer&expires_in=3600",
+        );
+        let (map, bytes) = a.json().unwrap();
+        assert_eq!(map["access_token"], "gho_x");
+        assert_eq!(map["scope"], "read:user");
+        assert_eq!(map["expires_in"], 3600);
+        let reparsed: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(reparsed["token_type"], "bearer");
+    }
+
+    #[test]
+    fn an_error_in_a_200_becomes_a_400_and_bad_bodies_a_502() {
+        let res = answer(
+            200,
+            "application/json",
+            r#"{"error":"bad_verification_code"}"#,
+        )
+        .into_token_response()
+        .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let err = answer(200, "text/html", "<html>oops</html>").into_token_response();
+        assert!(matches!(err, Err(OAuthError::BadGateway(_))));
+        let err = answer(500, "application/json", "{}").into_token_response();
+        assert!(matches!(err, Err(OAuthError::BadGateway(_))));
+    }
+
+    #[test]
+    fn an_upstream_invalid_client_is_the_proxys_fault_not_the_clients() {
+        let err =
+            answer(401, "application/json", r#"{"error":"invalid_client"}"#).into_token_response();
+        assert!(matches!(err, Err(OAuthError::ServerError(_))));
+    }
+}

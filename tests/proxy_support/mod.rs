@@ -1,0 +1,545 @@
+//! Shared by the `proxy_*` tests: an upstream identity-provider double that records what it
+//! receives, a manual clock, proxy servers on 127.0.0.1:0, and the client side of the flow.
+#![allow(dead_code)] // each test file uses a part
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use actix_mcp_oauth::{
+    Claims, Clock, OAuthProxy, OAuthProxyBuilder, ProxyKey, TokenVerifier, VerifyError,
+};
+use actix_web::{
+    dev::ServerHandle, http::StatusCode, web, App, HttpRequest, HttpResponse, HttpServer,
+};
+use base64::{
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+    Engine as _,
+};
+use futures::future::LocalBoxFuture;
+use serde_json::{json, Value};
+use url::Url;
+
+pub const PUBLIC_URL: &str = "https://mcp.example.test";
+pub const UPSTREAM_CLIENT_ID: &str = "upstream-client";
+pub const UPSTREAM_SECRET: &str = "s3cr+t/&=";
+pub const CLIENT_REDIRECT: &str = "https://client.example/callback";
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
+
+pub fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(openssl::sha::sha256(verifier.as_bytes()))
+}
+
+/// A clock the test moves by hand.
+#[derive(Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    pub fn at(now: u64) -> Arc<Self> {
+        Arc::new(Self(AtomicU64::new(now)))
+    }
+    pub fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The MCP scope is not under test here: a verifier that refuses everything.
+pub struct NoTokens;
+
+impl TokenVerifier for NoTokens {
+    fn verify<'a>(&'a self, _token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
+        Box::pin(async { Err(VerifyError::Rejected("test".into())) })
+    }
+}
+
+/// How the upstream double answers its token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenMode {
+    /// A real provider: checks credentials, code, redirect URI and PKCE; answers JSON.
+    Json,
+    /// The same checks, answered form-encoded (GitHub without `Accept: application/json`).
+    Form,
+    /// Never answers.
+    Hang,
+    /// Answers 200 with an error in the body (GitHub).
+    ErrorIn200,
+}
+
+/// One request the double received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub params: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct UpstreamState {
+    seen: Vec<Seen>,
+    /// upstream code → (code_challenge, redirect_uri)
+    codes: HashMap<String, (String, String)>,
+    next: u64,
+}
+
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub issuer: String,
+    state: Arc<Mutex<UpstreamState>>,
+    mode: Arc<Mutex<TokenMode>>,
+    handle: ServerHandle,
+}
+
+impl Upstream {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(UpstreamState::default()));
+        let mode = Arc::new(Mutex::new(TokenMode::Json));
+        let issuer_cell = Arc::new(Mutex::new(String::new()));
+        let (s, m, i) = (state.clone(), mode.clone(), issuer_cell.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::from(s.clone()))
+                .app_data(web::Data::from(m.clone()))
+                .app_data(web::Data::from(i.clone()))
+                .route("/authorize", web::get().to(up_authorize))
+                .route("/token", web::post().to(up_token))
+                .route("/revoke", web::post().to(up_revoke))
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(up_metadata),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .expect("bind");
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        let issuer = format!("http://{addr}");
+        *issuer_cell.lock().unwrap() = issuer.clone();
+        Self {
+            addr,
+            issuer,
+            state,
+            mode,
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn set_mode(&self, mode: TokenMode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    pub fn seen(&self, path: &str) -> Vec<Seen> {
+        let state = self.state.lock().unwrap();
+        state
+            .seen
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// A proxy builder aimed at this double, with the shared test key and `clock`.
+    pub fn proxy(&self, key: &ProxyKey, clock: Arc<ManualClock>) -> OAuthProxyBuilder {
+        OAuthProxy::builder()
+            .public_url(PUBLIC_URL)
+            .auth_endpoint(self.url("/authorize"))
+            .token_endpoint(self.url("/token"))
+            .revocation_endpoint(self.url("/revoke"))
+            .issuer(&self.issuer)
+            .client_id(UPSTREAM_CLIENT_ID)
+            .client_secret(UPSTREAM_SECRET)
+            .verifier(NoTokens)
+            .proxy_key(key.clone())
+            .clock(clock)
+            .upstream_timeout(Duration::from_secs(2))
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+async fn up_authorize(
+    req: HttpRequest,
+    state: web::Data<Mutex<UpstreamState>>,
+    issuer: web::Data<Mutex<String>>,
+) -> HttpResponse {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let seen = Seen {
+        path: "/authorize".into(),
+        authorization: None,
+        params,
+    };
+    let mut st = state.lock().unwrap();
+    st.next += 1;
+    let code = format!("up-code-{}", st.next);
+    let challenge = seen.get("code_challenge").unwrap_or_default().to_owned();
+    let redirect = seen.get("redirect_uri").unwrap_or_default().to_owned();
+    let mut location = Url::parse(&redirect).expect("redirect_uri");
+    location
+        .query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", seen.get("state").unwrap_or_default())
+        .append_pair("iss", &issuer.lock().unwrap());
+    st.codes.insert(code, (challenge, redirect));
+    st.seen.push(seen);
+    HttpResponse::Found()
+        .insert_header(("location", location.as_str()))
+        .finish()
+}
+
+fn record(req: &HttpRequest, path: &str, body: &[u8], state: &Mutex<UpstreamState>) -> Seen {
+    let seen = Seen {
+        path: path.into(),
+        authorization: req
+            .headers()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        params: url::form_urlencoded::parse(body).into_owned().collect(),
+    };
+    state.lock().unwrap().seen.push(seen.clone());
+    seen
+}
+
+/// The credentials the double accepts: in the form, or Basic with form-encoded parts.
+fn authenticated(seen: &Seen) -> bool {
+    if let Some(basic) = seen
+        .authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Basic "))
+    {
+        let decoded = String::from_utf8(STANDARD.decode(basic).unwrap()).unwrap();
+        let (user, pass) = decoded.split_once(':').unwrap();
+        let dec = |s: &str| -> String {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .into_owned()
+        };
+        return dec(user) == UPSTREAM_CLIENT_ID && dec(pass) == UPSTREAM_SECRET;
+    }
+    seen.get("client_id") == Some(UPSTREAM_CLIENT_ID)
+        && seen.get("client_secret") == Some(UPSTREAM_SECRET)
+}
+
+async fn up_token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Mutex<UpstreamState>>,
+    mode: web::Data<Mutex<TokenMode>>,
+) -> HttpResponse {
+    let seen = record(&req, "/token", &body, &state);
+    let mode = *mode.lock().unwrap();
+    if mode == TokenMode::Hang {
+        futures::future::pending::<()>().await;
+    }
+    if mode == TokenMode::ErrorIn200 {
+        return HttpResponse::Ok()
+            .content_type("application/x-www-form-urlencoded")
+            .body("error=bad_verification_code&error_description=The+code+is+wrong");
+    }
+    if !authenticated(&seen) {
+        return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+    }
+    let tokens = match seen.get("grant_type") {
+        Some("authorization_code") => {
+            let code = seen.get("code").unwrap_or_default();
+            let known = state.lock().unwrap().codes.remove(code);
+            let Some((challenge_sent, redirect)) = known else {
+                return invalid_grant("unknown or used code");
+            };
+            if seen.get("redirect_uri") != Some(redirect.as_str()) {
+                return invalid_grant("redirect_uri mismatch");
+            }
+            if challenge(seen.get("code_verifier").unwrap_or_default()) != challenge_sent {
+                return invalid_grant("PKCE failed");
+            }
+            vec![
+                ("access_token", format!("at-{code}")),
+                ("token_type", "Bearer".into()),
+                ("expires_in", "3600".into()),
+                ("refresh_token", format!("rt-{code}")),
+            ]
+        }
+        Some("refresh_token") => match seen.get("refresh_token") {
+            Some(rt) if rt.starts_with("rt-") => vec![
+                ("access_token", format!("at-refreshed-{rt}")),
+                ("token_type", "Bearer".into()),
+                ("expires_in", "3600".into()),
+            ],
+            _ => return invalid_grant("bad refresh token"),
+        },
+        _ => return HttpResponse::BadRequest().json(json!({"error": "unsupported_grant_type"})),
+    };
+    if mode == TokenMode::Form {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(tokens)
+            .finish();
+        return HttpResponse::Ok()
+            .content_type("application/x-www-form-urlencoded; charset=utf-8")
+            .body(body);
+    }
+    let mut map = serde_json::Map::new();
+    for (k, v) in tokens {
+        let value = match k {
+            "expires_in" => json!(v.parse::<u64>().unwrap()),
+            _ => json!(v),
+        };
+        map.insert(k.into(), value);
+    }
+    HttpResponse::Ok().json(map)
+}
+
+fn invalid_grant(why: &str) -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({"error": "invalid_grant", "error_description": why}))
+}
+
+async fn up_revoke(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Mutex<UpstreamState>>,
+) -> HttpResponse {
+    let seen = record(&req, "/revoke", &body, &state);
+    if !authenticated(&seen) {
+        return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+    }
+    HttpResponse::Ok().finish()
+}
+
+async fn up_metadata(issuer: web::Data<Mutex<String>>) -> HttpResponse {
+    let issuer = issuer.lock().unwrap().clone();
+    HttpResponse::Ok().json(json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+    }))
+}
+
+/// A proxy served on its own port.
+pub struct ProxyServer {
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl ProxyServer {
+    pub async fn start(proxy: OAuthProxy) -> Self {
+        let server = HttpServer::new(move || App::new().service(proxy.scope()))
+            .workers(1)
+            .disable_signals()
+            .bind(("127.0.0.1", 0))
+            .expect("bind");
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        Self { addr, handle }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.addr)
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// The MCP client and its user's browser.
+pub fn http() -> awc::Client {
+    awc::Client::builder()
+        .disable_redirects()
+        .timeout(Duration::from_secs(10))
+        .finish()
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub location: Option<Url>,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.location
+            .as_ref()?
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+async fn answer(
+    mut res: awc::ClientResponse<
+        impl futures::Stream<Item = Result<web::Bytes, awc::error::PayloadError>> + Unpin,
+    >,
+) -> Answer {
+    let body = res.body().limit(1 << 20).await.expect("body").to_vec();
+    let location = res
+        .headers()
+        .get("location")
+        .map(|v| Url::parse(v.to_str().unwrap()).expect("absolute Location"));
+    Answer {
+        status: res.status(),
+        location,
+        headers: res.headers().clone(),
+        body,
+    }
+}
+
+pub async fn get(url: &str) -> Answer {
+    answer(http().get(url).send().await.expect("GET")).await
+}
+
+pub async fn post_form(url: &str, form: &[(&str, &str)]) -> Answer {
+    answer(http().post(url).send_form(&form).await.expect("POST")).await
+}
+
+pub async fn post_json(url: &str, body: &Value) -> Answer {
+    answer(http().post(url).send_json(body).await.expect("POST")).await
+}
+
+pub async fn post_raw(url: &str, content_type: &str, body: Vec<u8>) -> Answer {
+    let res = http()
+        .post(url)
+        .insert_header(("content-type", content_type))
+        .send_body(body)
+        .await
+        .expect("POST");
+    answer(res).await
+}
+
+pub async fn register(proxy: &ProxyServer, redirect_uris: &[&str]) -> String {
+    let res = post_json(
+        &proxy.url("/register"),
+        &json!({"client_name": "Test client", "redirect_uris": redirect_uris}),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    res.json()["client_id"].as_str().unwrap().to_owned()
+}
+
+/// The query of a GET /authorize with the usual, valid parameters, overridden by `extra`.
+pub fn authorize_query(client_id: &str, extra: &[(&str, Option<&str>)]) -> String {
+    let challenge = challenge(VERIFIER);
+    let mut params: Vec<(&str, Option<&str>)> = vec![
+        ("response_type", Some("code")),
+        ("client_id", Some(client_id)),
+        ("redirect_uri", Some(CLIENT_REDIRECT)),
+        ("code_challenge", Some(&challenge)),
+        ("code_challenge_method", Some("S256")),
+        ("state", Some("client-state-42")),
+    ];
+    for (k, v) in extra {
+        match params.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = *v,
+            None => params.push((k, *v)),
+        }
+    }
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        if let Some(v) = v {
+            ser.append_pair(k, v);
+        }
+    }
+    ser.finish()
+}
+
+/// The upstream's redirect to our callback, made to hit `proxy` (any replica) instead of the
+/// public URL.
+pub fn at(proxy: &ProxyServer, location: &Url) -> String {
+    let mut path = location.path().to_owned();
+    if let Some(q) = location.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    proxy.url(&path)
+}
+
+/// Register, authorize, visit the upstream, come back through the callback: the code the
+/// client receives (and the callback answer).
+pub async fn code_for(proxy: &ProxyServer, client_id: &str) -> (String, Answer) {
+    let auth = get(&proxy.url(&format!("/authorize?{}", authorize_query(client_id, &[])))).await;
+    assert_eq!(auth.status, StatusCode::FOUND, "{}", auth.text());
+    let upstream = get(auth.location.as_ref().unwrap().as_str()).await;
+    let back = get(&at(proxy, upstream.location.as_ref().unwrap())).await;
+    assert_eq!(back.status, StatusCode::FOUND, "{}", back.text());
+    (back.query("code").expect("code"), back)
+}
+
+pub async fn redeem(proxy: &ProxyServer, client_id: &str, code: &str) -> Answer {
+    post_form(
+        &proxy.url("/token"),
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code),
+            ("redirect_uri", CLIENT_REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+}
+
+/// Every variant of `sealed` with one character changed in the middle of each segment.
+pub fn tampered(sealed: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for segment in sealed.split('.') {
+        if !segment.is_empty() {
+            let i = start + segment.len() / 2;
+            let mut bytes = sealed.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            out.push(String::from_utf8(bytes).unwrap());
+        }
+        start += segment.len() + 1;
+    }
+    assert!(out.len() >= 3, "a sealed value has several segments");
+    out
+}
+
+pub fn key(byte: u8) -> ProxyKey {
+    ProxyKey::from_bytes(&[byte; 32]).unwrap()
+}
