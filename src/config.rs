@@ -59,8 +59,10 @@ pub enum ClientAuthMethod {
 
 /// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
 ///
-/// The proxy always checks that the client's `resource` is this server's own resource; this
-/// only decides whether the upstream hears of it.
+/// The proxy always checks that a client's `resource` is this server's own resource; this
+/// only decides whether the upstream hears of it. When it does, it gets the canonical resource
+/// (`public_url + mcp_path`) on every request, whether the client sent `resource` or not, so
+/// that tokens are issued for the same audience in either case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ResourceForwarding {
@@ -610,7 +612,160 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use futures::future::LocalBoxFuture;
+
     use super::*;
+
+    struct Refuse;
+
+    impl TokenVerifier for Refuse {
+        fn verify<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
+            Box::pin(async { Err(VerifyError::Rejected("test".into())) })
+        }
+    }
+
+    fn valid() -> OAuthProxyBuilder {
+        OAuthProxy::builder()
+            .public_url("https://mcp.example.com")
+            .auth_endpoint("https://idp.example/authorize")
+            .token_endpoint("https://idp.example/token")
+            .client_id("upstream-id")
+            .client_secret("hunter2")
+            .verifier(Refuse)
+            .proxy_key(ProxyKey::from_bytes(&[1; 32]).unwrap())
+    }
+
+    fn field(err: ConfigError) -> &'static str {
+        match err {
+            ConfigError::Missing(f) => f,
+            ConfigError::Invalid { field, .. }
+            | ConfigError::InvalidUrl { field, .. }
+            | ConfigError::InsecureUrl { field, .. } => field,
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_configuration_builds_with_the_secure_defaults() {
+        let proxy = valid().mcp_path("/mcp/").build().unwrap();
+        let c = &proxy.cfg;
+        assert_eq!(c.base, "https://mcp.example.com");
+        assert_eq!(proxy.cfg.resource, "https://mcp.example.com/mcp");
+        assert_eq!(c.callback, "https://mcp.example.com/oauth/callback");
+        assert_eq!(c.scopes, ["openid", "email", "profile"]);
+        assert_eq!(c.grant_types, ["authorization_code", "refresh_token"]);
+        assert_eq!(c.client_auth, ClientAuthMethod::ClientSecretPost);
+        assert_eq!(c.resource_forwarding, ResourceForwarding::Omit);
+        let shown = format!("{proxy:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            valid().proxy_keys([]).build().is_ok(),
+            "no key: a random one and a warning"
+        );
+    }
+
+    #[test]
+    fn each_required_setting_is_named_when_missing() {
+        type Strip = fn(OAuthProxyBuilder) -> OAuthProxyBuilder;
+        let cases: [(&str, Strip); 3] = [
+            ("public_url", |b| OAuthProxyBuilder {
+                public_url: None,
+                ..b
+            }),
+            ("client_id", |b| OAuthProxyBuilder {
+                client_id: None,
+                ..b
+            }),
+            ("verifier", |b| OAuthProxyBuilder {
+                verifier: None,
+                ..b
+            }),
+        ];
+        for (name, strip) in cases {
+            assert_eq!(field(strip(valid()).build().unwrap_err()), name);
+        }
+        let no_token = OAuthProxyBuilder {
+            token_endpoint: None,
+            ..valid()
+        };
+        assert_eq!(field(no_token.build().unwrap_err()), "token_endpoint");
+    }
+
+    #[test]
+    fn insecure_or_odd_settings_are_refused() {
+        let cases: Vec<(OAuthProxyBuilder, &str)> = vec![
+            (valid().public_url("http://mcp.example.com"), "public_url"),
+            (
+                valid().public_url("https://mcp.example.com/app"),
+                "public_url",
+            ),
+            (
+                valid().public_url("https://mcp.example.com/?x=1"),
+                "public_url",
+            ),
+            (
+                valid().auth_endpoint("http://idp.example/authorize"),
+                "auth_endpoint",
+            ),
+            (valid().token_endpoint("not a url"), "token_endpoint"),
+            (
+                valid().revocation_endpoint("ftp://idp.example/r"),
+                "revocation_endpoint",
+            ),
+            (valid().issuer("http://idp.example"), "issuer"),
+            (valid().client_id("  "), "client_id"),
+            (valid().client_secret(""), "client_secret"),
+            (valid().mcp_path("mcp"), "mcp_path"),
+            (valid().mcp_path("/"), "mcp_path"),
+            (valid().mcp_path("/a/../b"), "mcp_path"),
+            (valid().mcp_path("/mcp?x"), "mcp_path"),
+            (valid().scopes(["openid", "two words"]), "scopes"),
+            (valid().grant_types(["password"]), "grant_types"),
+            (valid().grant_types(["refresh_token"]), "grant_types"),
+            (
+                valid().extra_authorize_params([("state", "x")]),
+                "extra_authorize_params",
+            ),
+            (
+                valid().extra_authorize_params([("redirect_uri", "x")]),
+                "extra_authorize_params",
+            ),
+            (
+                valid()
+                    .resource_forwarding(ResourceForwarding::As("audience".into()))
+                    .extra_authorize_params([("audience", "x")]),
+                "extra_authorize_params",
+            ),
+            (
+                valid().resource_forwarding(ResourceForwarding::As("client_id".into())),
+                "resource_forwarding",
+            ),
+            (
+                valid().static_client("cli", ["javascript:alert(1)"]),
+                "static_client",
+            ),
+            (
+                valid().static_client("cli", Vec::<String>::new()),
+                "static_client",
+            ),
+            (
+                valid()
+                    .static_client("cli", ["https://a.example/cb"])
+                    .static_client("cli", ["https://b.example/cb"]),
+                "static_client",
+            ),
+            (valid().upstream_timeout(Duration::ZERO), "upstream_timeout"),
+        ];
+        for (builder, name) in cases {
+            let shown = format!("{builder:?}");
+            assert_eq!(field(builder.build().unwrap_err()), name, "{shown}");
+        }
+        let public = OAuthProxyBuilder {
+            client_secret: None,
+            ..valid().client_auth_method(ClientAuthMethod::ClientSecretBasic)
+        };
+        assert_eq!(field(public.build().unwrap_err()), "client_auth_method");
+    }
 
     #[test]
     fn https_and_loopback_http_are_accepted() {
