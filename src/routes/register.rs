@@ -16,6 +16,8 @@ use crate::{
 const MAX_REDIRECT_URIS: usize = 10;
 const MAX_REDIRECT_URI_LEN: usize = 1024;
 const MAX_CLIENT_NAME: usize = 200;
+/// The client id travels in every authorization URL; browsers and proxies cut long URLs.
+const MAX_CLIENT_ID: usize = 4096;
 
 /// The metadata the proxy reads; everything else a client sends is ignored (RFC 7591 §2).
 #[derive(Deserialize)]
@@ -106,6 +108,11 @@ pub(super) async fn register(
         .sealer
         .seal(Kind::Client, None, &registration)
         .map_err(|_| OAuthError::ServerError("the registration could not be sealed".into()))?;
+    if client_id.len() > MAX_CLIENT_ID {
+        return Err(OAuthError::InvalidClientMetadata(
+            "the redirect URIs and name are too long in total".into(),
+        ));
+    }
 
     let mut doc = json!({
         "client_id": client_id,
