@@ -198,9 +198,9 @@ impl RequireAuth {
         self
     }
 
-    /// Lets requests without a token through, with no user; handlers take `Option<AuthUser>`.
-    /// A request with a token that is invalid, malformed or short of the required scopes is
-    /// still refused.
+    /// Lets requests without a bearer token (no `Authorization` header, or one of another
+    /// scheme) through, with no user; handlers take `Option<AuthUser>`. A request with a bearer
+    /// token that is invalid, malformed or short of the required scopes is still refused.
     pub fn allow_anonymous(mut self) -> Self {
         self.config_mut().allow_anonymous = true;
         self
