@@ -1,1 +1,410 @@
-//! (owned by the middleware work)
+//! [`RequireAuth`]: the bearer-token middleware (configuration and `Transform`).
+
+use std::{future::Future, pin::Pin, rc::Rc, sync::Arc, time::Duration};
+
+use actix_web::{
+    body::{EitherBody, MessageBody},
+    dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform},
+    http::header::{HeaderMap, AUTHORIZATION},
+    Error, HttpMessage, ResponseError,
+};
+use futures::future::{ready, Ready};
+
+use crate::{
+    challenge::{BearerChallenge, BearerErrorCode, Challenge},
+    config::secure_url,
+    user::{default_user_info, Anonymous},
+    AccessToken, AuthError, AuthUser, Clock, ConfigError, SystemClock, TokenCache, TokenVerifier,
+    UserInfoFn, VerifyError,
+};
+
+/// The longest bearer token read; a longer one is refused before any parsing.
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+
+/// Middleware that admits only requests with a valid bearer token and hands the user to
+/// handlers as [`AuthUser`].
+///
+/// Build it once, outside the `HttpServer::new` closure, and `.wrap(auth.clone())` it in every
+/// worker: the verifier, the token cache and the rendered challenges are shared (`Arc`), so a
+/// token verified by one worker is a cache hit in all of them.
+///
+/// For each request:
+/// 1. The token is read from the `Authorization` header only: exactly one such header, scheme
+///    `Bearer` in any case, an RFC 6750 `b64token` of at most 16 KiB. A token in the query
+///    string or a form body is never read.
+/// 2. A cached token is served from memory ([`TokenCache`]); otherwise the verifier checks it,
+///    the claims are mapped to a user ([`default_user_info`] unless replaced), and the user is
+///    cached until the token's `exp`, capped by [`cache_max_ttl`](Self::cache_max_ttl).
+/// 3. The required scopes are checked, and the [`AuthUser`] goes into the request extensions.
+///
+/// Rejections are answered as responses, never as `Err`, so outer middleware (CORS, Logger)
+/// sees them. See [`AuthError`] for the statuses and challenges; every challenge carries
+/// `resource_metadata` pointing at the RFC 9728 metadata of this resource. A failure of the
+/// provider ([`VerifyError::Unavailable`]) is answered with 503 and logged at `error`; a bad
+/// token is logged at `debug`, without the token.
+///
+/// ```no_run
+/// # fn verifier() -> impl actix_mcp_oauth::TokenVerifier {
+/// #     actix_mcp_oauth::FnVerifier::new(|_t: String| async { Err(actix_mcp_oauth::VerifyError::Expired) })
+/// # }
+/// use actix_mcp_oauth::RequireAuth;
+///
+/// # fn main() -> Result<(), actix_mcp_oauth::ConfigError> {
+/// let auth = RequireAuth::new(verifier(), "https://api.example.com/mcp")?
+///     .require_scopes(["mcp:tools"]);
+/// assert_eq!(
+///     auth.resource_metadata_url(),
+///     "https://api.example.com/.well-known/oauth-protected-resource/mcp"
+/// );
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RequireAuth {
+    config: Arc<Config>,
+}
+
+/// Everything a worker needs; cloned once per worker so that requests touch no shared
+/// reference counts beyond the cache entry they hit.
+#[derive(Clone)]
+struct Config {
+    verifier: Arc<dyn TokenVerifier>,
+    resource: Box<str>,
+    resource_metadata_url: Box<str>,
+    required_scopes: Vec<String>,
+    user_info: Arc<UserInfoFn>,
+    cache: Arc<TokenCache>,
+    cache_max_ttl: u64,
+    allow_anonymous: bool,
+    clock: Arc<dyn Clock>,
+    challenges: Challenges,
+}
+
+#[derive(Clone)]
+struct Challenges {
+    missing: Challenge,
+    invalid_token: Challenge,
+    invalid_request: Challenge,
+    insufficient_scope: Challenge,
+}
+
+impl Challenges {
+    fn new(resource_metadata_url: &str, required_scopes: &[String]) -> Self {
+        let base = BearerChallenge::new().resource_metadata(resource_metadata_url);
+        Self {
+            missing: base.finish(),
+            invalid_token: base.clone().error(BearerErrorCode::InvalidToken).finish(),
+            invalid_request: base.clone().error(BearerErrorCode::InvalidRequest).finish(),
+            insufficient_scope: base
+                .error(BearerErrorCode::InsufficientScope)
+                .scope(required_scopes)
+                .finish(),
+        }
+    }
+}
+
+impl RequireAuth {
+    /// Protects the resource at `resource`, the absolute URL clients use for it (for an MCP
+    /// server, the endpoint URL such as `https://api.example.com/mcp`), checking tokens with
+    /// `verifier`.
+    ///
+    /// `resource` must be `https` (plain `http` only on loopback), without fragment or query.
+    /// The RFC 9728 metadata URL is derived from it by inserting the well-known path before the
+    /// resource's path: `https://api.example.com/.well-known/oauth-protected-resource/mcp`
+    /// (for a resource at the root, `.../.well-known/oauth-protected-resource`).
+    ///
+    /// Defaults: no required scope, [`default_user_info`], a cache of
+    /// [`TokenCache::DEFAULT_CAPACITY`] tokens with a maximum TTL of 5 minutes, anonymous
+    /// requests refused, [`SystemClock`].
+    pub fn new(verifier: impl TokenVerifier, resource: &str) -> Result<Self, ConfigError> {
+        let url = secure_url("resource", resource)?;
+        if url.query().is_some() {
+            return Err(ConfigError::InvalidUrl {
+                field: "resource",
+                reason: "a query is not allowed".into(),
+            });
+        }
+        let mut metadata = url.clone();
+        let path = match url.path() {
+            "/" => WELL_KNOWN.to_owned(),
+            path => format!("{WELL_KNOWN}{path}"),
+        };
+        metadata.set_path(&path);
+        let resource_metadata_url: Box<str> = metadata.as_str().into();
+        Ok(Self {
+            config: Arc::new(Config {
+                verifier: Arc::new(verifier),
+                resource: url.as_str().into(),
+                challenges: Challenges::new(&resource_metadata_url, &[]),
+                resource_metadata_url,
+                required_scopes: Vec::new(),
+                user_info: Arc::new(default_user_info),
+                cache: Arc::new(TokenCache::new(TokenCache::DEFAULT_CAPACITY)),
+                cache_max_ttl: 300,
+                allow_anonymous: false,
+                clock: Arc::new(SystemClock),
+            }),
+        })
+    }
+
+    /// The protected resource's URL, as parsed (and so normalised) from the one given.
+    pub fn resource(&self) -> &str {
+        &self.config.resource
+    }
+
+    /// The URL of the protected resource metadata, sent as `resource_metadata` in every
+    /// challenge. Serve the RFC 9728 document there.
+    pub fn resource_metadata_url(&self) -> &str {
+        &self.config.resource_metadata_url
+    }
+
+    /// Requires every one of `scopes` in the token; a valid token lacking one gets 403
+    /// `insufficient_scope` with `scope` listing them. Replaces earlier requirements.
+    pub fn require_scopes<I>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let config = self.config_mut();
+        config.required_scopes = scopes.into_iter().map(Into::into).collect();
+        config.challenges = Challenges::new(&config.resource_metadata_url, &config.required_scopes);
+        self
+    }
+
+    /// Replaces the claims-to-user mapping ([`default_user_info`] by default). An error from
+    /// `f` refuses the token (or answers 503 for [`VerifyError::Unavailable`]).
+    pub fn user_info<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&crate::Claims) -> Result<crate::UserInfo, VerifyError> + Send + Sync + 'static,
+    {
+        let config = self.config_mut();
+        config.user_info = Arc::new(f);
+        // Users mapped by the old function must not be served.
+        config.cache = Arc::new(TokenCache::new(config.cache.capacity()));
+        self
+    }
+
+    /// The most tokens held in the verified-token cache (default 10 000); 0 disables it.
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.config_mut().cache = Arc::new(TokenCache::new(capacity));
+        self
+    }
+
+    /// The longest a verified token is cached (default 5 minutes), whatever its `exp`; also the
+    /// lifetime of tokens without `exp` (opaque tokens), which bounds how long a revoked opaque
+    /// token keeps working. Whole seconds; below one second, nothing is cached.
+    pub fn cache_max_ttl(mut self, ttl: Duration) -> Self {
+        self.config_mut().cache_max_ttl = ttl.as_secs();
+        self
+    }
+
+    /// Lets requests without a bearer token (no `Authorization` header, or one of another
+    /// scheme) through, with no user; handlers take `Option<AuthUser>`. A request with a bearer
+    /// token that is invalid, malformed or short of the required scopes is still refused.
+    pub fn allow_anonymous(mut self) -> Self {
+        self.config_mut().allow_anonymous = true;
+        self
+    }
+
+    /// The clock used for cache expiry (the [`SystemClock`] by default); for tests.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.config_mut().clock = clock;
+        self
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+}
+
+impl std::fmt::Debug for RequireAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequireAuth")
+            .field("resource", &self.config.resource)
+            .field("required_scopes", &self.config.required_scopes)
+            .field("cache", &self.config.cache)
+            .field("allow_anonymous", &self.config.allow_anonymous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for RequireAuth
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = RequireAuthMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequireAuthMiddleware {
+            service: Rc::new(service),
+            config: Rc::new(Config::clone(&self.config)),
+        }))
+    }
+}
+
+/// The service [`RequireAuth`] wraps around a route; not used directly.
+pub struct RequireAuthMiddleware<S> {
+    service: Rc<S>,
+    config: Rc<Config>,
+}
+
+impl<S, B> Service<ServiceRequest> for RequireAuthMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let config = Rc::clone(&self.config);
+        Box::pin(async move {
+            match config.authenticate(req.headers()).await {
+                Ok(Some(user)) => {
+                    req.extensions_mut().insert(user);
+                }
+                Ok(None) => {
+                    req.extensions_mut()
+                        .insert(Anonymous(config.challenges.missing.clone()));
+                }
+                Err(rejection) => {
+                    let res = rejection.error_response();
+                    return Ok(req.into_response(res).map_into_right_body());
+                }
+            }
+            service
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        })
+    }
+}
+
+impl Config {
+    /// The user of the request, `None` for an anonymous request that may pass.
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<AuthUser>, AuthError> {
+        let token = match bearer_token(headers) {
+            Ok(Some(token)) => token,
+            Ok(None) if self.allow_anonymous => return Ok(None),
+            Ok(None) => return Err(AuthError::MissingToken(self.challenges.missing.clone())),
+            Err(Malformed::Request(why)) => {
+                log::debug!("bearer authorization refused: {why}");
+                return Err(AuthError::InvalidRequest(
+                    self.challenges.invalid_request.clone(),
+                ));
+            }
+            Err(Malformed::Token(why)) => {
+                log::debug!("bearer token refused: {why}");
+                return Err(self.invalid_token());
+            }
+        };
+        let now = self.clock.now();
+        let user = match self.cache.get(token, now) {
+            Some(user) => user,
+            None => self.verify(token, now).await?,
+        };
+        if let Some(missing) = self
+            .required_scopes
+            .iter()
+            .find(|scope| !user.has_scope(scope))
+        {
+            log::debug!(
+                "token of user {} lacks required scope {missing}",
+                user.user_id
+            );
+            return Err(AuthError::InsufficientScope(
+                self.challenges.insufficient_scope.clone(),
+            ));
+        }
+        Ok(Some(user))
+    }
+
+    async fn verify(&self, token: &str, now: u64) -> Result<AuthUser, AuthError> {
+        let claims = self
+            .verifier
+            .verify(token)
+            .await
+            .map_err(|e| self.refused(e))?;
+        let info = (self.user_info)(&claims).map_err(|e| self.refused(e))?;
+        let expires_at = claims.expires_at();
+        let user = AuthUser::new(info, claims, AccessToken::new(token));
+        let cap = now.saturating_add(self.cache_max_ttl);
+        self.cache.insert(
+            user.clone(),
+            expires_at.map_or(cap, |exp| exp.min(cap)),
+            now,
+        );
+        Ok(user)
+    }
+
+    fn refused(&self, error: VerifyError) -> AuthError {
+        if error.is_unavailable() {
+            log::error!("cannot verify bearer tokens: {error}");
+            AuthError::Unavailable
+        } else {
+            log::debug!("bearer token refused: {error}");
+            self.invalid_token()
+        }
+    }
+
+    fn invalid_token(&self) -> AuthError {
+        AuthError::InvalidToken(self.challenges.invalid_token.clone())
+    }
+}
+
+enum Malformed {
+    /// Answered with 400 `invalid_request`.
+    Request(&'static str),
+    /// Answered with 401 `invalid_token`.
+    Token(&'static str),
+}
+
+/// The bearer token of the request: `Ok(None)` when there is no `Authorization` header or it
+/// uses another scheme (RFC 6750 §3.1: no error information then).
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Malformed> {
+    let mut values = headers.get_all(AUTHORIZATION);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Malformed::Request("more than one Authorization header"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| Malformed::Request("Authorization header is not visible ASCII"))?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_matches(|c| c == ' ' || c == '\t');
+    if token.is_empty() {
+        return Err(Malformed::Request("empty bearer token"));
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Malformed::Token("bearer token longer than 16 KiB"));
+    }
+    if !is_b64token(token) {
+        return Err(Malformed::Request(
+            "bearer token is not an RFC 6750 b64token",
+        ));
+    }
+    Ok(Some(token))
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}

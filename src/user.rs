@@ -2,9 +2,12 @@
 
 use std::{fmt, ops::Deref, sync::Arc};
 
+use actix_web::{dev::Payload, http::StatusCode, FromRequest, HttpMessage, HttpRequest};
+use futures::future::{ready, Ready};
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::{AccessToken, Claims, VerifyError};
+use crate::{challenge::Challenge, AccessToken, AuthError, Claims, VerifyError};
 
 /// What the crate knows of a user, mapped from the token's claims.
 ///
@@ -32,10 +35,87 @@ pub struct UserInfo {
 /// A mapping from verified claims to a [`UserInfo`]; see [`default_user_info`].
 pub type UserInfoFn = dyn Fn(&Claims) -> Result<UserInfo, VerifyError> + Send + Sync;
 
+/// The mapping [`RequireAuth`](crate::RequireAuth) uses unless you give it your own with
+/// [`RequireAuth::user_info`](crate::RequireAuth::user_info).
+///
+/// | field | claim |
+/// |---|---|
+/// | `user_id` | `sub`, a string; a number is accepted and printed in decimal (GitHub user ids are numbers) |
+/// | `email` | `email` |
+/// | `name` | `name` |
+/// | `picture` | `picture`, else `avatar_url` |
+/// | `username` | `preferred_username`, else `login` |
+/// | `scopes` | `scope` as a space-separated string; if absent, `scp` as a string (space-separated) or an array of strings |
+/// | `permissions` | `permissions`, an array of strings |
+/// | `roles` | `roles`, an array of strings |
+///
+/// A missing, empty or non-integer `sub` is an error ([`VerifyError::InvalidClaim`]`("sub")`),
+/// so the token is refused: without it there is no stable user to hand on. Every other claim
+/// is optional, and one of the wrong JSON type (an `email` that is a number, a `roles` that is
+/// a string) is ignored as if absent, as are non-string items of the arrays; the token has
+/// already been verified, and a provider's odd profile field should not lock the user out.
+/// Nested role claims (Keycloak's `realm_access.roles`) are not read; map them in your own
+/// function, starting from this one if you like.
+pub fn default_user_info(claims: &Claims) -> Result<UserInfo, VerifyError> {
+    let user_id = match claims.get("sub") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
+        _ => return Err(VerifyError::InvalidClaim("sub")),
+    };
+    let string = |name: &str| claims.get_str(name).map(str::to_owned);
+    let scopes = match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(s)), _) | (_, Some(Value::String(s))) => split_scopes(s),
+        (_, Some(Value::Array(items))) => strings(items),
+        _ => Vec::new(),
+    };
+    let array = |name: &str| match claims.get(name) {
+        Some(Value::Array(items)) => strings(items),
+        _ => Vec::new(),
+    };
+    Ok(UserInfo {
+        user_id,
+        email: string("email"),
+        name: string("name"),
+        picture: string("picture").or_else(|| string("avatar_url")),
+        username: string("preferred_username").or_else(|| string("login")),
+        scopes,
+        permissions: array("permissions"),
+        roles: array("roles"),
+    })
+}
+
+fn split_scopes(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn strings(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The signed-in user, put in the request by [`RequireAuth`](crate::RequireAuth).
 ///
 /// Take it as a handler argument (`async fn tool(user: AuthUser)`); fields of [`UserInfo`] read
-/// through `Deref` (`user.user_id`, `user.email`). Cloning is cheap (one `Arc`).
+/// through `Deref` (`user.user_id`, `user.email`). Cloning is cheap (one `Arc`). `Debug` shows
+/// the user but not the token.
+///
+/// # As an extractor
+/// - Behind `RequireAuth`, a request without a valid token never reaches the handler, so
+///   `AuthUser` is always there.
+/// - With [`RequireAuth::allow_anonymous`](crate::RequireAuth::allow_anonymous), take
+///   `Option<AuthUser>`: `None` when the request carried no token. A handler taking a plain
+///   `AuthUser` on such a route answers an anonymous request with the 401 challenge.
+/// - On a route that `RequireAuth` does not wrap, the extractor logs an error naming the
+///   missing middleware and answers 500 (and `Option<AuthUser>` is always `None`): a
+///   configuration mistake should be loud, not a silent hole.
+///
+/// Elsewhere (other middleware, guards), [`AuthUserExt::auth_user`] reads the same value.
 #[derive(Clone)]
 pub struct AuthUser(Arc<Inner>);
 
@@ -90,5 +170,139 @@ impl fmt::Debug for AuthUser {
             .field("info", &self.0.info)
             .field("access_token", &self.0.access_token)
             .finish_non_exhaustive()
+    }
+}
+
+/// Left in the request by `RequireAuth` when anonymous requests are allowed and none was
+/// authenticated, so the extractor can tell "no token" from "no middleware".
+#[derive(Clone)]
+pub(crate) struct Anonymous(pub(crate) Challenge);
+
+impl FromRequest for AuthUser {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let extensions = req.extensions();
+        if let Some(user) = extensions.get::<AuthUser>() {
+            return ready(Ok(user.clone()));
+        }
+        if let Some(Anonymous(challenge)) = extensions.get::<Anonymous>() {
+            return ready(Err(AuthError::MissingToken(challenge.clone()).into()));
+        }
+        log::error!(
+            "AuthUser requested on {} but no user is in the request: \
+             wrap this route (or its scope) with RequireAuth",
+            req.path()
+        );
+        ready(Err(actix_web::error::InternalError::new(
+            "internal server error",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )
+        .into()))
+    }
+}
+
+/// Reads the [`AuthUser`] that [`RequireAuth`](crate::RequireAuth) put in a request, from
+/// anything that carries request extensions: [`HttpRequest`],
+/// [`ServiceRequest`](actix_web::dev::ServiceRequest) (in your own middleware), and so on.
+pub trait AuthUserExt {
+    /// The authenticated user, or `None` when the request has none.
+    fn auth_user(&self) -> Option<AuthUser>;
+}
+
+impl<T: HttpMessage> AuthUserExt for T {
+    fn auth_user(&self) -> Option<AuthUser> {
+        self.extensions().get::<AuthUser>().cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(value: Value) -> Claims {
+        match value {
+            Value::Object(map) => Claims::new(map),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn full_profile_is_mapped() {
+        let info = default_user_info(&claims(json!({
+            "sub": "u-1", "email": "a@example.com", "name": "Ada", "picture": "https://p/a.png",
+            "preferred_username": "ada", "login": "ignored", "scope": "openid  email",
+            "permissions": ["read:files", 7], "roles": ["admin"],
+        })))
+        .expect("maps");
+        assert_eq!(
+            info,
+            UserInfo {
+                user_id: "u-1".into(),
+                email: Some("a@example.com".into()),
+                name: Some("Ada".into()),
+                picture: Some("https://p/a.png".into()),
+                username: Some("ada".into()),
+                scopes: vec!["openid".into(), "email".into()],
+                permissions: vec!["read:files".into()],
+                roles: vec!["admin".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn github_shape_numeric_sub_login_and_avatar() {
+        let info = default_user_info(&claims(json!({
+            "sub": 583231, "login": "octocat", "avatar_url": "https://a/o.png",
+        })))
+        .expect("maps");
+        assert_eq!(info.user_id, "583231");
+        assert_eq!(info.username.as_deref(), Some("octocat"));
+        assert_eq!(info.picture.as_deref(), Some("https://a/o.png"));
+        assert!(info.scopes.is_empty());
+    }
+
+    #[test]
+    fn scp_as_array_or_string() {
+        let from_array = default_user_info(&claims(json!({"sub": "s", "scp": ["a", "b"]})));
+        let from_string = default_user_info(&claims(json!({"sub": "s", "scp": "a b"})));
+        assert_eq!(from_array.expect("maps").scopes, ["a", "b"]);
+        assert_eq!(from_string.expect("maps").scopes, ["a", "b"]);
+    }
+
+    #[test]
+    fn missing_empty_or_odd_sub_is_refused() {
+        for bad in [
+            json!({}),
+            json!({"sub": ""}),
+            json!({"sub": 1.5}),
+            json!({"sub": null}),
+            json!({"sub": ["x"]}),
+        ] {
+            assert_eq!(
+                default_user_info(&claims(bad.clone())),
+                Err(VerifyError::InvalidClaim("sub")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn profile_claims_of_the_wrong_type_are_ignored() {
+        let info = default_user_info(&claims(json!({
+            "sub": "s", "email": 5, "name": ["x"], "picture": true, "preferred_username": {},
+            "scope": 3, "permissions": "read", "roles": {"a": 1},
+        })))
+        .expect("maps");
+        assert_eq!(
+            info,
+            UserInfo {
+                user_id: "s".into(),
+                ..Default::default()
+            }
+        );
     }
 }

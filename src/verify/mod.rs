@@ -7,6 +7,11 @@ use futures::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 
 // submodules: cache, jwks, jwt, opaque (added by their owners)
+mod cache;
+mod opaque;
+
+pub use cache::TokenCache;
+pub use opaque::FnVerifier;
 
 /// Verifies a bearer token and returns its claims.
 ///
