@@ -6,7 +6,8 @@ use url::{Host, Url};
 use crate::{
     redirect::validate_redirect_uri,
     seal::{ProxyKey, Sealer},
-    Claims, ClientSecret, Clock, SystemClock, TokenVerifier, UserInfo, UserInfoFn, VerifyError,
+    Claims, ClientSecret, Clock, RequireAuth, SystemClock, TokenVerifier, UserInfo, UserInfoFn,
+    VerifyError,
 };
 
 /// A configuration mistake, reported by a builder's `build()` (or a constructor) before the
@@ -111,10 +112,8 @@ pub(crate) struct ProxyConfig {
     pub(crate) client_id: String,
     pub(crate) client_secret: Option<ClientSecret>,
     pub(crate) client_auth: ClientAuthMethod,
-    #[allow(dead_code)] // TEMP: read by `require_auth()`, which comes with the RequireAuth merge
-    pub(crate) verifier: Arc<dyn TokenVerifier>,
-    #[allow(dead_code)] // TEMP: as above
-    pub(crate) user_info: Option<Arc<UserInfoFn>>,
+    /// Built once so that every worker shares its token cache.
+    pub(crate) require_auth: RequireAuth,
     pub(crate) scopes: Vec<String>,
     pub(crate) grant_types: Vec<String>,
     pub(crate) extra_authorize_params: Vec<(String, String)>,
@@ -504,10 +503,15 @@ impl OAuthProxyBuilder {
             self.keys
         };
         let sealer = Sealer::new(keys, clock.clone())?;
+        let resource = format!("{base}{mcp_path}");
+        let mut require_auth = RequireAuth::new(verifier, &resource)?.clock(clock.clone());
+        if let Some(f) = self.user_info {
+            require_auth = require_auth.user_info(move |claims| f(claims));
+        }
 
         Ok(OAuthProxy {
             cfg: Arc::new(ProxyConfig {
-                resource: format!("{base}{mcp_path}"),
+                resource,
                 callback: format!("{base}/oauth/callback"),
                 base,
                 mcp_path,
@@ -518,8 +522,7 @@ impl OAuthProxyBuilder {
                 client_id,
                 client_secret: self.client_secret,
                 client_auth: self.client_auth,
-                verifier,
-                user_info: self.user_info,
+                require_auth,
                 scopes,
                 grant_types,
                 extra_authorize_params: self.extra_authorize_params,

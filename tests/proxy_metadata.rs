@@ -115,8 +115,8 @@ async fn mcp() -> HttpResponse {
 async fn mounted_at_the_root_the_scope_shadows_nothing_and_mcp_is_served_with_and_without_slash() {
     let up = Upstream::start().await;
     let proxy = up.proxy(&key(1), ManualClock::at(1)).build().unwrap();
-    // The documented pattern (RequireAuth joins it once it lands); the proxy scope comes first
-    // on purpose: it must let the MCP scope and the app's own routes through.
+    // The documented pattern (with RequireAuth in tests/proxy_mcp.rs); the proxy scope comes
+    // first on purpose: it must let the MCP scope and the app's own routes through.
     let app = test::init_service(
         App::new()
             .service(proxy.scope())

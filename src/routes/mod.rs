@@ -17,7 +17,7 @@ use actix_web::{
     web, HttpResponse, Scope,
 };
 
-use crate::{error::OAuthError, upstream::Upstream, OAuthProxy};
+use crate::{error::OAuthError, upstream::Upstream, OAuthProxy, RequireAuth};
 
 /// Largest form or JSON body the proxy reads: registration and token requests are small.
 const MAX_REQUEST_BODY: usize = 16 * 1024;
@@ -52,7 +52,7 @@ impl OAuthProxy {
     /// HttpServer::new(move || {
     ///     App::new().service(proxy.scope()).service(
     ///         web::scope("/mcp")
-    ///             // TEMP until RequireAuth is merged: .wrap(proxy.require_auth())
+    ///             .wrap(proxy.require_auth())
     ///             .wrap(proxy.cors())
     ///             .route("", web::post().to(mcp))
     ///             .route("/", web::post().to(mcp)),
@@ -127,6 +127,15 @@ impl OAuthProxy {
             paths.push("/revoke".into());
         }
         paths
+    }
+
+    /// The bearer-token check for the MCP scope: tokens verified with the configured
+    /// [`verifier`](crate::OAuthProxyBuilder::verifier) and
+    /// [`user_info`](crate::OAuthProxyBuilder::user_info), for the resource
+    /// `public_url + mcp_path`, with challenges that point clients at this proxy's metadata.
+    /// Every clone shares one token cache. Add `.require_scopes([..])` to demand scopes.
+    pub fn require_auth(&self) -> RequireAuth {
+        self.cfg.require_auth.clone()
     }
 
     /// CORS for browser-based clients: any origin, no cookies, `WWW-Authenticate` and
