@@ -18,47 +18,61 @@ export function freePort() {
   });
 }
 
+function prefixLines(stream, name, sink, quiet, onLine) {
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    buffered += chunk;
+    let i;
+    while ((i = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      onLine?.(line);
+      if (!quiet) sink.write(line.startsWith(`[${name}]`) ? `${line}\n` : `[${name}] ${line}\n`);
+    }
+  });
+}
+
 /**
- * Spawns `command args` with `env`, prefixing its output lines with `[name]` on stderr, and
- * resolves with `{ child, match }` once a stdout line matches `ready` (a RegExp). Rejects when
- * the process exits first or `timeoutMs` passes.
+ * Spawns `command args` in its own process group, tracked so that it is stopped when this
+ * process ends, with its output lines prefixed by `[name]` on stderr (unless `quiet`).
+ * `onLine` sees every stdout line.
  */
-export function spawnReady(name, command, args, { env = process.env, cwd, ready, timeoutMs = 20_000, quiet = false } = {}) {
+export function spawnTracked(name, command, args, { env = process.env, cwd, quiet = false, onLine } = {}) {
   const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32' });
   children.add(child);
   child.on('exit', () => children.delete(child));
+  prefixLines(child.stdout, name, process.stderr, quiet, onLine);
+  prefixLines(child.stderr, name, process.stderr, quiet);
+  return child;
+}
 
-  const prefix = (stream, sink, onLine) => {
-    let buffered = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk) => {
-      buffered += chunk;
-      let i;
-      while ((i = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, i);
-        buffered = buffered.slice(i + 1);
-        onLine?.(line);
-        if (!quiet) sink.write(line.startsWith(`[${name}]`) ? `${line}\n` : `[${name}] ${line}\n`);
-      }
-    });
-  };
-
+/**
+ * Spawns like `spawnTracked` and resolves with `{ child, match }` once a stdout line matches
+ * `ready` (a RegExp). Rejects when the process exits first or `timeoutMs` passes.
+ */
+export function spawnReady(name, command, args, { env = process.env, cwd, ready, timeoutMs = 20_000, quiet = false } = {}) {
   return new Promise((resolve, reject) => {
     let done = false;
+    let child;
     const timer = setTimeout(() => {
       if (done) return;
       done = true;
       reject(new Error(`${name} not ready within ${timeoutMs} ms`));
     }, timeoutMs);
-    prefix(child.stdout, process.stderr, (line) => {
-      const match = ready ? ready.exec(line) : null;
-      if (match && !done) {
-        done = true;
-        clearTimeout(timer);
-        resolve({ child, match });
-      }
+    child = spawnTracked(name, command, args, {
+      env,
+      cwd,
+      quiet,
+      onLine: (line) => {
+        const match = ready.exec(line);
+        if (match && !done) {
+          done = true;
+          clearTimeout(timer);
+          resolve({ child, match });
+        }
+      },
     });
-    prefix(child.stderr, process.stderr);
     child.once('error', (err) => {
       if (done) return;
       done = true;

@@ -26,6 +26,9 @@
 //                              access tokens cannot be introspected or revoked at oidc-provider)
 //   PROVIDER_HONOR_RESOURCE    1 to honour RFC 8707 `resource` parameters (default: ignored)
 //   PROVIDER_DEBUG             1 to log every request
+//   PROVIDER_DYNAMIC_REGISTRATION  1 to open dynamic client registration. ONLY for the harness
+//                              self-check (selfcheck-server.mjs), where no proxy stands between
+//                              the MCP client and this provider; the proxy's upstream never has it.
 
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
@@ -95,6 +98,7 @@ function config() {
     accessTokenTtl,
     honorResource: process.env.PROVIDER_HONOR_RESOURCE === '1',
     debug: process.env.PROVIDER_DEBUG === '1',
+    registration: process.env.PROVIDER_DYNAMIC_REGISTRATION === '1',
   };
 }
 
@@ -271,7 +275,8 @@ async function main() {
         id_token_signed_response_alg: cfg.alg,
       },
     ],
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    // Confidential clients only, like Google; the self-check's registered MCP client is public.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', ...(cfg.registration ? ['none'] : [])],
     responseTypes: ['code'],
     jwks: { keys: [jwk] },
     cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
@@ -300,7 +305,7 @@ async function main() {
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
-      registration: { enabled: false },
+      registration: { enabled: cfg.registration },
       introspection: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },
@@ -363,7 +368,7 @@ async function main() {
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
 
-  log(`issuer ${issuer}, client ${cfg.clientId}, redirect_uris ${cfg.redirectUris.join(' ')}, alg ${cfg.alg}, aud ${cfg.audience}, access tokens ${cfg.accessTokenFormat}`);
+  log(`issuer ${issuer}, client ${cfg.clientId}, redirect_uris ${cfg.redirectUris.join(' ')}, alg ${cfg.alg}, aud ${cfg.audience}, access tokens ${cfg.accessTokenFormat}${cfg.registration ? ', DYNAMIC REGISTRATION OPEN (self-check only)' : ''}`);
   process.stdout.write(`READY ${issuer}\n`);
 }
 
