@@ -11,10 +11,14 @@ mod clock;
 #[allow(dead_code)] // TEMP: the URL helpers are used by the builders that land next
 mod config;
 mod middleware;
+#[cfg(feature = "rmcp")]
+mod rmcp;
 mod secret;
 mod user;
 mod verify;
 
+#[cfg(feature = "rmcp")]
+pub use crate::rmcp::forward_auth_user;
 pub use clock::{Clock, SystemClock};
 pub use config::ConfigError;
 pub use secret::{AccessToken, ClientSecret};
