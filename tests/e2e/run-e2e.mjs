@@ -13,6 +13,7 @@
 //   E2E_NO_BUILD=1          do not run cargo; use target/debug/examples/mcp_server as built
 //   E2E_TIMEOUT_MS          bound on the run after the build (default 120000)
 //   E2E_BUILD_TIMEOUT_MS    bound on the cargo build (default 900000)
+//   E2E_PORT                the example server's port (default: a free one)
 //   E2E_VERBOSE=1           show the provider's log too
 //   RUST_LOG                passed to the server (default: info,actix_mcp_oauth=debug)
 // The last line of output is `e2e: N passed, M failed`; the exit status is 0 only when M is 0.
@@ -132,11 +133,12 @@ Point the same server at a real identity provider instead: register ONE web appl
 with the redirect URI ${publicUrl}/oauth/callback, then set
   UPSTREAM_ISSUER  UPSTREAM_CLIENT_ID  UPSTREAM_CLIENT_SECRET  [UPSTREAM_AUDIENCE]  PUBLIC_URL  OAUTH_PROXY_KEY
 and run: cargo run --example mcp_server --features rmcp
-  Google     UPSTREAM_ISSUER=https://accounts.google.com (Google Cloud console > Credentials > OAuth client, Web application)
+  Google     UPSTREAM_ISSUER=https://accounts.google.com  (Cloud console > Credentials > OAuth client ID > Web application;
+             its access tokens are opaque: see the Google notes in README.md)
   Okta       UPSTREAM_ISSUER=https://YOUR_DOMAIN.okta.com/oauth2/default  UPSTREAM_AUDIENCE=api://default
   Entra ID   UPSTREAM_ISSUER=https://login.microsoftonline.com/TENANT_ID/v2.0  UPSTREAM_AUDIENCE=the app's client id
   Auth0      UPSTREAM_ISSUER=https://YOUR_TENANT.auth0.com/  UPSTREAM_AUDIENCE=your API identifier
-  GitHub     not an OpenID provider (no discovery, opaque tokens): use the crate's GitHub preset
+  GitHub     not an OpenID provider (no discovery, opaque tokens): see the GitHub notes in README.md
 The example verifies JWT access tokens against the issuer's JWKS; for providers whose access
 tokens are opaque, see the provider notes in README.md. PUBLIC_URL must be https off loopback.
 `;
@@ -161,7 +163,7 @@ async function main() {
     stopAll().finally(() => process.exit(1));
   }, runTimeoutMs);
 
-  const serverPort = await freePort();
+  const serverPort = process.env.E2E_PORT ? Number(process.env.E2E_PORT) : await freePort();
   const publicUrl = `http://127.0.0.1:${serverPort}`;
   const clientId = process.env.UPSTREAM_CLIENT_ID || DEFAULT_CLIENT_ID;
   const clientSecret = crypto.randomBytes(24).toString('base64url');
@@ -217,13 +219,14 @@ async function main() {
 
   if (failed === 0 && opts.serve) {
     assert(whoami, 'whoami printed');
+    const proxied = opts.server === 'rust';
     process.stdout.write(`
-whoami (MCP TypeScript SDK client, signed in through the proxy as the test user):
+whoami (MCP TypeScript SDK client, signed in${proxied ? ' through the proxy' : ''} as the test user):
   ${whoami}
 
-MCP server (behind the OAuth proxy)  ${publicUrl}/mcp
+MCP server${proxied ? ' (behind the OAuth proxy)' : ' (self-check, no proxy) '}  ${publicUrl}/mcp
 Protected resource metadata          ${publicUrl}/.well-known/oauth-protected-resource/mcp
-Authorization server metadata        ${publicUrl}/.well-known/oauth-authorization-server
+Authorization server metadata        ${proxied ? `${publicUrl}/.well-known/oauth-authorization-server` : `${env.UPSTREAM_ISSUER}/.well-known/openid-configuration`}
 Local OpenID provider (upstream)     ${env.UPSTREAM_ISSUER}  (test user ${TEST_USER.name} <${TEST_USER.email}>; one-click sign-in and consent)
 
 Try it with your own MCP client, e.g.:  npx @modelcontextprotocol/inspector  (Streamable HTTP, URL ${publicUrl}/mcp)

@@ -178,16 +178,22 @@ function chooseButton(buttons, prefer) {
  * Options: `jar` (a CookieJar, kept across calls like a browser profile), `maxSteps`, `timeoutMs`,
  * `button` (a RegExp naming the submit button to press where a form has one, e.g. /deny/i;
  * forms without a match get the default choice, so assert on where the flow ends),
- * `onStep(step)` (called with `{ method, url, status }` per request), `fetchFn`.
- * Returns `{ url, status, body, trail, jar }` for the request to `stopAt`.
+ * `onStep(step)` (called with `{ method, url, status }` per request), `fetchFn`, and
+ * `requestStop` (default true; false returns the `stopAt` URL without requesting it, for a
+ * client that reads the redirect URL itself).
+ * Returns `{ url, status, body, trail, jar }` for the request to `stopAt` (`status` and `body`
+ * undefined when it was not requested).
  */
-export async function browse(startUrl, { stopAt, jar = new CookieJar(), maxSteps = DEFAULT_MAX_STEPS, timeoutMs = DEFAULT_TIMEOUT_MS, button, onStep, fetchFn = fetch } = {}) {
+export async function browse(startUrl, { stopAt, jar = new CookieJar(), maxSteps = DEFAULT_MAX_STEPS, timeoutMs = DEFAULT_TIMEOUT_MS, button, onStep, fetchFn = fetch, requestStop = true } = {}) {
   if (!stopAt) throw new TypeError('browse: `stopAt` (the URL prefix to stop at) is required');
   const deadline = Date.now() + timeoutMs;
   const trail = [];
   let request = { method: 'GET', url: new URL(startUrl).href, body: undefined };
 
   for (let step = 0; step < maxSteps; step += 1) {
+    if (!requestStop && request.url.startsWith(stopAt)) {
+      return { url: request.url, status: undefined, body: undefined, trail, jar };
+    }
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new UserAgentError(`timed out after ${timeoutMs} ms`, trail);
 
