@@ -21,12 +21,31 @@ use crate::AuthUser;
 /// This is the `on_request` hook of `rmcp-actix-web`; it does nothing for a request without a
 /// user. Pass it as is:
 ///
-/// ```ignore
-/// let mcp = rmcp_actix_web::transport::StreamableHttpService::builder()
-///     .service_factory(Arc::new(|| Ok(MyServer::new())))
-///     .session_manager(Default::default())
-///     .on_request_fn(actix_mcp_oauth::forward_auth_user)
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use actix_mcp_oauth::{forward_auth_user, AuthUser};
+/// use rmcp::{tool, tool_router};
+/// use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
+///
+/// #[derive(Clone)]
+/// struct Hello;
+///
+/// #[tool_router(server_handler)]
+/// impl Hello {
+///     #[tool(description = "Greets the signed-in user")]
+///     async fn hello(&self, user: AuthUser) -> String {
+///         format!("Hello, {}", user.name.as_deref().unwrap_or(&user.user_id))
+///     }
+/// }
+///
+/// let mcp = StreamableHttpService::builder()
+///     .service_factory(Arc::new(|| Ok(Hello)))
+///     .session_manager(Arc::new(LocalSessionManager::default()))
+///     .on_request_fn(forward_auth_user)
 ///     .build();
+/// // App::new().service(web::scope("/mcp").wrap(proxy.require_auth()).service(mcp.scope()))
+/// # let _ = mcp;
 /// ```
 ///
 /// rmcp-actix-web strips the `Authorization` header before the MCP layer (unless its
