@@ -56,6 +56,6 @@ timeout 120 node tests/e2e/provider-smoke.mjs
 step "e2e: harness self-check (the SDK client against the SDK's own server, no proxy)"
 timeout 120 node tests/e2e/run-e2e.mjs --server=selfcheck
 
-step "e2e: the MCP TypeScript SDK signs in through the proxy and calls whoami"
-# The build inside is bounded by run-e2e.mjs itself (E2E_BUILD_TIMEOUT_MS), the run by E2E_TIMEOUT_MS.
-node tests/e2e/run-e2e.mjs
+step "e2e: the MCP TypeScript SDK signs in through the proxy and calls whoami (RS256, ES256, EdDSA upstream)"
+# The build inside is bounded by run-e2e.mjs itself (E2E_BUILD_TIMEOUT_MS), each run by E2E_TIMEOUT_MS.
+node tests/e2e/run-e2e.mjs --alg=RS256,ES256,EdDSA

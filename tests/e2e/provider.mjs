@@ -276,6 +276,8 @@ async function main() {
       },
     ],
     // Confidential clients only, like Google; the self-check's registered MCP client is public.
+    // ID tokens signed with the one key there is, for registered clients too (self-check).
+    clientDefaults: { id_token_signed_response_alg: cfg.alg },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', ...(cfg.registration ? ['none'] : [])],
     responseTypes: ['code'],
     jwks: { keys: [jwk] },

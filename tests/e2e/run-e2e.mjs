@@ -3,10 +3,11 @@
 // proxy (`examples/mcp_server.rs`), and the MCP TypeScript SDK client through the whole flow.
 // Everything listens on 127.0.0.1 on free ports and is stopped at the end, however it ends.
 //
-// Usage: node run-e2e.mjs [--serve] [--server=rust|selfcheck] [--alg=RS256|ES256|EdDSA]
+// Usage: node run-e2e.mjs [--serve] [--server=rust|selfcheck] [--alg=RS256[,ES256,EdDSA]]
 //   --serve      after a passing run, keep the provider and the server running until Ctrl-C
 //                and print their URLs (the Run command of the README uses this)
 //   --server=selfcheck  the harness self-check: the SDK's own MCP server on the provider, no proxy
+//   --alg=A,B    the upstream's signing algorithms, one full run each (default RS256)
 //
 // Environment:
 //   E2E_SERVER_BIN          the example server binary to run, instead of building it with cargo
@@ -34,14 +35,18 @@ const REPO = path.resolve(HERE, '..', '..');
 const EXAMPLE = 'mcp_server';
 
 function parseArgs(argv) {
-  const opts = { serve: false, server: 'rust', alg: 'RS256' };
+  const opts = { serve: false, server: 'rust', algs: ['RS256'] };
   for (const arg of argv) {
     if (arg === '--serve') opts.serve = true;
     else if (arg.startsWith('--server=')) opts.server = arg.slice('--server='.length);
-    else if (arg.startsWith('--alg=')) opts.alg = arg.slice('--alg='.length);
+    else if (arg.startsWith('--alg=')) opts.algs = arg.slice('--alg='.length).split(',').filter(Boolean);
     else throw new Error(`unknown argument ${arg}`);
   }
   if (!['rust', 'selfcheck'].includes(opts.server)) throw new Error('--server must be rust or selfcheck');
+  for (const alg of opts.algs) {
+    if (!['RS256', 'ES256', 'EdDSA'].includes(alg)) throw new Error(`--alg: ${alg} is not RS256, ES256 or EdDSA`);
+  }
+  if (opts.serve && opts.algs.length > 1) throw new Error('--serve runs one algorithm');
   return opts;
 }
 
@@ -144,90 +149,108 @@ tokens are opaque, see the provider notes in README.md. PUBLIC_URL must be https
 `;
 }
 
-async function main() {
-  const opts = parseArgs(process.argv.slice(2));
-  const runTimeoutMs = Number(process.env.E2E_TIMEOUT_MS || 120_000);
-  const steps = new Steps('e2e');
-  let clientSummary;
-  let whoami;
-
-  // 1. The binary first: the build is bounded separately from the run.
-  let bin;
-  if (opts.server === 'rust') {
-    bin = await serverBinary(steps);
-  }
-
-  const runDeadline = setTimeout(() => {
-    process.stderr.write(`e2e: timed out after ${runTimeoutMs} ms\n`);
-    process.stdout.write(`e2e: ${steps.passed} passed, ${steps.failed + 1} failed\n`);
-    stopAll().finally(() => process.exit(1));
-  }, runTimeoutMs);
-
+/**
+ * One run of the flow with the upstream signing with `alg`: provider, server, client. Leaves the
+ * processes running (the caller stops them). Returns the counts, the whoami answer and the URLs.
+ */
+async function runFlow(opts, alg, bin, runTimeoutMs) {
+  const label = opts.algs.length > 1 ? ` [${alg}]` : '';
+  const steps = new Steps(`e2e${label}`);
   const serverPort = process.env.E2E_PORT ? Number(process.env.E2E_PORT) : await freePort();
   const publicUrl = `http://127.0.0.1:${serverPort}`;
-  const clientId = process.env.UPSTREAM_CLIENT_ID || DEFAULT_CLIENT_ID;
-  const clientSecret = crypto.randomBytes(24).toString('base64url');
   const env = {
     ...process.env,
-    UPSTREAM_CLIENT_ID: clientId,
-    UPSTREAM_CLIENT_SECRET: clientSecret,
+    UPSTREAM_CLIENT_ID: process.env.UPSTREAM_CLIENT_ID || DEFAULT_CLIENT_ID,
+    UPSTREAM_CLIENT_SECRET: crypto.randomBytes(24).toString('base64url'),
     PUBLIC_URL: publicUrl,
     PORT: String(serverPort),
-    PROVIDER_SIGNING_ALG: opts.alg,
+    PROVIDER_SIGNING_ALG: alg,
     ...(opts.server === 'selfcheck' ? { PROVIDER_DYNAMIC_REGISTRATION: '1' } : {}),
   };
   delete env.UPSTREAM_ISSUER;
+  let client;
 
-  if (steps.ok) {
-    const provider = await steps.step('the local OpenID provider starts', () =>
-      spawnReady('provider', process.execPath, [path.join(HERE, 'provider.mjs'), '0'], {
-        env,
-        ready: /^READY (http:\/\/127\.0\.0\.1:\d+)$/,
-        quiet: process.env.E2E_VERBOSE !== '1',
-      }),
-    );
-    if (provider) env.UPSTREAM_ISSUER = provider.match[1];
-  }
+  const provider = await steps.step(`the local OpenID provider starts (${alg})`, () =>
+    spawnReady('provider', process.execPath, [path.join(HERE, 'provider.mjs'), '0'], {
+      env,
+      ready: /^READY (http:\/\/127\.0\.0\.1:\d+)$/,
+      quiet: process.env.E2E_VERBOSE !== '1',
+    }),
+  );
+  if (provider) env.UPSTREAM_ISSUER = provider.match[1];
 
-  if (steps.ok) {
-    await steps.step(`the ${opts.server === 'rust' ? 'example MCP server' : 'self-check MCP server'} starts and answers on /`, async () => {
-      const serverEnv = {
-        ...env,
-        OAUTH_PROXY_KEY: process.env.OAUTH_PROXY_KEY || crypto.randomBytes(32).toString('base64url'),
-        RUST_LOG: process.env.RUST_LOG || 'info,actix_mcp_oauth=debug',
-      };
-      const [command, args] = opts.server === 'rust' ? [bin, []] : [process.execPath, [path.join(HERE, 'selfcheck-server.mjs')]];
-      const child = spawnTracked('server', command, args, { env: serverEnv });
-      await waitForHttp(`${publicUrl}/`, { timeoutMs: 30_000, child });
-    }, { timeoutMs: 35_000 });
-  }
+  await steps.step(`the ${opts.server === 'rust' ? 'example MCP server' : 'self-check MCP server'} starts and answers on /`, async () => {
+    const serverEnv = {
+      ...env,
+      OAUTH_PROXY_KEY: process.env.OAUTH_PROXY_KEY || crypto.randomBytes(32).toString('base64url'),
+      RUST_LOG: process.env.RUST_LOG || 'info,actix_mcp_oauth=debug',
+    };
+    const [command, args] = opts.server === 'rust' ? [bin, []] : [process.execPath, [path.join(HERE, 'selfcheck-server.mjs')]];
+    const child = spawnTracked('server', command, args, { env: serverEnv });
+    await waitForHttp(`${publicUrl}/`, { timeoutMs: 30_000, child });
+  }, { timeoutMs: 35_000 });
 
   if (steps.ok) {
     const result = await runClient(`${publicUrl}/mcp`, env, Math.max(5_000, runTimeoutMs - 20_000));
-    clientSummary = result.summary;
-    whoami = result.stdout;
-    if (result.code !== 0 && !clientSummary) {
-      clientSummary = { passed: 0, failed: 1 };
-      process.stderr.write(`e2e: client.mjs exited with ${result.code} before reporting\n`);
+    client = result.summary ?? { passed: 0, failed: 0 };
+    if (result.code !== 0 && client.failed === 0) {
+      client.failed = 1;
+      process.stderr.write(`e2e${label}: client.mjs exited with ${result.code}\n`);
     }
-    if (result.code !== 0 && clientSummary.failed === 0) clientSummary.failed = 1;
+    client.whoami = result.stdout;
+  }
+  return {
+    passed: steps.passed + (client?.passed ?? 0),
+    failed: steps.failed + (client?.failed ?? 0),
+    whoami: client?.whoami,
+    publicUrl,
+    issuer: env.UPSTREAM_ISSUER,
+  };
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const runTimeoutMs = Number(process.env.E2E_TIMEOUT_MS || 120_000);
+  let passed = 0;
+  let failed = 0;
+
+  // The binary first: the build is bounded separately from the runs.
+  let bin;
+  if (opts.server === 'rust') {
+    const build = new Steps('e2e build');
+    bin = await serverBinary(build);
+    passed += build.passed;
+    failed += build.failed;
   }
 
-  clearTimeout(runDeadline);
-  const passed = steps.passed + (clientSummary?.passed ?? 0);
-  const failed = steps.failed + (clientSummary?.failed ?? 0);
+  let last;
+  for (const alg of failed === 0 ? opts.algs : []) {
+    const deadline = setTimeout(() => {
+      process.stderr.write(`e2e: the ${alg} run timed out after ${runTimeoutMs} ms\n`);
+      process.stdout.write(`e2e: ${passed} passed, ${failed + 1} failed\n`);
+      stopAll().finally(() => process.exit(1));
+    }, runTimeoutMs);
+    last = await runFlow(opts, alg, bin, runTimeoutMs);
+    clearTimeout(deadline);
+    passed += last.passed;
+    failed += last.failed;
+    if (last.whoami && !opts.serve) process.stdout.write(`whoami (${alg}): ${last.whoami}\n`);
+    if (opts.serve) break;
+    await stopAll();
+  }
 
-  if (failed === 0 && opts.serve) {
-    assert(whoami, 'whoami printed');
+  if (failed === 0 && opts.serve && last) {
+    assert(last.whoami, 'whoami printed');
+    const { publicUrl, issuer } = last;
     const proxied = opts.server === 'rust';
     process.stdout.write(`
 whoami (MCP TypeScript SDK client, signed in${proxied ? ' through the proxy' : ''} as the test user):
-  ${whoami}
+  ${last.whoami}
 
 MCP server${proxied ? ' (behind the OAuth proxy)' : ' (self-check, no proxy) '}  ${publicUrl}/mcp
 Protected resource metadata          ${publicUrl}/.well-known/oauth-protected-resource/mcp
-Authorization server metadata        ${proxied ? `${publicUrl}/.well-known/oauth-authorization-server` : `${env.UPSTREAM_ISSUER}/.well-known/openid-configuration`}
-Local OpenID provider (upstream)     ${env.UPSTREAM_ISSUER}  (test user ${TEST_USER.name} <${TEST_USER.email}>; one-click sign-in and consent)
+Authorization server metadata        ${proxied ? `${publicUrl}/.well-known/oauth-authorization-server` : `${issuer}/.well-known/openid-configuration`}
+Local OpenID provider (upstream)     ${issuer}  (test user ${TEST_USER.name} <${TEST_USER.email}>; one-click sign-in and consent)
 
 Try it with your own MCP client, e.g.:  npx @modelcontextprotocol/inspector  (Streamable HTTP, URL ${publicUrl}/mcp)
 ${providerNotes(publicUrl)}
@@ -238,7 +261,6 @@ Running until Ctrl-C.
   }
 
   await stopAll();
-  if (whoami) process.stdout.write(`whoami: ${whoami}\n`);
   process.stdout.write(`e2e: ${passed} passed, ${failed} failed\n`);
   process.exit(failed === 0 ? 0 : 1);
 }

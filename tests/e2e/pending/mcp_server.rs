@@ -21,7 +21,6 @@ use std::{env, error::Error, sync::Arc};
 
 use actix_mcp_oauth::{forward_auth_user, AuthUser, JwksVerifier, OAuthProxy, ProxyKey};
 use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 use url::Url;
@@ -59,8 +58,8 @@ fn required(name: &str) -> Result<String, Box<dyn Error>> {
     env::var(name).map_err(|_| format!("{name} is required").into())
 }
 
-/// The proxy keys from `OAUTH_PROXY_KEY`, or one random key (sealed values then die with the
-/// process: fine for a demo, not for replicas or restarts).
+/// The proxy keys from `OAUTH_PROXY_KEY` (the first seals, all open), or one random key (sealed
+/// values then die with the process: fine for a demo, not for replicas or restarts).
 fn proxy_keys() -> Result<Vec<ProxyKey>, Box<dyn Error>> {
     match env::var("OAUTH_PROXY_KEY") {
         Ok(value) => value
@@ -71,11 +70,7 @@ fn proxy_keys() -> Result<Vec<ProxyKey>, Box<dyn Error>> {
             .collect(),
         Err(_) => {
             log::warn!("OAUTH_PROXY_KEY is not set: using a random key; sign-ins will not survive a restart");
-            let mut bytes = [0u8; 32];
-            openssl::rand::rand_bytes(&mut bytes)?;
-            Ok(vec![ProxyKey::from_base64url(
-                &URL_SAFE_NO_PAD.encode(bytes),
-            )?])
+            Ok(vec![ProxyKey::generate()])
         }
     }
 }
@@ -137,21 +132,21 @@ async fn main() -> Result<(), Box<dyn Error>> {
     HttpServer::new(move || {
         App::new()
             .wrap(Logger::default())
-            .wrap(proxy.cors())
+            // Discovery, /register, /authorize, /oauth/callback, /token, with their own CORS.
+            .service(proxy.scope())
+            .service(
+                web::scope("/mcp")
+                    .wrap(proxy.require_auth())
+                    // Outermost, so that preflight requests (which carry no token) are answered.
+                    .wrap(proxy.cors())
+                    .service(mcp.clone().scope()),
+            )
             .route(
                 "/",
                 web::get().to(|| async {
                     HttpResponse::Ok().body("actix-mcp-oauth example: the MCP endpoint is /mcp\n")
                 }),
             )
-            .service(
-                web::scope("/mcp")
-                    .wrap(proxy.require_auth())
-                    .service(mcp.clone().scope()),
-            )
-            // Last: the proxy's routes sit at the root (discovery, /register, /authorize,
-            // /consent, /oauth/callback, /token).
-            .service(proxy.scope())
     })
     .bind(("127.0.0.1", port))?
     .run()

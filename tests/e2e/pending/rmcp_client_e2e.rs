@@ -136,7 +136,6 @@ mod server {
 
     use actix_mcp_oauth::{forward_auth_user, AuthUser, JwksVerifier, OAuthProxy, ProxyKey};
     use actix_web::{dev::ServerHandle, web, App, HttpResponse, HttpServer};
-    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
     use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
     use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 
@@ -172,9 +171,6 @@ mod server {
         client_id: &str,
         client_secret: &str,
     ) -> ServerHandle {
-        let mut key = [0u8; 32];
-        openssl::rand::rand_bytes(&mut key).expect("random key");
-        let key = ProxyKey::from_base64url(&URL_SAFE_NO_PAD.encode(key)).expect("proxy key");
         let verifier = JwksVerifier::from_discovery(issuer)
             .await
             .expect("JWKS discovery")
@@ -188,7 +184,7 @@ mod server {
             .client_id(client_id.to_owned())
             .client_secret(client_secret.to_owned())
             .verifier(verifier)
-            .proxy_keys(vec![key])
+            .proxy_keys(vec![ProxyKey::generate()])
             .build()
             .expect("proxy");
         let mcp = StreamableHttpService::builder()
@@ -198,14 +194,14 @@ mod server {
             .build();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(proxy.cors())
-                .route("/", web::get().to(HttpResponse::Ok))
+                .service(proxy.scope())
                 .service(
                     web::scope("/mcp")
                         .wrap(proxy.require_auth())
+                        .wrap(proxy.cors())
                         .service(mcp.clone().scope()),
                 )
-                .service(proxy.scope())
+                .route("/", web::get().to(HttpResponse::Ok))
         })
         .workers(1)
         .listen(listener)
