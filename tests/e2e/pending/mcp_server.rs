@@ -131,7 +131,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     );
     HttpServer::new(move || {
         App::new()
-            .wrap(Logger::default())
+            // The path only: query strings carry authorization codes and states (/oauth/callback).
+            .wrap(
+                Logger::new("%a \"%{method}xi %U\" %s %b %T")
+                    .custom_request_replace("method", |req| req.method().to_string()),
+            )
             // Discovery, /register, /authorize, /oauth/callback, /token, with their own CORS.
             .service(proxy.scope())
             .service(
