@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The README's Test command: formatting, lints, every test target, the doc tests, and the
+# end-to-end suite (local OpenID provider + example MCP server + the official MCP TypeScript SDK).
+#
+#   scripts/test.sh
+#
+# Needs the Rust toolchain (with rustfmt and clippy) and Node >= 20. Installs the e2e suite's
+# Node packages (`npm ci` in tests/e2e) when they are missing. Everything it starts listens on
+# 127.0.0.1 and is stopped when it ends; every e2e step is bounded in time.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+cleanup() {
+  local pids
+  pids=$(jobs -p)
+  if [ -n "$pids" ]; then
+    # shellcheck disable=SC2086
+    kill $pids 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT INT TERM
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+# The Node side first: the Rust end-to-end test (cargo test) uses it too.
+if ! command -v node >/dev/null 2>&1; then
+  echo "scripts/test.sh: node (>= 20) is required for the end-to-end suite; install it and rerun" >&2
+  exit 1
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "scripts/test.sh: node >= 20 is required (found $(node --version))" >&2
+  exit 1
+fi
+if [ ! -d tests/e2e/node_modules ]; then
+  step "npm ci (tests/e2e)"
+  (cd tests/e2e && npm ci --no-audit --no-fund)
+fi
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets --all-features -- -D warnings"
+cargo clippy --all-targets --all-features -- -D warnings
+
+step "cargo test --all-targets --all-features"
+cargo test --all-targets --all-features
+
+step "cargo test --doc --all-features"
+cargo test --doc --all-features
+
+step "e2e: the local OpenID provider behaves like the upstream the proxy expects"
+timeout 120 node tests/e2e/provider-smoke.mjs
+
+step "e2e: harness self-check (the SDK client against the SDK's own server, no proxy)"
+timeout 120 node tests/e2e/run-e2e.mjs --server=selfcheck
+
+step "e2e: the MCP TypeScript SDK signs in through the proxy and calls whoami (RS256, ES256, EdDSA upstream)"
+# The build inside is bounded by run-e2e.mjs itself (E2E_BUILD_TIMEOUT_MS), each run by E2E_TIMEOUT_MS.
+node tests/e2e/run-e2e.mjs --alg=RS256,ES256,EdDSA
