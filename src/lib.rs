@@ -19,4 +19,5 @@ pub use clock::{Clock, SystemClock};
 pub use config::ConfigError;
 pub use secret::{AccessToken, ClientSecret};
 pub use user::{AuthUser, UserInfo, UserInfoFn};
+pub use verify::{Algorithm, JwksVerifier, JwksVerifierBuilder};
 pub use verify::{Claims, TokenVerifier, VerifyError};

@@ -7,6 +7,10 @@ use futures::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 
 // submodules: cache, jwks, jwt, opaque (added by their owners)
+mod jwks;
+mod jwt;
+
+pub use jwks::{Algorithm, JwksVerifier, JwksVerifierBuilder};
 
 /// Verifies a bearer token and returns its claims.
 ///
