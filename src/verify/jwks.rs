@@ -62,8 +62,12 @@ const MAX_MAX_AGE_SECS: u64 = 24 * 60 * 60;
 /// `Cache-Control: max-age` (clamped to 1 min – 1 day). After that, requests keep using the
 /// cached keys while one background refresh runs. A token with an unknown `kid` triggers one
 /// refetch, at most once per `refetch_interval` (default 30 s), shared by all concurrent requests.
-/// If the provider is down the last good keys keep serving; with no keys at all, verification
-/// fails with [`VerifyError::Unavailable`].
+/// If the provider is down the last good keys keep serving; with no keys at all, or for a token
+/// whose `kid` a failed refetch was meant to find, verification fails with
+/// [`VerifyError::Unavailable`] (the token may be valid; a 503 lets the client retry).
+///
+/// Fetches run on a short-lived thread of their own (one at a time per verifier), so the
+/// verifier works from any executor and a slow provider never occupies a worker.
 #[derive(Clone)]
 pub struct JwksVerifier {
     inner: Arc<Inner>,
