@@ -92,4 +92,7 @@ pub use middleware::{RequireAuth, RequireAuthMiddleware};
 pub use seal::ProxyKey;
 pub use secret::{AccessToken, ClientSecret};
 pub use user::{default_user_info, AuthUser, AuthUserExt, UserInfo, UserInfoFn};
-pub use verify::{Claims, FnVerifier, TokenCache, TokenVerifier, VerifyError};
+pub use verify::{
+    Algorithm, Claims, FnVerifier, JwksVerifier, JwksVerifierBuilder, TokenCache, TokenVerifier,
+    VerifyError,
+};

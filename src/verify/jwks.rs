@@ -1,0 +1,428 @@
+//! [`JwksVerifier`]: JWT access tokens checked against the issuer's JSON Web Key Set.
+//!
+//! The key set is cached as prebuilt verifiers behind an `RwLock<Arc<_>>` whose lock is held
+//! only to clone the `Arc`. Fetches never run on a request's future: a fetch runs on a short-lived
+//! thread with its own actix runtime, so it works from any executor, cannot be cancelled by a
+//! request being dropped, and a slow provider never stalls a worker. Requests that need the
+//! fetch's result (unknown `kid`, nothing loaded yet) wait on a oneshot channel; everyone else
+//! keeps using the keys they have.
+
+use std::fmt;
+use std::mem;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::future::LocalBoxFuture;
+use url::Url;
+
+pub use self::builder::JwksVerifierBuilder;
+use self::builder::SourceSpec;
+use self::fetch::{
+    block_on_fresh_runtime, discover, discovery_urls, fetch, on_fetch_thread, Fetched,
+};
+pub use super::jwt::Algorithm;
+use super::jwt::{Jws, KeySet, Policy};
+use super::{Claims, TokenVerifier, VerifyError};
+use crate::clock::Clock;
+use crate::config::{secure_url, ConfigError};
+
+mod builder;
+mod fetch;
+
+/// A provider's `max-age` is honoured within these bounds: `max-age=0` must not turn every
+/// request into a fetch, and a year-long cache must not outlive a key rotation.
+const MIN_MAX_AGE_SECS: u64 = 60;
+const MAX_MAX_AGE_SECS: u64 = 24 * 60 * 60;
+
+/// Verifies JWT access tokens with the keys of a JSON Web Key Set (JWKS).
+///
+/// Built with [`JwksVerifier::new`] (keys fetched from a URL), [`JwksVerifier::from_discovery`]
+/// (the URL found in the issuer's metadata) or [`JwksVerifier::from_jwks`] (pinned keys), then
+/// configured on the returned [`JwksVerifierBuilder`]. Cloning is cheap and clones share the
+/// key cache.
+///
+/// # What a token must satisfy
+/// - Compact JWS, at most 16 KiB, strict unpadded base64url, no `crit` header.
+/// - `alg` in the allow-list (by default every [`Algorithm`]); `none` and `HS*` are always
+///   refused. `jku`, `x5u`, `jwk` and `x5c` headers are ignored: keys come only from the key set.
+/// - A key chosen by `kid` (without `kid`, the only key that fits `alg`). A `kid` naming a key of
+///   another type, curve or JWK `alg` is [`VerifyError::Algorithm`].
+/// - `exp` required; `exp`, `nbf`, `iat` checked with the leeway (default 60 s).
+/// - `iss` equal to the configured issuer, byte for byte.
+/// - `aud` holding one of the configured audiences, when any are configured.
+/// - header `typ` equal to [`require_typ`](JwksVerifierBuilder::require_typ), when set.
+///
+/// # Key cache
+/// Keys are fetched on first use and kept for `cache_ttl` (default 10 min) or the response's
+/// `Cache-Control: max-age` (clamped to 1 min – 1 day). After that, requests keep using the
+/// cached keys while one background refresh runs. A token with an unknown `kid` triggers one
+/// refetch, at most once per `refetch_interval` (default 30 s), shared by all concurrent requests.
+/// If the provider is down the last good keys keep serving; with no keys at all, or for a token
+/// whose `kid` a failed refetch was meant to find, verification fails with
+/// [`VerifyError::Unavailable`] (the token may be valid; a 503 lets the client retry).
+///
+/// Fetches run on a short-lived thread of their own (one at a time per verifier), so the
+/// verifier works from any executor and a slow provider never occupies a worker.
+#[derive(Clone)]
+pub struct JwksVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    policy: Policy,
+    /// `None` for pinned keys: nothing is ever fetched.
+    remote: Option<Remote>,
+    clock: Arc<dyn Clock>,
+    keys: RwLock<Option<Arc<CachedKeys>>>,
+    flight: Mutex<Flight>,
+}
+
+struct Remote {
+    url: Url,
+    cache_ttl: u64,
+    refetch_interval: u64,
+    fetch_timeout: Duration,
+    max_response_bytes: usize,
+}
+
+struct CachedKeys {
+    set: KeySet,
+    /// `None`: pinned keys, never stale.
+    stale_at: Option<u64>,
+}
+
+type FetchOutcome = Result<Arc<CachedKeys>, VerifyError>;
+
+/// The single fetch in progress, if any, and who waits for it.
+#[derive(Default)]
+struct Flight {
+    running: bool,
+    last_started: Option<u64>,
+    waiters: Vec<oneshot::Sender<FetchOutcome>>,
+}
+
+impl JwksVerifier {
+    /// Starts a verifier whose keys are fetched from `jwks_url` (https, or http on loopback).
+    #[allow(clippy::new_ret_no_self)] // the seed's `jwksVerifier(url)` spelling; a builder follows
+    pub fn new(jwks_url: impl Into<String>) -> JwksVerifierBuilder {
+        JwksVerifierBuilder::with_source(SourceSpec::Url(jwks_url.into()))
+    }
+
+    /// Starts a verifier with a fixed key set given as JWKS JSON. Nothing is ever fetched; a
+    /// token whose key is not in the set is refused.
+    pub fn from_jwks(jwks_json: &str) -> JwksVerifierBuilder {
+        JwksVerifierBuilder::with_source(SourceSpec::Static(jwks_json.to_owned()))
+    }
+
+    /// Finds the issuer's `jwks_uri` in its metadata and starts a verifier for it, with the
+    /// issuer already set.
+    ///
+    /// Tries OpenID Connect Discovery (`{issuer}/.well-known/openid-configuration`), then
+    /// RFC 8414 (`{origin}/.well-known/oauth-authorization-server{path}`). The document's
+    /// `issuer` must equal `issuer` exactly (RFC 8414 §3.3), or it is not used.
+    pub async fn from_discovery(
+        issuer: impl Into<String>,
+    ) -> Result<JwksVerifierBuilder, ConfigError> {
+        let issuer = issuer.into();
+        let issuer_url = secure_url("issuer", &issuer)?;
+        let candidates = discovery_urls(&issuer, &issuer_url);
+        let expected = issuer.clone();
+        let found = on_fetch_thread(move || discover(candidates, expected))
+            .await
+            .map_err(|_| ConfigError::Discovery("the discovery fetch was abandoned".into()))?;
+        Ok(Self::new(found?).issuer(issuer))
+    }
+
+    async fn verify_token(&self, token: &str) -> Result<Claims, VerifyError> {
+        let inner = &self.inner;
+        // Structure, header and algorithm first: a malformed token never costs a key fetch.
+        let jws = Jws::decode(token, &inner.policy)?;
+        let now = inner.clock.now();
+        let current = inner.current_keys();
+        if let Some(keys) = &current {
+            if keys.stale_at.is_some_and(|at| now >= at) {
+                Inner::refresh_in_background(inner, now);
+            }
+            match keys.set.select(jws.kid(), jws.alg()) {
+                Ok(verifier) => return jws.verify(verifier, &inner.policy, now),
+                Err(VerifyError::UnknownKey) if inner.remote.is_some() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let keys = Inner::refetch(inner, now, current.as_ref()).await?;
+        let verifier = keys.set.select(jws.kid(), jws.alg())?;
+        jws.verify(verifier, &inner.policy, now)
+    }
+}
+
+impl TokenVerifier for JwksVerifier {
+    fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
+        Box::pin(self.verify_token(token))
+    }
+}
+
+impl fmt::Debug for JwksVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        let keys = inner.current_keys().map_or(0, |k| k.set.len());
+        f.debug_struct("JwksVerifier")
+            .field("jwks_url", &inner.remote.as_ref().map(|r| r.url.as_str()))
+            .field("issuer", &inner.policy.issuer)
+            .field("audiences", &inner.policy.audiences)
+            .field("algorithms", &inner.policy.algorithms)
+            .field("leeway_secs", &inner.policy.leeway)
+            .field("typ", &inner.policy.typ)
+            .field("keys", &keys)
+            .finish()
+    }
+}
+
+impl Inner {
+    fn current_keys(&self) -> Option<Arc<CachedKeys>> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn flight(&self) -> MutexGuard<'_, Flight> {
+        self.flight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a refresh unless one is running or one started less than `refetch_interval` ago.
+    /// The caller does not wait for it.
+    fn refresh_in_background(this: &Arc<Self>, now: u64) {
+        let Some(remote) = &this.remote else { return };
+        let mut flight = this.flight();
+        if !flight.running && !flight.rate_limited(now, remote.refetch_interval) {
+            // A failure to start was logged; the cached keys keep serving.
+            Self::start_fetch(this, remote, &mut flight, now);
+        }
+    }
+
+    /// Waits for fresh keys: joins the running fetch or starts one, unless the last one started
+    /// less than `refetch_interval` ago. `seen` is the key set the caller found wanting.
+    async fn refetch(
+        this: &Arc<Self>,
+        now: u64,
+        seen: Option<&Arc<CachedKeys>>,
+    ) -> Result<Arc<CachedKeys>, VerifyError> {
+        let Some(remote) = &this.remote else {
+            return Err(VerifyError::UnknownKey);
+        };
+        let receiver = {
+            let mut flight = this.flight();
+            if !flight.running {
+                // A fetch may have completed between our look at the keys and this lock.
+                if let Some(latest) = this.current_keys() {
+                    if seen.is_none_or(|seen| !Arc::ptr_eq(seen, &latest)) {
+                        return Ok(latest);
+                    }
+                }
+                if flight.rate_limited(now, remote.refetch_interval) {
+                    return Err(match seen {
+                        Some(_) => VerifyError::UnknownKey,
+                        None => VerifyError::Unavailable(
+                            "no keys loaded yet; refetch is rate-limited".into(),
+                        ),
+                    });
+                }
+                if !Self::start_fetch(this, remote, &mut flight, now) {
+                    return Err(VerifyError::Unavailable(
+                        "could not start the key fetch".into(),
+                    ));
+                }
+            }
+            let (sender, receiver) = oneshot::channel();
+            flight.waiters.push(sender);
+            receiver
+        };
+        // Cancelled only if the fetch thread vanished without completing, which its guard
+        // prevents; answering rather than hanging costs nothing.
+        receiver.await.unwrap_or_else(|_| {
+            Err(VerifyError::Unavailable(
+                "the key fetch was abandoned".into(),
+            ))
+        })
+    }
+
+    /// Marks a fetch as running and starts it on its own thread. Called with the flight locked.
+    fn start_fetch(this: &Arc<Self>, remote: &Remote, flight: &mut Flight, now: u64) -> bool {
+        let url = remote.url.clone();
+        let timeout = remote.fetch_timeout;
+        let limit = remote.max_response_bytes;
+        let inner = Arc::clone(this);
+        let spawned = thread::Builder::new()
+            .name("jwks-fetch".into())
+            .spawn(move || {
+                // Built on the thread: if the spawn fails, no completion runs under our lock.
+                let completion = Completion { inner, done: false };
+                let outcome = block_on_fresh_runtime(fetch(url, timeout, limit))
+                    .and_then(|fetched| fetched)
+                    .map_err(|reason| {
+                        VerifyError::Unavailable(format!("JWKS fetch failed: {reason}"))
+                    })
+                    .and_then(|fetched| completion.inner.load(fetched));
+                completion.finish(outcome);
+            });
+        match spawned {
+            Ok(_) => {
+                flight.running = true;
+                flight.last_started = Some(now);
+                true
+            }
+            Err(e) => {
+                log::error!("cannot start a JWKS fetch thread: {e}");
+                false
+            }
+        }
+    }
+
+    /// Builds the verifiers of a fetched key set and its cache lifetime.
+    fn load(&self, fetched: Fetched) -> FetchOutcome {
+        let Some(remote) = &self.remote else {
+            return Err(VerifyError::UnknownKey);
+        };
+        let set = KeySet::from_jwks(&fetched.body, self.policy.algorithms)
+            .map_err(|e| VerifyError::Unavailable(format!("JWKS unusable: {e}")))?;
+        let lifetime = cache_lifetime(fetched.max_age, remote.cache_ttl);
+        Ok(Arc::new(CachedKeys {
+            set,
+            stale_at: Some(self.clock.now().saturating_add(lifetime)),
+        }))
+    }
+
+    /// Publishes a fetch's outcome: new keys replace the old ones, a failure keeps them.
+    fn complete(&self, outcome: FetchOutcome) {
+        let url = self.remote.as_ref().map_or("", |r| r.url.as_str());
+        match &outcome {
+            Ok(keys) => {
+                log::debug!("JWKS from {url} loaded: {} keys", keys.set.len());
+                *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(keys));
+            }
+            Err(e) if self.current_keys().is_some() => {
+                log::warn!("{e} ({url}); the last good keys keep serving");
+            }
+            Err(e) => log::error!("{e} ({url}); no keys to verify tokens with"),
+        }
+        // Keys are published before `running` is cleared, so a request that finds no fetch
+        // running also finds the newest keys.
+        let waiters = {
+            let mut flight = self.flight();
+            flight.running = false;
+            mem::take(&mut flight.waiters)
+        };
+        for waiter in waiters {
+            // A waiter whose request went away has dropped its receiver; nothing to do.
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+}
+
+impl Flight {
+    fn rate_limited(&self, now: u64, interval: u64) -> bool {
+        self.last_started
+            .is_some_and(|last| now < last.saturating_add(interval))
+    }
+}
+
+/// Completes the flight when the fetch thread ends, even by unwinding, so no waiter hangs.
+struct Completion {
+    inner: Arc<Inner>,
+    done: bool,
+}
+
+impl Completion {
+    fn finish(mut self, outcome: FetchOutcome) {
+        self.done = true;
+        self.inner.complete(outcome);
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if !self.done {
+            self.inner.complete(Err(VerifyError::Unavailable(
+                "the key fetch ended unexpectedly".into(),
+            )));
+        }
+    }
+}
+
+/// How long a fetched key set is used before a background refresh.
+fn cache_lifetime(max_age: Option<u64>, cache_ttl: u64) -> u64 {
+    max_age.map_or(cache_ttl, |age| {
+        age.clamp(MIN_MAX_AGE_SECS, MAX_MAX_AGE_SECS)
+    })
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use futures::executor::block_on;
+    use serde_json::json;
+
+    use super::super::jwt::testing::{good_payload, jwks, keys, sign_with, ISS, NOW};
+    use super::*;
+
+    pub(super) struct Fixed(pub(super) u64);
+
+    impl Clock for Fixed {
+        fn now(&self) -> u64 {
+            self.0
+        }
+    }
+
+    pub(super) fn pinned() -> JwksVerifierBuilder {
+        JwksVerifier::from_jwks(&jwks())
+            .issuer(ISS)
+            .audience("api")
+            .clock(Arc::new(Fixed(NOW)))
+    }
+
+    #[test]
+    fn pinned_keys_verify_without_any_fetch() {
+        let verifier = pinned().build().unwrap();
+        let token = sign_with(
+            &json!({ "alg": "ES256", "kid": "ec" }),
+            &good_payload(),
+            "ES256",
+        );
+        let claims = block_on(verifier.verify(&token)).unwrap();
+        assert_eq!(claims.get_str("sub"), Some("user-1"));
+        let unknown = sign_with(
+            &json!({ "alg": "ES256", "kid": "new" }),
+            &good_payload(),
+            "ES256",
+        );
+        assert_eq!(
+            block_on(verifier.verify(&unknown)).unwrap_err(),
+            VerifyError::UnknownKey
+        );
+    }
+
+    #[test]
+    fn debug_prints_no_key_material() {
+        let verifier = pinned().build().unwrap();
+        let printed = format!("{verifier:?} {:?}", pinned());
+        let n = keys()
+            .rsa
+            .to_jwk_public_key()
+            .parameter("n")
+            .and_then(|n| n.as_str())
+            .unwrap()
+            .to_owned();
+        assert!(!printed.contains(&n[..16]), "{printed}");
+        assert!(printed.contains("keys: 3"), "{printed}");
+        assert!(!printed.contains("\"kty\""), "{printed}");
+    }
+
+    #[test]
+    fn the_cache_lifetime_honours_max_age_within_bounds() {
+        assert_eq!(cache_lifetime(None, 600), 600);
+        assert_eq!(cache_lifetime(Some(120), 600), 120);
+        assert_eq!(cache_lifetime(Some(0), 600), MIN_MAX_AGE_SECS);
+        assert_eq!(cache_lifetime(Some(u64::MAX), 600), MAX_MAX_AGE_SECS);
+    }
+}

@@ -1,0 +1,318 @@
+//! [`JwksVerifierBuilder`]: the settings of a [`JwksVerifier`], their secure defaults and checks.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use super::{CachedKeys, Flight, Inner, JwksVerifier, Remote};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{secure_url, ConfigError};
+use crate::verify::jwt::{normalize_typ, AlgSet, Algorithm, KeySet, Policy};
+
+const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+pub(super) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024;
+/// More leeway than this stops being clock skew and starts being a longer token lifetime.
+const MAX_LEEWAY: Duration = Duration::from_secs(10 * 60);
+
+/// Configures a [`JwksVerifier`]. Every setting but the issuer has a secure default.
+#[must_use]
+pub struct JwksVerifierBuilder {
+    source: SourceSpec,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    algorithms: Option<Vec<Algorithm>>,
+    leeway: Duration,
+    typ: Option<String>,
+    cache_ttl: Duration,
+    refetch_interval: Duration,
+    fetch_timeout: Duration,
+    max_response_bytes: usize,
+    clock: Arc<dyn Clock>,
+}
+
+pub(super) enum SourceSpec {
+    Url(String),
+    Static(String),
+}
+
+impl JwksVerifierBuilder {
+    pub(super) fn with_source(source: SourceSpec) -> Self {
+        Self {
+            source,
+            issuer: None,
+            audiences: Vec::new(),
+            algorithms: None,
+            leeway: DEFAULT_LEEWAY,
+            typ: None,
+            cache_ttl: DEFAULT_CACHE_TTL,
+            refetch_interval: DEFAULT_REFETCH_INTERVAL,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The issuer tokens must name in `iss`, compared as an exact string. Required.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Adds an accepted audience. Once any is set, `aud` must contain one of them. Without any,
+    /// `aud` is not checked; set one whenever the issuer serves more than this resource.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Adds several accepted audiences, as [`audience`](Self::audience).
+    pub fn audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences.extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
+    /// The allowed algorithms. Default: all of [`Algorithm::ALL`], which in effect means those
+    /// the key set holds keys for.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in whole seconds. Default 60 s, at
+    /// most 10 min.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Requires the header `typ`, compared case-insensitively, `application/` optional
+    /// (`require_typ("at+jwt")` for RFC 9068 access tokens). Default: not checked.
+    pub fn require_typ(mut self, typ: &str) -> Self {
+        self.typ = Some(typ.to_owned());
+        self
+    }
+
+    /// How long fetched keys are used when the response has no `Cache-Control: max-age`.
+    /// Default 10 min.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// The least time between two fetches started by tokens with an unknown `kid` (or by
+    /// refreshes). Default 30 s.
+    pub fn refetch_interval(mut self, interval: Duration) -> Self {
+        self.refetch_interval = interval;
+        self
+    }
+
+    /// The time allowed for a whole fetch, from connecting to the last byte. Default 5 s.
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// The largest key set response accepted. Default 256 KiB.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The clock for token times and cache expiry. Default [`SystemClock`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the settings and builds the verifier. Pinned keys are parsed here; fetched keys
+    /// are loaded on first use.
+    pub fn build(self) -> Result<JwksVerifier, ConfigError> {
+        let issuer = self
+            .issuer
+            .filter(|issuer| !issuer.is_empty())
+            .ok_or(ConfigError::Missing("issuer"))?;
+        if self.audiences.iter().any(String::is_empty) {
+            return Err(invalid("audience", "an audience cannot be empty"));
+        }
+        let algorithms = self.algorithms.map_or_else(AlgSet::all, AlgSet::from_iter);
+        if algorithms.is_empty() {
+            return Err(invalid("algorithms", "the allow-list is empty"));
+        }
+        if self.leeway > MAX_LEEWAY {
+            return Err(invalid("leeway", "more than 10 minutes"));
+        }
+        let typ = match self.typ.as_deref().map(normalize_typ) {
+            Some(typ) if typ.is_empty() => return Err(invalid("typ", "empty")),
+            typ => typ,
+        };
+        let policy = Policy {
+            issuer,
+            audiences: self.audiences,
+            algorithms,
+            leeway: self.leeway.as_secs(),
+            typ,
+        };
+        let (remote, keys) = match self.source {
+            SourceSpec::Url(url) => {
+                if self.cache_ttl.as_secs() == 0 {
+                    return Err(invalid("cache_ttl", "less than a second"));
+                }
+                if self.fetch_timeout.is_zero() {
+                    return Err(invalid("fetch_timeout", "zero"));
+                }
+                if self.max_response_bytes == 0 {
+                    return Err(invalid("max_response_bytes", "zero"));
+                }
+                let remote = Remote {
+                    url: secure_url("jwks_url", &url)?,
+                    cache_ttl: self.cache_ttl.as_secs(),
+                    refetch_interval: self.refetch_interval.as_secs(),
+                    fetch_timeout: self.fetch_timeout,
+                    max_response_bytes: self.max_response_bytes,
+                };
+                (Some(remote), None)
+            }
+            SourceSpec::Static(json) => {
+                let set = KeySet::from_jwks(json.as_bytes(), algorithms)
+                    .map_err(|e| invalid("jwks", &e.to_string()))?;
+                let keys = CachedKeys {
+                    set,
+                    stale_at: None,
+                };
+                (None, Some(Arc::new(keys)))
+            }
+        };
+        Ok(JwksVerifier {
+            inner: Arc::new(Inner {
+                policy,
+                remote,
+                clock: self.clock,
+                keys: RwLock::new(keys),
+                flight: Mutex::new(Flight::default()),
+            }),
+        })
+    }
+}
+
+fn invalid(field: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+impl fmt::Debug for JwksVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            SourceSpec::Url(url) => url.as_str(),
+            SourceSpec::Static(_) => "<pinned JWKS>",
+        };
+        f.debug_struct("JwksVerifierBuilder")
+            .field("source", &source)
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("algorithms", &self.algorithms)
+            .field("leeway", &self.leeway)
+            .field("typ", &self.typ)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("refetch_interval", &self.refetch_interval)
+            .field("fetch_timeout", &self.fetch_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::tests::pinned;
+    use super::*;
+    use crate::verify::jwt::testing::{jwks, keys, ISS};
+
+    #[test]
+    fn build_refuses_a_missing_issuer_and_bad_settings() {
+        let no_issuer = JwksVerifier::from_jwks(&jwks()).build().unwrap_err();
+        assert_eq!(no_issuer, ConfigError::Missing("issuer"));
+        assert!(matches!(
+            pinned().algorithms([]).build(),
+            Err(ConfigError::Invalid {
+                field: "algorithms",
+                ..
+            })
+        ));
+        assert!(matches!(
+            pinned().leeway(Duration::from_secs(3600)).build(),
+            Err(ConfigError::Invalid {
+                field: "leeway",
+                ..
+            })
+        ));
+        assert!(matches!(
+            pinned().audience("").build(),
+            Err(ConfigError::Invalid {
+                field: "audience",
+                ..
+            })
+        ));
+        assert!(matches!(
+            pinned().require_typ("application/").build(),
+            Err(ConfigError::Invalid { field: "typ", .. })
+        ));
+        let remote = |url: &str| JwksVerifier::new(url).issuer(ISS).build();
+        assert!(matches!(
+            remote("http://keys.example/jwks"),
+            Err(ConfigError::InsecureUrl { .. })
+        ));
+        assert!(matches!(
+            remote("jwks.json"),
+            Err(ConfigError::InvalidUrl { .. })
+        ));
+        assert!(remote("https://keys.example/jwks").is_ok());
+        assert!(matches!(
+            JwksVerifier::new("https://keys.example/jwks")
+                .issuer(ISS)
+                .cache_ttl(Duration::ZERO)
+                .build(),
+            Err(ConfigError::Invalid {
+                field: "cache_ttl",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn pinned_keys_must_parse_and_hold_a_usable_key() {
+        let build = |json: &str| JwksVerifier::from_jwks(json).issuer(ISS).build();
+        assert!(matches!(
+            build("not json"),
+            Err(ConfigError::Invalid { field: "jwks", .. })
+        ));
+        assert!(matches!(
+            build(r#"{"keys":[]}"#),
+            Err(ConfigError::Invalid { field: "jwks", .. })
+        ));
+        let hmac_only = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#;
+        assert!(matches!(
+            build(hmac_only),
+            Err(ConfigError::Invalid { field: "jwks", .. })
+        ));
+        let mut ec = keys().ec.to_jwk_public_key();
+        ec.set_key_id("ec");
+        let ec_only = json!({ "keys": [serde_json::Value::Object(ec.into())] }).to_string();
+        let rsa_only_allowed = JwksVerifier::from_jwks(&ec_only)
+            .issuer(ISS)
+            .algorithms([Algorithm::RS256]);
+        assert!(matches!(
+            rsa_only_allowed.build(),
+            Err(ConfigError::Invalid { field: "jwks", .. })
+        ));
+    }
+}

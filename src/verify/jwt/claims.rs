@@ -1,0 +1,404 @@
+//! The registered claims (`iss`, `exp`, `nbf`, `iat`, `aud`), parsed into a borrowed typed
+//! struct and checked by our own code. The rest of the payload is not parsed here.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use super::Policy;
+use crate::verify::VerifyError;
+
+/// 9999-12-31T23:59:59Z. A NumericDate beyond it is nonsense (`1e20`) rather than a long-lived
+/// token, and refusing it keeps the float arithmetic below exact.
+const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
+
+/// The registered claims we check, borrowed from the payload. Every field takes any JSON type
+/// so that a wrong type is reported as that claim's error, not as a malformed payload; a claim
+/// given twice is malformed.
+#[derive(Deserialize)]
+pub(super) struct Registered<'a> {
+    #[serde(default, borrow)]
+    iss: Field<'a>,
+    #[serde(default, borrow)]
+    exp: Field<'a>,
+    #[serde(default, borrow)]
+    nbf: Field<'a>,
+    #[serde(default, borrow)]
+    iat: Field<'a>,
+    #[serde(default, borrow)]
+    aud: Audience<'a>,
+}
+
+/// One claim's value, reduced to what the checks need.
+#[derive(Default)]
+enum Field<'a> {
+    #[default]
+    Absent,
+    Str(Cow<'a, str>),
+    /// A non-negative integer, kept exact for [`Claims::expires_at`].
+    Int(u64),
+    Num(f64),
+    /// `null`, a boolean, an array or an object.
+    Other,
+}
+
+#[derive(Default)]
+enum Audience<'a> {
+    #[default]
+    Absent,
+    One(Cow<'a, str>),
+    Many(Vec<Cow<'a, str>>),
+    /// Not a string or an array of strings.
+    Invalid,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FieldVisitor(PhantomData))
+    }
+}
+
+struct FieldVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<'a> {
+    type Value = Field<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'a>, E> {
+        Ok(Field::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Field<'a>, E> {
+        Ok(Field::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Field<'a>, E> {
+        Ok(Field::Int(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Field<'a>, E> {
+        Ok(Field::Num(v as f64))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Field<'a>, E> {
+        Ok(Field::Num(v))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Field<'a>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Field<'a>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'a>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'a>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match d.deserialize_any(AudienceVisitor(PhantomData))? {
+            Some(audience) => audience,
+            None => Audience::Invalid,
+        })
+    }
+}
+
+struct AudienceVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for AudienceVisitor<'a> {
+    /// `None`: a value of the wrong type, consumed.
+    type Value = Option<Audience<'a>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+        let mut valid = true;
+        while let Some(item) = seq.next_element::<Field<'a>>()? {
+            match item {
+                Field::Str(aud) => all.push(aud),
+                _ => valid = false,
+            }
+        }
+        Ok(valid.then_some(Audience::Many(all)))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Audience::One(Cow::Borrowed(v))))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Audience::One(Cow::Owned(v.to_owned()))))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// The registered-claim checks. `iss` and `exp` are required; `nbf` and `iat` are checked when
+/// present; `aud` when audiences are configured. Returns `exp` when it is an integer.
+pub(super) fn check_claims(
+    claims: &Registered<'_>,
+    policy: &Policy,
+    now: u64,
+) -> Result<Option<u64>, VerifyError> {
+    let now = now as f64;
+    let leeway = policy.leeway as f64;
+
+    let exp = numeric_date(&claims.exp, "exp")?.ok_or(VerifyError::InvalidClaim("exp"))?;
+    // RFC 7519 §4.1.4: the token is valid only *before* `exp`.
+    if now >= exp + leeway {
+        return Err(VerifyError::Expired);
+    }
+    for (field, name) in [(&claims.nbf, "nbf"), (&claims.iat, "iat")] {
+        if let Some(at) = numeric_date(field, name)? {
+            if at > now + leeway {
+                return Err(VerifyError::NotYetValid);
+            }
+        }
+    }
+
+    match &claims.iss {
+        Field::Str(iss) if *iss == policy.issuer => {}
+        Field::Str(_) | Field::Absent => return Err(VerifyError::Issuer),
+        _ => return Err(VerifyError::InvalidClaim("iss")),
+    }
+
+    if !policy.audiences.is_empty() {
+        let accepted = |aud: &str| policy.audiences.iter().any(|a| a == aud);
+        let ok = match &claims.aud {
+            Audience::Absent => false,
+            Audience::One(aud) => accepted(aud),
+            Audience::Many(auds) => auds.iter().any(|aud| accepted(aud)),
+            Audience::Invalid => return Err(VerifyError::InvalidClaim("aud")),
+        };
+        if !ok {
+            return Err(VerifyError::Audience);
+        }
+    }
+    Ok(match claims.exp {
+        Field::Int(exp) => Some(exp),
+        _ => None,
+    })
+}
+
+/// A NumericDate claim: absent, or a finite number of seconds in `0..=9999-12-31`.
+fn numeric_date(field: &Field<'_>, name: &'static str) -> Result<Option<f64>, VerifyError> {
+    let at = match field {
+        Field::Absent => return Ok(None),
+        Field::Int(at) => *at as f64,
+        Field::Num(at) => *at,
+        Field::Str(_) | Field::Other => return Err(VerifyError::InvalidClaim(name)),
+    };
+    if at.is_finite() && (0.0..=MAX_NUMERIC_DATE).contains(&at) {
+        Ok(Some(at))
+    } else {
+        Err(VerifyError::InvalidClaim(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use serde_json::json;
+
+    use super::super::testing::*;
+    use super::*;
+
+    #[test]
+    fn a_payload_with_a_registered_claim_twice_is_malformed() {
+        let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "RS256", "kid": "rsa" }).to_string());
+        let payload = format!(
+            r#"{{"iss":"{ISS}","aud":"api","exp":{},"exp":{}}}"#,
+            NOW + 600,
+            NOW + 999_999
+        );
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let signature = signer("RS256").sign(input.as_bytes()).unwrap();
+        let bad = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+        assert_eq!(
+            check(&bad).unwrap_err(),
+            VerifyError::Malformed("payload is not a JSON object")
+        );
+    }
+
+    #[test]
+    fn escaped_strings_compare_by_value_and_exp_is_kept_for_the_cache() {
+        let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "RS256", "kid": "rsa" }).to_string());
+        let payload = format!(
+            r#"{{"iss":"https:\/\/issuer.example","aud":["\u0061pi"],"exp":{}}}"#,
+            NOW + 600
+        );
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(&payload));
+        let signature = signer("RS256").sign(input.as_bytes()).unwrap();
+        let claims = check(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))).unwrap();
+        assert_eq!(claims.expires_at(), Some(NOW + 600));
+        assert_eq!(claims.get_str("iss"), Some(ISS));
+        let fractional = check(&token(
+            "rsa",
+            "RS256",
+            &with("exp", json!(NOW as f64 + 600.5)),
+        ))
+        .unwrap();
+        assert_eq!(fractional.expires_at(), None);
+    }
+
+    #[test]
+    fn exp_is_required_and_must_be_a_sane_numeric_date() {
+        for exp in [
+            json!("1800000000"),
+            json!(1e20),
+            json!(-1),
+            json!(null),
+            json!(true),
+            json!([NOW + 600]),
+        ] {
+            assert_eq!(
+                check(&token("rsa", "RS256", &with("exp", exp.clone()))).unwrap_err(),
+                VerifyError::InvalidClaim("exp"),
+                "{exp}"
+            );
+        }
+        assert_eq!(
+            check(&token("rsa", "RS256", &without("exp"))).unwrap_err(),
+            VerifyError::InvalidClaim("exp")
+        );
+        assert!(check(&token(
+            "rsa",
+            "RS256",
+            &with("exp", json!((NOW + 600) as f64 + 0.5))
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn expiry_honours_the_leeway() {
+        let t = |exp: u64| token("rsa", "RS256", &with("exp", json!(exp)));
+        assert!(check(&t(NOW - 59)).is_ok());
+        assert_eq!(check(&t(NOW - 60)).unwrap_err(), VerifyError::Expired);
+        let strict = Policy {
+            leeway: 0,
+            ..policy()
+        };
+        assert_eq!(
+            check_with(&t(NOW), &strict, key_set(), NOW).unwrap_err(),
+            VerifyError::Expired
+        );
+        assert!(check_with(&t(NOW + 1), &strict, key_set(), NOW).is_ok());
+    }
+
+    #[test]
+    fn nbf_and_iat_in_the_future_beyond_the_leeway_are_not_yet_valid() {
+        for claim in ["nbf", "iat"] {
+            assert!(check(&token("rsa", "RS256", &with(claim, json!(NOW + 60)))).is_ok());
+            assert_eq!(
+                check(&token("rsa", "RS256", &with(claim, json!(NOW + 61)))).unwrap_err(),
+                VerifyError::NotYetValid
+            );
+            assert_eq!(
+                check(&token("rsa", "RS256", &with(claim, json!("soon")))).unwrap_err(),
+                VerifyError::InvalidClaim(claim)
+            );
+        }
+        assert!(check(&token("rsa", "RS256", &without("iat"))).is_ok());
+    }
+
+    #[test]
+    fn iss_must_match_exactly() {
+        for iss in [
+            json!("https://evil.example"),
+            json!(format!("{ISS}/")),
+            json!("HTTPS://issuer.example"),
+        ] {
+            assert_eq!(
+                check(&token("rsa", "RS256", &with("iss", iss))).unwrap_err(),
+                VerifyError::Issuer
+            );
+        }
+        assert_eq!(
+            check(&token("rsa", "RS256", &without("iss"))).unwrap_err(),
+            VerifyError::Issuer
+        );
+        assert_eq!(
+            check(&token("rsa", "RS256", &with("iss", json!(["x"])))).unwrap_err(),
+            VerifyError::InvalidClaim("iss")
+        );
+    }
+
+    #[test]
+    fn aud_must_contain_a_configured_audience() {
+        assert!(check(&token(
+            "rsa",
+            "RS256",
+            &with("aud", json!(["other", "api"]))
+        ))
+        .is_ok());
+        for aud in [json!("other"), json!([]), json!(["other"])] {
+            assert_eq!(
+                check(&token("rsa", "RS256", &with("aud", aud))).unwrap_err(),
+                VerifyError::Audience
+            );
+        }
+        assert_eq!(
+            check(&token("rsa", "RS256", &without("aud"))).unwrap_err(),
+            VerifyError::Audience
+        );
+        for aud in [json!(1), json!(["api", 2]), json!({ "api": true })] {
+            assert_eq!(
+                check(&token("rsa", "RS256", &with("aud", aud))).unwrap_err(),
+                VerifyError::InvalidClaim("aud")
+            );
+        }
+        let any_audience = Policy {
+            audiences: vec![],
+            ..policy()
+        };
+        assert!(check_with(
+            &token("rsa", "RS256", &without("aud")),
+            &any_audience,
+            key_set(),
+            NOW
+        )
+        .is_ok());
+    }
+}
