@@ -71,18 +71,18 @@ mod config;
 mod error;
 mod middleware;
 mod redirect;
-mod routes;
-mod seal;
 #[cfg(feature = "rmcp")]
 mod rmcp;
+mod routes;
+mod seal;
 mod secret;
 mod upstream;
 mod user;
 mod verify;
 
-pub use challenge::{AuthError, BearerChallenge, BearerErrorCode, Challenge};
 #[cfg(feature = "rmcp")]
 pub use crate::rmcp::forward_auth_user;
+pub use challenge::{AuthError, BearerChallenge, BearerErrorCode, Challenge};
 pub use clock::{Clock, SystemClock};
 pub use config::{
     ClientAuthMethod, ConfigError, OAuthProxy, OAuthProxyBuilder, ResourceForwarding,
