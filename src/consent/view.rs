@@ -64,10 +64,11 @@ pub struct ScopeView {
 /// carrying `nonce="{style_nonce}"`, and images only from the logo's origin; it must not be
 /// framed, and the form works without JavaScript.
 ///
-/// Show the user, at least, the client's name with [`client_name_verified`]
-/// (Self::client_name_verified) in mind, the [`redirect_host`](Self::redirect_host) (the host
-/// that will receive the authorization: the fact a user can check), the
-/// [`redirect_warning`](Self::redirect_warning) when there is one, and the scopes.
+/// Show the user, at least, the client's name (unverified unless
+/// [`client_name_verified`](Self::client_name_verified)), the
+/// [`redirect_host`](Self::redirect_host) (the host that will receive the authorization: the
+/// fact a user can check), the [`redirect_warning`](Self::redirect_warning) when there is one,
+/// and the scopes.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConsentView {
