@@ -4,10 +4,11 @@ use derive_more::{Display, Error};
 use url::{Host, Url};
 
 use crate::{
+    consent::{ConsentConfig, ConsentTemplateFn, DEFAULT_REMEMBER, MAX_REMEMBER},
     redirect::validate_redirect_uri,
     seal::{ProxyKey, Sealer},
-    Claims, ClientSecret, Clock, RequireAuth, SystemClock, TokenVerifier, UserInfo, UserInfoFn,
-    VerifyError,
+    Claims, ClientSecret, Clock, ConsentBranding, ConsentMode, ConsentView, RequireAuth,
+    SystemClock, TokenVerifier, UserInfo, UserInfoFn, VerifyError,
 };
 
 /// A configuration mistake, reported by a builder's `build()` (or a constructor) before the
@@ -119,6 +120,11 @@ pub(crate) struct ProxyConfig {
     pub(crate) extra_authorize_params: Vec<(String, String)>,
     pub(crate) resource_forwarding: ResourceForwarding,
     pub(crate) static_clients: Vec<StaticClient>,
+    /// Whether `/register` is served and the client ids it issued are accepted.
+    pub(crate) dynamic_registration: bool,
+    pub(crate) consent: ConsentConfig,
+    /// The public URL is https: cookies are `Secure` with the `__Host-` prefix.
+    pub(crate) secure_cookies: bool,
     pub(crate) sealer: Sealer,
     pub(crate) upstream_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
@@ -147,6 +153,8 @@ impl fmt::Debug for OAuthProxy {
             .field("token_endpoint", &c.token_endpoint.as_str())
             .field("client_id", &c.client_id)
             .field("client_secret", &c.client_secret)
+            .field("consent", &c.consent)
+            .field("dynamic_registration", &c.dynamic_registration)
             .field("sealer", &c.sealer)
             .finish_non_exhaustive()
     }
@@ -155,7 +163,8 @@ impl fmt::Debug for OAuthProxy {
 impl OAuthProxy {
     /// A builder with the secure defaults: scopes `openid email profile`, grant types
     /// `authorization_code refresh_token`, `client_secret_post`, `resource` not forwarded,
-    /// MCP path `/mcp`, 10 s upstream timeout.
+    /// MCP path `/mcp`, 10 s upstream timeout, dynamic registration open, and a consent page
+    /// whose approvals are remembered for 7 days ([`ConsentMode::Remember`]).
     pub fn builder() -> OAuthProxyBuilder {
         OAuthProxyBuilder::default()
     }
@@ -200,6 +209,11 @@ pub struct OAuthProxyBuilder {
     resource_forwarding: ResourceForwarding,
     keys: Vec<ProxyKey>,
     static_clients: Vec<StaticClient>,
+    dynamic_registration: Option<bool>,
+    consent_mode: ConsentMode,
+    remember_consent_for: Option<Duration>,
+    consent_branding: ConsentBranding,
+    consent_template: Option<Arc<ConsentTemplateFn>>,
     upstream_timeout: Option<Duration>,
     clock: Option<Arc<dyn Clock>>,
 }
@@ -212,6 +226,7 @@ impl fmt::Debug for OAuthProxyBuilder {
             .field("token_endpoint", &self.token_endpoint)
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
+            .field("consent_mode", &self.consent_mode)
             .finish_non_exhaustive()
     }
 }
@@ -353,6 +368,56 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// Whether MCP clients may register themselves at `/register` (default `true`). With
+    /// `false`, `/register` is not served, the metadata names no `registration_endpoint`, client
+    /// ids it issued earlier are refused, and only [static clients](Self::static_client) sign
+    /// in (at least one is then required).
+    pub fn dynamic_registration(mut self, open: bool) -> Self {
+        self.dynamic_registration = Some(open);
+        self
+    }
+
+    /// When the user is asked to approve a client (default [`ConsentMode::Remember`]).
+    ///
+    /// The consent page is the defense against the confused deputy: with open registration,
+    /// anyone can register a client with their own redirect URI and send a user a link; the
+    /// upstream, which the user approved for this proxy before, signs them in without asking,
+    /// and only this page stands between the user's code and the attacker. Static clients are
+    /// asked about like any other: their ids are public, and on a loopback redirect URI any
+    /// program on the user's computer can receive the code. [`ConsentMode::Off`] is refused
+    /// by [`build`](Self::build) unless registration is closed.
+    pub fn consent_mode(mut self, mode: ConsentMode) -> Self {
+        self.consent_mode = mode;
+        self
+    }
+
+    /// How long [`ConsentMode::Remember`] remembers an approval in the browser (default 7 days,
+    /// at most 400).
+    pub fn remember_consent_for(mut self, duration: Duration) -> Self {
+        self.remember_consent_for = Some(duration);
+        self
+    }
+
+    /// The consent page's name, logo and colours.
+    pub fn consent_branding(mut self, branding: ConsentBranding) -> Self {
+        self.consent_branding = branding;
+        self
+    }
+
+    /// Replaces the consent page: `template` receives the [`ConsentView`], whose every value is
+    /// already HTML-escaped, and returns the page's HTML. See [`ConsentView`] for what the page
+    /// must contain; [`ConsentView::default_html`] is the built-in page.
+    ///
+    /// A function rather than a template string: the values it gets are typed and escaped
+    /// before it sees them, and a mistake in it is a compile error, not a broken page.
+    pub fn consent_template<F>(mut self, template: F) -> Self
+    where
+        F: Fn(&ConsentView) -> String + Send + Sync + 'static,
+    {
+        self.consent_template = Some(Arc::new(template));
+        self
+    }
+
     /// How long an upstream call may take in all, body included (default 10 s).
     pub fn upstream_timeout(mut self, timeout: Duration) -> Self {
         self.upstream_timeout = Some(timeout);
@@ -488,6 +553,44 @@ impl OAuthProxyBuilder {
             static_clients.push(client);
         }
 
+        let dynamic_registration = self.dynamic_registration.unwrap_or(true);
+        if !dynamic_registration && static_clients.is_empty() {
+            return Err(invalid(
+                "dynamic_registration",
+                "with registration closed, configure at least one static_client",
+            ));
+        }
+        if self.consent_mode == ConsentMode::Off && dynamic_registration {
+            // Refused rather than warned about: with open registration, Off hands every
+            // signed-in user's code to whoever registers a client and sends them a link.
+            return Err(invalid(
+                "consent_mode",
+                "ConsentMode::Off is unsafe while anyone can register a client (the confused \
+                 deputy); close registration with dynamic_registration(false), or keep consent",
+            ));
+        }
+        let remember_for = self.remember_consent_for.unwrap_or(DEFAULT_REMEMBER);
+        if remember_for.as_secs() == 0 || remember_for > MAX_REMEMBER {
+            return Err(invalid(
+                "remember_consent_for",
+                "must be at least a second and at most 400 days",
+            ));
+        }
+        let default_name = public.host_str().unwrap_or(&base).to_owned();
+        let consent = ConsentConfig {
+            mode: self.consent_mode,
+            remember_for,
+            branding: self.consent_branding.validate(&default_name)?,
+            template: self.consent_template,
+        };
+        if consent.mode == ConsentMode::Off {
+            log::warn!(
+                "consent is off: safe only because registration is closed and every client is \
+                 a static client you configured"
+            );
+        }
+        let secure_cookies = public.scheme() == "https";
+
         let upstream_timeout = self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT);
         if upstream_timeout.is_zero() {
             return Err(invalid("upstream_timeout", "must be positive"));
@@ -528,6 +631,9 @@ impl OAuthProxyBuilder {
                 extra_authorize_params: self.extra_authorize_params,
                 resource_forwarding: self.resource_forwarding,
                 static_clients,
+                dynamic_registration,
+                consent,
+                secure_cookies,
                 sealer,
                 upstream_timeout,
                 clock,
@@ -768,6 +874,50 @@ mod tests {
             ..valid().client_auth_method(ClientAuthMethod::ClientSecretBasic)
         };
         assert_eq!(field(public.build().unwrap_err()), "client_auth_method");
+    }
+
+    #[test]
+    fn consent_off_needs_closed_registration_and_closed_registration_needs_static_clients() {
+        let off = valid().consent_mode(ConsentMode::Off);
+        let err = off.build().unwrap_err();
+        assert!(
+            err.to_string().contains("dynamic_registration(false)"),
+            "{err}"
+        );
+        assert_eq!(
+            field(valid().dynamic_registration(false).build().unwrap_err()),
+            "dynamic_registration"
+        );
+        let closed = valid()
+            .dynamic_registration(false)
+            .static_client("cli", ["http://127.0.0.1/cb"])
+            .consent_mode(ConsentMode::Off)
+            .build()
+            .unwrap();
+        assert!(!closed.cfg.dynamic_registration);
+        assert_eq!(closed.cfg.consent.mode, ConsentMode::Off);
+    }
+
+    #[test]
+    fn consent_settings_are_checked_and_cookies_follow_the_public_scheme() {
+        let proxy = valid().build().unwrap();
+        assert_eq!(proxy.cfg.consent.mode, ConsentMode::Remember);
+        assert_eq!(proxy.cfg.consent.remember_for, DEFAULT_REMEMBER);
+        assert_eq!(proxy.cfg.consent.branding.server_name, "mcp.example.com");
+        assert!(proxy.cfg.secure_cookies);
+        let local = valid().public_url("http://127.0.0.1:3000").build().unwrap();
+        assert!(!local.cfg.secure_cookies);
+        for bad in [Duration::ZERO, MAX_REMEMBER + Duration::from_secs(1)] {
+            assert_eq!(
+                field(valid().remember_consent_for(bad).build().unwrap_err()),
+                "remember_consent_for"
+            );
+        }
+        let bad_colour = valid().consent_branding(ConsentBranding::new().accent_color("red"));
+        assert_eq!(
+            field(bad_colour.build().unwrap_err()),
+            "consent_branding.accent_color"
+        );
     }
 
     #[test]

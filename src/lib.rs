@@ -68,6 +68,7 @@
 mod challenge;
 mod clock;
 mod config;
+mod consent;
 mod error;
 mod middleware;
 mod redirect;
@@ -86,6 +87,9 @@ pub use challenge::{AuthError, BearerChallenge, BearerErrorCode, Challenge};
 pub use clock::{Clock, SystemClock};
 pub use config::{
     ClientAuthMethod, ConfigError, OAuthProxy, OAuthProxyBuilder, ResourceForwarding,
+};
+pub use consent::{
+    ConsentBranding, ConsentMode, ConsentTemplateFn, ConsentView, SafeHtml, ScopeView,
 };
 pub use error::OAuthError;
 pub use middleware::{RequireAuth, RequireAuthMiddleware};

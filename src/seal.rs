@@ -110,6 +110,8 @@ pub(crate) enum Kind {
     Transaction,
     /// The authorization code handed to the client.
     Code,
+    /// An authorization request waiting on the consent page.
+    ConsentRequest,
     /// The CSRF token of the consent form.
     ConsentCsrf,
     /// A remembered consent.

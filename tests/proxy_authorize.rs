@@ -102,6 +102,11 @@ async fn trusted_client_errors_redirect_with_state_and_iss() {
     let repeated = format!("{}&scope=a&scope=b", authorize_query(&client_id, &[]));
     let res = get(&proxy.url(&format!("/authorize?{repeated}"))).await;
     assert_eq!(res.query("error").as_deref(), Some("invalid_request"));
+    // RFC 6749 Appendix A.5: `state` is printable ASCII.
+    let odd_state = authorize_query(&client_id, &[("state", Some("caf\u{e9}"))]);
+    let res = get(&proxy.url(&format!("/authorize?{odd_state}"))).await;
+    assert_eq!(res.status, StatusCode::FOUND);
+    assert_eq!(res.query("error").as_deref(), Some("invalid_request"));
     assert!(up.seen("/authorize").is_empty());
     up.stop().await;
 }
@@ -118,8 +123,7 @@ async fn the_canonical_resource_and_a_loopback_port_change_are_accepted() {
         ),
     ];
     for query in ok {
-        let res = get(&proxy.url(&format!("/authorize?{query}"))).await;
-        assert_eq!(res.status, StatusCode::FOUND, "{query}: {}", res.text());
+        let res = to_upstream(&proxy, &Browser::new(), &query).await;
         assert!(res
             .location
             .unwrap()
@@ -144,9 +148,9 @@ async fn the_loopback_redirect_with_its_new_port_gets_the_code() {
     let (up, proxy, client_id) = setup().await;
     let redirect = "http://127.0.0.1:50123/cb";
     let query = authorize_query(&client_id, &[("redirect_uri", Some(redirect))]);
-    let auth = get(&proxy.url(&format!("/authorize?{query}"))).await;
-    let upstream = get(auth.location.as_ref().unwrap().as_str()).await;
-    let back = get(&at(&proxy, upstream.location.as_ref().unwrap())).await;
+    let browser = Browser::new();
+    let auth = to_upstream(&proxy, &browser, &query).await;
+    let back = through_upstream(&proxy, &browser, &auth).await;
     assert!(back
         .location
         .as_ref()
@@ -179,8 +183,14 @@ async fn post_authorize_works_like_get() {
         query.into_bytes(),
     )
     .await;
-    assert_eq!(res.status, StatusCode::FOUND, "{}", res.text());
-    assert_eq!(res.query("code_challenge"), Some(challenge(VERIFIER)));
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
+    let browser = Browser::new();
+    let page = browser
+        .get(&at(&proxy, res.location.as_ref().unwrap()))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let sent = decide(&proxy, &browser, &page, "approve").await;
+    assert_eq!(sent.query("code_challenge"), Some(challenge(VERIFIER)));
     up.stop().await;
 }
 
@@ -195,10 +205,9 @@ async fn a_single_registered_redirect_uri_may_be_omitted_then_must_be_omitted_at
     .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let query = authorize_query(&client_id, &[("redirect_uri", None)]);
-    let auth = get(&proxy.url(&format!("/authorize?{query}"))).await;
-    assert_eq!(auth.status, StatusCode::FOUND, "{}", auth.text());
-    let upstream = get(auth.location.as_ref().unwrap().as_str()).await;
-    let back = get(&at(&proxy, upstream.location.as_ref().unwrap())).await;
+    let browser = Browser::new();
+    let auth = to_upstream(&proxy, &browser, &query).await;
+    let back = through_upstream(&proxy, &browser, &auth).await;
     assert!(back
         .location
         .as_ref()

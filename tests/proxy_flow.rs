@@ -20,8 +20,8 @@ async fn the_flow_forwards_pkce_end_to_end_and_injects_post_credentials() {
     .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
 
-    let auth = get(&proxy.url(&format!("/authorize?{}", authorize_query(&client_id, &[])))).await;
-    assert_eq!(auth.status, StatusCode::FOUND);
+    let browser = Browser::new();
+    let auth = to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
     let location = auth.location.clone().unwrap();
     assert!(location.as_str().starts_with(&up.url("/authorize")));
     let names: Vec<String> = location
@@ -56,8 +56,7 @@ async fn the_flow_forwards_pkce_end_to_end_and_injects_post_credentials() {
         "the transaction is sealed, not readable"
     );
 
-    let upstream = get(location.as_str()).await;
-    let back = get(&at(&proxy, upstream.location.as_ref().unwrap())).await;
+    let back = through_upstream(&proxy, &browser, &auth).await;
     assert_eq!(back.status, StatusCode::FOUND);
     let to_client = back.location.clone().unwrap();
     assert!(to_client.as_str().starts_with(CLIENT_REDIRECT));
@@ -131,12 +130,12 @@ async fn resource_is_checked_then_forwarded_under_the_configured_name() {
     .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let resource = format!("{PUBLIC_URL}/mcp");
-    let auth = get(&proxy.url(&format!(
-        "/authorize?{}",
-        authorize_query(&client_id, &[("resource", Some(&resource))])
-    )))
+    let auth = to_upstream(
+        &proxy,
+        &Browser::new(),
+        &authorize_query(&client_id, &[("resource", Some(&resource))]),
+    )
     .await;
-    assert_eq!(auth.status, StatusCode::FOUND);
     assert_eq!(auth.query("audience"), Some(resource));
     assert_eq!(auth.query("resource"), None);
     up.stop().await;
@@ -514,9 +513,11 @@ async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
     )
     .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
-    let auth = get(&proxy.url(&format!("/authorize?{}", authorize_query(&client_id, &[])))).await;
+    let browser = Browser::new();
+    let auth = to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
     let state = auth.query("state").unwrap();
-    let back = get(&proxy.url(&format!(
+    let back = browser
+        .get(&proxy.url(&format!(
         "/oauth/callback?{}",
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("error", "access_denied")
@@ -524,7 +525,7 @@ async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
             .append_pair("state", &state)
             .finish()
     )))
-    .await;
+        .await;
     assert_eq!(back.status, StatusCode::FOUND);
     assert!(back
         .location
@@ -542,7 +543,8 @@ async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
     assert_eq!(back.query("code"), None);
 
     // RFC 9207: an answer that names another issuer is not passed on.
-    let mixed_up = get(&proxy.url(&format!(
+    let mixed_up = browser
+        .get(&proxy.url(&format!(
         "/oauth/callback?{}",
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("code", "x")
@@ -550,7 +552,7 @@ async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
             .append_pair("iss", "https://attacker.example")
             .finish()
     )))
-    .await;
+        .await;
     assert_eq!(mixed_up.status, StatusCode::BAD_REQUEST);
     assert!(mixed_up.location.is_none());
     up.stop().await;

@@ -45,7 +45,8 @@ async fn registration_answers_201_with_a_sealed_public_client() {
     );
     assert_eq!(doc["response_types"], json!(["code"]));
 
-    // The client id opens on the same proxy: /authorize accepts it with a registered URI.
+    // The client id opens on the same proxy: /authorize accepts it with a registered URI and
+    // asks the user.
     let query = authorize_query(
         client_id,
         &[(
@@ -54,7 +55,8 @@ async fn registration_answers_201_with_a_sealed_public_client() {
         )],
     );
     let auth = get(&proxy.url(&format!("/authorize?{query}"))).await;
-    assert_eq!(auth.status, StatusCode::FOUND, "{}", auth.text());
+    assert_eq!(auth.status, StatusCode::SEE_OTHER, "{}", auth.text());
+    assert_eq!(auth.location.unwrap().path(), "/consent");
     up.stop().await;
 }
 

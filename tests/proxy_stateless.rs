@@ -15,23 +15,32 @@ async fn replicas_sharing_a_key_serve_any_step_and_another_key_refuses_them() {
     let third = ProxyServer::start(up.proxy(&shared, clock.clone()).build().unwrap()).await;
     let foreign = ProxyServer::start(up.proxy(&key(8), clock.clone()).build().unwrap()).await;
 
-    // Register and authorize on the first replica.
+    // Register, authorize and see the consent page on the first replica; approve on the
+    // second.
     let client_id = register(&first, &[CLIENT_REDIRECT]).await;
-    let auth = get(&first.url(&format!("/authorize?{}", authorize_query(&client_id, &[])))).await;
-    assert_eq!(auth.status, StatusCode::FOUND);
+    let browser = Browser::new();
+    let query = authorize_query(&client_id, &[]);
+    let page = consent_page(&first, &browser, &query).await;
+    let foreign_post = decide(&foreign, &browser, &page, "approve").await;
+    assert_eq!(
+        foreign_post.status,
+        StatusCode::FORBIDDEN,
+        "another key opens no CSRF cookie"
+    );
+    let auth = decide(&second, &browser, &page, "approve").await;
+    assert_eq!(auth.status, StatusCode::SEE_OTHER, "{}", auth.text());
     let upstream = get(auth.location.as_ref().unwrap().as_str()).await;
     let callback = upstream.location.clone().unwrap();
 
     // Another key opens neither the client id nor the transaction.
-    let query = authorize_query(&client_id, &[]);
     let res = get(&foreign.url(&format!("/authorize?{query}"))).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
-    let res = get(&at(&foreign, &callback)).await;
+    let res = browser.get(&at(&foreign, &callback)).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert!(res.location.is_none());
 
-    // The callback on the second replica.
-    let back = get(&at(&second, &callback)).await;
+    // The callback on the third replica (the binding cookie opens there too).
+    let back = browser.get(&at(&third, &callback)).await;
     assert_eq!(back.status, StatusCode::FOUND, "{}", back.text());
     let code = back.query("code").unwrap();
 
@@ -48,8 +57,8 @@ async fn replicas_sharing_a_key_serve_any_step_and_another_key_refuses_them() {
     assert_eq!(res.json()["error"], "invalid_grant", "nor does the code");
     assert!(up.seen("/token").is_empty());
 
-    // The token on the third.
-    let tokens = redeem(&third, &client_id, &code).await;
+    // The token on the first.
+    let tokens = redeem(&first, &client_id, &code).await;
     assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
     assert_eq!(tokens.json()["access_token"], "at-up-code-1");
 
@@ -99,7 +108,8 @@ async fn a_flipped_character_in_any_sealed_value_is_refused() {
     }
 
     // The transaction (upstream state).
-    let auth = get(&proxy.url(&format!("/authorize?{}", authorize_query(&client_id, &[])))).await;
+    let browser = Browser::new();
+    let auth = to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
     let upstream = get(auth.location.as_ref().unwrap().as_str()).await;
     let callback = upstream.location.clone().unwrap();
     let state = callback
@@ -114,13 +124,13 @@ async fn a_flipped_character_in_any_sealed_value_is_refused() {
             .clear()
             .append_pair("code", "up-code-1")
             .append_pair("state", &bad);
-        let res = get(&at(&proxy, &url)).await;
+        let res = browser.get(&at(&proxy, &url)).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST);
         assert!(res.location.is_none(), "never a redirect");
     }
 
     // The code.
-    let back = get(&at(&proxy, &callback)).await;
+    let back = browser.get(&at(&proxy, &callback)).await;
     let code = back.query("code").unwrap();
     for bad in tampered(&code) {
         let res = redeem(&proxy, &client_id, &bad).await;
@@ -146,12 +156,13 @@ async fn an_expired_transaction_is_refused_with_a_page() {
     let clock = ManualClock::at(1_000_000);
     let proxy = ProxyServer::start(up.proxy(&key(1), clock.clone()).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
-    let auth = get(&proxy.url(&format!("/authorize?{}", authorize_query(&client_id, &[])))).await;
+    let browser = Browser::new();
+    let auth = to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
     let upstream = get(auth.location.as_ref().unwrap().as_str()).await;
     let callback = upstream.location.clone().unwrap();
 
     clock.advance(10 * 60);
-    let res = get(&at(&proxy, &callback)).await;
+    let res = browser.get(&at(&proxy, &callback)).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert!(res.location.is_none());
     assert!(res.text().contains("expired"));

@@ -11,38 +11,48 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{client, error_page, read_body, Params, State};
+use super::{client, consent, error_page, read_body, Params, State};
 use crate::{
     config::{ProxyConfig, ResourceForwarding},
     error::{redirect_with, OAuthError},
     seal::Kind,
 };
 
-/// How long the user has to sign in upstream.
-const TRANSACTION_TTL: Duration = Duration::from_secs(10 * 60);
+/// How long the user has to sign in upstream (and the binding cookie lives).
+pub(super) const TRANSACTION_TTL: Duration = Duration::from_secs(10 * 60);
 /// The client's `state` travels inside ours, so it is bounded.
 const MAX_STATE: usize = 1024;
 
 /// A checked authorization request: everything needed to send the browser upstream.
 ///
-/// It is serialisable so that a step between the checks and the upstream redirect (the
-/// consent page) can carry it, sealed, through its own form and resume with
-/// [`redirect_upstream`]. Nothing here is secret.
+/// The consent page carries it, sealed, through its own form and resumes with
+/// [`redirect_upstream`]; it is kept small for that (the client as its [`client::binding`],
+/// not the long sealed id). Nothing here is secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PendingAuthorization {
-    /// The client id as sent (sealed registration or static id).
-    pub(crate) client_id: String,
-    /// The registered `client_name`, for display.
+    /// [`client::binding`] of the client id.
+    #[serde(rename = "c")]
+    pub(crate) client: String,
+    /// The registered `client_name` (a static client's id), for display.
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     pub(crate) client_name: Option<String>,
+    /// A client configured by the operator rather than registered by anyone.
+    #[serde(rename = "o", default)]
+    pub(crate) static_client: bool,
     /// The redirect URI, already matched against the registration.
+    #[serde(rename = "r")]
     pub(crate) redirect_uri: String,
     /// Whether the client sent `redirect_uri` (then `/token` must get the same one).
+    #[serde(rename = "g")]
     pub(crate) redirect_uri_sent: bool,
     /// The client's `state`, returned to it unchanged.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub(crate) state: Option<String>,
     /// The client's S256 `code_challenge`, sent upstream as is.
+    #[serde(rename = "p")]
     pub(crate) code_challenge: String,
     /// The scopes requested upstream.
+    #[serde(rename = "x")]
     pub(crate) scopes: Vec<String>,
 }
 
@@ -60,19 +70,23 @@ pub(crate) struct Transaction {
     pub(crate) state: Option<String>,
     #[serde(rename = "p")]
     pub(crate) code_challenge: String,
-    /// The browser binding (consent step): the callback refuses a browser that lacks it.
-    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) browser: Option<String>,
+    /// The nonce of the browser's binding cookie: the callback refuses a browser without it.
+    #[serde(rename = "b")]
+    pub(crate) browser: String,
 }
 
 pub(super) async fn authorize_get(state: State, req: HttpRequest) -> HttpResponse {
     let params = Params::parse(req.query_string().as_bytes());
-    authorize(&state.proxy.cfg, &params)
+    authorize(&state.proxy.cfg, &req, &params, false)
 }
 
-pub(super) async fn authorize_post(state: State, payload: web::Payload) -> HttpResponse {
+pub(super) async fn authorize_post(
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
     match read_body(payload).await {
-        Ok(body) => authorize(&state.proxy.cfg, &Params::parse(&body)),
+        Ok(body) => authorize(&state.proxy.cfg, &req, &Params::parse(&body), true),
         Err(e) => error_page(
             actix_web::http::StatusCode::BAD_REQUEST,
             &OAuthError::InvalidRequest(e.into()),
@@ -80,7 +94,7 @@ pub(super) async fn authorize_post(state: State, payload: web::Payload) -> HttpR
     }
 }
 
-fn authorize(cfg: &ProxyConfig, params: &Params) -> HttpResponse {
+fn authorize(cfg: &ProxyConfig, req: &HttpRequest, params: &Params, post: bool) -> HttpResponse {
     let (pending, redirect) = match trusted(cfg, params) {
         Ok(found) => found,
         Err(e) => {
@@ -90,10 +104,9 @@ fn authorize(cfg: &ProxyConfig, params: &Params) -> HttpResponse {
     };
     let state = params.get("state");
     match check(cfg, params, pending) {
-        // The consent step (browser binding, remembered consent) goes here: it shows its page
-        // carrying `pending` and resumes with `redirect_upstream(cfg, &pending, Some(binding))`.
-        Ok(pending) => redirect_upstream(cfg, &pending, None)
-            .unwrap_or_else(|e| e.redirect(&redirect, state, &cfg.base)),
+        // The transaction is sealed only once the user has approved (or consent is
+        // remembered or off), right before the upstream redirect.
+        Ok(pending) => consent::begin(cfg, req, pending, &redirect, post),
         Err(e) => {
             log::debug!("authorization request refused: {e}");
             e.redirect(&redirect, state.filter(|s| s.len() <= MAX_STATE), &cfg.base)
@@ -118,8 +131,9 @@ fn trusted(cfg: &ProxyConfig, params: &Params) -> Result<(PendingAuthorization, 
     let url = Url::parse(&redirect_uri)
         .map_err(|_| OAuthError::InvalidRequest("`redirect_uri` is not a URI".into()))?;
     let pending = PendingAuthorization {
-        client_id: client_id.to_owned(),
+        client: client::binding(client_id),
         client_name: client.name,
+        static_client: client.is_static,
         redirect_uri,
         redirect_uri_sent: sent.is_some(),
         state: None,
@@ -178,26 +192,34 @@ fn check(
     if state.is_some_and(|s| s.len() > MAX_STATE) {
         return Err(OAuthError::InvalidRequest("`state` is too long".into()));
     }
+    // RFC 6749 Appendix A.5: 1*VSCHAR. It also bounds what `state` adds to the sealed values
+    // that carry it (no six-byte JSON escapes).
+    if state.is_some_and(|s| !s.bytes().all(|b| (0x20..=0x7e).contains(&b))) {
+        return Err(OAuthError::InvalidRequest(
+            "`state` must be printable ASCII".into(),
+        ));
+    }
     pending.state = state.map(str::to_owned);
     pending.code_challenge = challenge.to_owned();
     Ok(pending)
 }
 
-/// Seals the transaction and sends the browser to the upstream authorization endpoint: the
-/// upstream client id, our callback, the client's own PKCE challenge, the scopes, the sealed
-/// transaction as `state`, and the configured extra parameters last.
+/// Seals the transaction, bound to the browser whose binding nonce is `browser`, and sends the
+/// browser to the upstream authorization endpoint: the upstream client id, our callback, the
+/// client's own PKCE challenge, the scopes, the sealed transaction as `state`, and the
+/// configured extra parameters last.
 pub(crate) fn redirect_upstream(
     cfg: &ProxyConfig,
     pending: &PendingAuthorization,
-    browser: Option<String>,
+    browser: &str,
 ) -> Result<HttpResponse, OAuthError> {
     let transaction = Transaction {
-        client: client::binding(&pending.client_id),
+        client: pending.client.clone(),
         redirect_uri: pending.redirect_uri.clone(),
         redirect_uri_sent: pending.redirect_uri_sent,
         state: pending.state.clone(),
         code_challenge: pending.code_challenge.clone(),
-        browser,
+        browser: browser.to_owned(),
     };
     let sealed = cfg
         .sealer

@@ -7,7 +7,11 @@ use actix_web::{http::StatusCode, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{authorize::Transaction, error_page, Params, State};
+use super::{
+    authorize::Transaction,
+    cookies::{Jar, Nonce},
+    error_page, Params, State,
+};
 use crate::{
     error::{redirect_with, OAuthError},
     seal::Kind,
@@ -54,7 +58,24 @@ pub(super) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
             ));
         }
     };
-    // The browser-binding check of the consent step goes here (403 when it fails).
+    // The confused-deputy defense, second half: the transaction belongs to the browser that
+    // approved it. A link to the upstream carrying someone else's transaction (approved in the
+    // attacker's browser) comes back here without the binding cookie, and stops here.
+    let bound = Jar::Binding
+        .open_all::<Nonce>(cfg, &req)
+        .iter()
+        .any(|nonce| nonce.matches(&txn.browser));
+    if !bound {
+        log::debug!("callback refused: the browser binding is missing or different");
+        return error_page(
+            StatusCode::FORBIDDEN,
+            &OAuthError::AccessDenied(
+                "this sign-in was started in another browser (or its cookie expired): start it \
+                 again from your application, in this browser"
+                    .into(),
+            ),
+        );
+    }
     let Ok(redirect) = Url::parse(&txn.redirect_uri) else {
         return refuse(OAuthError::InvalidRequest(
             "the redirect URI is not a URI".into(),

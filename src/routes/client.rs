@@ -23,6 +23,8 @@ pub(crate) struct Registration {
 #[derive(Debug, Clone)]
 pub(crate) struct KnownClient {
     pub(crate) name: Option<String>,
+    /// Configured by the operator, not registered by anyone.
+    pub(crate) is_static: bool,
     pub(crate) redirect_uris: Vec<String>,
 }
 
@@ -48,13 +50,19 @@ impl KnownClient {
 pub(crate) fn resolve(cfg: &ProxyConfig, client_id: &str) -> Result<KnownClient, OAuthError> {
     if let Some(c) = cfg.static_clients.iter().find(|c| c.client_id == client_id) {
         return Ok(KnownClient {
-            name: None,
+            name: Some(c.client_id.clone()),
+            is_static: true,
             redirect_uris: c.redirect_uris.clone(),
         });
+    }
+    if !cfg.dynamic_registration {
+        // Registration is closed: ids it issued earlier no longer count.
+        return Err(OAuthError::InvalidClient("unknown client".into()));
     }
     match cfg.sealer.open::<Registration>(Kind::Client, client_id) {
         Ok(reg) => Ok(KnownClient {
             name: reg.name,
+            is_static: false,
             redirect_uris: reg.redirect_uris,
         }),
         Err(e) => {

@@ -26,7 +26,6 @@ pub(super) async fn authorization_server(state: State) -> HttpResponse {
         "issuer": base,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
-        "registration_endpoint": format!("{base}/register"),
         "scopes_supported": cfg.scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -35,6 +34,9 @@ pub(super) async fn authorization_server(state: State) -> HttpResponse {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
     });
+    if cfg.dynamic_registration {
+        doc["registration_endpoint"] = Value::String(format!("{base}/register"));
+    }
     if cfg.revocation_endpoint.is_some() {
         doc["revocation_endpoint"] = Value::String(format!("{base}/revoke"));
         doc["revocation_endpoint_auth_methods_supported"] = json!(["none"]);

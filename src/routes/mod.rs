@@ -3,6 +3,8 @@
 mod authorize;
 mod callback;
 mod client;
+mod consent;
+mod cookies;
 mod metadata;
 mod register;
 mod revoke;
@@ -32,8 +34,10 @@ type State = web::Data<ProxyState>;
 
 impl OAuthProxy {
     /// The proxy's routes, to mount at the application root: discovery (RFC 9728, RFC 8414 and
-    /// OpenID paths), `/register`, `/authorize`, `/oauth/callback`, `/token`, and `/revoke` when
-    /// a revocation endpoint is configured, all with CORS.
+    /// OpenID paths), `/register` (unless registration is closed), `/authorize`, the consent
+    /// page `/consent`, `/oauth/callback`, `/token`, and `/revoke` when a revocation endpoint
+    /// is configured. All but the consent page have CORS; the consent page is for the user's
+    /// own browser only.
     ///
     /// The scope answers only its own paths and lets every other request through to the
     /// services registered after it, so the order of `.service` calls does not matter. Mount
@@ -88,21 +92,29 @@ impl OAuthProxy {
                 "/.well-known/openid-configuration",
                 web::get().to(metadata::authorization_server),
             )
-            .route("/register", web::post().to(register::register))
             .route("/authorize", web::get().to(authorize::authorize_get))
             .route("/authorize", web::post().to(authorize::authorize_post))
             .route("/oauth/callback", web::get().to(callback::callback))
             .route("/token", web::post().to(token::token));
+        if cfg.dynamic_registration {
+            routes = routes.route("/register", web::post().to(register::register));
+        }
         if cfg.revocation_endpoint.is_some() {
             routes = routes.route("/revoke", web::post().to(revoke::revoke));
         }
-        // The outer scope stays a plain `Scope`; CORS wraps the inner one.
+        // The outer scope stays a plain `Scope`; CORS wraps the inner one. The consent page
+        // is outside it: no other origin has any business with it.
         web::scope("")
             .guard(guard::fn_guard(move |ctx| {
                 let path = ctx.head().uri.path();
                 paths.iter().any(|p| p == path)
             }))
             .app_data(state)
+            .service(
+                web::resource("/consent")
+                    .route(web::get().to(consent::page))
+                    .route(web::post().to(consent::answer)),
+            )
             .service(routes.wrap(self.cors()))
     }
 
@@ -112,8 +124,8 @@ impl OAuthProxy {
             "/.well-known/oauth-protected-resource",
             "/.well-known/oauth-authorization-server",
             "/.well-known/openid-configuration",
-            "/register",
             "/authorize",
+            "/consent",
             "/oauth/callback",
             "/token",
         ]
@@ -123,6 +135,9 @@ impl OAuthProxy {
             "/.well-known/oauth-protected-resource{}",
             self.cfg.mcp_path
         ));
+        if self.cfg.dynamic_registration {
+            paths.push("/register".into());
+        }
         if self.cfg.revocation_endpoint.is_some() {
             paths.push("/revoke".into());
         }

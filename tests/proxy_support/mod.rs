@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a part
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
     net::SocketAddr,
     sync::{
@@ -409,6 +410,155 @@ impl Answer {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+    /// Every `Set-Cookie` header, as sent.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+    /// The `Set-Cookie` header of the cookie `name`.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.split('=').next() == Some(name))
+    }
+    /// The value of a hidden form field of a page.
+    pub fn form_field(&self, name: &str) -> String {
+        let text = self.text();
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = text
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in: {text}"))
+            + marker.len();
+        let len = text[start..].find('"').unwrap();
+        text[start..start + len].to_owned()
+    }
+}
+
+/// The proxy's cookies with an https public URL (as `PUBLIC_URL` is).
+pub const CSRF_COOKIE: &str = "__Host-mcp-oauth-csrf";
+pub const BINDING_COOKIE: &str = "__Host-mcp-oauth-binding";
+pub const CONSENT_COOKIE: &str = "__Host-mcp-oauth-consent";
+
+/// A user's browser: a cookie jar in front of `http()`. Cookies are kept by name only (the
+/// proxies under test are reached on 127.0.0.1, not at their public URL); the attributes they
+/// were set with are checked by the tests that care, on the `Set-Cookie` headers themselves.
+#[derive(Default)]
+pub struct Browser {
+    jar: RefCell<Vec<(String, String)>>,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar
+            .borrow()
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.remove_cookie(name);
+        self.jar.borrow_mut().push((name.into(), value.into()));
+    }
+
+    pub fn remove_cookie(&self, name: &str) {
+        self.jar.borrow_mut().retain(|(k, _)| k != name);
+    }
+
+    fn request(&self, req: awc::ClientRequest) -> awc::ClientRequest {
+        let jar = self.jar.borrow();
+        if jar.is_empty() {
+            return req;
+        }
+        let header: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        req.insert_header(("cookie", header.join("; ")))
+    }
+
+    fn store(&self, answer: &Answer) {
+        for cookie in answer.set_cookies() {
+            let first = cookie.split(';').next().unwrap();
+            let (name, value) = first.split_once('=').unwrap();
+            if cookie.contains("Max-Age=0") {
+                self.remove_cookie(name);
+            } else {
+                self.set_cookie(name, value);
+            }
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> Answer {
+        let res = answer(self.request(http().get(url)).send().await.expect("GET")).await;
+        self.store(&res);
+        res
+    }
+
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Answer {
+        let req = self.request(http().post(url));
+        let res = answer(req.send_form(&form).await.expect("POST")).await;
+        self.store(&res);
+        res
+    }
+}
+
+/// `GET /authorize?query` in `browser`, then the consent page it leads to.
+pub async fn consent_page(proxy: &ProxyServer, browser: &Browser, query: &str) -> Answer {
+    let auth = browser
+        .get(&proxy.url(&format!("/authorize?{query}")))
+        .await;
+    assert_eq!(auth.status, StatusCode::SEE_OTHER, "{}", auth.text());
+    let to_page = auth.location.as_ref().unwrap();
+    assert_eq!(to_page.path(), "/consent", "{to_page}");
+    let page = browser.get(&at(proxy, to_page)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    page
+}
+
+/// Posts the consent `page`'s form with `action` (`approve` or `deny`).
+pub async fn decide(proxy: &ProxyServer, browser: &Browser, page: &Answer, action: &str) -> Answer {
+    browser
+        .post_form(
+            &proxy.url("/consent"),
+            &[
+                ("request", &page.form_field("request")),
+                ("csrf", &page.form_field("csrf")),
+                ("action", action),
+            ],
+        )
+        .await
+}
+
+/// `GET /authorize?query` in `browser`, approved on the consent page when there is one: the
+/// answer that sends the browser upstream.
+pub async fn to_upstream(proxy: &ProxyServer, browser: &Browser, query: &str) -> Answer {
+    let auth = browser
+        .get(&proxy.url(&format!("/authorize?{query}")))
+        .await;
+    let sent = match auth.location.as_ref() {
+        Some(page) if auth.status == StatusCode::SEE_OTHER && page.path() == "/consent" => {
+            let page = browser.get(&at(proxy, page)).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+            decide(proxy, browser, &page, "approve").await
+        }
+        _ => auth,
+    };
+    assert!(
+        sent.status == StatusCode::FOUND || sent.status == StatusCode::SEE_OTHER,
+        "{}: {}",
+        sent.status,
+        sent.text()
+    );
+    assert!(
+        sent.query("client_id").as_deref() == Some(UPSTREAM_CLIENT_ID),
+        "not sent upstream: {:?}",
+        sent.location
+    );
+    sent
 }
 
 async fn answer(
@@ -498,15 +648,29 @@ pub fn at(proxy: &ProxyServer, location: &Url) -> String {
     proxy.url(&path)
 }
 
-/// Register, authorize, visit the upstream, come back through the callback: the code the
-/// client receives (and the callback answer).
+/// Authorize in a fresh browser, approve, visit the upstream (which has a session and answers
+/// at once), come back through the callback: the code the client receives (and the callback
+/// answer).
 pub async fn code_for(proxy: &ProxyServer, client_id: &str) -> (String, Answer) {
-    let auth = get(&proxy.url(&format!("/authorize?{}", authorize_query(client_id, &[])))).await;
-    assert_eq!(auth.status, StatusCode::FOUND, "{}", auth.text());
-    let upstream = get(auth.location.as_ref().unwrap().as_str()).await;
-    let back = get(&at(proxy, upstream.location.as_ref().unwrap())).await;
+    code_in(proxy, &Browser::new(), client_id).await
+}
+
+/// [`code_for`] in `browser`.
+pub async fn code_in(proxy: &ProxyServer, browser: &Browser, client_id: &str) -> (String, Answer) {
+    let query = authorize_query(client_id, &[]);
+    let sent = to_upstream(proxy, browser, &query).await;
+    let back = through_upstream(proxy, browser, &sent).await;
     assert_eq!(back.status, StatusCode::FOUND, "{}", back.text());
     (back.query("code").expect("code"), back)
+}
+
+/// Follows `sent` (the redirect upstream) to the upstream double, and its answer back to the
+/// callback in `browser`.
+pub async fn through_upstream(proxy: &ProxyServer, browser: &Browser, sent: &Answer) -> Answer {
+    let upstream = get(sent.location.as_ref().unwrap().as_str()).await;
+    browser
+        .get(&at(proxy, upstream.location.as_ref().unwrap()))
+        .await
 }
 
 pub async fn redeem(proxy: &ProxyServer, client_id: &str, code: &str) -> Answer {
