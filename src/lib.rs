@@ -60,6 +60,62 @@
 //! mapping from claims is [`default_user_info`] unless you give [`RequireAuth::user_info`] your
 //! own. For routes where signing in is optional, use [`RequireAuth::allow_anonymous`] and take
 //! `Option<AuthUser>`.
+//!
+//! # The OAuth proxy
+//!
+//! MCP clients register themselves (RFC 7591) and expect the server to name an authorization
+//! server that accepts them. Google, GitHub, Okta, Entra ID and most enterprise providers do not
+//! let them. [`OAuthProxy`] holds your one registered application and is, to every MCP client, a
+//! complete authorization server: discovery, registration, a consent page, PKCE, token and
+//! revocation endpoints. It keeps no state on the server: everything is sealed with the
+//! [`ProxyKey`], so replicas that share the key serve any step.
+//!
+//! ```no_run
+//! use actix_mcp_oauth::{AuthUser, JwksVerifier, OAuthProxy, ProxyKey};
+//! use actix_web::{web, App, HttpServer};
+//!
+//! async fn whoami(user: AuthUser) -> String {
+//!     user.user_id.clone()
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let issuer = "https://idp.example.com";
+//!     // A provider whose access tokens are JWTs: check them against its published keys.
+//!     let verifier = JwksVerifier::from_discovery(issuer)
+//!         .await?
+//!         .audience("https://mcp.example.com/mcp")
+//!         .build()?;
+//!     let proxy = OAuthProxy::from_discovery(issuer)
+//!         .await?
+//!         .public_url("https://mcp.example.com")
+//!         .client_id(std::env::var("CLIENT_ID")?)
+//!         .client_secret(std::env::var("CLIENT_SECRET")?)
+//!         .verifier(verifier)
+//!         .proxy_key(ProxyKey::from_base64url(&std::env::var("PROXY_KEY")?)?)
+//!         .build()?;
+//!
+//!     HttpServer::new(move || {
+//!         App::new().service(proxy.scope()).service(
+//!             web::scope("/mcp")
+//!                 .wrap(proxy.require_auth())
+//!                 .wrap(proxy.cors())
+//!                 .route("", web::post().to(whoami))
+//!                 .route("/", web::post().to(whoami)),
+//!         )
+//!     })
+//!     .bind(("127.0.0.1", 8080))?
+//!     .run()
+//!     .await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Feature flags
+//!
+//! - `rmcp`: [`AuthUser`] as an argument of rmcp `#[tool]` functions, and
+//!   `forward_auth_user`, the rmcp-actix-web `on_request_fn` hook that carries the user from the
+//!   actix request into the MCP request.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
