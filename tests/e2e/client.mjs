@@ -12,12 +12,21 @@
 // works (the stored access token made unusable, the SDK refreshes by itself) → a request without
 // a token gets 401 with `resource_metadata` in `WWW-Authenticate`.
 //
-// Usage: node client.mjs MCP_URL            (e.g. http://127.0.0.1:8080/mcp)
+// With --browser, a real headless Chromium (browser.mjs) plays the person instead: it opens the
+// `/authorize` URL the SDK produced, the test checks the consent page (client name, redirect
+// host, its CSP at work, that another local origin cannot frame it) and saves a full-page
+// screenshot to $E2E_OUT_DIR/consent.png (default tests/e2e/out/), then clicks Approve and the
+// upstream's own forms until the browser reaches the loopback redirect.
+//
+// Usage: node client.mjs MCP_URL [--browser]   (e.g. http://127.0.0.1:8080/mcp)
 // Prints the `whoami` answer as JSON on stdout; the steps and a summary on stderr.
 // Exit status 0 when every step passed. Bounded by E2E_CLIENT_TIMEOUT_MS (default 60000).
 
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import process from 'node:process';
+import { fileURLToPath } from 'node:url';
 
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -27,8 +36,13 @@ import { TEST_USER } from './fixtures.mjs';
 import { Steps, assert, assertEqual, withTimeout } from './harness.mjs';
 import { CookieJar, browse, startLoopbackListener } from './user-agent.mjs';
 
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 const TOTAL_TIMEOUT_MS = Number(process.env.E2E_CLIENT_TIMEOUT_MS || 60_000);
+const OUT_DIR = path.resolve(process.env.E2E_OUT_DIR || path.join(HERE, 'out'));
 const CLIENT_INFO = { name: 'actix-mcp-oauth-e2e', version: '1.0.0' };
+const CLIENT_NAME = 'actix-mcp-oauth e2e (MCP TypeScript SDK)';
+// The proxy's cookies on loopback http (no `__Host-` prefix there).
+const BINDING_COOKIE = 'mcp-oauth-binding';
 
 /**
  * An in-memory `OAuthClientProvider`, as a desktop MCP client keeps one per server. The browser
@@ -55,7 +69,7 @@ class InMemoryOAuthProvider {
 
   get clientMetadata() {
     return {
-      client_name: 'actix-mcp-oauth e2e (MCP TypeScript SDK)',
+      client_name: CLIENT_NAME,
       redirect_uris: [this._redirectUri],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
@@ -170,18 +184,156 @@ async function connect(mcpUrl, authProvider, log) {
   return { client, transport };
 }
 
+/** The fetch user agent's walk, started when the SDK redirects: resolves with the callback. */
+async function signInWithUserAgent(steps, walk, listener, provider) {
+  return steps.step('the user agent completes the sign-in (consent, upstream login and consent) and reaches the loopback redirect', async () => {
+    const result = await walk;
+    process.stderr.write(`    user agent trail:\n${result.trail.map((t) => `      ${t}`).join('\n')}\n`);
+    return checkedCallback(listener, provider);
+  });
+}
+
+async function checkedCallback(listener, provider) {
+  const cb = await listener.waitForCallback(2_000);
+  assert(!cb.error, `no error at the redirect (got ${cb.error}: ${cb.errorDescription})`);
+  assert(cb.code, 'a code at the redirect');
+  assertEqual(cb.state, provider.expectedState, 'state returned unchanged');
+  return cb;
+}
+
+/**
+ * The same sign-in in a real Chromium: the test opens the SDK's `/authorize` URL in the browser,
+ * checks and photographs the consent page, checks it cannot be framed, clicks Approve, and
+ * submits the upstream's forms until the browser lands on the loopback redirect. Resolves with
+ * the callback (or undefined after a failed step).
+ */
+async function signInWithChromium(steps, authorizeUrl, listener, provider, mcpUrl) {
+  const { launchChromium, pageText, recordTrail, startFramingPages, CHROMIUM } = await import('./browser.mjs');
+  const redirect = new URL(listener.redirectUri);
+  const serverOrigin = new URL(mcpUrl).origin;
+  const browser = await steps.step(`Chromium (${CHROMIUM}) starts headless with a fresh profile`, () => launchChromium({ timeoutMs: 40_000 }), { timeoutMs: 45_000 });
+  if (!browser) return undefined;
+  const { context, page } = browser;
+  const trail = recordTrail(page);
+  const problems = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+
+  try {
+    let consentUrl;
+    await steps.step('in Chromium, /authorize lands on the consent page, which names the client and the redirect host', async () => {
+      const response = await page.goto(authorizeUrl, { waitUntil: 'load' });
+      const here = new URL(page.url());
+      assertEqual(`${here.origin}${here.pathname}`, `${serverOrigin}/consent`, 'the page after /authorize');
+      assertEqual(response?.status(), 200, 'consent page status');
+      consentUrl = page.url();
+      const headers = response.headers();
+      assert(/frame-ancestors 'none'/.test(headers['content-security-policy'] ?? ''), `CSP frame-ancestors 'none' (got ${headers['content-security-policy']})`);
+      assertEqual(headers['x-frame-options'], 'DENY', 'X-Frame-Options');
+      const heading = await page.locator('h1').innerText();
+      assert(heading.includes(CLIENT_NAME), `the heading names the client (got ${JSON.stringify(heading)})`);
+      assertEqual((await page.locator('#redirect-host').innerText()).trim(), redirect.host, 'the redirect host shown');
+      assertEqual((await page.locator('#redirect-uri').innerText()).trim(), redirect.href, 'the full redirect URI shown');
+      assert(await page.locator('#approve').isVisible(), 'Approve is visible');
+      assert(await page.locator('#deny').isVisible(), 'Deny is visible');
+      // The page's only style is nonce'd under `default-src 'none'`: Approve is filled only if
+      // Chromium applied it, and a blocked style would show as a CSP console error.
+      const [approveBg, denyBg] = await Promise.all(
+        ['#approve', '#deny'].map((sel) => page.locator(sel).evaluate((el) => getComputedStyle(el).backgroundColor)),
+      );
+      assert(approveBg !== denyBg && approveBg !== 'rgba(0, 0, 0, 0)', `the page's style applies (Approve ${approveBg}, Deny ${denyBg})`);
+      assertEqual(problems, [], 'console errors on the consent page');
+    }, { timeoutMs: 30_000 });
+
+    await steps.step('a full-page screenshot of the consent page is saved', async () => {
+      fs.mkdirSync(OUT_DIR, { recursive: true });
+      const file = path.join(OUT_DIR, 'consent.png');
+      fs.rmSync(file, { force: true });
+      await page.screenshot({ path: file, fullPage: true });
+      const size = fs.statSync(file).size;
+      assert(size > 10_000, `a real screenshot (${size} bytes)`);
+      process.stderr.write(`    screenshot: ${path.relative(process.cwd(), file) || file}\n`);
+    });
+
+    await steps.step("in Chromium, another local origin cannot frame the consent page (frame-ancestors 'none')", async () => {
+      const framing = await startFramingPages(consentUrl);
+      const attacker = await context.newPage();
+      try {
+        const blocked = [];
+        const messages = [];
+        attacker.on('requestfailed', (r) => {
+          if (r.url() === consentUrl) blocked.push(r.failure()?.errorText);
+        });
+        attacker.on('console', (msg) => messages.push(msg.text()));
+        await attacker.goto(framing.url, { waitUntil: 'load' });
+        const control = attacker.frame({ name: 'control' });
+        assert(control, 'the control frame exists');
+        assertEqual(await control.locator('#control').count(), 1, 'the control page (another origin) renders in its frame');
+        // Blocked by the response: the page was fetched and Chromium refused to show it, for
+        // the page's own policy (and said which).
+        assertEqual(blocked, ['net::ERR_BLOCKED_BY_RESPONSE'], 'how the framed consent page failed');
+        assert(
+          messages.some((m) => m.includes('frame-ancestors') && m.includes("'none'")),
+          `Chromium reports the frame-ancestors refusal (console: ${JSON.stringify(messages)})`,
+        );
+        const target = attacker.frame({ name: 'target' });
+        assert(target, 'the target frame exists');
+        assert(!target.url().startsWith(serverOrigin), `the frame holds no page of the server (at ${target.url()})`);
+        assertEqual(await target.locator('#approve, #redirect-host, form').count(), 0, 'consent page elements inside the frame');
+      } finally {
+        await attacker.close();
+        await framing.close();
+      }
+    }, { timeoutMs: 30_000 });
+
+    return await steps.step('in Chromium, Approve goes upstream; its sign-in and consent forms are submitted; the browser reaches the loopback redirect', async () => {
+      await page.bringToFront();
+      await page.locator('#approve').click();
+      const binding = (await context.cookies(serverOrigin)).find((c) => c.name === BINDING_COOKIE);
+      assert(binding, `the binding cookie ${BINDING_COOKIE} is stored (cookies: ${(await context.cookies(serverOrigin)).map((c) => c.name).join(', ')})`);
+      assert(binding.httpOnly, 'the binding cookie is HttpOnly');
+      assertEqual(binding.sameSite, 'Lax', 'the binding cookie SameSite');
+      // The upstream's login, then its consent: plain forms, each submitted by its forward button.
+      const forward = page.locator('form button[type="submit"][value="sign-in"], form button[type="submit"][value="allow"]');
+      const upstream = [];
+      for (let i = 0; i < 4 && !page.url().startsWith(listener.redirectUri); i += 1) {
+        await page.waitForLoadState('load');
+        if (page.url().startsWith(listener.redirectUri)) break;
+        if ((await forward.count()) !== 1) {
+          throw new Error(`stuck at ${page.url()}: ${await pageText(page)}`);
+        }
+        upstream.push(new URL(page.url()).origin);
+        await forward.click();
+      }
+      await page.waitForURL((u) => u.href.startsWith(listener.redirectUri), { timeout: 10_000 });
+      process.stderr.write(`    Chromium trail:\n${trail.map((t) => `      ${t}`).join('\n')}\n`);
+      assert(upstream.length >= 1 && upstream.every((o) => o !== serverOrigin), `the upstream's own pages came after Approve (${JSON.stringify(upstream)})`);
+      assert((await page.locator('body').innerText()).includes('Signed in'), 'the loopback page is shown');
+      return checkedCallback(listener, provider);
+    }, { timeoutMs: 40_000 });
+  } finally {
+    await browser.close().catch((err) => process.stderr.write(`    closing Chromium: ${err.message}\n`));
+  }
+}
+
 async function main() {
-  const mcpUrl = process.argv[2] ?? process.env.MCP_URL;
-  if (!mcpUrl) {
-    process.stderr.write('usage: node client.mjs MCP_URL\n');
+  const args = process.argv.slice(2);
+  const useBrowser = args.includes('--browser');
+  const mcpUrl = args.find((a) => !a.startsWith('--')) ?? process.env.MCP_URL;
+  if (!mcpUrl || args.some((a) => a.startsWith('--') && a !== '--browser')) {
+    process.stderr.write('usage: node client.mjs MCP_URL [--browser]\n');
     process.exit(2);
   }
-  const steps = new Steps('e2e (MCP TypeScript SDK client)');
+  const steps = new Steps(`e2e (MCP TypeScript SDK client${useBrowser ? ', Chromium' : ''})`);
   const log = [];
   const jar = new CookieJar();
   const listener = await startLoopbackListener();
   let walk;
   const provider = new InMemoryOAuthProvider(listener.redirectUri, (url) => {
+    // With a browser the test itself opens the URL (kept in `provider.redirects`).
+    if (useBrowser) return;
     walk = browse(url.href, { stopAt: listener.redirectUri, jar });
     // Observed later; keep an early failure from being an unhandled rejection meanwhile.
     walk.catch(() => {});
@@ -213,15 +365,9 @@ async function main() {
       assertEqual(authorizeUrl.searchParams.get('state'), provider.expectedState, 'state sent');
     });
 
-    const callback = await steps.step('the user agent completes the sign-in (consent, upstream login and consent) and reaches the loopback redirect', async () => {
-      const result = await walk;
-      process.stderr.write(`    user agent trail:\n${result.trail.map((t) => `      ${t}`).join('\n')}\n`);
-      const cb = await listener.waitForCallback(2_000);
-      assert(!cb.error, `no error at the redirect (got ${cb.error}: ${cb.errorDescription})`);
-      assert(cb.code, 'a code at the redirect');
-      assertEqual(cb.state, provider.expectedState, 'state returned unchanged');
-      return cb;
-    });
+    const callback = useBrowser && steps.ok
+      ? await signInWithChromium(steps, provider.redirects[0].href, listener, provider, mcpUrl)
+      : await signInWithUserAgent(steps, walk, listener, provider);
 
     await steps.step('finishAuth exchanges the code at the proxy for tokens (access + refresh)', async () => {
       const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: recordingFetch(log) });

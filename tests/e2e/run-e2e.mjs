@@ -3,11 +3,15 @@
 // proxy (`examples/mcp_server.rs`), and the MCP TypeScript SDK client through the whole flow.
 // Everything listens on 127.0.0.1 on free ports and is stopped at the end, however it ends.
 //
-// Usage: node run-e2e.mjs [--serve] [--server=rust|selfcheck] [--alg=RS256[,ES256,EdDSA]]
+// Usage: node run-e2e.mjs [--serve] [--server=rust|selfcheck] [--alg=RS256[,ES256,EdDSA]] [--browser[=ALGS]]
 //   --serve      after a passing run, keep the provider and the server running until Ctrl-C
 //                and print their URLs (the Run command of the README uses this)
 //   --server=selfcheck  the harness self-check: the SDK's own MCP server on the provider, no proxy
 //   --alg=A,B    the upstream's signing algorithms, one full run each (default RS256)
+//   --browser[=A,B]  sign in with a real headless Chromium (Debian's /usr/bin/chromium, see
+//                browser.mjs) instead of the fetch user agent, in the runs of these algorithms
+//                (all runs when no list is given); the consent page's screenshot goes to
+//                $E2E_OUT_DIR/consent.png (default tests/e2e/out/)
 //
 // Environment:
 //   E2E_SERVER_BIN          the example server binary to run, instead of building it with cargo
@@ -35,9 +39,11 @@ const REPO = path.resolve(HERE, '..', '..');
 const EXAMPLE = 'mcp_server';
 
 function parseArgs(argv) {
-  const opts = { serve: false, server: 'rust', algs: ['RS256'] };
+  const opts = { serve: false, server: 'rust', algs: ['RS256'], browser: [] };
   for (const arg of argv) {
     if (arg === '--serve') opts.serve = true;
+    else if (arg === '--browser') opts.browser = ['*'];
+    else if (arg.startsWith('--browser=')) opts.browser = arg.slice('--browser='.length).split(',').filter(Boolean);
     else if (arg.startsWith('--server=')) opts.server = arg.slice('--server='.length);
     else if (arg.startsWith('--alg=')) opts.algs = arg.slice('--alg='.length).split(',').filter(Boolean);
     else throw new Error(`unknown argument ${arg}`);
@@ -46,6 +52,11 @@ function parseArgs(argv) {
   for (const alg of opts.algs) {
     if (!['RS256', 'ES256', 'EdDSA'].includes(alg)) throw new Error(`--alg: ${alg} is not RS256, ES256 or EdDSA`);
   }
+  for (const alg of opts.browser) {
+    if (alg !== '*' && !opts.algs.includes(alg)) throw new Error(`--browser: ${alg} is not one of the runs (--alg=${opts.algs.join(',')})`);
+  }
+  // The self-check server has no proxy, hence no consent page for the browser to check.
+  if (opts.browser.length > 0 && opts.server !== 'rust') throw new Error('--browser needs --server=rust');
   if (opts.serve && opts.algs.length > 1) throw new Error('--serve runs one algorithm');
   return opts;
 }
@@ -85,7 +96,7 @@ function buildExample(timeoutMs) {
       clearTimeout(timer);
       if (code !== 0) {
         const missing = !fs.existsSync(path.join(REPO, 'examples', `${EXAMPLE}.rs`));
-        reject(new Error(`cargo build failed (exit ${code})${missing ? `: examples/${EXAMPLE}.rs does not exist yet (see tests/e2e/pending/)` : ''}`));
+        reject(new Error(`cargo build failed (exit ${code})${missing ? `: examples/${EXAMPLE}.rs does not exist` : ''}`));
       } else if (!executable) {
         reject(new Error('cargo build succeeded but reported no executable for the example'));
       } else {
@@ -110,9 +121,9 @@ async function serverBinary(steps) {
 }
 
 /** Runs client.mjs; resolves with its exit code, stdout and step counts. */
-function runClient(mcpUrl, env, timeoutMs) {
+function runClient(mcpUrl, env, timeoutMs, browser) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(HERE, 'client.mjs'), mcpUrl], {
+    const child = spawn(process.execPath, [path.join(HERE, 'client.mjs'), mcpUrl, ...(browser ? ['--browser'] : [])], {
       env: { ...env, E2E_CLIENT_TIMEOUT_MS: String(timeoutMs) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -154,7 +165,8 @@ tokens are opaque, see the provider notes in README.md. PUBLIC_URL must be https
  * processes running (the caller stops them). Returns the counts, the whoami answer and the URLs.
  */
 async function runFlow(opts, alg, bin, runTimeoutMs) {
-  const label = opts.algs.length > 1 ? ` [${alg}]` : '';
+  const browser = opts.browser.includes('*') || opts.browser.includes(alg);
+  const label = opts.algs.length > 1 || browser ? ` [${alg}${browser ? ', Chromium' : ''}]` : '';
   const steps = new Steps(`e2e${label}`);
   const serverPort = process.env.E2E_PORT ? Number(process.env.E2E_PORT) : await freePort();
   const publicUrl = `http://127.0.0.1:${serverPort}`;
@@ -191,7 +203,7 @@ async function runFlow(opts, alg, bin, runTimeoutMs) {
   }, { timeoutMs: 35_000 });
 
   if (steps.ok) {
-    const result = await runClient(`${publicUrl}/mcp`, env, Math.max(5_000, runTimeoutMs - 20_000));
+    const result = await runClient(`${publicUrl}/mcp`, env, Math.max(5_000, runTimeoutMs - 20_000), browser);
     client = result.summary ?? { passed: 0, failed: 0 };
     if (result.code !== 0 && client.failed === 0) {
       client.failed = 1;
