@@ -12,17 +12,36 @@
 //! - `josekit_decode`: josekit's `jwt::decode_with_verifier` with a prebuilt verifier, for
 //!   reference (it checks no claims).
 //!
+//! The group `cache_hit` holds, for the RS256 token:
+//! - `raw_openssl` and `jwks_verifier`: the floor and the cold verification, as above;
+//! - `token_cache_get`: `TokenCache::get` of that token in a cache filled to its default
+//!   capacity (10 000 entries; the other 9 999 tokens are not signed, which the cache never
+//!   looks at): what every request after the first pays;
+//! - `middleware_floor`, `middleware_hit`, `middleware_cold`: one request through an actix
+//!   service (building the request included) without `RequireAuth`, with it and the token
+//!   cached, and with it and the cache off (verification and user mapping on every request).
+//!
 //! The ratio `jwks_verifier / raw_openssl` is the number that matters; absolute times depend on
 //! the machine. After criterion's report the bench prints these ratios measured from interleaved
-//! batches, which stay meaningful when other processes load the machine.
+//! batches, which stay meaningful when other processes load the machine, and the cache hit as a
+//! fraction of the cold verification measured the same way.
 
 use std::hint::black_box;
+use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use actix_mcp_oauth::{JwksVerifier, TokenVerifier};
+use actix_mcp_oauth::{
+    default_user_info, AccessToken, AuthUser, JwksVerifier, RequireAuth, TokenCache, TokenVerifier,
+    UserInfo,
+};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::{HeaderValue, AUTHORIZATION};
+use actix_web::middleware::Condition;
+use actix_web::{test, web, App, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use criterion::Criterion;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
 use futures::executor::block_on;
 use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
@@ -37,6 +56,7 @@ use openssl::sign::Verifier;
 use serde_json::json;
 
 const ISSUER: &str = "https://id.example.com/";
+const RESOURCE: &str = "https://mcp.example.com/mcp";
 
 enum Floor {
     Digest(MessageDigest),
@@ -54,12 +74,16 @@ struct Case {
     josekit: Box<dyn JwsVerifier>,
 }
 
-/// A realistic access token: the registered claims plus what providers usually add.
-fn payload() -> serde_json::Value {
-    let now = SystemTime::now()
+fn unix_now() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// A realistic access token: the registered claims plus what providers usually add.
+fn payload() -> serde_json::Value {
+    let now = unix_now();
     json!({
         "iss": ISSUER,
         "sub": "auth0|6543210fedcba9876543210",
@@ -175,7 +199,7 @@ impl Prepared {
     fn new(case: Case) -> Self {
         let verifier = JwksVerifier::from_jwks(&case.jwks)
             .issuer(ISSUER)
-            .audience("https://mcp.example.com/mcp")
+            .audience(RESOURCE)
             .require_typ("at+jwt")
             .build()
             .expect("verifier");
@@ -226,19 +250,24 @@ fn cold(c: &mut Criterion, prepared: &[Prepared]) {
     }
 }
 
+/// Rounds of interleaved batches taken by the ratio printouts.
+const ROUNDS: usize = 60;
+
+/// The mean time of one call of `f` over a batch of `n` calls, in seconds.
+fn batch(n: u32, f: &dyn Fn() -> bool) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        black_box(f());
+    }
+    start.elapsed().as_secs_f64() / f64::from(n)
+}
+
 /// Ratios to the floor from interleaved batches: on a shared machine the load changes between
 /// criterion's back-to-back measurements, while batches taken in turn see the same load. The
 /// fastest batch of each contender approximates its undisturbed cost.
 fn print_ratios(prepared: &[Prepared], filter: Option<&str>) {
-    const ROUNDS: usize = 60;
     const BATCH: u32 = 50;
-    fn batch(f: impl Fn() -> bool) -> f64 {
-        let start = Instant::now();
-        for _ in 0..BATCH {
-            black_box(f());
-        }
-        start.elapsed().as_secs_f64() / f64::from(BATCH)
-    }
+    let batch = |f: &dyn Fn() -> bool| batch(BATCH, f);
     println!("\nRatios to raw_openssl (interleaved batches; min / median):");
     for p in prepared {
         if filter.is_some_and(|f| !p.case.group.contains(f)) {
@@ -246,10 +275,10 @@ fn print_ratios(prepared: &[Prepared], filter: Option<&str>) {
         }
         let mut times: [Vec<f64>; 4] = Default::default();
         for _ in 0..ROUNDS {
-            times[0].push(batch(|| p.raw_openssl()));
-            times[1].push(batch(|| p.jwks_verifier()));
-            times[2].push(batch(|| p.jwks_verifier_and_map()));
-            times[3].push(batch(|| p.josekit_decode()));
+            times[0].push(batch(&|| p.raw_openssl()));
+            times[1].push(batch(&|| p.jwks_verifier()));
+            times[2].push(batch(&|| p.jwks_verifier_and_map()));
+            times[3].push(batch(&|| p.josekit_decode()));
         }
         for t in &mut times {
             t.sort_by(f64::total_cmp);
@@ -276,6 +305,181 @@ fn print_ratios(prepared: &[Prepared], filter: Option<&str>) {
             line.join(" | ")
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache hit
+
+/// The RS256 case's user in a `TokenCache` filled to its default capacity.
+struct CacheHit<'a> {
+    cold: &'a Prepared,
+    cache: TokenCache,
+    now: u64,
+}
+
+impl<'a> CacheHit<'a> {
+    fn new(cold: &'a Prepared) -> Self {
+        let now = unix_now();
+        let token = &cold.case.token;
+        let claims = block_on(cold.verifier.verify(token)).expect("the token verifies");
+        let info = default_user_info(&claims).expect("the token maps to a user");
+        let expires_at = claims.expires_at().expect("the token has exp");
+
+        let cache = TokenCache::new(TokenCache::DEFAULT_CAPACITY);
+        // Other users' tokens of the same length and shape, differing in the signature's end
+        // (the cache hashes the length, the end and the middle). They expire before ours, so
+        // the evictions that fill every shard to its bound never pick ours.
+        let (signing_input, signature) = token.rsplit_once('.').expect("three segments");
+        let stem = &signature[..signature.len() - 16];
+        let mut i: u64 = 0;
+        while cache.len() < cache.capacity() && i < 4 * cache.capacity() as u64 {
+            let other = AuthUser::new(
+                UserInfo {
+                    user_id: format!("user-{i}"),
+                    ..UserInfo::default()
+                },
+                Default::default(),
+                AccessToken::new(format!("{signing_input}.{stem}{i:016x}")),
+            );
+            cache.insert(other, now + 3_600 + i, now);
+            i += 1;
+        }
+        cache.insert(
+            AuthUser::new(info, claims, AccessToken::new(token.clone())),
+            expires_at,
+            now,
+        );
+        assert_eq!(cache.len(), cache.capacity(), "the cache is full");
+        let hit = Self { cold, cache, now };
+        assert!(hit.get(), "the token is a hit");
+        hit
+    }
+
+    fn get(&self) -> bool {
+        self.cache
+            .get(black_box(&self.cold.case.token), self.now)
+            .is_some()
+    }
+}
+
+/// One request through an actix service, end to end: building the request, routing, the
+/// middleware if any, a handler that answers 200.
+struct Middleware {
+    floor: Box<dyn Fn() -> bool>,
+    hit: Box<dyn Fn() -> bool>,
+    cold: Box<dyn Fn() -> bool>,
+}
+
+impl Middleware {
+    fn new(cold: &Prepared) -> Self {
+        let system = Rc::new(actix_rt::System::new());
+        let header = HeaderValue::from_str(&format!("Bearer {}", cold.case.token)).expect("header");
+        let request = move || {
+            test::TestRequest::get()
+                .uri("/mcp")
+                .insert_header((AUTHORIZATION, header.clone()))
+                .to_request()
+        };
+        let auth = || RequireAuth::new(cold.verifier.clone(), RESOURCE).expect("resource");
+        // The same app each time; `Condition` switches the middleware off for the floor.
+        let app = |auth: RequireAuth, enabled: bool| {
+            system.block_on(test::init_service(
+                App::new().service(
+                    web::scope("/mcp")
+                        .wrap(Condition::new(enabled, auth))
+                        .route("", web::get().to(HttpResponse::Ok)),
+                ),
+            ))
+        };
+        let middleware = Self {
+            floor: call(&system, app(auth(), false), request.clone()),
+            hit: call(&system, app(auth(), true), request.clone()),
+            cold: call(&system, app(auth().cache_capacity(0), true), request),
+        };
+        assert!((middleware.floor)() && (middleware.hit)() && (middleware.cold)());
+        middleware
+    }
+}
+
+fn call<S, R, B>(
+    system: &Rc<actix_rt::SystemRunner>,
+    app: S,
+    request: impl Fn() -> R + 'static,
+) -> Box<dyn Fn() -> bool>
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+{
+    let system = Rc::clone(system);
+    Box::new(move || {
+        system.block_on(async {
+            app.call(request())
+                .await
+                .is_ok_and(|res| res.status().is_success())
+        })
+    })
+}
+
+fn cache_hit(c: &mut Criterion, hit: &CacheHit<'_>, middleware: &Middleware) {
+    let mut group: BenchmarkGroup<'_, WallTime> = c.benchmark_group("cache_hit");
+    group.bench_function("raw_openssl", |b| b.iter(|| hit.cold.raw_openssl()));
+    group.bench_function("jwks_verifier", |b| b.iter(|| hit.cold.jwks_verifier()));
+    group.bench_function("token_cache_get", |b| b.iter(|| hit.get()));
+    group.bench_function("middleware_floor", |b| b.iter(|| (middleware.floor)()));
+    group.bench_function("middleware_hit", |b| b.iter(|| (middleware.hit)()));
+    group.bench_function("middleware_cold", |b| b.iter(|| (middleware.cold)()));
+    group.finish();
+}
+
+/// The hit beside the cold verification, from interleaved batches as in [`print_ratios`].
+fn print_cache_ratios(hit: &CacheHit<'_>, middleware: &Middleware) {
+    let contenders: [(&str, u32, &dyn Fn() -> bool); 6] = [
+        ("raw_openssl", 50, &|| hit.cold.raw_openssl()),
+        ("jwks_verifier", 50, &|| hit.cold.jwks_verifier()),
+        ("token_cache_get", 5_000, &|| hit.get()),
+        ("middleware_floor", 500, &*middleware.floor),
+        ("middleware_hit", 500, &*middleware.hit),
+        ("middleware_cold", 50, &*middleware.cold),
+    ];
+    let mut times: [Vec<f64>; 6] = Default::default();
+    for _ in 0..ROUNDS {
+        for (i, (_, n, f)) in contenders.iter().enumerate() {
+            times[i].push(batch(*n, *f));
+        }
+    }
+    for t in &mut times {
+        t.sort_by(f64::total_cmp);
+    }
+    let min = |i: usize| times[i][0];
+    let median = |i: usize| times[i][ROUNDS / 2];
+    let us = |secs: f64| secs * 1e6;
+    println!("\nCache hit, RS256 token, 10 000 entries (interleaved batches; min / median):");
+    println!(
+        "  token_cache_get {:.3} µs / {:.3} µs | jwks_verifier {:.2} µs / {:.2} µs \
+         | hit = 1/{:.0} / 1/{:.0} of jwks_verifier | jwks_verifier {:.3}x / {:.3}x raw_openssl",
+        us(min(2)),
+        us(median(2)),
+        us(min(1)),
+        us(median(1)),
+        min(1) / min(2),
+        median(1) / median(2),
+        min(1) / min(0),
+        median(1) / median(0),
+    );
+    println!(
+        "  middleware      floor {:.2} µs / {:.2} µs | hit {:.2} µs / {:.2} µs \
+         | cold {:.2} µs / {:.2} µs | hit = 1/{:.1} / 1/{:.1} of cold \
+         | auth on a hit +{:.2} µs / +{:.2} µs",
+        us(min(3)),
+        us(median(3)),
+        us(min(4)),
+        us(median(4)),
+        us(min(5)),
+        us(median(5)),
+        min(5) / min(4),
+        median(5) / median(4),
+        us(min(4) - min(3)),
+        us(median(4) - median(3)),
+    );
 }
 
 /// Criterion's benchmark filter (the first argument that is neither a flag nor a flag's value).
@@ -310,16 +514,27 @@ fn positional_filter(args: &[String]) -> Option<String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // Under `cargo test --benches` criterion runs each function once; skip the long summary.
-    let quick = args.iter().any(|a| a == "--test" || a == "--list");
+    // Criterion runs each function once, as a test, unless `cargo bench` passed `--bench`
+    // (and no `--test`); skip the long summary then.
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    let quick = !has("--bench") || has("--test") || has("--list");
     let filter = positional_filter(&args);
     let prepared: Vec<Prepared> = cases().into_iter().map(Prepared::new).collect();
 
     let mut criterion = Criterion::default().configure_from_args();
     cold(&mut criterion, &prepared);
-    // The cache-hit group joins here when the token cache lands.
+    let rs256 = prepared
+        .iter()
+        .find(|p| p.case.group == "cold_rs256")
+        .expect("the RS256 case");
+    let hit = CacheHit::new(rs256);
+    let middleware = Middleware::new(rs256);
+    cache_hit(&mut criterion, &hit, &middleware);
     criterion.final_summary();
     if !quick {
         print_ratios(&prepared, filter.as_deref());
+        if filter.as_deref().is_none_or(|f| "cache_hit".contains(f)) {
+            print_cache_ratios(&hit, &middleware);
+        }
     }
 }

@@ -12,17 +12,14 @@ use actix_mcp_oauth::{Clock, JwksVerifier, JwksVerifierBuilder, TokenVerifier, V
 use actix_web::dev::ServerHandle;
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpResponse, HttpServer};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use futures::future::join_all;
 use futures::FutureExt as _;
-use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
-use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
-use josekit::jwk::alg::rsa::RsaKeyPair;
-use josekit::jwk::KeyPair;
-use josekit::jws::{self, JwsSigner};
 use serde_json::{json, Value};
 use tokio::sync::watch;
+
+use support::jose::{jwks, Key};
+
+mod support;
 
 const ISS: &str = "https://issuer.test";
 const T0: u64 = 1_700_000_000;
@@ -48,81 +45,11 @@ impl Clock for ManualClock {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Keys and tokens
-
-struct Keys {
-    rsa: RsaKeyPair,
-    ec: EcKeyPair,
-    ed: EdKeyPair,
-}
-
-fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| Keys {
-        rsa: RsaKeyPair::generate(2048).expect("rsa key"),
-        ec: EcKeyPair::generate(EcCurve::P256).expect("ec key"),
-        ed: EdKeyPair::generate(EdCurve::Ed25519).expect("ed key"),
-    })
-}
-
-#[derive(Clone, Copy)]
-enum Key {
-    Rsa,
-    Ec,
-    Ed,
-}
-
-impl Key {
-    fn pair(self) -> &'static dyn KeyPair {
-        let k = keys();
-        match self {
-            Key::Rsa => &k.rsa,
-            Key::Ec => &k.ec,
-            Key::Ed => &k.ed,
-        }
-    }
-
-    fn alg(self) -> &'static str {
-        match self {
-            Key::Rsa => "RS256",
-            Key::Ec => "ES256",
-            Key::Ed => "EdDSA",
-        }
-    }
-
-    fn signer(self) -> Box<dyn JwsSigner> {
-        let private = self.pair().to_jwk_private_key();
-        match self {
-            Key::Rsa => Box::new(jws::RS256.signer_from_jwk(&private).expect("signer")),
-            Key::Ec => Box::new(jws::ES256.signer_from_jwk(&private).expect("signer")),
-            Key::Ed => Box::new(jws::EdDSA.signer_from_jwk(&private).expect("signer")),
-        }
-    }
-}
-
-/// A JWKS holding `key` under each given `kid`.
-fn jwks(keys: &[(&str, Key)]) -> String {
-    let keys: Vec<Value> = keys
-        .iter()
-        .map(|(kid, key)| {
-            let mut jwk = key.pair().to_jwk_public_key();
-            jwk.set_key_id(*kid);
-            Value::Object(jwk.into())
-        })
-        .collect();
-    json!({ "keys": keys }).to_string()
-}
+// Tokens
 
 fn token_from(iss: &str, kid: &str, key: Key) -> String {
-    let header = json!({ "alg": key.alg(), "kid": kid, "typ": "at+jwt" });
     let payload = json!({ "iss": iss, "sub": "user-1", "aud": "api", "exp": T0 + 3600, "iat": T0 });
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(payload.to_string())
-    );
-    let signature = key.signer().sign(input.as_bytes()).expect("sign");
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    support::jose::token(kid, key, &payload)
 }
 
 fn token(kid: &str, key: Key) -> String {
