@@ -93,3 +93,4 @@ pub use seal::ProxyKey;
 pub use secret::{AccessToken, ClientSecret};
 pub use user::{default_user_info, AuthUser, AuthUserExt, UserInfo, UserInfoFn};
 pub use verify::{Claims, FnVerifier, TokenCache, TokenVerifier, VerifyError};
+pub use verify::{Algorithm, JwksVerifier, JwksVerifierBuilder};

@@ -1,6 +1,7 @@
 //! Token verification: the [`TokenVerifier`] trait and its implementations.
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use derive_more::{Display, Error};
 use futures::future::LocalBoxFuture;
@@ -8,9 +9,12 @@ use serde_json::{Map, Value};
 
 // submodules: cache, jwks, jwt, opaque (added by their owners)
 mod cache;
+mod jwks;
+mod jwt;
 mod opaque;
 
 pub use cache::TokenCache;
+pub use jwks::{Algorithm, JwksVerifier, JwksVerifierBuilder};
 pub use opaque::FnVerifier;
 
 /// Verifies a bearer token and returns its claims.
@@ -87,43 +91,92 @@ impl VerifyError {
 
 /// The claims of a verified token: the JSON object of the JWT payload, or what an opaque-token
 /// verifier returned.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Claims(Map<String, Value>);
+///
+/// A JWT's claims are kept as the verified payload and parsed into a map on first access:
+/// verification parses only the registered claims it checks, and [`Claims::expires_at`] is
+/// known without parsing.
+#[derive(Clone, Default)]
+pub struct Claims {
+    map: OnceLock<Map<String, Value>>,
+    /// The JSON object `map` is parsed from on first access; `None` when built from a map.
+    json: Option<Vec<u8>>,
+    exp: Option<u64>,
+}
 
 impl Claims {
     /// Wraps a JSON object.
     pub fn new(map: Map<String, Value>) -> Self {
-        Self(map)
+        let exp = map.get("exp").and_then(Value::as_u64);
+        Self {
+            map: OnceLock::from(map),
+            json: None,
+            exp,
+        }
+    }
+
+    /// Claims from a verified payload that is known to be a JSON object, with its `exp`.
+    pub(crate) fn from_verified_json(json: Vec<u8>, exp: Option<u64>) -> Self {
+        Self {
+            map: OnceLock::new(),
+            json: Some(json),
+            exp,
+        }
     }
 
     /// The claim `name`, if present.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name)
+        self.as_map().get(name)
     }
 
     /// The claim `name` when it is a JSON string.
     pub fn get_str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(Value::as_str)
+        self.get(name).and_then(Value::as_str)
     }
 
     /// `exp` as seconds since the epoch, when it is a non-negative integer.
     pub fn expires_at(&self) -> Option<u64> {
-        self.0.get("exp").and_then(Value::as_u64)
+        self.exp
     }
 
     /// The whole object.
     pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
+        self.map.get_or_init(|| parse_object(self.json.as_deref()))
     }
 
     /// Unwraps the object.
     pub fn into_map(self) -> Map<String, Value> {
-        self.0
+        let Self { map, json, .. } = self;
+        map.into_inner()
+            .unwrap_or_else(|| parse_object(json.as_deref()))
+    }
+}
+
+fn parse_object(json: Option<&[u8]>) -> Map<String, Value> {
+    let Some(json) = json else {
+        return Map::new();
+    };
+    // The verifier checked that the payload is one JSON object; only nesting deeper than
+    // serde_json's limit (128) can fail here, in a payload the issuer signed.
+    serde_json::from_slice(json).unwrap_or_else(|e| {
+        log::warn!("the claims of a verified token cannot be read as a map: {e}");
+        Map::new()
+    })
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Claims").field(self.as_map()).finish()
+    }
+}
+
+impl PartialEq for Claims {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_map() == other.as_map()
     }
 }
 
 impl From<Map<String, Value>> for Claims {
     fn from(map: Map<String, Value>) -> Self {
-        Self(map)
+        Self::new(map)
     }
 }
