@@ -70,27 +70,31 @@ mod clock;
 mod config;
 mod error;
 mod middleware;
+pub mod providers;
 mod redirect;
-mod routes;
-mod seal;
+mod remote;
 #[cfg(feature = "rmcp")]
 mod rmcp;
+mod routes;
+mod seal;
 mod secret;
 mod upstream;
 mod user;
 mod verify;
 
-pub use challenge::{AuthError, BearerChallenge, BearerErrorCode, Challenge};
 #[cfg(feature = "rmcp")]
 pub use crate::rmcp::forward_auth_user;
+pub use challenge::{AuthError, BearerChallenge, BearerErrorCode, Challenge};
 pub use clock::{Clock, SystemClock};
 pub use config::{
     ClientAuthMethod, ConfigError, OAuthProxy, OAuthProxyBuilder, ResourceForwarding,
 };
 pub use error::OAuthError;
 pub use middleware::{RequireAuth, RequireAuthMiddleware};
+pub use remote::{RemoteAuth, RemoteAuthBuilder};
 pub use seal::ProxyKey;
 pub use secret::{AccessToken, ClientSecret};
 pub use user::{default_user_info, AuthUser, AuthUserExt, UserInfo, UserInfoFn};
-pub use verify::{Claims, FnVerifier, TokenCache, TokenVerifier, VerifyError};
 pub use verify::{Algorithm, JwksVerifier, JwksVerifierBuilder};
+pub use verify::{Claims, FnVerifier, TokenCache, TokenVerifier, VerifyError};
+pub use verify::{IntrospectionVerifier, IntrospectionVerifierBuilder};

@@ -8,12 +8,15 @@ use futures::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 
 // submodules: cache, jwks, jwt, opaque (added by their owners)
+pub(crate) mod api;
 mod cache;
+mod introspection;
 mod jwks;
 mod jwt;
 mod opaque;
 
 pub use cache::TokenCache;
+pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{Algorithm, JwksVerifier, JwksVerifierBuilder};
 pub use opaque::FnVerifier;
 
