@@ -31,8 +31,8 @@ const MAX_TOKEN_LEN: usize = 16 * 1024;
 ///   no revocation endpoint.
 /// - Scopes `openid profile email offline_access api://{client id}/access_as_user`. The last
 ///   is **the app's own API scope** (App registration → Expose an API → add the scope; change
-///   its name with [`api_scope`](Self::api_scope), the `api://...` prefix with
-///   [`app_id_uri`](Self::app_id_uri)), and in the manifest set
+///   its name with [`api_scope`](EntraId::api_scope), the `api://...` prefix with
+///   [`app_id_uri`](EntraId::app_id_uri)), and in the manifest set
 ///   `"requestedAccessTokenVersion": 2` so that Entra issues v2.0 tokens.
 /// - The `resource` parameter is never forwarded: the v2.0 endpoints refuse it alongside
 ///   scopes.

@@ -31,13 +31,13 @@ const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 ///   with expiring user tokens issue `ghu_` tokens (8 hours) with a refresh token, which the
 ///   proxy passes on like any other.
 /// - Verifier: [`GitHubVerifier`]; results are cached by [`RequireAuth`](crate::RequireAuth)
-///   for [`cache_ttl`](Self::cache_ttl) (default 5 minutes), which is also how long a revoked
+///   for [`cache_ttl`](GitHub::cache_ttl) (default 5 minutes), which is also how long a revoked
 ///   token keeps working.
 /// - User mapping: [`default_user_info`](crate::default_user_info): `id` → `user_id`,
 ///   `login` → `username`, `name`, `email`, `avatar_url` → `picture`, the scopes.
 ///
-/// For GitHub Enterprise Server set [`web_url`](Self::web_url) (`https://ghe.example`) and
-/// [`api_url`](Self::api_url) (`https://ghe.example/api/v3`).
+/// For GitHub Enterprise Server set [`web_url`](GitHub::web_url) (`https://ghe.example`) and
+/// [`api_url`](GitHub::api_url) (`https://ghe.example/api/v3`).
 pub fn github(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> GitHub {
     GitHub {
         client_id: client_id.into(),

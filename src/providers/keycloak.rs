@@ -19,14 +19,14 @@ use crate::{
 ///   issuer `{base}/realms/{realm}`.
 /// - Scopes `openid email profile` (Keycloak issues refresh tokens without `offline_access`).
 /// - Verifier: [`JwksVerifier`] on `.../protocol/openid-connect/certs`, `iss` = the issuer, `aud`
-///   = our client id unless [`audience`](Self::audience) says otherwise. Keycloak does not put
+///   = our client id unless [`audience`](Keycloak::audience) says otherwise. Keycloak does not put
 ///   the requesting client in `aud` by default: add an "Audience" mapper (Client scopes → the
 ///   client's dedicated scope → Add mapper → Audience, "Included Client Audience" = the client).
 /// - User mapping: [`Keycloak::user_info`].
 ///
 /// Keycloak also supports dynamic client registration, so MCP clients can register with it
 /// directly; then serve only the resource metadata with [`RemoteAuth`](crate::RemoteAuth) and
-/// this preset's [`verifier`](Self::verifier).
+/// this preset's [`verifier`](Keycloak::verifier).
 pub fn keycloak(base: impl Into<String>, realm: impl Into<String>) -> Keycloak {
     Keycloak {
         base: base.into(),

@@ -23,7 +23,7 @@ use crate::{
 ///   "Refresh Token" grant enabled on the app).
 /// - Verifier: [`JwksVerifier`] on `{issuer}/v1/keys`, `iss` = the issuer, `aud` = the
 ///   server's audience: `api://default` for the `default` server; for another server, set it
-///   with [`audience`](Self::audience).
+///   with [`audience`](Okta::audience).
 /// - User mapping: [`Okta::user_info`].
 pub fn okta(domain: impl Into<String>, authorization_server: impl Into<String>) -> Okta {
     Okta {
