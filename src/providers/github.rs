@@ -189,6 +189,9 @@ impl fmt::Debug for GitHub {
 ///    `email`, `avatar_url`. When the public `email` is empty and the scopes include `user` or
 ///    `user:email`, the primary verified address comes from `GET /user/emails`.
 ///
+/// Every call counts against GitHub's rate limits; the cache TTL bounds how often a user's
+/// token is checked.
+///
 /// Claims: `sub` (the numeric user id), `login`, `name`, `email`, `avatar_url`, `html_url`,
 /// `scope` (space-separated), `exp` (expiring tokens only), `client_id`, `iss` (the web URL).
 ///
