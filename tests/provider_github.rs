@@ -344,7 +344,8 @@ async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
     let handle = server.handle();
     actix_rt::spawn(server);
 
-    let proxy = providers::github(CLIENT, SECRET)
+    // The shared flow helpers expect the upstream client id of their own double.
+    let proxy = providers::github(UPSTREAM_CLIENT_ID, UPSTREAM_SECRET)
         .web_url(format!("http://{addr}"))
         .builder()
         .unwrap()
@@ -368,8 +369,8 @@ async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
         let (accept, form) = &web.token_requests[0];
         assert_eq!(accept.as_deref(), Some("application/json"));
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("client_id"), Some(CLIENT));
-        assert_eq!(get("client_secret"), Some(SECRET));
+        assert_eq!(get("client_id"), Some(UPSTREAM_CLIENT_ID));
+        assert_eq!(get("client_secret"), Some(UPSTREAM_SECRET));
         assert_eq!(get("code"), Some("gh-code-1"));
     }
 
