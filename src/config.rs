@@ -215,6 +215,7 @@ pub struct OAuthProxyBuilder {
     consent_branding: ConsentBranding,
     consent_template: Option<Arc<ConsentTemplateFn>>,
     upstream_timeout: Option<Duration>,
+    cache_max_ttl: Option<Duration>,
     clock: Option<Arc<dyn Clock>>,
 }
 
@@ -424,6 +425,14 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// The longest a verified token is served from the token cache of
+    /// [`require_auth`](OAuthProxy::require_auth); see [`RequireAuth::cache_max_ttl`]
+    /// (default 5 minutes).
+    pub fn cache_max_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_max_ttl = Some(ttl);
+        self
+    }
+
     /// The time source (default [`SystemClock`](crate::SystemClock)); tests drive expiry with it.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -610,6 +619,9 @@ impl OAuthProxyBuilder {
         let mut require_auth = RequireAuth::new(verifier, &resource)?.clock(clock.clone());
         if let Some(f) = self.user_info {
             require_auth = require_auth.user_info(move |claims| f(claims));
+        }
+        if let Some(ttl) = self.cache_max_ttl {
+            require_auth = require_auth.cache_max_ttl(ttl);
         }
 
         Ok(OAuthProxy {

@@ -127,7 +127,9 @@ mod config;
 mod consent;
 mod error;
 mod middleware;
+pub mod providers;
 mod redirect;
+mod remote;
 #[cfg(feature = "rmcp")]
 mod rmcp;
 mod routes;
@@ -149,10 +151,11 @@ pub use consent::{
 };
 pub use error::OAuthError;
 pub use middleware::{RequireAuth, RequireAuthMiddleware};
+pub use remote::{RemoteAuth, RemoteAuthBuilder};
 pub use seal::ProxyKey;
 pub use secret::{AccessToken, ClientSecret};
 pub use user::{default_user_info, AuthUser, AuthUserExt, UserInfo, UserInfoFn};
 pub use verify::{
-    Algorithm, Claims, FnVerifier, JwksVerifier, JwksVerifierBuilder, TokenCache, TokenVerifier,
-    VerifyError,
+    Algorithm, Claims, FnVerifier, IntrospectionVerifier, IntrospectionVerifierBuilder,
+    JwksVerifier, JwksVerifierBuilder, TokenCache, TokenVerifier, VerifyError,
 };

@@ -1,14 +1,17 @@
 //! The calls to the upstream identity provider: bounded in time and size, with failures mapped
 //! onto OAuth errors. Nothing here logs a token, a code or a secret.
 
-use std::{future::Future, time::Duration};
+use std::{cell::RefCell, time::Duration};
 
 use actix_web::{
-    http::{header, StatusCode},
+    http::{
+        header::{self, HeaderMap},
+        StatusCode,
+    },
     web::Bytes,
     HttpResponse,
 };
-use awc::Client;
+use awc::{Client, ClientRequest};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::{form_urlencoded, Url};
@@ -24,11 +27,13 @@ const MAX_BODY: usize = 64 * 1024;
 /// Largest discovery document read.
 const MAX_METADATA: usize = 256 * 1024;
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+const USER_AGENT: &str = "actix-mcp-oauth";
 
 /// What the upstream answered, before interpretation.
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     content_type: String,
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
 }
 
@@ -44,7 +49,7 @@ impl Upstream {
             // A redirect from a token endpoint would re-send credentials somewhere else.
             .disable_redirects()
             .timeout(timeout)
-            .add_default_header((header::USER_AGENT, "actix-mcp-oauth"))
+            .add_default_header((header::USER_AGENT, USER_AGENT))
             .finish();
         Self { client, timeout }
     }
@@ -79,48 +84,125 @@ impl Upstream {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let send = async {
-            let mut res = req
-                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
-                .send_body(body)
-                .await
-                .map_err(|e| {
-                    log::warn!("upstream {} unreachable: {e}", url.path());
-                    OAuthError::Unavailable("the identity provider could not be reached".into())
-                })?;
-            let content_type = res
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            let body = res.body().limit(MAX_BODY).await.map_err(|e| {
-                log::warn!("upstream {} body unreadable: {e}", url.path());
-                OAuthError::BadGateway("the identity provider's answer could not be read".into())
-            })?;
-            Ok(Answer {
-                status: res.status(),
-                content_type,
-                body,
+        let req = req.insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"));
+        call(req, Some(body), self.timeout, MAX_BODY)
+            .await
+            .map_err(|failure| {
+                log::warn!("upstream {} {failure}", url.path());
+                match failure {
+                    CallFailure::Unreadable(_) => OAuthError::BadGateway(
+                        "the identity provider's answer could not be read".into(),
+                    ),
+                    CallFailure::TimedOut(_) => OAuthError::Unavailable(
+                        "the identity provider did not answer in time".into(),
+                    ),
+                    CallFailure::Unreachable(_) => {
+                        OAuthError::Unavailable("the identity provider could not be reached".into())
+                    }
+                }
             })
-        };
-        within(self.timeout, url, send).await?
     }
 }
 
-/// Runs `fut`, giving up after `timeout` with a 503: a slow body must not hang the client.
-async fn within<T>(
+/// Why a call to the identity provider got no answer. The text is for logs; it never holds
+/// the request's credentials.
+#[derive(Debug, derive_more::Display)]
+pub(crate) enum CallFailure {
+    /// No connection, or the request could not be sent.
+    #[display("unreachable: {_0}")]
+    Unreachable(String),
+    /// The answer's body was too large or broke off.
+    #[display("answer unreadable: {_0}")]
+    Unreadable(String),
+    /// No complete answer within the timeout.
+    #[display("timed out after {_0:?}")]
+    TimedOut(Duration),
+}
+
+/// Sends `req` (with `body`, if any) and reads the answer: at most `limit` bytes, everything
+/// within `timeout`, so that a slow body cannot hang the caller.
+pub(crate) async fn call(
+    req: ClientRequest,
+    body: Option<String>,
     timeout: Duration,
-    url: &Url,
-    fut: impl Future<Output = T>,
-) -> Result<T, OAuthError> {
-    actix_rt::time::timeout(timeout, fut).await.map_err(|_| {
-        log::warn!("upstream {} timed out after {timeout:?}", url.path());
-        OAuthError::Unavailable("the identity provider did not answer in time".into())
+    limit: usize,
+) -> Result<Answer, CallFailure> {
+    let req = req.timeout(timeout);
+    let exchange = async {
+        let sent = match body {
+            Some(body) => req.send_body(body).await,
+            None => req.send().await,
+        };
+        let mut res = sent.map_err(|e| CallFailure::Unreachable(e.to_string()))?;
+        let content_type = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let body = res
+            .body()
+            .limit(limit)
+            .await
+            .map_err(|e| CallFailure::Unreadable(e.to_string()))?;
+        Ok(Answer {
+            status: res.status(),
+            content_type,
+            headers: res.headers().clone(),
+            body,
+        })
+    };
+    actix_rt::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| CallFailure::TimedOut(timeout))?
+}
+
+thread_local! {
+    /// The verifiers' client on this thread, with the id of the actix system it was made in:
+    /// an awc client belongs to the runtime that made it, and is not `Send`.
+    static API_CLIENT: RefCell<Option<(usize, Client)>> = const { RefCell::new(None) };
+}
+
+/// The HTTP client for calls made while verifying a token (token-info, user, introspection
+/// and key endpoints): one per worker thread, so connections to the provider are reused across
+/// requests. Redirects are not followed: they would carry the token elsewhere.
+pub(crate) fn api_client() -> Client {
+    let make = || {
+        Client::builder()
+            .disable_redirects()
+            .add_default_header((header::USER_AGENT, USER_AGENT))
+            .finish()
+    };
+    let Some(system) = actix_rt::System::try_current().map(|s| s.id()) else {
+        return make();
+    };
+    API_CLIENT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match &*slot {
+            Some((id, client)) if *id == system => client.clone(),
+            _ => {
+                let client = make();
+                *slot = Some((system, client.clone()));
+                client
+            }
+        }
     })
 }
 
 impl Answer {
+    /// The header `name`, when present and visible ASCII.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as a JSON object, when it is one (whatever the content type says).
+    pub(crate) fn json_object(&self) -> Option<Map<String, Value>> {
+        match serde_json::from_slice(&self.body) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
+        }
+    }
+
     /// The upstream's answer as a JSON object: JSON kept as is, a form-encoded body (GitHub
     /// without `Accept: application/json`) converted.
     fn json(&self) -> Result<(Map<String, Value>, Bytes), OAuthError> {
@@ -197,6 +279,24 @@ impl Answer {
         let mut res = HttpResponse::build(self.status);
         no_store(&mut res);
         Ok(res.content_type("application/json").body(body))
+    }
+}
+
+#[cfg(test)]
+impl Answer {
+    /// An answer as a test double would give it.
+    pub(crate) fn for_tests(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        Self {
+            status,
+            content_type,
+            headers,
+            body,
+        }
     }
 }
 
@@ -288,6 +388,7 @@ mod tests {
         Answer {
             status: StatusCode::from_u16(status).unwrap(),
             content_type: content_type.into(),
+            headers: HeaderMap::new(),
             body: Bytes::copy_from_slice(body.as_bytes()),
         }
     }

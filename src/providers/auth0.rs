@@ -1,0 +1,175 @@
+//! Auth0: JWT access tokens for an API (the `audience` parameter), checked against the tenant's
+//! JWKS.
+
+use std::{fmt, sync::Arc};
+
+use super::{base_url, Credentials};
+use crate::{
+    default_user_info, ClientSecret, Clock, ConfigError, JwksVerifier, OAuthProxy,
+    OAuthProxyBuilder, SystemClock,
+};
+
+/// Auth0, for a "Regular Web Application" and an API registered in the tenant:
+/// `providers::auth0(domain, audience).client(id, secret)`.
+///
+/// - `domain`: `your-tenant.us.auth0.com` or a custom domain (or a full URL); `audience`: the
+///   API's identifier (Applications → APIs), e.g. `https://mcp.example.com/mcp`.
+/// - Endpoints: `{domain}/authorize`, `/oauth/token`, `/oauth/revoke`; issuer `https://{domain}/`
+///   (with the trailing slash, as Auth0 writes it).
+/// - The authorization request carries `audience`: without it Auth0 issues an opaque token
+///   meant only for its `/userinfo`, which nothing else can verify. With it, the access token is
+///   a JWT for the API.
+/// - Scopes `openid profile email offline_access` (refresh tokens need `offline_access` and
+///   "Allow Offline Access" on the API).
+/// - Verifier: [`JwksVerifier`] on `{domain}/.well-known/jwks.json`, `iss` = the issuer, `aud`
+///   containing the API identifier (Auth0 adds its `/userinfo` audience alongside).
+/// - User mapping: [`default_user_info`], which maps `permissions` (turn on "RBAC" and "Add
+///   Permissions in the Access Token" on the API) and `scope`.
+pub fn auth0(domain: impl Into<String>, audience: impl Into<String>) -> Auth0 {
+    Auth0 {
+        domain: domain.into(),
+        audience: audience.into(),
+        credentials: Credentials::default(),
+        scopes: ["openid", "profile", "email", "offline_access"]
+            .map(String::from)
+            .to_vec(),
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// The Auth0 preset; see [`auth0`].
+#[must_use]
+pub struct Auth0 {
+    domain: String,
+    audience: String,
+    credentials: Credentials,
+    scopes: Vec<String>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Auth0 {
+    /// The application's client id and secret (required).
+    pub fn client(mut self, id: impl Into<String>, secret: impl Into<ClientSecret>) -> Self {
+        self.credentials = Credentials {
+            id: Some(id.into()),
+            secret: Some(secret.into()),
+        };
+        self
+    }
+
+    /// The scopes requested (default `openid profile email offline_access`); add your API's
+    /// permissions to have them granted as scopes.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The clock for token times, given to the proxy too (default the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The tenant's issuer, `https://{domain}/`.
+    pub fn issuer(&self) -> Result<String, ConfigError> {
+        Ok(format!("{}/", base_url("domain", &self.domain, false)?))
+    }
+
+    /// The verifier alone.
+    pub fn verifier(&self) -> Result<JwksVerifier, ConfigError> {
+        if self.audience.is_empty() {
+            return Err(ConfigError::Missing("audience"));
+        }
+        let issuer = self.issuer()?;
+        JwksVerifier::new(format!("{issuer}.well-known/jwks.json"))
+            .issuer(issuer)
+            .audience(&self.audience)
+            .clock(self.clock.clone())
+            .build()
+    }
+
+    /// The proxy builder, filled in; add `public_url` and `proxy_key`.
+    pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
+        let verifier = self.verifier()?;
+        let issuer = self.issuer()?;
+        let mut builder = OAuthProxy::builder()
+            .issuer(&issuer)
+            .auth_endpoint(format!("{issuer}authorize"))
+            .token_endpoint(format!("{issuer}oauth/token"))
+            .revocation_endpoint(format!("{issuer}oauth/revoke"))
+            .client_id(self.credentials.id()?)
+            .scopes(self.scopes)
+            .extra_authorize_params([("audience", self.audience)])
+            .verifier(verifier)
+            .user_info(default_user_info)
+            .clock(self.clock);
+        if let Some(secret) = self.credentials.secret {
+            builder = builder.client_secret(secret);
+        }
+        Ok(builder)
+    }
+}
+
+impl fmt::Debug for Auth0 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth0")
+            .field("domain", &self.domain)
+            .field("audience", &self.audience)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preset_sends_the_audience_and_uses_the_tenant_endpoints() {
+        let proxy = auth0("tenant.us.auth0.com", "https://mcp.example.com/mcp")
+            .client("abc", "auth0-secret-value")
+            .builder()
+            .unwrap()
+            .public_url("https://mcp.example.com")
+            .build()
+            .unwrap();
+        let c = &proxy.cfg;
+        assert_eq!(
+            c.upstream_issuer.as_deref(),
+            Some("https://tenant.us.auth0.com/")
+        );
+        assert_eq!(
+            c.auth_endpoint.as_str(),
+            "https://tenant.us.auth0.com/authorize"
+        );
+        assert_eq!(
+            c.token_endpoint.as_str(),
+            "https://tenant.us.auth0.com/oauth/token"
+        );
+        assert_eq!(
+            c.extra_authorize_params,
+            [(
+                "audience".to_owned(),
+                "https://mcp.example.com/mcp".to_owned()
+            )]
+        );
+        assert!(!format!("{proxy:?}").contains("auth0-secret-value"));
+    }
+
+    #[test]
+    fn the_audience_and_the_client_are_required() {
+        assert_eq!(
+            auth0("t.auth0.com", "").verifier().unwrap_err(),
+            ConfigError::Missing("audience")
+        );
+        assert_eq!(
+            auth0("t.auth0.com", "api").builder().unwrap_err(),
+            ConfigError::Missing("client_id")
+        );
+        assert!(auth0("http://t.auth0.com", "api").verifier().is_err());
+    }
+}

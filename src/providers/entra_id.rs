@@ -1,0 +1,462 @@
+//! Microsoft Entra ID (Azure AD): v2.0 JWT access tokens for the app's own API, checked against
+//! Microsoft's keys with the issuer of the token's tenant.
+
+use std::{collections::HashSet, fmt, sync::Arc, time::Duration};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use futures::future::LocalBoxFuture;
+use serde::Deserialize;
+
+use super::{base_url, entra_keys::TenantKeys, segment, Credentials};
+use crate::{
+    default_user_info, verify::api::DEFAULT_API_TIMEOUT, Claims, ClientSecret, Clock, ConfigError,
+    OAuthProxy, OAuthProxyBuilder, ResourceForwarding, SystemClock, TokenVerifier, VerifyError,
+};
+
+const AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+/// The tenant of personal Microsoft accounts, named in their tokens' `tid` and issuer.
+const CONSUMERS_TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+const DEFAULT_API_SCOPE: &str = "access_as_user";
+/// Longer tokens are not Entra's; refused before any decoding.
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Microsoft Entra ID, for an app registration (Entra admin center → App registrations):
+/// `providers::entra_id(tenant).client(id, secret)`.
+///
+/// - `tenant`: the Directory (tenant) ID, a GUID, for a single-tenant app; `organizations` or
+///   `common` for a multi-tenant app (any work or school tenant; `common` adds personal
+///   accounts); `consumers` for personal Microsoft accounts only. A tenant's domain name is not
+///   accepted: tokens name the tenant by its GUID.
+/// - Endpoints: the v2.0 ones, `{host}/{tenant}/oauth2/v2.0/authorize` and `/token`. Entra has
+///   no revocation endpoint.
+/// - Scopes `openid profile email offline_access api://{client id}/access_as_user`. The last
+///   is **the app's own API scope** (App registration → Expose an API → add the scope; change
+///   its name with [`api_scope`](EntraId::api_scope), the `api://...` prefix with
+///   [`app_id_uri`](EntraId::app_id_uri)), and in the manifest set
+///   `"requestedAccessTokenVersion": 2` so that Entra issues v2.0 tokens.
+/// - The `resource` parameter is never forwarded: the v2.0 endpoints refuse it alongside
+///   scopes.
+/// - Verifier: [`EntraIdVerifier`].
+/// - User mapping: [`default_user_info`]: `sub` (pairwise, stable for this app), `name`,
+///   `preferred_username`, `scp` as scopes, `roles` (app roles). `email` only if added as an
+///   optional claim; `oid` and `tid` are in the claims.
+///
+/// **Microsoft Graph tokens cannot be verified by anyone but Graph**: a token requested for
+/// `User.Read` (or any Graph scope) is signed for Graph in a way third parties cannot check.
+/// That is why this preset asks for a scope of your own API. If your tools also call Graph,
+/// get a Graph token on the user's behalf with the on-behalf-of flow.
+pub fn entra_id(tenant: impl Into<String>) -> EntraId {
+    EntraId {
+        tenant: tenant.into(),
+        credentials: Credentials::default(),
+        api_scope: DEFAULT_API_SCOPE.into(),
+        app_id_uri: None,
+        scopes: None,
+        allowed_tenants: Vec::new(),
+        authority_host: AUTHORITY_HOST.into(),
+        timeout: DEFAULT_API_TIMEOUT,
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// The Entra ID preset; see [`entra_id`].
+#[must_use]
+pub struct EntraId {
+    tenant: String,
+    credentials: Credentials,
+    api_scope: String,
+    app_id_uri: Option<String>,
+    scopes: Option<Vec<String>>,
+    allowed_tenants: Vec<String>,
+    authority_host: String,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+/// Which tenants' tokens are accepted.
+#[derive(Debug, Clone)]
+enum Tenancy {
+    One(String),
+    Any,
+    Listed(HashSet<String>),
+}
+
+impl EntraId {
+    /// The app's Application (client) ID and a client secret (required).
+    pub fn client(mut self, id: impl Into<String>, secret: impl Into<ClientSecret>) -> Self {
+        self.credentials = Credentials {
+            id: Some(id.into()),
+            secret: Some(secret.into()),
+        };
+        self
+    }
+
+    /// The name of the scope the app exposes (default `access_as_user`).
+    pub fn api_scope(mut self, name: impl Into<String>) -> Self {
+        self.api_scope = name.into();
+        self
+    }
+
+    /// The Application ID URI (default `api://{client id}`); also accepted as `aud`.
+    pub fn app_id_uri(mut self, uri: impl Into<String>) -> Self {
+        self.app_id_uri = Some(uri.into());
+        self
+    }
+
+    /// Replaces the scopes requested. Keep one scope of your API in them, or the access token
+    /// will be Graph's, which cannot be verified.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// For a multi-tenant app: accept tokens of these tenant GUIDs only (default: any tenant).
+    pub fn allowed_tenants<I, S>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_tenants = tenants.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The authority host (default `https://login.microsoftonline.com`; national clouds use
+    /// their own).
+    pub fn authority_host(mut self, url: impl Into<String>) -> Self {
+        self.authority_host = url.into();
+        self
+    }
+
+    /// The time allowed for fetching Microsoft's keys (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The clock for token times and key refreshes, given to the proxy too.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn tenancy(&self) -> Result<Tenancy, ConfigError> {
+        let multi = matches!(self.tenant.as_str(), "organizations" | "common");
+        if !self.allowed_tenants.is_empty() && !multi {
+            return Err(invalid(
+                "allowed_tenants",
+                "only for a multi-tenant app (tenant `organizations` or `common`)",
+            ));
+        }
+        if let Some(bad) = self.allowed_tenants.iter().find(|t| !is_guid(t)) {
+            return Err(invalid(
+                "allowed_tenants",
+                &format!("`{bad}` is not a tenant id (GUID)"),
+            ));
+        }
+        Ok(match self.tenant.as_str() {
+            _ if multi && self.allowed_tenants.is_empty() => Tenancy::Any,
+            _ if multi => Tenancy::Listed(
+                self.allowed_tenants
+                    .iter()
+                    .map(|t| t.to_ascii_lowercase())
+                    .collect(),
+            ),
+            "consumers" => Tenancy::One(CONSUMERS_TID.into()),
+            t if is_guid(t) => Tenancy::One(t.to_ascii_lowercase()),
+            _ => {
+                return Err(invalid(
+                    "tenant",
+                    "the Directory (tenant) ID (a GUID), `organizations`, `common` or `consumers`",
+                ))
+            }
+        })
+    }
+
+    fn app_id_uri_or_default(&self) -> Result<String, ConfigError> {
+        Ok(match &self.app_id_uri {
+            Some(uri) if !uri.is_empty() => uri.trim_end_matches('/').to_owned(),
+            Some(_) => return Err(ConfigError::Missing("app_id_uri")),
+            None => format!("api://{}", self.credentials.id()?),
+        })
+    }
+
+    /// The verifier alone.
+    pub fn verifier(&self) -> Result<EntraIdVerifier, ConfigError> {
+        let host = base_url("authority_host", &self.authority_host, false)?;
+        let tenant = segment("tenant", &self.tenant)?;
+        let tenancy = self.tenancy()?;
+        if self.timeout.is_zero() {
+            return Err(invalid("timeout", "must be positive"));
+        }
+        let audiences = vec![
+            self.credentials.id()?.to_owned(),
+            self.app_id_uri_or_default()?,
+        ];
+        let keys_url = format!("{host}/{tenant}/discovery/v2.0/keys");
+        Ok(EntraIdVerifier {
+            inner: Arc::new(Inner {
+                keys: TenantKeys::new(keys_url, self.timeout, audiences, self.clock.clone()),
+                tenancy,
+                host,
+            }),
+        })
+    }
+
+    /// The proxy builder, filled in; add `public_url` and `proxy_key`.
+    pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
+        let verifier = self.verifier()?;
+        let host = &verifier.inner.host;
+        let tenant = &self.tenant;
+        let scopes = match &self.scopes {
+            Some(scopes) => scopes.clone(),
+            None => {
+                let api = format!("{}/{}", self.app_id_uri_or_default()?, self.api_scope);
+                ["openid", "profile", "email", "offline_access", &api]
+                    .map(String::from)
+                    .to_vec()
+            }
+        };
+        let mut builder = OAuthProxy::builder()
+            .auth_endpoint(format!("{host}/{tenant}/oauth2/v2.0/authorize"))
+            .token_endpoint(format!("{host}/{tenant}/oauth2/v2.0/token"))
+            .client_id(self.credentials.id()?)
+            .scopes(scopes)
+            .resource_forwarding(ResourceForwarding::Omit)
+            .user_info(default_user_info)
+            .clock(self.clock.clone());
+        if let Tenancy::One(tid) = &verifier.inner.tenancy {
+            builder = builder.issuer(format!("{host}/{tid}/v2.0"));
+        }
+        if let Some(secret) = self.credentials.secret {
+            builder = builder.client_secret(secret);
+        }
+        Ok(builder.verifier(verifier))
+    }
+}
+
+impl fmt::Debug for EntraId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EntraId")
+            .field("tenant", &self.tenant)
+            .field("credentials", &self.credentials)
+            .field("api_scope", &self.api_scope)
+            .field("allowed_tenants", &self.allowed_tenants)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies Entra ID v2.0 access tokens issued for the app's own API; made by
+/// [`EntraId::verifier`].
+///
+/// A token is accepted when:
+/// - its tenant (`tid`) is the configured one, or for a multi-tenant app any tenant (or one of
+///   [`allowed_tenants`](EntraId::allowed_tenants));
+/// - its signature verifies with Microsoft's keys (`{host}/{tenant}/discovery/v2.0/keys`,
+///   fetched once and shared by all tenants, refreshed hourly and on an unknown `kid` at most
+///   every 30 s);
+/// - `iss` is `{host}/{tid}/v2.0` for the token's own `tid`: the templated issuer of the
+///   multi-tenant metadata, checked against the signed `tid`;
+/// - `aud` is our client id (or the Application ID URI);
+/// - `ver` is `2.0` (a v1.0 token means the manifest still asks for v1 tokens);
+/// - `exp`, `nbf` and `iat` hold, with 60 s of leeway.
+#[derive(Clone)]
+pub struct EntraIdVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: TenantKeys,
+    tenancy: Tenancy,
+    host: String,
+}
+
+/// What the token says before its signature is checked: only used to pick the issuer, which
+/// the signature check then confirms.
+#[derive(Deserialize)]
+struct Unverified {
+    tid: Option<String>,
+}
+
+impl Inner {
+    fn tenant_of(&self, token: &str) -> Result<String, VerifyError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(VerifyError::Malformed("token too large"));
+        }
+        let payload = token
+            .split('.')
+            .nth(1)
+            .ok_or(VerifyError::Malformed("not a JWT"))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| VerifyError::Malformed("payload is not base64url"))?;
+        let claims: Unverified = serde_json::from_slice(&bytes)
+            .map_err(|_| VerifyError::Malformed("payload is not a claims object"))?;
+        let tid = claims
+            .tid
+            .filter(|t| is_guid(t))
+            .ok_or(VerifyError::InvalidClaim("tid"))?;
+        let allowed = match &self.tenancy {
+            Tenancy::One(ours) => &tid == ours,
+            Tenancy::Any => true,
+            Tenancy::Listed(set) => set.contains(&tid),
+        };
+        if !allowed {
+            return Err(VerifyError::Issuer);
+        }
+        Ok(tid)
+    }
+
+    async fn check(&self, token: &str) -> Result<Claims, VerifyError> {
+        let tid = self.tenant_of(token)?;
+        let issuer = format!("{}/{tid}/v2.0", self.host);
+        let keys = self.keys.current().await?;
+        let verifier = self.keys.verifier(&keys, &tid, issuer.clone())?;
+        let claims = match verifier.verify(token).await {
+            Err(VerifyError::UnknownKey) => match self.keys.newer_than(keys.generation).await? {
+                Some(newer) => {
+                    let verifier = self.keys.verifier(&newer, &tid, issuer)?;
+                    verifier.verify(token).await?
+                }
+                None => return Err(VerifyError::UnknownKey),
+            },
+            other => other?,
+        };
+        if claims.get_str("tid") != Some(tid.as_str()) {
+            return Err(VerifyError::Issuer);
+        }
+        if claims.get_str("ver") != Some("2.0") {
+            return Err(VerifyError::Rejected(
+                "not a v2.0 access token: set \"requestedAccessTokenVersion\": 2 in the app \
+                 manifest"
+                    .into(),
+            ));
+        }
+        Ok(claims)
+    }
+}
+
+impl TokenVerifier for EntraIdVerifier {
+    fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
+        Box::pin(self.inner.check(token))
+    }
+}
+
+impl fmt::Debug for EntraIdVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EntraIdVerifier")
+            .field("keys_url", &self.inner.keys.url())
+            .field("tenancy", &self.inner.tenancy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `8-4-4-4-12` hexadecimal digits, as Entra writes tenant ids (lowercase).
+fn is_guid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+fn invalid(field: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+
+    #[test]
+    fn a_single_tenant_preset_uses_v2_endpoints_its_api_scope_and_never_forwards_resource() {
+        let proxy = entra_id(TID)
+            .client(CLIENT, "entra-secret-value")
+            .builder()
+            .unwrap()
+            .public_url("https://mcp.example.com")
+            .build()
+            .unwrap();
+        let c = &proxy.cfg;
+        let base = format!("https://login.microsoftonline.com/{TID}");
+        assert_eq!(
+            c.auth_endpoint.as_str(),
+            format!("{base}/oauth2/v2.0/authorize")
+        );
+        assert_eq!(
+            c.token_endpoint.as_str(),
+            format!("{base}/oauth2/v2.0/token")
+        );
+        assert_eq!(c.upstream_issuer.as_deref(), Some(&*format!("{base}/v2.0")));
+        assert!(c.revocation_endpoint.is_none());
+        assert_eq!(
+            c.scopes.last().map(String::as_str),
+            Some(&*format!("api://{CLIENT}/access_as_user"))
+        );
+        assert_eq!(c.resource_forwarding, ResourceForwarding::Omit);
+        assert!(!format!("{proxy:?}").contains("entra-secret-value"));
+    }
+
+    #[test]
+    fn a_multi_tenant_preset_names_no_fixed_issuer() {
+        let proxy = entra_id("organizations")
+            .client(CLIENT, "s")
+            .api_scope("mcp.tools")
+            .builder()
+            .unwrap()
+            .public_url("https://mcp.example.com")
+            .build()
+            .unwrap();
+        assert!(proxy.cfg.upstream_issuer.is_none());
+        assert!(proxy
+            .cfg
+            .auth_endpoint
+            .as_str()
+            .contains("/organizations/oauth2/v2.0/authorize"));
+        assert_eq!(
+            proxy.cfg.scopes.last().map(String::as_str),
+            Some(&*format!("api://{CLIENT}/mcp.tools"))
+        );
+    }
+
+    #[test]
+    fn tenants_must_be_guids_or_the_multi_tenant_names() {
+        let build = |tenant: &str| entra_id(tenant).client(CLIENT, "s").verifier();
+        assert!(build(TID).is_ok());
+        assert!(build("common").is_ok());
+        assert!(build("consumers").is_ok());
+        assert!(build("contoso.onmicrosoft.com").is_err());
+        assert!(build("../x").is_err());
+        assert!(entra_id(TID)
+            .client(CLIENT, "s")
+            .allowed_tenants([TID])
+            .verifier()
+            .is_err());
+        assert!(entra_id("organizations")
+            .client(CLIENT, "s")
+            .allowed_tenants(["contoso"])
+            .verifier()
+            .is_err());
+        assert_eq!(
+            entra_id(TID).verifier().unwrap_err(),
+            ConfigError::Missing("client_id")
+        );
+    }
+
+    #[test]
+    fn guids_are_recognised() {
+        assert!(is_guid(TID));
+        assert!(!is_guid("72f988bf86f141af91ab2d7cd011db47"));
+        assert!(!is_guid("72f988bf-86f1-41af-91ab-2d7cd011db4g"));
+        assert!(!is_guid(""));
+    }
+}

@@ -1,0 +1,505 @@
+//! GitHub: opaque `gho_`/`ghu_` access tokens, checked with GitHub's API.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use actix_web::http::header;
+use futures::future::LocalBoxFuture;
+use serde_json::{json, Map, Value};
+
+use crate::{
+    config::secure_url,
+    upstream::{api_client, Answer},
+    verify::api::{classify, send, DEFAULT_API_TIMEOUT},
+    Claims, ClientSecret, Clock, ConfigError, OAuthProxy, OAuthProxyBuilder, SystemClock,
+    TokenVerifier, VerifyError,
+};
+
+const WEB_URL: &str = "https://github.com";
+const API_URL: &str = "https://api.github.com";
+const API_VERSION: &str = "2022-11-28";
+const ACCEPT: &str = "application/vnd.github+json";
+const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// GitHub, for an OAuth app (or a GitHub App's user authorization) registered under
+/// Settings → Developer settings: `providers::github(client_id, client_secret)`.
+///
+/// - Endpoints: `github.com/login/oauth/authorize` and `/login/oauth/access_token`. The proxy
+///   asks the token endpoint for JSON (`Accept: application/json`); a form-encoded answer, which
+///   GitHub gives without that header, is converted to JSON all the same.
+/// - Scopes `read:user user:email`. GitHub has no OpenID Connect and no RFC 7009 revocation.
+/// - **Refresh tokens**: OAuth apps issue none; their tokens live until revoked. GitHub Apps
+///   with expiring user tokens issue `ghu_` tokens (8 hours) with a refresh token, which the
+///   proxy passes on like any other.
+/// - Verifier: [`GitHubVerifier`]; results are cached by [`RequireAuth`](crate::RequireAuth)
+///   for [`cache_ttl`](GitHub::cache_ttl) (default 5 minutes), which is also how long a revoked
+///   token keeps working.
+/// - User mapping: [`default_user_info`](crate::default_user_info): `id` → `user_id`,
+///   `login` → `username`, `name`, `email`, `avatar_url` → `picture`, the scopes.
+///
+/// For GitHub Enterprise Server set [`web_url`](GitHub::web_url) (`https://ghe.example`) and
+/// [`api_url`](GitHub::api_url) (`https://ghe.example/api/v3`).
+pub fn github(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> GitHub {
+    GitHub {
+        client_id: client_id.into(),
+        client_secret: client_secret.into(),
+        web_url: WEB_URL.into(),
+        api_url: API_URL.into(),
+        scopes: ["read:user", "user:email"].map(String::from).to_vec(),
+        cache_ttl: DEFAULT_CACHE_TTL,
+        user_agent: "actix-mcp-oauth".into(),
+        timeout: DEFAULT_API_TIMEOUT,
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// The GitHub preset; see [`github`].
+#[must_use]
+pub struct GitHub {
+    client_id: String,
+    client_secret: ClientSecret,
+    web_url: String,
+    api_url: String,
+    scopes: Vec<String>,
+    cache_ttl: Duration,
+    user_agent: String,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl GitHub {
+    /// Where users sign in (default `https://github.com`).
+    pub fn web_url(mut self, url: impl Into<String>) -> Self {
+        self.web_url = url.into();
+        self
+    }
+
+    /// The REST API (default `https://api.github.com`).
+    pub fn api_url(mut self, url: impl Into<String>) -> Self {
+        self.api_url = url.into();
+        self
+    }
+
+    /// The scopes requested (default `read:user user:email`).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How long a verified token is served from the cache before GitHub is asked again
+    /// (default 5 minutes); also how long a revoked token keeps working.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// The `User-Agent` sent to the API, which GitHub requires (default `actix-mcp-oauth`);
+    /// GitHub asks for your app's name or your GitHub username.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// The time allowed for each call to GitHub while verifying (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The clock for token expiry, given to the proxy too (default the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The verifier alone.
+    pub fn verifier(&self) -> Result<GitHubVerifier, ConfigError> {
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::Missing("client_id"));
+        }
+        if self.client_secret.secret().is_empty() {
+            return Err(ConfigError::Missing("client_secret"));
+        }
+        let visible = |s: &str| !s.is_empty() && s.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if !visible(&self.user_agent) {
+            return Err(invalid("user_agent", "visible ASCII, not empty"));
+        }
+        if self.timeout.is_zero() {
+            return Err(invalid("timeout", "must be positive"));
+        }
+        let api = secure_url("api_url", &self.api_url)?;
+        let api = api.as_str().trim_end_matches('/');
+        let client: String =
+            url::form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
+        Ok(GitHubVerifier {
+            inner: Arc::new(Inner {
+                client_id: self.client_id.clone(),
+                client_secret: self.client_secret.clone(),
+                check_url: format!("{api}/applications/{client}/token"),
+                user_url: format!("{api}/user"),
+                emails_url: format!("{api}/user/emails"),
+                issuer: self.web_url.trim_end_matches('/').to_owned(),
+                user_agent: self.user_agent.clone(),
+                timeout: self.timeout,
+                clock: self.clock.clone(),
+            }),
+        })
+    }
+
+    /// The proxy builder, filled in; add `public_url` and `proxy_key`.
+    pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
+        let verifier = self.verifier()?;
+        let web = secure_url("web_url", &self.web_url)?;
+        let web = web.as_str().trim_end_matches('/');
+        Ok(OAuthProxy::builder()
+            .auth_endpoint(format!("{web}/login/oauth/authorize"))
+            .token_endpoint(format!("{web}/login/oauth/access_token"))
+            .client_id(self.client_id)
+            .client_secret(self.client_secret)
+            .scopes(self.scopes)
+            .verifier(verifier)
+            .cache_max_ttl(self.cache_ttl)
+            .clock(self.clock))
+    }
+}
+
+impl fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitHub")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("web_url", &self.web_url)
+            .field("api_url", &self.api_url)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies GitHub's opaque access tokens; made by [`GitHub::verifier`].
+///
+/// 1. **The token is ours**: `POST /applications/{client_id}/token` with the app's credentials
+///    (GitHub's "check a token"). `GET /user` alone would accept a token GitHub issued to *any*
+///    app, letting another app replay its users' tokens here; this check answers 404 for those.
+///    It also gives the granted scopes and, for expiring tokens, `expires_at`. It does not count
+///    against the failed-login limits that invalid tokens sent to `/user` would trip.
+/// 2. **The user**: `GET /user` with the token and a `User-Agent`: `id`, `login`, `name`,
+///    `email`, `avatar_url`. When the public `email` is empty and the scopes include `user` or
+///    `user:email`, the primary verified address comes from `GET /user/emails`.
+///
+/// Every call counts against GitHub's rate limits; the cache TTL bounds how often a user's
+/// token is checked.
+///
+/// Claims: `sub` (the numeric user id), `login`, `name`, `email`, `avatar_url`, `html_url`,
+/// `scope` (space-separated), `exp` (expiring tokens only), `client_id`, `iss` (the web URL).
+///
+/// Answers: 404/422 from the check and 401 from `/user` (invalid or revoked token) are
+/// [`VerifyError::Rejected`]; 429, a 403 with `X-RateLimit-Remaining: 0` or `Retry-After`, 5xx,
+/// and a 401 from the check (our credentials refused) are [`VerifyError::Unavailable`] (503).
+#[derive(Clone)]
+pub struct GitHubVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client_id: String,
+    client_secret: ClientSecret,
+    check_url: String,
+    user_url: String,
+    emails_url: String,
+    issuer: String,
+    user_agent: String,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Inner {
+    fn get(&self, url: &str, token: &str) -> awc::ClientRequest {
+        api_client()
+            .get(url)
+            .bearer_auth(token)
+            .insert_header((header::ACCEPT, ACCEPT))
+            .insert_header(("X-GitHub-Api-Version", API_VERSION))
+            .insert_header((header::USER_AGENT, self.user_agent.as_str()))
+    }
+
+    /// GitHub's "check a token": the app it belongs to, its scopes and expiry.
+    async fn check_token(&self, token: &str) -> Result<TokenFacts, VerifyError> {
+        let req = api_client()
+            .post(self.check_url.as_str())
+            .basic_auth(&self.client_id, self.client_secret.secret())
+            .insert_header((header::ACCEPT, ACCEPT))
+            .insert_header(("X-GitHub-Api-Version", API_VERSION))
+            .insert_header((header::USER_AGENT, self.user_agent.as_str()))
+            .insert_header((header::CONTENT_TYPE, "application/json"));
+        let body = json!({ "access_token": token }).to_string();
+        let answer = send("GitHub token check", req, Some(body), self.timeout).await?;
+        let check = classify("GitHub token check", &answer, &[404, 422])?;
+        let app = check
+            .get("app")
+            .and_then(|a| a.get("client_id"))
+            .and_then(Value::as_str);
+        if app != Some(self.client_id.as_str()) {
+            return Err(VerifyError::Audience);
+        }
+        let scopes: Vec<&str> = match check.get("scopes") {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let exp = match check.get("expires_at") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(at)) => {
+                Some(parse_utc(at).ok_or(VerifyError::InvalidClaim("expires_at"))?)
+            }
+            Some(_) => return Err(VerifyError::InvalidClaim("expires_at")),
+        };
+        if exp.is_some_and(|exp| self.clock.now() >= exp) {
+            return Err(VerifyError::Expired);
+        }
+        let user_id = check
+            .get("user")
+            .and_then(|u| u.get("id"))
+            .and_then(Value::as_u64)
+            .ok_or(VerifyError::InvalidClaim("user"))?;
+        Ok(TokenFacts {
+            scope: scopes.join(" "),
+            exp,
+            user_id,
+        })
+    }
+
+    async fn user(&self, token: &str, facts: TokenFacts) -> Result<Claims, VerifyError> {
+        let answer = send(
+            "GitHub /user",
+            self.get(&self.user_url, token),
+            None,
+            self.timeout,
+        )
+        .await?;
+        let user = classify("GitHub /user", &answer, &[401, 403])?;
+        if user.get("id").and_then(Value::as_u64) != Some(facts.user_id) {
+            return Err(VerifyError::Rejected(
+                "GitHub /user names another user than the token check".into(),
+            ));
+        }
+        let mut claims = Map::new();
+        claims.insert("sub".into(), Value::from(facts.user_id));
+        for field in ["login", "name", "email", "avatar_url", "html_url"] {
+            if let Some(value) = user.get(field).filter(|v| v.is_string()) {
+                claims.insert(field.into(), value.clone());
+            }
+        }
+        let may_read_emails = facts
+            .scope
+            .split(' ')
+            .any(|s| s == "user" || s == "user:email");
+        if !claims.contains_key("email") && may_read_emails {
+            if let Some(email) = self.primary_email(token).await? {
+                claims.insert("email".into(), Value::String(email));
+            }
+        }
+        claims.insert("scope".into(), Value::String(facts.scope));
+        if let Some(exp) = facts.exp {
+            claims.insert("exp".into(), Value::from(exp));
+        }
+        claims.insert("client_id".into(), Value::String(self.client_id.clone()));
+        claims.insert("iss".into(), Value::String(self.issuer.clone()));
+        Ok(Claims::new(claims))
+    }
+
+    /// The primary, verified address; `None` when GitHub will not say (a missing scope).
+    async fn primary_email(&self, token: &str) -> Result<Option<String>, VerifyError> {
+        let req = self.get(&self.emails_url, token);
+        let answer = send("GitHub /user/emails", req, None, self.timeout).await?;
+        match email_list(&answer) {
+            Ok(email) => Ok(email),
+            Err(VerifyError::Rejected(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What the token check tells about a token.
+struct TokenFacts {
+    scope: String,
+    exp: Option<u64>,
+    user_id: u64,
+}
+
+fn email_list(answer: &Answer) -> Result<Option<String>, VerifyError> {
+    if !answer.status.is_success() {
+        return classify("GitHub /user/emails", answer, &[401, 403, 404]).map(|_| None);
+    }
+    let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&answer.body) else {
+        return Ok(None);
+    };
+    Ok(items
+        .iter()
+        .find(|e| e["primary"] == Value::Bool(true) && e["verified"] == Value::Bool(true))
+        .and_then(|e| e["email"].as_str())
+        .map(str::to_owned))
+}
+
+impl GitHubVerifier {
+    async fn check(&self, token: &str) -> Result<Claims, VerifyError> {
+        let facts = self.inner.check_token(token).await?;
+        self.inner.user(token, facts).await
+    }
+}
+
+impl TokenVerifier for GitHubVerifier {
+    fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
+        Box::pin(self.check(token))
+    }
+}
+
+impl fmt::Debug for GitHubVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitHubVerifier")
+            .field("client_id", &self.inner.client_id)
+            .field("client_secret", &self.inner.client_secret)
+            .field("user_url", &self.inner.user_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(field: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+/// `2024-05-01T12:00:00Z` (fractions and `±HH:MM` offsets allowed) as seconds since the epoch.
+fn parse_utc(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = text.get(range)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &fraction[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hours: i64 = rest.get(1..3)?.parse().ok()?;
+            let minutes: i64 = rest.get(4..6)?.parse().ok()?;
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    u64::try_from(secs).ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_times_parse_as_utc_seconds() {
+        assert_eq!(parse_utc("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_utc("2011-09-06T20:39:23Z"), Some(1_315_341_563));
+        assert_eq!(parse_utc("2024-02-29T12:00:00.123Z"), Some(1_709_208_000));
+        assert_eq!(parse_utc("2024-02-29T14:00:00+02:00"), Some(1_709_208_000));
+        for bad in [
+            "",
+            "2011-09-06",
+            "2011-09-06 20:39:23Z",
+            "2011-13-06T20:39:23Z",
+            "2011-09-06T20:39:23",
+            "2011-09-06T20:39:23+0200",
+            "1969-12-31T23:59:59Z",
+            "２011-09-06T20:39:23Z",
+        ] {
+            assert_eq!(parse_utc(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_preset_points_at_github_with_its_scopes_and_cache_ttl() {
+        let proxy = github("Iv1.abc", "gh-secret-value")
+            .cache_ttl(Duration::from_secs(60))
+            .builder()
+            .unwrap()
+            .public_url("https://mcp.example.com")
+            .build()
+            .unwrap();
+        let c = &proxy.cfg;
+        assert_eq!(
+            c.auth_endpoint.as_str(),
+            "https://github.com/login/oauth/authorize"
+        );
+        assert_eq!(
+            c.token_endpoint.as_str(),
+            "https://github.com/login/oauth/access_token"
+        );
+        assert!(c.revocation_endpoint.is_none());
+        assert_eq!(c.scopes, ["read:user", "user:email"]);
+        assert!(!format!("{proxy:?}").contains("gh-secret-value"));
+        let verifier = github("Iv1.abc", "gh-secret-value").verifier().unwrap();
+        assert_eq!(
+            verifier.inner.check_url,
+            "https://api.github.com/applications/Iv1.abc/token"
+        );
+        assert!(!format!("{verifier:?}").contains("gh-secret-value"));
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert_eq!(
+            github("id", "").verifier().unwrap_err(),
+            ConfigError::Missing("client_secret")
+        );
+        assert!(github("id", "s")
+            .user_agent("bad\nagent")
+            .verifier()
+            .is_err());
+        assert!(github("id", "s")
+            .api_url("http://api.example")
+            .verifier()
+            .is_err());
+        assert!(github("id", "s").web_url("ftp://x").builder().is_err());
+    }
+}

@@ -1,0 +1,377 @@
+//! Google: opaque `ya29.` access tokens, checked at Google's token-info endpoint.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use actix_web::http::header;
+use futures::future::LocalBoxFuture;
+use serde_json::{Map, Value};
+
+use crate::{
+    config::secure_url,
+    upstream::api_client,
+    verify::api::{classify, seconds, send, DEFAULT_API_TIMEOUT},
+    Claims, ClientSecret, Clock, ConfigError, OAuthProxy, OAuthProxyBuilder, SystemClock,
+    TokenVerifier, VerifyError,
+};
+
+const ISSUER: &str = "https://accounts.google.com";
+const AUTH_ENDPOINT: &str = "https://accounts.google.com/o/oauth2/v2/auth";
+const TOKEN_ENDPOINT: &str = "https://oauth2.googleapis.com/token";
+const REVOCATION_ENDPOINT: &str = "https://oauth2.googleapis.com/revoke";
+const TOKENINFO_URL: &str = "https://oauth2.googleapis.com/tokeninfo";
+const USERINFO_URL: &str = "https://openidconnect.googleapis.com/v1/userinfo";
+/// Google access tokens live one hour; caching that long is caching until expiry.
+const CACHE_MAX_TTL: Duration = Duration::from_secs(3600);
+/// Scopes under which the userinfo endpoint returns the name and picture.
+const PROFILE_SCOPES: [&str; 2] = [
+    "profile",
+    "https://www.googleapis.com/auth/userinfo.profile",
+];
+/// Profile fields copied from userinfo; `sub` and `email` come from token-info.
+const PROFILE_FIELDS: [&str; 6] = [
+    "name",
+    "given_name",
+    "family_name",
+    "picture",
+    "locale",
+    "hd",
+];
+
+/// Google, for a client registered in the Google Cloud console ("OAuth client ID", type "Web
+/// application"): `providers::google(client_id, client_secret)`.
+///
+/// - Endpoints: `accounts.google.com/o/oauth2/v2/auth`, `oauth2.googleapis.com/token` and
+///   `/revoke`; issuer `https://accounts.google.com`.
+/// - Scopes `openid email profile`; `access_type=offline` and `prompt=consent`, without which
+///   Google issues no refresh token (or only on the very first consent).
+/// - Verifier: [`GoogleVerifier`]. Google's access tokens are opaque, so no JWKS check can
+///   accept them; each new token is looked up once at the token-info endpoint and then served
+///   from [`RequireAuth`](crate::RequireAuth)'s cache until it expires (the preset sets
+///   `cache_max_ttl` to one hour, Google's token lifetime; a token revoked meanwhile keeps
+///   working until then).
+/// - User mapping: [`default_user_info`](crate::default_user_info) (`sub`, `email`, and `name`
+///   and `picture` from userinfo).
+pub fn google(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> Google {
+    Google {
+        client_id: client_id.into(),
+        client_secret: client_secret.into(),
+        issuer: ISSUER.into(),
+        auth_endpoint: AUTH_ENDPOINT.into(),
+        token_endpoint: TOKEN_ENDPOINT.into(),
+        revocation_endpoint: REVOCATION_ENDPOINT.into(),
+        tokeninfo_url: TOKENINFO_URL.into(),
+        userinfo_url: USERINFO_URL.into(),
+        scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
+        fetch_profile: true,
+        timeout: DEFAULT_API_TIMEOUT,
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// The Google preset; see [`google`].
+#[must_use]
+pub struct Google {
+    client_id: String,
+    client_secret: ClientSecret,
+    issuer: String,
+    auth_endpoint: String,
+    token_endpoint: String,
+    revocation_endpoint: String,
+    tokeninfo_url: String,
+    userinfo_url: String,
+    scopes: Vec<String>,
+    fetch_profile: bool,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Google {
+    /// The issuer named in Google's authorization responses (default
+    /// `https://accounts.google.com`).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+
+    /// The authorization endpoint.
+    pub fn auth_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.auth_endpoint = url.into();
+        self
+    }
+
+    /// The token endpoint.
+    pub fn token_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.token_endpoint = url.into();
+        self
+    }
+
+    /// The revocation endpoint.
+    pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.revocation_endpoint = url.into();
+        self
+    }
+
+    /// The token-info endpoint (default `https://oauth2.googleapis.com/tokeninfo`).
+    pub fn tokeninfo_url(mut self, url: impl Into<String>) -> Self {
+        self.tokeninfo_url = url.into();
+        self
+    }
+
+    /// The userinfo endpoint (default `https://openidconnect.googleapis.com/v1/userinfo`).
+    pub fn userinfo_url(mut self, url: impl Into<String>) -> Self {
+        self.userinfo_url = url.into();
+        self
+    }
+
+    /// The scopes requested (default `openid email profile`). Add the Google API scopes your
+    /// tools call with the user's token.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether the name and picture are fetched from userinfo when the token's scopes allow it
+    /// (default `true`; one more call per new token).
+    pub fn fetch_profile(mut self, fetch: bool) -> Self {
+        self.fetch_profile = fetch;
+        self
+    }
+
+    /// The time allowed for each call to Google while verifying (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The clock for token expiry, given to the proxy too (default the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The verifier alone.
+    pub fn verifier(&self) -> Result<GoogleVerifier, ConfigError> {
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::Missing("client_id"));
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                field: "timeout",
+                reason: "must be positive".into(),
+            });
+        }
+        Ok(GoogleVerifier {
+            inner: Arc::new(Inner {
+                client_id: self.client_id.clone(),
+                issuer: self.issuer.clone(),
+                tokeninfo_url: secure_url("tokeninfo_url", &self.tokeninfo_url)?.into(),
+                userinfo_url: secure_url("userinfo_url", &self.userinfo_url)?.into(),
+                fetch_profile: self.fetch_profile,
+                timeout: self.timeout,
+                clock: self.clock.clone(),
+            }),
+        })
+    }
+
+    /// The proxy builder, filled in; add `public_url` and `proxy_key`.
+    pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
+        let verifier = self.verifier()?;
+        Ok(OAuthProxy::builder()
+            .issuer(self.issuer)
+            .auth_endpoint(self.auth_endpoint)
+            .token_endpoint(self.token_endpoint)
+            .revocation_endpoint(self.revocation_endpoint)
+            .client_id(self.client_id)
+            .client_secret(self.client_secret)
+            .scopes(self.scopes)
+            .extra_authorize_params([("access_type", "offline"), ("prompt", "consent")])
+            .verifier(verifier)
+            .cache_max_ttl(CACHE_MAX_TTL)
+            .clock(self.clock))
+    }
+}
+
+impl fmt::Debug for Google {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Google")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("tokeninfo_url", &self.tokeninfo_url)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies Google's opaque access tokens at the token-info endpoint; made by
+/// [`Google::verifier`].
+///
+/// The token goes in an `Authorization: Bearer` header of a POST (never in a URL, where proxies
+/// and logs would keep it). The token is accepted when token-info answers with `aud` equal to
+/// our client id, `azp` (when present) equal to it too, and `exp` in the future: a token Google
+/// issued to another application is refused, so another app's users cannot replay their
+/// tokens here. When the token's scopes include the profile, the userinfo endpoint adds
+/// `name`, `given_name`, `family_name`, `picture`, `locale` and `hd` (its `sub` must match).
+///
+/// Claims: token-info's fields (`sub`, `aud`, `azp`, `scope`, `email`, ...) with `exp` and
+/// `expires_in` as numbers and `email_verified` as a boolean, plus `iss` and the profile.
+///
+/// Answers: 400/401 (invalid, expired or revoked token) are [`VerifyError::Rejected`];
+/// 429, a rate-limit 403 and 5xx are [`VerifyError::Unavailable`] (503).
+#[derive(Clone)]
+pub struct GoogleVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client_id: String,
+    issuer: String,
+    tokeninfo_url: String,
+    userinfo_url: String,
+    fetch_profile: bool,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl GoogleVerifier {
+    async fn check(&self, token: &str) -> Result<Claims, VerifyError> {
+        let inner = &*self.inner;
+        let req = api_client()
+            .post(inner.tokeninfo_url.as_str())
+            .bearer_auth(token)
+            .insert_header((header::ACCEPT, "application/json"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"));
+        let answer = send("Google token-info", req, Some(String::new()), inner.timeout).await?;
+        let info = classify("Google token-info", &answer, &[400, 401])?;
+        let mut claims = inner.token_claims(info)?;
+        let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or("");
+        if inner.fetch_profile && scopes.split(' ').any(|s| PROFILE_SCOPES.contains(&s)) {
+            inner.add_profile(token, &mut claims).await?;
+        }
+        Ok(Claims::new(claims))
+    }
+}
+
+impl Inner {
+    fn token_claims(
+        &self,
+        mut info: Map<String, Value>,
+    ) -> Result<Map<String, Value>, VerifyError> {
+        let ours = |name: &str| info.get(name).and_then(Value::as_str) == Some(&self.client_id);
+        if !ours("aud") || (info.contains_key("azp") && !ours("azp")) {
+            return Err(VerifyError::Audience);
+        }
+        let exp = info
+            .get("exp")
+            .and_then(seconds)
+            .ok_or(VerifyError::InvalidClaim("exp"))?;
+        if self.clock.now() >= exp {
+            return Err(VerifyError::Expired);
+        }
+        info.insert("exp".into(), Value::from(exp));
+        if let Some(left) = info.get("expires_in").and_then(seconds) {
+            info.insert("expires_in".into(), Value::from(left));
+        }
+        if let Some(verified) = info.get("email_verified").and_then(Value::as_str) {
+            let verified = verified == "true";
+            info.insert("email_verified".into(), Value::Bool(verified));
+        }
+        info.insert("iss".into(), Value::String(self.issuer.clone()));
+        Ok(info)
+    }
+
+    async fn add_profile(
+        &self,
+        token: &str,
+        claims: &mut Map<String, Value>,
+    ) -> Result<(), VerifyError> {
+        let req = api_client()
+            .get(self.userinfo_url.as_str())
+            .bearer_auth(token)
+            .insert_header((header::ACCEPT, "application/json"));
+        let answer = send("Google userinfo", req, None, self.timeout).await?;
+        let profile = classify("Google userinfo", &answer, &[400, 401, 403])?;
+        if profile.get("sub").is_some() && profile.get("sub") != claims.get("sub") {
+            return Err(VerifyError::Rejected(
+                "Google userinfo names another user than token-info".into(),
+            ));
+        }
+        for field in PROFILE_FIELDS {
+            if let Some(value) = profile.get(field) {
+                claims.insert(field.into(), value.clone());
+            }
+        }
+        if let (None, Some(email)) = (claims.get("email"), profile.get("email")) {
+            claims.insert("email".into(), email.clone());
+        }
+        Ok(())
+    }
+}
+
+impl TokenVerifier for GoogleVerifier {
+    fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
+        Box::pin(self.check(token))
+    }
+}
+
+impl fmt::Debug for GoogleVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GoogleVerifier")
+            .field("client_id", &self.inner.client_id)
+            .field("tokeninfo_url", &self.inner.tokeninfo_url)
+            .field("fetch_profile", &self.inner.fetch_profile)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ResourceForwarding;
+
+    #[test]
+    fn the_preset_asks_for_offline_access_and_caches_for_an_hour() {
+        let proxy = google("id.apps.googleusercontent.com", "shh-secret")
+            .builder()
+            .unwrap()
+            .public_url("https://mcp.example.com")
+            .build()
+            .unwrap();
+        let c = &proxy.cfg;
+        assert_eq!(c.auth_endpoint.as_str(), AUTH_ENDPOINT);
+        assert_eq!(c.token_endpoint.as_str(), TOKEN_ENDPOINT);
+        assert_eq!(
+            c.revocation_endpoint.as_ref().map(|u| u.as_str()),
+            Some(REVOCATION_ENDPOINT)
+        );
+        assert_eq!(c.upstream_issuer.as_deref(), Some(ISSUER));
+        assert_eq!(c.scopes, ["openid", "email", "profile"]);
+        assert_eq!(
+            c.extra_authorize_params,
+            [
+                ("access_type".to_owned(), "offline".to_owned()),
+                ("prompt".to_owned(), "consent".to_owned())
+            ]
+        );
+        assert_eq!(c.resource_forwarding, ResourceForwarding::Omit);
+        assert!(!format!("{proxy:?}").contains("shh-secret"));
+    }
+
+    #[test]
+    fn urls_are_checked_and_the_client_id_is_required() {
+        assert!(matches!(
+            google("id", "s")
+                .tokeninfo_url("http://evil.example/ti")
+                .verifier(),
+            Err(ConfigError::InsecureUrl { .. })
+        ));
+        assert_eq!(
+            google(" ", "s").verifier().unwrap_err(),
+            ConfigError::Missing("client_id")
+        );
+        assert!(!format!("{:?}", google("id", "shh-secret")).contains("shh-secret"));
+    }
+}

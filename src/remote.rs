@@ -1,0 +1,407 @@
+//! [`RemoteAuth`]: for providers that register MCP clients themselves, only the protected
+//! resource metadata and the token check; no proxy.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use actix_cors::Cors;
+use actix_web::{
+    guard,
+    http::{header, Method},
+    web, HttpResponse, Scope,
+};
+use serde_json::{json, Value};
+
+use crate::{
+    config::{is_scope_token, secure_url},
+    Claims, Clock, ConfigError, RequireAuth, TokenVerifier, UserInfo, VerifyError,
+};
+
+const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+
+/// An MCP server whose clients sign in at the provider directly.
+///
+/// When the identity provider supports dynamic client registration (Keycloak, Auth0 with DCR
+/// enabled, WorkOS, ...), MCP clients can register, authorize and get tokens there with no
+/// proxy in between. The server then needs only two things, which this type provides:
+/// - [`scope`](Self::scope): the protected resource metadata (RFC 9728) at
+///   `/.well-known/oauth-protected-resource{mcp_path}` (and without the path), naming the
+///   provider's issuer in `authorization_servers`; clients find its metadata there.
+/// - [`require_auth`](Self::require_auth): the bearer check for the MCP scope, with the
+///   verifier you give (usually the provider's [`JwksVerifier`](crate::JwksVerifier), or an
+///   [`IntrospectionVerifier`](crate::IntrospectionVerifier) for opaque tokens).
+///
+/// Check that the verifier insists on an audience that is this server's: with dynamic
+/// registration every client gets tokens from the same issuer, so only `aud` says the token is
+/// meant for this resource.
+///
+/// ```no_run
+/// use actix_mcp_oauth::{JwksVerifier, RemoteAuth};
+/// use actix_web::{web, App, HttpResponse, HttpServer};
+///
+/// #[actix_web::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let issuer = "https://keycloak.example.com/realms/mcp";
+///     let verifier = JwksVerifier::from_discovery(issuer)
+///         .await?
+///         .audience("https://mcp.example.com/mcp")
+///         .build()?;
+///     let auth = RemoteAuth::new("https://mcp.example.com", issuer, verifier)
+///         .scopes(["openid", "mcp:tools"])
+///         .build()?;
+///     HttpServer::new(move || {
+///         App::new().service(auth.scope()).service(
+///             web::scope("/mcp")
+///                 .wrap(auth.require_auth())
+///                 .wrap(auth.cors())
+///                 .route("", web::post().to(HttpResponse::Ok)),
+///         )
+///     })
+///     .bind(("127.0.0.1", 8080))?
+///     .run()
+///     .await?;
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct RemoteAuth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    mcp_path: String,
+    document: Value,
+    require_auth: RequireAuth,
+}
+
+/// Configures a [`RemoteAuth`]; see [`RemoteAuth::new`].
+#[must_use]
+pub struct RemoteAuthBuilder {
+    public_url: String,
+    issuer: String,
+    verifier: Arc<dyn TokenVerifier>,
+    mcp_path: String,
+    scopes: Vec<String>,
+    user_info: Option<Arc<crate::UserInfoFn>>,
+    cache_max_ttl: Option<Duration>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl RemoteAuth {
+    /// Starts the configuration: `public_url` is this server's origin
+    /// (`https://mcp.example.com`), `issuer` the provider's issuer identifier exactly as in its
+    /// metadata, `verifier` the token check.
+    #[allow(clippy::new_ret_no_self)] // a builder follows, as for `JwksVerifier::new`
+    pub fn new(
+        public_url: impl Into<String>,
+        issuer: impl Into<String>,
+        verifier: impl TokenVerifier,
+    ) -> RemoteAuthBuilder {
+        RemoteAuthBuilder {
+            public_url: public_url.into(),
+            issuer: issuer.into(),
+            verifier: Arc::new(verifier),
+            mcp_path: "/mcp".into(),
+            scopes: Vec::new(),
+            user_info: None,
+            cache_max_ttl: None,
+            clock: None,
+        }
+    }
+
+    /// The routes of the protected resource metadata, with CORS, to mount at the application
+    /// root. Like the proxy's scope, it answers only its own paths.
+    pub fn scope(&self) -> Scope {
+        let inner = Arc::clone(&self.inner);
+        let specific = format!("{WELL_KNOWN}{}", inner.mcp_path);
+        let paths = [WELL_KNOWN.to_owned(), specific.clone()];
+        let document = web::Data::new(inner.document.clone());
+        web::scope("")
+            .guard(guard::fn_guard(move |ctx| {
+                let path = ctx.head().uri.path();
+                paths.iter().any(|p| p == path)
+            }))
+            .app_data(document)
+            .service(
+                web::scope("")
+                    .route(WELL_KNOWN, web::get().to(metadata))
+                    .route(&specific, web::get().to(metadata))
+                    .wrap(self.cors()),
+            )
+    }
+
+    /// The bearer-token check for the MCP scope. Every clone shares one token cache; add
+    /// `.require_scopes([..])` to demand scopes.
+    pub fn require_auth(&self) -> RequireAuth {
+        self.inner.require_auth.clone()
+    }
+
+    /// CORS for browser-based clients, as [`OAuthProxy::cors`](crate::OAuthProxy::cors); wrap
+    /// the MCP scope with it (outside [`require_auth`](Self::require_auth)).
+    pub fn cors(&self) -> Cors {
+        Cors::default()
+            .allow_any_origin()
+            .allowed_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+            .allow_any_header()
+            .expose_headers([
+                header::WWW_AUTHENTICATE,
+                header::HeaderName::from_static("mcp-session-id"),
+                header::HeaderName::from_static("mcp-protocol-version"),
+            ])
+            .max_age(3600)
+    }
+
+    /// The metadata document served by [`scope`](Self::scope).
+    pub fn metadata(&self) -> &Value {
+        &self.inner.document
+    }
+}
+
+impl fmt::Debug for RemoteAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteAuth")
+            .field("metadata", &self.inner.document)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn metadata(document: web::Data<Value>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(document.get_ref())
+}
+
+impl RemoteAuthBuilder {
+    /// The path of the MCP endpoint (default `/mcp`).
+    pub fn mcp_path(mut self, path: impl Into<String>) -> Self {
+        self.mcp_path = path.into();
+        self
+    }
+
+    /// The scopes advertised as `scopes_supported` (default: none advertised).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Maps verified claims to the user, as [`RequireAuth::user_info`].
+    pub fn user_info<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Claims) -> Result<UserInfo, VerifyError> + Send + Sync + 'static,
+    {
+        self.user_info = Some(Arc::new(f));
+        self
+    }
+
+    /// As [`RequireAuth::cache_max_ttl`] (default 5 minutes).
+    pub fn cache_max_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_max_ttl = Some(ttl);
+        self
+    }
+
+    /// The clock of the token cache (default the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the configuration.
+    pub fn build(self) -> Result<RemoteAuth, ConfigError> {
+        let public = secure_url("public_url", self.public_url.trim())?;
+        if public.path() != "/" || public.query().is_some() {
+            return Err(ConfigError::Invalid {
+                field: "public_url",
+                reason: "give the origin only (scheme, host, port); the MCP path goes in mcp_path"
+                    .into(),
+            });
+        }
+        secure_url("issuer", &self.issuer)?;
+        let mcp_path = self.mcp_path.trim_end_matches('/');
+        let plain = mcp_path.starts_with('/')
+            && mcp_path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+            && !mcp_path.split('/').any(|seg| seg == "." || seg == "..");
+        if !plain {
+            return Err(ConfigError::Invalid {
+                field: "mcp_path",
+                reason: "must be an absolute path below the root, like /mcp".into(),
+            });
+        }
+        if let Some(bad) = self.scopes.iter().find(|s| !is_scope_token(s)) {
+            return Err(ConfigError::Invalid {
+                field: "scopes",
+                reason: format!("`{bad}` is not a scope token"),
+            });
+        }
+        let resource = format!("{}{mcp_path}", public.origin().ascii_serialization());
+        let mut require_auth = RequireAuth::new(self.verifier, &resource)?;
+        if let Some(f) = self.user_info {
+            require_auth = require_auth.user_info(move |claims| f(claims));
+        }
+        if let Some(ttl) = self.cache_max_ttl {
+            require_auth = require_auth.cache_max_ttl(ttl);
+        }
+        if let Some(clock) = self.clock {
+            require_auth = require_auth.clock(clock);
+        }
+        let mut document = json!({
+            "resource": resource,
+            "authorization_servers": [self.issuer],
+            "bearer_methods_supported": ["header"],
+        });
+        if !self.scopes.is_empty() {
+            document["scopes_supported"] = json!(self.scopes);
+        }
+        Ok(RemoteAuth {
+            inner: Arc::new(Inner {
+                mcp_path: mcp_path.to_owned(),
+                document,
+                require_auth,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for RemoteAuthBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteAuthBuilder")
+            .field("public_url", &self.public_url)
+            .field("issuer", &self.issuer)
+            .field("mcp_path", &self.mcp_path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{http::StatusCode, test as web_test, App};
+    use futures::future::LocalBoxFuture;
+
+    use super::*;
+
+    struct Accept;
+
+    impl TokenVerifier for Accept {
+        fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
+            Box::pin(async move {
+                if token != "good" {
+                    return Err(VerifyError::Rejected("test".into()));
+                }
+                let mut map = serde_json::Map::new();
+                map.insert("sub".into(), json!("u1"));
+                Ok(Claims::new(map))
+            })
+        }
+    }
+
+    fn auth() -> RemoteAuth {
+        RemoteAuth::new(
+            "https://mcp.example.com",
+            "https://idp.example.com/realms/r",
+            Accept,
+        )
+        .scopes(["openid", "mcp:tools"])
+        .build()
+        .unwrap()
+    }
+
+    #[actix_web::test]
+    async fn only_the_resource_metadata_is_served_naming_the_upstream_issuer() {
+        let auth = auth();
+        let app = web_test::init_service(App::new().service(auth.scope()).service(
+            web::scope("/mcp").wrap(auth.require_auth()).route(
+                "",
+                web::get().to(|| async { HttpResponse::Ok().body("tools") }),
+            ),
+        ))
+        .await;
+        for path in [
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource",
+        ] {
+            let res =
+                web_test::call_service(&app, web_test::TestRequest::get().uri(path).to_request())
+                    .await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            let doc: Value = web_test::read_body_json(res).await;
+            assert_eq!(doc["resource"], "https://mcp.example.com/mcp");
+            assert_eq!(
+                doc["authorization_servers"],
+                json!(["https://idp.example.com/realms/r"])
+            );
+            assert_eq!(doc["scopes_supported"], json!(["openid", "mcp:tools"]));
+        }
+        for path in [
+            "/.well-known/oauth-authorization-server",
+            "/register",
+            "/authorize",
+            "/token",
+            "/oauth/callback",
+        ] {
+            let res =
+                web_test::call_service(&app, web_test::TestRequest::get().uri(path).to_request())
+                    .await;
+            assert_eq!(
+                res.status(),
+                StatusCode::NOT_FOUND,
+                "{path}: no proxy routes"
+            );
+        }
+        let anonymous =
+            web_test::call_service(&app, web_test::TestRequest::get().uri("/mcp").to_request())
+                .await;
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+        let challenge = anonymous
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(challenge.contains(
+            "resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\""
+        ));
+        let ok = web_test::call_service(
+            &app,
+            web_test::TestRequest::get()
+                .uri("/mcp")
+                .insert_header((header::AUTHORIZATION, "Bearer good"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let base = || RemoteAuth::new("https://mcp.example.com", "https://idp.example.com", Accept);
+        assert!(base().build().is_ok());
+        assert!(
+            RemoteAuth::new("http://mcp.example.com", "https://idp.example.com", Accept)
+                .build()
+                .is_err()
+        );
+        assert!(RemoteAuth::new(
+            "https://mcp.example.com/x",
+            "https://idp.example.com",
+            Accept
+        )
+        .build()
+        .is_err());
+        assert!(
+            RemoteAuth::new("https://mcp.example.com", "http://idp.example.com", Accept)
+                .build()
+                .is_err()
+        );
+        assert!(base().mcp_path("mcp").build().is_err());
+        assert!(base().mcp_path("/a/../b").build().is_err());
+        assert!(base().scopes(["two words"]).build().is_err());
+        assert_eq!(
+            base().mcp_path("/api/mcp/").build().unwrap().metadata()["resource"],
+            "https://mcp.example.com/api/mcp"
+        );
+    }
+}
