@@ -1,0 +1,470 @@
+//! The `OAuthProxy` builder and the checks of `build()`.
+
+use super::*;
+
+/// Builds an [`OAuthProxy`]; every setter returns the builder, and [`build`](Self::build)
+/// checks everything at once.
+// Fields are `pub(super)` so that `config::tests` can vary one field of a valid builder.
+#[derive(Default)]
+pub struct OAuthProxyBuilder {
+    pub(super) public_url: Option<String>,
+    pub(super) mcp_path: Option<String>,
+    pub(super) auth_endpoint: Option<String>,
+    pub(super) token_endpoint: Option<String>,
+    pub(super) revocation_endpoint: Option<String>,
+    pub(super) issuer: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret: Option<ClientSecret>,
+    pub(super) client_auth: ClientAuthMethod,
+    pub(super) verifier: Option<Arc<dyn TokenVerifier>>,
+    pub(super) user_info: Option<Arc<UserInfoFn>>,
+    pub(super) scopes: Option<Vec<String>>,
+    pub(super) grant_types: Option<Vec<String>>,
+    pub(super) extra_authorize_params: Vec<(String, String)>,
+    pub(super) resource_forwarding: ResourceForwarding,
+    pub(super) keys: Vec<ProxyKey>,
+    pub(super) static_clients: Vec<StaticClient>,
+    pub(super) dynamic_registration: Option<bool>,
+    pub(super) consent_mode: ConsentMode,
+    pub(super) remember_consent_for: Option<Duration>,
+    pub(super) consent_branding: ConsentBranding,
+    pub(super) consent_template: Option<Arc<ConsentTemplateFn>>,
+    pub(super) upstream_timeout: Option<Duration>,
+    pub(super) cache_max_ttl: Option<Duration>,
+    pub(super) clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for OAuthProxyBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthProxyBuilder")
+            .field("public_url", &self.public_url)
+            .field("auth_endpoint", &self.auth_endpoint)
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("consent_mode", &self.consent_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthProxyBuilder {
+    /// The origin clients reach this server at, e.g. `https://mcp.example.com` (required).
+    /// It is never derived from the `Host` header. Scheme, host and port only: no path.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// The path of the MCP endpoint (default `/mcp`); the resource is `public_url + mcp_path`.
+    pub fn mcp_path(mut self, path: impl Into<String>) -> Self {
+        self.mcp_path = Some(path.into());
+        self
+    }
+
+    /// The upstream authorization endpoint (required).
+    pub fn auth_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.auth_endpoint = Some(url.into());
+        self
+    }
+
+    /// The upstream token endpoint (required).
+    pub fn token_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.token_endpoint = Some(url.into());
+        self
+    }
+
+    /// The upstream revocation endpoint (RFC 7009); `/revoke` is served only when it is set.
+    pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.revocation_endpoint = Some(url.into());
+        self
+    }
+
+    /// The upstream issuer. When set, a callback whose `iss` (RFC 9207) names another issuer
+    /// is refused: the mix-up defense.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The client id registered with the upstream (required).
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// The upstream client secret; leave unset for a public upstream client.
+    pub fn client_secret(mut self, secret: impl Into<ClientSecret>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// How the credentials reach the upstream (default [`ClientAuthMethod::ClientSecretPost`]).
+    pub fn client_auth_method(mut self, method: ClientAuthMethod) -> Self {
+        self.client_auth = method;
+        self
+    }
+
+    /// Verifies the bearer tokens on the MCP scope (required).
+    pub fn verifier(mut self, verifier: impl TokenVerifier) -> Self {
+        self.verifier = Some(Arc::new(verifier));
+        self
+    }
+
+    /// Maps verified claims to the [`UserInfo`] of [`AuthUser`](crate::AuthUser).
+    pub fn user_info<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Claims) -> Result<UserInfo, VerifyError> + Send + Sync + 'static,
+    {
+        self.user_info = Some(Arc::new(f));
+        self
+    }
+
+    /// The scopes requested upstream and advertised (default `openid email profile`).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The grant types offered (default `authorization_code refresh_token`).
+    pub fn grant_types<I, S>(mut self, grant_types: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.grant_types = Some(grant_types.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Parameters appended to the upstream authorization request, e.g.
+    /// `[("access_type", "offline"), ("prompt", "consent")]`.
+    pub fn extra_authorize_params<I, K, V>(mut self, params: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.extra_authorize_params
+            .extend(params.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// What the upstream hears of the client's `resource` (default: nothing).
+    pub fn resource_forwarding(mut self, forwarding: ResourceForwarding) -> Self {
+        self.resource_forwarding = forwarding;
+        self
+    }
+
+    /// The key that seals the flow state. Give every replica the same key.
+    pub fn proxy_key(mut self, key: ProxyKey) -> Self {
+        self.keys = vec![key];
+        self
+    }
+
+    /// Several keys for rotation: the first seals, every one opens.
+    pub fn proxy_keys(mut self, keys: impl IntoIterator<Item = ProxyKey>) -> Self {
+        self.keys = keys.into_iter().collect();
+        self
+    }
+
+    /// A client that skips registration: its fixed id and redirect URIs (checked with the
+    /// registration policy).
+    pub fn static_client<I, S>(mut self, client_id: impl Into<String>, redirect_uris: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.static_clients.push(StaticClient {
+            client_id: client_id.into(),
+            redirect_uris: redirect_uris.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
+    /// Whether MCP clients may register themselves at `/register` (default `true`). With
+    /// `false`, `/register` is not served, the metadata names no `registration_endpoint`, client
+    /// ids it issued earlier are refused, and only [static clients](Self::static_client) sign
+    /// in (at least one is then required).
+    pub fn dynamic_registration(mut self, open: bool) -> Self {
+        self.dynamic_registration = Some(open);
+        self
+    }
+
+    /// When the user is asked to approve a client (default [`ConsentMode::Remember`]).
+    ///
+    /// The consent page is the defense against the confused deputy: with open registration,
+    /// anyone can register a client with their own redirect URI and send a user a link; the
+    /// upstream, which the user approved for this proxy before, signs them in without asking,
+    /// and only this page stands between the user's code and the attacker. Static clients are
+    /// asked about like any other: their ids are public, and on a loopback redirect URI any
+    /// program on the user's computer can receive the code. [`ConsentMode::Off`] is refused
+    /// by [`build`](Self::build) unless registration is closed.
+    pub fn consent_mode(mut self, mode: ConsentMode) -> Self {
+        self.consent_mode = mode;
+        self
+    }
+
+    /// How long [`ConsentMode::Remember`] remembers an approval in the browser (default 7 days,
+    /// at most 400).
+    pub fn remember_consent_for(mut self, duration: Duration) -> Self {
+        self.remember_consent_for = Some(duration);
+        self
+    }
+
+    /// The consent page's name, logo and colours.
+    pub fn consent_branding(mut self, branding: ConsentBranding) -> Self {
+        self.consent_branding = branding;
+        self
+    }
+
+    /// Replaces the consent page: `template` receives the [`ConsentView`], whose every value is
+    /// already HTML-escaped, and returns the page's HTML. See [`ConsentView`] for what the page
+    /// must contain; [`ConsentView::default_html`] is the built-in page.
+    ///
+    /// A function rather than a template string: the values it gets are typed and escaped
+    /// before it sees them, and a mistake in it is a compile error, not a broken page.
+    pub fn consent_template<F>(mut self, template: F) -> Self
+    where
+        F: Fn(&ConsentView) -> String + Send + Sync + 'static,
+    {
+        self.consent_template = Some(Arc::new(template));
+        self
+    }
+
+    /// How long an upstream call may take in all, body included (default 10 s).
+    pub fn upstream_timeout(mut self, timeout: Duration) -> Self {
+        self.upstream_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest a verified token is served from the token cache of
+    /// [`require_auth`](OAuthProxy::require_auth); see [`RequireAuth::cache_max_ttl`]
+    /// (default 5 minutes).
+    pub fn cache_max_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_max_ttl = Some(ttl);
+        self
+    }
+
+    /// The time source (default [`SystemClock`](crate::SystemClock)); tests drive expiry with it.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the configuration.
+    pub fn build(self) -> Result<OAuthProxy, ConfigError> {
+        let public = secure_url(
+            "public_url",
+            required("public_url", self.public_url)?.trim(),
+        )?;
+        if public.path() != "/" || public.query().is_some() {
+            return Err(ConfigError::Invalid {
+                field: "public_url",
+                reason: "give the origin only (scheme, host, port); the MCP path goes in mcp_path"
+                    .into(),
+            });
+        }
+        let base = public.origin().ascii_serialization();
+        let mcp_path = mcp_path(self.mcp_path.as_deref().unwrap_or("/mcp"))?;
+
+        let auth_endpoint = secure_url(
+            "auth_endpoint",
+            &required("auth_endpoint", self.auth_endpoint)?,
+        )?;
+        let token_endpoint = secure_url(
+            "token_endpoint",
+            &required("token_endpoint", self.token_endpoint)?,
+        )?;
+        let revocation_endpoint = self
+            .revocation_endpoint
+            .map(|u| secure_url("revocation_endpoint", &u))
+            .transpose()?;
+        if let Some(issuer) = &self.issuer {
+            secure_url("issuer", issuer)?;
+        }
+
+        let client_id = required("client_id", self.client_id)?;
+        if client_id.trim().is_empty() {
+            return Err(invalid("client_id", "must not be empty"));
+        }
+        if matches!(&self.client_secret, Some(s) if s.secret().is_empty()) {
+            return Err(invalid(
+                "client_secret",
+                "must not be empty (leave it unset for a public client)",
+            ));
+        }
+        if self.client_auth == ClientAuthMethod::ClientSecretBasic && self.client_secret.is_none() {
+            return Err(invalid(
+                "client_auth_method",
+                "client_secret_basic needs a client_secret",
+            ));
+        }
+        let verifier = self.verifier.ok_or(ConfigError::Missing("verifier"))?;
+
+        let scopes = self
+            .scopes
+            .unwrap_or_else(|| ["openid", "email", "profile"].map(String::from).to_vec());
+        if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
+            return Err(invalid("scopes", &format!("`{bad}` is not a scope token")));
+        }
+        let grant_types = self.grant_types.unwrap_or_else(|| {
+            ["authorization_code", "refresh_token"]
+                .map(String::from)
+                .to_vec()
+        });
+        if let Some(bad) = grant_types
+            .iter()
+            .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
+        {
+            return Err(invalid("grant_types", &format!("`{bad}` is not supported")));
+        }
+        if !grant_types.iter().any(|g| g == "authorization_code") {
+            return Err(invalid("grant_types", "authorization_code is required"));
+        }
+
+        let mut reserved: Vec<&str> = RESERVED_AUTHORIZE_PARAMS.to_vec();
+        match &self.resource_forwarding {
+            ResourceForwarding::Omit => {}
+            ResourceForwarding::AsIs => reserved.push("resource"),
+            ResourceForwarding::As(name) => {
+                if name.is_empty() || RESERVED_AUTHORIZE_PARAMS.contains(&name.as_str()) {
+                    return Err(invalid(
+                        "resource_forwarding",
+                        &format!("cannot use `{name}`"),
+                    ));
+                }
+                reserved.push(name);
+            }
+        }
+        if let Some((name, _)) = self
+            .extra_authorize_params
+            .iter()
+            .find(|(k, _)| k.is_empty() || reserved.contains(&k.as_str()))
+        {
+            return Err(invalid(
+                "extra_authorize_params",
+                &format!("`{name}` is set by the proxy itself"),
+            ));
+        }
+
+        let mut static_clients: Vec<StaticClient> = Vec::new();
+        for client in self.static_clients {
+            if client.client_id.trim().is_empty() {
+                return Err(invalid("static_client", "the client id must not be empty"));
+            }
+            if static_clients
+                .iter()
+                .any(|c| c.client_id == client.client_id)
+            {
+                return Err(invalid(
+                    "static_client",
+                    &format!("`{}` is given twice", client.client_id),
+                ));
+            }
+            if client.redirect_uris.is_empty() {
+                return Err(invalid(
+                    "static_client",
+                    "at least one redirect URI is needed",
+                ));
+            }
+            for uri in &client.redirect_uris {
+                validate_redirect_uri(uri)
+                    .map_err(|e| invalid("static_client", &format!("`{uri}`: {e}")))?;
+            }
+            static_clients.push(client);
+        }
+
+        let dynamic_registration = self.dynamic_registration.unwrap_or(true);
+        if !dynamic_registration && static_clients.is_empty() {
+            return Err(invalid(
+                "dynamic_registration",
+                "with registration closed, configure at least one static_client",
+            ));
+        }
+        if self.consent_mode == ConsentMode::Off && dynamic_registration {
+            // Refused rather than warned about: with open registration, Off hands every
+            // signed-in user's code to whoever registers a client and sends them a link.
+            return Err(invalid(
+                "consent_mode",
+                "ConsentMode::Off is unsafe while anyone can register a client (the confused \
+                 deputy); close registration with dynamic_registration(false), or keep consent",
+            ));
+        }
+        let remember_for = self.remember_consent_for.unwrap_or(DEFAULT_REMEMBER);
+        if remember_for.as_secs() == 0 || remember_for > MAX_REMEMBER {
+            return Err(invalid(
+                "remember_consent_for",
+                "must be at least a second and at most 400 days",
+            ));
+        }
+        let default_name = public.host_str().unwrap_or(&base).to_owned();
+        let consent = ConsentConfig {
+            mode: self.consent_mode,
+            remember_for,
+            branding: self.consent_branding.validate(&default_name)?,
+            template: self.consent_template,
+        };
+        if consent.mode == ConsentMode::Off {
+            log::warn!(
+                "consent is off: safe only because registration is closed and every client is \
+                 a static client you configured"
+            );
+        }
+        let secure_cookies = public.scheme() == "https";
+
+        let upstream_timeout = self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT);
+        if upstream_timeout.is_zero() {
+            return Err(invalid("upstream_timeout", "must be positive"));
+        }
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let keys = if self.keys.is_empty() {
+            log::warn!(
+                "no proxy key configured: a random one is used, so a restart or another replica \
+                 breaks every sign-in in flight and every registered client; set proxy_key"
+            );
+            vec![ProxyKey::generate()]
+        } else {
+            self.keys
+        };
+        let sealer = Sealer::new(keys, clock.clone())?;
+        let resource = format!("{base}{mcp_path}");
+        let mut require_auth = RequireAuth::new(verifier, &resource)?.clock(clock.clone());
+        if let Some(f) = self.user_info {
+            require_auth = require_auth.user_info(move |claims| f(claims));
+        }
+        if let Some(ttl) = self.cache_max_ttl {
+            require_auth = require_auth.cache_max_ttl(ttl);
+        }
+
+        Ok(OAuthProxy {
+            cfg: Arc::new(ProxyConfig {
+                resource,
+                callback: format!("{base}/oauth/callback"),
+                base,
+                mcp_path,
+                auth_endpoint,
+                token_endpoint,
+                revocation_endpoint,
+                upstream_issuer: self.issuer,
+                client_id,
+                client_secret: self.client_secret,
+                client_auth: self.client_auth,
+                require_auth,
+                scopes,
+                grant_types,
+                extra_authorize_params: self.extra_authorize_params,
+                resource_forwarding: self.resource_forwarding,
+                static_clients,
+                dynamic_registration,
+                consent,
+                secure_cookies,
+                sealer,
+                upstream_timeout,
+                clock,
+            }),
+        })
+    }
+}
