@@ -410,13 +410,30 @@ async fn token_request_errors_are_rfc_shaped() {
             400,
             "invalid_request",
         ),
+        (
+            vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", &client_id),
+                ("refresh_token", "rt-1"),
+                ("resource", "https://other.example/mcp"),
+            ],
+            400,
+            "invalid_target",
+        ),
     ];
     for (form, status, error) in cases {
         let res = post_form(&token, &form).await;
         assert_eq!(res.status.as_u16(), status, "{form:?}: {}", res.text());
         assert_eq!(res.json()["error"], error, "{form:?}");
         assert_eq!(res.header("cache-control"), Some("no-store"));
+        assert_eq!(res.header("pragma"), Some("no-cache"));
+        assert_eq!(res.header("www-authenticate"), None, "{form:?}");
     }
+    // RFC 6749 §5.2: a client id sent in the Authorization header and refused gets a 401 with
+    // a challenge for that scheme.
+    let res = awc_basic(&token, "not-a-client").await;
+    assert_eq!(res.0, 401);
+    assert_eq!(res.1.as_deref(), Some("Basic realm=\"token\""));
     let huge = post_raw(
         &token,
         "application/x-www-form-urlencoded",
@@ -556,4 +573,20 @@ async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
     assert_eq!(mixed_up.status, StatusCode::BAD_REQUEST);
     assert!(mixed_up.location.is_none());
     up.stop().await;
+}
+
+/// Posts a refresh grant to `url` with `client_id` in HTTP Basic; the status and the
+/// `WWW-Authenticate` header.
+async fn awc_basic(url: &str, client_id: &str) -> (u16, Option<String>) {
+    let res = http()
+        .post(url)
+        .basic_auth(client_id, "")
+        .send_form(&[("grant_type", "refresh_token"), ("refresh_token", "rt-1")])
+        .await
+        .unwrap();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (res.status().as_u16(), challenge)
 }

@@ -213,6 +213,41 @@ async fn cors_answers_preflights_and_exposes_the_mcp_headers() {
 }
 
 #[actix_web::test]
+async fn browser_pages_have_no_cors() {
+    let up = Upstream::start().await;
+    let proxy = up.proxy(&key(1), ManualClock::at(1)).build().unwrap();
+    let app = test::init_service(App::new().service(proxy.scope())).await;
+    for path in [
+        "/authorize?client_id=x",
+        "/consent?request=x",
+        "/oauth/callback?state=x&code=y",
+    ] {
+        let req = test::TestRequest::get()
+            .uri(path)
+            .insert_header(("origin", "https://evil.example"))
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            !res.headers().contains_key("access-control-allow-origin"),
+            "{path}"
+        );
+        let req = test::TestRequest::default()
+            .method(actix_web::http::Method::OPTIONS)
+            .uri(path)
+            .insert_header(("origin", "https://evil.example"))
+            .insert_header(("access-control-request-method", "GET"))
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert!(
+            !res.headers().contains_key("access-control-allow-origin"),
+            "preflight {path}"
+        );
+    }
+    up.stop().await;
+}
+
+#[actix_web::test]
 async fn from_discovery_fills_the_endpoints_and_insists_on_the_exact_issuer() {
     let up = Upstream::start().await;
     let builder = OAuthProxy::from_discovery(&up.issuer).await.unwrap();

@@ -36,8 +36,8 @@ impl OAuthProxy {
     /// The proxy's routes, to mount at the application root: discovery (RFC 9728, RFC 8414 and
     /// OpenID paths), `/register` (unless registration is closed), `/authorize`, the consent
     /// page `/consent`, `/oauth/callback`, `/token`, and `/revoke` when a revocation endpoint
-    /// is configured. All but the consent page have CORS; the consent page is for the user's
-    /// own browser only.
+    /// is configured. The discovery documents, `/register`, `/token` and `/revoke` have CORS;
+    /// `/authorize`, `/consent` and `/oauth/callback` are for the user's own browser only.
     ///
     /// The scope answers only its own paths and lets every other request through to the
     /// services registered after it, so the order of `.service` calls does not matter. Mount
@@ -92,9 +92,6 @@ impl OAuthProxy {
                 "/.well-known/openid-configuration",
                 web::get().to(metadata::authorization_server),
             )
-            .route("/authorize", web::get().to(authorize::authorize_get))
-            .route("/authorize", web::post().to(authorize::authorize_post))
-            .route("/oauth/callback", web::get().to(callback::callback))
             .route("/token", web::post().to(token::token));
         if cfg.dynamic_registration {
             routes = routes.route("/register", web::post().to(register::register));
@@ -102,8 +99,9 @@ impl OAuthProxy {
         if cfg.revocation_endpoint.is_some() {
             routes = routes.route("/revoke", web::post().to(revoke::revoke));
         }
-        // The outer scope stays a plain `Scope`; CORS wraps the inner one. The consent page
-        // is outside it: no other origin has any business with it.
+        // The outer scope stays a plain `Scope`; CORS wraps the inner one. The pages the
+        // user's browser navigates to (authorize, consent, callback) are outside it: no other
+        // origin has any business reading them (issue 3 lists the routes that get CORS).
         web::scope("")
             .guard(guard::fn_guard(move |ctx| {
                 let path = ctx.head().uri.path();
@@ -111,10 +109,16 @@ impl OAuthProxy {
             }))
             .app_data(state)
             .service(
+                web::resource("/authorize")
+                    .route(web::get().to(authorize::authorize_get))
+                    .route(web::post().to(authorize::authorize_post)),
+            )
+            .service(
                 web::resource("/consent")
                     .route(web::get().to(consent::page))
                     .route(web::post().to(consent::answer)),
             )
+            .service(web::resource("/oauth/callback").route(web::get().to(callback::callback)))
             .service(routes.wrap(self.cors()))
     }
 

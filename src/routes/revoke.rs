@@ -3,7 +3,11 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{client, read_body, token::client_id, Params, State};
+use super::{
+    client, read_body,
+    token::{client_id, refuse_client},
+    Params, State,
+};
 use crate::error::OAuthError;
 
 pub(super) async fn revoke(
@@ -23,7 +27,9 @@ pub(super) async fn revoke(
     let params = Params::parse(&body);
     params.check_repeated(&[])?;
     let client_id = client_id(&req, &params)?;
-    client::resolve(cfg, &client_id)?;
+    if let Err(e) = client::resolve(cfg, &client_id) {
+        return refuse_client(&req, e);
+    }
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::InvalidRequest("`token` is required".into()))?;

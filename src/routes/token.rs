@@ -34,7 +34,15 @@ pub(super) async fn token(
         ));
     }
     let client_id = client_id(&req, &params)?;
-    client::resolve(cfg, &client_id)?;
+    if let Err(e) = client::resolve(cfg, &client_id) {
+        return refuse_client(&req, e);
+    }
+    // RFC 8707 §2.2: the token request names the same resource as the authorization request.
+    if params.get("resource").is_some_and(|r| r != cfg.resource) {
+        return Err(OAuthError::InvalidTarget(
+            format!("this server's resource is {}", cfg.resource).into(),
+        ));
+    }
 
     let mut form: Vec<(&str, &str)> = Vec::new();
     let code: Code;
@@ -119,6 +127,23 @@ pub(super) fn client_id(req: &HttpRequest, params: &Params) -> Result<String, OA
         (None, Some(id)) => Ok(id),
         (None, None) => Err(OAuthError::InvalidClient("`client_id` is required".into())),
     }
+}
+
+/// The answer to a client id that does not open. RFC 6749 §5.2: a client that authenticated
+/// with the `Authorization` header gets a 401 with a `WWW-Authenticate` challenge for it.
+pub(super) fn refuse_client(
+    req: &HttpRequest,
+    err: OAuthError,
+) -> Result<HttpResponse, OAuthError> {
+    if basic_user(req).is_none() {
+        return Err(err);
+    }
+    let mut res = actix_web::ResponseError::error_response(&err);
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"token\""),
+    );
+    Ok(res)
 }
 
 fn basic_user(req: &HttpRequest) -> Option<String> {
