@@ -429,11 +429,6 @@ async fn token_request_errors_are_rfc_shaped() {
         assert_eq!(res.header("pragma"), Some("no-cache"));
         assert_eq!(res.header("www-authenticate"), None, "{form:?}");
     }
-    // RFC 6749 §5.2: a client id sent in the Authorization header and refused gets a 401 with
-    // a challenge for that scheme.
-    let res = awc_basic(&token, "not-a-client").await;
-    assert_eq!(res.0, 401);
-    assert_eq!(res.1.as_deref(), Some("Basic realm=\"token\""));
     let huge = post_raw(
         &token,
         "application/x-www-form-urlencoded",
@@ -575,13 +570,42 @@ async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
     up.stop().await;
 }
 
+/// RFC 6749 §5.2: a client id sent in the Authorization header and refused gets a 401 with a
+/// challenge for that scheme, at `/token` and `/revoke`.
+#[actix_web::test]
+async fn a_refused_client_id_sent_with_basic_gets_a_basic_challenge() {
+    let up = Upstream::start().await;
+    let proxy = ProxyServer::start(
+        up.proxy(&key(1), ManualClock::at(1_000_000))
+            .build()
+            .unwrap(),
+    )
+    .await;
+    for path in ["/token", "/revoke"] {
+        let (status, challenge) = awc_basic(&proxy.url(path), "not-a-client").await;
+        assert_eq!(status, 401, "{path}");
+        assert_eq!(
+            challenge.as_deref(),
+            Some("Basic realm=\"token\""),
+            "{path}"
+        );
+    }
+    assert!(up.seen("/token").is_empty());
+    assert!(up.seen("/revoke").is_empty());
+    up.stop().await;
+}
+
 /// Posts a refresh grant to `url` with `client_id` in HTTP Basic; the status and the
 /// `WWW-Authenticate` header.
 async fn awc_basic(url: &str, client_id: &str) -> (u16, Option<String>) {
     let res = http()
         .post(url)
         .basic_auth(client_id, "")
-        .send_form(&[("grant_type", "refresh_token"), ("refresh_token", "rt-1")])
+        .send_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "rt-1"),
+            ("token", "rt-1"),
+        ])
         .await
         .unwrap();
     let challenge = res
