@@ -22,7 +22,7 @@ use crate::{Clock, ConfigError};
 /// Shortest secret accepted as a proxy key, in bytes.
 const MIN_KEY_BYTES: usize = 32;
 /// A sealed value longer than this is refused before any decryption work.
-const MAX_SEALED_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_SEALED_BYTES: usize = 8 * 1024;
 
 /// A secret that seals the proxy's flow state. Share the same keys across replicas.
 ///

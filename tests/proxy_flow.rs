@@ -614,3 +614,32 @@ async fn awc_basic(url: &str, client_id: &str) -> (u16, Option<String>) {
         .map(|v| v.to_str().unwrap().to_owned());
     (res.status().as_u16(), challenge)
 }
+
+#[actix_web::test]
+async fn an_upstream_code_too_long_to_redeem_gets_an_error_at_the_callback_not_a_code() {
+    let up = Upstream::start().await;
+    let proxy = ProxyServer::start(
+        up.proxy(&key(1), ManualClock::at(1_000_000))
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let browser = Browser::new();
+    let sent = to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
+    let state = sent.query("state").unwrap();
+    let long = "c".repeat(7000);
+    let back = browser
+        .get(&proxy.url(&format!("/oauth/callback?code={long}&state={state}")))
+        .await;
+    assert_eq!(back.status, StatusCode::FOUND, "{}", back.text());
+    assert_eq!(back.query("error").as_deref(), Some("server_error"));
+    assert_eq!(back.query("code"), None);
+    // An ordinary code still goes through.
+    let (code, _) = code_in(&proxy, &browser, &client_id).await;
+    assert_eq!(
+        redeem(&proxy, &client_id, &code).await.status,
+        StatusCode::OK
+    );
+    up.stop().await;
+}

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     error::{redirect_with, OAuthError},
-    seal::Kind,
+    seal::{Kind, MAX_SEALED_BYTES},
 };
 
 /// RFC 6749 §4.1.2 recommends at most 10 minutes; clients redeem within seconds.
@@ -132,6 +132,19 @@ pub(super) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
         code_challenge: txn.code_challenge,
     };
     match cfg.sealer.seal(Kind::Code, Some(CODE_TTL), &code) {
+        // A code that `/token` would refuse as too long to open is not handed out: the client
+        // gets a clear error now rather than `invalid_grant` later.
+        Ok(sealed) if sealed.len() > MAX_SEALED_BYTES => {
+            log::warn!(
+                "the upstream code ({} bytes) is too long to seal into a client code",
+                upstream_code.len()
+            );
+            OAuthError::ServerError("the identity provider's code is too long".into()).redirect(
+                &redirect,
+                client_state,
+                &cfg.base,
+            )
+        }
         Ok(sealed) => redirect_with(
             &redirect,
             &[
