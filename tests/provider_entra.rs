@@ -248,3 +248,28 @@ async fn an_outage_is_503_before_keys_are_loaded_and_stale_keys_serve_after() {
     assert_eq!(ms.count(&keys_path), 3);
     ms.stop().await;
 }
+
+#[actix_web::test]
+async fn concurrent_first_requests_share_one_key_fetch() {
+    use actix_mcp_oauth::TokenVerifier;
+
+    let ms = StandIn::start().await;
+    let key = shared_key();
+    let keys_path = format!("/{TENANT_A}/discovery/v2.0/keys");
+    ms.on(&keys_path, None, 200, jwks(&[key]));
+    let host = ms.url("");
+    let verifier = providers::entra_id(TENANT_A)
+        .client(CLIENT, "entra-secret")
+        .authority_host(&host)
+        .clock(ManualClock::at(T0))
+        .verifier()
+        .unwrap();
+    let token = key.sign(&claims(&host, TENANT_A));
+    // Anyone can write a token naming our (public) tenant: before any keys are loaded, a burst
+    // of them must not turn into a burst of fetches from Microsoft.
+    let results = futures::future::join_all((0..20).map(|_| verifier.verify(&token))).await;
+    for result in results {
+        assert_eq!(result.unwrap().get_str("tid"), Some(TENANT_A));
+    }
+    assert_eq!(ms.count(&keys_path), 1, "the waiting requests joined the first fetch");
+}

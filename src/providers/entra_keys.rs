@@ -13,6 +13,7 @@ use std::{
 };
 
 use actix_web::http::header;
+use futures::channel::oneshot;
 
 use crate::{
     upstream::api_client,
@@ -48,8 +49,10 @@ pub(super) struct TenantKeys {
 struct State {
     keys: Option<Arc<KeySet>>,
     generation: u64,
-    /// A refresh of keys we already have is running: others keep using those.
+    /// A fetch is running: with keys, others keep using those; without, they wait for it.
     refreshing: bool,
+    /// Requests waiting for the first key set, answered when the running fetch ends.
+    waiters: Vec<oneshot::Sender<Result<Arc<KeySet>, VerifyError>>>,
     last_attempt: Option<u64>,
     last_failed: bool,
     /// Per tenant: the verifier built from the key set of that generation.
@@ -81,15 +84,28 @@ impl TenantKeys {
     }
 
     /// The keys to verify with now: the cached ones while fresh; otherwise one request
-    /// refreshes them while the others keep the stale set.
+    /// refreshes them while the others keep the stale set. Before any keys are loaded, one
+    /// request fetches and the others wait for it, so a burst of tokens (forged ones included)
+    /// costs one fetch, not one each.
     pub(super) async fn current(&self) -> Result<Arc<KeySet>, VerifyError> {
         let now = self.clock.now();
         let stale = {
-            let state = self.state();
+            let mut state = self.state();
             match state.keys.clone() {
                 Some(keys) if now < keys.fetched_at.saturating_add(KEYS_TTL) => return Ok(keys),
                 Some(keys) if state.refreshing || state.recently_tried(now) => return Ok(keys),
                 Some(keys) => Some(keys),
+                None if state.refreshing => {
+                    let (sender, receiver) = oneshot::channel();
+                    state.waiters.push(sender);
+                    drop(state);
+                    // Cancelled when the fetching request went away before the answer.
+                    return receiver.await.unwrap_or_else(|_| {
+                        Err(VerifyError::Unavailable(
+                            "the Entra ID key fetch was abandoned".into(),
+                        ))
+                    });
+                }
                 None if state.last_failed && state.recently_tried(now) => {
                     return Err(VerifyError::Unavailable(
                         "Entra ID keys could not be fetched; retrying shortly".into(),
@@ -158,31 +174,35 @@ impl TenantKeys {
     }
 
     async fn fetch(&self, now: u64) -> Result<Arc<KeySet>, VerifyError> {
-        let had_keys = {
+        {
             let mut state = self.state();
             state.last_attempt = Some(now);
-            let had = state.keys.is_some();
-            state.refreshing |= had;
-            had
-        };
+            state.refreshing = true;
+        }
         let guard = Refreshing {
             keys: self,
-            active: had_keys,
+            active: true,
         };
         let outcome = self.download().await;
         let mut state = self.state();
         drop(guard.disarm(&mut state));
         state.last_failed = outcome.is_err();
-        let json = outcome?;
-        state.generation += 1;
-        let keys = Arc::new(KeySet {
-            json,
-            generation: state.generation,
-            fetched_at: now,
+        let outcome = outcome.map(|json| {
+            state.generation += 1;
+            let keys = Arc::new(KeySet {
+                json,
+                generation: state.generation,
+                fetched_at: now,
+            });
+            log::debug!("Entra ID keys loaded from {}", self.url);
+            state.keys = Some(keys.clone());
+            keys
         });
-        log::debug!("Entra ID keys loaded from {}", self.url);
-        state.keys = Some(keys.clone());
-        Ok(keys)
+        for waiter in std::mem::take(&mut state.waiters) {
+            // A waiter whose request went away has dropped its receiver; nothing to do.
+            let _ = waiter.send(outcome.clone());
+        }
+        outcome
     }
 
     async fn download(&self) -> Result<String, VerifyError> {
@@ -205,7 +225,8 @@ impl State {
     }
 }
 
-/// Clears `refreshing` when a refresh ends, or when the request running it goes away.
+/// Clears `refreshing` when a fetch ends, or when the request running it goes away (then the
+/// waiters are let go, with an error rather than a hang).
 struct Refreshing<'a> {
     keys: &'a TenantKeys,
     active: bool,
@@ -224,7 +245,9 @@ impl Refreshing<'_> {
 impl Drop for Refreshing<'_> {
     fn drop(&mut self) {
         if self.active {
-            self.keys.state().refreshing = false;
+            let mut state = self.keys.state();
+            state.refreshing = false;
+            state.waiters.clear();
         }
     }
 }
