@@ -319,11 +319,17 @@ impl Inner {
             Err(VerifyError::UnknownKey) => match self.keys.newer_than(keys.generation).await? {
                 Some(newer) => {
                     let verifier = self.keys.verifier(&newer, &tid, issuer)?;
-                    verifier.verify(token).await?
+                    let claims = verifier.verify(token).await?;
+                    self.keys.verified(&tid, newer.generation, &verifier);
+                    claims
                 }
                 None => return Err(VerifyError::UnknownKey),
             },
-            other => other?,
+            other => {
+                let claims = other?;
+                self.keys.verified(&tid, keys.generation, &verifier);
+                claims
+            }
         };
         if claims.get_str("tid") != Some(tid.as_str()) {
             return Err(VerifyError::Issuer);

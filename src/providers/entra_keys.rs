@@ -28,6 +28,7 @@ const RETRY_INTERVAL: u64 = 30;
 /// Microsoft's key set carries certificates; a few dozen KiB.
 const MAX_KEYS_BODY: usize = 256 * 1024;
 /// Tenants whose verifier is kept; beyond this the map is emptied and refilled on demand.
+/// Only tenants with a token that verified are kept, so made-up tenants fill nothing.
 const MAX_TENANTS: usize = 1024;
 
 /// One fetched key set.
@@ -140,7 +141,10 @@ impl TenantKeys {
         self.fetch(now).await.map(Some)
     }
 
-    /// The verifier of tenant `tid` for `keys`, built on first use.
+    /// The verifier of tenant `tid` for `keys`: the kept one, or a new one that is kept only
+    /// once [`verified`](Self::verified) says a token of that tenant passed it. Keeping it at
+    /// once would let unsigned tokens naming made-up tenants fill the map with key sets and
+    /// evict the verifiers of real tenants.
     pub(super) fn verifier(
         &self,
         keys: &KeySet,
@@ -153,15 +157,25 @@ impl TenantKeys {
             }
         }
         // Built outside the lock: parsing a key set takes longer than a lookup should wait.
-        let verifier = self.build(&keys.json, issuer)?;
+        self.build(&keys.json, issuer)
+    }
+
+    /// Keeps `verifier`, of key set `generation`, for tenant `tid`, whose token it accepted.
+    pub(super) fn verified(&self, tid: &str, generation: u64, verifier: &JwksVerifier) {
         let mut state = self.state();
+        if state
+            .verifiers
+            .get(tid)
+            .is_some_and(|(kept, _)| *kept == generation)
+        {
+            return;
+        }
         if state.verifiers.len() >= MAX_TENANTS {
             state.verifiers.clear();
         }
         state
             .verifiers
-            .insert(tid.to_owned(), (keys.generation, verifier.clone()));
-        Ok(verifier)
+            .insert(tid.to_owned(), (generation, verifier.clone()));
     }
 
     fn build(&self, json: &str, issuer: String) -> Result<JwksVerifier, VerifyError> {
@@ -249,5 +263,50 @@ impl Drop for Refreshing<'_> {
             state.refreshing = false;
             state.waiters.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SystemClock;
+
+    const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k","alg":"ES256",
+        "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+
+    fn loaded() -> (TenantKeys, Arc<KeySet>) {
+        let keys = TenantKeys::new(
+            "https://login.invalid/keys".into(),
+            Duration::from_secs(5),
+            vec!["api".into()],
+            Arc::new(SystemClock),
+        );
+        let set = Arc::new(KeySet {
+            json: JWKS.into(),
+            generation: 1,
+            fetched_at: 0,
+        });
+        keys.state().keys = Some(set.clone());
+        (keys, set)
+    }
+
+    fn tid(i: usize) -> String {
+        format!("00000000-0000-0000-0000-{i:012}")
+    }
+
+    #[test]
+    fn tenants_whose_tokens_never_verify_keep_no_verifier_and_evict_none() {
+        let (keys, set) = loaded();
+        let real = tid(0);
+        let verifier = keys.verifier(&set, &real, "https://iss/0".into()).unwrap();
+        keys.verified(&real, set.generation, &verifier);
+        for i in 1..=MAX_TENANTS + 10 {
+            keys.verifier(&set, &tid(i), format!("https://iss/{i}"))
+                .unwrap();
+        }
+        let state = keys.state();
+        assert_eq!(state.verifiers.len(), 1, "only the verified tenant is kept");
+        assert!(state.verifiers.contains_key(&real));
     }
 }
