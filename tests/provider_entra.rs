@@ -101,10 +101,24 @@ async fn a_single_tenant_app_accepts_its_v2_tokens_and_nothing_else() {
     let mut expired = claims(&host, TENANT_A);
     expired["exp"] = json!(T0 - 3600);
     refused.push(("expired", expired));
+    // The app's own v2.0 ID token, as the token endpoint returns it beside the access token:
+    // same issuer, audience (the client id), keys and `ver`, but no `scp` or `roles`.
+    let mut id_token = claims(&host, TENANT_A);
+    for claim in ["scp", "azp", "azpacr"] {
+        id_token.as_object_mut().unwrap().remove(claim);
+    }
+    id_token["nonce"] = json!("n-0S6_WzA2Mj");
+    refused.push(("an ID token", id_token));
     for (what, payload) in refused {
         let res = call(&auth, &key.sign(&payload)).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{what}");
     }
+    // An app-only token grants application permissions instead of scopes.
+    let mut app_only = claims(&host, TENANT_A);
+    app_only.as_object_mut().unwrap().remove("scp");
+    app_only["roles"] = json!(["Tools.Run"]);
+    app_only["idtyp"] = json!("app");
+    assert_eq!(call(&auth, &key.sign(&app_only)).await.status, StatusCode::OK);
     assert_eq!(ms.count(&keys_path), 1, "the keys were fetched once");
     ms.stop().await;
 }
