@@ -118,7 +118,10 @@ async fn a_single_tenant_app_accepts_its_v2_tokens_and_nothing_else() {
     app_only.as_object_mut().unwrap().remove("scp");
     app_only["roles"] = json!(["Tools.Run"]);
     app_only["idtyp"] = json!("app");
-    assert_eq!(call(&auth, &key.sign(&app_only)).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&auth, &key.sign(&app_only)).await.status,
+        StatusCode::OK
+    );
     assert_eq!(ms.count(&keys_path), 1, "the keys were fetched once");
     ms.stop().await;
 }
@@ -285,5 +288,9 @@ async fn concurrent_first_requests_share_one_key_fetch() {
     for result in results {
         assert_eq!(result.unwrap().get_str("tid"), Some(TENANT_A));
     }
-    assert_eq!(ms.count(&keys_path), 1, "the waiting requests joined the first fetch");
+    assert_eq!(
+        ms.count(&keys_path),
+        1,
+        "the waiting requests joined the first fetch"
+    );
 }

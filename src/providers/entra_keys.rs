@@ -95,24 +95,29 @@ impl TenantKeys {
             match state.keys.clone() {
                 Some(keys) if now < keys.fetched_at.saturating_add(KEYS_TTL) => return Ok(keys),
                 Some(keys) if state.refreshing || state.recently_tried(now) => return Ok(keys),
-                Some(keys) => Some(keys),
+                Some(keys) => Ok(Some(keys)),
                 None if state.refreshing => {
                     let (sender, receiver) = oneshot::channel();
                     state.waiters.push(sender);
-                    drop(state);
-                    // Cancelled when the fetching request went away before the answer.
-                    return receiver.await.unwrap_or_else(|_| {
-                        Err(VerifyError::Unavailable(
-                            "the Entra ID key fetch was abandoned".into(),
-                        ))
-                    });
+                    Err(receiver)
                 }
                 None if state.last_failed && state.recently_tried(now) => {
                     return Err(VerifyError::Unavailable(
                         "Entra ID keys could not be fetched; retrying shortly".into(),
                     ))
                 }
-                None => None,
+                None => Ok(None),
+            }
+        };
+        let stale = match stale {
+            Ok(stale) => stale,
+            // Cancelled when the fetching request went away before the answer.
+            Err(receiver) => {
+                return receiver.await.unwrap_or_else(|_| {
+                    Err(VerifyError::Unavailable(
+                        "the Entra ID key fetch was abandoned".into(),
+                    ))
+                })
             }
         };
         match (self.fetch(now).await, stale) {
