@@ -101,10 +101,27 @@ async fn a_single_tenant_app_accepts_its_v2_tokens_and_nothing_else() {
     let mut expired = claims(&host, TENANT_A);
     expired["exp"] = json!(T0 - 3600);
     refused.push(("expired", expired));
+    // The app's own v2.0 ID token, as the token endpoint returns it beside the access token:
+    // same issuer, audience (the client id), keys and `ver`, but no `scp` or `roles`.
+    let mut id_token = claims(&host, TENANT_A);
+    for claim in ["scp", "azp", "azpacr"] {
+        id_token.as_object_mut().unwrap().remove(claim);
+    }
+    id_token["nonce"] = json!("n-0S6_WzA2Mj");
+    refused.push(("an ID token", id_token));
     for (what, payload) in refused {
         let res = call(&auth, &key.sign(&payload)).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{what}");
     }
+    // An app-only token grants application permissions instead of scopes.
+    let mut app_only = claims(&host, TENANT_A);
+    app_only.as_object_mut().unwrap().remove("scp");
+    app_only["roles"] = json!(["Tools.Run"]);
+    app_only["idtyp"] = json!("app");
+    assert_eq!(
+        call(&auth, &key.sign(&app_only)).await.status,
+        StatusCode::OK
+    );
     assert_eq!(ms.count(&keys_path), 1, "the keys were fetched once");
     ms.stop().await;
 }
@@ -247,4 +264,33 @@ async fn an_outage_is_503_before_keys_are_loaded_and_stale_keys_serve_after() {
     assert_eq!(call(&auth, &token(T0 + 3630)).await.status, StatusCode::OK);
     assert_eq!(ms.count(&keys_path), 3);
     ms.stop().await;
+}
+
+#[actix_web::test]
+async fn concurrent_first_requests_share_one_key_fetch() {
+    use actix_mcp_oauth::TokenVerifier;
+
+    let ms = StandIn::start().await;
+    let key = shared_key();
+    let keys_path = format!("/{TENANT_A}/discovery/v2.0/keys");
+    ms.on(&keys_path, None, 200, jwks(&[key]));
+    let host = ms.url("");
+    let verifier = providers::entra_id(TENANT_A)
+        .client(CLIENT, "entra-secret")
+        .authority_host(&host)
+        .clock(ManualClock::at(T0))
+        .verifier()
+        .unwrap();
+    let token = key.sign(&claims(&host, TENANT_A));
+    // Anyone can write a token naming our (public) tenant: before any keys are loaded, a burst
+    // of them must not turn into a burst of fetches from Microsoft.
+    let results = futures::future::join_all((0..20).map(|_| verifier.verify(&token))).await;
+    for result in results {
+        assert_eq!(result.unwrap().get_str("tid"), Some(TENANT_A));
+    }
+    assert_eq!(
+        ms.count(&keys_path),
+        1,
+        "the waiting requests joined the first fetch"
+    );
 }

@@ -153,6 +153,18 @@ async fn keycloak_tokens_need_our_audience_and_bring_their_realm_and_client_role
             "mcp-proxy:tools-admin"
         ])
     );
+    // The ID token Keycloak returns beside the access token: same issuer, keys and audience.
+    let id_token = key.sign(&json!({
+        "exp": T0 + 300, "iat": T0, "jti": "onrtac:2", "iss": issuer, "aud": "mcp-proxy",
+        "sub": "7d3c1a52-0b4e-4c1e-9d8f-2a9b1c0e5f6a", "typ": "ID", "azp": "mcp-proxy",
+        "sid": "s1", "email_verified": true, "name": "Ada Lovelace", "preferred_username": "ada",
+        "email": "ada@example.com",
+    }));
+    assert_eq!(
+        call(&auth, &id_token).await.status,
+        StatusCode::UNAUTHORIZED,
+        "an ID token is not an access token"
+    );
     let default_audience = call(&auth, &token(json!("account"))).await;
     assert_eq!(
         default_audience.status,

@@ -90,6 +90,13 @@ impl TokenVerifier for CountingVerifier {
         {
             claims["exp"] = json!(exp);
         }
+        // `fexp-<seconds>`: a fractional NumericDate, `<seconds>.5`.
+        if let Some(exp) = token
+            .strip_prefix("fexp-")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            claims["exp"] = json!(exp as f64 + 0.5);
+        }
         let result = match claims {
             Value::Object(map) => Ok(Claims::new(map)),
             _ => Err(VerifyError::Malformed("test claims")),
@@ -188,6 +195,25 @@ async fn an_entry_is_not_served_once_its_token_expires() {
     clock.set(T0 + 100);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
     assert_eq!(v.calls(), 2, "at exp the verifier is asked again");
+}
+
+#[actix_web::test]
+async fn a_fractional_exp_still_bounds_the_cache_entry() {
+    let v = CountingVerifier::default();
+    let clock = ManualClock::at(T0);
+    let app = app!(auth(&v, &clock));
+    let token = format!("fexp-{}", T0 + 100);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    clock.set(T0 + 99);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    assert_eq!(v.calls(), 1);
+    clock.set(T0 + 101);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    assert_eq!(
+        v.calls(),
+        2,
+        "past a fractional exp the verifier is asked again, not the cache for max TTL"
+    );
 }
 
 #[actix_web::test]

@@ -262,6 +262,8 @@ impl fmt::Debug for EntraId {
 ///   multi-tenant metadata, checked against the signed `tid`;
 /// - `aud` is our client id (or the Application ID URI);
 /// - `ver` is `2.0` (a v1.0 token means the manifest still asks for v1 tokens);
+/// - `scp` or `roles` grants something: the app's ID tokens have the same issuer, audience and
+///   keys, but are no access tokens;
 /// - `exp`, `nbf` and `iat` hold, with 60 s of leeway.
 #[derive(Clone)]
 pub struct EntraIdVerifier {
@@ -319,14 +321,33 @@ impl Inner {
             Err(VerifyError::UnknownKey) => match self.keys.newer_than(keys.generation).await? {
                 Some(newer) => {
                     let verifier = self.keys.verifier(&newer, &tid, issuer)?;
-                    verifier.verify(token).await?
+                    let claims = verifier.verify(token).await?;
+                    self.keys.verified(&tid, newer.generation, &verifier);
+                    claims
                 }
                 None => return Err(VerifyError::UnknownKey),
             },
-            other => other?,
+            other => {
+                let claims = other?;
+                self.keys.verified(&tid, keys.generation, &verifier);
+                claims
+            }
         };
         if claims.get_str("tid") != Some(tid.as_str()) {
             return Err(VerifyError::Issuer);
+        }
+        // The app's own ID tokens share this issuer, audience (the client id) and keys, and the
+        // proxy hands them to clients; what they lack is the grant of an access token for an
+        // API: delegated scopes (`scp`) or application permissions (`roles`).
+        let grants = |name: &str| match claims.get(name) {
+            Some(serde_json::Value::String(s)) => !s.trim().is_empty(),
+            Some(serde_json::Value::Array(items)) => !items.is_empty(),
+            _ => false,
+        };
+        if !grants("scp") && !grants("roles") {
+            return Err(VerifyError::Rejected(
+                "no `scp` or `roles`: not an access token for this API (an ID token?)".into(),
+            ));
         }
         if claims.get_str("ver") != Some("2.0") {
             return Err(VerifyError::Rejected(

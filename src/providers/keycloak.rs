@@ -128,7 +128,20 @@ impl Keycloak {
     /// Keycloak's claims as a user: [`default_user_info`], with the roles taken from
     /// `realm_access.roles` and every `resource_access.<client>.roles` (client roles written
     /// `client:role`), since Keycloak nests them there rather than in `roles`.
+    ///
+    /// Refuses a token whose `typ` claim is not `Bearer`: Keycloak's ID tokens (`typ` `ID`)
+    /// carry the same issuer, keys and, by default, our client id as audience, but are no
+    /// access tokens.
     pub fn user_info(claims: &Claims) -> Result<UserInfo, VerifyError> {
+        match claims.get("typ") {
+            None => {}
+            Some(Value::String(typ)) if typ.eq_ignore_ascii_case("Bearer") => {}
+            Some(_) => {
+                return Err(VerifyError::Rejected(
+                    "not a Keycloak access token (`typ` is not Bearer)".into(),
+                ))
+            }
+        }
         let mut info = default_user_info(claims)?;
         let names = |v: &Value| -> Vec<String> {
             v.get("roles")

@@ -108,7 +108,7 @@ pub struct Claims {
 impl Claims {
     /// Wraps a JSON object.
     pub fn new(map: Map<String, Value>) -> Self {
-        let exp = map.get("exp").and_then(Value::as_u64);
+        let exp = map.get("exp").and_then(numeric_date_floor);
         Self {
             map: OnceLock::from(map),
             json: None,
@@ -135,7 +135,8 @@ impl Claims {
         self.get(name).and_then(Value::as_str)
     }
 
-    /// `exp` as seconds since the epoch, when it is a non-negative integer.
+    /// `exp` as whole seconds since the epoch (a fractional `exp` rounded down), when it is a
+    /// non-negative number.
     pub fn expires_at(&self) -> Option<u64> {
         self.exp
     }
@@ -151,6 +152,15 @@ impl Claims {
         map.into_inner()
             .unwrap_or_else(|| parse_object(json.as_deref()))
     }
+}
+
+/// A NumericDate rounded down: rounding up would let a cache serve a token past its expiry.
+fn numeric_date_floor(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let at = value.as_f64()?;
+        // `as` saturates, so a huge value is a far future, never a wrap into the past.
+        (at.is_finite() && at >= 0.0).then(|| at.floor() as u64)
+    })
 }
 
 fn parse_object(json: Option<&[u8]>) -> Map<String, Value> {

@@ -175,7 +175,7 @@ impl<'de: 'a, 'a> Visitor<'de> for AudienceVisitor<'a> {
 }
 
 /// The registered-claim checks. `iss` and `exp` are required; `nbf` and `iat` are checked when
-/// present; `aud` when audiences are configured. Returns `exp` when it is an integer.
+/// present; `aud` when audiences are configured. Returns `exp`, rounded down to whole seconds.
 pub(super) fn check_claims(
     claims: &Registered<'_>,
     policy: &Policy,
@@ -215,10 +215,12 @@ pub(super) fn check_claims(
             return Err(VerifyError::Audience);
         }
     }
-    Ok(match claims.exp {
-        Field::Int(exp) => Some(exp),
-        _ => None,
-    })
+    // A fractional `exp` is kept rounded down, so the cache stops serving the token no later
+    // than it expires; dropping it would let the cache serve it for its whole maximum TTL.
+    Ok(Some(match claims.exp {
+        Field::Int(exp) => exp,
+        _ => exp.floor() as u64,
+    }))
 }
 
 /// A NumericDate claim: absent, or a finite number of seconds in `0..=9999-12-31`.
@@ -280,7 +282,7 @@ mod tests {
             &with("exp", json!(NOW as f64 + 600.5)),
         ))
         .unwrap();
-        assert_eq!(fractional.expires_at(), None);
+        assert_eq!(fractional.expires_at(), Some(NOW + 600));
     }
 
     #[test]
