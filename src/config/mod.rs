@@ -198,7 +198,8 @@ fn required(field: &'static str, value: Option<String>) -> Result<String, Config
     value.ok_or(ConfigError::Missing(field))
 }
 
-fn invalid(field: &'static str, reason: &str) -> ConfigError {
+/// A [`ConfigError::Invalid`] for `field`: the one constructor every builder uses.
+pub(crate) fn invalid(field: &'static str, reason: &str) -> ConfigError {
     ConfigError::Invalid {
         field,
         reason: reason.to_owned(),

@@ -17,6 +17,7 @@ use url::Url;
 pub(crate) use view::ViewInput;
 pub use view::{ConsentView, SafeHtml, ScopeView};
 
+use crate::config::invalid;
 use crate::config::{secure_url, ConfigError};
 
 /// When the user is asked to approve a client before being sent to the upstream sign-in.
@@ -154,13 +155,6 @@ impl ConsentBranding {
             )?,
             text: color("consent_branding.text_color", self.text_color, "#0f172a")?,
         })
-    }
-}
-
-fn invalid(field: &'static str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        reason: reason.to_owned(),
     }
 }
 

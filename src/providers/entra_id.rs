@@ -8,6 +8,7 @@ use futures::future::LocalBoxFuture;
 use serde::Deserialize;
 
 use super::{base_url, entra_keys::TenantKeys, segment, Credentials};
+use crate::config::invalid;
 use crate::{
     default_user_info, verify::api::DEFAULT_API_TIMEOUT, Claims, ClientSecret, Clock, ConfigError,
     OAuthProxy, OAuthProxyBuilder, ResourceForwarding, SystemClock, TokenVerifier, VerifyError,
@@ -382,13 +383,6 @@ fn is_guid(s: &str) -> bool {
             8 | 13 | 18 | 23 => b == b'-',
             _ => b.is_ascii_hexdigit(),
         })
-}
-
-fn invalid(field: &'static str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        reason: reason.to_owned(),
-    }
 }
 
 #[cfg(test)]

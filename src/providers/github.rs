@@ -6,6 +6,7 @@ use actix_web::http::header;
 use futures::future::LocalBoxFuture;
 use serde_json::{json, Map, Value};
 
+use crate::config::invalid;
 use crate::{
     config::secure_url,
     upstream::{api_client, Answer},
@@ -362,13 +363,6 @@ impl fmt::Debug for GitHubVerifier {
             .field("client_secret", &self.inner.client_secret)
             .field("user_url", &self.inner.user_url)
             .finish_non_exhaustive()
-    }
-}
-
-fn invalid(field: &'static str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        reason: reason.to_owned(),
     }
 }
 

@@ -9,13 +9,14 @@ use serde_json::{Map, Value};
 use url::{form_urlencoded, Url};
 
 use super::api::{classify, seconds, send, DEFAULT_API_TIMEOUT};
+use crate::config::invalid;
+use crate::verify::MAX_LEEWAY;
 use crate::{
     config::secure_url, upstream::api_client, Claims, ClientAuthMethod, ClientSecret, Clock,
     ConfigError, SystemClock, TokenVerifier, VerifyError,
 };
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
-const MAX_LEEWAY: Duration = Duration::from_secs(10 * 60);
 
 /// Verifies opaque access tokens by asking the authorization server (RFC 7662).
 ///
@@ -317,13 +318,6 @@ impl fmt::Debug for IntrospectionVerifierBuilder {
             .field("client_secret", &self.client_secret)
             .field("audiences", &self.audiences)
             .finish_non_exhaustive()
-    }
-}
-
-fn invalid(field: &'static str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        reason: reason.to_owned(),
     }
 }
 

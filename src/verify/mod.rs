@@ -19,6 +19,9 @@ pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{Algorithm, JwksVerifier, JwksVerifierBuilder};
 pub use opaque::FnVerifier;
 
+/// The largest clock-skew tolerance a verifier accepts: more would keep expired tokens alive.
+pub(crate) const MAX_LEEWAY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// Verifies a bearer token and returns its claims.
 ///
 /// Object-safe, so any verifier can sit behind `Arc<dyn TokenVerifier>`. The future is local

@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use super::{CachedKeys, Flight, Inner, JwksVerifier, Remote};
 use crate::clock::{Clock, SystemClock};
+use crate::config::invalid;
 use crate::config::{secure_url, ConfigError};
 use crate::verify::jwt::{normalize_typ, AlgSet, Algorithm, KeySet, Policy};
+use crate::verify::MAX_LEEWAY;
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
 const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 pub(super) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024;
-/// More leeway than this stops being clock skew and starts being a longer token lifetime.
-const MAX_LEEWAY: Duration = Duration::from_secs(10 * 60);
 
 /// Configures a [`JwksVerifier`]. Every setting but the issuer has a secure default.
 #[must_use]
@@ -198,13 +198,6 @@ impl JwksVerifierBuilder {
                 flight: Mutex::new(Flight::default()),
             }),
         })
-    }
-}
-
-fn invalid(field: &'static str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        reason: reason.to_owned(),
     }
 }
 
