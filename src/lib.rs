@@ -142,7 +142,7 @@ mod verify;
 #[cfg(feature = "rmcp")]
 pub use crate::rmcp::forward_auth_user;
 pub use challenge::{AuthError, BearerChallenge, BearerErrorCode, Challenge};
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     ClientAuthMethod, ConfigError, OAuthProxy, OAuthProxyBuilder, ResourceForwarding,
 };

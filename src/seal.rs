@@ -277,24 +277,15 @@ impl Sealer {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
-
     use super::*;
-
-    struct ManualClock(AtomicU64);
-
-    impl Clock for ManualClock {
-        fn now(&self) -> u64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
+    use crate::ManualClock;
 
     fn key(byte: u8) -> ProxyKey {
         ProxyKey::from_bytes(&[byte; 32]).expect("32 bytes")
     }
 
     fn sealer(keys: Vec<ProxyKey>) -> (Sealer, Arc<ManualClock>) {
-        let clock = Arc::new(ManualClock(AtomicU64::new(1_000_000)));
+        let clock = ManualClock::at(1_000_000);
         (Sealer::new(keys, clock.clone()).expect("sealer"), clock)
     }
 
@@ -338,9 +329,9 @@ mod tests {
         let sealed = s
             .seal(Kind::Code, Some(Duration::from_secs(300)), &txn())
             .unwrap();
-        clock.0.fetch_add(299, Ordering::SeqCst);
+        clock.advance(299);
         assert!(s.open::<Txn>(Kind::Code, &sealed).is_ok());
-        clock.0.fetch_add(1, Ordering::SeqCst);
+        clock.advance(1);
         assert_eq!(s.open::<Txn>(Kind::Code, &sealed), Err(SealError::Expired));
     }
 

@@ -4,7 +4,7 @@
 //! Time for tokens and the cache is a manual clock; only the fetches themselves are real.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -26,23 +26,7 @@ const T0: u64 = 1_700_000_000;
 /// Bounds every wait on a real event, so a bug fails the test instead of hanging it.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    fn new() -> Arc<Self> {
-        Arc::new(Self(AtomicU64::new(T0)))
-    }
-
-    fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+use actix_mcp_oauth::ManualClock;
 
 // ---------------------------------------------------------------------------------------------
 // Tokens
@@ -201,7 +185,7 @@ fn verifier(base: &str, clock: &Arc<ManualClock>) -> JwksVerifierBuilder {
 async fn a_rotated_key_costs_exactly_one_refetch_then_is_accepted() {
     let provider = Provider::serving(jwks(&[("a", Key::Rsa)]));
     let (base, server) = start(Arc::clone(&provider)).await;
-    let clock = ManualClock::new();
+    let clock = ManualClock::at(T0);
     let verifier = verifier(&base, &clock).build().unwrap();
 
     for _ in 0..3 {
@@ -225,7 +209,7 @@ async fn a_rotated_key_costs_exactly_one_refetch_then_is_accepted() {
 async fn a_flood_of_unknown_kids_is_rate_limited_to_one_fetch_per_interval() {
     let provider = Provider::serving(jwks(&[("a", Key::Rsa)]));
     let (base, server) = start(Arc::clone(&provider)).await;
-    let clock = ManualClock::new();
+    let clock = ManualClock::at(T0);
     let verifier = verifier(&base, &clock).build().unwrap();
     verifier.verify(&token("a", Key::Rsa)).await.unwrap();
 
@@ -270,7 +254,7 @@ async fn a_flood_of_unknown_kids_is_rate_limited_to_one_fetch_per_interval() {
 async fn cached_keys_keep_serving_while_the_provider_is_down() {
     let provider = Provider::serving(jwks(&[("a", Key::Rsa)]));
     let (base, server) = start(Arc::clone(&provider)).await;
-    let clock = ManualClock::new();
+    let clock = ManualClock::at(T0);
     let verifier = verifier(&base, &clock).build().unwrap();
     verifier.verify(&token("a", Key::Rsa)).await.unwrap();
 
@@ -294,7 +278,7 @@ async fn with_no_keys_at_all_an_outage_is_unavailable_and_retries_are_rate_limit
     let provider = Provider::serving(jwks(&[("a", Key::Rsa)]));
     provider.set_mode(Mode::Fail);
     let (base, server) = start(Arc::clone(&provider)).await;
-    let clock = ManualClock::new();
+    let clock = ManualClock::at(T0);
     let verifier = verifier(&base, &clock).build().unwrap();
 
     for _ in 0..5 {
@@ -314,7 +298,7 @@ async fn with_no_keys_at_all_an_outage_is_unavailable_and_retries_are_rate_limit
 async fn fifty_concurrent_requests_for_a_new_kid_share_one_fetch() {
     let provider = Provider::serving(jwks(&[("a", Key::Rsa)]));
     let (base, server) = start(Arc::clone(&provider)).await;
-    let clock = ManualClock::new();
+    let clock = ManualClock::at(T0);
     let verifier = verifier(&base, &clock).build().unwrap();
     verifier.verify(&token("a", Key::Rsa)).await.unwrap();
 
@@ -357,7 +341,7 @@ async fn fifty_concurrent_requests_for_a_new_kid_share_one_fetch() {
 async fn a_request_dropped_while_waiting_neither_cancels_the_fetch_nor_strands_others() {
     let provider = Provider::serving(jwks(&[("a", Key::Rsa)]));
     let (base, server) = start(Arc::clone(&provider)).await;
-    let clock = ManualClock::new();
+    let clock = ManualClock::at(T0);
     let verifier = verifier(&base, &clock).build().unwrap();
     verifier.verify(&token("a", Key::Rsa)).await.unwrap();
 
@@ -381,7 +365,7 @@ async fn cache_control_max_age_shortens_the_cache_lifetime() {
     let provider = Provider::serving(jwks(&[("a", Key::Rsa)]));
     *provider.cache_control.lock().unwrap() = Some("public, max-age=120");
     let (base, server) = start(Arc::clone(&provider)).await;
-    let clock = ManualClock::new();
+    let clock = ManualClock::at(T0);
     // The configured TTL (600 s) would not refresh before T0 + 600.
     let verifier = verifier(&base, &clock).build().unwrap();
     verifier.verify(&token("a", Key::Rsa)).await.unwrap();
@@ -406,7 +390,7 @@ async fn an_oversized_key_set_is_refused_with_or_without_content_length() {
         let provider = Provider::serving(padded.to_string());
         provider.set_mode(mode);
         let (base, server) = start(Arc::clone(&provider)).await;
-        let clock = ManualClock::new();
+        let clock = ManualClock::at(T0);
         let small = || {
             verifier(&base, &clock)
                 .max_response_bytes(4 * 1024)
@@ -429,7 +413,7 @@ async fn a_hanging_provider_is_unavailable_within_the_fetch_timeout() {
     let provider = Provider::serving(jwks(&[("a", Key::Rsa)]));
     provider.set_mode(Mode::Slow(Duration::from_secs(60)));
     let (base, server) = start(Arc::clone(&provider)).await;
-    let clock = ManualClock::new();
+    let clock = ManualClock::at(T0);
     let verifier = verifier(&base, &clock)
         .fetch_timeout(Duration::from_millis(300))
         .build()
@@ -453,7 +437,7 @@ async fn a_hanging_provider_is_unavailable_within_the_fetch_timeout() {
 async fn discovery_finds_the_jwks_uri_and_presets_the_issuer() {
     let provider = Provider::serving(jwks(&[("a", Key::Ed)]));
     let (base, server) = start(Arc::clone(&provider)).await;
-    let clock = ManualClock::new();
+    let clock = ManualClock::at(T0);
 
     let verifier = JwksVerifier::from_discovery(base.clone())
         .await

@@ -4,15 +4,14 @@ use std::{
     alloc::{GlobalAlloc, Layout, System},
     cell::Cell,
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicUsize, Ordering},
         Arc,
     },
     time::Duration,
 };
 
 use actix_mcp_oauth::{
-    AccessToken, AuthUser, Claims, Clock, RequireAuth, TokenCache, TokenVerifier, UserInfo,
-    VerifyError,
+    AccessToken, AuthUser, Claims, RequireAuth, TokenCache, TokenVerifier, UserInfo, VerifyError,
 };
 use actix_web::{
     http::{header::AUTHORIZATION, StatusCode},
@@ -50,23 +49,7 @@ fn allocations() -> usize {
 
 const T0: u64 = 1_700_000_000;
 
-struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    fn at(now: u64) -> Arc<Self> {
-        Arc::new(Self(AtomicU64::new(now)))
-    }
-
-    fn set(&self, now: u64) {
-        self.0.store(now, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+use actix_mcp_oauth::ManualClock;
 
 /// Accepts any token, with `exp` when the token is `exp-<seconds>`; counts its calls.
 #[derive(Clone, Default)]

@@ -5,13 +5,10 @@
 
 use std::{
     net::SocketAddr,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex, OnceLock,
-    },
+    sync::{Arc, Mutex, OnceLock},
 };
 
-use actix_mcp_oauth::{AuthUser, Clock, RequireAuth};
+use actix_mcp_oauth::{AuthUser, RequireAuth};
 use actix_web::{
     dev::ServerHandle, http::StatusCode, test, web, App, HttpRequest, HttpResponse, HttpServer,
 };
@@ -27,23 +24,7 @@ use serde_json::{json, Value};
 
 pub const T0: u64 = 1_700_000_000;
 
-/// A clock the test moves by hand.
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    pub fn at(now: u64) -> Arc<Self> {
-        Arc::new(Self(AtomicU64::new(now)))
-    }
-    pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use actix_mcp_oauth::ManualClock;
 
 /// One canned answer: for requests to `path` whose `Authorization` header or body contains
 /// `when` (any request when `None`). The latest matching rule wins.

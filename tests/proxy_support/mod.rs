@@ -6,15 +6,12 @@ use std::{
     cell::RefCell,
     collections::HashMap,
     net::SocketAddr,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
 use actix_mcp_oauth::{
-    Claims, Clock, OAuthProxy, OAuthProxyBuilder, ProxyKey, TokenVerifier, VerifyError,
+    Claims, OAuthProxy, OAuthProxyBuilder, ProxyKey, TokenVerifier, VerifyError,
 };
 use actix_web::{
     dev::ServerHandle, http::StatusCode, web, App, HttpRequest, HttpResponse, HttpServer,
@@ -37,24 +34,7 @@ pub fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(openssl::sha::sha256(verifier.as_bytes()))
 }
 
-/// A clock the test moves by hand.
-#[derive(Default)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    pub fn at(now: u64) -> Arc<Self> {
-        Arc::new(Self(AtomicU64::new(now)))
-    }
-    pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use actix_mcp_oauth::ManualClock;
 
 /// The MCP scope is not under test here: a verifier that refuses everything.
 pub struct NoTokens;
