@@ -123,39 +123,33 @@
 
 mod challenge;
 mod clock;
-mod config;
-mod consent;
-mod error;
+mod http;
 mod middleware;
 pub mod providers;
-mod redirect;
+mod proxy;
 mod remote;
 #[cfg(feature = "rmcp")]
 mod rmcp;
-mod routes;
-mod seal;
 mod secret;
-mod upstream;
 mod user;
+mod validate;
 mod verify;
 
 #[cfg(feature = "rmcp")]
 pub use crate::rmcp::forward_auth_user;
 pub use challenge::{AuthError, BearerChallenge, BearerErrorCode, Challenge};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{
-    ClientAuthMethod, ConfigError, OAuthProxy, OAuthProxyBuilder, ResourceForwarding,
+pub use http::ClientAuthMethod;
+pub use middleware::{RequireAuth, RequireAuthMiddleware, TokenCache};
+pub use proxy::{
+    ConsentBranding, ConsentMode, ConsentTemplateFn, ConsentView, OAuthError, OAuthProxy,
+    OAuthProxyBuilder, ProxyKey, ResourceForwarding, SafeHtml, ScopeView,
 };
-pub use consent::{
-    ConsentBranding, ConsentMode, ConsentTemplateFn, ConsentView, SafeHtml, ScopeView,
-};
-pub use error::OAuthError;
-pub use middleware::{RequireAuth, RequireAuthMiddleware};
 pub use remote::{RemoteAuth, RemoteAuthBuilder};
-pub use seal::ProxyKey;
 pub use secret::{AccessToken, ClientSecret};
 pub use user::{default_user_info, AuthUser, AuthUserExt, UserInfo, UserInfoFn};
+pub use validate::ConfigError;
 pub use verify::{
     Algorithm, Claims, FnVerifier, IntrospectionVerifier, IntrospectionVerifierBuilder,
-    JwksVerifier, JwksVerifierBuilder, TokenCache, TokenVerifier, VerifyError,
+    JwksVerifier, JwksVerifierBuilder, TokenVerifier, VerifyError,
 };

@@ -12,7 +12,7 @@ use actix_web::{
 use serde_json::{json, Value};
 
 use crate::{
-    config::{is_scope_token, secure_url},
+    validate::{is_scope_token, secure_url},
     Claims, Clock, ConfigError, RequireAuth, TokenVerifier, UserInfo, VerifyError,
 };
 

@@ -8,7 +8,7 @@ use futures::future::LocalBoxFuture;
 use serde::Deserialize;
 
 use super::{base_url, entra_keys::TenantKeys, segment, Credentials};
-use crate::config::invalid;
+use crate::validate::invalid;
 use crate::{
     default_user_info, verify::api::DEFAULT_API_TIMEOUT, Claims, ClientSecret, Clock, ConfigError,
     OAuthProxy, OAuthProxyBuilder, ResourceForwarding, SystemClock, TokenVerifier, VerifyError,

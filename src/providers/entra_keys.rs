@@ -16,7 +16,7 @@ use actix_web::http::header;
 use futures::channel::oneshot;
 
 use crate::{
-    upstream::api_client,
+    http::api_client,
     verify::api::{classify, send_limited},
     Clock, JwksVerifier, VerifyError,
 };

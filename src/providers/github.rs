@@ -6,10 +6,10 @@ use actix_web::http::header;
 use futures::future::LocalBoxFuture;
 use serde_json::{json, Map, Value};
 
-use crate::config::invalid;
+use crate::validate::invalid;
 use crate::{
-    config::secure_url,
-    upstream::{api_client, Answer},
+    http::{api_client, Answer},
+    validate::secure_url,
     verify::api::{classify, send, DEFAULT_API_TIMEOUT},
     Claims, ClientSecret, Clock, ConfigError, OAuthProxy, OAuthProxyBuilder, SystemClock,
     TokenVerifier, VerifyError,

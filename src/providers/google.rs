@@ -7,8 +7,8 @@ use futures::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 
 use crate::{
-    config::secure_url,
-    upstream::api_client,
+    http::api_client,
+    validate::secure_url,
     verify::api::{classify, seconds, send, DEFAULT_API_TIMEOUT},
     Claims, ClientSecret, Clock, ConfigError, OAuthProxy, OAuthProxyBuilder, SystemClock,
     TokenVerifier, VerifyError,

@@ -70,7 +70,7 @@ pub use google::{google, Google, GoogleVerifier};
 pub use keycloak::{keycloak, Keycloak};
 pub use okta::{okta, Okta};
 
-use crate::{config::secure_url, ClientSecret, ConfigError};
+use crate::{validate::secure_url, ClientSecret, ConfigError};
 
 /// `dev-123.okta.com` → `https://dev-123.okta.com`; a full URL (`http://127.0.0.1:8080` for a
 /// test double) is kept. The result is an origin, or with `allow_path` an origin and path,

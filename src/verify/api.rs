@@ -1,7 +1,7 @@
 //! Calls to a provider's API made while verifying a token (token-info, user, introspection and
 //! key endpoints), and what their answers mean for the token.
 //!
-//! The HTTP side is [`crate::upstream`]'s: bounded in time and size, no redirects. Here an
+//! The HTTP side is [`crate::http`]'s: bounded in time and size, no redirects. Here an
 //! answer becomes a JSON object, a refusal of the token ([`VerifyError::Rejected`]), or a
 //! failure of the provider ([`VerifyError::Unavailable`], answered with 503 so the client
 //! retries instead of throwing its token away). Nothing here logs or returns the token.
@@ -13,7 +13,7 @@ use awc::ClientRequest;
 use serde_json::{Map, Value};
 
 use crate::{
-    upstream::{call, Answer},
+    http::{call, Answer},
     VerifyError,
 };
 

@@ -9,11 +9,12 @@ use serde_json::{Map, Value};
 use url::{form_urlencoded, Url};
 
 use super::api::{classify, seconds, send, DEFAULT_API_TIMEOUT};
-use crate::config::invalid;
+use crate::validate::invalid;
 use crate::verify::MAX_LEEWAY;
 use crate::{
-    config::secure_url, upstream::api_client, Claims, ClientAuthMethod, ClientSecret, Clock,
-    ConfigError, SystemClock, TokenVerifier, VerifyError,
+    http::{api_client, ClientAuthMethod},
+    validate::secure_url,
+    Claims, ClientSecret, Clock, ConfigError, SystemClock, TokenVerifier, VerifyError,
 };
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);

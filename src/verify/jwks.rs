@@ -26,7 +26,7 @@ pub use super::jwt::Algorithm;
 use super::jwt::{Jws, KeySet, Policy};
 use super::{Claims, TokenVerifier, VerifyError};
 use crate::clock::Clock;
-use crate::config::{secure_url, ConfigError};
+use crate::validate::{secure_url, ConfigError};
 
 mod builder;
 mod fetch;

@@ -8,13 +8,11 @@ use futures::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 
 pub(crate) mod api;
-mod cache;
 mod introspection;
 mod jwks;
 mod jwt;
 mod opaque;
 
-pub use cache::TokenCache;
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{Algorithm, JwksVerifier, JwksVerifierBuilder};
 pub use opaque::FnVerifier;

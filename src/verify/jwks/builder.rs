@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use super::{CachedKeys, Flight, Inner, JwksVerifier, Remote};
 use crate::clock::{Clock, SystemClock};
-use crate::config::invalid;
-use crate::config::{secure_url, ConfigError};
+use crate::validate::{invalid, secure_url, ConfigError};
 use crate::verify::jwt::{normalize_typ, AlgSet, Algorithm, KeySet, Policy};
 use crate::verify::MAX_LEEWAY;
 

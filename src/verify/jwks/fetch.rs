@@ -12,7 +12,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::builder::{DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES};
-use crate::config::ConfigError;
+use crate::validate::ConfigError;
 
 /// The `max-age` directive of `Cache-Control`, if any.
 fn max_age(headers: &HeaderMap) -> Option<u64> {

@@ -1,36 +1,94 @@
-//! The proxy's routes as one actix [`Scope`], and what they share.
+//! The authorization-server side: [`OAuthProxy`], its builder, and everything behind its routes.
 
-mod authorize;
-mod callback;
-mod client;
+mod builder;
+mod config;
 mod consent;
-mod cookies;
-mod metadata;
-mod register;
-mod revoke;
-mod token;
+mod error;
+mod redirect;
+mod routes;
+mod seal;
+mod upstream;
 
-use std::collections::HashMap;
+use std::{fmt, sync::Arc};
 
 use actix_cors::Cors;
 use actix_web::{
     guard,
-    http::{header, Method, StatusCode},
-    web, HttpResponse, Scope,
+    http::{header, Method},
+    web, Scope,
 };
 
-use crate::{error::OAuthError, upstream::Upstream, OAuthProxy, RequireAuth};
+use crate::{validate::ConfigError, RequireAuth};
+pub use builder::OAuthProxyBuilder;
+use config::ProxyConfig;
+pub use config::ResourceForwarding;
+pub use consent::{
+    ConsentBranding, ConsentMode, ConsentTemplateFn, ConsentView, SafeHtml, ScopeView,
+};
+pub use error::OAuthError;
+use routes::{
+    authorize, callback, consent as consent_routes, metadata, register, revoke, token, ProxyState,
+};
+pub use seal::ProxyKey;
+use upstream::Upstream;
 
-/// Largest form or JSON body the proxy reads: registration and token requests are small.
-const MAX_REQUEST_BODY: usize = 16 * 1024;
-
-/// What the handlers of one worker share: the configuration and that worker's HTTP client.
-pub(crate) struct ProxyState {
-    pub(crate) proxy: OAuthProxy,
-    pub(crate) upstream: Upstream,
+/// An OAuth 2.1 authorization server in front of an upstream identity provider that has no
+/// dynamic client registration.
+///
+/// The proxy holds one pre-registered upstream client and lets every MCP client register with
+/// it; all flow state is sealed with the proxy key, so it keeps nothing on the server and any
+/// replica sharing the key serves any step. Build it with [`OAuthProxy::builder`] (or
+/// [`OAuthProxy::from_discovery`]) once, outside `HttpServer::new`, and clone it into the app
+/// factory; cloning is cheap. Mount [`OAuthProxy::scope`] at the application root.
+#[derive(Clone)]
+pub struct OAuthProxy {
+    pub(crate) cfg: Arc<ProxyConfig>,
 }
 
-type State = web::Data<ProxyState>;
+impl fmt::Debug for OAuthProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.cfg;
+        f.debug_struct("OAuthProxy")
+            .field("public_url", &c.base)
+            .field("resource", &c.resource)
+            .field("auth_endpoint", &c.auth_endpoint.as_str())
+            .field("token_endpoint", &c.token_endpoint.as_str())
+            .field("client_id", &c.client_id)
+            .field("client_secret", &c.client_secret)
+            .field("consent", &c.consent)
+            .field("dynamic_registration", &c.dynamic_registration)
+            .field("sealer", &c.sealer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthProxy {
+    /// A builder with the secure defaults: scopes `openid email profile`, grant types
+    /// `authorization_code refresh_token`, `client_secret_post`, `resource` not forwarded,
+    /// MCP path `/mcp`, 10 s upstream timeout, dynamic registration open, and a consent page
+    /// whose approvals are remembered for 7 days ([`ConsentMode::Remember`]).
+    pub fn builder() -> OAuthProxyBuilder {
+        OAuthProxyBuilder::default()
+    }
+
+    /// A builder whose `issuer`, `auth_endpoint`, `token_endpoint` and `revocation_endpoint`
+    /// are read from the upstream's metadata: `<issuer>/.well-known/openid-configuration`, else
+    /// the RFC 8414 `/.well-known/oauth-authorization-server` location. The document's
+    /// `issuer` must equal `issuer` exactly.
+    ///
+    /// Runs on the actix runtime (call it inside `#[actix_web::main]`).
+    pub async fn from_discovery(issuer: &str) -> Result<OAuthProxyBuilder, ConfigError> {
+        let meta = upstream::discover(issuer).await?;
+        let mut builder = Self::builder()
+            .issuer(issuer)
+            .auth_endpoint(meta.authorization_endpoint)
+            .token_endpoint(meta.token_endpoint);
+        if let Some(revocation) = meta.revocation_endpoint {
+            builder = builder.revocation_endpoint(revocation);
+        }
+        Ok(builder)
+    }
+}
 
 impl OAuthProxy {
     /// The proxy's routes, to mount at the application root: discovery (RFC 9728, RFC 8414 and
@@ -74,7 +132,7 @@ impl OAuthProxy {
         let cfg = &self.cfg;
         let paths = self.paths();
         let state = web::Data::new(ProxyState {
-            proxy: self.clone(),
+            cfg: Arc::clone(cfg),
             upstream: Upstream::new(cfg.upstream_timeout),
         });
         let protected = format!("/.well-known/oauth-protected-resource{}", cfg.mcp_path);
@@ -115,8 +173,8 @@ impl OAuthProxy {
             )
             .service(
                 web::resource("/consent")
-                    .route(web::get().to(consent::page))
-                    .route(web::post().to(consent::answer)),
+                    .route(web::get().to(consent_routes::page))
+                    .route(web::post().to(consent_routes::answer)),
             )
             .service(web::resource("/oauth/callback").route(web::get().to(callback::callback)))
             .service(routes.wrap(self.cors()))
@@ -176,113 +234,5 @@ impl OAuthProxy {
     /// The canonical resource: `public_url + mcp_path`.
     pub fn resource(&self) -> &str {
         &self.cfg.resource
-    }
-}
-
-/// Request parameters, where a repeated name is an error (RFC 6749 §3.1) and an empty value
-/// counts as absent.
-pub(crate) struct Params {
-    map: HashMap<String, String>,
-    repeated: Option<String>,
-}
-
-impl Params {
-    pub(crate) fn parse(raw: &[u8]) -> Self {
-        let mut map = HashMap::new();
-        let mut repeated = None;
-        for (k, v) in url::form_urlencoded::parse(raw) {
-            if v.is_empty() {
-                continue;
-            }
-            if map.insert(k.to_string(), v.into_owned()).is_some() && repeated.is_none() {
-                repeated = Some(k.into_owned());
-            }
-        }
-        Self { map, repeated }
-    }
-
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.map.get(name).map(String::as_str)
-    }
-
-    /// `invalid_request` when `name` was sent more than once.
-    pub(crate) fn check_repeated(&self, names: &[&str]) -> Result<(), OAuthError> {
-        match &self.repeated {
-            Some(name) if names.is_empty() || names.contains(&name.as_str()) => Err(
-                OAuthError::InvalidRequest(format!("`{name}` is given more than once").into()),
-            ),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Reads a request body of at most [`MAX_REQUEST_BODY`] bytes.
-pub(crate) async fn read_body(payload: web::Payload) -> Result<web::Bytes, &'static str> {
-    match payload.to_bytes_limited(MAX_REQUEST_BODY).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err("the request body could not be read"),
-        Err(_) => Err("the request body is too large"),
-    }
-}
-
-/// A small HTML page for errors shown to the user's browser instead of redirected: the
-/// client or the redirect URI is not trusted, or a transaction did not open.
-pub(crate) fn error_page(status: StatusCode, err: &OAuthError) -> HttpResponse {
-    let body = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Sign-in failed</title></head><body><main>\
-         <h1>Sign-in failed</h1><p>{}</p><p><code>{}</code></p>\
-         <p>Return to your application and start the sign-in again.</p></main></body></html>\n",
-        escape_html(err.description()),
-        escape_html(err.code()),
-    );
-    let mut res = HttpResponse::build(status);
-    crate::error::no_store(&mut res);
-    res.insert_header((
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; frame-ancestors 'none'",
-    ))
-    .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-    .insert_header((header::REFERRER_POLICY, "no-referrer"))
-    .content_type("text/html; charset=utf-8")
-    .body(body)
-}
-
-pub(crate) fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_parameters_are_caught_and_empty_ones_ignored() {
-        let p = Params::parse(b"a=1&b=&a=2&c=3");
-        assert_eq!(p.get("b"), None);
-        assert_eq!(p.get("c"), Some("3"));
-        assert!(p.check_repeated(&["a"]).is_err());
-        assert!(p.check_repeated(&["c"]).is_ok());
-        assert!(Params::parse(b"a=1&b=2").check_repeated(&[]).is_ok());
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape_html("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
     }
 }

@@ -9,8 +9,8 @@ use super::State;
 /// Long enough to spare repeated fetches, short enough that a configuration change shows soon.
 const CACHE: &str = "public, max-age=300";
 
-pub(super) async fn protected_resource(state: State) -> HttpResponse {
-    let cfg = &state.proxy.cfg;
+pub(crate) async fn protected_resource(state: State) -> HttpResponse {
+    let cfg = &state.cfg;
     document(json!({
         "resource": cfg.resource,
         "authorization_servers": [cfg.base],
@@ -19,8 +19,8 @@ pub(super) async fn protected_resource(state: State) -> HttpResponse {
     }))
 }
 
-pub(super) async fn authorization_server(state: State) -> HttpResponse {
-    let cfg = &state.proxy.cfg;
+pub(crate) async fn authorization_server(state: State) -> HttpResponse {
+    let cfg = &state.cfg;
     let base = &cfg.base;
     let mut doc = json!({
         "issuer": base,

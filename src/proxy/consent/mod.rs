@@ -14,11 +14,10 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use url::Url;
 
-pub(crate) use view::ViewInput;
+pub(crate) use view::{escape_html, ViewInput};
 pub use view::{ConsentView, SafeHtml, ScopeView};
 
-use crate::config::invalid;
-use crate::config::{secure_url, ConfigError};
+use crate::validate::{invalid, secure_url, ConfigError};
 
 /// When the user is asked to approve a client before being sent to the upstream sign-in.
 ///

@@ -1,10 +1,32 @@
 //! The `OAuthProxy` builder and the checks of `build()`.
 
-use super::*;
+use std::{fmt, sync::Arc, time::Duration};
+
+use super::{
+    config::{
+        ProxyConfig, ResourceForwarding, StaticClient, DEFAULT_UPSTREAM_TIMEOUT,
+        RESERVED_AUTHORIZE_PARAMS,
+    },
+    consent::{ConsentConfig, DEFAULT_REMEMBER, MAX_REMEMBER},
+    redirect::validate_redirect_uri,
+    seal::Sealer,
+    ConsentBranding, ConsentMode, ConsentTemplateFn, ConsentView, OAuthProxy, ProxyKey,
+};
+use crate::{
+    clock::{Clock, SystemClock},
+    http::ClientAuthMethod,
+    secret::ClientSecret,
+    user::{UserInfo, UserInfoFn},
+    validate::{invalid, is_scope_token, mcp_path, required, secure_url, ConfigError},
+    Claims, RequireAuth, TokenVerifier, VerifyError,
+};
+
+#[cfg(test)]
+mod tests;
 
 /// Builds an [`OAuthProxy`]; every setter returns the builder, and [`build`](Self::build)
 /// checks everything at once.
-// Fields are `pub(super)` so that `config::tests` can vary one field of a valid builder.
+// Fields are `pub(super)` so that the builder tests can vary one field of a valid builder.
 #[derive(Default)]
 pub struct OAuthProxyBuilder {
     pub(super) public_url: Option<String>,

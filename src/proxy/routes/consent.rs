@@ -26,10 +26,13 @@ use super::{
     error_page, read_body, Params, State,
 };
 use crate::{
-    config::{is_loopback, ProxyConfig},
-    consent::{ConsentMode, ConsentView, ViewInput},
-    error::{redirect_with, OAuthError},
-    seal::{Kind, SealError},
+    proxy::{
+        config::ProxyConfig,
+        consent::{ConsentMode, ConsentView, ViewInput},
+        error::{redirect_with, OAuthError},
+        seal::{Kind, SealError},
+    },
+    validate::is_loopback,
 };
 
 /// How long the consent page's request and its CSRF cookie stay valid.
@@ -99,8 +102,8 @@ fn to_page(cfg: &ProxyConfig, pending: &PendingAuthorization) -> Result<HttpResp
 }
 
 /// `GET /consent`: the page, with a CSRF token anchored in a sealed cookie.
-pub(super) async fn page(state: State, req: HttpRequest) -> HttpResponse {
-    let cfg = &state.proxy.cfg;
+pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
+    let cfg = &state.cfg;
     let params = Params::parse(req.query_string().as_bytes());
     let pending = match open_request(cfg, &params) {
         Ok(pending) => pending,
@@ -136,8 +139,8 @@ pub(super) async fn page(state: State, req: HttpRequest) -> HttpResponse {
 }
 
 /// `POST /consent`: Approve or Deny, from this browser's own consent page only.
-pub(super) async fn answer(state: State, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let cfg = &state.proxy.cfg;
+pub(crate) async fn answer(state: State, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let cfg = &state.cfg;
     let params = match read_body(payload).await {
         Ok(body) => Params::parse(&body),
         Err(e) => {

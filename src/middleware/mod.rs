@@ -1,4 +1,7 @@
-//! [`RequireAuth`]: the bearer-token middleware (configuration and `Transform`).
+//! [`RequireAuth`]: the bearer-token middleware (configuration and `Transform`), and the
+//! verified-token cache in front of its verifier.
+
+mod cache;
 
 use std::{future::Future, pin::Pin, rc::Rc, sync::Arc, time::Duration};
 
@@ -10,12 +13,14 @@ use actix_web::{
 };
 use futures::future::{ready, Ready};
 
+pub use cache::TokenCache;
+
 use crate::{
     challenge::{BearerChallenge, BearerErrorCode, Challenge},
-    config::secure_url,
     user::{default_user_info, Anonymous},
-    AccessToken, AuthError, AuthUser, Clock, ConfigError, SystemClock, TokenCache, TokenVerifier,
-    UserInfoFn, VerifyError,
+    validate::secure_url,
+    AccessToken, AuthError, AuthUser, Clock, ConfigError, SystemClock, TokenVerifier, UserInfoFn,
+    VerifyError,
 };
 
 /// The longest bearer token read; a longer one is refused before any parsing.

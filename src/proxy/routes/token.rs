@@ -8,18 +8,19 @@ use base64::{
 };
 
 use super::{callback::Code, client, read_body, Params, State};
-use crate::{
+use crate::proxy::{
     config::{ProxyConfig, ResourceForwarding},
     error::OAuthError,
     seal::Kind,
+    upstream::ProviderAnswer,
 };
 
-pub(super) async fn token(
+pub(crate) async fn token(
     state: State,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let cfg = &state.proxy.cfg;
+    let cfg = &state.cfg;
     let body = read_body(payload)
         .await
         .map_err(|e| OAuthError::InvalidRequest(e.into()))?;

@@ -12,7 +12,7 @@ use super::{
     cookies::{Jar, Nonce},
     error_page, Params, State,
 };
-use crate::{
+use crate::proxy::{
     error::{redirect_with, OAuthError},
     seal::{Kind, MAX_SEALED_BYTES},
 };
@@ -39,8 +39,8 @@ pub(crate) struct Code {
     pub(crate) code_challenge: String,
 }
 
-pub(super) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
-    let cfg = &state.proxy.cfg;
+pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
+    let cfg = &state.cfg;
     let params = Params::parse(req.query_string().as_bytes());
     let refuse = |e: OAuthError| error_page(StatusCode::BAD_REQUEST, &e);
 

@@ -5,7 +5,7 @@ use std::{fmt, time::Duration};
 use url::Url;
 
 use super::Branding;
-use crate::{config::is_loopback, routes::escape_html};
+use crate::validate::is_loopback;
 
 /// Text that is safe in HTML element content and in double-quoted attribute values: text the
 /// crate escaped, or markup the crate built. `Display` writes it unchanged.
@@ -208,6 +208,22 @@ fn describe_scope(scope: &str) -> Option<&'static str> {
     }
 }
 
+/// Text as HTML element content or a double-quoted attribute value.
+pub(crate) fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +270,13 @@ mod tests {
             "&lt;b onmouseover=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert_eq!(s.as_str(), s.to_string());
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }

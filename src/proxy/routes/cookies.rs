@@ -17,7 +17,7 @@ use actix_web::{
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::{
+use crate::proxy::{
     config::ProxyConfig,
     error::OAuthError,
     seal::{Kind, SealError},

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{client::Registration, read_body, State};
-use crate::{
+use crate::proxy::{
     error::{no_store, OAuthError},
     redirect::validate_redirect_uri,
     seal::Kind,
@@ -32,11 +32,11 @@ struct Request {
     response_types: Option<Vec<String>>,
 }
 
-pub(super) async fn register(
+pub(crate) async fn register(
     state: State,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let cfg = &state.proxy.cfg;
+    let cfg = &state.cfg;
     let body = read_body(payload)
         .await
         .map_err(|e| OAuthError::InvalidClientMetadata(e.into()))?;

@@ -8,14 +8,14 @@ use super::{
     token::{client_id, refuse_client},
     Params, State,
 };
-use crate::error::OAuthError;
+use crate::proxy::{error::OAuthError, upstream::ProviderAnswer};
 
-pub(super) async fn revoke(
+pub(crate) async fn revoke(
     state: State,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let cfg = &state.proxy.cfg;
+    let cfg = &state.cfg;
     let Some(endpoint) = &cfg.revocation_endpoint else {
         return Err(OAuthError::InvalidRequest(
             "revocation is not supported".into(),

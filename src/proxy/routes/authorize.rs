@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{client, consent, error_page, read_body, Params, State};
-use crate::{
+use crate::proxy::{
     config::{ProxyConfig, ResourceForwarding},
     error::{redirect_with, OAuthError},
     seal::Kind,
@@ -75,18 +75,18 @@ pub(crate) struct Transaction {
     pub(crate) browser: String,
 }
 
-pub(super) async fn authorize_get(state: State, req: HttpRequest) -> HttpResponse {
+pub(crate) async fn authorize_get(state: State, req: HttpRequest) -> HttpResponse {
     let params = Params::parse(req.query_string().as_bytes());
-    authorize(&state.proxy.cfg, &req, &params, false)
+    authorize(&state.cfg, &req, &params, false)
 }
 
-pub(super) async fn authorize_post(
+pub(crate) async fn authorize_post(
     state: State,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
     match read_body(payload).await {
-        Ok(body) => authorize(&state.proxy.cfg, &req, &Params::parse(&body), true),
+        Ok(body) => authorize(&state.cfg, &req, &Params::parse(&body), true),
         Err(e) => error_page(
             actix_web::http::StatusCode::BAD_REQUEST,
             &OAuthError::InvalidRequest(e.into()),

@@ -17,7 +17,7 @@ use josekit::jwe::{self, JweDecrypter, JweEncrypter, JweHeader};
 use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::{Clock, ConfigError};
+use crate::{clock::Clock, validate::ConfigError};
 
 /// Shortest secret accepted as a proxy key, in bytes.
 const MIN_KEY_BYTES: usize = 32;

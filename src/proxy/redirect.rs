@@ -22,7 +22,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use derive_more::{Display, Error};
 use url::{Host, Url};
 
-use crate::config::is_loopback;
+use crate::validate::is_loopback;
 
 /// Longest redirect URI accepted, in bytes. Generous for real callbacks, small enough that a
 /// registration (sealed into the client id) stays a reasonable size.

@@ -3,7 +3,9 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde::{Deserialize, Serialize};
 
-use crate::{config::ProxyConfig, error::OAuthError, redirect::redirect_uri_matches, seal::Kind};
+use crate::proxy::{
+    config::ProxyConfig, error::OAuthError, redirect::redirect_uri_matches, seal::Kind,
+};
 
 /// What a proxy-issued client id holds once opened. Short field names keep the id short.
 #[derive(Debug, Clone, Serialize, Deserialize)]

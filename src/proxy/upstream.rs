@@ -1,25 +1,25 @@
 //! The calls to the upstream identity provider: bounded in time and size, with failures mapped
 //! onto OAuth errors. Nothing here logs a token, a code or a secret.
 
-use std::{cell::RefCell, time::Duration};
+use std::time::Duration;
 
 use actix_web::{
-    http::{
-        header::{self, HeaderMap},
-        StatusCode,
-    },
+    http::{header, StatusCode},
     web::Bytes,
     HttpResponse,
 };
-use awc::{Client, ClientRequest};
+use awc::Client;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::{form_urlencoded, Url};
 
-use crate::{
-    config::{secure_url, ClientAuthMethod, ProxyConfig},
+use super::{
+    config::ProxyConfig,
     error::{no_store, OAuthError},
-    ConfigError,
+};
+use crate::{
+    http::{call, Answer, CallFailure, ClientAuthMethod, USER_AGENT},
+    validate::{secure_url, ConfigError},
 };
 
 /// Largest upstream body read: token responses with an ID token are a few KiB.
@@ -27,15 +27,6 @@ const MAX_BODY: usize = 64 * 1024;
 /// Largest discovery document read.
 const MAX_METADATA: usize = 256 * 1024;
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
-const USER_AGENT: &str = "actix-mcp-oauth";
-
-/// What the upstream answered, before interpretation.
-pub(crate) struct Answer {
-    pub(crate) status: StatusCode,
-    content_type: String,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-}
 
 /// The HTTP client of one worker (awc clients are not `Send`), with the configured timeout.
 pub(crate) struct Upstream {
@@ -104,105 +95,17 @@ impl Upstream {
     }
 }
 
-/// Why a call to the identity provider got no answer. The text is for logs; it never holds
-/// the request's credentials.
-#[derive(Debug, derive_more::Display)]
-pub(crate) enum CallFailure {
-    /// No connection, or the request could not be sent.
-    #[display("unreachable: {_0}")]
-    Unreachable(String),
-    /// The answer's body was too large or broke off.
-    #[display("answer unreadable: {_0}")]
-    Unreadable(String),
-    /// No complete answer within the timeout.
-    #[display("timed out after {_0:?}")]
-    TimedOut(Duration),
+/// What an answer of the provider's token or revocation endpoint means for the client.
+pub(crate) trait ProviderAnswer: Sized {
+    /// The answer as a JSON object and the bytes to pass on.
+    fn json(&self) -> Result<(Map<String, Value>, Bytes), OAuthError>;
+    /// The answer of `/token`.
+    fn into_token_response(self) -> Result<HttpResponse, OAuthError>;
+    /// The answer of `/revoke`.
+    fn into_revocation_response(self) -> Result<HttpResponse, OAuthError>;
 }
 
-/// Sends `req` (with `body`, if any) and reads the answer: at most `limit` bytes, everything
-/// within `timeout`, so that a slow body cannot hang the caller.
-pub(crate) async fn call(
-    req: ClientRequest,
-    body: Option<String>,
-    timeout: Duration,
-    limit: usize,
-) -> Result<Answer, CallFailure> {
-    let req = req.timeout(timeout);
-    let exchange = async {
-        let sent = match body {
-            Some(body) => req.send_body(body).await,
-            None => req.send().await,
-        };
-        let mut res = sent.map_err(|e| CallFailure::Unreachable(e.to_string()))?;
-        let content_type = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let body = res
-            .body()
-            .limit(limit)
-            .await
-            .map_err(|e| CallFailure::Unreadable(e.to_string()))?;
-        Ok(Answer {
-            status: res.status(),
-            content_type,
-            headers: res.headers().clone(),
-            body,
-        })
-    };
-    actix_rt::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| CallFailure::TimedOut(timeout))?
-}
-
-thread_local! {
-    /// The verifiers' client on this thread, with the id of the actix system it was made in:
-    /// an awc client belongs to the runtime that made it, and is not `Send`.
-    static API_CLIENT: RefCell<Option<(usize, Client)>> = const { RefCell::new(None) };
-}
-
-/// The HTTP client for calls made while verifying a token (token-info, user, introspection
-/// and key endpoints): one per worker thread, so connections to the provider are reused across
-/// requests. Redirects are not followed: they would carry the token elsewhere.
-pub(crate) fn api_client() -> Client {
-    let make = || {
-        Client::builder()
-            .disable_redirects()
-            .add_default_header((header::USER_AGENT, USER_AGENT))
-            .finish()
-    };
-    let Some(system) = actix_rt::System::try_current().map(|s| s.id()) else {
-        return make();
-    };
-    API_CLIENT.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        match &*slot {
-            Some((id, client)) if *id == system => client.clone(),
-            _ => {
-                let client = make();
-                *slot = Some((system, client.clone()));
-                client
-            }
-        }
-    })
-}
-
-impl Answer {
-    /// The header `name`, when present and visible ASCII.
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The body as a JSON object, when it is one (whatever the content type says).
-    pub(crate) fn json_object(&self) -> Option<Map<String, Value>> {
-        match serde_json::from_slice(&self.body) {
-            Ok(Value::Object(map)) => Some(map),
-            _ => None,
-        }
-    }
-
+impl ProviderAnswer for Answer {
     /// The upstream's answer as a JSON object: JSON kept as is, a form-encoded body (GitHub
     /// without `Accept: application/json`) converted.
     fn json(&self) -> Result<(Map<String, Value>, Bytes), OAuthError> {
@@ -231,7 +134,7 @@ impl Answer {
     }
 
     /// The answer of `/token`: the upstream's JSON and status, `Cache-Control: no-store`.
-    pub(crate) fn into_token_response(self) -> Result<HttpResponse, OAuthError> {
+    fn into_token_response(self) -> Result<HttpResponse, OAuthError> {
         let (map, body) = self.json()?;
         let status = match map.get("error").and_then(Value::as_str) {
             Some(code) => {
@@ -261,7 +164,7 @@ impl Answer {
     }
 
     /// The answer of `/revoke` (RFC 7009): 200 passes as an empty 200, errors as their JSON.
-    pub(crate) fn into_revocation_response(self) -> Result<HttpResponse, OAuthError> {
+    fn into_revocation_response(self) -> Result<HttpResponse, OAuthError> {
         if self.status.is_success() {
             let mut res = HttpResponse::Ok();
             no_store(&mut res);
@@ -279,24 +182,6 @@ impl Answer {
         let mut res = HttpResponse::build(self.status);
         no_store(&mut res);
         Ok(res.content_type("application/json").body(body))
-    }
-}
-
-#[cfg(test)]
-impl Answer {
-    /// An answer as a test double would give it.
-    pub(crate) fn for_tests(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        Self {
-            status,
-            content_type,
-            headers,
-            body,
-        }
     }
 }
 
@@ -382,6 +267,8 @@ async fn fetch_metadata(client: &Client, location: &str) -> Result<Metadata, Str
 
 #[cfg(test)]
 mod tests {
+    use actix_web::http::header::HeaderMap;
+
     use super::*;
 
     fn answer(status: u16, content_type: &str, body: &str) -> Answer {

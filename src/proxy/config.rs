@@ -1,0 +1,79 @@
+//! The validated settings of an [`OAuthProxy`](super::OAuthProxy), shared by its routes.
+
+use std::{sync::Arc, time::Duration};
+
+use url::Url;
+
+use super::{consent::ConsentConfig, seal::Sealer};
+use crate::{http::ClientAuthMethod, secret::ClientSecret, Clock, RequireAuth};
+
+/// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
+///
+/// The proxy always checks that a client's `resource` is this server's own resource; this
+/// only decides whether the upstream hears of it. When it does, it gets the canonical resource
+/// (`public_url + mcp_path`) on every request, whether the client sent `resource` or not, so
+/// that tokens are issued for the same audience in either case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResourceForwarding {
+    /// Not at all: the default, since Google, Entra ID and Auth0 reject an unknown `resource`.
+    #[default]
+    Omit,
+    /// As `resource`, to the authorization and token endpoints.
+    AsIs,
+    /// Under another name, to the authorization endpoint only (Auth0: `As("audience".into())`).
+    As(String),
+}
+
+/// A client that skips registration and sends a pre-configured client id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StaticClient {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uris: Vec<String>,
+}
+
+/// Authorization request parameters the proxy sets itself; configuration cannot override them.
+pub(crate) const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+pub(crate) const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The validated configuration behind an [`OAuthProxy`].
+pub(crate) struct ProxyConfig {
+    /// The public origin, without a trailing slash: our issuer identifier.
+    pub(crate) base: String,
+    pub(crate) mcp_path: String,
+    /// `base + mcp_path`: the canonical resource (RFC 8707, RFC 9728).
+    pub(crate) resource: String,
+    /// `base + /oauth/callback`: the redirect URI registered upstream.
+    pub(crate) callback: String,
+    pub(crate) auth_endpoint: Url,
+    pub(crate) token_endpoint: Url,
+    pub(crate) revocation_endpoint: Option<Url>,
+    pub(crate) upstream_issuer: Option<String>,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<ClientSecret>,
+    pub(crate) client_auth: ClientAuthMethod,
+    /// Built once so that every worker shares its token cache.
+    pub(crate) require_auth: RequireAuth,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) grant_types: Vec<String>,
+    pub(crate) extra_authorize_params: Vec<(String, String)>,
+    pub(crate) resource_forwarding: ResourceForwarding,
+    pub(crate) static_clients: Vec<StaticClient>,
+    /// Whether `/register` is served and the client ids it issued are accepted.
+    pub(crate) dynamic_registration: bool,
+    pub(crate) consent: ConsentConfig,
+    /// The public URL is https: cookies are `Secure` with the `__Host-` prefix.
+    pub(crate) secure_cookies: bool,
+    pub(crate) sealer: Sealer,
+    pub(crate) upstream_timeout: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}

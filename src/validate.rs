@@ -1,0 +1,120 @@
+//! Configuration checks shared by every builder: [`ConfigError`] and the URL, path and scope
+//! rules that settings must satisfy. Nothing here knows about the rest of the crate.
+
+use derive_more::{Display, Error};
+use url::{Host, Url};
+
+/// A configuration mistake, reported by a builder's `build()` (or a constructor) before the
+/// server starts.
+#[derive(Debug, Display, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required setting was not given.
+    #[display("`{_0}` is required")]
+    Missing(#[error(not(source))] &'static str),
+    /// A URL setting does not parse, or is not absolute.
+    #[display("`{field}` is not an absolute URL: {reason}")]
+    InvalidUrl {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A URL setting uses plain `http` on a host other than loopback.
+    #[display("`{field}` must use https (plain http is allowed only on loopback): {url}")]
+    InsecureUrl {
+        /// The setting.
+        field: &'static str,
+        /// The URL given.
+        url: String,
+    },
+    /// A setting has a value that cannot work.
+    #[display("`{field}`: {reason}")]
+    Invalid {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The issuer's discovery document could not be fetched or read.
+    #[display("discovery failed: {_0}")]
+    Discovery(#[error(not(source))] String),
+}
+
+pub(crate) fn required(field: &'static str, value: Option<String>) -> Result<String, ConfigError> {
+    value.ok_or(ConfigError::Missing(field))
+}
+
+/// A [`ConfigError::Invalid`] for `field`: the one constructor every builder uses.
+pub(crate) fn invalid(field: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+/// `/mcp` or `/mcp/` → `/mcp`; anything that is not a plain absolute path is refused.
+pub(crate) fn mcp_path(path: &str) -> Result<String, ConfigError> {
+    let trimmed = path.trim_end_matches('/');
+    let plain = trimmed.starts_with('/')
+        && trimmed
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+        && !trimmed.split('/').any(|seg| seg == "." || seg == "..");
+    if !plain {
+        return Err(invalid(
+            "mcp_path",
+            "must be an absolute path below the root, like /mcp",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
+pub(crate) fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// Parses a URL setting: absolute, `https`, or `http` on a loopback host, no fragment.
+pub(crate) fn secure_url(field: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| ConfigError::InvalidUrl {
+        field,
+        reason: e.to_string(),
+    })?;
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(ConfigError::InvalidUrl {
+            field,
+            reason: "no host".into(),
+        });
+    }
+    if url.fragment().is_some() {
+        return Err(ConfigError::InvalidUrl {
+            field,
+            reason: "a fragment is not allowed".into(),
+        });
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(ConfigError::InsecureUrl {
+            field,
+            url: value.to_owned(),
+        }),
+        other => Err(ConfigError::InvalidUrl {
+            field,
+            reason: format!("scheme `{other}` is not http(s)"),
+        }),
+    }
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `[::1]`.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
