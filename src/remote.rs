@@ -12,7 +12,7 @@ use actix_web::{
 use serde_json::{json, Value};
 
 use crate::{
-    validate::{is_scope_token, secure_url},
+    validate::{mcp_path, public_origin, scope_tokens, secure_url},
     Claims, Clock, ConfigError, RequireAuth, TokenVerifier, UserInfo, VerifyError,
 };
 
@@ -210,33 +210,10 @@ impl RemoteAuthBuilder {
 
     /// Checks the configuration.
     pub fn build(self) -> Result<RemoteAuth, ConfigError> {
-        let public = secure_url("public_url", self.public_url.trim())?;
-        if public.path() != "/" || public.query().is_some() {
-            return Err(ConfigError::Invalid {
-                field: "public_url",
-                reason: "give the origin only (scheme, host, port); the MCP path goes in mcp_path"
-                    .into(),
-            });
-        }
+        let public = public_origin(&self.public_url)?;
         secure_url("issuer", &self.issuer)?;
-        let mcp_path = self.mcp_path.trim_end_matches('/');
-        let plain = mcp_path.starts_with('/')
-            && mcp_path
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
-            && !mcp_path.split('/').any(|seg| seg == "." || seg == "..");
-        if !plain {
-            return Err(ConfigError::Invalid {
-                field: "mcp_path",
-                reason: "must be an absolute path below the root, like /mcp".into(),
-            });
-        }
-        if let Some(bad) = self.scopes.iter().find(|s| !is_scope_token(s)) {
-            return Err(ConfigError::Invalid {
-                field: "scopes",
-                reason: format!("`{bad}` is not a scope token"),
-            });
-        }
+        let mcp_path = mcp_path(&self.mcp_path)?;
+        scope_tokens(&self.scopes)?;
         let resource = format!("{}{mcp_path}", public.origin().ascii_serialization());
         let mut require_auth = RequireAuth::new(self.verifier, &resource)?;
         if let Some(f) = self.user_info {
@@ -258,7 +235,7 @@ impl RemoteAuthBuilder {
         }
         Ok(RemoteAuth {
             inner: Arc::new(Inner {
-                mcp_path: mcp_path.to_owned(),
+                mcp_path,
                 document,
                 require_auth,
             }),

@@ -53,6 +53,19 @@ pub(crate) fn invalid(field: &'static str, reason: &str) -> ConfigError {
     }
 }
 
+/// This server's public URL, as [`secure_url`] and the origin only: the MCP endpoint's path is
+/// a setting of its own, and the proxy's endpoints sit at the root.
+pub(crate) fn public_origin(value: &str) -> Result<Url, ConfigError> {
+    let public = secure_url("public_url", value.trim())?;
+    if public.path() != "/" || public.query().is_some() {
+        return Err(invalid(
+            "public_url",
+            "give the origin only (scheme, host, port); the MCP path goes in mcp_path",
+        ));
+    }
+    Ok(public)
+}
+
 /// `/mcp` or `/mcp/` → `/mcp`; anything that is not a plain absolute path is refused.
 pub(crate) fn mcp_path(path: &str) -> Result<String, ConfigError> {
     let trimmed = path.trim_end_matches('/');
@@ -71,10 +84,18 @@ pub(crate) fn mcp_path(path: &str) -> Result<String, ConfigError> {
 }
 
 /// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
-pub(crate) fn is_scope_token(s: &str) -> bool {
+fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// Every one of `scopes` is a scope token.
+pub(crate) fn scope_tokens(scopes: &[String]) -> Result<(), ConfigError> {
+    match scopes.iter().find(|s| !is_scope_token(s)) {
+        Some(bad) => Err(invalid("scopes", &format!("`{bad}` is not a scope token"))),
+        None => Ok(()),
+    }
 }
 
 /// Parses a URL setting: absolute, `https`, or `http` on a loopback host, no fragment.

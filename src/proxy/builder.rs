@@ -17,7 +17,7 @@ use crate::{
     http::ClientAuthMethod,
     secret::ClientSecret,
     user::{UserInfo, UserInfoFn},
-    validate::{invalid, is_scope_token, mcp_path, required, secure_url, ConfigError},
+    validate::{invalid, mcp_path, public_origin, required, scope_tokens, secure_url, ConfigError},
     Claims, RequireAuth, TokenVerifier, VerifyError,
 };
 
@@ -278,17 +278,7 @@ impl OAuthProxyBuilder {
 
     /// Checks the configuration.
     pub fn build(self) -> Result<OAuthProxy, ConfigError> {
-        let public = secure_url(
-            "public_url",
-            required("public_url", self.public_url)?.trim(),
-        )?;
-        if public.path() != "/" || public.query().is_some() {
-            return Err(ConfigError::Invalid {
-                field: "public_url",
-                reason: "give the origin only (scheme, host, port); the MCP path goes in mcp_path"
-                    .into(),
-            });
-        }
+        let public = public_origin(&required("public_url", self.public_url)?)?;
         let base = public.origin().ascii_serialization();
         let mcp_path = mcp_path(self.mcp_path.as_deref().unwrap_or("/mcp"))?;
 
@@ -329,9 +319,7 @@ impl OAuthProxyBuilder {
         let scopes = self
             .scopes
             .unwrap_or_else(|| ["openid", "email", "profile"].map(String::from).to_vec());
-        if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
-            return Err(invalid("scopes", &format!("`{bad}` is not a scope token")));
-        }
+        scope_tokens(&scopes)?;
         let grant_types = self.grant_types.unwrap_or_else(|| {
             ["authorization_code", "refresh_token"]
                 .map(String::from)
