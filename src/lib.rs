@@ -128,6 +128,7 @@ mod middleware;
 pub mod providers;
 mod proxy;
 mod remote;
+mod resource;
 #[cfg(feature = "rmcp")]
 mod rmcp;
 mod secret;

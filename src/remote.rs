@@ -4,19 +4,15 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use actix_cors::Cors;
-use actix_web::{
-    guard,
-    http::{header, Method},
-    web, HttpResponse, Scope,
-};
-use serde_json::{json, Value};
+use actix_web::Scope;
+use serde_json::Value;
 
 use crate::{
-    validate::{mcp_path, public_origin, scope_tokens, secure_url},
+    clock::SystemClock,
+    resource::{self, ProtectedResource, ResourceUrl, ScopesSupported, TokenCheck},
+    validate::{public_origin, scope_tokens, secure_url},
     Claims, Clock, ConfigError, RequireAuth, TokenVerifier, UserInfo, VerifyError,
 };
-
-const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
 /// An MCP server whose clients sign in at the provider directly.
 ///
@@ -64,13 +60,7 @@ const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 /// ```
 #[derive(Clone)]
 pub struct RemoteAuth {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    mcp_path: String,
-    document: Value,
-    require_auth: RequireAuth,
+    resource: Arc<ProtectedResource>,
 }
 
 /// Configures a [`RemoteAuth`]; see [`RemoteAuth::new`].
@@ -100,7 +90,7 @@ impl RemoteAuth {
             public_url: public_url.into(),
             issuer: issuer.into(),
             verifier: Arc::new(verifier),
-            mcp_path: "/mcp".into(),
+            mcp_path: resource::DEFAULT_MCP_PATH.into(),
             scopes: Vec::new(),
             user_info: None,
             cache_max_ttl: None,
@@ -111,63 +101,33 @@ impl RemoteAuth {
     /// The routes of the protected resource metadata, with CORS, to mount at the application
     /// root. Like the proxy's scope, it answers only its own paths.
     pub fn scope(&self) -> Scope {
-        let inner = Arc::clone(&self.inner);
-        let specific = format!("{WELL_KNOWN}{}", inner.mcp_path);
-        let paths = [WELL_KNOWN.to_owned(), specific.clone()];
-        let document = web::Data::new(inner.document.clone());
-        web::scope("")
-            .guard(guard::fn_guard(move |ctx| {
-                let path = ctx.head().uri.path();
-                paths.iter().any(|p| p == path)
-            }))
-            .app_data(document)
-            .service(
-                web::scope("")
-                    .route(WELL_KNOWN, web::get().to(metadata))
-                    .route(&specific, web::get().to(metadata))
-                    .wrap(self.cors()),
-            )
+        self.resource.scope()
     }
 
     /// The bearer-token check for the MCP scope. Every clone shares one token cache; add
     /// `.require_scopes([..])` to demand scopes.
     pub fn require_auth(&self) -> RequireAuth {
-        self.inner.require_auth.clone()
+        self.resource.require_auth()
     }
 
     /// CORS for browser-based clients, as [`OAuthProxy::cors`](crate::OAuthProxy::cors); wrap
     /// the MCP scope with it (outside [`require_auth`](Self::require_auth)).
     pub fn cors(&self) -> Cors {
-        Cors::default()
-            .allow_any_origin()
-            .allowed_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-            .allow_any_header()
-            .expose_headers([
-                header::WWW_AUTHENTICATE,
-                header::HeaderName::from_static("mcp-session-id"),
-                header::HeaderName::from_static("mcp-protocol-version"),
-            ])
-            .max_age(3600)
+        resource::cors()
     }
 
     /// The metadata document served by [`scope`](Self::scope).
     pub fn metadata(&self) -> &Value {
-        &self.inner.document
+        self.resource.document()
     }
 }
 
 impl fmt::Debug for RemoteAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteAuth")
-            .field("metadata", &self.inner.document)
+            .field("metadata", self.resource.document())
             .finish_non_exhaustive()
     }
-}
-
-async fn metadata(document: web::Data<Value>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(document.get_ref())
 }
 
 impl RemoteAuthBuilder {
@@ -212,33 +172,22 @@ impl RemoteAuthBuilder {
     pub fn build(self) -> Result<RemoteAuth, ConfigError> {
         let public = public_origin(&self.public_url)?;
         secure_url("issuer", &self.issuer)?;
-        let mcp_path = mcp_path(&self.mcp_path)?;
+        let url = ResourceUrl::new(public, &self.mcp_path)?;
         scope_tokens(&self.scopes)?;
-        let resource = format!("{}{mcp_path}", public.origin().ascii_serialization());
-        let mut require_auth = RequireAuth::new(self.verifier, &resource)?;
-        if let Some(f) = self.user_info {
-            require_auth = require_auth.user_info(move |claims| f(claims));
-        }
-        if let Some(ttl) = self.cache_max_ttl {
-            require_auth = require_auth.cache_max_ttl(ttl);
-        }
-        if let Some(clock) = self.clock {
-            require_auth = require_auth.clock(clock);
-        }
-        let mut document = json!({
-            "resource": resource,
-            "authorization_servers": [self.issuer],
-            "bearer_methods_supported": ["header"],
-        });
-        if !self.scopes.is_empty() {
-            document["scopes_supported"] = json!(self.scopes);
-        }
+        let tokens = TokenCheck {
+            verifier: self.verifier,
+            user_info: self.user_info,
+            cache_max_ttl: self.cache_max_ttl,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        };
+        let resource = ProtectedResource::new(
+            url,
+            &self.issuer,
+            ScopesSupported::IfAny(self.scopes),
+            tokens,
+        )?;
         Ok(RemoteAuth {
-            inner: Arc::new(Inner {
-                mcp_path,
-                document,
-                require_auth,
-            }),
+            resource: Arc::new(resource),
         })
     }
 }
@@ -255,8 +204,12 @@ impl fmt::Debug for RemoteAuthBuilder {
 
 #[cfg(test)]
 mod tests {
-    use actix_web::{http::StatusCode, test as web_test, App};
+    use actix_web::{
+        http::{header, StatusCode},
+        test as web_test, web, App, HttpResponse,
+    };
     use futures::future::LocalBoxFuture;
+    use serde_json::json;
 
     use super::*;
 

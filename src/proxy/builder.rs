@@ -15,10 +15,11 @@ use super::{
 use crate::{
     clock::{Clock, SystemClock},
     http::ClientAuthMethod,
+    resource::{ProtectedResource, ResourceUrl, ScopesSupported, TokenCheck, DEFAULT_MCP_PATH},
     secret::ClientSecret,
     user::{UserInfo, UserInfoFn},
-    validate::{invalid, mcp_path, public_origin, required, scope_tokens, secure_url, ConfigError},
-    Claims, RequireAuth, TokenVerifier, VerifyError,
+    validate::{invalid, public_origin, required, scope_tokens, secure_url, ConfigError},
+    Claims, TokenVerifier, VerifyError,
 };
 
 #[cfg(test)]
@@ -263,8 +264,8 @@ impl OAuthProxyBuilder {
     }
 
     /// The longest a verified token is served from the token cache of
-    /// [`require_auth`](OAuthProxy::require_auth); see [`RequireAuth::cache_max_ttl`]
-    /// (default 5 minutes).
+    /// [`require_auth`](OAuthProxy::require_auth); see
+    /// [`RequireAuth::cache_max_ttl`](crate::RequireAuth::cache_max_ttl) (default 5 minutes).
     pub fn cache_max_ttl(mut self, ttl: Duration) -> Self {
         self.cache_max_ttl = Some(ttl);
         self
@@ -279,8 +280,8 @@ impl OAuthProxyBuilder {
     /// Checks the configuration.
     pub fn build(self) -> Result<OAuthProxy, ConfigError> {
         let public = public_origin(&required("public_url", self.public_url)?)?;
-        let base = public.origin().ascii_serialization();
-        let mcp_path = mcp_path(self.mcp_path.as_deref().unwrap_or("/mcp"))?;
+        let url = ResourceUrl::new(public, self.mcp_path.as_deref().unwrap_or(DEFAULT_MCP_PATH))?;
+        let base = url.origin().to_owned();
 
         let auth_endpoint = secure_url(
             "auth_endpoint",
@@ -410,6 +411,7 @@ impl OAuthProxyBuilder {
                 "must be at least a second and at most 400 days",
             ));
         }
+        let public = url.public_url();
         let default_name = public.host_str().unwrap_or(&base).to_owned();
         let consent = ConsentConfig {
             mode: self.consent_mode,
@@ -440,21 +442,24 @@ impl OAuthProxyBuilder {
             self.keys
         };
         let sealer = Sealer::new(keys, clock.clone())?;
-        let resource = format!("{base}{mcp_path}");
-        let mut require_auth = RequireAuth::new(verifier, &resource)?.clock(clock.clone());
-        if let Some(f) = self.user_info {
-            require_auth = require_auth.user_info(move |claims| f(claims));
-        }
-        if let Some(ttl) = self.cache_max_ttl {
-            require_auth = require_auth.cache_max_ttl(ttl);
-        }
+        let protected = ProtectedResource::new(
+            url,
+            &base,
+            ScopesSupported::Always(scopes.clone()),
+            TokenCheck {
+                verifier,
+                user_info: self.user_info,
+                cache_max_ttl: self.cache_max_ttl,
+                clock: clock.clone(),
+            },
+        )?;
 
         Ok(OAuthProxy {
             cfg: Arc::new(ProxyConfig {
-                resource,
+                resource: protected.resource().to_owned(),
                 callback: format!("{base}/oauth/callback"),
                 base,
-                mcp_path,
+                protected,
                 auth_endpoint,
                 token_endpoint,
                 revocation_endpoint,
@@ -462,7 +467,6 @@ impl OAuthProxyBuilder {
                 client_id,
                 client_secret: self.client_secret,
                 client_auth: self.client_auth,
-                require_auth,
                 scopes,
                 grant_types,
                 extra_authorize_params: self.extra_authorize_params,

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use url::Url;
 
 use super::{consent::ConsentConfig, seal::Sealer};
-use crate::{http::ClientAuthMethod, secret::ClientSecret, Clock, RequireAuth};
+use crate::{http::ClientAuthMethod, resource::ProtectedResource, secret::ClientSecret, Clock};
 
 /// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
 ///
@@ -49,8 +49,11 @@ pub(crate) const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct ProxyConfig {
     /// The public origin, without a trailing slash: our issuer identifier.
     pub(crate) base: String,
-    pub(crate) mcp_path: String,
-    /// `base + mcp_path`: the canonical resource (RFC 8707, RFC 9728).
+    /// The MCP endpoint this proxy issues tokens for: its metadata and its bearer check, built
+    /// once so that every worker shares one token cache.
+    pub(crate) protected: ProtectedResource,
+    /// `protected.resource()`, the canonical resource (RFC 8707, RFC 9728) that a client's
+    /// `resource` parameter must name.
     pub(crate) resource: String,
     /// `base + /oauth/callback`: the redirect URI registered upstream.
     pub(crate) callback: String,
@@ -61,8 +64,6 @@ pub(crate) struct ProxyConfig {
     pub(crate) client_id: String,
     pub(crate) client_secret: Option<ClientSecret>,
     pub(crate) client_auth: ClientAuthMethod,
-    /// Built once so that every worker shares its token cache.
-    pub(crate) require_auth: RequireAuth,
     pub(crate) scopes: Vec<String>,
     pub(crate) grant_types: Vec<String>,
     pub(crate) extra_authorize_params: Vec<(String, String)>,

@@ -12,13 +12,9 @@ mod upstream;
 use std::{fmt, sync::Arc};
 
 use actix_cors::Cors;
-use actix_web::{
-    guard,
-    http::{header, Method},
-    web, Scope,
-};
+use actix_web::{web, Scope};
 
-use crate::{validate::ConfigError, RequireAuth};
+use crate::{resource, validate::ConfigError, RequireAuth};
 pub use builder::OAuthProxyBuilder;
 use config::ProxyConfig;
 pub use config::ResourceForwarding;
@@ -135,13 +131,9 @@ impl OAuthProxy {
             cfg: Arc::clone(cfg),
             upstream: Upstream::new(cfg.upstream_timeout),
         });
-        let protected = format!("/.well-known/oauth-protected-resource{}", cfg.mcp_path);
-        let mut routes = web::scope("")
-            .route(
-                "/.well-known/oauth-protected-resource",
-                web::get().to(metadata::protected_resource),
-            )
-            .route(&protected, web::get().to(metadata::protected_resource))
+        let mut routes = cfg
+            .protected
+            .routes(web::scope(""))
             .route(
                 "/.well-known/oauth-authorization-server",
                 web::get().to(metadata::authorization_server),
@@ -159,12 +151,9 @@ impl OAuthProxy {
         }
         // The outer scope stays a plain `Scope`; CORS wraps the inner one. The pages the
         // user's browser navigates to (authorize, consent, callback) are outside it: no other
-        // origin has any business reading them (issue 3 lists the routes that get CORS).
+        // origin has any business reading them.
         web::scope("")
-            .guard(guard::fn_guard(move |ctx| {
-                let path = ctx.head().uri.path();
-                paths.iter().any(|p| p == path)
-            }))
+            .guard(resource::only_paths(paths))
             .app_data(state)
             .service(
                 web::resource("/authorize")
@@ -182,21 +171,18 @@ impl OAuthProxy {
 
     /// Every path [`scope`](Self::scope) answers.
     fn paths(&self) -> Vec<String> {
-        let mut paths: Vec<String> = [
-            "/.well-known/oauth-protected-resource",
-            "/.well-known/oauth-authorization-server",
-            "/.well-known/openid-configuration",
-            "/authorize",
-            "/consent",
-            "/oauth/callback",
-            "/token",
-        ]
-        .map(String::from)
-        .to_vec();
-        paths.push(format!(
-            "/.well-known/oauth-protected-resource{}",
-            self.cfg.mcp_path
-        ));
+        let mut paths: Vec<String> = self.cfg.protected.paths().into();
+        paths.extend(
+            [
+                "/.well-known/oauth-authorization-server",
+                "/.well-known/openid-configuration",
+                "/authorize",
+                "/consent",
+                "/oauth/callback",
+                "/token",
+            ]
+            .map(String::from),
+        );
         if self.cfg.dynamic_registration {
             paths.push("/register".into());
         }
@@ -212,27 +198,18 @@ impl OAuthProxy {
     /// `public_url + mcp_path`, with challenges that point clients at this proxy's metadata.
     /// Every clone shares one token cache. Add `.require_scopes([..])` to demand scopes.
     pub fn require_auth(&self) -> RequireAuth {
-        self.cfg.require_auth.clone()
+        self.cfg.protected.require_auth()
     }
 
     /// CORS for browser-based clients: any origin, no cookies, `WWW-Authenticate` and
     /// `Mcp-Session-Id` readable by scripts. The proxy's own routes have it already; wrap the
     /// MCP scope with it (outside [`require_auth`](Self::require_auth)).
     pub fn cors(&self) -> Cors {
-        Cors::default()
-            .allow_any_origin()
-            .allowed_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-            .allow_any_header()
-            .expose_headers([
-                header::WWW_AUTHENTICATE,
-                header::HeaderName::from_static("mcp-session-id"),
-                header::HeaderName::from_static("mcp-protocol-version"),
-            ])
-            .max_age(3600)
+        resource::cors()
     }
 
     /// The canonical resource: `public_url + mcp_path`.
     pub fn resource(&self) -> &str {
-        &self.cfg.resource
+        self.cfg.protected.resource()
     }
 }

@@ -1,23 +1,12 @@
-//! Discovery: protected-resource metadata (RFC 9728) and authorization-server metadata
-//! (RFC 8414, also served at the OpenID configuration path).
+//! Discovery: authorization-server metadata (RFC 8414, also served at the OpenID configuration
+//! path). The protected-resource metadata (RFC 9728) is served by the resource itself, with the
+//! same cache policy.
 
 use actix_web::{http::header, HttpResponse};
 use serde_json::{json, Value};
 
 use super::State;
-
-/// Long enough to spare repeated fetches, short enough that a configuration change shows soon.
-const CACHE: &str = "public, max-age=300";
-
-pub(crate) async fn protected_resource(state: State) -> HttpResponse {
-    let cfg = &state.cfg;
-    document(json!({
-        "resource": cfg.resource,
-        "authorization_servers": [cfg.base],
-        "scopes_supported": cfg.scopes,
-        "bearer_methods_supported": ["header"],
-    }))
-}
+use crate::resource::METADATA_CACHE;
 
 pub(crate) async fn authorization_server(state: State) -> HttpResponse {
     let cfg = &state.cfg;
@@ -46,6 +35,6 @@ pub(crate) async fn authorization_server(state: State) -> HttpResponse {
 
 fn document(doc: Value) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, CACHE))
+        .insert_header((header::CACHE_CONTROL, METADATA_CACHE))
         .json(doc)
 }

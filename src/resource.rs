@@ -1,0 +1,283 @@
+//! The protected resource (RFC 9728) in front of an MCP endpoint, whichever authorization
+//! server issues its tokens (the OAuth proxy or the provider itself): its canonical URL, its
+//! metadata document and the routes that serve it, the bearer check, and the CORS policy for
+//! browser-based clients.
+
+use std::{sync::Arc, time::Duration};
+
+use actix_cors::Cors;
+use actix_web::{
+    guard::{self, Guard},
+    http::{header, Method},
+    web, HttpResponse, Route, Scope,
+};
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::{
+    user::UserInfoFn,
+    validate::{mcp_path, ConfigError},
+    Clock, RequireAuth, TokenVerifier,
+};
+
+/// The MCP path when none is configured.
+pub(crate) const DEFAULT_MCP_PATH: &str = "/mcp";
+
+/// `Cache-Control` of every discovery document: long enough to spare clients repeated
+/// fetches, short enough that a configuration change shows soon.
+pub(crate) const METADATA_CACHE: &str = "public, max-age=300";
+
+const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+
+/// Where the resource is: this server's public origin and the MCP path under it.
+pub(crate) struct ResourceUrl {
+    public: Url,
+    origin: String,
+    mcp_path: String,
+}
+
+impl ResourceUrl {
+    /// `public` is a URL accepted by [`public_origin`](crate::validate::public_origin);
+    /// `mcp_path` is checked here, and a trailing slash dropped.
+    pub(crate) fn new(public: Url, path: &str) -> Result<Self, ConfigError> {
+        let mcp_path = mcp_path(path)?;
+        Ok(Self {
+            origin: public.origin().ascii_serialization(),
+            public,
+            mcp_path,
+        })
+    }
+
+    /// The public URL as given, for its host and scheme.
+    pub(crate) fn public_url(&self) -> &Url {
+        &self.public
+    }
+
+    /// The public origin without a trailing slash, e.g. `https://mcp.example.com`.
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+/// How the metadata document lists `scopes_supported`. Each document keeps one field order
+/// from release to release, so the bytes a client or a cache sees stay the same.
+pub(crate) enum ScopesSupported {
+    /// Right after `authorization_servers`, even when empty: the server is its own
+    /// authorization server and these are the scopes it grants.
+    Always(Vec<String>),
+    /// Last, and only when there is at least one: the authorization server is someone else's,
+    /// which may document its scopes itself.
+    IfAny(Vec<String>),
+}
+
+/// How bearer tokens for the resource are checked and turned into users.
+pub(crate) struct TokenCheck {
+    pub(crate) verifier: Arc<dyn TokenVerifier>,
+    pub(crate) user_info: Option<Arc<UserInfoFn>>,
+    pub(crate) cache_max_ttl: Option<Duration>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// The protected resource at `public origin + mcp path`, built once: every worker serves the
+/// same metadata bytes and shares one token cache.
+pub(crate) struct ProtectedResource {
+    mcp_path: String,
+    resource: String,
+    document: Value,
+    /// `document`, serialised once.
+    body: web::Bytes,
+    require_auth: RequireAuth,
+}
+
+impl ProtectedResource {
+    /// The resource at `url`, whose tokens `authorization_server` issues.
+    pub(crate) fn new(
+        url: ResourceUrl,
+        authorization_server: &str,
+        scopes: ScopesSupported,
+        tokens: TokenCheck,
+    ) -> Result<Self, ConfigError> {
+        let resource = format!("{}{}", url.origin, url.mcp_path);
+        let mut require_auth = RequireAuth::new(tokens.verifier, &resource)?.clock(tokens.clock);
+        if let Some(f) = tokens.user_info {
+            require_auth = require_auth.user_info(move |claims| f(claims));
+        }
+        if let Some(ttl) = tokens.cache_max_ttl {
+            require_auth = require_auth.cache_max_ttl(ttl);
+        }
+        let document = match scopes {
+            ScopesSupported::Always(scopes) => json!({
+                "resource": resource,
+                "authorization_servers": [authorization_server],
+                "scopes_supported": scopes,
+                "bearer_methods_supported": ["header"],
+            }),
+            ScopesSupported::IfAny(scopes) => {
+                let mut document = json!({
+                    "resource": resource,
+                    "authorization_servers": [authorization_server],
+                    "bearer_methods_supported": ["header"],
+                });
+                if !scopes.is_empty() {
+                    document["scopes_supported"] = json!(scopes);
+                }
+                document
+            }
+        };
+        let body = document.to_string().into();
+        Ok(Self {
+            mcp_path: url.mcp_path,
+            resource,
+            document,
+            body,
+            require_auth,
+        })
+    }
+
+    /// The canonical resource: `public origin + mcp path`.
+    pub(crate) fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The RFC 9728 metadata document.
+    pub(crate) fn document(&self) -> &Value {
+        &self.document
+    }
+
+    /// The bearer check for the MCP scope; every clone shares the token cache.
+    pub(crate) fn require_auth(&self) -> RequireAuth {
+        self.require_auth.clone()
+    }
+
+    /// Where the metadata is served: the well-known path followed by the MCP path (RFC 9728
+    /// §3.1, where the challenges of [`require_auth`](Self::require_auth) point), and the bare
+    /// well-known path.
+    pub(crate) fn paths(&self) -> [String; 2] {
+        [
+            WELL_KNOWN.to_owned(),
+            format!("{WELL_KNOWN}{}", self.mcp_path),
+        ]
+    }
+
+    /// `scope` with the metadata routes added, for a scope that also serves other routes.
+    pub(crate) fn routes(&self, scope: Scope) -> Scope {
+        let [plain, specific] = self.paths();
+        scope
+            .route(&plain, self.metadata_route())
+            .route(&specific, self.metadata_route())
+    }
+
+    /// The metadata routes alone, with CORS, to mount at the application root.
+    pub(crate) fn scope(&self) -> Scope {
+        web::scope("")
+            .guard(only_paths(self.paths().into()))
+            .service(self.routes(web::scope("")).wrap(cors()))
+    }
+
+    fn metadata_route(&self) -> Route {
+        let body = self.body.clone();
+        web::get().to(move || {
+            let body = body.clone();
+            async move {
+                HttpResponse::Ok()
+                    .insert_header((header::CACHE_CONTROL, METADATA_CACHE))
+                    .insert_header(header::ContentType::json())
+                    .body(body)
+            }
+        })
+    }
+}
+
+/// A guard for a scope mounted at the application root that answers `paths` only: every
+/// other request goes on to the services registered after it, so the order of `.service`
+/// calls does not matter.
+pub(crate) fn only_paths(paths: Vec<String>) -> impl Guard {
+    guard::fn_guard(move |ctx| {
+        let path = ctx.head().uri.path();
+        paths.iter().any(|p| p == path)
+    })
+}
+
+/// CORS for browser-based clients: any origin, no cookies, `WWW-Authenticate` and
+/// `Mcp-Session-Id` readable by scripts.
+pub(crate) fn cors() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .allowed_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_any_header()
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            header::HeaderName::from_static("mcp-session-id"),
+            header::HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .max_age(3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{http::StatusCode, test, App};
+
+    use super::*;
+    use crate::{FnVerifier, SystemClock, VerifyError};
+
+    fn resource(scopes: ScopesSupported) -> ProtectedResource {
+        let public = Url::parse("https://mcp.example.com").unwrap();
+        let tokens = TokenCheck {
+            verifier: Arc::new(FnVerifier::new(|_: String| async {
+                Err(VerifyError::Expired)
+            })),
+            user_info: None,
+            cache_max_ttl: None,
+            clock: Arc::new(SystemClock),
+        };
+        let url = ResourceUrl::new(public, "/api/mcp/").unwrap();
+        ProtectedResource::new(url, "https://idp.example.com", scopes, tokens).unwrap()
+    }
+
+    #[actix_web::test]
+    async fn the_document_is_served_byte_for_byte_at_both_paths_only() {
+        let head = r#"{"resource":"https://mcp.example.com/api/mcp","authorization_servers":["https://idp.example.com"]"#;
+        let cases = [
+            (
+                ScopesSupported::Always(vec![]),
+                format!(r#"{head},"scopes_supported":[],"bearer_methods_supported":["header"]}}"#),
+            ),
+            (
+                ScopesSupported::IfAny(vec![]),
+                format!(r#"{head},"bearer_methods_supported":["header"]}}"#),
+            ),
+            (
+                ScopesSupported::IfAny(vec!["mcp:tools".into()]),
+                format!(
+                    r#"{head},"bearer_methods_supported":["header"],"scopes_supported":["mcp:tools"]}}"#
+                ),
+            ),
+        ];
+        for (scopes, expected) in cases {
+            let resource = resource(scopes);
+            assert_eq!(resource.resource(), "https://mcp.example.com/api/mcp");
+            assert_eq!(resource.document().to_string(), expected);
+            let app = test::init_service(App::new().service(resource.scope())).await;
+            for path in [
+                "/.well-known/oauth-protected-resource",
+                "/.well-known/oauth-protected-resource/api/mcp",
+            ] {
+                let req = test::TestRequest::get().uri(path).to_request();
+                let res = test::call_service(&app, req).await;
+                assert_eq!(res.status(), StatusCode::OK, "{path}");
+                let headers = res.headers();
+                assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), METADATA_CACHE);
+                assert_eq!(
+                    headers.get(header::CONTENT_TYPE).unwrap(),
+                    "application/json"
+                );
+                assert_eq!(test::read_body(res).await, expected.as_bytes(), "{path}");
+            }
+            for path in ["/.well-known/oauth-protected-resource/mcp", "/api/mcp"] {
+                let req = test::TestRequest::get().uri(path).to_request();
+                let res = test::call_service(&app, req).await;
+                assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+            }
+        }
+    }
+}
