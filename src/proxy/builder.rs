@@ -2,6 +2,8 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
+use url::Url;
+
 use super::{
     config::{
         ProxyConfig, ResourceForwarding, StaticClient, DEFAULT_UPSTREAM_TIMEOUT,
@@ -29,6 +31,7 @@ mod tests;
 /// checks everything at once.
 // Fields are `pub(super)` so that the builder tests can vary one field of a valid builder.
 #[derive(Default)]
+#[must_use]
 pub struct OAuthProxyBuilder {
     pub(super) public_url: Option<String>,
     pub(super) mcp_path: Option<String>,
@@ -279,177 +282,72 @@ impl OAuthProxyBuilder {
 
     /// Checks the configuration.
     pub fn build(self) -> Result<OAuthProxy, ConfigError> {
-        let public = public_origin(&required("public_url", self.public_url)?)?;
-        let url = ResourceUrl::new(public, self.mcp_path.as_deref().unwrap_or(DEFAULT_MCP_PATH))?;
+        // Taken apart whole, so that a new setting cannot be left out of the checks unnoticed.
+        let Self {
+            public_url,
+            mcp_path,
+            auth_endpoint,
+            token_endpoint,
+            revocation_endpoint,
+            issuer,
+            client_id,
+            client_secret,
+            client_auth,
+            verifier,
+            user_info,
+            scopes,
+            grant_types,
+            extra_authorize_params,
+            resource_forwarding,
+            keys,
+            static_clients,
+            dynamic_registration,
+            consent_mode,
+            remember_consent_for,
+            consent_branding,
+            consent_template,
+            upstream_timeout,
+            cache_max_ttl,
+            clock,
+        } = self;
+
+        // One step per concern; the first that fails is the error reported.
+        let url = resource_url(public_url, mcp_path.as_deref())?;
         let base = url.origin().to_owned();
-
-        let auth_endpoint = secure_url(
-            "auth_endpoint",
-            &required("auth_endpoint", self.auth_endpoint)?,
+        let upstream = upstream_endpoints(
+            auth_endpoint,
+            token_endpoint,
+            revocation_endpoint,
+            issuer.as_deref(),
         )?;
-        let token_endpoint = secure_url(
-            "token_endpoint",
-            &required("token_endpoint", self.token_endpoint)?,
-        )?;
-        let revocation_endpoint = self
-            .revocation_endpoint
-            .map(|u| secure_url("revocation_endpoint", &u))
-            .transpose()?;
-        if let Some(issuer) = &self.issuer {
-            secure_url("issuer", issuer)?;
-        }
-
-        let client_id = required("client_id", self.client_id)?;
-        if client_id.trim().is_empty() {
-            return Err(invalid("client_id", "must not be empty"));
-        }
-        if matches!(&self.client_secret, Some(s) if s.secret().is_empty()) {
-            return Err(invalid(
-                "client_secret",
-                "must not be empty (leave it unset for a public client)",
-            ));
-        }
-        if self.client_auth == ClientAuthMethod::ClientSecretBasic && self.client_secret.is_none() {
-            return Err(invalid(
-                "client_auth_method",
-                "client_secret_basic needs a client_secret",
-            ));
-        }
-        let verifier = self.verifier.ok_or(ConfigError::Missing("verifier"))?;
-
-        let scopes = self
-            .scopes
-            .unwrap_or_else(|| ["openid", "email", "profile"].map(String::from).to_vec());
-        scope_tokens(&scopes)?;
-        let grant_types = self.grant_types.unwrap_or_else(|| {
-            ["authorization_code", "refresh_token"]
-                .map(String::from)
-                .to_vec()
-        });
-        if let Some(bad) = grant_types
-            .iter()
-            .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
-        {
-            return Err(invalid("grant_types", &format!("`{bad}` is not supported")));
-        }
-        if !grant_types.iter().any(|g| g == "authorization_code") {
-            return Err(invalid("grant_types", "authorization_code is required"));
-        }
-
-        let mut reserved: Vec<&str> = RESERVED_AUTHORIZE_PARAMS.to_vec();
-        match &self.resource_forwarding {
-            ResourceForwarding::Omit => {}
-            ResourceForwarding::AsIs => reserved.push("resource"),
-            ResourceForwarding::As(name) => {
-                if name.is_empty() || RESERVED_AUTHORIZE_PARAMS.contains(&name.as_str()) {
-                    return Err(invalid(
-                        "resource_forwarding",
-                        &format!("cannot use `{name}`"),
-                    ));
-                }
-                reserved.push(name);
-            }
-        }
-        if let Some((name, _)) = self
-            .extra_authorize_params
-            .iter()
-            .find(|(k, _)| k.is_empty() || reserved.contains(&k.as_str()))
-        {
-            return Err(invalid(
-                "extra_authorize_params",
-                &format!("`{name}` is set by the proxy itself"),
-            ));
-        }
-
-        let mut static_clients: Vec<StaticClient> = Vec::new();
-        for client in self.static_clients {
-            if client.client_id.trim().is_empty() {
-                return Err(invalid("static_client", "the client id must not be empty"));
-            }
-            if static_clients
-                .iter()
-                .any(|c| c.client_id == client.client_id)
-            {
-                return Err(invalid(
-                    "static_client",
-                    &format!("`{}` is given twice", client.client_id),
-                ));
-            }
-            if client.redirect_uris.is_empty() {
-                return Err(invalid(
-                    "static_client",
-                    "at least one redirect URI is needed",
-                ));
-            }
-            for uri in &client.redirect_uris {
-                validate_redirect_uri(uri)
-                    .map_err(|e| invalid("static_client", &format!("`{uri}`: {e}")))?;
-            }
-            static_clients.push(client);
-        }
-
-        let dynamic_registration = self.dynamic_registration.unwrap_or(true);
-        if !dynamic_registration && static_clients.is_empty() {
-            return Err(invalid(
-                "dynamic_registration",
-                "with registration closed, configure at least one static_client",
-            ));
-        }
-        if self.consent_mode == ConsentMode::Off && dynamic_registration {
-            // Refused rather than warned about: with open registration, Off hands every
-            // signed-in user's code to whoever registers a client and sends them a link.
-            return Err(invalid(
-                "consent_mode",
-                "ConsentMode::Off is unsafe while anyone can register a client (the confused \
-                 deputy); close registration with dynamic_registration(false), or keep consent",
-            ));
-        }
-        let remember_for = self.remember_consent_for.unwrap_or(DEFAULT_REMEMBER);
-        if remember_for.as_secs() == 0 || remember_for > MAX_REMEMBER {
-            return Err(invalid(
-                "remember_consent_for",
-                "must be at least a second and at most 400 days",
-            ));
-        }
+        let client_id = credentials(client_id, client_secret.as_ref(), client_auth)?;
+        let verifier = verifier.ok_or(ConfigError::Missing("verifier"))?;
+        let (scopes, grant_types) = scopes_and_grant_types(scopes, grant_types)?;
+        authorization_params(&resource_forwarding, &extra_authorize_params)?;
+        let (static_clients, dynamic_registration) = clients(static_clients, dynamic_registration)?;
         let public = url.public_url();
-        let default_name = public.host_str().unwrap_or(&base).to_owned();
-        let consent = ConsentConfig {
-            mode: self.consent_mode,
-            remember_for,
-            branding: self.consent_branding.validate(&default_name)?,
-            template: self.consent_template,
-        };
-        if consent.mode == ConsentMode::Off {
-            log::warn!(
-                "consent is off: safe only because registration is closed and every client is \
-                 a static client you configured"
-            );
-        }
+        let consent = consent(
+            ConsentSettings {
+                mode: consent_mode,
+                remember_for: remember_consent_for,
+                branding: consent_branding,
+                template: consent_template,
+            },
+            dynamic_registration,
+            public.host_str().unwrap_or(&base),
+        )?;
         let secure_cookies = public.scheme() == "https";
-
-        let upstream_timeout = self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT);
-        if upstream_timeout.is_zero() {
-            return Err(invalid("upstream_timeout", "must be positive"));
-        }
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let keys = if self.keys.is_empty() {
-            log::warn!(
-                "no proxy key configured: a random one is used, so a restart or another replica \
-                 breaks every sign-in in flight and every registered client; set proxy_key"
-            );
-            vec![ProxyKey::generate()]
-        } else {
-            self.keys
-        };
-        let sealer = Sealer::new(keys, clock.clone())?;
+        let upstream_timeout = timeout(upstream_timeout)?;
+        let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let sealer = sealer(keys, &clock)?;
         let protected = ProtectedResource::new(
             url,
             &base,
             ScopesSupported::Always(scopes.clone()),
             TokenCheck {
                 verifier,
-                user_info: self.user_info,
-                cache_max_ttl: self.cache_max_ttl,
+                user_info,
+                cache_max_ttl,
                 clock: clock.clone(),
             },
         )?;
@@ -460,17 +358,17 @@ impl OAuthProxyBuilder {
                 callback: format!("{base}/oauth/callback"),
                 base,
                 protected,
-                auth_endpoint,
-                token_endpoint,
-                revocation_endpoint,
-                upstream_issuer: self.issuer,
+                auth_endpoint: upstream.auth,
+                token_endpoint: upstream.token,
+                revocation_endpoint: upstream.revocation,
+                upstream_issuer: issuer,
                 client_id,
-                client_secret: self.client_secret,
-                client_auth: self.client_auth,
+                client_secret,
+                client_auth,
                 scopes,
                 grant_types,
-                extra_authorize_params: self.extra_authorize_params,
-                resource_forwarding: self.resource_forwarding,
+                extra_authorize_params,
+                resource_forwarding,
                 static_clients,
                 dynamic_registration,
                 consent,
@@ -481,4 +379,237 @@ impl OAuthProxyBuilder {
             }),
         })
     }
+}
+
+/// The public origin, then the MCP path under it: together, the resource tokens are for.
+fn resource_url(
+    public_url: Option<String>,
+    mcp_path: Option<&str>,
+) -> Result<ResourceUrl, ConfigError> {
+    let public = public_origin(&required("public_url", public_url)?)?;
+    ResourceUrl::new(public, mcp_path.unwrap_or(DEFAULT_MCP_PATH))
+}
+
+/// The upstream's endpoints, parsed.
+struct Endpoints {
+    auth: Url,
+    token: Url,
+    revocation: Option<Url>,
+}
+
+/// The upstream's endpoints and issuer: absolute, and https except on loopback.
+fn upstream_endpoints(
+    auth: Option<String>,
+    token: Option<String>,
+    revocation: Option<String>,
+    issuer: Option<&str>,
+) -> Result<Endpoints, ConfigError> {
+    let auth = secure_url("auth_endpoint", &required("auth_endpoint", auth)?)?;
+    let token = secure_url("token_endpoint", &required("token_endpoint", token)?)?;
+    let revocation = revocation
+        .map(|u| secure_url("revocation_endpoint", &u))
+        .transpose()?;
+    if let Some(issuer) = issuer {
+        secure_url("issuer", issuer)?;
+    }
+    Ok(Endpoints {
+        auth,
+        token,
+        revocation,
+    })
+}
+
+/// The upstream client: a non-empty id, a secret that is either absent or non-empty, and
+/// `client_secret_basic` only with a secret to send.
+fn credentials(
+    client_id: Option<String>,
+    client_secret: Option<&ClientSecret>,
+    client_auth: ClientAuthMethod,
+) -> Result<String, ConfigError> {
+    let client_id = required("client_id", client_id)?;
+    if client_id.trim().is_empty() {
+        return Err(invalid("client_id", "must not be empty"));
+    }
+    if matches!(client_secret, Some(s) if s.secret().is_empty()) {
+        return Err(invalid(
+            "client_secret",
+            "must not be empty (leave it unset for a public client)",
+        ));
+    }
+    if client_auth == ClientAuthMethod::ClientSecretBasic && client_secret.is_none() {
+        return Err(invalid(
+            "client_auth_method",
+            "client_secret_basic needs a client_secret",
+        ));
+    }
+    Ok(client_id)
+}
+
+/// The scopes (default `openid email profile`) and grant types (default
+/// `authorization_code refresh_token`); the proxy implements no other grant, and cannot work
+/// without the code grant.
+fn scopes_and_grant_types(
+    scopes: Option<Vec<String>>,
+    grant_types: Option<Vec<String>>,
+) -> Result<(Vec<String>, Vec<String>), ConfigError> {
+    let scopes =
+        scopes.unwrap_or_else(|| ["openid", "email", "profile"].map(String::from).to_vec());
+    scope_tokens(&scopes)?;
+    let grant_types = grant_types.unwrap_or_else(|| {
+        ["authorization_code", "refresh_token"]
+            .map(String::from)
+            .to_vec()
+    });
+    if let Some(bad) = grant_types
+        .iter()
+        .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
+    {
+        return Err(invalid("grant_types", &format!("`{bad}` is not supported")));
+    }
+    if !grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(invalid("grant_types", "authorization_code is required"));
+    }
+    Ok((scopes, grant_types))
+}
+
+/// The extra authorization parameters may not set what the proxy sets itself, including the
+/// parameter that forwards the resource.
+fn authorization_params(
+    forwarding: &ResourceForwarding,
+    extra: &[(String, String)],
+) -> Result<(), ConfigError> {
+    let mut reserved: Vec<&str> = RESERVED_AUTHORIZE_PARAMS.to_vec();
+    match forwarding {
+        ResourceForwarding::Omit => {}
+        ResourceForwarding::AsIs => reserved.push("resource"),
+        ResourceForwarding::As(name) => {
+            if name.is_empty() || RESERVED_AUTHORIZE_PARAMS.contains(&name.as_str()) {
+                return Err(invalid(
+                    "resource_forwarding",
+                    &format!("cannot use `{name}`"),
+                ));
+            }
+            reserved.push(name);
+        }
+    }
+    if let Some((name, _)) = extra
+        .iter()
+        .find(|(k, _)| k.is_empty() || reserved.contains(&k.as_str()))
+    {
+        return Err(invalid(
+            "extra_authorize_params",
+            &format!("`{name}` is set by the proxy itself"),
+        ));
+    }
+    Ok(())
+}
+
+/// The static clients (distinct non-empty ids, redirect URIs under the registration policy)
+/// and whether registration is open (default yes); with it closed, a static client is the only
+/// way in.
+fn clients(
+    static_clients: Vec<StaticClient>,
+    dynamic_registration: Option<bool>,
+) -> Result<(Vec<StaticClient>, bool), ConfigError> {
+    let mut checked: Vec<StaticClient> = Vec::new();
+    for client in static_clients {
+        if client.client_id.trim().is_empty() {
+            return Err(invalid("static_client", "the client id must not be empty"));
+        }
+        if checked.iter().any(|c| c.client_id == client.client_id) {
+            return Err(invalid(
+                "static_client",
+                &format!("`{}` is given twice", client.client_id),
+            ));
+        }
+        if client.redirect_uris.is_empty() {
+            return Err(invalid(
+                "static_client",
+                "at least one redirect URI is needed",
+            ));
+        }
+        for uri in &client.redirect_uris {
+            validate_redirect_uri(uri)
+                .map_err(|e| invalid("static_client", &format!("`{uri}`: {e}")))?;
+        }
+        checked.push(client);
+    }
+    let dynamic_registration = dynamic_registration.unwrap_or(true);
+    if !dynamic_registration && checked.is_empty() {
+        return Err(invalid(
+            "dynamic_registration",
+            "with registration closed, configure at least one static_client",
+        ));
+    }
+    Ok((checked, dynamic_registration))
+}
+
+/// The consent settings as given to the builder.
+struct ConsentSettings {
+    mode: ConsentMode,
+    remember_for: Option<Duration>,
+    branding: ConsentBranding,
+    template: Option<Arc<ConsentTemplateFn>>,
+}
+
+/// The consent page: never off while registration is open, approvals remembered for at least
+/// a second and at most 400 days, and the branding checked (named after `default_name` unless
+/// given a name).
+fn consent(
+    settings: ConsentSettings,
+    dynamic_registration: bool,
+    default_name: &str,
+) -> Result<ConsentConfig, ConfigError> {
+    if settings.mode == ConsentMode::Off && dynamic_registration {
+        // Refused rather than warned about: with open registration, Off hands every
+        // signed-in user's code to whoever registers a client and sends them a link.
+        return Err(invalid(
+            "consent_mode",
+            "ConsentMode::Off is unsafe while anyone can register a client (the confused \
+             deputy); close registration with dynamic_registration(false), or keep consent",
+        ));
+    }
+    let remember_for = settings.remember_for.unwrap_or(DEFAULT_REMEMBER);
+    if remember_for.as_secs() == 0 || remember_for > MAX_REMEMBER {
+        return Err(invalid(
+            "remember_consent_for",
+            "must be at least a second and at most 400 days",
+        ));
+    }
+    let consent = ConsentConfig {
+        mode: settings.mode,
+        remember_for,
+        branding: settings.branding.validate(default_name)?,
+        template: settings.template,
+    };
+    if consent.mode == ConsentMode::Off {
+        log::warn!(
+            "consent is off: safe only because registration is closed and every client is \
+             a static client you configured"
+        );
+    }
+    Ok(consent)
+}
+
+/// The upstream timeout (default 10 s): a zero timeout would fail every call.
+fn timeout(timeout: Option<Duration>) -> Result<Duration, ConfigError> {
+    let timeout = timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT);
+    if timeout.is_zero() {
+        return Err(invalid("upstream_timeout", "must be positive"));
+    }
+    Ok(timeout)
+}
+
+/// The sealer over the proxy keys, or over a random key, with a warning, when none is given.
+fn sealer(keys: Vec<ProxyKey>, clock: &Arc<dyn Clock>) -> Result<Sealer, ConfigError> {
+    let keys = if keys.is_empty() {
+        log::warn!(
+            "no proxy key configured: a random one is used, so a restart or another replica \
+             breaks every sign-in in flight and every registered client; set proxy_key"
+        );
+        vec![ProxyKey::generate()]
+    } else {
+        keys
+    };
+    Sealer::new(keys, Arc::clone(clock))
 }
