@@ -1,21 +1,20 @@
 //! `IntrospectionVerifier` against a stand-in RFC 7662 endpoint: what it sends, how each answer
 //! is read, and how `RequireAuth` caches the results (counted at the endpoint).
 
-mod provider_support;
-
 use std::{sync::Arc, time::Duration};
 
-use actix_mcp_oauth::{ClientAuthMethod, IntrospectionVerifier, RequireAuth};
+use actix_mcp_oauth::{ClientAuthMethod, IntrospectionVerifier, ManualClock, RequireAuth};
 use actix_web::http::StatusCode;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use provider_support::*;
 use serde_json::{json, Value};
+
+use crate::fixtures::{call, Double, Reply, T0};
 
 const RESOURCE: &str = "https://mcp.example.com/mcp";
 const CLIENT: &str = "mcp resource";
 const SECRET: &str = "s3cr+t:&=";
 
-fn auth(endpoint: &StandIn, clock: Arc<ManualClock>, method: ClientAuthMethod) -> RequireAuth {
+fn auth(endpoint: &Double, clock: Arc<ManualClock>, method: ClientAuthMethod) -> RequireAuth {
     let verifier = IntrospectionVerifier::new(endpoint.url("/introspect"), CLIENT, SECRET)
         .audience(RESOURCE)
         .issuer("https://as.example.com")
@@ -46,8 +45,12 @@ fn active(exp: Option<u64>) -> Value {
 
 #[actix_web::test]
 async fn an_active_token_is_accepted_and_cached_until_its_exp() {
-    let endpoint = StandIn::start().await;
-    endpoint.on("/introspect", Some("tok-live"), 200, active(Some(T0 + 120)));
+    let endpoint = Double::start().await;
+    endpoint.on(
+        "/introspect",
+        Some("tok-live"),
+        Reply::json(200, &active(Some(T0 + 120))),
+    );
     let clock = ManualClock::at(T0);
     let auth = auth(
         &endpoint,
@@ -91,8 +94,7 @@ async fn an_active_token_is_accepted_and_cached_until_its_exp() {
     endpoint.on(
         "/introspect",
         Some("tok-live"),
-        200,
-        json!({"active": false}),
+        Reply::json(200, &json!({"active": false})),
     );
     assert_eq!(
         call(&auth, "tok-live").await.status,
@@ -104,8 +106,8 @@ async fn an_active_token_is_accepted_and_cached_until_its_exp() {
 
 #[actix_web::test]
 async fn a_token_without_exp_is_cached_for_the_max_ttl_only() {
-    let endpoint = StandIn::start().await;
-    endpoint.on("/introspect", None, 200, active(None));
+    let endpoint = Double::start().await;
+    endpoint.on("/introspect", None, Reply::json(200, &active(None)));
     let clock = ManualClock::at(T0);
     let auth = auth(
         &endpoint,
@@ -125,22 +127,21 @@ async fn a_token_without_exp_is_cached_for_the_max_ttl_only() {
 
 #[actix_web::test]
 async fn inactive_foreign_and_refresh_tokens_are_401_and_not_cached() {
-    let endpoint = StandIn::start().await;
+    let endpoint = Double::start().await;
     endpoint.on(
         "/introspect",
         Some("revoked"),
-        200,
-        json!({"active": false}),
+        Reply::json(200, &json!({"active": false})),
     );
     let mut foreign = active(Some(T0 + 60));
     foreign["aud"] = json!(["https://other.example.com/api"]);
-    endpoint.on("/introspect", Some("foreign"), 200, foreign);
+    endpoint.on("/introspect", Some("foreign"), Reply::json(200, &foreign));
     let mut refresh = active(Some(T0 + 60));
     refresh["token_type"] = json!("refresh_token");
-    endpoint.on("/introspect", Some("refresh"), 200, refresh);
+    endpoint.on("/introspect", Some("refresh"), Reply::json(200, &refresh));
     let mut expired = active(Some(T0 - 300));
     expired["active"] = json!(true);
-    endpoint.on("/introspect", Some("stale"), 200, expired);
+    endpoint.on("/introspect", Some("stale"), Reply::json(200, &expired));
     let auth = auth(
         &endpoint,
         ManualClock::at(T0),
@@ -159,7 +160,7 @@ async fn inactive_foreign_and_refresh_tokens_are_401_and_not_cached() {
 
 #[actix_web::test]
 async fn refused_credentials_rate_limits_and_server_errors_are_503() {
-    let endpoint = StandIn::start().await;
+    let endpoint = Double::start().await;
     let auth = auth(
         &endpoint,
         ManualClock::at(T0),
@@ -173,7 +174,7 @@ async fn refused_credentials_rate_limits_and_server_errors_are_503() {
         (200, "<html>maintenance</html>"),
     ];
     for (status, body) in cases {
-        endpoint.on_raw("/introspect", None, status, &[], body);
+        endpoint.on("/introspect", None, Reply::new(status, &[], body));
         let res = call(&auth, "tok").await;
         assert_eq!(
             res.status,

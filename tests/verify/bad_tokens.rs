@@ -11,26 +11,25 @@ use std::sync::{
     Arc,
 };
 
-use actix_mcp_oauth::{AuthUser, Clock, JwksVerifier, RequireAuth};
+use actix_mcp_oauth::{AuthUser, JwksVerifier, ManualClock, RequireAuth};
 use actix_web::{
     dev::ServiceResponse,
     http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE},
-    test, web, App, HttpResponse, HttpServer,
+    test, web, App, HttpResponse,
 };
 use josekit::jwe::{JweHeader, RSA_OAEP};
 use josekit::jws;
 use josekit::jwt::{self, JwtPayload};
 use serde_json::{json, Value};
 
-use support::jose::{b64, jwks, sign, sign_raw, Key};
-
-mod support;
+use crate::fixtures::{
+    b64, ec, ec384, ed, jwks, other_rsa, rsa, sign, sign_raw, Double, Reply, ANY_PATH, T0,
+};
 
 const ISS: &str = "https://issuer.bad-tokens.test";
 const AUD: &str = "mcp-api-bad-tokens";
 const RESOURCE: &str = "https://mcp.bad-tokens.test/mcp";
 const METADATA: &str = "https://mcp.bad-tokens.test/.well-known/oauth-protected-resource/mcp";
-const T0: u64 = 1_700_000_000;
 
 // Key ids distinctive enough that finding one in a response can only be a leak.
 const KID_RSA: &str = "kid-rsa-5e1f0b";
@@ -40,25 +39,17 @@ const KID_ED: &str = "kid-ed25519-0c4e";
 const KID_UNKNOWN: &str = "kid-unknown-3b8d";
 const KID_ATTACKER: &str = "kid-attacker-f00d";
 
-struct Fixed(u64);
-
-impl Clock for Fixed {
-    fn now(&self) -> u64 {
-        self.0
-    }
-}
-
 fn verifier() -> JwksVerifier {
     let keys = jwks(&[
-        (KID_RSA, Key::Rsa),
-        (KID_EC, Key::Ec),
-        (KID_EC384, Key::Ec384),
-        (KID_ED, Key::Ed),
+        (KID_RSA, rsa()),
+        (KID_EC, ec()),
+        (KID_EC384, ec384()),
+        (KID_ED, ed()),
     ]);
-    JwksVerifier::from_jwks(&keys)
+    JwksVerifier::from_jwks(&keys.to_string())
         .issuer(ISS)
         .audience(AUD)
-        .clock(Arc::new(Fixed(T0)))
+        .clock(ManualClock::at(T0))
         .build()
         .expect("verifier")
 }
@@ -83,7 +74,7 @@ async fn whoami(user: AuthUser, reached: web::Data<AtomicUsize>) -> HttpResponse
 async fn send(verifier: &JwksVerifier, reached: &Arc<AtomicUsize>, req: Request) -> Response {
     let auth = RequireAuth::new(verifier.clone(), RESOURCE)
         .expect("resource")
-        .clock(Arc::new(Fixed(T0)));
+        .clock(ManualClock::at(T0));
     let app = test::init_service(
         App::new()
             .app_data(web::Data::from(Arc::clone(reached)))
@@ -321,7 +312,7 @@ fn without(claim: &str) -> Value {
 
 /// A token the verifier accepts: RS256 with our RSA key. Rows spoil it one way each.
 fn rs256(payload: &Value) -> String {
-    sign(&header("RS256", KID_RSA), payload, Key::Rsa, "RS256")
+    sign(&header("RS256", KID_RSA), payload, rsa(), "RS256")
 }
 
 fn good() -> String {
@@ -344,7 +335,7 @@ fn jwe() -> String {
     header.set_content_encryption("A128GCM");
     header.set_key_id(KID_RSA);
     let encrypter = RSA_OAEP
-        .encrypter_from_jwk(&Key::Rsa.pair().to_jwk_public_key())
+        .encrypter_from_jwk(&rsa().pair().to_jwk_public_key())
         .expect("encrypter");
     let Value::Object(claims) = good_payload() else {
         unreachable!("the payload is an object")
@@ -382,8 +373,8 @@ fn row(name: &'static str, request: Request, expect: Refusal) -> Row {
 fn table(jku_base: &str) -> Vec<Row> {
     let good = good();
     let (signing_input, signature) = good.rsplit_once('.').expect("three segments");
-    let rsa_public = Key::Rsa.pair();
-    let attacker_jwk = Key::OtherRsa.public_jwk(KID_ATTACKER);
+    let rsa_public = rsa().pair();
+    let attacker_jwk = other_rsa().jwk(KID_ATTACKER);
     let bearer = Request::bearer;
     vec![
         // --- algorithms and keys
@@ -420,7 +411,7 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&sign(
                 &header("RS256", KID_UNKNOWN),
                 &good_payload(),
-                Key::Rsa,
+                rsa(),
                 "RS256",
             )),
             INVALID_TOKEN,
@@ -430,7 +421,7 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&sign(
                 &header("RS256", KID_EC),
                 &good_payload(),
-                Key::Rsa,
+                rsa(),
                 "RS256",
             )),
             INVALID_TOKEN,
@@ -440,7 +431,7 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&sign(
                 &header("ES256", KID_RSA),
                 &good_payload(),
-                Key::Ec,
+                ec(),
                 "ES256",
             )),
             INVALID_TOKEN,
@@ -450,7 +441,7 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&sign(
                 &header("RS256", KID_RSA),
                 &good_payload(),
-                Key::OtherRsa,
+                other_rsa(),
                 "RS256",
             )),
             INVALID_TOKEN,
@@ -476,7 +467,7 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&sign(
                 &json!({ "alg": "RS256", "kid": KID_ATTACKER, "jku": format!("{jku_base}/jwks.json") }),
                 &good_payload(),
-                Key::OtherRsa,
+                other_rsa(),
                 "RS256",
             )),
             INVALID_TOKEN,
@@ -486,7 +477,7 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&sign(
                 &json!({ "alg": "RS256", "kid": KID_ATTACKER, "x5u": format!("{jku_base}/cert.pem") }),
                 &good_payload(),
-                Key::OtherRsa,
+                other_rsa(),
                 "RS256",
             )),
             INVALID_TOKEN,
@@ -496,7 +487,7 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&sign(
                 &json!({ "alg": "RS256", "kid": KID_RSA, "jwk": attacker_jwk }),
                 &good_payload(),
-                Key::OtherRsa,
+                other_rsa(),
                 "RS256",
             )),
             INVALID_TOKEN,
@@ -506,7 +497,7 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&sign(
                 &json!({ "alg": "RS256", "kid": KID_RSA, "crit": ["exp"] }),
                 &good_payload(),
-                Key::Rsa,
+                rsa(),
                 "RS256",
             )),
             INVALID_TOKEN,
@@ -614,7 +605,7 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&sign_raw(
                 "not json",
                 &good_payload().to_string(),
-                &*Key::Rsa.signer("RS256"),
+                &*rsa().signer("RS256"),
             )),
             INVALID_TOKEN,
         ),
@@ -623,7 +614,7 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&sign(
                 &header("RS256", KID_RSA),
                 &json!([good_payload()]),
-                Key::Rsa,
+                rsa(),
                 "RS256",
             )),
             INVALID_TOKEN,
@@ -703,40 +694,19 @@ fn table(jku_base: &str) -> Vec<Row> {
     ]
 }
 
-/// A server on 127.0.0.1:0 that counts every request, whatever the path, and answers with the
-/// attacker's key set (so following `jku` would let the attacker's token in).
-async fn start_counting_server() -> (String, Arc<AtomicUsize>, actix_web::dev::ServerHandle) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&hits);
-    let attacker_jwks = jwks(&[(KID_ATTACKER, Key::OtherRsa)]);
-    let server = HttpServer::new(move || {
-        let counter = Arc::clone(&counter);
-        let body = attacker_jwks.clone();
-        App::new().default_service(web::to(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let body = body.clone();
-            async move {
-                HttpResponse::Ok()
-                    .content_type("application/json")
-                    .body(body)
-            }
-        }))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .bind(("127.0.0.1", 0))
-    .expect("bind");
-    let base = format!("http://{}", server.addrs()[0]);
-    let server = server.run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
-    (base, hits, handle)
+/// A server on 127.0.0.1:0 that answers every path with the attacker's key set (so following
+/// `jku` would let the attacker's token in), and counts every request.
+async fn start_attackers_server() -> Double {
+    let server = Double::start().await;
+    let attacker_jwks = jwks(&[(KID_ATTACKER, other_rsa())]);
+    server.on(ANY_PATH, None, Reply::json(200, &attacker_jwks));
+    server
 }
 
 #[actix_web::test]
 async fn every_bad_token_or_request_is_refused_before_the_handler() {
-    let (jku_base, hits, server) = start_counting_server().await;
+    let server = start_attackers_server().await;
+    let jku_base = server.url("");
     let verifier = verifier();
     let reached = Arc::new(AtomicUsize::new(0));
     let secrets = [
@@ -770,7 +740,7 @@ async fn every_bad_token_or_request_is_refused_before_the_handler() {
         }
     }
     assert_eq!(
-        hits.load(Ordering::SeqCst),
+        server.count(ANY_PATH),
         0,
         "a token header made the verifier fetch from {jku_base}"
     );
@@ -781,8 +751,8 @@ async fn every_bad_token_or_request_is_refused_before_the_handler() {
         .await
         .expect("the counting server answers");
     assert!(res.status().is_success());
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
-    server.stop(false).await;
+    assert_eq!(server.count(ANY_PATH), 1);
+    server.stop().await;
 
     assert!(
         failures.is_empty(),
@@ -798,13 +768,13 @@ async fn good_tokens_of_every_algorithm_reach_the_handler_as_their_user() {
     let verifier = verifier();
     let reached = Arc::new(AtomicUsize::new(0));
     let controls = [
-        ("RS256", Key::Rsa, KID_RSA, "Bearer "),
-        ("PS256", Key::Rsa, KID_RSA, "Bearer "),
-        ("ES256", Key::Ec, KID_EC, "Bearer "),
-        ("ES384", Key::Ec384, KID_EC384, "Bearer "),
-        ("EdDSA", Key::Ed, KID_ED, "Bearer "),
+        ("RS256", rsa(), KID_RSA, "Bearer "),
+        ("PS256", rsa(), KID_RSA, "Bearer "),
+        ("ES256", ec(), KID_EC, "Bearer "),
+        ("ES384", ec384(), KID_EC384, "Bearer "),
+        ("EdDSA", ed(), KID_ED, "Bearer "),
         // RFC 6750 §2.1: `"Bearer" 1*SP b64token`, and the scheme is case-insensitive.
-        ("RS256", Key::Rsa, KID_RSA, "bearer  "),
+        ("RS256", rsa(), KID_RSA, "bearer  "),
     ];
     let mut failures = Vec::new();
     for (alg, key, kid, prefix) in controls {

@@ -3,26 +3,26 @@
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     cell::Cell,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
+    sync::Arc,
     time::Duration,
 };
 
 use actix_mcp_oauth::{
-    AccessToken, AuthUser, Claims, RequireAuth, TokenCache, TokenVerifier, UserInfo, VerifyError,
+    AccessToken, AuthUser, Claims, ManualClock, RequireAuth, TokenCache, UserInfo, VerifyError,
 };
 use actix_web::{
     http::{header::AUTHORIZATION, StatusCode},
     web, App, HttpResponse,
 };
-use futures::future::{ready, LocalBoxFuture};
 use serde_json::{json, Value};
+
+use crate::fixtures::{Calls, T0};
 
 // Counts this thread's allocations, to prove that a cache hit allocates nothing. The library
 // itself forbids `unsafe`; this test binary needs the one `unsafe impl` a global allocator takes,
-// and only forwards to `System`.
+// and only forwards to `System`. The allocator serves the whole binary, but the count is per
+// thread and every test runs on a thread of its own, so the tests running beside
+// `a_hit_does_not_allocate` cannot move its count.
 struct CountingAlloc;
 
 thread_local! {
@@ -47,44 +47,25 @@ fn allocations() -> usize {
     ALLOCATIONS.with(Cell::get)
 }
 
-const T0: u64 = 1_700_000_000;
-
-use actix_mcp_oauth::ManualClock;
-
-/// Accepts any token, with `exp` when the token is `exp-<seconds>`; counts its calls.
-#[derive(Clone, Default)]
-struct CountingVerifier {
-    calls: Arc<AtomicUsize>,
-}
-
-impl CountingVerifier {
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
+/// Accepts any token, with `exp` when the token is `exp-<seconds>`.
+fn any_token(token: &str) -> Result<Claims, VerifyError> {
+    let mut claims = json!({"sub": format!("user-{token}")});
+    if let Some(exp) = token
+        .strip_prefix("exp-")
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        claims["exp"] = json!(exp);
     }
-}
-
-impl TokenVerifier for CountingVerifier {
-    fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let mut claims = json!({"sub": format!("user-{token}")});
-        if let Some(exp) = token
-            .strip_prefix("exp-")
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            claims["exp"] = json!(exp);
-        }
-        // `fexp-<seconds>`: a fractional NumericDate, `<seconds>.5`.
-        if let Some(exp) = token
-            .strip_prefix("fexp-")
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            claims["exp"] = json!(exp as f64 + 0.5);
-        }
-        let result = match claims {
-            Value::Object(map) => Ok(Claims::new(map)),
-            _ => Err(VerifyError::Malformed("test claims")),
-        };
-        Box::pin(ready(result))
+    // `fexp-<seconds>`: a fractional NumericDate, `<seconds>.5`.
+    if let Some(exp) = token
+        .strip_prefix("fexp-")
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        claims["exp"] = json!(exp as f64 + 0.5);
+    }
+    match claims {
+        Value::Object(map) => Ok(Claims::new(map)),
+        _ => Err(VerifyError::Malformed("test claims")),
     }
 }
 
@@ -125,75 +106,75 @@ macro_rules! status_for {
     }};
 }
 
-fn auth(verifier: &CountingVerifier, clock: &Arc<ManualClock>) -> RequireAuth {
-    RequireAuth::new(verifier.clone(), "https://api.example.com/mcp")
+fn auth(calls: &Calls, clock: &Arc<ManualClock>) -> RequireAuth {
+    RequireAuth::new(calls.verifier(any_token), "https://api.example.com/mcp")
         .expect("valid resource")
         .clock(clock.clone())
 }
 
 #[actix_web::test]
 async fn a_cache_hit_skips_the_verifier() {
-    let v = CountingVerifier::default();
+    let v = Calls::default();
     let app = app!(auth(&v, &ManualClock::at(T0)));
     let token = format!("exp-{}", T0 + 3600);
     for _ in 0..5 {
         assert_eq!(status_for!(app, &token), StatusCode::OK);
     }
-    assert_eq!(v.calls(), 1);
+    assert_eq!(v.count(), 1);
     assert_eq!(status_for!(app, "exp-9999999999"), StatusCode::OK);
-    assert_eq!(v.calls(), 2, "another token is verified on its own");
+    assert_eq!(v.count(), 2, "another token is verified on its own");
 }
 
 #[actix_web::test]
 async fn clones_of_one_require_auth_share_the_cache() {
-    let v = CountingVerifier::default();
+    let v = Calls::default();
     let shared = auth(&v, &ManualClock::at(T0));
     let first = app!(shared.clone());
     let second = app!(shared);
     assert_eq!(status_for!(first, "opaque"), StatusCode::OK);
     assert_eq!(status_for!(second, "opaque"), StatusCode::OK);
-    assert_eq!(v.calls(), 1);
+    assert_eq!(v.count(), 1);
 }
 
 #[actix_web::test]
 async fn capacity_zero_disables_the_cache() {
-    let v = CountingVerifier::default();
+    let v = Calls::default();
     let app = app!(auth(&v, &ManualClock::at(T0)).cache_capacity(0));
     for _ in 0..3 {
         assert_eq!(status_for!(app, "opaque"), StatusCode::OK);
     }
-    assert_eq!(v.calls(), 3);
+    assert_eq!(v.count(), 3);
 }
 
 #[actix_web::test]
 async fn an_entry_is_not_served_once_its_token_expires() {
-    let v = CountingVerifier::default();
+    let v = Calls::default();
     let clock = ManualClock::at(T0);
     let app = app!(auth(&v, &clock));
     let token = format!("exp-{}", T0 + 100);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
     clock.set(T0 + 99);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
-    assert_eq!(v.calls(), 1);
+    assert_eq!(v.count(), 1);
     clock.set(T0 + 100);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
-    assert_eq!(v.calls(), 2, "at exp the verifier is asked again");
+    assert_eq!(v.count(), 2, "at exp the verifier is asked again");
 }
 
 #[actix_web::test]
 async fn a_fractional_exp_still_bounds_the_cache_entry() {
-    let v = CountingVerifier::default();
+    let v = Calls::default();
     let clock = ManualClock::at(T0);
     let app = app!(auth(&v, &clock));
     let token = format!("fexp-{}", T0 + 100);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
     clock.set(T0 + 99);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
-    assert_eq!(v.calls(), 1);
+    assert_eq!(v.count(), 1);
     clock.set(T0 + 101);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
     assert_eq!(
-        v.calls(),
+        v.count(),
         2,
         "past a fractional exp the verifier is asked again, not the cache for max TTL"
     );
@@ -201,31 +182,31 @@ async fn a_fractional_exp_still_bounds_the_cache_entry() {
 
 #[actix_web::test]
 async fn tokens_without_exp_expire_at_max_ttl() {
-    let v = CountingVerifier::default();
+    let v = Calls::default();
     let clock = ManualClock::at(T0);
     let app = app!(auth(&v, &clock).cache_max_ttl(Duration::from_secs(60)));
     assert_eq!(status_for!(app, "opaque"), StatusCode::OK);
     clock.set(T0 + 59);
     assert_eq!(status_for!(app, "opaque"), StatusCode::OK);
-    assert_eq!(v.calls(), 1);
+    assert_eq!(v.count(), 1);
     clock.set(T0 + 60);
     assert_eq!(status_for!(app, "opaque"), StatusCode::OK);
-    assert_eq!(v.calls(), 2);
+    assert_eq!(v.count(), 2);
 }
 
 #[actix_web::test]
 async fn max_ttl_also_caps_tokens_with_a_distant_exp() {
-    let v = CountingVerifier::default();
+    let v = Calls::default();
     let clock = ManualClock::at(T0);
     let app = app!(auth(&v, &clock));
     let token = format!("exp-{}", T0 + 86_400);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
     clock.set(T0 + 299);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
-    assert_eq!(v.calls(), 1);
+    assert_eq!(v.count(), 1);
     clock.set(T0 + 300);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
-    assert_eq!(v.calls(), 2, "the default max TTL is 5 minutes");
+    assert_eq!(v.count(), 2, "the default max TTL is 5 minutes");
 }
 
 #[test]

@@ -1,12 +1,9 @@
 //! `RequireAuth` + `AuthUser` against in-test verifiers, through `actix_web::test`.
 
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Arc, Mutex,
-};
+use std::sync::{Arc, Mutex};
 
 use actix_mcp_oauth::{
-    AuthUser, AuthUserExt, Claims, ConfigError, RequireAuth, TokenVerifier, UserInfo, VerifyError,
+    AuthUser, AuthUserExt, Claims, ConfigError, RequireAuth, UserInfo, VerifyError,
 };
 use actix_web::{
     body::MessageBody,
@@ -17,8 +14,9 @@ use actix_web::{
     },
     test, web, App, HttpMessage, HttpRequest, HttpResponse,
 };
-use futures::future::{ready, LocalBoxFuture};
 use serde_json::{json, Value};
+
+use crate::fixtures::Calls;
 
 const RESOURCE: &str = "https://api.example.com/mcp";
 const METADATA: &str = "https://api.example.com/.well-known/oauth-protected-resource/mcp";
@@ -34,39 +32,24 @@ fn claims(value: Value) -> Claims {
     }
 }
 
-/// Answers from a fixed table and counts its calls.
-#[derive(Clone, Default)]
-struct TableVerifier {
-    calls: Arc<AtomicUsize>,
-}
-
-impl TableVerifier {
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
-
-impl TokenVerifier for TableVerifier {
-    fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let result = match token {
-            "good" => Ok(claims(json!({
-                "sub": "alice", "email": "alice@example.com",
-                "scope": "mcp:read mcp:write", "exp": FAR_FUTURE,
-            }))),
-            "scp-array" => Ok(claims(json!({
-                "sub": "bob", "scp": ["mcp:read", "mcp:write"], "exp": FAR_FUTURE,
-            }))),
-            "read-only" => Ok(claims(json!({"sub": "carol", "scope": "mcp:read"}))),
-            "no-sub" => Ok(claims(json!({"scope": "mcp:read"}))),
-            "down" => Err(VerifyError::Unavailable(format!(
-                "GET {LEAKY_URL} timed out while looking for {LEAKY_KID}"
-            ))),
-            _ => Err(VerifyError::Rejected(format!(
-                "{LEAKY_KID} is not in the key set at {LEAKY_URL}"
-            ))),
-        };
-        Box::pin(ready(result))
+/// What the verifier double answers for each token.
+fn table(token: &str) -> Result<Claims, VerifyError> {
+    match token {
+        "good" => Ok(claims(json!({
+            "sub": "alice", "email": "alice@example.com",
+            "scope": "mcp:read mcp:write", "exp": FAR_FUTURE,
+        }))),
+        "scp-array" => Ok(claims(json!({
+            "sub": "bob", "scp": ["mcp:read", "mcp:write"], "exp": FAR_FUTURE,
+        }))),
+        "read-only" => Ok(claims(json!({"sub": "carol", "scope": "mcp:read"}))),
+        "no-sub" => Ok(claims(json!({"scope": "mcp:read"}))),
+        "down" => Err(VerifyError::Unavailable(format!(
+            "GET {LEAKY_URL} timed out while looking for {LEAKY_KID}"
+        ))),
+        _ => Err(VerifyError::Rejected(format!(
+            "{LEAKY_KID} is not in the key set at {LEAKY_URL}"
+        ))),
     }
 }
 
@@ -101,8 +84,8 @@ fn get(authorization: &str) -> test::TestRequest {
         .insert_header((AUTHORIZATION, authorization))
 }
 
-fn auth(verifier: &TableVerifier) -> RequireAuth {
-    RequireAuth::new(verifier.clone(), RESOURCE).expect("valid resource")
+fn auth(calls: &Calls) -> RequireAuth {
+    RequireAuth::new(calls.verifier(table), RESOURCE).expect("valid resource")
 }
 
 fn challenge(res: &ServiceResponse) -> String {
@@ -123,7 +106,7 @@ async fn json_body(res: ServiceResponse) -> Value {
 
 #[actix_web::test]
 async fn valid_token_reaches_the_handler_as_auth_user() {
-    let v = TableVerifier::default();
+    let v = Calls::default();
     let res = call(auth(&v), get("Bearer good")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body_text(res).await, "alice|mcp:read mcp:write");
@@ -131,7 +114,7 @@ async fn valid_token_reaches_the_handler_as_auth_user() {
 
 #[actix_web::test]
 async fn no_header_gets_401_challenge_without_error_and_with_resource_metadata() {
-    let v = TableVerifier::default();
+    let v = Calls::default();
     let res = call(auth(&v), test::TestRequest::get().uri("/mcp/whoami")).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -139,12 +122,12 @@ async fn no_header_gets_401_challenge_without_error_and_with_resource_metadata()
         format!("Bearer resource_metadata=\"{METADATA}\"")
     );
     assert_eq!(json_body(res).await["error"], "unauthorized");
-    assert_eq!(v.calls(), 0);
+    assert_eq!(v.count(), 0);
 }
 
 #[actix_web::test]
 async fn invalid_token_gets_401_invalid_token() {
-    let v = TableVerifier::default();
+    let v = Calls::default();
     let res = call(auth(&v), get("Bearer forged.token.value")).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -157,7 +140,7 @@ async fn invalid_token_gets_401_invalid_token() {
 #[actix_web::test]
 async fn scheme_is_case_insensitive() {
     for header in ["bearer good", "BEARER good", "bEaReR good"] {
-        let res = call(auth(&TableVerifier::default()), get(header)).await;
+        let res = call(auth(&Calls::default()), get(header)).await;
         assert_eq!(res.status(), StatusCode::OK, "{header}");
     }
 }
@@ -165,7 +148,7 @@ async fn scheme_is_case_insensitive() {
 #[actix_web::test]
 async fn other_schemes_get_401_without_error() {
     for header in ["Basic YWxpY2U6c2VjcmV0", "Bearergood", "Token good"] {
-        let v = TableVerifier::default();
+        let v = Calls::default();
         let res = call(auth(&v), get(header)).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{header}");
         assert_eq!(
@@ -173,13 +156,13 @@ async fn other_schemes_get_401_without_error() {
             format!("Bearer resource_metadata=\"{METADATA}\""),
             "{header}"
         );
-        assert_eq!(v.calls(), 0);
+        assert_eq!(v.count(), 0);
     }
 }
 
 #[actix_web::test]
 async fn two_authorization_headers_get_400_invalid_request() {
-    let v = TableVerifier::default();
+    let v = Calls::default();
     let req = get("Bearer good").append_header((AUTHORIZATION, "Bearer good"));
     let res = call(auth(&v), req).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -188,7 +171,7 @@ async fn two_authorization_headers_get_400_invalid_request() {
         format!("Bearer error=\"invalid_request\", resource_metadata=\"{METADATA}\"")
     );
     assert_eq!(json_body(res).await["error"], "invalid_request");
-    assert_eq!(v.calls(), 0);
+    assert_eq!(v.count(), 0);
 }
 
 #[actix_web::test]
@@ -203,29 +186,29 @@ async fn empty_or_malformed_bearer_values_get_400() {
         "Bearer ====",
         "Bearer ab=c",
     ] {
-        let v = TableVerifier::default();
+        let v = Calls::default();
         let res = call(auth(&v), get(header)).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{header:?}");
         assert!(
             challenge(&res).contains("error=\"invalid_request\""),
             "{header:?}"
         );
-        assert_eq!(v.calls(), 0, "{header:?}");
+        assert_eq!(v.count(), 0, "{header:?}");
     }
 }
 
 #[actix_web::test]
 async fn b64token_characters_and_padding_are_accepted_syntax() {
     // Not "good", so the double refuses it: what matters is that it reached the verifier.
-    let v = TableVerifier::default();
+    let v = Calls::default();
     let res = call(auth(&v), get("Bearer aZ09-._~+/==")).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(v.calls(), 1);
+    assert_eq!(v.count(), 1);
 }
 
 #[actix_web::test]
 async fn token_in_query_or_form_body_is_not_read() {
-    let v = TableVerifier::default();
+    let v = Calls::default();
     let res = call(
         auth(&v),
         test::TestRequest::get().uri("/mcp/whoami?access_token=good"),
@@ -243,23 +226,23 @@ async fn token_in_query_or_form_body_is_not_read() {
     .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(!challenge(&res).contains("error="));
-    assert_eq!(v.calls(), 0);
+    assert_eq!(v.count(), 0);
 }
 
 #[actix_web::test]
 async fn token_over_16_kib_is_refused_without_reaching_the_verifier() {
-    let v = TableVerifier::default();
+    let v = Calls::default();
     let at_limit = format!("Bearer {}", "a".repeat(16 * 1024));
     let res = call(auth(&v), get(&at_limit)).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(v.calls(), 1, "a 16 KiB token is still checked");
+    assert_eq!(v.count(), 1, "a 16 KiB token is still checked");
 
     let over = format!("Bearer {}", "a".repeat(16 * 1024 + 1));
     let res = call(auth(&v), get(&over)).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&res).contains("error=\"invalid_token\""));
     assert_eq!(
-        v.calls(),
+        v.count(),
         1,
         "the oversized token never reached the verifier"
     );
@@ -267,7 +250,7 @@ async fn token_over_16_kib_is_refused_without_reaching_the_verifier() {
 
 #[actix_web::test]
 async fn missing_required_scope_gets_403_with_scope() {
-    let v = TableVerifier::default();
+    let v = Calls::default();
     let auth = auth(&v).require_scopes(["mcp:read", "mcp:admin"]);
     let res = call(auth, get("Bearer good")).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -284,18 +267,18 @@ async fn missing_required_scope_gets_403_with_scope() {
 #[actix_web::test]
 async fn scope_string_and_scp_array_both_satisfy_required_scopes() {
     for token in ["good", "scp-array"] {
-        let auth = auth(&TableVerifier::default()).require_scopes(["mcp:read", "mcp:write"]);
+        let auth = auth(&Calls::default()).require_scopes(["mcp:read", "mcp:write"]);
         let res = call(auth, get(&format!("Bearer {token}"))).await;
         assert_eq!(res.status(), StatusCode::OK, "{token}");
     }
-    let auth = auth(&TableVerifier::default()).require_scopes(["mcp:write"]);
+    let auth = auth(&Calls::default()).require_scopes(["mcp:write"]);
     let res = call(auth, get("Bearer read-only")).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
 
 #[actix_web::test]
 async fn unavailable_verifier_gets_503_not_401() {
-    let v = TableVerifier::default();
+    let v = Calls::default();
     let res = call(auth(&v), get("Bearer down")).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.headers().get(WWW_AUTHENTICATE).is_none());
@@ -305,11 +288,7 @@ async fn unavailable_verifier_gets_503_not_401() {
 #[actix_web::test]
 async fn responses_never_carry_the_verifiers_error_text() {
     for token in ["forged", "down", "no-sub"] {
-        let res = call(
-            auth(&TableVerifier::default()),
-            get(&format!("Bearer {token}")),
-        )
-        .await;
+        let res = call(auth(&Calls::default()), get(&format!("Bearer {token}"))).await;
         assert!(res.status().is_client_error() || res.status().is_server_error());
         let headers = format!("{:?}", res.headers());
         let body = body_text(res).await;
@@ -324,7 +303,7 @@ async fn responses_never_carry_the_verifiers_error_text() {
 
 #[actix_web::test]
 async fn token_without_sub_is_refused_by_the_default_mapping() {
-    let res = call(auth(&TableVerifier::default()), get("Bearer no-sub")).await;
+    let res = call(auth(&Calls::default()), get("Bearer no-sub")).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&res).contains("invalid_token"));
 }
@@ -350,7 +329,7 @@ async fn outer_middleware_sees_the_rejection_as_a_response() {
             })
             .service(
                 web::scope("/mcp")
-                    .wrap(auth(&TableVerifier::default()))
+                    .wrap(auth(&Calls::default()))
                     .route("/whoami", web::get().to(whoami)),
             ),
     )
@@ -378,7 +357,7 @@ async fn extractor_without_the_middleware_answers_500() {
 
 #[actix_web::test]
 async fn allow_anonymous_passes_requests_without_a_token_as_none() {
-    let v = TableVerifier::default();
+    let v = Calls::default();
     let anon = || auth(&v).allow_anonymous();
     let maybe = |h: Option<&str>| {
         let req = test::TestRequest::get().uri("/mcp/maybe");
@@ -408,7 +387,7 @@ async fn allow_anonymous_passes_requests_without_a_token_as_none() {
 
 #[actix_web::test]
 async fn plain_auth_user_on_an_anonymous_route_gets_the_401_challenge() {
-    let auth = auth(&TableVerifier::default()).allow_anonymous();
+    let auth = auth(&Calls::default()).allow_anonymous();
     let res = call(auth, test::TestRequest::get().uri("/mcp/whoami")).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -419,7 +398,7 @@ async fn plain_auth_user_on_an_anonymous_route_gets_the_401_challenge() {
 
 #[actix_web::test]
 async fn custom_user_info_mapping_is_used() {
-    let auth = auth(&TableVerifier::default()).user_info(|claims: &Claims| {
+    let auth = auth(&Calls::default()).user_info(|claims: &Claims| {
         Ok(UserInfo {
             user_id: format!("custom:{}", claims.get_str("email").unwrap_or("?")),
             scopes: vec!["mapped".into()],
@@ -432,13 +411,13 @@ async fn custom_user_info_mapping_is_used() {
 
 #[actix_web::test]
 async fn mapping_errors_refuse_the_token_or_answer_503() {
-    let refuse = auth(&TableVerifier::default())
-        .user_info(|_: &Claims| Err(VerifyError::InvalidClaim("org")));
+    let refuse =
+        auth(&Calls::default()).user_info(|_: &Claims| Err(VerifyError::InvalidClaim("org")));
     assert_eq!(
         call(refuse, get("Bearer good")).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let down = auth(&TableVerifier::default())
+    let down = auth(&Calls::default())
         .user_info(|_: &Claims| Err(VerifyError::Unavailable("profile API".into())));
     assert_eq!(
         call(down, get("Bearer good")).await.status(),
@@ -456,7 +435,7 @@ async fn auth_user_ext_reads_the_user_from_http_request() {
     let app = test::init_service(
         App::new().service(
             web::scope("/mcp")
-                .wrap(auth(&TableVerifier::default()))
+                .wrap(auth(&Calls::default()))
                 .route("/ext", web::get().to(via_ext)),
         ),
     )
@@ -477,7 +456,7 @@ async fn debug_of_auth_user_does_not_show_the_token() {
     let app = test::init_service(
         App::new().service(
             web::scope("/mcp")
-                .wrap(auth(&TableVerifier::default()))
+                .wrap(auth(&Calls::default()))
                 .route("/debug", web::get().to(debug)),
         ),
     )
@@ -495,7 +474,7 @@ async fn debug_of_auth_user_does_not_show_the_token() {
 #[actix_web::test]
 async fn resource_metadata_url_is_path_aware() {
     let url = |resource: &str| {
-        RequireAuth::new(TableVerifier::default(), resource)
+        RequireAuth::new(Calls::default().verifier(table), resource)
             .map(|a| a.resource_metadata_url().to_owned())
     };
     assert_eq!(url(RESOURCE).as_deref(), Ok(METADATA));
@@ -515,7 +494,7 @@ async fn resource_metadata_url_is_path_aware() {
 
 #[actix_web::test]
 async fn insecure_or_odd_resource_urls_are_refused() {
-    let err = |resource: &str| RequireAuth::new(TableVerifier::default(), resource).err();
+    let err = |resource: &str| RequireAuth::new(Calls::default().verifier(table), resource).err();
     assert!(matches!(
         err("http://api.example.com/mcp"),
         Some(ConfigError::InsecureUrl { .. })
