@@ -1,14 +1,12 @@
 //! The GitHub preset against stand-ins answering in GitHub's documented shapes: the token check
-//! and user API behind `RequireAuth` (with its cache), and the sign-in flow through the proxy
-//! with GitHub's form-encoded token answers.
+//! and user API behind `RequireAuth` (with its cache).
 
 mod provider_support;
-mod proxy_support;
 
 use std::{sync::Arc, time::Duration};
 
 use actix_mcp_oauth::{providers, ProxyKey, RequireAuth};
-use actix_web::{http::StatusCode, web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::http::StatusCode;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use provider_support::{call, ManualClock, StandIn, T0};
 use serde_json::{json, Value};
@@ -271,114 +269,4 @@ async fn a_private_email_comes_from_the_primary_verified_address() {
     );
     github.stop().await;
     github2.stop().await;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The sign-in flow, with GitHub's web endpoints.
-
-/// One request to the token endpoint: its `Accept` header and form.
-type TokenRequest = (Option<String>, Vec<(String, String)>);
-
-#[derive(Default)]
-struct Web {
-    token_requests: Vec<TokenRequest>,
-    error: bool,
-}
-
-async fn gh_authorize(req: HttpRequest) -> HttpResponse {
-    let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .collect();
-    let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let mut back = url::Url::parse(&get("redirect_uri").unwrap()).unwrap();
-    back.query_pairs_mut()
-        .append_pair("code", "gh-code-1")
-        .append_pair("state", &get("state").unwrap());
-    HttpResponse::Found()
-        .insert_header(("location", back.as_str()))
-        .finish()
-}
-
-async fn gh_token(
-    req: HttpRequest,
-    body: web::Bytes,
-    web: web::Data<std::sync::Mutex<Web>>,
-) -> HttpResponse {
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let accept = req
-        .headers()
-        .get("accept")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let mut web = web.lock().unwrap();
-    web.token_requests.push((accept, form));
-    // GitHub answers form-encoded unless asked otherwise; this double always does, and errors
-    // come with 200.
-    let body = if web.error {
-        "error=bad_verification_code&error_description=The+code+passed+is+incorrect+or+expired."
-    } else {
-        "access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=read%3Auser%2Cuser%3Aemail&token_type=bearer"
-    };
-    HttpResponse::Ok()
-        .content_type("application/x-www-form-urlencoded; charset=utf-8")
-        .body(body)
-}
-
-#[actix_web::test]
-async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
-    use proxy_support::*;
-
-    let state = web::Data::new(std::sync::Mutex::new(Web::default()));
-    let shared = state.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(shared.clone())
-            .route("/login/oauth/authorize", web::get().to(gh_authorize))
-            .route("/login/oauth/access_token", web::post().to(gh_token))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
-
-    // The shared flow helpers expect the upstream client id of their own double.
-    let proxy = providers::github(UPSTREAM_CLIENT_ID, UPSTREAM_SECRET)
-        .web_url(format!("http://{addr}"))
-        .builder()
-        .unwrap()
-        .public_url(PUBLIC_URL)
-        .proxy_key(key(7))
-        .build()
-        .unwrap();
-    let proxy = ProxyServer::start(proxy).await;
-    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
-
-    let (code, _) = code_for(&proxy, &client_id).await;
-    let tokens = redeem(&proxy, &client_id, &code).await;
-    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
-    assert_eq!(tokens.header("content-type"), Some("application/json"));
-    let json = tokens.json();
-    assert_eq!(json["access_token"], TOKEN);
-    assert_eq!(json["token_type"], "bearer");
-    assert_eq!(json["scope"], "read:user,user:email");
-    {
-        let web = state.lock().unwrap();
-        let (accept, form) = &web.token_requests[0];
-        assert_eq!(accept.as_deref(), Some("application/json"));
-        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("client_id"), Some(UPSTREAM_CLIENT_ID));
-        assert_eq!(get("client_secret"), Some(UPSTREAM_SECRET));
-        assert_eq!(get("code"), Some("gh-code-1"));
-    }
-
-    state.lock().unwrap().error = true;
-    let (code, _) = code_for(&proxy, &client_id).await;
-    let refused = redeem(&proxy, &client_id, &code).await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert_eq!(refused.json()["error"], "bad_verification_code");
-    proxy.stop().await;
-    handle.stop(false).await;
 }

@@ -1,26 +1,22 @@
 //! The MCP scope behind `proxy.require_auth()` and `proxy.cors()`, mounted as documented.
 
-mod proxy_support;
-
-use actix_mcp_oauth::{AuthUser, Claims, TokenVerifier, UserInfo, VerifyError};
+use actix_mcp_oauth::{
+    AuthUser, Claims, FnVerifier, ManualClock, TokenVerifier, UserInfo, VerifyError,
+};
 use actix_web::{http::StatusCode, test, web, App, HttpResponse};
-use futures::future::LocalBoxFuture;
-use proxy_support::*;
 use serde_json::json;
 
-/// Accepts one token.
-struct OneToken;
+use crate::fixtures::*;
 
-impl TokenVerifier for OneToken {
-    fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
-        Box::pin(async move {
-            if token != "good-token" {
-                return Err(VerifyError::Rejected("unknown".into()));
-            }
-            let claims = json!({"sub": "u1", "login": "octo", "exp": 4_000_000_000u64});
-            Ok(Claims::new(serde_json::from_value(claims).unwrap()))
-        })
-    }
+/// Accepts one token.
+fn one_token() -> impl TokenVerifier {
+    FnVerifier::new(|token: String| async move {
+        if token != "good-token" {
+            return Err(VerifyError::Rejected("unknown".into()));
+        }
+        let claims = json!({"sub": "u1", "login": "octo", "exp": 4_000_000_000u64});
+        Ok(Claims::new(serde_json::from_value(claims).unwrap()))
+    })
 }
 
 async fn whoami(user: AuthUser) -> HttpResponse {
@@ -31,8 +27,8 @@ async fn whoami(user: AuthUser) -> HttpResponse {
 async fn the_mcp_scope_is_protected_served_with_and_without_slash_and_points_at_the_metadata() {
     let up = Upstream::start().await;
     let proxy = up
-        .proxy(&key(1), ManualClock::at(1_000_000))
-        .verifier(OneToken)
+        .proxy(&key(1), ManualClock::at(T0))
+        .verifier(one_token())
         .user_info(|claims: &Claims| {
             Ok(UserInfo {
                 user_id: format!("gh:{}", claims.get_str("sub").unwrap_or_default()),

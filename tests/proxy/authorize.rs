@@ -1,19 +1,14 @@
 //! `/authorize`: errors are shown until the client and redirect URI are trusted, and
 //! redirected to the client (RFC 6749 §4.1.2.1) after.
 
-mod proxy_support;
-
+use actix_mcp_oauth::ManualClock;
 use actix_web::http::StatusCode;
-use proxy_support::*;
+
+use crate::fixtures::*;
 
 async fn setup() -> (Upstream, ProxyServer, String) {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT, "http://127.0.0.1:33418/cb"]).await;
     (up, proxy, client_id)
 }
@@ -54,7 +49,7 @@ async fn untrusted_client_or_redirect_uri_errors_are_shown_never_redirected() {
             "nothing of the request is echoed"
         );
     }
-    assert!(up.seen("/authorize").is_empty());
+    assert_eq!(up.count("/authorize"), 0);
     up.stop().await;
 }
 
@@ -107,7 +102,7 @@ async fn trusted_client_errors_redirect_with_state_and_iss() {
     let res = get(&proxy.url(&format!("/authorize?{odd_state}"))).await;
     assert_eq!(res.status, StatusCode::FOUND);
     assert_eq!(res.query("error").as_deref(), Some("invalid_request"));
-    assert!(up.seen("/authorize").is_empty());
+    assert_eq!(up.count("/authorize"), 0);
     up.stop().await;
 }
 
@@ -197,12 +192,7 @@ async fn post_authorize_works_like_get() {
 #[actix_web::test]
 async fn a_single_registered_redirect_uri_may_be_omitted_then_must_be_omitted_at_token_too() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let query = authorize_query(&client_id, &[("redirect_uri", None)]);
     let browser = Browser::new();

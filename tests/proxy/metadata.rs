@@ -1,16 +1,15 @@
 //! Discovery documents, mounting next to the MCP scope, CORS, and `from_discovery`.
 
-mod proxy_support;
-
-use actix_mcp_oauth::{ConfigError, OAuthProxy};
+use actix_mcp_oauth::{ConfigError, ManualClock, OAuthProxy};
 use actix_web::{http::StatusCode, test, web, App, HttpResponse};
-use proxy_support::*;
 use serde_json::json;
+
+use crate::fixtures::*;
 
 #[actix_web::test]
 async fn protected_resource_metadata_is_served_at_both_paths() {
     let up = Upstream::start().await;
-    let proxy = up.proxy(&key(1), ManualClock::at(1)).build().unwrap();
+    let proxy = up.proxy(&key(1), ManualClock::at(T0)).build().unwrap();
     let app = test::init_service(App::new().service(proxy.scope())).await;
     for path in [
         "/.well-known/oauth-protected-resource",
@@ -36,7 +35,7 @@ async fn protected_resource_metadata_is_served_at_both_paths() {
 #[actix_web::test]
 async fn authorization_server_metadata_is_served_at_both_paths() {
     let up = Upstream::start().await;
-    let proxy = up.proxy(&key(1), ManualClock::at(1)).build().unwrap();
+    let proxy = up.proxy(&key(1), ManualClock::at(T0)).build().unwrap();
     let app = test::init_service(App::new().service(proxy.scope())).await;
     for path in [
         "/.well-known/oauth-authorization-server",
@@ -85,7 +84,7 @@ async fn without_a_revocation_endpoint_none_is_advertised_or_served() {
         .auth_endpoint("https://idp.example/authorize")
         .token_endpoint("https://idp.example/token")
         .client_id("id")
-        .verifier(NoTokens)
+        .verifier(no_tokens())
         .proxy_key(key(1))
         .build()
         .unwrap();
@@ -114,8 +113,8 @@ async fn mcp() -> HttpResponse {
 #[actix_web::test]
 async fn mounted_at_the_root_the_scope_shadows_nothing_and_mcp_is_served_with_and_without_slash() {
     let up = Upstream::start().await;
-    let proxy = up.proxy(&key(1), ManualClock::at(1)).build().unwrap();
-    // The documented pattern (with RequireAuth in tests/proxy_mcp.rs); the proxy scope comes
+    let proxy = up.proxy(&key(1), ManualClock::at(T0)).build().unwrap();
+    // The documented pattern (with RequireAuth in `mcp_scope`); the proxy scope comes
     // first on purpose: it must let the MCP scope and the app's own routes through.
     let app = test::init_service(
         App::new()
@@ -159,7 +158,7 @@ async fn mounted_at_the_root_the_scope_shadows_nothing_and_mcp_is_served_with_an
 #[actix_web::test]
 async fn cors_answers_preflights_and_exposes_the_mcp_headers() {
     let up = Upstream::start().await;
-    let proxy = up.proxy(&key(1), ManualClock::at(1)).build().unwrap();
+    let proxy = up.proxy(&key(1), ManualClock::at(T0)).build().unwrap();
     let app = test::init_service(
         App::new().service(proxy.scope()).service(
             web::scope("/mcp")
@@ -215,7 +214,7 @@ async fn cors_answers_preflights_and_exposes_the_mcp_headers() {
 #[actix_web::test]
 async fn browser_pages_have_no_cors() {
     let up = Upstream::start().await;
-    let proxy = up.proxy(&key(1), ManualClock::at(1)).build().unwrap();
+    let proxy = up.proxy(&key(1), ManualClock::at(T0)).build().unwrap();
     let app = test::init_service(App::new().service(proxy.scope())).await;
     for path in [
         "/authorize?client_id=x",
@@ -254,7 +253,7 @@ async fn from_discovery_fills_the_endpoints_and_insists_on_the_exact_issuer() {
     let proxy = builder
         .public_url(PUBLIC_URL)
         .client_id("id")
-        .verifier(NoTokens)
+        .verifier(no_tokens())
         .proxy_key(key(1))
         .build()
         .unwrap();

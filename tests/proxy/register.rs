@@ -1,20 +1,15 @@
 //! `POST /register` (RFC 7591): a sealed client id, the redirect-URI policy, RFC error codes.
 
-mod proxy_support;
-
+use actix_mcp_oauth::ManualClock;
 use actix_web::http::StatusCode;
-use proxy_support::*;
 use serde_json::json;
+
+use crate::fixtures::*;
 
 #[actix_web::test]
 async fn registration_answers_201_with_a_sealed_public_client() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_700_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let res = post_json(
         &proxy.url("/register"),
         &json!({
@@ -35,7 +30,7 @@ async fn registration_answers_201_with_a_sealed_public_client() {
         !client_id.contains("claude"),
         "the registration is sealed, not readable"
     );
-    assert_eq!(doc["client_id_issued_at"], 1_700_000_000);
+    assert_eq!(doc["client_id_issued_at"], T0);
     assert_eq!(doc["client_name"], "Claude");
     assert_eq!(doc["token_endpoint_auth_method"], "none");
     assert!(doc.get("client_secret").is_none());
@@ -63,7 +58,7 @@ async fn registration_answers_201_with_a_sealed_public_client() {
 #[actix_web::test]
 async fn bad_redirect_uris_get_invalid_redirect_uri() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(1)).build().unwrap()).await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let long = format!("https://client.example/{}", "a".repeat(2000));
     let bad: Vec<serde_json::Value> = vec![
         json!({}),
@@ -89,7 +84,7 @@ async fn bad_redirect_uris_get_invalid_redirect_uri() {
 #[actix_web::test]
 async fn bad_metadata_gets_invalid_client_metadata() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(1)).build().unwrap()).await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let url = proxy.url("/register");
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("application/json", b"{not json".to_vec()),

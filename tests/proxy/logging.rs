@@ -1,12 +1,15 @@
 //! No secret reaches a log line: the whole flow and its error paths run with a logger that
 //! records everything down to `trace`, and none of the secrets appear in it.
-
-mod proxy_support;
+//!
+//! The logger is the process's, so it also records what the other tests of this binary log
+//! meanwhile, and their lines are checked for the same secrets.
 
 use std::sync::Mutex;
 
+use actix_mcp_oauth::ManualClock;
 use actix_web::http::StatusCode;
-use proxy_support::*;
+
+use crate::fixtures::*;
 
 static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -33,12 +36,7 @@ async fn no_token_code_or_secret_is_ever_logged() {
     log::set_max_level(log::LevelFilter::Trace);
 
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let (code, _) = code_for(&proxy, &client_id).await;
     let other = register(&proxy, &[CLIENT_REDIRECT]).await;

@@ -1,6 +1,6 @@
-//! Shared by the `proxy_*` tests: an upstream identity-provider double that records what it
-//! receives, a manual clock, proxy servers on 127.0.0.1:0, and the client side of the flow.
-#![allow(dead_code)] // each test file uses a part
+//! What the proxy tests share: an upstream identity provider played by the HTTP double, proxy
+//! servers on 127.0.0.1:0, and the client side of the flow (the MCP client and its user's
+//! browser).
 
 use std::{
     cell::RefCell,
@@ -11,18 +11,23 @@ use std::{
 };
 
 use actix_mcp_oauth::{
-    Claims, OAuthProxy, OAuthProxyBuilder, ProxyKey, TokenVerifier, VerifyError,
+    FnVerifier, ManualClock, OAuthProxy, OAuthProxyBuilder, ProxyKey, TokenVerifier, VerifyError,
 };
-use actix_web::{
-    dev::ServerHandle, http::StatusCode, web, App, HttpRequest, HttpResponse, HttpServer,
-};
+use actix_web::{dev::ServerHandle, http::StatusCode, web, App, HttpServer};
 use base64::{
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
     Engine as _,
 };
-use futures::future::LocalBoxFuture;
 use serde_json::{json, Value};
 use url::Url;
+
+#[path = "../common/double.rs"]
+mod double;
+
+pub use double::{Double, Reply, Seen};
+
+/// The time every test clock starts at.
+pub const T0: u64 = 1_700_000_000;
 
 pub const PUBLIC_URL: &str = "https://mcp.example.test";
 pub const UPSTREAM_CLIENT_ID: &str = "upstream-client";
@@ -34,18 +39,28 @@ pub fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(openssl::sha::sha256(verifier.as_bytes()))
 }
 
-pub use actix_mcp_oauth::ManualClock;
-
 /// The MCP scope is not under test here: a verifier that refuses everything.
-pub struct NoTokens;
+pub fn no_tokens() -> impl TokenVerifier {
+    FnVerifier::new(|_token: String| async { Err(VerifyError::Rejected("test".into())) })
+}
 
-impl TokenVerifier for NoTokens {
-    fn verify<'a>(&'a self, _token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
-        Box::pin(async { Err(VerifyError::Rejected("test".into())) })
+/// Reads a request the double received by parameter.
+pub trait Params {
+    /// The first value of `name` in the query string, then in the form-encoded body.
+    fn param(&self, name: &str) -> Option<String>;
+}
+
+impl Params for Seen {
+    fn param(&self, name: &str) -> Option<String> {
+        let query = self.uri.split_once('?').map_or("", |(_, query)| query);
+        url::form_urlencoded::parse(query.as_bytes())
+            .chain(url::form_urlencoded::parse(self.body.as_bytes()))
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 }
 
-/// How the upstream double answers its token endpoint.
+/// How the upstream answers its token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenMode {
     /// A real provider: checks credentials, code, redirect URI and PKCE; answers JSON.
@@ -58,79 +73,59 @@ pub enum TokenMode {
     ErrorIn200,
 }
 
-/// One request the double received.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub path: String,
-    pub authorization: Option<String>,
-    pub params: Vec<(String, String)>,
-}
-
-impl Seen {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
+/// The codes the upstream issued and has not seen redeemed.
 #[derive(Default)]
-struct UpstreamState {
-    seen: Vec<Seen>,
+struct Codes {
     /// upstream code → (code_challenge, redirect_uri)
-    codes: HashMap<String, (String, String)>,
-    next: u64,
+    open: HashMap<String, (String, String)>,
+    issued: u64,
 }
 
+/// An upstream identity provider with a signed-in user: `/authorize` answers at once with a
+/// code, `/token` checks what a real provider checks, `/revoke` and discovery are served.
 pub struct Upstream {
-    pub addr: SocketAddr,
     pub issuer: String,
-    state: Arc<Mutex<UpstreamState>>,
+    double: Double,
     mode: Arc<Mutex<TokenMode>>,
-    handle: ServerHandle,
 }
 
 impl Upstream {
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(UpstreamState::default()));
+        let double = Double::start().await;
+        let issuer = double.url("");
         let mode = Arc::new(Mutex::new(TokenMode::Json));
-        let issuer_cell = Arc::new(Mutex::new(String::new()));
-        let (s, m, i) = (state.clone(), mode.clone(), issuer_cell.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::from(s.clone()))
-                .app_data(web::Data::from(m.clone()))
-                .app_data(web::Data::from(i.clone()))
-                .route("/authorize", web::get().to(up_authorize))
-                .route("/token", web::post().to(up_token))
-                .route("/revoke", web::post().to(up_revoke))
-                .route(
-                    "/.well-known/openid-configuration",
-                    web::get().to(up_metadata),
-                )
-        })
-        .workers(1)
-        .disable_signals()
-        .bind(("127.0.0.1", 0))
-        .expect("bind");
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
-        let issuer = format!("http://{addr}");
-        *issuer_cell.lock().unwrap() = issuer.clone();
+        let codes = Arc::new(Mutex::new(Codes::default()));
+        let (authorize_codes, iss) = (codes.clone(), issuer.clone());
+        double.on_fn("/authorize", None, move |seen| {
+            authorize(seen, &authorize_codes, &iss)
+        });
+        let token_mode = mode.clone();
+        double.on_fn("/token", None, move |seen| {
+            token(seen, &codes, *token_mode.lock().unwrap())
+        });
+        double.on_fn("/revoke", None, revoke);
+        double.on(
+            "/.well-known/openid-configuration",
+            None,
+            Reply::json(
+                200,
+                &json!({
+                    "issuer": issuer,
+                    "authorization_endpoint": format!("{issuer}/authorize"),
+                    "token_endpoint": format!("{issuer}/token"),
+                    "revocation_endpoint": format!("{issuer}/revoke"),
+                }),
+            ),
+        );
         Self {
-            addr,
             issuer,
-            state,
+            double,
             mode,
-            handle,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.double.url(path)
     }
 
     pub fn set_mode(&self, mode: TokenMode) {
@@ -138,16 +133,14 @@ impl Upstream {
     }
 
     pub fn seen(&self, path: &str) -> Vec<Seen> {
-        let state = self.state.lock().unwrap();
-        state
-            .seen
-            .iter()
-            .filter(|s| s.path == path)
-            .cloned()
-            .collect()
+        self.double.seen(path)
     }
 
-    /// A proxy builder aimed at this double, with the shared test key and `clock`.
+    pub fn count(&self, path: &str) -> usize {
+        self.double.count(path)
+    }
+
+    /// A proxy builder aimed at this upstream, with `key` and `clock`.
     pub fn proxy(&self, key: &ProxyKey, clock: Arc<ManualClock>) -> OAuthProxyBuilder {
         OAuthProxy::builder()
             .public_url(PUBLIC_URL)
@@ -157,66 +150,45 @@ impl Upstream {
             .issuer(&self.issuer)
             .client_id(UPSTREAM_CLIENT_ID)
             .client_secret(UPSTREAM_SECRET)
-            .verifier(NoTokens)
+            .verifier(no_tokens())
             .proxy_key(key.clone())
             .clock(clock)
             .upstream_timeout(Duration::from_secs(2))
     }
 
     pub async fn stop(self) {
-        self.handle.stop(false).await;
+        self.double.stop().await;
     }
 }
 
-async fn up_authorize(
-    req: HttpRequest,
-    state: web::Data<Mutex<UpstreamState>>,
-    issuer: web::Data<Mutex<String>>,
-) -> HttpResponse {
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .collect();
-    let seen = Seen {
-        path: "/authorize".into(),
-        authorization: None,
-        params,
-    };
-    let mut st = state.lock().unwrap();
-    st.next += 1;
-    let code = format!("up-code-{}", st.next);
-    let challenge = seen.get("code_challenge").unwrap_or_default().to_owned();
-    let redirect = seen.get("redirect_uri").unwrap_or_default().to_owned();
+/// What the upstream answers a request with another method than its endpoint's.
+fn method_not_allowed() -> Reply {
+    Reply::new(405, &[], "")
+}
+
+fn authorize(seen: &Seen, codes: &Mutex<Codes>, issuer: &str) -> Reply {
+    if seen.method != "GET" {
+        return method_not_allowed();
+    }
+    let mut codes = codes.lock().unwrap();
+    codes.issued += 1;
+    let code = format!("up-code-{}", codes.issued);
+    let challenge = seen.param("code_challenge").unwrap_or_default();
+    let redirect = seen.param("redirect_uri").unwrap_or_default();
     let mut location = Url::parse(&redirect).expect("redirect_uri");
     location
         .query_pairs_mut()
         .append_pair("code", &code)
-        .append_pair("state", seen.get("state").unwrap_or_default())
-        .append_pair("iss", &issuer.lock().unwrap());
-    st.codes.insert(code, (challenge, redirect));
-    st.seen.push(seen);
-    HttpResponse::Found()
-        .insert_header(("location", location.as_str()))
-        .finish()
+        .append_pair("state", &seen.param("state").unwrap_or_default())
+        .append_pair("iss", issuer);
+    codes.open.insert(code, (challenge, redirect));
+    Reply::new(302, &[("location", location.as_str())], "")
 }
 
-fn record(req: &HttpRequest, path: &str, body: &[u8], state: &Mutex<UpstreamState>) -> Seen {
-    let seen = Seen {
-        path: path.into(),
-        authorization: req
-            .headers()
-            .get("authorization")
-            .map(|v| v.to_str().unwrap().to_owned()),
-        params: url::form_urlencoded::parse(body).into_owned().collect(),
-    };
-    state.lock().unwrap().seen.push(seen.clone());
-    seen
-}
-
-/// The credentials the double accepts: in the form, or Basic with form-encoded parts.
+/// The credentials the upstream accepts: in the form, or Basic with form-encoded parts.
 fn authenticated(seen: &Seen) -> bool {
     if let Some(basic) = seen
-        .authorization
-        .as_deref()
+        .header("authorization")
         .and_then(|a| a.strip_prefix("Basic "))
     {
         let decoded = String::from_utf8(STANDARD.decode(basic).unwrap()).unwrap();
@@ -230,40 +202,41 @@ fn authenticated(seen: &Seen) -> bool {
         };
         return dec(user) == UPSTREAM_CLIENT_ID && dec(pass) == UPSTREAM_SECRET;
     }
-    seen.get("client_id") == Some(UPSTREAM_CLIENT_ID)
-        && seen.get("client_secret") == Some(UPSTREAM_SECRET)
+    seen.param("client_id").as_deref() == Some(UPSTREAM_CLIENT_ID)
+        && seen.param("client_secret").as_deref() == Some(UPSTREAM_SECRET)
 }
 
-async fn up_token(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<Mutex<UpstreamState>>,
-    mode: web::Data<Mutex<TokenMode>>,
-) -> HttpResponse {
-    let seen = record(&req, "/token", &body, &state);
-    let mode = *mode.lock().unwrap();
+fn token(seen: &Seen, codes: &Mutex<Codes>, mode: TokenMode) -> Reply {
+    if seen.method != "POST" {
+        return method_not_allowed();
+    }
     if mode == TokenMode::Hang {
-        futures::future::pending::<()>().await;
+        return Reply {
+            delay: Some(Duration::MAX),
+            ..Reply::new(200, &[], "")
+        };
     }
     if mode == TokenMode::ErrorIn200 {
-        return HttpResponse::Ok()
-            .content_type("application/x-www-form-urlencoded")
-            .body("error=bad_verification_code&error_description=The+code+is+wrong");
+        return Reply::new(
+            200,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            "error=bad_verification_code&error_description=The+code+is+wrong",
+        );
     }
-    if !authenticated(&seen) {
-        return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+    if !authenticated(seen) {
+        return Reply::json(401, &json!({"error": "invalid_client"}));
     }
-    let tokens = match seen.get("grant_type") {
+    let tokens = match seen.param("grant_type").as_deref() {
         Some("authorization_code") => {
-            let code = seen.get("code").unwrap_or_default();
-            let known = state.lock().unwrap().codes.remove(code);
+            let code = seen.param("code").unwrap_or_default();
+            let known = codes.lock().unwrap().open.remove(&code);
             let Some((challenge_sent, redirect)) = known else {
                 return invalid_grant("unknown or used code");
             };
-            if seen.get("redirect_uri") != Some(redirect.as_str()) {
+            if seen.param("redirect_uri") != Some(redirect) {
                 return invalid_grant("redirect_uri mismatch");
             }
-            if challenge(seen.get("code_verifier").unwrap_or_default()) != challenge_sent {
+            if challenge(&seen.param("code_verifier").unwrap_or_default()) != challenge_sent {
                 return invalid_grant("PKCE failed");
             }
             vec![
@@ -273,7 +246,7 @@ async fn up_token(
                 ("refresh_token", format!("rt-{code}")),
             ]
         }
-        Some("refresh_token") => match seen.get("refresh_token") {
+        Some("refresh_token") => match seen.param("refresh_token") {
             Some(rt) if rt.starts_with("rt-") => vec![
                 ("access_token", format!("at-refreshed-{rt}")),
                 ("token_type", "Bearer".into()),
@@ -281,15 +254,20 @@ async fn up_token(
             ],
             _ => return invalid_grant("bad refresh token"),
         },
-        _ => return HttpResponse::BadRequest().json(json!({"error": "unsupported_grant_type"})),
+        _ => return Reply::json(400, &json!({"error": "unsupported_grant_type"})),
     };
     if mode == TokenMode::Form {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(tokens)
             .finish();
-        return HttpResponse::Ok()
-            .content_type("application/x-www-form-urlencoded; charset=utf-8")
-            .body(body);
+        return Reply::new(
+            200,
+            &[(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            &body,
+        );
     }
     let mut map = serde_json::Map::new();
     for (k, v) in tokens {
@@ -299,33 +277,24 @@ async fn up_token(
         };
         map.insert(k.into(), value);
     }
-    HttpResponse::Ok().json(map)
+    Reply::json(200, &Value::Object(map))
 }
 
-fn invalid_grant(why: &str) -> HttpResponse {
-    HttpResponse::BadRequest().json(json!({"error": "invalid_grant", "error_description": why}))
+fn invalid_grant(why: &str) -> Reply {
+    Reply::json(
+        400,
+        &json!({"error": "invalid_grant", "error_description": why}),
+    )
 }
 
-async fn up_revoke(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<Mutex<UpstreamState>>,
-) -> HttpResponse {
-    let seen = record(&req, "/revoke", &body, &state);
-    if !authenticated(&seen) {
-        return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+fn revoke(seen: &Seen) -> Reply {
+    if seen.method != "POST" {
+        return method_not_allowed();
     }
-    HttpResponse::Ok().finish()
-}
-
-async fn up_metadata(issuer: web::Data<Mutex<String>>) -> HttpResponse {
-    let issuer = issuer.lock().unwrap().clone();
-    HttpResponse::Ok().json(json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/authorize"),
-        "token_endpoint": format!("{issuer}/token"),
-        "revocation_endpoint": format!("{issuer}/revoke"),
-    }))
+    if !authenticated(seen) {
+        return Reply::json(401, &json!({"error": "invalid_client"}));
+    }
+    Reply::new(200, &[], "")
 }
 
 /// A proxy served on its own port.

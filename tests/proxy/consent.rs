@@ -1,14 +1,13 @@
 //! The consent step: the confused-deputy defense. An attacker who registers a client gets no
 //! code unless the user approves it on the consent page, in the user's own browser.
 
-mod proxy_support;
-
 use std::time::Duration;
 
-use actix_mcp_oauth::{ConsentBranding, ConsentMode, ConsentView};
+use actix_mcp_oauth::{ConsentBranding, ConsentMode, ConsentView, ManualClock};
 use actix_web::http::StatusCode;
-use proxy_support::*;
 use serde_json::json;
+
+use crate::fixtures::*;
 
 const ATTACKER_REDIRECT: &str = "https://attacker.example/cb";
 const ATTACKER_VERIFIER: &str = "attacker-verifier-attacker-verifier-attacker-verifier";
@@ -17,7 +16,7 @@ async fn start(
     builder: impl FnOnce(actix_mcp_oauth::OAuthProxyBuilder) -> actix_mcp_oauth::OAuthProxyBuilder,
 ) -> (Upstream, ProxyServer, std::sync::Arc<ManualClock>) {
     let up = Upstream::start().await;
-    let clock = ManualClock::at(1_000_000);
+    let clock = ManualClock::at(T0);
     let proxy =
         ProxyServer::start(builder(up.proxy(&key(1), clock.clone())).build().unwrap()).await;
     (up, proxy, clock)
@@ -67,7 +66,7 @@ async fn the_attack_stops_at_the_consent_page_unless_the_victim_approves() {
     code_in(&proxy, &victim, &legit).await;
     assert!(victim.cookie(CONSENT_COOKIE).is_some());
     assert!(victim.cookie(BINDING_COOKIE).is_some());
-    let upstream_visits = up.seen("/authorize").len();
+    let upstream_visits = up.count("/authorize");
 
     // The attacker registers its own client, under a name the victim trusts, and sends the
     // victim a link.
@@ -92,7 +91,7 @@ async fn the_attack_stops_at_the_consent_page_unless_the_victim_approves() {
     );
     assert!(text.contains("id=\"approve\"") && text.contains("id=\"deny\""));
     assert_eq!(
-        up.seen("/authorize").len(),
+        up.count("/authorize"),
         upstream_visits,
         "the flow stops at the page: nothing went upstream, no code exists"
     );
@@ -128,7 +127,7 @@ async fn the_attack_stops_at_the_consent_page_unless_the_victim_approves() {
         .starts_with(ATTACKER_REDIRECT));
     assert_eq!(denied.query("error").as_deref(), Some("access_denied"));
     assert_eq!(denied.query("code"), None);
-    assert_eq!(up.seen("/authorize").len(), upstream_visits);
+    assert_eq!(up.count("/authorize"), upstream_visits);
 
     // What the page stands in front of: had the victim approved, the code would have gone to
     // the attacker. Consent is the only gate, which is why it is never skipped for a client
@@ -145,7 +144,7 @@ async fn the_attack_stops_at_the_consent_page_unless_the_victim_approves() {
 
     // And the page cannot be switched off while anyone can register.
     let off = up
-        .proxy(&key(1), ManualClock::at(1))
+        .proxy(&key(1), ManualClock::at(T0))
         .consent_mode(ConsentMode::Off)
         .build();
     assert!(off.is_err());
@@ -180,7 +179,7 @@ async fn a_callback_in_another_browser_is_refused_with_403() {
         assert!(res.text().contains("another browser"));
         assert_hardened(&res);
     }
-    assert!(up.seen("/token").is_empty());
+    assert_eq!(up.count("/token"), 0);
 
     // The browser that approved finishes its own flow.
     let own = attacker_browser.get(&at(&proxy, &callback)).await;
@@ -310,7 +309,7 @@ async fn a_consent_post_without_the_right_csrf_token_and_cookie_is_refused() {
         assert!(res.set_cookies().is_empty(), "{case}");
         assert_hardened(&res);
     }
-    assert!(up.seen("/authorize").is_empty());
+    assert_eq!(up.count("/authorize"), 0);
 
     // Ten minutes on, the page's token and request have expired.
     clock.advance(10 * 60);
@@ -330,7 +329,7 @@ async fn a_consent_post_without_the_right_csrf_token_and_cookie_is_refused() {
         .await;
     assert_eq!(stale.status, StatusCode::BAD_REQUEST);
     assert!(stale.text().contains("expired"));
-    assert!(up.seen("/authorize").is_empty());
+    assert_eq!(up.count("/authorize"), 0);
 
     // The real thing goes through.
     let ok = decide(&proxy, &a, &fresh, "approve").await;
@@ -471,7 +470,7 @@ async fn deny_redirects_to_the_client_with_access_denied_its_state_and_iss() {
         denied.set_cookies().is_empty(),
         "nothing bound, nothing remembered"
     );
-    assert!(up.seen("/authorize").is_empty());
+    assert_eq!(up.count("/authorize"), 0);
     // A refusal is not remembered: the next attempt asks again.
     consent_page(&proxy, &browser, &query).await;
 
@@ -707,7 +706,7 @@ async fn static_clients_are_asked_about_too_and_named_as_configured() {
 #[actix_web::test]
 async fn off_needs_closed_registration_which_serves_static_clients_only_still_bound() {
     let up = Upstream::start().await;
-    let clock = ManualClock::at(1_000_000);
+    let clock = ManualClock::at(T0);
     let open = ProxyServer::start(up.proxy(&key(1), clock.clone()).build().unwrap()).await;
     let registered = register(&open, &[CLIENT_REDIRECT]).await;
     let err = up
@@ -789,7 +788,7 @@ async fn a_consent_request_that_is_tampered_or_of_another_kind_is_a_400_page() {
         .get(&proxy.url(&format!("/oauth/callback?code=x&state={request}")))
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
-    assert!(up.seen("/authorize").is_empty());
+    assert_eq!(up.count("/authorize"), 0);
     up.stop().await;
 }
 

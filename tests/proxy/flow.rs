@@ -1,18 +1,17 @@
 //! The sign-in flow end to end against an upstream double that records what it receives.
 
-mod proxy_support;
-
 use std::time::{Duration, Instant};
 
-use actix_mcp_oauth::{ClientAuthMethod, ResourceForwarding};
+use actix_mcp_oauth::{ClientAuthMethod, ManualClock, ResourceForwarding};
 use actix_web::http::StatusCode;
-use proxy_support::*;
+
+use crate::fixtures::*;
 
 #[actix_web::test]
 async fn the_flow_forwards_pkce_end_to_end_and_injects_post_credentials() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
+        up.proxy(&key(1), ManualClock::at(T0))
             .extra_authorize_params([("access_type", "offline"), ("prompt", "consent")])
             .build()
             .unwrap(),
@@ -75,17 +74,17 @@ async fn the_flow_forwards_pkce_end_to_end_and_injects_post_credentials() {
     let seen = up.seen("/token");
     assert_eq!(seen.len(), 1);
     let t = &seen[0];
-    assert_eq!(t.get("client_id"), Some(UPSTREAM_CLIENT_ID));
-    assert_eq!(t.get("client_secret"), Some(UPSTREAM_SECRET));
-    assert_eq!(t.authorization, None);
-    assert_eq!(t.get("code"), Some("up-code-1"));
-    assert_eq!(t.get("code_verifier"), Some(VERIFIER));
+    assert_eq!(t.param("client_id").as_deref(), Some(UPSTREAM_CLIENT_ID));
+    assert_eq!(t.param("client_secret").as_deref(), Some(UPSTREAM_SECRET));
+    assert_eq!(t.header("authorization"), None);
+    assert_eq!(t.param("code").as_deref(), Some("up-code-1"));
+    assert_eq!(t.param("code_verifier").as_deref(), Some(VERIFIER));
     assert_eq!(
-        t.get("redirect_uri"),
+        t.param("redirect_uri").as_deref(),
         Some("https://mcp.example.test/oauth/callback")
     );
     assert_eq!(
-        t.get("resource"),
+        t.param("resource").as_deref(),
         None,
         "resource is not forwarded by default"
     );
@@ -97,7 +96,7 @@ async fn the_flow_forwards_pkce_end_to_end_and_injects_post_credentials() {
 async fn basic_credentials_are_form_encoded_in_the_authorization_header() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
+        up.proxy(&key(1), ManualClock::at(T0))
             .client_auth_method(ClientAuthMethod::ClientSecretBasic)
             .build()
             .unwrap(),
@@ -108,13 +107,13 @@ async fn basic_credentials_are_form_encoded_in_the_authorization_header() {
     let tokens = redeem(&proxy, &client_id, &code).await;
     assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
     let t = &up.seen("/token")[0];
-    assert!(t.authorization.as_deref().unwrap().starts_with("Basic "));
+    assert!(t.header("authorization").unwrap().starts_with("Basic "));
     assert_eq!(
-        t.get("client_secret"),
+        t.param("client_secret").as_deref(),
         None,
         "the secret is not also in the body"
     );
-    assert_eq!(t.get("client_id"), None);
+    assert_eq!(t.param("client_id").as_deref(), None);
     up.stop().await;
 }
 
@@ -122,7 +121,7 @@ async fn basic_credentials_are_form_encoded_in_the_authorization_header() {
 async fn resource_is_checked_then_forwarded_under_the_configured_name() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
+        up.proxy(&key(1), ManualClock::at(T0))
             .resource_forwarding(ResourceForwarding::As("audience".into()))
             .build()
             .unwrap(),
@@ -145,12 +144,7 @@ async fn resource_is_checked_then_forwarded_under_the_configured_name() {
 async fn a_form_encoded_upstream_answer_is_converted_to_json() {
     let up = Upstream::start().await;
     up.set_mode(TokenMode::Form);
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let (code, _) = code_for(&proxy, &client_id).await;
     let tokens = redeem(&proxy, &client_id, &code).await;
@@ -169,12 +163,7 @@ async fn a_form_encoded_upstream_answer_is_converted_to_json() {
 async fn an_upstream_error_in_a_200_becomes_a_400_with_its_code() {
     let up = Upstream::start().await;
     up.set_mode(TokenMode::ErrorIn200);
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let (code, _) = code_for(&proxy, &client_id).await;
     let res = redeem(&proxy, &client_id, &code).await;
@@ -186,12 +175,7 @@ async fn an_upstream_error_in_a_200_becomes_a_400_with_its_code() {
 #[actix_web::test]
 async fn an_upstream_invalid_grant_keeps_its_code_and_status() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let (code, _) = code_for(&proxy, &client_id).await;
     assert_eq!(
@@ -213,7 +197,7 @@ async fn an_upstream_invalid_grant_keeps_its_code_and_status() {
 async fn wrong_upstream_credentials_are_a_server_error_not_invalid_client() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
+        up.proxy(&key(1), ManualClock::at(T0))
             .client_secret("wrong")
             .build()
             .unwrap(),
@@ -232,7 +216,7 @@ async fn wrong_upstream_credentials_are_a_server_error_not_invalid_client() {
 async fn a_hanging_upstream_gets_503_within_the_timeout() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
+        up.proxy(&key(1), ManualClock::at(T0))
             .upstream_timeout(Duration::from_millis(500))
             .build()
             .unwrap(),
@@ -250,14 +234,14 @@ async fn a_hanging_upstream_gets_503_within_the_timeout() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(up.seen("/token").len(), 1, "the upstream was called");
+    assert_eq!(up.count("/token"), 1, "the upstream was called");
     up.stop().await;
 }
 
 #[actix_web::test]
 async fn an_unreachable_upstream_gets_503() {
     let up = Upstream::start().await;
-    let builder = up.proxy(&key(1), ManualClock::at(1_000_000));
+    let builder = up.proxy(&key(1), ManualClock::at(T0));
     let dead = up.url("/token");
     up.stop().await;
     let proxy = ProxyServer::start(builder.token_endpoint(dead).build().unwrap()).await;
@@ -278,12 +262,7 @@ async fn an_unreachable_upstream_gets_503() {
 #[actix_web::test]
 async fn a_code_is_bound_to_its_client_redirect_uri_and_verifier() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let other_client = register(&proxy, &[CLIENT_REDIRECT]).await;
     let (code, _) = code_for(&proxy, &client_id).await;
@@ -333,10 +312,7 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_verifier() {
     .await;
     assert_eq!(wrong_verifier.json()["error"], "invalid_grant");
 
-    assert!(
-        up.seen("/token").is_empty(),
-        "none of these reached the upstream"
-    );
+    assert_eq!(up.count("/token"), 0, "none of these reached the upstream");
     let good = redeem(&proxy, &client_id, &code).await;
     assert_eq!(
         good.status,
@@ -349,12 +325,7 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_verifier() {
 #[actix_web::test]
 async fn token_request_errors_are_rfc_shaped() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let token = proxy.url("/token");
     type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
@@ -437,19 +408,14 @@ async fn token_request_errors_are_rfc_shaped() {
     .await;
     assert_eq!(huge.status, StatusCode::BAD_REQUEST);
     assert_eq!(huge.json()["error"], "invalid_request");
-    assert!(up.seen("/token").is_empty());
+    assert_eq!(up.count("/token"), 0);
     up.stop().await;
 }
 
 #[actix_web::test]
 async fn refresh_and_revoke_pass_through_with_credentials() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let res = post_form(
         &proxy.url("/token"),
@@ -463,8 +429,8 @@ async fn refresh_and_revoke_pass_through_with_credentials() {
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_eq!(res.json()["access_token"], "at-refreshed-rt-abc");
     let t = &up.seen("/token")[0];
-    assert_eq!(t.get("refresh_token"), Some("rt-abc"));
-    assert_eq!(t.get("client_secret"), Some(UPSTREAM_SECRET));
+    assert_eq!(t.param("refresh_token").as_deref(), Some("rt-abc"));
+    assert_eq!(t.param("client_secret").as_deref(), Some(UPSTREAM_SECRET));
 
     let revoked = post_form(
         &proxy.url("/revoke"),
@@ -477,14 +443,14 @@ async fn refresh_and_revoke_pass_through_with_credentials() {
     .await;
     assert_eq!(revoked.status, StatusCode::OK);
     let r = &up.seen("/revoke")[0];
-    assert_eq!(r.get("token"), Some("rt-abc"));
-    assert_eq!(r.get("token_type_hint"), Some("refresh_token"));
-    assert_eq!(r.get("client_id"), Some(UPSTREAM_CLIENT_ID));
-    assert_eq!(r.get("client_secret"), Some(UPSTREAM_SECRET));
+    assert_eq!(r.param("token").as_deref(), Some("rt-abc"));
+    assert_eq!(r.param("token_type_hint").as_deref(), Some("refresh_token"));
+    assert_eq!(r.param("client_id").as_deref(), Some(UPSTREAM_CLIENT_ID));
+    assert_eq!(r.param("client_secret").as_deref(), Some(UPSTREAM_SECRET));
 
     let anonymous = post_form(&proxy.url("/revoke"), &[("token", "rt-abc")]).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(up.seen("/revoke").len(), 1);
+    assert_eq!(up.count("/revoke"), 1);
     up.stop().await;
 }
 
@@ -492,7 +458,7 @@ async fn refresh_and_revoke_pass_through_with_credentials() {
 async fn a_static_client_signs_in_without_registering() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
+        up.proxy(&key(1), ManualClock::at(T0))
             .static_client("my-cli", [CLIENT_REDIRECT])
             .build()
             .unwrap(),
@@ -518,12 +484,7 @@ async fn a_static_client_signs_in_without_registering() {
 #[actix_web::test]
 async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let browser = Browser::new();
     let auth = to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
@@ -575,12 +536,7 @@ async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
 #[actix_web::test]
 async fn a_refused_client_id_sent_with_basic_gets_a_basic_challenge() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     for path in ["/token", "/revoke"] {
         let (status, challenge) = awc_basic(&proxy.url(path), "not-a-client").await;
         assert_eq!(status, 401, "{path}");
@@ -590,8 +546,8 @@ async fn a_refused_client_id_sent_with_basic_gets_a_basic_challenge() {
             "{path}"
         );
     }
-    assert!(up.seen("/token").is_empty());
-    assert!(up.seen("/revoke").is_empty());
+    assert_eq!(up.count("/token"), 0);
+    assert_eq!(up.count("/revoke"), 0);
     up.stop().await;
 }
 
@@ -618,12 +574,7 @@ async fn awc_basic(url: &str, client_id: &str) -> (u16, Option<String>) {
 #[actix_web::test]
 async fn an_upstream_code_too_long_to_redeem_gets_an_error_at_the_callback_not_a_code() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(1_000_000))
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let browser = Browser::new();
     let sent = to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
