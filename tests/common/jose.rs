@@ -102,9 +102,9 @@ pub fn sign_raw(header: &str, payload: &str, signer: &dyn JwsSigner) -> String {
     format!("{input}.{}", b64(signature))
 }
 
-/// A token of `key`'s algorithm under `kid`, with the header providers send:
+/// `payload` signed by `key` with its algorithm, under `kid`, with the header providers send:
 /// `{alg, kid, typ: JWT}`.
-pub fn token(kid: &str, key: &Key, payload: &Value) -> String {
+pub fn signed(kid: &str, key: &Key, payload: &Value) -> String {
     let header = json!({ "alg": key.alg(), "kid": kid, "typ": "JWT" });
     sign(&header, payload, key, key.alg())
 }

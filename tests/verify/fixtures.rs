@@ -17,7 +17,7 @@ mod jose;
 mod route;
 
 pub use double::{Double, Reply, ANY_PATH};
-pub use jose::{b64, jwks, sign, sign_raw, token, Key};
+pub use jose::{b64, jwks, sign, sign_raw, signed, Key};
 pub use route::call;
 
 /// The time every test clock starts at, and tokens are issued around.

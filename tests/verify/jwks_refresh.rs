@@ -14,7 +14,7 @@ use futures::future::join_all;
 use futures::FutureExt as _;
 use serde_json::{json, Value};
 
-use crate::fixtures::{ec, ed, jwks, rsa, token as signed, Double, Key, Reply, T0};
+use crate::fixtures::{ec, ed, jwks, rsa, signed, Double, Key, Reply, T0};
 
 const ISS: &str = "https://issuer.test";
 /// Bounds every wait on a real event, so a bug fails the test instead of hanging it.

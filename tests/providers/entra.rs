@@ -2,14 +2,13 @@
 //! tokens (`tid`, `ver`) of one or several tenants: issuer per tenant, audience, version, key
 //! rotation, and how often the keys are fetched.
 
-mod provider_support;
-
 use std::sync::Arc;
 
-use actix_mcp_oauth::{providers, providers::EntraId, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{providers, providers::EntraId, ManualClock, ProxyKey, RequireAuth};
 use actix_web::http::StatusCode;
-use provider_support::*;
 use serde_json::{json, Value};
+
+use crate::fixtures::{call, key_set, shared_key, signed, Double, Key, Reply, KID, T0};
 
 const CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
 const TENANT_A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -52,10 +51,10 @@ fn claims(host: &str, tid: &str) -> Value {
 
 #[actix_web::test]
 async fn a_single_tenant_app_accepts_its_v2_tokens_and_nothing_else() {
-    let ms = StandIn::start().await;
+    let ms = Double::start().await;
     let key = shared_key();
     let keys_path = format!("/{TENANT_A}/discovery/v2.0/keys");
-    ms.on(&keys_path, None, 200, jwks(&[key]));
+    ms.on(&keys_path, None, Reply::json(200, &key_set(&[(KID, key)])));
     let host = ms.url("");
     let auth = auth(
         providers::entra_id(TENANT_A)
@@ -64,7 +63,7 @@ async fn a_single_tenant_app_accepts_its_v2_tokens_and_nothing_else() {
             .clock(ManualClock::at(T0)),
     );
 
-    let good = call(&auth, &key.sign(&claims(&host, TENANT_A))).await;
+    let good = call(&auth, &signed(KID, key, &claims(&host, TENANT_A))).await;
     assert_eq!(good.status, StatusCode::OK);
     assert_eq!(
         good.user["user_id"],
@@ -78,7 +77,7 @@ async fn a_single_tenant_app_accepts_its_v2_tokens_and_nothing_else() {
     let mut app_id_uri = claims(&host, TENANT_A);
     app_id_uri["aud"] = json!(format!("api://{CLIENT}"));
     assert_eq!(
-        call(&auth, &key.sign(&app_id_uri)).await.status,
+        call(&auth, &signed(KID, key, &app_id_uri)).await.status,
         StatusCode::OK
     );
 
@@ -110,7 +109,7 @@ async fn a_single_tenant_app_accepts_its_v2_tokens_and_nothing_else() {
     id_token["nonce"] = json!("n-0S6_WzA2Mj");
     refused.push(("an ID token", id_token));
     for (what, payload) in refused {
-        let res = call(&auth, &key.sign(&payload)).await;
+        let res = call(&auth, &signed(KID, key, &payload)).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{what}");
     }
     // An app-only token grants application permissions instead of scopes.
@@ -119,7 +118,7 @@ async fn a_single_tenant_app_accepts_its_v2_tokens_and_nothing_else() {
     app_only["roles"] = json!(["Tools.Run"]);
     app_only["idtyp"] = json!("app");
     assert_eq!(
-        call(&auth, &key.sign(&app_only)).await.status,
+        call(&auth, &signed(KID, key, &app_only)).await.status,
         StatusCode::OK
     );
     assert_eq!(ms.count(&keys_path), 1, "the keys were fetched once");
@@ -128,10 +127,10 @@ async fn a_single_tenant_app_accepts_its_v2_tokens_and_nothing_else() {
 
 #[actix_web::test]
 async fn a_multi_tenant_app_checks_each_tokens_issuer_against_its_own_tid() {
-    let ms = StandIn::start().await;
+    let ms = Double::start().await;
     let key = shared_key();
     let keys_path = "/organizations/discovery/v2.0/keys";
-    ms.on(keys_path, None, 200, jwks(&[key]));
+    ms.on(keys_path, None, Reply::json(200, &key_set(&[(KID, key)])));
     let host = ms.url("");
     let preset = || {
         providers::entra_id("organizations")
@@ -142,7 +141,7 @@ async fn a_multi_tenant_app_checks_each_tokens_issuer_against_its_own_tid() {
     let auth_any = auth(preset());
 
     for tid in [TENANT_A, TENANT_B] {
-        let res = call(&auth_any, &key.sign(&claims(&host, tid))).await;
+        let res = call(&auth_any, &signed(KID, key, &claims(&host, tid))).await;
         assert_eq!(res.status, StatusCode::OK, "{tid}");
         assert_eq!(res.user["claims"]["tid"], tid);
     }
@@ -150,27 +149,27 @@ async fn a_multi_tenant_app_checks_each_tokens_issuer_against_its_own_tid() {
     let mut mismatched = claims(&host, TENANT_B);
     mismatched["iss"] = json!(format!("{host}/{TENANT_A}/v2.0"));
     assert_eq!(
-        call(&auth_any, &key.sign(&mismatched)).await.status,
+        call(&auth_any, &signed(KID, key, &mismatched)).await.status,
         StatusCode::UNAUTHORIZED
     );
     // Made-up tenants with a forged signature: refused, and they cost no key fetch.
-    let stranger = Key::new("k1");
+    let stranger = Key::generate("ES256");
     for i in 0..10 {
         let tid = format!("00000000-0000-0000-0000-{i:012}");
-        let res = call(&auth_any, &stranger.sign(&claims(&host, &tid))).await;
+        let res = call(&auth_any, &signed(KID, &stranger, &claims(&host, &tid))).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(ms.count(keys_path), 1, "every tenant shares one key fetch");
 
     let auth_listed = auth(preset().allowed_tenants([TENANT_A]));
     assert_eq!(
-        call(&auth_listed, &key.sign(&claims(&host, TENANT_A)))
+        call(&auth_listed, &signed(KID, key, &claims(&host, TENANT_A)))
             .await
             .status,
         StatusCode::OK
     );
     assert_eq!(
-        call(&auth_listed, &key.sign(&claims(&host, TENANT_B)))
+        call(&auth_listed, &signed(KID, key, &claims(&host, TENANT_B)))
             .await
             .status,
         StatusCode::UNAUTHORIZED,
@@ -181,12 +180,12 @@ async fn a_multi_tenant_app_checks_each_tokens_issuer_against_its_own_tid() {
 
 #[actix_web::test]
 async fn rotated_keys_are_fetched_on_an_unknown_kid_at_most_every_30_seconds() {
-    let ms = StandIn::start().await;
+    let ms = Double::start().await;
     let old = shared_key();
-    let new = Key::new("k2");
-    let newest = Key::new("k3");
+    let new = Key::generate("ES256");
+    let newest = Key::generate("ES256");
     let keys_path = format!("/{TENANT_A}/discovery/v2.0/keys");
-    ms.on(&keys_path, None, 200, jwks(&[old]));
+    ms.on(&keys_path, None, Reply::json(200, &key_set(&[(KID, old)])));
     let host = ms.url("");
     let clock = ManualClock::at(T0);
     let auth = auth(
@@ -196,25 +195,33 @@ async fn rotated_keys_are_fetched_on_an_unknown_kid_at_most_every_30_seconds() {
             .clock(clock.clone()),
     );
     assert_eq!(
-        call(&auth, &old.sign(&claims(&host, TENANT_A)))
+        call(&auth, &signed(KID, old, &claims(&host, TENANT_A)))
             .await
             .status,
         StatusCode::OK
     );
 
     clock.advance(31);
-    ms.on(&keys_path, None, 200, jwks(&[old, &new]));
-    let rotated = call(&auth, &new.sign(&claims(&host, TENANT_A))).await;
+    ms.on(
+        &keys_path,
+        None,
+        Reply::json(200, &key_set(&[(KID, old), ("k2", &new)])),
+    );
+    let rotated = call(&auth, &signed("k2", &new, &claims(&host, TENANT_A))).await;
     assert_eq!(rotated.status, StatusCode::OK);
     assert_eq!(ms.count(&keys_path), 2);
 
     // Another unknown kid right after: no new fetch yet.
-    ms.on(&keys_path, None, 200, jwks(&[old, &new, &newest]));
-    let too_soon = call(&auth, &newest.sign(&claims(&host, TENANT_A))).await;
+    ms.on(
+        &keys_path,
+        None,
+        Reply::json(200, &key_set(&[(KID, old), ("k2", &new), ("k3", &newest)])),
+    );
+    let too_soon = call(&auth, &signed("k3", &newest, &claims(&host, TENANT_A))).await;
     assert_eq!(too_soon.status, StatusCode::UNAUTHORIZED);
     assert_eq!(ms.count(&keys_path), 2);
     clock.advance(30);
-    let later = call(&auth, &newest.sign(&claims(&host, TENANT_A))).await;
+    let later = call(&auth, &signed("k3", &newest, &claims(&host, TENANT_A))).await;
     assert_eq!(later.status, StatusCode::OK);
     assert_eq!(ms.count(&keys_path), 3);
     ms.stop().await;
@@ -222,10 +229,10 @@ async fn rotated_keys_are_fetched_on_an_unknown_kid_at_most_every_30_seconds() {
 
 #[actix_web::test]
 async fn an_outage_is_503_before_keys_are_loaded_and_stale_keys_serve_after() {
-    let ms = StandIn::start().await;
+    let ms = Double::start().await;
     let key = shared_key();
     let keys_path = format!("/{TENANT_A}/discovery/v2.0/keys");
-    ms.on_raw(&keys_path, None, 500, &[], "oops");
+    ms.on(&keys_path, None, Reply::new(500, &[], "oops"));
     let host = ms.url("");
     let clock: Arc<ManualClock> = ManualClock::at(T0);
     let auth = auth(
@@ -237,7 +244,7 @@ async fn an_outage_is_503_before_keys_are_loaded_and_stale_keys_serve_after() {
     let token = |now: u64| {
         let mut c = claims(&host, TENANT_A);
         c["exp"] = json!(now + 3600);
-        key.sign(&c)
+        signed(KID, key, &c)
     };
     assert_eq!(
         call(&auth, &token(T0)).await.status,
@@ -254,13 +261,13 @@ async fn an_outage_is_503_before_keys_are_loaded_and_stale_keys_serve_after() {
     );
 
     clock.advance(30);
-    ms.on(&keys_path, None, 200, jwks(&[key]));
+    ms.on(&keys_path, None, Reply::json(200, &key_set(&[(KID, key)])));
     assert_eq!(call(&auth, &token(T0 + 30)).await.status, StatusCode::OK);
     assert_eq!(ms.count(&keys_path), 2);
 
     // An hour on the keys are stale; the provider is down again, and the old keys keep serving.
     clock.advance(3600);
-    ms.on_raw(&keys_path, None, 503, &[], "down");
+    ms.on(&keys_path, None, Reply::new(503, &[], "down"));
     assert_eq!(call(&auth, &token(T0 + 3630)).await.status, StatusCode::OK);
     assert_eq!(ms.count(&keys_path), 3);
     ms.stop().await;
@@ -270,10 +277,10 @@ async fn an_outage_is_503_before_keys_are_loaded_and_stale_keys_serve_after() {
 async fn concurrent_first_requests_share_one_key_fetch() {
     use actix_mcp_oauth::TokenVerifier;
 
-    let ms = StandIn::start().await;
+    let ms = Double::start().await;
     let key = shared_key();
     let keys_path = format!("/{TENANT_A}/discovery/v2.0/keys");
-    ms.on(&keys_path, None, 200, jwks(&[key]));
+    ms.on(&keys_path, None, Reply::json(200, &key_set(&[(KID, key)])));
     let host = ms.url("");
     let verifier = providers::entra_id(TENANT_A)
         .client(CLIENT, "entra-secret")
@@ -281,7 +288,7 @@ async fn concurrent_first_requests_share_one_key_fetch() {
         .clock(ManualClock::at(T0))
         .verifier()
         .unwrap();
-    let token = key.sign(&claims(&host, TENANT_A));
+    let token = signed(KID, key, &claims(&host, TENANT_A));
     // Anyone can write a token naming our (public) tenant: before any keys are loaded, a burst
     // of them must not turn into a burst of fetches from Microsoft.
     let results = futures::future::join_all((0..20).map(|_| verifier.verify(&token))).await;

@@ -6,13 +6,7 @@
 //! Needs `node` and `tests/e2e/node_modules` (`npm ci --prefix tests/e2e`); without them the
 //! test says so and passes without running, as CI installs them first.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::time::Duration;
 
 use actix_mcp_oauth::{
     ClientAuthMethod, IntrospectionVerifier, IntrospectionVerifierBuilder, RequireAuth,
@@ -22,78 +16,13 @@ use actix_web::{http::StatusCode, test, web, App, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde_json::Value;
 
+use crate::fixtures::{missing, user_agent, OidcProvider};
+
 const CLIENT_ID: &str = "introspection-test-client";
 const CLIENT_SECRET: &str = "introspection-test-secret-0123456789";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const VERIFIER: &str = "Jq7d3kE0m1p2o9Ww8vV7uU6tT5sS4rR3qQ2pP1oO0nN-_~";
 const TEST_USER: &str = "e2e-user-7f3a9c";
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn e2e_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
-}
-
-/// Why the test cannot run here, if it cannot.
-fn missing_prerequisite() -> Option<String> {
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !node.is_ok_and(|s| s.success()) {
-        return Some("`node` is not on PATH".into());
-    }
-    if !e2e_dir().join("node_modules/oidc-provider").is_dir() {
-        return Some("tests/e2e/node_modules is missing (run `npm ci --prefix tests/e2e`)".into());
-    }
-    None
-}
-
-/// The provider process, stopped when dropped.
-struct Provider {
-    child: Child,
-    issuer: String,
-}
-
-impl Provider {
-    fn start() -> Self {
-        let mut child = Command::new("node")
-            .arg(e2e_dir().join("provider.mjs"))
-            .arg("0")
-            .env("UPSTREAM_CLIENT_ID", CLIENT_ID)
-            .env("UPSTREAM_CLIENT_SECRET", CLIENT_SECRET)
-            .env("PROVIDER_REDIRECT_URIS", REDIRECT)
-            .env("PROVIDER_ACCESS_TOKEN_FORMAT", "opaque")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(issuer) = line.strip_prefix("READY ") {
-                    let _ = tx.send(issuer.to_owned());
-                }
-            }
-        });
-        let issuer = match rx.recv_timeout(PATIENCE) {
-            Ok(issuer) => issuer,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("provider.mjs did not print READY within {PATIENCE:?}");
-            }
-        };
-        Self { child, issuer }
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn client() -> awc::Client {
     awc::Client::builder()
@@ -136,19 +65,8 @@ async fn sign_in(meta: &Value) -> Value {
         .append_pair("state", "introspection-test")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    // ua.mjs bounds its own walk (20 s) and never requests the redirect URI itself.
-    let out = Command::new("node")
-        .arg(e2e_dir().join("ua.mjs"))
-        .arg(authorize.as_str())
-        .arg(REDIRECT)
-        .output()
-        .expect("ua.mjs runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let callback = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("CALLBACK "))
-        .unwrap_or_else(|| panic!("no callback: {}", String::from_utf8_lossy(&out.stderr)));
-    let callback = url::Url::parse(callback).unwrap();
+    let callback = user_agent(authorize.as_str(), REDIRECT).await;
+    let callback = url::Url::parse(&callback).unwrap();
     let code = callback
         .query_pairs()
         .find(|(k, _)| k == "code")
@@ -178,11 +96,18 @@ fn verifier(meta: &Value) -> IntrospectionVerifierBuilder {
 
 #[actix_web::test]
 async fn oidc_providers_introspection_accepts_live_access_tokens_only() {
-    if let Some(why) = missing_prerequisite() {
+    if let Some(why) = missing() {
         eprintln!("SKIPPED introspection against oidc-provider: {why}");
         return;
     }
-    let provider = Provider::start();
+    let provider = OidcProvider::start(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        &[
+            ("PROVIDER_REDIRECT_URIS", REDIRECT),
+            ("PROVIDER_ACCESS_TOKEN_FORMAT", "opaque"),
+        ],
+    );
     let issuer = provider.issuer.clone();
     let discovery = client()
         .get(format!("{issuer}/.well-known/openid-configuration"))

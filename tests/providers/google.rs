@@ -1,20 +1,19 @@
 //! The Google preset's verifier against a stand-in for Google's token-info and userinfo
 //! endpoints answering in Google's documented shapes, through `RequireAuth` and its cache.
 
-mod provider_support;
-
 use std::sync::Arc;
 
-use actix_mcp_oauth::{providers, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{providers, ManualClock, ProxyKey, RequireAuth};
 use actix_web::http::StatusCode;
-use provider_support::*;
 use serde_json::{json, Value};
+
+use crate::fixtures::{call, Double, Reply, T0};
 
 const CLIENT: &str = "1234567890-abc.apps.googleusercontent.com";
 const SUB: &str = "110169484474386276334";
 
-async fn setup(clock: Arc<ManualClock>) -> (StandIn, RequireAuth) {
-    let google = StandIn::start().await;
+async fn setup(clock: Arc<ManualClock>) -> (Double, RequireAuth) {
+    let google = Double::start().await;
     let proxy = providers::google(CLIENT, "google-client-secret")
         .tokeninfo_url(google.url("/tokeninfo"))
         .userinfo_url(google.url("/userinfo"))
@@ -63,8 +62,16 @@ fn userinfo() -> Value {
 async fn a_google_token_is_accepted_with_its_profile_and_cached_until_it_expires() {
     let clock = ManualClock::at(T0);
     let (google, auth) = setup(clock.clone()).await;
-    google.on("/tokeninfo", Some("ya29.good"), 200, tokeninfo(FULL_SCOPE));
-    google.on("/userinfo", Some("ya29.good"), 200, userinfo());
+    google.on(
+        "/tokeninfo",
+        Some("ya29.good"),
+        Reply::json(200, &tokeninfo(FULL_SCOPE)),
+    );
+    google.on(
+        "/userinfo",
+        Some("ya29.good"),
+        Reply::json(200, &userinfo()),
+    );
 
     let first = call(&auth, "ya29.good").await;
     assert_eq!(first.status, StatusCode::OK);
@@ -108,11 +115,15 @@ async fn tokens_google_issued_to_another_client_are_refused() {
     let mut other_aud = tokeninfo(FULL_SCOPE);
     other_aud["aud"] = json!("999-other.apps.googleusercontent.com");
     other_aud["azp"] = json!("999-other.apps.googleusercontent.com");
-    google.on("/tokeninfo", Some("ya29.other"), 200, other_aud);
+    google.on(
+        "/tokeninfo",
+        Some("ya29.other"),
+        Reply::json(200, &other_aud),
+    );
     let mut other_azp = tokeninfo(FULL_SCOPE);
     other_azp["azp"] = json!("999-other.apps.googleusercontent.com");
-    google.on("/tokeninfo", Some("ya29.azp"), 200, other_azp);
-    google.on("/userinfo", None, 200, userinfo());
+    google.on("/tokeninfo", Some("ya29.azp"), Reply::json(200, &other_azp));
+    google.on("/userinfo", None, Reply::json(200, &userinfo()));
 
     for token in ["ya29.other", "ya29.azp"] {
         let res = call(&auth, token).await;
@@ -133,15 +144,17 @@ async fn revoked_and_expired_tokens_are_refused_and_not_cached() {
     google.on(
         "/tokeninfo",
         Some("ya29.revoked"),
-        400,
-        json!({"error": "invalid_token", "error_description": "Invalid Value"}),
+        Reply::json(
+            400,
+            &json!({"error": "invalid_token", "error_description": "Invalid Value"}),
+        ),
     );
     let mut past = tokeninfo(FULL_SCOPE);
     past["exp"] = json!((T0 - 1).to_string());
-    google.on("/tokeninfo", Some("ya29.expired"), 200, past);
+    google.on("/tokeninfo", Some("ya29.expired"), Reply::json(200, &past));
     let mut no_exp = tokeninfo(FULL_SCOPE);
     no_exp.as_object_mut().unwrap().remove("exp");
-    google.on("/tokeninfo", Some("ya29.noexp"), 200, no_exp);
+    google.on("/tokeninfo", Some("ya29.noexp"), Reply::json(200, &no_exp));
 
     for token in ["ya29.revoked", "ya29.expired", "ya29.noexp"] {
         assert_eq!(
@@ -169,12 +182,16 @@ async fn rate_limits_and_outages_answer_503_and_a_later_success_works() {
         (503, &[]),
     ];
     for (status, headers) in cases {
-        google.on_raw("/tokeninfo", None, status, headers, r#"{"error":"busy"}"#);
+        google.on(
+            "/tokeninfo",
+            None,
+            Reply::new(status, headers, r#"{"error":"busy"}"#),
+        );
         let res = call(&auth, "ya29.busy").await;
         assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{status}");
     }
-    google.on("/tokeninfo", None, 200, tokeninfo(FULL_SCOPE));
-    google.on("/userinfo", None, 200, userinfo());
+    google.on("/tokeninfo", None, Reply::json(200, &tokeninfo(FULL_SCOPE)));
+    google.on("/userinfo", None, Reply::json(200, &userinfo()));
     assert_eq!(call(&auth, "ya29.busy").await.status, StatusCode::OK);
     google.stop().await;
 }
@@ -183,28 +200,43 @@ async fn rate_limits_and_outages_answer_503_and_a_later_success_works() {
 async fn the_profile_is_fetched_only_when_the_scopes_allow_it_and_must_be_the_same_user() {
     let (google, auth) = setup(ManualClock::at(T0)).await;
     let email_only = "openid https://www.googleapis.com/auth/userinfo.email";
-    google.on("/tokeninfo", Some("ya29.email"), 200, tokeninfo(email_only));
+    google.on(
+        "/tokeninfo",
+        Some("ya29.email"),
+        Reply::json(200, &tokeninfo(email_only)),
+    );
     let res = call(&auth, "ya29.email").await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.user["email"], "ada@example.com");
     assert_eq!(res.user["name"], Value::Null);
     assert_eq!(google.count("/userinfo"), 0);
 
-    google.on("/tokeninfo", Some("ya29.mixup"), 200, tokeninfo(FULL_SCOPE));
+    google.on(
+        "/tokeninfo",
+        Some("ya29.mixup"),
+        Reply::json(200, &tokeninfo(FULL_SCOPE)),
+    );
     let mut someone_else = userinfo();
     someone_else["sub"] = json!("42");
-    google.on("/userinfo", Some("ya29.mixup"), 200, someone_else);
+    google.on(
+        "/userinfo",
+        Some("ya29.mixup"),
+        Reply::json(200, &someone_else),
+    );
     assert_eq!(
         call(&auth, "ya29.mixup").await.status,
         StatusCode::UNAUTHORIZED
     );
 
-    google.on("/tokeninfo", Some("ya29.gone"), 200, tokeninfo(FULL_SCOPE));
+    google.on(
+        "/tokeninfo",
+        Some("ya29.gone"),
+        Reply::json(200, &tokeninfo(FULL_SCOPE)),
+    );
     google.on(
         "/userinfo",
         Some("ya29.gone"),
-        401,
-        json!({"error": "invalid_token"}),
+        Reply::json(401, &json!({"error": "invalid_token"})),
     );
     assert_eq!(
         call(&auth, "ya29.gone").await.status,
@@ -215,7 +247,7 @@ async fn the_profile_is_fetched_only_when_the_scopes_allow_it_and_must_be_the_sa
 
 #[actix_web::test]
 async fn an_unreachable_google_is_503() {
-    let google = StandIn::start().await;
+    let google = Double::start().await;
     let url = google.url("/tokeninfo");
     google.stop().await;
     let proxy = providers::google(CLIENT, "s")

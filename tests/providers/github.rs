@@ -1,23 +1,22 @@
 //! The GitHub preset against stand-ins answering in GitHub's documented shapes: the token check
 //! and user API behind `RequireAuth` (with its cache).
 
-mod provider_support;
-
 use std::{sync::Arc, time::Duration};
 
-use actix_mcp_oauth::{providers, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{providers, ManualClock, ProxyKey, RequireAuth};
 use actix_web::http::StatusCode;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use provider_support::{call, ManualClock, StandIn, T0};
 use serde_json::{json, Value};
+
+use crate::fixtures::{call, Double, Reply, T0};
 
 const CLIENT: &str = "Iv1.8a61f9b3a7aba766";
 const SECRET: &str = "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
 const CHECK: &str = "/applications/Iv1.8a61f9b3a7aba766/token";
 const TOKEN: &str = "gho_16C7e42F292c6912E7710c838347Ae178B4a";
 
-async fn setup(clock: Arc<ManualClock>) -> (StandIn, RequireAuth) {
-    let github = StandIn::start().await;
+async fn setup(clock: Arc<ManualClock>) -> (Double, RequireAuth) {
+    let github = Double::start().await;
     let proxy = providers::github(CLIENT, SECRET)
         .api_url(github.url(""))
         .cache_ttl(Duration::from_secs(60))
@@ -73,8 +72,16 @@ fn user(email: Value) -> Value {
 async fn a_token_of_our_app_is_mapped_and_cached_for_the_configured_ttl() {
     let clock = ManualClock::at(T0);
     let (github, auth) = setup(clock.clone()).await;
-    github.on(CHECK, Some(TOKEN), 200, check(TOKEN, Value::Null));
-    github.on("/user", Some(TOKEN), 200, user(json!("octocat@github.com")));
+    github.on(
+        CHECK,
+        Some(TOKEN),
+        Reply::json(200, &check(TOKEN, Value::Null)),
+    );
+    github.on(
+        "/user",
+        Some(TOKEN),
+        Reply::json(200, &user(json!("octocat@github.com"))),
+    );
 
     let res = call(&auth, TOKEN).await;
     assert_eq!(res.status, StatusCode::OK);
@@ -134,19 +141,24 @@ async fn a_token_github_issued_to_another_app_or_revoked_is_refused_without_aski
     github.on(
         CHECK,
         Some("gho_otherapp"),
-        404,
-        json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
+        Reply::json(
+            404,
+            &json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
+        ),
     );
     let mut foreign = check("gho_foreign1", Value::Null);
     foreign["app"]["client_id"] = json!("Iv1.someoneelse");
-    github.on(CHECK, Some("gho_foreign1"), 200, foreign);
+    github.on(CHECK, Some("gho_foreign1"), Reply::json(200, &foreign));
     github.on(
         CHECK,
         Some("gho_badform"),
-        422,
-        json!({"message": "Validation Failed"}),
+        Reply::json(422, &json!({"message": "Validation Failed"})),
     );
-    github.on("/user", None, 200, user(json!("octocat@github.com")));
+    github.on(
+        "/user",
+        None,
+        Reply::json(200, &user(json!("octocat@github.com"))),
+    );
     for token in ["gho_otherapp", "gho_foreign1", "gho_badform"] {
         let res = call(&auth, token).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{token}");
@@ -157,15 +169,9 @@ async fn a_token_github_issued_to_another_app_or_revoked_is_refused_without_aski
     github.on(
         CHECK,
         Some("gho_revoked"),
-        200,
-        check("gho_revoked", Value::Null),
+        Reply::json(200, &check("gho_revoked", Value::Null)),
     );
-    github.on(
-        "/user",
-        Some("gho_revoked"),
-        401,
-        json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
-    );
+    github.on("/user", Some("gho_revoked"), Reply::json(401, &json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})));
     assert_eq!(
         call(&auth, "gho_revoked").await.status,
         StatusCode::UNAUTHORIZED
@@ -183,26 +189,34 @@ async fn rate_limits_server_errors_and_refused_app_credentials_are_503() {
         ("content-type", "application/json"),
     ];
     let body = r#"{"message":"API rate limit exceeded for user ID 583231."}"#;
-    github.on(CHECK, None, 200, check(TOKEN, Value::Null));
-    github.on_raw("/user", None, 403, limited, body);
+    github.on(CHECK, None, Reply::json(200, &check(TOKEN, Value::Null)));
+    github.on("/user", None, Reply::new(403, limited, body));
     assert_eq!(
         call(&auth, TOKEN).await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    github.on_raw("/user", None, 429, &[("retry-after", "60")], body);
+    github.on(
+        "/user",
+        None,
+        Reply::new(429, &[("retry-after", "60")], body),
+    );
     assert_eq!(
         call(&auth, TOKEN).await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
     for status in [500, 502] {
-        github.on_raw(CHECK, None, status, &[], "<html>unicorn</html>");
+        github.on(CHECK, None, Reply::new(status, &[], "<html>unicorn</html>"));
         assert_eq!(
             call(&auth, TOKEN).await.status,
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
     // Our own credentials refused: not the token's fault.
-    github.on(CHECK, None, 401, json!({"message": "Bad credentials"}));
+    github.on(
+        CHECK,
+        None,
+        Reply::json(401, &json!({"message": "Bad credentials"})),
+    );
     assert_eq!(
         call(&auth, TOKEN).await.status,
         StatusCode::SERVICE_UNAVAILABLE
@@ -218,10 +232,13 @@ async fn an_expiring_user_token_is_cached_only_until_it_expires() {
     github.on(
         CHECK,
         None,
-        200,
-        check("ghu_expiring", json!("2011-09-06T20:39:23Z")),
+        Reply::json(200, &check("ghu_expiring", json!("2011-09-06T20:39:23Z"))),
     );
-    github.on("/user", None, 200, user(json!("octocat@github.com")));
+    github.on(
+        "/user",
+        None,
+        Reply::json(200, &user(json!("octocat@github.com"))),
+    );
     let res = call(&auth, "ghu_expiring").await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.user["claims"]["exp"], json!(1_315_341_563));
@@ -235,17 +252,12 @@ async fn an_expiring_user_token_is_cached_only_until_it_expires() {
 #[actix_web::test]
 async fn a_private_email_comes_from_the_primary_verified_address() {
     let (github, auth) = setup(ManualClock::at(T0)).await;
-    github.on(CHECK, None, 200, check(TOKEN, Value::Null));
-    github.on("/user", None, 200, user(Value::Null));
-    github.on(
-        "/user/emails",
-        None,
-        200,
-        json!([
+    github.on(CHECK, None, Reply::json(200, &check(TOKEN, Value::Null)));
+    github.on("/user", None, Reply::json(200, &user(Value::Null)));
+    github.on("/user/emails", None, Reply::json(200, &json!([
             {"email": "old@example.com", "verified": true, "primary": false, "visibility": null},
             {"email": "unverified@example.com", "verified": false, "primary": true, "visibility": null},
-        ]),
-    );
+        ])));
     let res = call(&auth, TOKEN).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(
@@ -255,14 +267,9 @@ async fn a_private_email_comes_from_the_primary_verified_address() {
     );
 
     let (github2, auth2) = setup(ManualClock::at(T0)).await;
-    github2.on(CHECK, None, 200, check(TOKEN, Value::Null));
-    github2.on("/user", None, 200, user(Value::Null));
-    github2.on(
-        "/user/emails",
-        None,
-        200,
-        json!([{"email": "octocat@github.com", "verified": true, "primary": true, "visibility": "private"}]),
-    );
+    github2.on(CHECK, None, Reply::json(200, &check(TOKEN, Value::Null)));
+    github2.on("/user", None, Reply::json(200, &user(Value::Null)));
+    github2.on("/user/emails", None, Reply::json(200, &json!([{"email": "octocat@github.com", "verified": true, "primary": true, "visibility": "private"}])));
     assert_eq!(
         call(&auth2, TOKEN).await.user["email"],
         "octocat@github.com"

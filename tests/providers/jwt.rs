@@ -1,14 +1,13 @@
 //! The Okta, Auth0 and Keycloak presets against a stand-in serving their JWKS at the paths each
 //! provider uses, with access tokens shaped as each provider issues them.
 
-mod provider_support;
-
 use std::sync::Arc;
 
-use actix_mcp_oauth::{providers, OAuthProxyBuilder, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{providers, ManualClock, OAuthProxyBuilder, ProxyKey, RequireAuth};
 use actix_web::http::StatusCode;
-use provider_support::*;
 use serde_json::{json, Value};
+
+use crate::fixtures::{call, key_set, shared_key, signed, Double, Reply, KID, T0};
 
 fn finish(builder: OAuthProxyBuilder) -> RequireAuth {
     builder
@@ -21,9 +20,13 @@ fn finish(builder: OAuthProxyBuilder) -> RequireAuth {
 
 #[actix_web::test]
 async fn okta_access_tokens_verify_against_the_authorization_servers_keys() {
-    let idp = StandIn::start().await;
+    let idp = Double::start().await;
     let key = shared_key();
-    idp.on("/oauth2/default/v1/keys", None, 200, jwks(&[key]));
+    idp.on(
+        "/oauth2/default/v1/keys",
+        None,
+        Reply::json(200, &key_set(&[(KID, key)])),
+    );
     let clock = ManualClock::at(T0);
     let okta = providers::okta(idp.url(""), "default")
         .client("0oa1okta", "okta-secret")
@@ -38,20 +41,28 @@ async fn okta_access_tokens_verify_against_the_authorization_servers_keys() {
             "auth_time": T0 - 20, "sub": "ada@example.com",
         })
     };
-    let res = call(&auth, &key.sign(&payload("api://default", T0 + 3600))).await;
+    let res = call(
+        &auth,
+        &signed(KID, key, &payload("api://default", T0 + 3600)),
+    )
+    .await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.user["user_id"], "00u1ada");
     assert_eq!(res.user["username"], "ada@example.com");
     assert_eq!(res.user["scopes"], json!(["openid", "email", "mcp"]));
 
-    let other_api = call(&auth, &key.sign(&payload("api://other", T0 + 3600))).await;
+    let other_api = call(&auth, &signed(KID, key, &payload("api://other", T0 + 3600))).await;
     assert_eq!(other_api.status, StatusCode::UNAUTHORIZED);
-    let expired = call(&auth, &key.sign(&payload("api://default", T0 - 120))).await;
+    let expired = call(
+        &auth,
+        &signed(KID, key, &payload("api://default", T0 - 120)),
+    )
+    .await;
     assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
     let mut org_server = payload("api://default", T0 + 3600);
     org_server["iss"] = json!(idp.url(""));
     assert_eq!(
-        call(&auth, &key.sign(&org_server)).await.status,
+        call(&auth, &signed(KID, key, &org_server)).await.status,
         StatusCode::UNAUTHORIZED,
         "the org authorization server's tokens are not ours to accept"
     );
@@ -61,9 +72,13 @@ async fn okta_access_tokens_verify_against_the_authorization_servers_keys() {
 
 #[actix_web::test]
 async fn auth0_tokens_for_the_api_carry_permissions_and_other_audiences_are_refused() {
-    let idp = StandIn::start().await;
+    let idp = Double::start().await;
     let key = shared_key();
-    idp.on("/.well-known/jwks.json", None, 200, jwks(&[key]));
+    idp.on(
+        "/.well-known/jwks.json",
+        None,
+        Reply::json(200, &key_set(&[(KID, key)])),
+    );
     let api = "https://mcp.example.com/mcp";
     let auth0 = providers::auth0(idp.url(""), api)
         .client("auth0-client", "auth0-secret")
@@ -73,16 +88,20 @@ async fn auth0_tokens_for_the_api_carry_permissions_and_other_audiences_are_refu
     let auth = finish(auth0.builder().unwrap());
 
     let token = |aud: Value, iss: &str| {
-        key.sign(&json!({
-            "iss": iss,
-            "sub": "auth0|65f1c0ffee",
-            "aud": aud,
-            "iat": T0 - 5,
-            "exp": T0 + 86_400,
-            "scope": "openid profile email read:tools",
-            "azp": "auth0-client",
-            "permissions": ["read:tools", "write:tools"],
-        }))
+        signed(
+            KID,
+            key,
+            &json!({
+                "iss": iss,
+                "sub": "auth0|65f1c0ffee",
+                "aud": aud,
+                "iat": T0 - 5,
+                "exp": T0 + 86_400,
+                "scope": "openid profile email read:tools",
+                "azp": "auth0-client",
+                "permissions": ["read:tools", "write:tools"],
+            }),
+        )
     };
     let good = call(
         &auth,
@@ -116,13 +135,12 @@ async fn auth0_tokens_for_the_api_carry_permissions_and_other_audiences_are_refu
 
 #[actix_web::test]
 async fn keycloak_tokens_need_our_audience_and_bring_their_realm_and_client_roles() {
-    let idp = StandIn::start().await;
+    let idp = Double::start().await;
     let key = shared_key();
     idp.on(
         "/realms/mcp/protocol/openid-connect/certs",
         None,
-        200,
-        jwks(&[key]),
+        Reply::json(200, &key_set(&[(KID, key)])),
     );
     let keycloak = providers::keycloak(idp.url(""), "mcp")
         .client("mcp-proxy", "kc-secret")
@@ -131,15 +149,19 @@ async fn keycloak_tokens_need_our_audience_and_bring_their_realm_and_client_role
     let auth = finish(keycloak.builder().unwrap());
 
     let token = |aud: Value| {
-        key.sign(&json!({
-            "exp": T0 + 300, "iat": T0, "jti": "onrtac:1", "iss": issuer, "aud": aud,
-            "sub": "7d3c1a52-0b4e-4c1e-9d8f-2a9b1c0e5f6a", "typ": "Bearer", "azp": "mcp-proxy",
-            "sid": "s1", "scope": "openid email profile",
-            "realm_access": {"roles": ["default-roles-mcp", "offline_access"]},
-            "resource_access": {"mcp-proxy": {"roles": ["tools-admin"]}},
-            "email_verified": true, "name": "Ada Lovelace", "preferred_username": "ada",
-            "email": "ada@example.com",
-        }))
+        signed(
+            KID,
+            key,
+            &json!({
+                "exp": T0 + 300, "iat": T0, "jti": "onrtac:1", "iss": issuer, "aud": aud,
+                "sub": "7d3c1a52-0b4e-4c1e-9d8f-2a9b1c0e5f6a", "typ": "Bearer", "azp": "mcp-proxy",
+                "sid": "s1", "scope": "openid email profile",
+                "realm_access": {"roles": ["default-roles-mcp", "offline_access"]},
+                "resource_access": {"mcp-proxy": {"roles": ["tools-admin"]}},
+                "email_verified": true, "name": "Ada Lovelace", "preferred_username": "ada",
+                "email": "ada@example.com",
+            }),
+        )
     };
     let good = call(&auth, &token(json!(["mcp-proxy", "account"]))).await;
     assert_eq!(good.status, StatusCode::OK);
@@ -154,12 +176,16 @@ async fn keycloak_tokens_need_our_audience_and_bring_their_realm_and_client_role
         ])
     );
     // The ID token Keycloak returns beside the access token: same issuer, keys and audience.
-    let id_token = key.sign(&json!({
-        "exp": T0 + 300, "iat": T0, "jti": "onrtac:2", "iss": issuer, "aud": "mcp-proxy",
-        "sub": "7d3c1a52-0b4e-4c1e-9d8f-2a9b1c0e5f6a", "typ": "ID", "azp": "mcp-proxy",
-        "sid": "s1", "email_verified": true, "name": "Ada Lovelace", "preferred_username": "ada",
-        "email": "ada@example.com",
-    }));
+    let id_token = signed(
+        KID,
+        key,
+        &json!({
+            "exp": T0 + 300, "iat": T0, "jti": "onrtac:2", "iss": issuer, "aud": "mcp-proxy",
+            "sub": "7d3c1a52-0b4e-4c1e-9d8f-2a9b1c0e5f6a", "typ": "ID", "azp": "mcp-proxy",
+            "sid": "s1", "email_verified": true, "name": "Ada Lovelace", "preferred_username": "ada",
+            "email": "ada@example.com",
+        }),
+    );
     assert_eq!(
         call(&auth, &id_token).await.status,
         StatusCode::UNAUTHORIZED,
@@ -176,17 +202,25 @@ async fn keycloak_tokens_need_our_audience_and_bring_their_realm_and_client_role
 
 #[actix_web::test]
 async fn a_jwks_outage_before_any_key_is_loaded_is_503() {
-    let idp = StandIn::start().await;
-    idp.on_raw("/oauth2/default/v1/keys", None, 503, &[], "down");
+    let idp = Double::start().await;
+    idp.on(
+        "/oauth2/default/v1/keys",
+        None,
+        Reply::new(503, &[], "down"),
+    );
     let clock: Arc<ManualClock> = ManualClock::at(T0);
     let okta = providers::okta(idp.url(""), "default")
         .client("0oa1okta", "okta-secret")
         .clock(clock);
     let issuer = okta.issuer().unwrap();
     let auth = finish(okta.builder().unwrap());
-    let token = shared_key().sign(&json!({
-        "iss": issuer, "aud": "api://default", "exp": T0 + 60, "sub": "ada@example.com",
-    }));
+    let token = signed(
+        KID,
+        shared_key(),
+        &json!({
+            "iss": issuer, "aud": "api://default", "exp": T0 + 60, "sub": "ada@example.com",
+        }),
+    );
     assert_eq!(
         call(&auth, &token).await.status,
         StatusCode::SERVICE_UNAVAILABLE
