@@ -9,16 +9,8 @@
 //!
 //! Needs `node` and `npm ci` in `tests/e2e`; without them the test says so and passes, so that
 //! `cargo test` works on a machine without Node (scripts/test.sh always installs them).
-#![cfg(feature = "rmcp")]
 
-use std::{
-    io::{BufRead, BufReader},
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::{net::TcpListener, time::Duration};
 
 use rmcp::{
     model::CallToolRequestParams,
@@ -31,97 +23,13 @@ use rmcp::{
 };
 use serde_json::Value;
 
+use crate::fixtures::{missing, user_agent, OidcProvider};
+
 const TEST_SUB: &str = "e2e-user-7f3a9c";
 const TEST_EMAIL: &str = "ada.lovelace@example.test";
 const TEST_NAME: &str = "Ada Lovelace";
 const CLIENT_ID: &str = "rmcp-e2e-static-client";
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-fn e2e_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("e2e")
-}
-
-/// Why the Node side cannot run here, if it cannot.
-fn node_missing() -> Option<String> {
-    match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        _ => return Some("`node` is not on PATH".into()),
-    }
-    if !e2e_dir()
-        .join("node_modules")
-        .join("oidc-provider")
-        .is_dir()
-    {
-        return Some("tests/e2e/node_modules is missing: run `npm ci --prefix tests/e2e`".into());
-    }
-    None
-}
-
-/// A child process killed when dropped, so a failing assertion leaves nothing behind.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `tests/e2e/provider.mjs` and returns it with its issuer URL.
-fn start_provider(public_url: &str, client_secret: &str) -> (Killed, String) {
-    let mut child = Command::new("node")
-        .arg(e2e_dir().join("provider.mjs"))
-        .arg("0")
-        .env("UPSTREAM_CLIENT_ID", CLIENT_ID)
-        .env("UPSTREAM_CLIENT_SECRET", client_secret)
-        .env("PUBLIC_URL", public_url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn node provider.mjs");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let child = Killed(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(issuer) = line.strip_prefix("READY ") {
-                let _ = tx.send(issuer.to_owned());
-            }
-        }
-    });
-    let issuer = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the provider prints READY within 20 s");
-    (child, issuer)
-}
-
-/// Runs the headless user agent from `authorize_url` to `redirect_uri`; returns the callback URL.
-async fn user_agent(authorize_url: String, redirect_uri: String) -> String {
-    let script = e2e_dir().join("ua.mjs");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .arg(&authorize_url)
-            .arg(&redirect_uri)
-            .stderr(Stdio::inherit())
-            .output()
-    })
-    .await
-    .expect("user agent thread")
-    .expect("run node ua.mjs");
-    assert!(
-        output.status.success(),
-        "the user agent failed (see its trail above)"
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("CALLBACK "))
-        .map(str::to_owned)
-        .expect("the user agent prints CALLBACK <url>")
-}
 
 fn random_secret() -> String {
     let mut bytes = [0u8; 24];
@@ -134,34 +42,11 @@ fn random_secret() -> String {
 mod server {
     use std::{net::TcpListener, sync::Arc};
 
-    use actix_mcp_oauth::{forward_auth_user, AuthUser, JwksVerifier, OAuthProxy, ProxyKey};
+    use actix_mcp_oauth::{forward_auth_user, JwksVerifier, OAuthProxy, ProxyKey};
     use actix_web::{dev::ServerHandle, web, App, HttpResponse, HttpServer};
-    use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
     use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 
-    #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
-    struct WhoAmI {
-        id: String,
-        email: Option<String>,
-        name: Option<String>,
-        scopes: Vec<String>,
-    }
-
-    #[derive(Clone)]
-    struct Whoami;
-
-    #[tool_router(server_handler)]
-    impl Whoami {
-        #[tool(description = "The signed-in user")]
-        async fn whoami(&self, user: AuthUser) -> Json<WhoAmI> {
-            Json(WhoAmI {
-                id: user.user_id.clone(),
-                email: user.email.clone(),
-                name: user.name.clone(),
-                scopes: user.scopes.clone(),
-            })
-        }
-    }
+    use crate::fixtures::Whoami;
 
     /// Serves the proxy and the MCP endpoint on `listener`, like `examples/mcp_server.rs`.
     pub async fn start(
@@ -253,7 +138,7 @@ async fn flow(mcp_url: String) {
     let OAuthState::Session(session) = &state else {
         panic!("start_authorization leaves a session");
     };
-    let callback = user_agent(session.get_authorization_url().to_owned(), redirect_uri).await;
+    let callback = user_agent(session.get_authorization_url(), &redirect_uri).await;
     session
         .handle_callback_url(&callback)
         .await
@@ -327,15 +212,15 @@ async fn flow(mcp_url: String) {
 
 #[actix_web::test]
 async fn rmcp_oauth_client_signs_in_through_the_proxy_and_calls_whoami() {
-    if let Some(why) = node_missing() {
-        eprintln!("SKIPPED rmcp_client_e2e: {why}; the end-to-end flow did not run");
+    if let Some(why) = missing() {
+        eprintln!("SKIPPED the rmcp client end to end: {why}; the flow did not run");
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let public_url = format!("http://{}", listener.local_addr().expect("addr"));
     let secret = random_secret();
-    let (_provider, issuer) = start_provider(&public_url, &secret);
-    let handle = server::start(listener, &public_url, &issuer, CLIENT_ID, &secret).await;
+    let provider = OidcProvider::start(CLIENT_ID, &secret, &[("PUBLIC_URL", &public_url)]);
+    let handle = server::start(listener, &public_url, &provider.issuer, CLIENT_ID, &secret).await;
 
     let outcome = tokio::time::timeout(TIMEOUT, flow(format!("{public_url}/mcp"))).await;
     handle.stop(false).await;

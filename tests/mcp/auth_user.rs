@@ -3,39 +3,15 @@
 //! rmcp-actix-web `StreamableHttpService`, real MCP JSON-RPC over HTTP. The user is put in the
 //! actix request by a stand-in for `RequireAuth` (what the middleware does after verifying a
 //! token), so this runs without the proxy.
-#![cfg(feature = "rmcp")]
 
 use std::sync::Arc;
 
 use actix_mcp_oauth::{forward_auth_user, AccessToken, AuthUser, Claims, UserInfo};
 use actix_web::{dev::Service, web, App, HttpMessage, HttpServer};
-use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 use serde_json::{json, Map, Value};
 
-#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
-struct WhoAmI {
-    id: String,
-    email: Option<String>,
-    name: Option<String>,
-    scopes: Vec<String>,
-}
-
-#[derive(Clone)]
-struct Whoami;
-
-#[tool_router(server_handler)]
-impl Whoami {
-    #[tool(description = "The signed-in user")]
-    async fn whoami(&self, user: AuthUser) -> Json<WhoAmI> {
-        Json(WhoAmI {
-            id: user.user_id.clone(),
-            email: user.email.clone(),
-            name: user.name.clone(),
-            scopes: user.scopes.clone(),
-        })
-    }
-}
+use crate::fixtures::Whoami;
 
 fn ada() -> AuthUser {
     let mut claims = Map::new();
