@@ -1,0 +1,15 @@
+//! The OAuth proxy: discovery documents, registration, `/authorize`, the consent step, the
+//! callback and `/token` against an upstream double, statelessness across replicas, the MCP
+//! scope it protects, and what it logs.
+
+mod fixtures;
+
+mod authorize;
+mod consent;
+mod flow;
+mod github;
+mod logging;
+mod mcp_scope;
+mod metadata;
+mod register;
+mod stateless;

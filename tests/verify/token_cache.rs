@@ -1,0 +1,313 @@
+//! The verified-token cache, on its own and behind `RequireAuth`, with a clock the test drives.
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    cell::Cell,
+    sync::Arc,
+    time::Duration,
+};
+
+use actix_mcp_oauth::{
+    AccessToken, AuthUser, Claims, ManualClock, RequireAuth, TokenCache, UserInfo, VerifyError,
+};
+use actix_web::{
+    http::{header::AUTHORIZATION, StatusCode},
+    web, App, HttpResponse,
+};
+use serde_json::{json, Value};
+
+use crate::fixtures::{Calls, T0};
+
+// Counts this thread's allocations, to prove that a cache hit allocates nothing. The library
+// itself forbids `unsafe`; this test binary needs the one `unsafe impl` a global allocator takes,
+// and only forwards to `System`. The allocator serves the whole binary, but the count is per
+// thread and every test runs on a thread of its own, so the tests running beside
+// `a_hit_does_not_allocate` cannot move its count.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// Accepts any token, with `exp` when the token is `exp-<seconds>`.
+fn any_token(token: &str) -> Result<Claims, VerifyError> {
+    let mut claims = json!({"sub": format!("user-{token}")});
+    if let Some(exp) = token
+        .strip_prefix("exp-")
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        claims["exp"] = json!(exp);
+    }
+    // `fexp-<seconds>`: a fractional NumericDate, `<seconds>.5`.
+    if let Some(exp) = token
+        .strip_prefix("fexp-")
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        claims["exp"] = json!(exp as f64 + 0.5);
+    }
+    match claims {
+        Value::Object(map) => Ok(Claims::new(map)),
+        _ => Err(VerifyError::Malformed("test claims")),
+    }
+}
+
+fn user(token: &str) -> AuthUser {
+    let info = UserInfo {
+        user_id: format!("user-{token}"),
+        ..Default::default()
+    };
+    AuthUser::new(info, Claims::default(), AccessToken::new(token))
+}
+
+async fn whoami(user: AuthUser) -> HttpResponse {
+    HttpResponse::Ok().body(user.user_id.clone())
+}
+
+/// The service type of `init_service` cannot be named here (its request type lives in
+/// actix-http), hence macros rather than functions.
+macro_rules! app {
+    ($auth:expr) => {
+        actix_web::test::init_service(
+            App::new().service(
+                web::scope("/mcp")
+                    .wrap($auth)
+                    .route("/whoami", web::get().to(whoami)),
+            ),
+        )
+        .await
+    };
+}
+
+macro_rules! status_for {
+    ($app:expr, $token:expr) => {{
+        let req = actix_web::test::TestRequest::get()
+            .uri("/mcp/whoami")
+            .insert_header((AUTHORIZATION, format!("Bearer {}", $token)))
+            .to_request();
+        actix_web::test::call_service(&$app, req).await.status()
+    }};
+}
+
+fn auth(calls: &Calls, clock: &Arc<ManualClock>) -> RequireAuth {
+    RequireAuth::new(calls.verifier(any_token), "https://api.example.com/mcp")
+        .expect("valid resource")
+        .clock(clock.clone())
+}
+
+#[actix_web::test]
+async fn a_cache_hit_skips_the_verifier() {
+    let v = Calls::default();
+    let app = app!(auth(&v, &ManualClock::at(T0)));
+    let token = format!("exp-{}", T0 + 3600);
+    for _ in 0..5 {
+        assert_eq!(status_for!(app, &token), StatusCode::OK);
+    }
+    assert_eq!(v.count(), 1);
+    assert_eq!(status_for!(app, "exp-9999999999"), StatusCode::OK);
+    assert_eq!(v.count(), 2, "another token is verified on its own");
+}
+
+#[actix_web::test]
+async fn clones_of_one_require_auth_share_the_cache() {
+    let v = Calls::default();
+    let shared = auth(&v, &ManualClock::at(T0));
+    let first = app!(shared.clone());
+    let second = app!(shared);
+    assert_eq!(status_for!(first, "opaque"), StatusCode::OK);
+    assert_eq!(status_for!(second, "opaque"), StatusCode::OK);
+    assert_eq!(v.count(), 1);
+}
+
+#[actix_web::test]
+async fn capacity_zero_disables_the_cache() {
+    let v = Calls::default();
+    let app = app!(auth(&v, &ManualClock::at(T0)).cache_capacity(0));
+    for _ in 0..3 {
+        assert_eq!(status_for!(app, "opaque"), StatusCode::OK);
+    }
+    assert_eq!(v.count(), 3);
+}
+
+#[actix_web::test]
+async fn an_entry_is_not_served_once_its_token_expires() {
+    let v = Calls::default();
+    let clock = ManualClock::at(T0);
+    let app = app!(auth(&v, &clock));
+    let token = format!("exp-{}", T0 + 100);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    clock.set(T0 + 99);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    assert_eq!(v.count(), 1);
+    clock.set(T0 + 100);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    assert_eq!(v.count(), 2, "at exp the verifier is asked again");
+}
+
+#[actix_web::test]
+async fn a_fractional_exp_still_bounds_the_cache_entry() {
+    let v = Calls::default();
+    let clock = ManualClock::at(T0);
+    let app = app!(auth(&v, &clock));
+    let token = format!("fexp-{}", T0 + 100);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    clock.set(T0 + 99);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    assert_eq!(v.count(), 1);
+    clock.set(T0 + 101);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    assert_eq!(
+        v.count(),
+        2,
+        "past a fractional exp the verifier is asked again, not the cache for max TTL"
+    );
+}
+
+#[actix_web::test]
+async fn tokens_without_exp_expire_at_max_ttl() {
+    let v = Calls::default();
+    let clock = ManualClock::at(T0);
+    let app = app!(auth(&v, &clock).cache_max_ttl(Duration::from_secs(60)));
+    assert_eq!(status_for!(app, "opaque"), StatusCode::OK);
+    clock.set(T0 + 59);
+    assert_eq!(status_for!(app, "opaque"), StatusCode::OK);
+    assert_eq!(v.count(), 1);
+    clock.set(T0 + 60);
+    assert_eq!(status_for!(app, "opaque"), StatusCode::OK);
+    assert_eq!(v.count(), 2);
+}
+
+#[actix_web::test]
+async fn max_ttl_also_caps_tokens_with_a_distant_exp() {
+    let v = Calls::default();
+    let clock = ManualClock::at(T0);
+    let app = app!(auth(&v, &clock));
+    let token = format!("exp-{}", T0 + 86_400);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    clock.set(T0 + 299);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    assert_eq!(v.count(), 1);
+    clock.set(T0 + 300);
+    assert_eq!(status_for!(app, &token), StatusCode::OK);
+    assert_eq!(v.count(), 2, "the default max TTL is 5 minutes");
+}
+
+#[test]
+fn get_serves_until_expiry_and_not_after() {
+    let cache = TokenCache::new(10);
+    cache.insert(user("tok"), T0 + 10, T0);
+    assert_eq!(
+        cache.get("tok", T0 + 9).map(|u| u.user_id.clone()),
+        Some("user-tok".to_owned())
+    );
+    assert!(cache.get("tok", T0 + 10).is_none());
+    assert!(cache.get("tok", T0 + 1000).is_none());
+}
+
+#[test]
+fn an_already_expired_entry_is_not_stored() {
+    let cache = TokenCache::new(10);
+    cache.insert(user("tok"), T0, T0);
+    assert!(cache.is_empty());
+}
+
+#[test]
+fn the_bound_holds() {
+    for capacity in [1, 3, 17, 100] {
+        let cache = TokenCache::new(capacity);
+        for i in 0..capacity * 20 {
+            cache.insert(user(&format!("token-{i}")), T0 + 1000 + i as u64, T0);
+            assert!(
+                cache.len() <= capacity,
+                "capacity {capacity}: {}",
+                cache.len()
+            );
+        }
+        // With keys spread at random over the shards, a full cache holds most of its capacity.
+        assert!(
+            cache.len() * 2 >= capacity,
+            "capacity {capacity}: {}",
+            cache.len()
+        );
+        let last = format!("token-{}", capacity * 20 - 1);
+        assert!(
+            cache.get(&last, T0).is_some(),
+            "the newest entry is always kept"
+        );
+    }
+}
+
+#[test]
+fn a_zero_capacity_cache_stores_nothing() {
+    let cache = TokenCache::new(0);
+    cache.insert(user("tok"), T0 + 10, T0);
+    assert!(cache.is_empty());
+    assert!(cache.get("tok", T0).is_none());
+}
+
+#[test]
+fn tokens_sharing_the_hashed_bytes_are_told_apart_by_full_equality() {
+    // Same length, same end, same middle: only the first byte differs.
+    let tail = "x".repeat(99);
+    let (first, second) = (format!("A{tail}"), format!("B{tail}"));
+    let cache = TokenCache::new(10);
+    cache.insert(user(&first), T0 + 10, T0);
+    assert!(
+        cache.get(&second, T0).is_none(),
+        "never another token's user"
+    );
+    assert_eq!(
+        cache.get(&first, T0).map(|u| u.user_id.clone()),
+        Some(format!("user-{first}"))
+    );
+    // A prefix or an extension of the token is a different token.
+    assert!(cache.get(&first[..99], T0).is_none());
+    assert!(cache.get(&format!("{first}x"), T0).is_none());
+}
+
+#[test]
+fn a_hit_does_not_allocate() {
+    let cache = TokenCache::new(TokenCache::DEFAULT_CAPACITY);
+    let token = format!(
+        "eyJhbGciOiJSUzI1NiJ9.{}.{}",
+        "p".repeat(600),
+        "s".repeat(342)
+    );
+    cache.insert(user(&token), T0 + 10, T0);
+    let before = allocations();
+    let mut hits = 0;
+    for _ in 0..100 {
+        if let Some(user) = cache.get(&token, T0) {
+            hits += usize::from(user.access_token().secret().len() == token.len());
+        }
+    }
+    let after = allocations();
+    assert_eq!(hits, 100);
+    assert_eq!(after - before, 0, "a hit allocated");
+}
+
+#[test]
+fn the_allocation_counter_sees_allocations() {
+    // Guards the test above: a counter that never moves would prove nothing.
+    let before = allocations();
+    let boxed = std::hint::black_box(Box::new(7_u64));
+    assert!(allocations() > before);
+    drop(boxed);
+}
