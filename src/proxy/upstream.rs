@@ -18,7 +18,7 @@ use super::{
     error::{no_store, OAuthError},
 };
 use crate::{
-    http::{call, Answer, CallFailure, ClientAuthMethod, USER_AGENT},
+    http::{call, client, fetch, Answer, CallFailure, ClientAuthMethod},
     validate::{secure_url, ConfigError},
 };
 
@@ -36,13 +36,10 @@ pub(crate) struct Upstream {
 
 impl Upstream {
     pub(crate) fn new(timeout: Duration) -> Self {
-        let client = Client::builder()
-            // A redirect from a token endpoint would re-send credentials somewhere else.
-            .disable_redirects()
-            .timeout(timeout)
-            .add_default_header((header::USER_AGENT, USER_AGENT))
-            .finish();
-        Self { client, timeout }
+        Self {
+            client: client(),
+            timeout,
+        }
     }
 
     /// POSTs `form` to `url` with the proxy's upstream credentials added as configured.
@@ -220,13 +217,9 @@ pub(crate) async fn discover(issuer: &str) -> Result<Metadata, ConfigError> {
     let path = url.path().trim_end_matches('/');
     let mut rfc8414 = url.clone();
     rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    let client = Client::builder()
-        .disable_redirects()
-        .timeout(DISCOVERY_TIMEOUT)
-        .finish();
     let mut last = String::new();
     for location in [openid.as_str(), rfc8414.as_str()] {
-        match fetch_metadata(&client, location).await {
+        match fetch_metadata(location).await {
             Ok(meta) => {
                 if meta.issuer != issuer {
                     return Err(ConfigError::Discovery(format!(
@@ -242,27 +235,10 @@ pub(crate) async fn discover(issuer: &str) -> Result<Metadata, ConfigError> {
     Err(ConfigError::Discovery(last))
 }
 
-async fn fetch_metadata(client: &Client, location: &str) -> Result<Metadata, String> {
-    let fetch = async {
-        let mut res = client
-            .get(location)
-            .insert_header((header::ACCEPT, "application/json"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !res.status().is_success() {
-            return Err(format!("status {}", res.status()));
-        }
-        let body = res
-            .body()
-            .limit(MAX_METADATA)
-            .await
-            .map_err(|e| e.to_string())?;
-        serde_json::from_slice::<Metadata>(&body).map_err(|e| e.to_string())
-    };
-    actix_rt::time::timeout(DISCOVERY_TIMEOUT, fetch)
-        .await
-        .map_err(|_| "timed out".to_owned())?
+async fn fetch_metadata(location: &str) -> Result<Metadata, String> {
+    let url = Url::parse(location).map_err(|e| e.to_string())?;
+    let fetched = fetch(url, DISCOVERY_TIMEOUT, MAX_METADATA).await?;
+    serde_json::from_slice::<Metadata>(&fetched.body).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -19,13 +19,12 @@ use url::Url;
 
 pub use self::builder::JwksVerifierBuilder;
 use self::builder::SourceSpec;
-use self::fetch::{
-    block_on_fresh_runtime, discover, discovery_urls, fetch, on_fetch_thread, Fetched,
-};
+use self::fetch::{discover, discovery_urls};
 pub use super::jwt::Algorithm;
 use super::jwt::{Jws, KeySet, Policy};
 use super::{Claims, TokenVerifier, VerifyError};
 use crate::clock::Clock;
+use crate::http::{block_on_fresh_runtime, fetch, on_fetch_thread, Fetched};
 use crate::validate::{secure_url, ConfigError};
 
 mod builder;
