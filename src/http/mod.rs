@@ -5,7 +5,8 @@
 //! - [`call()`]: send a request and read at most so many bytes within a timeout.
 //! - [`fetch()`]: a GET of a document (key set, metadata), 2xx only, with its `max-age`; run
 //!   on a thread of its own by the callers that must work from any executor.
-//! - [`ClientAuthMethod`]: how a client's id and secret are sent.
+//! - [`ClientCredentials`]: a client's id and secret, sent as `client_secret_basic` or
+//!   `client_secret_post`.
 //!
 //! Nothing here logs a token, a code or a secret.
 
@@ -20,6 +21,7 @@ mod fetch;
 
 pub(crate) use call::{call, Answer, CallFailure};
 pub use credentials::ClientAuthMethod;
+pub(crate) use credentials::ClientCredentials;
 pub(crate) use fetch::{block_on_fresh_runtime, fetch, on_fetch_thread, Fetched};
 
 const USER_AGENT: &str = "actix-mcp-oauth";

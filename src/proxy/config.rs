@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use url::Url;
 
 use super::{consent::ConsentConfig, seal::Sealer};
-use crate::{http::ClientAuthMethod, secret::ClientSecret, Clock, RequireAuth};
+use crate::{http::ClientCredentials, Clock, RequireAuth};
 
 /// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
 ///
@@ -58,9 +58,8 @@ pub(crate) struct ProxyConfig {
     pub(crate) token_endpoint: Url,
     pub(crate) revocation_endpoint: Option<Url>,
     pub(crate) upstream_issuer: Option<String>,
-    pub(crate) client_id: String,
-    pub(crate) client_secret: Option<ClientSecret>,
-    pub(crate) client_auth: ClientAuthMethod,
+    /// The proxy's own client at the upstream.
+    pub(crate) credentials: ClientCredentials,
     /// Built once so that every worker shares its token cache.
     pub(crate) require_auth: RequireAuth,
     pub(crate) scopes: Vec<String>,

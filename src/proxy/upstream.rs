@@ -18,7 +18,7 @@ use super::{
     error::{no_store, OAuthError},
 };
 use crate::{
-    http::{call, client, fetch, Answer, CallFailure, ClientAuthMethod},
+    http::{call, client, fetch, Answer, CallFailure},
     validate::{secure_url, ConfigError},
 };
 
@@ -47,32 +47,13 @@ impl Upstream {
         &self,
         cfg: &ProxyConfig,
         url: &Url,
-        mut form: Vec<(&str, &str)>,
+        form: Vec<(&str, &str)>,
     ) -> Result<Answer, OAuthError> {
-        let mut req = self
+        let req = self
             .client
             .post(url.as_str())
             .insert_header((header::ACCEPT, "application/json"));
-        match (cfg.client_auth, &cfg.client_secret) {
-            (ClientAuthMethod::ClientSecretBasic, Some(secret)) => {
-                // RFC 6749 §2.3.1: both parts are form-encoded before the Basic encoding.
-                let user: String =
-                    form_urlencoded::byte_serialize(cfg.client_id.as_bytes()).collect();
-                let pass: String =
-                    form_urlencoded::byte_serialize(secret.secret().as_bytes()).collect();
-                req = req.basic_auth(user, pass);
-            }
-            (_, secret) => {
-                form.push(("client_id", &cfg.client_id));
-                if let Some(secret) = secret {
-                    form.push(("client_secret", secret.secret()));
-                }
-            }
-        }
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let req = req.insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"));
+        let (req, body) = cfg.credentials.form_post(req, &form);
         call(req, Some(body), self.timeout, MAX_BODY)
             .await
             .map_err(|failure| {
