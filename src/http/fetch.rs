@@ -57,7 +57,7 @@ fn max_age(headers: &HeaderMap) -> Option<u64> {
 /// returns its output through the receiver, which any executor can await. The future is
 /// created on that thread because awc's client is not `Send`. If the thread cannot be started
 /// the receiver reports cancellation.
-pub(crate) fn on_fetch_thread<F, Fut, T>(make: F) -> oneshot::Receiver<T>
+pub(super) fn on_fetch_thread<F, Fut, T>(make: F) -> oneshot::Receiver<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,

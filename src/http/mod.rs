@@ -7,6 +7,7 @@
 //!   on a thread of its own by the callers that must work from any executor.
 //! - [`ClientCredentials`]: a client's id and secret, sent as `client_secret_basic` or
 //!   `client_secret_post`.
+//! - [`ProviderMetadata`]: an authorization server's discovery document.
 //!
 //! Nothing here logs a token, a code or a secret.
 
@@ -18,11 +19,13 @@ use awc::Client;
 mod call;
 mod credentials;
 mod fetch;
+mod metadata;
 
 pub(crate) use call::{call, Answer, CallFailure};
 pub use credentials::ClientAuthMethod;
 pub(crate) use credentials::ClientCredentials;
-pub(crate) use fetch::{block_on_fresh_runtime, fetch, on_fetch_thread, Fetched};
+pub(crate) use fetch::{block_on_fresh_runtime, fetch, Fetched};
+pub use metadata::ProviderMetadata;
 
 const USER_AGENT: &str = "actix-mcp-oauth";
 

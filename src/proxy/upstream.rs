@@ -9,7 +9,6 @@ use actix_web::{
     HttpResponse,
 };
 use awc::Client;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::{form_urlencoded, Url};
 
@@ -17,16 +16,10 @@ use super::{
     config::ProxyConfig,
     error::{no_store, OAuthError},
 };
-use crate::{
-    http::{call, client, fetch, Answer, CallFailure},
-    validate::{secure_url, ConfigError},
-};
+use crate::http::{call, client, Answer, CallFailure};
 
 /// Largest upstream body read: token responses with an ID token are a few KiB.
 const MAX_BODY: usize = 64 * 1024;
-/// Largest discovery document read.
-const MAX_METADATA: usize = 256 * 1024;
-const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The HTTP client of one worker (awc clients are not `Send`), with the configured timeout.
 pub(crate) struct Upstream {
@@ -177,49 +170,6 @@ fn upstream_error(code: &str) -> Result<(), OAuthError> {
         ));
     }
     Ok(())
-}
-
-/// The endpoints read from an upstream's metadata.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Metadata {
-    issuer: String,
-    pub(crate) authorization_endpoint: String,
-    pub(crate) token_endpoint: String,
-    #[serde(default)]
-    pub(crate) revocation_endpoint: Option<String>,
-}
-
-/// Reads the OpenID configuration of `issuer`, else its RFC 8414 metadata.
-pub(crate) async fn discover(issuer: &str) -> Result<Metadata, ConfigError> {
-    let url = secure_url("issuer", issuer)?;
-    let trimmed = issuer.trim_end_matches('/');
-    let openid = format!("{trimmed}/.well-known/openid-configuration");
-    // RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
-    let path = url.path().trim_end_matches('/');
-    let mut rfc8414 = url.clone();
-    rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    let mut last = String::new();
-    for location in [openid.as_str(), rfc8414.as_str()] {
-        match fetch_metadata(location).await {
-            Ok(meta) => {
-                if meta.issuer != issuer {
-                    return Err(ConfigError::Discovery(format!(
-                        "{location} names issuer `{}`, not `{issuer}`",
-                        meta.issuer
-                    )));
-                }
-                return Ok(meta);
-            }
-            Err(e) => last = format!("{location}: {e}"),
-        }
-    }
-    Err(ConfigError::Discovery(last))
-}
-
-async fn fetch_metadata(location: &str) -> Result<Metadata, String> {
-    let url = Url::parse(location).map_err(|e| e.to_string())?;
-    let fetched = fetch(url, DISCOVERY_TIMEOUT, MAX_METADATA).await?;
-    serde_json::from_slice::<Metadata>(&fetched.body).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
