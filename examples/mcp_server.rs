@@ -19,7 +19,9 @@
 
 use std::{env, error::Error, sync::Arc};
 
-use actix_mcp_oauth::{forward_auth_user, AuthUser, JwksVerifier, OAuthProxy, ProxyKey};
+use actix_mcp_oauth::{
+    forward_auth_user, AuthUser, JwksVerifier, OAuthProxy, ProviderMetadata, ProxyKey,
+};
 use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
 use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
@@ -104,12 +106,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let public_url = env::var("PUBLIC_URL").unwrap_or_else(|_| format!("http://127.0.0.1:{port}"));
     let public = Url::parse(&public_url).map_err(|e| format!("PUBLIC_URL: {e}"))?;
 
-    let verifier = JwksVerifier::from_discovery(&issuer)
-        .await?
+    // One metadata document for both: the endpoints for the proxy, the keys for the verifier.
+    let provider = ProviderMetadata::discover(&issuer).await?;
+    let verifier = JwksVerifier::from_metadata(&provider)?
         .audience(audience)
         .build()?;
-    let proxy = OAuthProxy::from_discovery(&issuer)
-        .await?
+    let proxy = OAuthProxy::from_metadata(&provider)
         .public_url(public_url.as_str())
         .client_id(client_id)
         .client_secret(client_secret)

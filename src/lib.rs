@@ -68,10 +68,12 @@
 //! let them. [`OAuthProxy`] holds your one registered application and is, to every MCP client, a
 //! complete authorization server: discovery, registration, a consent page, PKCE, token and
 //! revocation endpoints. It keeps no state on the server: everything is sealed with the
-//! [`ProxyKey`], so replicas that share the key serve any step.
+//! [`ProxyKey`], so replicas that share the key serve any step. [`ProviderMetadata::discover`]
+//! reads your provider's metadata once; [`OAuthProxy::from_metadata`] takes its endpoints and
+//! [`JwksVerifier::from_metadata`] its key set.
 //!
 //! ```no_run
-//! use actix_mcp_oauth::{AuthUser, JwksVerifier, OAuthProxy, ProxyKey};
+//! use actix_mcp_oauth::{AuthUser, JwksVerifier, OAuthProxy, ProviderMetadata, ProxyKey};
 //! use actix_web::{web, App, HttpServer};
 //!
 //! async fn whoami(user: AuthUser) -> String {
@@ -80,14 +82,13 @@
 //!
 //! #[actix_web::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let issuer = "https://idp.example.com";
+//!     // The provider's metadata, read once and used by both sides.
+//!     let provider = ProviderMetadata::discover("https://idp.example.com").await?;
 //!     // A provider whose access tokens are JWTs: check them against its published keys.
-//!     let verifier = JwksVerifier::from_discovery(issuer)
-//!         .await?
+//!     let verifier = JwksVerifier::from_metadata(&provider)?
 //!         .audience("https://mcp.example.com/mcp")
 //!         .build()?;
-//!     let proxy = OAuthProxy::from_discovery(issuer)
-//!         .await?
+//!     let proxy = OAuthProxy::from_metadata(&provider)
 //!         .public_url("https://mcp.example.com")
 //!         .client_id(std::env::var("CLIENT_ID")?)
 //!         .client_secret(std::env::var("CLIENT_SECRET")?)
@@ -140,7 +141,7 @@ mod verify;
 pub use crate::rmcp::forward_auth_user;
 pub use challenge::{AuthError, BearerChallenge, BearerErrorCode, Challenge};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use http::ClientAuthMethod;
+pub use http::{ClientAuthMethod, ProviderMetadata};
 pub use middleware::{RequireAuth, RequireAuthMiddleware, TokenCache};
 pub use proxy::{
     ConsentBranding, ConsentMode, ConsentTemplateFn, ConsentView, OAuthError, OAuthProxy,

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::validate::invalid;
 use crate::{
-    http::{api_client, Answer},
+    http::{api_client, Answer, ClientAuthMethod, ClientCredentials},
     validate::secure_url,
     verify::api::{classify, send, DEFAULT_API_TIMEOUT},
     Claims, ClientSecret, Clock, ConfigError, OAuthProxy, OAuthProxyBuilder, SystemClock,
@@ -137,8 +137,11 @@ impl GitHub {
             url::form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
         Ok(GitHubVerifier {
             inner: Arc::new(Inner {
-                client_id: self.client_id.clone(),
-                client_secret: self.client_secret.clone(),
+                credentials: ClientCredentials::new(
+                    self.client_id.clone(),
+                    Some(self.client_secret.clone()),
+                    ClientAuthMethod::ClientSecretBasic,
+                ),
                 check_url: format!("{api}/applications/{client}/token"),
                 user_url: format!("{api}/user"),
                 emails_url: format!("{api}/user/emails"),
@@ -205,8 +208,8 @@ pub struct GitHubVerifier {
 }
 
 struct Inner {
-    client_id: String,
-    client_secret: ClientSecret,
+    /// The app's credentials; GitHub's token check takes them in HTTP Basic only.
+    credentials: ClientCredentials,
     check_url: String,
     user_url: String,
     emails_url: String,
@@ -228,9 +231,9 @@ impl Inner {
 
     /// GitHub's "check a token": the app it belongs to, its scopes and expiry.
     async fn check_token(&self, token: &str) -> Result<TokenFacts, VerifyError> {
-        let req = api_client()
-            .post(self.check_url.as_str())
-            .basic_auth(&self.client_id, self.client_secret.secret())
+        let req = self
+            .credentials
+            .basic_auth(api_client().post(self.check_url.as_str()))
             .insert_header((header::ACCEPT, ACCEPT))
             .insert_header(("X-GitHub-Api-Version", API_VERSION))
             .insert_header((header::USER_AGENT, self.user_agent.as_str()))
@@ -242,7 +245,7 @@ impl Inner {
             .get("app")
             .and_then(|a| a.get("client_id"))
             .and_then(Value::as_str);
-        if app != Some(self.client_id.as_str()) {
+        if app != Some(self.credentials.id()) {
             return Err(VerifyError::Audience);
         }
         let scopes: Vec<&str> = match check.get("scopes") {
@@ -305,7 +308,10 @@ impl Inner {
         if let Some(exp) = facts.exp {
             claims.insert("exp".into(), Value::from(exp));
         }
-        claims.insert("client_id".into(), Value::String(self.client_id.clone()));
+        claims.insert(
+            "client_id".into(),
+            Value::String(self.credentials.id().to_owned()),
+        );
         claims.insert("iss".into(), Value::String(self.issuer.clone()));
         Ok(Claims::new(claims))
     }
@@ -359,8 +365,7 @@ impl TokenVerifier for GitHubVerifier {
 impl fmt::Debug for GitHubVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GitHubVerifier")
-            .field("client_id", &self.inner.client_id)
-            .field("client_secret", &self.inner.client_secret)
+            .field("credentials", &self.inner.credentials)
             .field("user_url", &self.inner.user_url)
             .finish_non_exhaustive()
     }

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use url::Url;
 
 use super::{consent::ConsentConfig, seal::Sealer};
-use crate::{http::ClientAuthMethod, resource::ProtectedResource, secret::ClientSecret, Clock};
+use crate::{http::ClientCredentials, resource::ProtectedResource, Clock};
 
 /// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
 ///
@@ -61,9 +61,8 @@ pub(crate) struct ProxyConfig {
     pub(crate) token_endpoint: Url,
     pub(crate) revocation_endpoint: Option<Url>,
     pub(crate) upstream_issuer: Option<String>,
-    pub(crate) client_id: String,
-    pub(crate) client_secret: Option<ClientSecret>,
-    pub(crate) client_auth: ClientAuthMethod,
+    /// The proxy's own client at the upstream.
+    pub(crate) credentials: ClientCredentials,
     pub(crate) scopes: Vec<String>,
     pub(crate) grant_types: Vec<String>,
     pub(crate) extra_authorize_params: Vec<(String, String)>,

@@ -14,7 +14,7 @@ use std::{fmt, sync::Arc};
 use actix_cors::Cors;
 use actix_web::{web, Scope};
 
-use crate::{resource, validate::ConfigError, RequireAuth};
+use crate::{http::ProviderMetadata, resource, validate::ConfigError, RequireAuth};
 pub use builder::OAuthProxyBuilder;
 use config::ProxyConfig;
 pub use config::ResourceForwarding;
@@ -49,8 +49,7 @@ impl fmt::Debug for OAuthProxy {
             .field("resource", &c.resource)
             .field("auth_endpoint", &c.auth_endpoint.as_str())
             .field("token_endpoint", &c.token_endpoint.as_str())
-            .field("client_id", &c.client_id)
-            .field("client_secret", &c.client_secret)
+            .field("credentials", &c.credentials)
             .field("consent", &c.consent)
             .field("dynamic_registration", &c.dynamic_registration)
             .field("sealer", &c.sealer)
@@ -68,21 +67,39 @@ impl OAuthProxy {
     }
 
     /// A builder whose `issuer`, `auth_endpoint`, `token_endpoint` and `revocation_endpoint`
-    /// are read from the upstream's metadata: `<issuer>/.well-known/openid-configuration`, else
-    /// the RFC 8414 `/.well-known/oauth-authorization-server` location. The document's
-    /// `issuer` must equal `issuer` exactly.
+    /// are the provider's, as its metadata names them. An endpoint the document lacks stays
+    /// unset: [`build`](OAuthProxyBuilder::build) then names it.
     ///
-    /// Runs on the actix runtime (call it inside `#[actix_web::main]`).
-    pub async fn from_discovery(issuer: &str) -> Result<OAuthProxyBuilder, ConfigError> {
-        let meta = upstream::discover(issuer).await?;
-        let mut builder = Self::builder()
-            .issuer(issuer)
-            .auth_endpoint(meta.authorization_endpoint)
-            .token_endpoint(meta.token_endpoint);
-        if let Some(revocation) = meta.revocation_endpoint {
-            builder = builder.revocation_endpoint(revocation);
+    /// ```no_run
+    /// use actix_mcp_oauth::{OAuthProxy, ProviderMetadata};
+    ///
+    /// # async fn run() -> Result<(), actix_mcp_oauth::ConfigError> {
+    /// let provider = ProviderMetadata::discover("https://idp.example.com").await?;
+    /// let builder = OAuthProxy::from_metadata(&provider)
+    ///     .public_url("https://mcp.example.com")
+    ///     .client_id("my-app");
+    /// # let _ = builder; Ok(()) }
+    /// ```
+    pub fn from_metadata(metadata: &ProviderMetadata) -> OAuthProxyBuilder {
+        let mut builder = Self::builder().issuer(metadata.issuer());
+        if let Some(url) = metadata.authorization_endpoint() {
+            builder = builder.auth_endpoint(url);
         }
-        Ok(builder)
+        if let Some(url) = metadata.token_endpoint() {
+            builder = builder.token_endpoint(url);
+        }
+        if let Some(url) = metadata.revocation_endpoint() {
+            builder = builder.revocation_endpoint(url);
+        }
+        builder
+    }
+
+    /// [`ProviderMetadata::discover`] then [`from_metadata`](Self::from_metadata). When the
+    /// verifier is built from the same provider, discover once and give the document to both.
+    pub async fn from_discovery(issuer: &str) -> Result<OAuthProxyBuilder, ConfigError> {
+        Ok(Self::from_metadata(
+            &ProviderMetadata::discover(issuer).await?,
+        ))
     }
 }
 

@@ -9,7 +9,6 @@ use actix_web::{
     HttpResponse,
 };
 use awc::Client;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::{form_urlencoded, Url};
 
@@ -17,16 +16,10 @@ use super::{
     config::ProxyConfig,
     error::{no_store, OAuthError},
 };
-use crate::{
-    http::{call, Answer, CallFailure, ClientAuthMethod, USER_AGENT},
-    validate::{secure_url, ConfigError},
-};
+use crate::http::{call, client, Answer, CallFailure};
 
 /// Largest upstream body read: token responses with an ID token are a few KiB.
 const MAX_BODY: usize = 64 * 1024;
-/// Largest discovery document read.
-const MAX_METADATA: usize = 256 * 1024;
-const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The HTTP client of one worker (awc clients are not `Send`), with the configured timeout.
 pub(crate) struct Upstream {
@@ -36,13 +29,10 @@ pub(crate) struct Upstream {
 
 impl Upstream {
     pub(crate) fn new(timeout: Duration) -> Self {
-        let client = Client::builder()
-            // A redirect from a token endpoint would re-send credentials somewhere else.
-            .disable_redirects()
-            .timeout(timeout)
-            .add_default_header((header::USER_AGENT, USER_AGENT))
-            .finish();
-        Self { client, timeout }
+        Self {
+            client: client(),
+            timeout,
+        }
     }
 
     /// POSTs `form` to `url` with the proxy's upstream credentials added as configured.
@@ -50,32 +40,13 @@ impl Upstream {
         &self,
         cfg: &ProxyConfig,
         url: &Url,
-        mut form: Vec<(&str, &str)>,
+        form: Vec<(&str, &str)>,
     ) -> Result<Answer, OAuthError> {
-        let mut req = self
+        let req = self
             .client
             .post(url.as_str())
             .insert_header((header::ACCEPT, "application/json"));
-        match (cfg.client_auth, &cfg.client_secret) {
-            (ClientAuthMethod::ClientSecretBasic, Some(secret)) => {
-                // RFC 6749 §2.3.1: both parts are form-encoded before the Basic encoding.
-                let user: String =
-                    form_urlencoded::byte_serialize(cfg.client_id.as_bytes()).collect();
-                let pass: String =
-                    form_urlencoded::byte_serialize(secret.secret().as_bytes()).collect();
-                req = req.basic_auth(user, pass);
-            }
-            (_, secret) => {
-                form.push(("client_id", &cfg.client_id));
-                if let Some(secret) = secret {
-                    form.push(("client_secret", secret.secret()));
-                }
-            }
-        }
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let req = req.insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"));
+        let (req, body) = cfg.credentials.form_post(req, &form);
         call(req, Some(body), self.timeout, MAX_BODY)
             .await
             .map_err(|failure| {
@@ -199,70 +170,6 @@ fn upstream_error(code: &str) -> Result<(), OAuthError> {
         ));
     }
     Ok(())
-}
-
-/// The endpoints read from an upstream's metadata.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Metadata {
-    issuer: String,
-    pub(crate) authorization_endpoint: String,
-    pub(crate) token_endpoint: String,
-    #[serde(default)]
-    pub(crate) revocation_endpoint: Option<String>,
-}
-
-/// Reads the OpenID configuration of `issuer`, else its RFC 8414 metadata.
-pub(crate) async fn discover(issuer: &str) -> Result<Metadata, ConfigError> {
-    let url = secure_url("issuer", issuer)?;
-    let trimmed = issuer.trim_end_matches('/');
-    let openid = format!("{trimmed}/.well-known/openid-configuration");
-    // RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
-    let path = url.path().trim_end_matches('/');
-    let mut rfc8414 = url.clone();
-    rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    let client = Client::builder()
-        .disable_redirects()
-        .timeout(DISCOVERY_TIMEOUT)
-        .finish();
-    let mut last = String::new();
-    for location in [openid.as_str(), rfc8414.as_str()] {
-        match fetch_metadata(&client, location).await {
-            Ok(meta) => {
-                if meta.issuer != issuer {
-                    return Err(ConfigError::Discovery(format!(
-                        "{location} names issuer `{}`, not `{issuer}`",
-                        meta.issuer
-                    )));
-                }
-                return Ok(meta);
-            }
-            Err(e) => last = format!("{location}: {e}"),
-        }
-    }
-    Err(ConfigError::Discovery(last))
-}
-
-async fn fetch_metadata(client: &Client, location: &str) -> Result<Metadata, String> {
-    let fetch = async {
-        let mut res = client
-            .get(location)
-            .insert_header((header::ACCEPT, "application/json"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !res.status().is_success() {
-            return Err(format!("status {}", res.status()));
-        }
-        let body = res
-            .body()
-            .limit(MAX_METADATA)
-            .await
-            .map_err(|e| e.to_string())?;
-        serde_json::from_slice::<Metadata>(&body).map_err(|e| e.to_string())
-    };
-    actix_rt::time::timeout(DISCOVERY_TIMEOUT, fetch)
-        .await
-        .map_err(|_| "timed out".to_owned())?
 }
 
 #[cfg(test)]

@@ -6,13 +6,13 @@ use std::{fmt, sync::Arc, time::Duration};
 use actix_web::http::header;
 use futures::future::LocalBoxFuture;
 use serde_json::{Map, Value};
-use url::{form_urlencoded, Url};
+use url::Url;
 
 use super::api::{classify, seconds, send, DEFAULT_API_TIMEOUT};
 use crate::validate::invalid;
 use crate::verify::MAX_LEEWAY;
 use crate::{
-    http::{api_client, ClientAuthMethod},
+    http::{api_client, ClientAuthMethod, ClientCredentials},
     validate::secure_url,
     Claims, ClientSecret, Clock, ConfigError, SystemClock, TokenVerifier, VerifyError,
 };
@@ -68,9 +68,7 @@ pub struct IntrospectionVerifier {
 
 struct Inner {
     url: Url,
-    client_id: String,
-    client_secret: ClientSecret,
-    auth: ClientAuthMethod,
+    credentials: ClientCredentials,
     audiences: Vec<String>,
     issuer: Option<String>,
     leeway: u64,
@@ -116,29 +114,11 @@ impl IntrospectionVerifier {
 
     async fn introspect(&self, token: &str) -> Result<Claims, VerifyError> {
         let inner = &*self.inner;
-        let mut form = vec![("token", token), ("token_type_hint", "access_token")];
-        let mut req = api_client()
+        let req = api_client()
             .post(inner.url.as_str())
-            .insert_header((header::ACCEPT, "application/json"))
-            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"));
-        match inner.auth {
-            ClientAuthMethod::ClientSecretBasic => {
-                // RFC 6749 §2.3.1: both parts are form-encoded before the Basic encoding.
-                let user: String =
-                    form_urlencoded::byte_serialize(inner.client_id.as_bytes()).collect();
-                let pass: String =
-                    form_urlencoded::byte_serialize(inner.client_secret.secret().as_bytes())
-                        .collect();
-                req = req.basic_auth(user, pass);
-            }
-            ClientAuthMethod::ClientSecretPost => {
-                form.push(("client_id", &inner.client_id));
-                form.push(("client_secret", inner.client_secret.secret()));
-            }
-        }
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
+            .insert_header((header::ACCEPT, "application/json"));
+        let form = [("token", token), ("token_type_hint", "access_token")];
+        let (req, body) = inner.credentials.form_post(req, &form);
         let answer = send("introspection endpoint", req, Some(body), inner.timeout).await?;
         // RFC 7662 §2.2: any token the server will not vouch for is `active: false` in a 200;
         // an error status is about our request or credentials, never about the token.
@@ -214,9 +194,7 @@ impl fmt::Debug for IntrospectionVerifier {
         let inner = &self.inner;
         f.debug_struct("IntrospectionVerifier")
             .field("url", &inner.url.as_str())
-            .field("client_id", &inner.client_id)
-            .field("client_secret", &inner.client_secret)
-            .field("auth", &inner.auth)
+            .field("credentials", &inner.credentials)
             .field("audiences", &inner.audiences)
             .field("issuer", &inner.issuer)
             .finish_non_exhaustive()
@@ -298,9 +276,11 @@ impl IntrospectionVerifierBuilder {
         Ok(IntrospectionVerifier {
             inner: Arc::new(Inner {
                 url,
-                client_id: self.client_id,
-                client_secret: self.client_secret,
-                auth: self.auth,
+                credentials: ClientCredentials::new(
+                    self.client_id,
+                    Some(self.client_secret),
+                    self.auth,
+                ),
                 audiences: self.audiences,
                 issuer: self.issuer,
                 leeway: self.leeway.as_secs(),

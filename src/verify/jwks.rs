@@ -19,17 +19,14 @@ use url::Url;
 
 pub use self::builder::JwksVerifierBuilder;
 use self::builder::SourceSpec;
-use self::fetch::{
-    block_on_fresh_runtime, discover, discovery_urls, fetch, on_fetch_thread, Fetched,
-};
 pub use super::jwt::Algorithm;
 use super::jwt::{Jws, KeySet, Policy};
 use super::{Claims, TokenVerifier, VerifyError};
 use crate::clock::Clock;
-use crate::validate::{secure_url, ConfigError};
+use crate::http::{block_on_fresh_runtime, fetch, Fetched, ProviderMetadata};
+use crate::validate::ConfigError;
 
 mod builder;
-mod fetch;
 
 /// A provider's `max-age` is honoured within these bounds: `max-age=0` must not turn every
 /// request into a fetch, and a year-long cache must not outlive a key rotation.
@@ -116,23 +113,36 @@ impl JwksVerifier {
         JwksVerifierBuilder::with_source(SourceSpec::Static(jwks_json.to_owned()))
     }
 
-    /// Finds the issuer's `jwks_uri` in its metadata and starts a verifier for it, with the
-    /// issuer already set.
+    /// Starts a verifier for the key set named in the provider's metadata, with the issuer
+    /// already set; an error when the document names no `jwks_uri` (a provider that issues
+    /// opaque tokens: use its introspection endpoint or API instead).
     ///
-    /// Tries OpenID Connect Discovery (`{issuer}/.well-known/openid-configuration`), then
-    /// RFC 8414 (`{origin}/.well-known/oauth-authorization-server{path}`). The document's
-    /// `issuer` must equal `issuer` exactly (RFC 8414 §3.3), or it is not used.
+    /// ```no_run
+    /// use actix_mcp_oauth::{JwksVerifier, ProviderMetadata};
+    ///
+    /// # async fn run() -> Result<(), actix_mcp_oauth::ConfigError> {
+    /// let provider = ProviderMetadata::discover("https://idp.example.com").await?;
+    /// let verifier = JwksVerifier::from_metadata(&provider)?
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .build()?;
+    /// # let _ = verifier; Ok(()) }
+    /// ```
+    pub fn from_metadata(metadata: &ProviderMetadata) -> Result<JwksVerifierBuilder, ConfigError> {
+        let jwks_uri = metadata.jwks_uri().ok_or_else(|| {
+            ConfigError::Discovery(format!(
+                "the metadata of {:?} names no jwks_uri",
+                metadata.issuer()
+            ))
+        })?;
+        Ok(Self::new(jwks_uri).issuer(metadata.issuer()))
+    }
+
+    /// [`ProviderMetadata::discover`] then [`from_metadata`](Self::from_metadata). When the
+    /// proxy is built from the same provider, discover once and give the document to both.
     pub async fn from_discovery(
         issuer: impl Into<String>,
     ) -> Result<JwksVerifierBuilder, ConfigError> {
-        let issuer = issuer.into();
-        let issuer_url = secure_url("issuer", &issuer)?;
-        let candidates = discovery_urls(&issuer, &issuer_url);
-        let expected = issuer.clone();
-        let found = on_fetch_thread(move || discover(candidates, expected))
-            .await
-            .map_err(|_| ConfigError::Discovery("the discovery fetch was abandoned".into()))?;
-        Ok(Self::new(found?).issuer(issuer))
+        Self::from_metadata(&ProviderMetadata::discover(&issuer.into()).await?)
     }
 
     async fn verify_token(&self, token: &str) -> Result<Claims, VerifyError> {

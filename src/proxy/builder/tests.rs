@@ -40,7 +40,7 @@ fn a_valid_configuration_builds_with_the_secure_defaults() {
     assert_eq!(c.callback, "https://mcp.example.com/oauth/callback");
     assert_eq!(c.scopes, ["openid", "email", "profile"]);
     assert_eq!(c.grant_types, ["authorization_code", "refresh_token"]);
-    assert_eq!(c.client_auth, ClientAuthMethod::ClientSecretPost);
+    assert_eq!(c.credentials.method(), ClientAuthMethod::ClientSecretPost);
     assert_eq!(c.resource_forwarding, ResourceForwarding::Omit);
     let shown = format!("{proxy:?}");
     assert!(!shown.contains("hunter2"), "{shown}");

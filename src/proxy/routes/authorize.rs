@@ -228,7 +228,7 @@ pub(crate) fn redirect_upstream(
     let scope = pending.scopes.join(" ");
     let mut params: Vec<(&str, Option<&str>)> = vec![
         ("response_type", Some("code")),
-        ("client_id", Some(&cfg.client_id)),
+        ("client_id", Some(cfg.credentials.id())),
         ("redirect_uri", Some(&cfg.callback)),
         ("scope", Some(&scope)),
         ("state", Some(&sealed)),
