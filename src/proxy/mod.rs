@@ -3,10 +3,12 @@
 mod builder;
 mod config;
 mod consent;
+mod cookies;
 mod error;
 mod redirect;
 mod routes;
 mod seal;
+mod state;
 mod upstream;
 
 use std::{fmt, sync::Arc};

@@ -5,75 +5,18 @@
 //! redirecting to an unchecked URI would make the proxy an open redirector. After that, errors
 //! go to the client (RFC 6749 §4.1.2.1).
 
-use std::time::Duration;
-
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{client, consent, error_page, read_body, Params, State};
 use crate::proxy::{
     config::{ProxyConfig, ResourceForwarding},
     error::{redirect_with, OAuthError},
-    seal::Kind,
+    state::{BindingNonce, ClientBinding, PendingAuthorization, Transaction},
 };
 
-/// How long the user has to sign in upstream (and the binding cookie lives).
-pub(super) const TRANSACTION_TTL: Duration = Duration::from_secs(10 * 60);
 /// The client's `state` travels inside ours, so it is bounded.
 const MAX_STATE: usize = 1024;
-
-/// A checked authorization request: everything needed to send the browser upstream.
-///
-/// The consent page carries it, sealed, through its own form and resumes with
-/// [`redirect_upstream`]; it is kept small for that (the client as its [`client::binding`],
-/// not the long sealed id). Nothing here is secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct PendingAuthorization {
-    /// [`client::binding`] of the client id.
-    #[serde(rename = "c")]
-    pub(crate) client: String,
-    /// The registered `client_name` (a static client's id), for display.
-    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) client_name: Option<String>,
-    /// A client configured by the operator rather than registered by anyone.
-    #[serde(rename = "o", default)]
-    pub(crate) static_client: bool,
-    /// The redirect URI, already matched against the registration.
-    #[serde(rename = "r")]
-    pub(crate) redirect_uri: String,
-    /// Whether the client sent `redirect_uri` (then `/token` must get the same one).
-    #[serde(rename = "g")]
-    pub(crate) redirect_uri_sent: bool,
-    /// The client's `state`, returned to it unchanged.
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) state: Option<String>,
-    /// The client's S256 `code_challenge`, sent upstream as is.
-    #[serde(rename = "p")]
-    pub(crate) code_challenge: String,
-    /// The scopes requested upstream.
-    #[serde(rename = "x")]
-    pub(crate) scopes: Vec<String>,
-}
-
-/// The upstream `state`: what the callback needs to finish the flow.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Transaction {
-    /// [`client::binding`] of the client id.
-    #[serde(rename = "c")]
-    pub(crate) client: String,
-    #[serde(rename = "r")]
-    pub(crate) redirect_uri: String,
-    #[serde(rename = "g")]
-    pub(crate) redirect_uri_sent: bool,
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) state: Option<String>,
-    #[serde(rename = "p")]
-    pub(crate) code_challenge: String,
-    /// The nonce of the browser's binding cookie: the callback refuses a browser without it.
-    #[serde(rename = "b")]
-    pub(crate) browser: String,
-}
 
 pub(crate) async fn authorize_get(state: State, req: HttpRequest) -> HttpResponse {
     let params = Params::parse(req.query_string().as_bytes());
@@ -131,7 +74,7 @@ fn trusted(cfg: &ProxyConfig, params: &Params) -> Result<(PendingAuthorization, 
     let url = Url::parse(&redirect_uri)
         .map_err(|_| OAuthError::InvalidRequest("`redirect_uri` is not a URI".into()))?;
     let pending = PendingAuthorization {
-        client: client::binding(client_id),
+        client: ClientBinding::of(client_id),
         client_name: client.name,
         static_client: client.is_static,
         redirect_uri,
@@ -211,19 +154,11 @@ fn check(
 pub(crate) fn redirect_upstream(
     cfg: &ProxyConfig,
     pending: &PendingAuthorization,
-    browser: &str,
+    browser: &BindingNonce,
 ) -> Result<HttpResponse, OAuthError> {
-    let transaction = Transaction {
-        client: pending.client.clone(),
-        redirect_uri: pending.redirect_uri.clone(),
-        redirect_uri_sent: pending.redirect_uri_sent,
-        state: pending.state.clone(),
-        code_challenge: pending.code_challenge.clone(),
-        browser: browser.to_owned(),
-    };
     let sealed = cfg
         .sealer
-        .seal(Kind::Transaction, Some(TRANSACTION_TTL), &transaction)
+        .seal(&Transaction::new(pending, browser))
         .map_err(|_| OAuthError::ServerError("the transaction could not be sealed".into()))?;
     let scope = pending.scopes.join(" ");
     let mut params: Vec<(&str, Option<&str>)> = vec![

@@ -1,25 +1,8 @@
 //! Clients: the sealed registration that is the proxy-issued client id, and static clients.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use serde::{Deserialize, Serialize};
-
 use crate::proxy::{
-    config::ProxyConfig, error::OAuthError, redirect::redirect_uri_matches, seal::Kind,
+    config::ProxyConfig, error::OAuthError, redirect::redirect_uri_matches, state::Registration,
 };
-
-/// What a proxy-issued client id holds once opened. Short field names keep the id short.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Registration {
-    /// `client_name`.
-    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) name: Option<String>,
-    /// `redirect_uris`, checked with the registration policy.
-    #[serde(rename = "r")]
-    pub(crate) redirect_uris: Vec<String>,
-    /// `client_id_issued_at`.
-    #[serde(rename = "i")]
-    pub(crate) issued_at: u64,
-}
 
 /// A client the proxy trusts: registered (sealed id) or static.
 #[derive(Debug, Clone)]
@@ -61,7 +44,7 @@ pub(crate) fn resolve(cfg: &ProxyConfig, client_id: &str) -> Result<KnownClient,
         // Registration is closed: ids it issued earlier no longer count.
         return Err(OAuthError::InvalidClient("unknown client".into()));
     }
-    match cfg.sealer.open::<Registration>(Kind::Client, client_id) {
+    match cfg.sealer.open::<Registration>(client_id) {
         Ok(reg) => Ok(KnownClient {
             name: reg.name,
             is_static: false,
@@ -74,10 +57,4 @@ pub(crate) fn resolve(cfg: &ProxyConfig, client_id: &str) -> Result<KnownClient,
             ))
         }
     }
-}
-
-/// A short, fixed-size stand-in for a client id inside other sealed values: the codes and
-/// transactions are bound to it without carrying the (long) sealed id itself.
-pub(crate) fn binding(client_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(openssl::sha::sha256(client_id.as_bytes()))
 }

@@ -7,8 +7,6 @@
 //! answer, and the browser goes upstream; `/oauth/callback` refuses a browser without that
 //! cookie. On Deny the client gets `access_denied`.
 
-use std::time::Duration;
-
 use actix_web::{
     http::{
         header::{self, HeaderValue},
@@ -16,48 +14,20 @@ use actix_web::{
     },
     web, HttpRequest, HttpResponse,
 };
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{
-    authorize::{redirect_upstream, PendingAuthorization, TRANSACTION_TTL},
-    cookies::{Jar, Nonce},
-    error_page, read_body, Params, State,
-};
-use crate::{
-    proxy::{
-        config::ProxyConfig,
-        consent::{ConsentMode, ConsentView, ViewInput},
-        error::{redirect_with, OAuthError},
-        seal::{Kind, SealError},
-    },
-    validate::is_loopback,
+use super::{authorize::redirect_upstream, error_page, read_body, Params, State};
+use crate::proxy::{
+    config::ProxyConfig,
+    consent::{ConsentMode, ConsentView, ViewInput},
+    cookies,
+    error::{redirect_with, OAuthError},
+    seal::SealError,
+    state::{random_token, BindingNonce, CsrfNonce, PendingAuthorization, Remembered},
 };
 
-/// How long the consent page's request and its CSRF cookie stay valid.
-const CONSENT_TTL: Duration = Duration::from_secs(10 * 60);
-/// Approvals remembered per browser; the oldest go first.
-const MAX_GRANTS: usize = 20;
 /// For answers that are not the page: nothing may load, nothing may frame them.
 const BARE_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
-
-/// Remembered approvals: the sealed content of the consent cookie.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Remembered {
-    #[serde(rename = "g")]
-    grants: Vec<Grant>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Grant {
-    /// [`grant_key`] of the client and redirect URI.
-    #[serde(rename = "k")]
-    key: String,
-    /// Unix seconds.
-    #[serde(rename = "e")]
-    expires: u64,
-}
 
 /// Where `/authorize` hands over once the request is checked and trusted: the consent page, or
 /// straight upstream when consent is remembered or off. `post`: the request came as a form
@@ -91,7 +61,7 @@ pub(super) fn begin(
 fn to_page(cfg: &ProxyConfig, pending: &PendingAuthorization) -> Result<HttpResponse, OAuthError> {
     let sealed = cfg
         .sealer
-        .seal(Kind::ConsentRequest, Some(CONSENT_TTL), pending)
+        .seal(pending)
         .map_err(|_| OAuthError::ServerError("the request could not be sealed".into()))?;
     let page = Url::parse(&format!("{}/consent", cfg.base))
         .map_err(|_| OAuthError::ServerError("the consent URL is not a URL".into()))?;
@@ -110,12 +80,11 @@ pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
         Err(res) => return *res,
     };
     // One token per browser, reused by every consent tab open at once.
-    let csrf = Jar::Csrf
-        .open_all::<Nonce>(cfg, &req)
+    let csrf = cookies::open_all::<CsrfNonce>(cfg, &req)
         .into_iter()
         .next()
-        .unwrap_or_else(Nonce::random);
-    let style_nonce = Nonce::random().value;
+        .unwrap_or_else(CsrfNonce::random);
+    let style_nonce = random_token();
     let request = params.get("request").unwrap_or_default();
     let view = ConsentView::new(ViewInput {
         branding: &cfg.consent.branding,
@@ -132,7 +101,7 @@ pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .body(cfg.consent.render(&view));
     harden(&mut res, &page_csp(cfg, &style_nonce));
-    match Jar::Csrf.set(cfg, &mut res, CONSENT_TTL, &csrf) {
+    match cookies::set(cfg, &mut res, &csrf) {
         Ok(()) => res,
         Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }
@@ -155,8 +124,7 @@ pub(crate) async fn answer(state: State, req: HttpRequest, payload: web::Payload
     }
     // The CSRF check comes first: nothing of a forged post is acted upon, not even a Deny.
     let anchored = params.get("csrf").is_some_and(|token| {
-        Jar::Csrf
-            .open_all::<Nonce>(cfg, &req)
+        cookies::open_all::<CsrfNonce>(cfg, &req)
             .iter()
             .any(|n| n.matches(token))
     });
@@ -213,15 +181,14 @@ fn approve(
 ) -> Result<HttpResponse, OAuthError> {
     // One binding per browser, so that two sign-ins in flight at once (two clients, two tabs)
     // do not break each other; its lifetime is renewed with each transaction.
-    let binding = Jar::Binding
-        .open_all::<Nonce>(cfg, req)
+    let binding = cookies::open_all::<BindingNonce>(cfg, req)
         .into_iter()
         .next()
-        .unwrap_or_else(Nonce::random);
-    let mut res = redirect_upstream(cfg, pending, &binding.value)?;
-    Jar::Binding.set(cfg, &mut res, TRANSACTION_TTL, &binding)?;
+        .unwrap_or_else(BindingNonce::random);
+    let mut res = redirect_upstream(cfg, pending, &binding)?;
+    cookies::set(cfg, &mut res, &binding)?;
     if remember {
-        remember_grant(cfg, req, pending, &mut res)?;
+        remember_approval(cfg, req, pending, &mut res)?;
     }
     harden(&mut res, BARE_CSP);
     Ok(res)
@@ -235,7 +202,7 @@ fn open_request(
     let opened = params
         .get("request")
         .ok_or(SealError::Malformed)
-        .and_then(|sealed| cfg.sealer.open(Kind::ConsentRequest, sealed));
+        .and_then(|sealed| cfg.sealer.open::<PendingAuthorization>(sealed));
     opened.map_err(|e| {
         log::debug!("consent request refused: {e}");
         Box::new(error_page(
@@ -251,54 +218,32 @@ fn open_request(
 
 /// Whether this browser approved this client and redirect URI before, and still remembers.
 fn remembered(cfg: &ProxyConfig, req: &HttpRequest, pending: &PendingAuthorization) -> bool {
-    let key = grant_key(pending);
+    let key = pending.grant_key();
     let now = cfg.clock.now();
-    Jar::Consent
-        .open_all::<Remembered>(cfg, req)
+    cookies::open_all::<Remembered>(cfg, req)
         .iter()
-        .flat_map(|r| &r.grants)
-        .any(|g| g.expires > now && g.key == key)
+        .any(|r| r.approves(&key, now))
 }
 
-fn remember_grant(
+/// Adds this approval to the browser's remembered ones, for the configured time.
+fn remember_approval(
     cfg: &ProxyConfig,
     req: &HttpRequest,
     pending: &PendingAuthorization,
     res: &mut HttpResponse,
 ) -> Result<(), OAuthError> {
-    let key = grant_key(pending);
     let now = cfg.clock.now();
-    let mut remembered = Jar::Consent
-        .open_all::<Remembered>(cfg, req)
+    let remember_for = cfg.consent.remember_for;
+    let mut remembered = cookies::open_all::<Remembered>(cfg, req)
         .into_iter()
         .next()
         .unwrap_or_default();
-    remembered
-        .grants
-        .retain(|g| g.expires > now && g.key != key);
-    remembered.grants.push(Grant {
-        key,
-        expires: now.saturating_add(cfg.consent.remember_for.as_secs()),
-    });
-    let excess = remembered.grants.len().saturating_sub(MAX_GRANTS);
-    remembered.grants.drain(..excess);
-    Jar::Consent.set(cfg, res, cfg.consent.remember_for, &remembered)
-}
-
-/// What an approval is remembered under: the client and its redirect URI, hashed to keep the
-/// cookie small. A loopback URI counts without its port, which native clients pick afresh
-/// each time (RFC 8252 §7.3; the redirect-URI check allows the same).
-fn grant_key(pending: &PendingAuthorization) -> String {
-    let uri = match Url::parse(&pending.redirect_uri) {
-        Ok(mut url) if is_loopback(&url) => {
-            // Cannot fail on a URL with a host.
-            let _ = url.set_port(None);
-            url.to_string()
-        }
-        _ => pending.redirect_uri.clone(),
-    };
-    let digest = openssl::sha::sha256(format!("{}\n{uri}", pending.client).as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..16])
+    remembered.approve(
+        pending.grant_key(),
+        now,
+        now.saturating_add(remember_for.as_secs()),
+    );
+    cookies::set_for(cfg, res, &remembered, remember_for)
 }
 
 /// The page's policy: no script, styles only with this answer's nonce, images only from the
@@ -334,43 +279,5 @@ fn harden(res: &mut HttpResponse, csp: &str) {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pending(client: &str, redirect_uri: &str) -> PendingAuthorization {
-        PendingAuthorization {
-            client: client.into(),
-            client_name: None,
-            static_client: false,
-            redirect_uri: redirect_uri.into(),
-            redirect_uri_sent: true,
-            state: None,
-            code_challenge: String::new(),
-            scopes: vec![],
-        }
-    }
-
-    #[test]
-    fn grant_keys_separate_clients_and_redirect_uris_but_not_loopback_ports() {
-        let a = grant_key(&pending("c1", "https://client.example/cb"));
-        assert_eq!(a.len(), 22);
-        assert_ne!(a, grant_key(&pending("c2", "https://client.example/cb")));
-        assert_ne!(a, grant_key(&pending("c1", "https://client.example/cb2")));
-        assert_ne!(
-            grant_key(&pending("c1", "https://client.example:8443/cb")),
-            grant_key(&pending("c1", "https://client.example:9443/cb"))
-        );
-        assert_eq!(
-            grant_key(&pending("c1", "http://127.0.0.1:5000/cb")),
-            grant_key(&pending("c1", "http://127.0.0.1:6000/cb"))
-        );
-        assert_ne!(
-            grant_key(&pending("c1", "http://127.0.0.1:5000/cb")),
-            grant_key(&pending("c1", "http://127.0.0.1:5000/other"))
-        );
     }
 }

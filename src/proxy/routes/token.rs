@@ -7,11 +7,11 @@ use base64::{
     Engine as _,
 };
 
-use super::{callback::Code, client, read_body, Params, State};
+use super::{client, read_body, Params, State};
 use crate::proxy::{
     config::{ProxyConfig, ResourceForwarding},
     error::OAuthError,
-    seal::Kind,
+    state::{ClientBinding, Code},
     upstream::ProviderAnswer,
 };
 
@@ -84,11 +84,11 @@ fn redeem(cfg: &ProxyConfig, params: &Params, client_id: &str) -> Result<Code, O
     let sealed = params
         .get("code")
         .ok_or_else(|| OAuthError::InvalidRequest("`code` is required".into()))?;
-    let code: Code = cfg.sealer.open(Kind::Code, sealed).map_err(|e| {
+    let code = cfg.sealer.open::<Code>(sealed).map_err(|e| {
         log::debug!("code refused: {e}");
         OAuthError::InvalidGrant("the code is invalid or has expired".into())
     })?;
-    if code.client != client::binding(client_id) {
+    if code.client != ClientBinding::of(client_id) {
         return Err(OAuthError::InvalidGrant(
             "the code was issued to another client".into(),
         ));
