@@ -1,6 +1,7 @@
 //! The authorization-server side: [`OAuthProxy`], its builder, and everything behind its routes.
 
 mod builder;
+mod clients;
 mod config;
 mod consent;
 mod cookies;

@@ -8,11 +8,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use url::Url;
 
-use super::{client, consent, error_page, read_body, Params, State};
+use super::{consent, error_page, read_body, Params, State};
 use crate::proxy::{
+    clients,
     config::{ProxyConfig, ResourceForwarding},
     error::{redirect_with, OAuthError},
-    state::{BindingNonce, ClientBinding, PendingAuthorization, Transaction},
+    state::{BindingNonce, PendingAuthorization, Transaction},
 };
 
 /// The client's `state` travels inside ours, so it is bounded.
@@ -63,7 +64,7 @@ fn trusted(cfg: &ProxyConfig, params: &Params) -> Result<(PendingAuthorization, 
     let client_id = params
         .get("client_id")
         .ok_or_else(|| OAuthError::InvalidRequest("`client_id` is required".into()))?;
-    let client = client::resolve(cfg, client_id)?;
+    let client = clients::resolve(cfg, client_id)?;
     let sent = params.get("redirect_uri");
     let redirect_uri = client.redirect_uri(sent).ok_or_else(|| {
         OAuthError::InvalidRequest(match sent {
@@ -74,7 +75,7 @@ fn trusted(cfg: &ProxyConfig, params: &Params) -> Result<(PendingAuthorization, 
     let url = Url::parse(&redirect_uri)
         .map_err(|_| OAuthError::InvalidRequest("`redirect_uri` is not a URI".into()))?;
     let pending = PendingAuthorization {
-        client: ClientBinding::of(client_id),
+        client: client.binding,
         client_name: client.name,
         static_client: client.is_static,
         redirect_uri,

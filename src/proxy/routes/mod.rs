@@ -2,7 +2,6 @@
 
 pub(super) mod authorize;
 pub(super) mod callback;
-mod client;
 pub(super) mod consent;
 pub(super) mod metadata;
 pub(super) mod register;
