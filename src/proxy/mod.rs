@@ -6,6 +6,7 @@ mod config;
 mod consent;
 mod cookies;
 mod error;
+mod flow;
 mod redirect;
 mod routes;
 mod seal;

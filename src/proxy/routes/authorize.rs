@@ -8,12 +8,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use url::Url;
 
-use super::{consent, error_page, read_body, Params, State};
+use super::{error_page, read_body, Params, State};
 use crate::proxy::{
-    clients,
-    config::{ProxyConfig, ResourceForwarding},
-    error::{redirect_with, OAuthError},
-    state::{BindingNonce, PendingAuthorization, Transaction},
+    clients, config::ProxyConfig, error::OAuthError, flow, state::PendingAuthorization,
 };
 
 /// The client's `state` travels inside ours, so it is bounded.
@@ -50,7 +47,7 @@ fn authorize(cfg: &ProxyConfig, req: &HttpRequest, params: &Params, post: bool) 
     match check(cfg, params, pending) {
         // The transaction is sealed only once the user has approved (or consent is
         // remembered or off), right before the upstream redirect.
-        Ok(pending) => consent::begin(cfg, req, pending, &redirect, post),
+        Ok(pending) => flow::begin(cfg, req, pending, &redirect, post),
         Err(e) => {
             log::debug!("authorization request refused: {e}");
             e.redirect(&redirect, state.filter(|s| s.len() <= MAX_STATE), &cfg.base)
@@ -146,40 +143,4 @@ fn check(
     pending.state = state.map(str::to_owned);
     pending.code_challenge = challenge.to_owned();
     Ok(pending)
-}
-
-/// Seals the transaction, bound to the browser whose binding nonce is `browser`, and sends the
-/// browser to the upstream authorization endpoint: the upstream client id, our callback, the
-/// client's own PKCE challenge, the scopes, the sealed transaction as `state`, and the
-/// configured extra parameters last.
-pub(crate) fn redirect_upstream(
-    cfg: &ProxyConfig,
-    pending: &PendingAuthorization,
-    browser: &BindingNonce,
-) -> Result<HttpResponse, OAuthError> {
-    let sealed = cfg
-        .sealer
-        .seal(&Transaction::new(pending, browser))
-        .map_err(|_| OAuthError::ServerError("the transaction could not be sealed".into()))?;
-    let scope = pending.scopes.join(" ");
-    let mut params: Vec<(&str, Option<&str>)> = vec![
-        ("response_type", Some("code")),
-        ("client_id", Some(&cfg.client_id)),
-        ("redirect_uri", Some(&cfg.callback)),
-        ("scope", Some(&scope)),
-        ("state", Some(&sealed)),
-        ("code_challenge", Some(&pending.code_challenge)),
-        ("code_challenge_method", Some("S256")),
-    ];
-    match &cfg.resource_forwarding {
-        ResourceForwarding::Omit => {}
-        ResourceForwarding::AsIs => params.push(("resource", Some(&cfg.resource))),
-        ResourceForwarding::As(name) => params.push((name, Some(&cfg.resource))),
-    }
-    params.extend(
-        cfg.extra_authorize_params
-            .iter()
-            .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
-    );
-    Ok(redirect_with(&cfg.auth_endpoint, &params))
 }
