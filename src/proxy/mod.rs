@@ -1,12 +1,16 @@
 //! The authorization-server side: [`OAuthProxy`], its builder, and everything behind its routes.
 
 mod builder;
+mod clients;
 mod config;
 mod consent;
+mod cookies;
 mod error;
+mod flow;
 mod redirect;
 mod routes;
 mod seal;
+mod state;
 mod upstream;
 
 use std::{fmt, sync::Arc};

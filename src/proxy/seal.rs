@@ -8,6 +8,10 @@
 //! Format: a compact JWE, `dir` + `A256GCM`, whose `kid` names the key that sealed it. The
 //! plaintext carries the value's [`Kind`] and expiry, so a blob of one kind never opens as
 //! another, and an expired blob never opens at all.
+//!
+//! Each payload type states its kind and lifetime once, through [`Sealed`]: sealing and opening
+//! are generic over it, so a type always seals and opens as its own kind. The payloads
+//! themselves, and what each is for, are in [`state`](super::state).
 
 use std::{fmt, sync::Arc, time::Duration};
 
@@ -120,6 +124,19 @@ pub(crate) enum Kind {
     Binding,
 }
 
+/// A payload of the proxy's flow state: what it is sealed as, and how long it opens.
+pub(crate) trait Sealed: Serialize + DeserializeOwned {
+    /// The kind it is sealed as and opened as, and no other.
+    const KIND: Kind;
+    /// The longest it opens after sealing; `None`: until the key that sealed it is retired.
+    const TTL: Option<Duration>;
+
+    /// `ttl`, cut to [`TTL`](Self::TTL).
+    fn bounded(ttl: Duration) -> Duration {
+        Self::TTL.map_or(ttl, |max| ttl.min(max))
+    }
+}
+
 /// Why a sealed value did not open.
 #[derive(Debug, Display, Error, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -203,16 +220,29 @@ impl Sealer {
         Ok(Self(Arc::new(Inner { keys, clock })))
     }
 
-    /// Seals `value` as `kind`, to open until `ttl` from now (or until the key is retired).
-    pub(crate) fn seal<T: Serialize>(
+    /// Seals `value` as its kind, to open for its type's lifetime (or until the key is retired).
+    pub(crate) fn seal<T: Sealed>(&self, value: &T) -> Result<String, SealError> {
+        self.seal_expiring(value, T::TTL)
+    }
+
+    /// Seals `value` to open for `ttl` only: for a lifetime the operator configures. It never
+    /// outlives its type's [`TTL`](Sealed::TTL), which is the protocol's bound for that kind.
+    pub(crate) fn seal_for<T: Sealed>(
         &self,
-        kind: Kind,
-        ttl: Option<Duration>,
         value: &T,
+        ttl: Duration,
+    ) -> Result<String, SealError> {
+        self.seal_expiring(value, Some(T::bounded(ttl)))
+    }
+
+    fn seal_expiring<T: Sealed>(
+        &self,
+        value: &T,
+        ttl: Option<Duration>,
     ) -> Result<String, SealError> {
         let exp = ttl.map(|ttl| self.0.clock.now().saturating_add(ttl.as_secs()));
         let plaintext = serde_json::to_vec(&EnvelopeOut {
-            k: kind,
+            k: T::KIND,
             exp,
             v: value,
         })
@@ -227,12 +257,8 @@ impl Sealer {
         })
     }
 
-    /// Opens a value sealed as `kind`, checking its integrity and expiry.
-    pub(crate) fn open<T: DeserializeOwned>(
-        &self,
-        kind: Kind,
-        sealed: &str,
-    ) -> Result<T, SealError> {
+    /// Opens a value sealed as `T`'s kind, checking its integrity and expiry.
+    pub(crate) fn open<T: Sealed>(&self, sealed: &str) -> Result<T, SealError> {
         if sealed.is_empty() || sealed.len() > MAX_SEALED_BYTES {
             return Err(SealError::Malformed);
         }
@@ -263,7 +289,7 @@ impl Sealer {
             .map_err(|_| SealError::Invalid)?;
         let envelope: EnvelopeIn<serde_json::Value> =
             serde_json::from_slice(&plaintext).map_err(|_| SealError::Malformed)?;
-        if envelope.k != kind {
+        if envelope.k != T::KIND {
             return Err(SealError::WrongKind);
         }
         if let Some(exp) = envelope.exp {
@@ -289,56 +315,89 @@ mod tests {
         (Sealer::new(keys, clock.clone()).expect("sealer"), clock)
     }
 
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
-    struct Txn {
-        client: String,
-        state: Option<String>,
+    /// One payload shape declared as three kinds: the kind, not the shape, decides what opens.
+    macro_rules! payload {
+        ($name:ident, $kind:expr, $ttl:expr) => {
+            #[derive(Debug, PartialEq, Serialize, Deserialize)]
+            struct $name {
+                client: String,
+                state: Option<String>,
+            }
+
+            impl Sealed for $name {
+                const KIND: Kind = $kind;
+                const TTL: Option<Duration> = $ttl;
+            }
+
+            impl $name {
+                fn new() -> Self {
+                    Self {
+                        client: "c1".into(),
+                        state: Some("xyz".into()),
+                    }
+                }
+            }
+        };
     }
 
-    fn txn() -> Txn {
-        Txn {
-            client: "c1".into(),
-            state: Some("xyz".into()),
-        }
-    }
+    payload!(Txn, Kind::Transaction, None);
+    payload!(ClientTxn, Kind::Client, None);
+    payload!(CodeTxn, Kind::Code, Some(Duration::from_secs(300)));
 
     #[test]
     fn a_sealed_value_opens_to_the_same_value() {
         let (s, _) = sealer(vec![key(1)]);
-        let sealed = s.seal(Kind::Transaction, None, &txn()).unwrap();
+        let sealed = s.seal(&Txn::new()).unwrap();
         assert!(sealed
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
         assert!(!sealed.contains("c1") && !sealed.contains("xyz"));
-        assert_eq!(s.open::<Txn>(Kind::Transaction, &sealed).unwrap(), txn());
+        assert_eq!(s.open::<Txn>(&sealed).unwrap(), Txn::new());
     }
 
     #[test]
     fn a_value_of_one_kind_never_opens_as_another() {
         let (s, _) = sealer(vec![key(1)]);
-        let sealed = s.seal(Kind::Client, None, &txn()).unwrap();
-        assert_eq!(
-            s.open::<Txn>(Kind::Code, &sealed),
-            Err(SealError::WrongKind)
-        );
+        let sealed = s.seal(&ClientTxn::new()).unwrap();
+        assert_eq!(s.open::<CodeTxn>(&sealed), Err(SealError::WrongKind));
     }
 
     #[test]
     fn an_expired_value_is_refused() {
         let (s, clock) = sealer(vec![key(1)]);
-        let sealed = s
-            .seal(Kind::Code, Some(Duration::from_secs(300)), &txn())
-            .unwrap();
+        let sealed = s.seal(&CodeTxn::new()).unwrap();
         clock.advance(299);
-        assert!(s.open::<Txn>(Kind::Code, &sealed).is_ok());
+        assert!(s.open::<CodeTxn>(&sealed).is_ok());
         clock.advance(1);
-        assert_eq!(s.open::<Txn>(Kind::Code, &sealed), Err(SealError::Expired));
+        assert_eq!(s.open::<CodeTxn>(&sealed), Err(SealError::Expired));
+    }
+
+    #[test]
+    fn a_configured_lifetime_holds_but_never_outlives_the_types() {
+        let (s, clock) = sealer(vec![key(1)]);
+        let short = s
+            .seal_for(&CodeTxn::new(), Duration::from_secs(60))
+            .unwrap();
+        let long = s
+            .seal_for(&CodeTxn::new(), Duration::from_secs(600))
+            .unwrap();
+        let unbounded = s.seal_for(&Txn::new(), Duration::from_secs(60)).unwrap();
+        clock.advance(59);
+        assert!(s.open::<CodeTxn>(&short).is_ok());
+        assert!(s.open::<Txn>(&unbounded).is_ok());
+        clock.advance(1);
+        assert_eq!(s.open::<CodeTxn>(&short), Err(SealError::Expired));
+        assert_eq!(s.open::<Txn>(&unbounded), Err(SealError::Expired));
+        clock.advance(239);
+        assert!(s.open::<CodeTxn>(&long).is_ok());
+        clock.advance(1);
+        assert_eq!(s.open::<CodeTxn>(&long), Err(SealError::Expired));
     }
 
     #[test]
     fn every_flipped_character_is_refused() {
         let (s, _) = sealer(vec![key(1)]);
-        let sealed = s.seal(Kind::Transaction, None, &txn()).unwrap();
+        let sealed = s.seal(&Txn::new()).unwrap();
         for i in 0..sealed.len() {
             let mut bytes = sealed.clone().into_bytes();
             bytes[i] = match bytes[i] {
@@ -350,10 +409,7 @@ mod tests {
             if tampered == sealed {
                 continue;
             }
-            assert!(
-                s.open::<Txn>(Kind::Transaction, &tampered).is_err(),
-                "flip at {i} opened"
-            );
+            assert!(s.open::<Txn>(&tampered).is_err(), "flip at {i} opened");
         }
     }
 
@@ -362,30 +418,21 @@ mod tests {
         let (old, _) = sealer(vec![key(1)]);
         let (rotated, _) = sealer(vec![key(2), key(1)]);
         let (foreign, _) = sealer(vec![key(3)]);
-        let by_old = old.seal(Kind::Client, None, &txn()).unwrap();
-        let by_new = rotated.seal(Kind::Client, None, &txn()).unwrap();
-        assert!(rotated.open::<Txn>(Kind::Client, &by_old).is_ok());
-        assert_eq!(
-            old.open::<Txn>(Kind::Client, &by_new),
-            Err(SealError::Invalid)
-        );
-        assert_eq!(
-            foreign.open::<Txn>(Kind::Client, &by_old),
-            Err(SealError::Invalid)
-        );
+        let by_old = old.seal(&ClientTxn::new()).unwrap();
+        let by_new = rotated.seal(&ClientTxn::new()).unwrap();
+        assert!(rotated.open::<ClientTxn>(&by_old).is_ok());
+        assert_eq!(old.open::<ClientTxn>(&by_new), Err(SealError::Invalid));
+        assert_eq!(foreign.open::<ClientTxn>(&by_old), Err(SealError::Invalid));
     }
 
     #[test]
     fn garbage_and_oversized_input_is_malformed_not_a_panic() {
         let (s, _) = sealer(vec![key(1)]);
         for junk in ["", ".", "....", "a.b.c.d.e", "%%%", "eyJhbGciOiJub25lIn0.."] {
-            assert!(s.open::<Txn>(Kind::Client, junk).is_err(), "{junk}");
+            assert!(s.open::<ClientTxn>(junk).is_err(), "{junk}");
         }
         let huge = "A".repeat(MAX_SEALED_BYTES + 1);
-        assert_eq!(
-            s.open::<Txn>(Kind::Client, &huge),
-            Err(SealError::Malformed)
-        );
+        assert_eq!(s.open::<ClientTxn>(&huge), Err(SealError::Malformed));
     }
 
     #[test]
@@ -401,10 +448,7 @@ mod tests {
     fn generated_keys_differ() {
         let (a, _) = sealer(vec![ProxyKey::generate()]);
         let (b, _) = sealer(vec![ProxyKey::generate()]);
-        let sealed = a.seal(Kind::Client, None, &txn()).unwrap();
-        assert_eq!(
-            b.open::<Txn>(Kind::Client, &sealed),
-            Err(SealError::Invalid)
-        );
+        let sealed = a.seal(&ClientTxn::new()).unwrap();
+        assert_eq!(b.open::<ClientTxn>(&sealed), Err(SealError::Invalid));
     }
 }

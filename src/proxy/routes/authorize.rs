@@ -5,75 +5,16 @@
 //! redirecting to an unchecked URI would make the proxy an open redirector. After that, errors
 //! go to the client (RFC 6749 §4.1.2.1).
 
-use std::time::Duration;
-
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{client, consent, error_page, read_body, Params, State};
+use super::{error_page, read_body, Params, State};
 use crate::proxy::{
-    config::{ProxyConfig, ResourceForwarding},
-    error::{redirect_with, OAuthError},
-    seal::Kind,
+    clients, config::ProxyConfig, error::OAuthError, flow, state::PendingAuthorization,
 };
 
-/// How long the user has to sign in upstream (and the binding cookie lives).
-pub(super) const TRANSACTION_TTL: Duration = Duration::from_secs(10 * 60);
 /// The client's `state` travels inside ours, so it is bounded.
 const MAX_STATE: usize = 1024;
-
-/// A checked authorization request: everything needed to send the browser upstream.
-///
-/// The consent page carries it, sealed, through its own form and resumes with
-/// [`redirect_upstream`]; it is kept small for that (the client as its [`client::binding`],
-/// not the long sealed id). Nothing here is secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct PendingAuthorization {
-    /// [`client::binding`] of the client id.
-    #[serde(rename = "c")]
-    pub(crate) client: String,
-    /// The registered `client_name` (a static client's id), for display.
-    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) client_name: Option<String>,
-    /// A client configured by the operator rather than registered by anyone.
-    #[serde(rename = "o", default)]
-    pub(crate) static_client: bool,
-    /// The redirect URI, already matched against the registration.
-    #[serde(rename = "r")]
-    pub(crate) redirect_uri: String,
-    /// Whether the client sent `redirect_uri` (then `/token` must get the same one).
-    #[serde(rename = "g")]
-    pub(crate) redirect_uri_sent: bool,
-    /// The client's `state`, returned to it unchanged.
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) state: Option<String>,
-    /// The client's S256 `code_challenge`, sent upstream as is.
-    #[serde(rename = "p")]
-    pub(crate) code_challenge: String,
-    /// The scopes requested upstream.
-    #[serde(rename = "x")]
-    pub(crate) scopes: Vec<String>,
-}
-
-/// The upstream `state`: what the callback needs to finish the flow.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Transaction {
-    /// [`client::binding`] of the client id.
-    #[serde(rename = "c")]
-    pub(crate) client: String,
-    #[serde(rename = "r")]
-    pub(crate) redirect_uri: String,
-    #[serde(rename = "g")]
-    pub(crate) redirect_uri_sent: bool,
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) state: Option<String>,
-    #[serde(rename = "p")]
-    pub(crate) code_challenge: String,
-    /// The nonce of the browser's binding cookie: the callback refuses a browser without it.
-    #[serde(rename = "b")]
-    pub(crate) browser: String,
-}
 
 pub(crate) async fn authorize_get(state: State, req: HttpRequest) -> HttpResponse {
     let params = Params::parse(req.query_string().as_bytes());
@@ -106,7 +47,7 @@ fn authorize(cfg: &ProxyConfig, req: &HttpRequest, params: &Params, post: bool) 
     match check(cfg, params, pending) {
         // The transaction is sealed only once the user has approved (or consent is
         // remembered or off), right before the upstream redirect.
-        Ok(pending) => consent::begin(cfg, req, pending, &redirect, post),
+        Ok(pending) => flow::begin(cfg, req, pending, &redirect, post),
         Err(e) => {
             log::debug!("authorization request refused: {e}");
             e.redirect(&redirect, state.filter(|s| s.len() <= MAX_STATE), &cfg.base)
@@ -120,7 +61,7 @@ fn trusted(cfg: &ProxyConfig, params: &Params) -> Result<(PendingAuthorization, 
     let client_id = params
         .get("client_id")
         .ok_or_else(|| OAuthError::InvalidRequest("`client_id` is required".into()))?;
-    let client = client::resolve(cfg, client_id)?;
+    let client = clients::resolve(cfg, client_id)?;
     let sent = params.get("redirect_uri");
     let redirect_uri = client.redirect_uri(sent).ok_or_else(|| {
         OAuthError::InvalidRequest(match sent {
@@ -131,7 +72,7 @@ fn trusted(cfg: &ProxyConfig, params: &Params) -> Result<(PendingAuthorization, 
     let url = Url::parse(&redirect_uri)
         .map_err(|_| OAuthError::InvalidRequest("`redirect_uri` is not a URI".into()))?;
     let pending = PendingAuthorization {
-        client: client::binding(client_id),
+        client: client.binding,
         client_name: client.name,
         static_client: client.is_static,
         redirect_uri,
@@ -202,48 +143,4 @@ fn check(
     pending.state = state.map(str::to_owned);
     pending.code_challenge = challenge.to_owned();
     Ok(pending)
-}
-
-/// Seals the transaction, bound to the browser whose binding nonce is `browser`, and sends the
-/// browser to the upstream authorization endpoint: the upstream client id, our callback, the
-/// client's own PKCE challenge, the scopes, the sealed transaction as `state`, and the
-/// configured extra parameters last.
-pub(crate) fn redirect_upstream(
-    cfg: &ProxyConfig,
-    pending: &PendingAuthorization,
-    browser: &str,
-) -> Result<HttpResponse, OAuthError> {
-    let transaction = Transaction {
-        client: pending.client.clone(),
-        redirect_uri: pending.redirect_uri.clone(),
-        redirect_uri_sent: pending.redirect_uri_sent,
-        state: pending.state.clone(),
-        code_challenge: pending.code_challenge.clone(),
-        browser: browser.to_owned(),
-    };
-    let sealed = cfg
-        .sealer
-        .seal(Kind::Transaction, Some(TRANSACTION_TTL), &transaction)
-        .map_err(|_| OAuthError::ServerError("the transaction could not be sealed".into()))?;
-    let scope = pending.scopes.join(" ");
-    let mut params: Vec<(&str, Option<&str>)> = vec![
-        ("response_type", Some("code")),
-        ("client_id", Some(cfg.credentials.id())),
-        ("redirect_uri", Some(&cfg.callback)),
-        ("scope", Some(&scope)),
-        ("state", Some(&sealed)),
-        ("code_challenge", Some(&pending.code_challenge)),
-        ("code_challenge_method", Some("S256")),
-    ];
-    match &cfg.resource_forwarding {
-        ResourceForwarding::Omit => {}
-        ResourceForwarding::AsIs => params.push(("resource", Some(&cfg.resource))),
-        ResourceForwarding::As(name) => params.push((name, Some(&cfg.resource))),
-    }
-    params.extend(
-        cfg.extra_authorize_params
-            .iter()
-            .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
-    );
-    Ok(redirect_with(&cfg.auth_endpoint, &params))
 }

@@ -1,43 +1,16 @@
 //! `GET /oauth/callback`: the upstream sends the browser back here; the client gets its own
 //! sealed code, bound to its client id and redirect URI.
 
-use std::time::Duration;
-
 use actix_web::{http::StatusCode, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{
-    authorize::Transaction,
-    cookies::{Jar, Nonce},
-    error_page, Params, State,
-};
+use super::{error_page, Params, State};
 use crate::proxy::{
+    cookies,
     error::{redirect_with, OAuthError},
-    seal::{Kind, MAX_SEALED_BYTES},
+    seal::MAX_SEALED_BYTES,
+    state::{BindingNonce, Code, Transaction},
 };
-
-/// RFC 6749 §4.1.2 recommends at most 10 minutes; clients redeem within seconds.
-const CODE_TTL: Duration = Duration::from_secs(5 * 60);
-
-/// The code handed to the client: the upstream code, and what it is bound to. No `Debug`:
-/// it holds the upstream code.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Code {
-    #[serde(rename = "u")]
-    pub(crate) upstream_code: String,
-    /// [`client::binding`](super::client::binding) of the client id.
-    #[serde(rename = "c")]
-    pub(crate) client: String,
-    #[serde(rename = "r")]
-    pub(crate) redirect_uri: String,
-    #[serde(rename = "g")]
-    pub(crate) redirect_uri_sent: bool,
-    /// The client's S256 challenge: `/token` checks the verifier itself, so PKCE holds even
-    /// against an upstream that ignores it.
-    #[serde(rename = "p")]
-    pub(crate) code_challenge: String,
-}
 
 pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     let cfg = &state.cfg;
@@ -49,7 +22,7 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
             "the sign-in answer has no `state`".into(),
         ));
     };
-    let txn: Transaction = match cfg.sealer.open(Kind::Transaction, sealed) {
+    let txn = match cfg.sealer.open::<Transaction>(sealed) {
         Ok(txn) => txn,
         Err(e) => {
             log::debug!("callback transaction refused: {e}");
@@ -61,8 +34,7 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     // The confused-deputy defense, second half: the transaction belongs to the browser that
     // approved it. A link to the upstream carrying someone else's transaction (approved in the
     // attacker's browser) comes back here without the binding cookie, and stops here.
-    let bound = Jar::Binding
-        .open_all::<Nonce>(cfg, &req)
+    let bound = cookies::open_all::<BindingNonce>(cfg, &req)
         .iter()
         .any(|nonce| nonce.matches(&txn.browser));
     if !bound {
@@ -131,7 +103,7 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
         redirect_uri_sent: txn.redirect_uri_sent,
         code_challenge: txn.code_challenge,
     };
-    match cfg.sealer.seal(Kind::Code, Some(CODE_TTL), &code) {
+    match cfg.sealer.seal(&code) {
         // A code that `/token` would refuse as too long to open is not handed out: the client
         // gets a clear error now rather than `invalid_grant` later.
         Ok(sealed) if sealed.len() > MAX_SEALED_BYTES => {

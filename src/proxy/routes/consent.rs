@@ -1,105 +1,24 @@
-//! The consent step between `/authorize` and the upstream: the confused-deputy defense.
+//! `GET|POST /consent`: the consent page, the confused-deputy defense.
 //!
 //! `/authorize` checks the request, then sends the browser either upstream at once (consent
 //! remembered, or off) or to `GET /consent?request=<sealed request>`. The page's form posts the
 //! sealed request back with a CSRF token that must match the sealed CSRF cookie. On Approve the
-//! transaction is sealed, only now, with the nonce of the binding cookie set on the same
-//! answer, and the browser goes upstream; `/oauth/callback` refuses a browser without that
-//! cookie. On Deny the client gets `access_denied`.
+//! browser goes upstream with its transaction bound to this browser; on Deny the client gets
+//! `access_denied`.
 
-use std::time::Duration;
-
-use actix_web::{
-    http::{
-        header::{self, HeaderValue},
-        StatusCode,
-    },
-    web, HttpRequest, HttpResponse,
-};
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use serde::{Deserialize, Serialize};
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use url::Url;
 
-use super::{
-    authorize::{redirect_upstream, PendingAuthorization, TRANSACTION_TTL},
-    cookies::{Jar, Nonce},
-    error_page, read_body, Params, State,
+use super::{error_page, read_body, Params, State};
+use crate::proxy::{
+    config::ProxyConfig,
+    consent::{ConsentMode, ConsentView, ViewInput},
+    cookies,
+    error::OAuthError,
+    flow::{approve, harden, BARE_CSP},
+    seal::SealError,
+    state::{random_token, CsrfNonce, PendingAuthorization},
 };
-use crate::{
-    proxy::{
-        config::ProxyConfig,
-        consent::{ConsentMode, ConsentView, ViewInput},
-        error::{redirect_with, OAuthError},
-        seal::{Kind, SealError},
-    },
-    validate::is_loopback,
-};
-
-/// How long the consent page's request and its CSRF cookie stay valid.
-const CONSENT_TTL: Duration = Duration::from_secs(10 * 60);
-/// Approvals remembered per browser; the oldest go first.
-const MAX_GRANTS: usize = 20;
-/// For answers that are not the page: nothing may load, nothing may frame them.
-const BARE_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
-
-/// Remembered approvals: the sealed content of the consent cookie.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Remembered {
-    #[serde(rename = "g")]
-    grants: Vec<Grant>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Grant {
-    /// [`grant_key`] of the client and redirect URI.
-    #[serde(rename = "k")]
-    key: String,
-    /// Unix seconds.
-    #[serde(rename = "e")]
-    expires: u64,
-}
-
-/// Where `/authorize` hands over once the request is checked and trusted: the consent page, or
-/// straight upstream when consent is remembered or off. `post`: the request came as a form
-/// post, so the redirect is a 303 (RFC 9700 §4.11).
-pub(super) fn begin(
-    cfg: &ProxyConfig,
-    req: &HttpRequest,
-    pending: PendingAuthorization,
-    redirect: &Url,
-    post: bool,
-) -> HttpResponse {
-    let ask = match cfg.consent.mode {
-        ConsentMode::Always => true,
-        ConsentMode::Remember => !remembered(cfg, req, &pending),
-        ConsentMode::Off => false,
-    };
-    let answer = if ask {
-        to_page(cfg, &pending)
-    } else {
-        approve(cfg, req, &pending, false).map(|mut res| {
-            if post {
-                *res.status_mut() = StatusCode::SEE_OTHER;
-            }
-            res
-        })
-    };
-    answer.unwrap_or_else(|e| e.redirect(redirect, pending.state.as_deref(), &cfg.base))
-}
-
-/// 303 to `GET /consent` with the request sealed for the page.
-fn to_page(cfg: &ProxyConfig, pending: &PendingAuthorization) -> Result<HttpResponse, OAuthError> {
-    let sealed = cfg
-        .sealer
-        .seal(Kind::ConsentRequest, Some(CONSENT_TTL), pending)
-        .map_err(|_| OAuthError::ServerError("the request could not be sealed".into()))?;
-    let page = Url::parse(&format!("{}/consent", cfg.base))
-        .map_err(|_| OAuthError::ServerError("the consent URL is not a URL".into()))?;
-    let mut res = redirect_with(&page, &[("request", Some(&sealed))]);
-    *res.status_mut() = StatusCode::SEE_OTHER;
-    harden(&mut res, BARE_CSP);
-    Ok(res)
-}
 
 /// `GET /consent`: the page, with a CSRF token anchored in a sealed cookie.
 pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
@@ -110,12 +29,11 @@ pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
         Err(res) => return *res,
     };
     // One token per browser, reused by every consent tab open at once.
-    let csrf = Jar::Csrf
-        .open_all::<Nonce>(cfg, &req)
+    let csrf = cookies::open_all::<CsrfNonce>(cfg, &req)
         .into_iter()
         .next()
-        .unwrap_or_else(Nonce::random);
-    let style_nonce = Nonce::random().value;
+        .unwrap_or_else(CsrfNonce::random);
+    let style_nonce = random_token();
     let request = params.get("request").unwrap_or_default();
     let view = ConsentView::new(ViewInput {
         branding: &cfg.consent.branding,
@@ -132,7 +50,7 @@ pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .body(cfg.consent.render(&view));
     harden(&mut res, &page_csp(cfg, &style_nonce));
-    match Jar::Csrf.set(cfg, &mut res, CONSENT_TTL, &csrf) {
+    match cookies::set(cfg, &mut res, &csrf) {
         Ok(()) => res,
         Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }
@@ -155,8 +73,7 @@ pub(crate) async fn answer(state: State, req: HttpRequest, payload: web::Payload
     }
     // The CSRF check comes first: nothing of a forged post is acted upon, not even a Deny.
     let anchored = params.get("csrf").is_some_and(|token| {
-        Jar::Csrf
-            .open_all::<Nonce>(cfg, &req)
+        cookies::open_all::<CsrfNonce>(cfg, &req)
             .iter()
             .any(|n| n.matches(token))
     });
@@ -203,30 +120,6 @@ pub(crate) async fn answer(state: State, req: HttpRequest, payload: web::Payload
     res
 }
 
-/// The transaction sealed with this browser's binding nonce, the binding cookie set, the
-/// approval remembered when `remember`, and the browser sent upstream.
-fn approve(
-    cfg: &ProxyConfig,
-    req: &HttpRequest,
-    pending: &PendingAuthorization,
-    remember: bool,
-) -> Result<HttpResponse, OAuthError> {
-    // One binding per browser, so that two sign-ins in flight at once (two clients, two tabs)
-    // do not break each other; its lifetime is renewed with each transaction.
-    let binding = Jar::Binding
-        .open_all::<Nonce>(cfg, req)
-        .into_iter()
-        .next()
-        .unwrap_or_else(Nonce::random);
-    let mut res = redirect_upstream(cfg, pending, &binding.value)?;
-    Jar::Binding.set(cfg, &mut res, TRANSACTION_TTL, &binding)?;
-    if remember {
-        remember_grant(cfg, req, pending, &mut res)?;
-    }
-    harden(&mut res, BARE_CSP);
-    Ok(res)
-}
-
 /// The request sealed into the page, or the page that says it is gone.
 fn open_request(
     cfg: &ProxyConfig,
@@ -235,7 +128,7 @@ fn open_request(
     let opened = params
         .get("request")
         .ok_or(SealError::Malformed)
-        .and_then(|sealed| cfg.sealer.open(Kind::ConsentRequest, sealed));
+        .and_then(|sealed| cfg.sealer.open::<PendingAuthorization>(sealed));
     opened.map_err(|e| {
         log::debug!("consent request refused: {e}");
         Box::new(error_page(
@@ -247,58 +140,6 @@ fn open_request(
             ),
         ))
     })
-}
-
-/// Whether this browser approved this client and redirect URI before, and still remembers.
-fn remembered(cfg: &ProxyConfig, req: &HttpRequest, pending: &PendingAuthorization) -> bool {
-    let key = grant_key(pending);
-    let now = cfg.clock.now();
-    Jar::Consent
-        .open_all::<Remembered>(cfg, req)
-        .iter()
-        .flat_map(|r| &r.grants)
-        .any(|g| g.expires > now && g.key == key)
-}
-
-fn remember_grant(
-    cfg: &ProxyConfig,
-    req: &HttpRequest,
-    pending: &PendingAuthorization,
-    res: &mut HttpResponse,
-) -> Result<(), OAuthError> {
-    let key = grant_key(pending);
-    let now = cfg.clock.now();
-    let mut remembered = Jar::Consent
-        .open_all::<Remembered>(cfg, req)
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-    remembered
-        .grants
-        .retain(|g| g.expires > now && g.key != key);
-    remembered.grants.push(Grant {
-        key,
-        expires: now.saturating_add(cfg.consent.remember_for.as_secs()),
-    });
-    let excess = remembered.grants.len().saturating_sub(MAX_GRANTS);
-    remembered.grants.drain(..excess);
-    Jar::Consent.set(cfg, res, cfg.consent.remember_for, &remembered)
-}
-
-/// What an approval is remembered under: the client and its redirect URI, hashed to keep the
-/// cookie small. A loopback URI counts without its port, which native clients pick afresh
-/// each time (RFC 8252 §7.3; the redirect-URI check allows the same).
-fn grant_key(pending: &PendingAuthorization) -> String {
-    let uri = match Url::parse(&pending.redirect_uri) {
-        Ok(mut url) if is_loopback(&url) => {
-            // Cannot fail on a URL with a host.
-            let _ = url.set_port(None);
-            url.to_string()
-        }
-        _ => pending.redirect_uri.clone(),
-    };
-    let digest = openssl::sha::sha256(format!("{}\n{uri}", pending.client).as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
 /// The page's policy: no script, styles only with this answer's nonce, images only from the
@@ -318,59 +159,4 @@ fn page_csp(cfg: &ProxyConfig, style_nonce: &str) -> String {
     }
     csp.push_str("base-uri 'none'; frame-ancestors 'none'");
     csp
-}
-
-/// The headers of every consent answer: not framed, not cached, no referrer, no sniffing.
-fn harden(res: &mut HttpResponse, csp: &str) {
-    let headers = res.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    for (name, value) in [
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::PRAGMA, "no-cache"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pending(client: &str, redirect_uri: &str) -> PendingAuthorization {
-        PendingAuthorization {
-            client: client.into(),
-            client_name: None,
-            static_client: false,
-            redirect_uri: redirect_uri.into(),
-            redirect_uri_sent: true,
-            state: None,
-            code_challenge: String::new(),
-            scopes: vec![],
-        }
-    }
-
-    #[test]
-    fn grant_keys_separate_clients_and_redirect_uris_but_not_loopback_ports() {
-        let a = grant_key(&pending("c1", "https://client.example/cb"));
-        assert_eq!(a.len(), 22);
-        assert_ne!(a, grant_key(&pending("c2", "https://client.example/cb")));
-        assert_ne!(a, grant_key(&pending("c1", "https://client.example/cb2")));
-        assert_ne!(
-            grant_key(&pending("c1", "https://client.example:8443/cb")),
-            grant_key(&pending("c1", "https://client.example:9443/cb"))
-        );
-        assert_eq!(
-            grant_key(&pending("c1", "http://127.0.0.1:5000/cb")),
-            grant_key(&pending("c1", "http://127.0.0.1:6000/cb"))
-        );
-        assert_ne!(
-            grant_key(&pending("c1", "http://127.0.0.1:5000/cb")),
-            grant_key(&pending("c1", "http://127.0.0.1:5000/other"))
-        );
-    }
 }

@@ -2,9 +2,7 @@
 
 pub(super) mod authorize;
 pub(super) mod callback;
-mod client;
 pub(super) mod consent;
-mod cookies;
 pub(super) mod metadata;
 pub(super) mod register;
 pub(super) mod revoke;

@@ -5,11 +5,11 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{client::Registration, read_body, State};
+use super::{read_body, State};
 use crate::proxy::{
     error::{no_store, OAuthError},
     redirect::validate_redirect_uri,
-    seal::Kind,
+    state::Registration,
 };
 
 /// More would only make the client id (and every URL carrying it) longer.
@@ -106,7 +106,7 @@ pub(crate) async fn register(
     };
     let client_id = cfg
         .sealer
-        .seal(Kind::Client, None, &registration)
+        .seal(&registration)
         .map_err(|_| OAuthError::ServerError("the registration could not be sealed".into()))?;
     if client_id.len() > MAX_CLIENT_ID {
         return Err(OAuthError::InvalidClientMetadata(

@@ -3,12 +3,8 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{
-    client, read_body,
-    token::{client_id, refuse_client},
-    Params, State,
-};
-use crate::proxy::{error::OAuthError, upstream::ProviderAnswer};
+use super::{read_body, Params, State};
+use crate::proxy::{clients, error::OAuthError, upstream::ProviderAnswer};
 
 pub(crate) async fn revoke(
     state: State,
@@ -26,9 +22,8 @@ pub(crate) async fn revoke(
         .map_err(|e| OAuthError::InvalidRequest(e.into()))?;
     let params = Params::parse(&body);
     params.check_repeated(&[])?;
-    let client_id = client_id(&req, &params)?;
-    if let Err(e) = client::resolve(cfg, &client_id) {
-        return refuse_client(&req, e);
+    if let Err(refusal) = clients::authenticate(cfg, &req, params.get("client_id")) {
+        return refusal.answer();
     }
     let token = params
         .get("token")
