@@ -157,5 +157,5 @@ pub use secret::{AccessToken, ClientSecret};
 pub use user::{default_user_info, AuthUser, AuthUserExt, UserInfo, UserInfoFn};
 pub use verify::{
     Algorithm, Claims, FnVerifier, IntrospectionVerifier, IntrospectionVerifierBuilder,
-    JwksVerifier, JwksVerifierBuilder, TokenCache, TokenVerifier, VerifyError,
+    IssuerPolicy, JwksVerifier, JwksVerifierBuilder, TokenCache, TokenVerifier, VerifyError,
 };

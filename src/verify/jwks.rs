@@ -22,7 +22,7 @@ use self::builder::SourceSpec;
 use self::fetch::{
     block_on_fresh_runtime, discover, discovery_urls, fetch, on_fetch_thread, Fetched,
 };
-pub use super::jwt::Algorithm;
+pub use super::jwt::{Algorithm, IssuerPolicy};
 use super::jwt::{Jws, KeySet, Policy};
 use super::{Claims, TokenVerifier, VerifyError};
 use crate::clock::Clock;
@@ -50,7 +50,8 @@ const MAX_MAX_AGE_SECS: u64 = 24 * 60 * 60;
 /// - A key chosen by `kid` (without `kid`, the only key that fits `alg`). A `kid` naming a key of
 ///   another type, curve or JWK `alg` is [`VerifyError::Algorithm`].
 /// - `exp` required; `exp`, `nbf`, `iat` checked with the leeway (default 60 s).
-/// - `iss` equal to the configured issuer, byte for byte.
+/// - `iss` equal to the configured issuer, byte for byte; or, with a per-tenant
+///   [`IssuerPolicy`], to the issuer of the tenant the verified payload names.
 /// - `aud` holding one of the configured audiences, when any are configured.
 /// - header `typ` equal to [`require_typ`](JwksVerifierBuilder::require_typ), when set.
 ///
@@ -416,6 +417,109 @@ pub(super) mod tests {
         assert!(!printed.contains(&n[..16]), "{printed}");
         assert!(printed.contains("keys: 3"), "{printed}");
         assert!(!printed.contains("\"kty\""), "{printed}");
+    }
+
+    #[test]
+    fn a_per_tenant_issuer_is_filled_from_the_verified_payload() {
+        let verifier = JwksVerifier::from_jwks(&jwks())
+            .issuer_policy(IssuerPolicy::per_tenant(
+                "https://login.example/{tenant}/v2.0",
+                "tid",
+            ))
+            .audience("api")
+            .clock(Arc::new(Fixed(NOW)))
+            .build()
+            .unwrap();
+        let tenant_token = |iss: &str, tid: serde_json::Value| {
+            let mut payload = good_payload();
+            payload["iss"] = json!(iss);
+            payload["tid"] = tid;
+            sign_with(&json!({ "alg": "ES256", "kid": "ec" }), &payload, "ES256")
+        };
+        for tid in ["t-1", "72f988bf-86f1-41af-91ab-2d7cd011db47"] {
+            let iss = format!("https://login.example/{tid}/v2.0");
+            let claims = block_on(verifier.verify(&tenant_token(&iss, json!(tid)))).unwrap();
+            assert_eq!(claims.get_str("tid"), Some(tid));
+        }
+        let refused = [
+            // Signed for one tenant, naming another's issuer.
+            ("https://login.example/t-2/v2.0", json!("t-1")),
+            ("https://login.example/{tenant}/v2.0", json!("t-1")),
+            ("https://login.example/t-1/v2.0", json!(null)),
+            ("https://login.example/t-1/v2.0", json!(["t-1"])),
+            ("https://login.example//v2.0", json!("")),
+            ("https://login.example/a/b/v2.0", json!("a/b")),
+            ("https://login.example/../v2.0", json!("..")),
+            (ISS, json!("t-1")),
+        ];
+        for (iss, tid) in refused {
+            assert_eq!(
+                block_on(verifier.verify(&tenant_token(iss, tid.clone()))).unwrap_err(),
+                VerifyError::Issuer,
+                "{iss} / {tid}"
+            );
+        }
+        let mut no_tid = good_payload();
+        no_tid["iss"] = json!("https://login.example/t-1/v2.0");
+        let no_tid = sign_with(&json!({ "alg": "ES256", "kid": "ec" }), &no_tid, "ES256");
+        assert_eq!(
+            block_on(verifier.verify(&no_tid)).unwrap_err(),
+            VerifyError::Issuer
+        );
+    }
+
+    #[test]
+    fn a_tenant_claim_given_twice_is_malformed() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+
+        use super::super::jwt::testing::signer;
+
+        let verifier = JwksVerifier::from_jwks(&jwks())
+            .issuer_policy(IssuerPolicy::per_tenant(
+                "https://login.example/{tenant}/v2.0",
+                "tid",
+            ))
+            .clock(Arc::new(Fixed(NOW)))
+            .build()
+            .unwrap();
+        let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "RS256", "kid": "rsa" }).to_string());
+        let payload = format!(
+            r#"{{"iss":"https://login.example/a/v2.0","exp":{},"tid":"a","tid":"b"}}"#,
+            NOW + 600
+        );
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let signature = signer("RS256").sign(input.as_bytes()).unwrap();
+        let twice = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+        assert_eq!(
+            block_on(verifier.verify(&twice)).unwrap_err(),
+            VerifyError::Malformed("payload is not a JSON object")
+        );
+    }
+
+    #[test]
+    fn the_signature_is_checked_before_the_tenant_is_read() {
+        let verifier = JwksVerifier::from_jwks(&jwks())
+            .issuer_policy(IssuerPolicy::per_tenant(
+                "https://login.example/{tenant}/v2.0",
+                "tid",
+            ))
+            .clock(Arc::new(Fixed(NOW)))
+            .build()
+            .unwrap();
+        let mut payload = good_payload();
+        payload["iss"] = json!("https://login.example/t-1/v2.0");
+        payload["tid"] = json!("t-1");
+        let good = sign_with(&json!({ "alg": "ES256", "kid": "ec" }), &payload, "ES256");
+        let (_, signature) = good.rsplit_once('.').unwrap();
+        payload["iss"] = json!("https://login.example/t-2/v2.0");
+        payload["tid"] = json!("t-2");
+        let other = sign_with(&json!({ "alg": "ES256", "kid": "ec" }), &payload, "ES256");
+        let (input, _) = other.rsplit_once('.').unwrap();
+        assert_eq!(
+            block_on(verifier.verify(&format!("{input}.{signature}"))).unwrap_err(),
+            VerifyError::Signature
+        );
     }
 
     #[test]

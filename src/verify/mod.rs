@@ -16,7 +16,7 @@ mod opaque;
 
 pub use cache::TokenCache;
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
-pub use jwks::{Algorithm, JwksVerifier, JwksVerifierBuilder};
+pub use jwks::{Algorithm, IssuerPolicy, JwksVerifier, JwksVerifierBuilder};
 pub use opaque::FnVerifier;
 
 /// The largest clock-skew tolerance a verifier accepts: more would keep expired tokens alive.
