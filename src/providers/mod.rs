@@ -57,7 +57,6 @@
 
 mod auth0;
 mod entra_id;
-mod entra_keys;
 mod github;
 mod google;
 mod keycloak;
