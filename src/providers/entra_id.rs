@@ -7,15 +7,23 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use futures::future::LocalBoxFuture;
 use serde::Deserialize;
 
-use super::{base_url, segment, Credentials};
+use super::{base_url, segment, Common, Endpoints};
 use crate::config::invalid;
 use crate::{
-    default_user_info, verify::api::DEFAULT_API_TIMEOUT, Claims, ClientSecret, Clock, ConfigError,
-    IssuerPolicy, JwksVerifier, OAuthProxy, OAuthProxyBuilder, ResourceForwarding, SystemClock,
-    TokenVerifier, VerifyError,
+    default_user_info, verify::api::DEFAULT_API_TIMEOUT, Claims, ConfigError, IssuerPolicy,
+    JwksVerifier, OAuthProxyBuilder, ResourceForwarding, TokenVerifier, VerifyError,
 };
 
 const AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+/// Under `{authority host}/{tenant}`. No revocation endpoint; the app's API scope is added to
+/// these scopes.
+const ENDPOINTS: Endpoints = Endpoints {
+    authorize: "/oauth2/v2.0/authorize",
+    token: "/oauth2/v2.0/token",
+    revocation: None,
+    keys: Some("/discovery/v2.0/keys"),
+    scopes: &["openid", "profile", "email", "offline_access"],
+};
 /// The tenant of personal Microsoft accounts, named in their tokens' `tid` and issuer.
 const CONSUMERS_TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 const DEFAULT_API_SCOPE: &str = "access_as_user";
@@ -56,14 +64,12 @@ const MAX_KEYS_BODY: usize = 256 * 1024;
 pub fn entra_id(tenant: impl Into<String>) -> EntraId {
     EntraId {
         tenant: tenant.into(),
-        credentials: Credentials::default(),
+        common: Common::new(),
         api_scope: DEFAULT_API_SCOPE.into(),
         app_id_uri: None,
-        scopes: None,
         allowed_tenants: Vec::new(),
         authority_host: AUTHORITY_HOST.into(),
         timeout: DEFAULT_API_TIMEOUT,
-        clock: Arc::new(SystemClock),
     }
 }
 
@@ -71,14 +77,12 @@ pub fn entra_id(tenant: impl Into<String>) -> EntraId {
 #[must_use]
 pub struct EntraId {
     tenant: String,
-    credentials: Credentials,
+    common: Common,
     api_scope: String,
     app_id_uri: Option<String>,
-    scopes: Option<Vec<String>>,
     allowed_tenants: Vec<String>,
     authority_host: String,
     timeout: Duration,
-    clock: Arc<dyn Clock>,
 }
 
 /// Which tenants' tokens are accepted.
@@ -90,13 +94,10 @@ enum Tenancy {
 }
 
 impl EntraId {
-    /// The app's Application (client) ID and a client secret (required).
-    pub fn client(mut self, id: impl Into<String>, secret: impl Into<ClientSecret>) -> Self {
-        self.credentials = Credentials {
-            id: Some(id.into()),
-            secret: Some(secret.into()),
-        };
-        self
+    super::common_setters! {
+        client: "The app's Application (client) ID and a client secret (required).",
+        scopes: "Replaces the scopes requested. Keep one scope of your API in them, or the \
+                 access token will be Graph's, which cannot be verified.",
     }
 
     /// The name of the scope the app exposes (default `access_as_user`).
@@ -108,17 +109,6 @@ impl EntraId {
     /// The Application ID URI (default `api://{client id}`); also accepted as `aud`.
     pub fn app_id_uri(mut self, uri: impl Into<String>) -> Self {
         self.app_id_uri = Some(uri.into());
-        self
-    }
-
-    /// Replaces the scopes requested. Keep one scope of your API in them, or the access token
-    /// will be Graph's, which cannot be verified.
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
         self
     }
 
@@ -142,12 +132,6 @@ impl EntraId {
     /// The time allowed for fetching Microsoft's keys (default 5 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
-        self
-    }
-
-    /// The clock for token times and key refreshes, given to the proxy too.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
         self
     }
 
@@ -188,7 +172,7 @@ impl EntraId {
         Ok(match &self.app_id_uri {
             Some(uri) if !uri.is_empty() => uri.trim_end_matches('/').to_owned(),
             Some(_) => return Err(ConfigError::Missing("app_id_uri")),
-            None => format!("api://{}", self.credentials.id()?),
+            None => format!("api://{}", self.common.credentials.id()?),
         })
     }
 
@@ -201,11 +185,13 @@ impl EntraId {
             return Err(invalid("timeout", "must be positive"));
         }
         let audiences = [
-            self.credentials.id()?.to_owned(),
+            self.common.credentials.id()?.to_owned(),
             self.app_id_uri_or_default()?,
         ];
         // One key set for every tenant, and the issuer of the tenant the signed token names.
-        let jwks = JwksVerifier::new(format!("{host}/{tenant}/discovery/v2.0/keys"))
+        let jwks = self
+            .common
+            .jwks(&ENDPOINTS.at(&format!("{host}/{tenant}")))?
             .issuer_policy(IssuerPolicy::per_tenant(
                 format!("{host}/{{tenant}}/v2.0"),
                 "tid",
@@ -215,7 +201,6 @@ impl EntraId {
             .refetch_interval(KEYS_REFETCH_INTERVAL)
             .fetch_timeout(self.timeout)
             .max_response_bytes(MAX_KEYS_BODY)
-            .clock(self.clock.clone())
             .build()?;
         Ok(EntraIdVerifier {
             inner: Arc::new(Inner {
@@ -227,32 +212,22 @@ impl EntraId {
     }
 
     /// The proxy builder, filled in; add `public_url` and `proxy_key`.
-    pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
+    pub fn builder(mut self) -> Result<OAuthProxyBuilder, ConfigError> {
         let verifier = self.verifier()?;
+        if self.common.scopes.is_none() {
+            let api = format!("{}/{}", self.app_id_uri_or_default()?, self.api_scope);
+            let defaults = ENDPOINTS.scopes.iter().map(|s| (*s).to_owned());
+            self.common.scopes = Some(defaults.chain([api]).collect());
+        }
         let host = &verifier.inner.host;
-        let tenant = &self.tenant;
-        let scopes = match &self.scopes {
-            Some(scopes) => scopes.clone(),
-            None => {
-                let api = format!("{}/{}", self.app_id_uri_or_default()?, self.api_scope);
-                ["openid", "profile", "email", "offline_access", &api]
-                    .map(String::from)
-                    .to_vec()
-            }
-        };
-        let mut builder = OAuthProxy::builder()
-            .auth_endpoint(format!("{host}/{tenant}/oauth2/v2.0/authorize"))
-            .token_endpoint(format!("{host}/{tenant}/oauth2/v2.0/token"))
-            .client_id(self.credentials.id()?)
-            .scopes(scopes)
+        let urls = ENDPOINTS.at(&format!("{host}/{}", self.tenant));
+        let mut builder = self
+            .common
+            .proxy(urls, ENDPOINTS.scopes)?
             .resource_forwarding(ResourceForwarding::Omit)
-            .user_info(default_user_info)
-            .clock(self.clock.clone());
+            .user_info(default_user_info);
         if let Tenancy::One(tid) = &verifier.inner.tenancy {
             builder = builder.issuer(format!("{host}/{tid}/v2.0"));
-        }
-        if let Some(secret) = self.credentials.secret {
-            builder = builder.client_secret(secret);
         }
         Ok(builder.verifier(verifier))
     }
@@ -262,7 +237,7 @@ impl fmt::Debug for EntraId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EntraId")
             .field("tenant", &self.tenant)
-            .field("credentials", &self.credentials)
+            .field("credentials", &self.common.credentials)
             .field("api_scope", &self.api_scope)
             .field("allowed_tenants", &self.allowed_tenants)
             .finish_non_exhaustive()
