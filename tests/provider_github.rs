@@ -20,7 +20,8 @@ const TOKEN: &str = "gho_16C7e42F292c6912E7710c838347Ae178B4a";
 
 async fn setup(clock: Arc<ManualClock>) -> (StandIn, RequireAuth) {
     let github = StandIn::start().await;
-    let proxy = providers::github(CLIENT, SECRET)
+    let proxy = providers::github()
+        .client(CLIENT, SECRET)
         .api_url(github.url(""))
         .cache_ttl(Duration::from_secs(60))
         .user_agent("mcp-test-app")
@@ -345,7 +346,8 @@ async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
     actix_rt::spawn(server);
 
     // The shared flow helpers expect the upstream client id of their own double.
-    let proxy = providers::github(UPSTREAM_CLIENT_ID, UPSTREAM_SECRET)
+    let proxy = providers::github()
+        .client(UPSTREAM_CLIENT_ID, UPSTREAM_SECRET)
         .web_url(format!("http://{addr}"))
         .builder()
         .unwrap()

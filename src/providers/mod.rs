@@ -2,12 +2,14 @@
 //! really issues.
 //!
 //! A preset is a small struct made by one function here ([`google`], [`github`], [`okta`],
-//! [`auth0`], [`entra_id`], [`keycloak`]). Its setters change anything the provider lets you
-//! change, including **every upstream URL** (so tests can aim it at a double on 127.0.0.1),
-//! and then:
-//! - `builder()` gives an [`OAuthProxyBuilder`](crate::OAuthProxyBuilder) filled with the
-//!   provider's endpoints, scopes, authorization parameters, verifier, user mapping and cache
-//!   lifetime; add your `public_url` and `proxy_key` and build;
+//! [`auth0`], [`entra_id`], [`keycloak`]), which takes what locates the provider (a domain, a
+//! realm, a tenant; nothing for Google and GitHub). Every preset takes the client registered
+//! with the provider as `.client(id, secret)`, and `.scopes(..)` and `.clock(..)` alike. Its
+//! other setters change anything the provider lets you change, including **every upstream
+//! URL** (so tests can aim it at a double on 127.0.0.1), and then:
+//! - `builder()` gives an [`OAuthProxyBuilder`] filled with the provider's endpoints, scopes,
+//!   authorization parameters, verifier, user mapping and cache lifetime; add your
+//!   `public_url` and `proxy_key` and build;
 //! - `verifier()` gives the verifier alone, for [`RequireAuth`](crate::RequireAuth) or
 //!   [`RemoteAuth`](crate::RemoteAuth).
 //!
@@ -34,7 +36,8 @@
 //! #[actix_web::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let env = |name: &str| std::env::var(name).unwrap_or_default();
-//!     let proxy = providers::google(env("GOOGLE_CLIENT_ID"), env("GOOGLE_CLIENT_SECRET"))
+//!     let proxy = providers::google()
+//!         .client(env("GOOGLE_CLIENT_ID"), env("GOOGLE_CLIENT_SECRET"))
 //!         .builder()?
 //!         .public_url("https://mcp.example.com")
 //!         .proxy_key(ProxyKey::from_base64url(&env("PROXY_KEY"))?)
