@@ -292,34 +292,45 @@ mod tests {
 
     #[test]
     fn build_refuses_bad_issuer_templates() {
-        let build = |template: &str| {
+        let build = |template: &str, claim: &str| {
             JwksVerifier::from_jwks(&jwks())
-                .issuer_policy(IssuerPolicy::per_tenant(template, "tid"))
+                .issuer_policy(IssuerPolicy::per_tenant(template, claim))
                 .build()
         };
-        assert!(build("https://login.example/{tenant}/v2.0").is_ok());
-        for bad in [
-            "https://login.example/v2.0",
-            "https://login.example/{tenant}/{tenant}/v2.0",
-            "https://login.example/{tid}/v2.0",
+        assert!(build("https://login.example/{tenant}/v2.0", "tid").is_ok());
+        assert!(build("http://127.0.0.1:8080/{tenant}/v2.0", "tid").is_ok());
+        assert!(build("https://{tenant}.login.example/", "tid").is_ok());
+        for (bad, claim) in [
+            ("https://login.example/v2.0", "tid"),
+            ("https://login.example/{tenant}/{tenant}/v2.0", "tid"),
+            ("https://login.example/{tid}/v2.0", "tid"),
+            ("https://login.example/{tenant}/{v}", "tid"),
+            ("https://login.example/{tenant}/v2.0", ""),
         ] {
             assert!(
                 matches!(
-                    build(bad),
+                    build(bad, claim),
                     Err(ConfigError::Invalid {
                         field: "issuer",
                         ..
                     })
                 ),
-                "{bad}"
+                "{bad} / {claim:?}"
             );
         }
         assert!(matches!(
-            build("http://login.example/{tenant}/v2.0"),
+            build("http://login.example/{tenant}/v2.0", "tid"),
             Err(ConfigError::InsecureUrl { .. })
         ));
-        assert_eq!(build("").unwrap_err(), ConfigError::Missing("issuer"));
-        // The exact issuer set last wins, and the other way round.
+        assert!(matches!(
+            build("{tenant}", "tid"),
+            Err(ConfigError::InvalidUrl { .. })
+        ));
+        assert_eq!(
+            build("", "tid").unwrap_err(),
+            ConfigError::Missing("issuer")
+        );
+        // The issuer set last is the one used.
         let exact = JwksVerifier::from_jwks(&jwks())
             .issuer_policy(IssuerPolicy::per_tenant("no template", "tid"))
             .issuer(ISS);
