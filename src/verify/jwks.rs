@@ -106,7 +106,7 @@ struct Flight {
 
 impl JwksVerifier {
     /// Starts a verifier whose keys are fetched from `jwks_url` (https, or http on loopback).
-    #[allow(clippy::new_ret_no_self)] // the seed's `jwksVerifier(url)` spelling; a builder follows
+    #[allow(clippy::new_ret_no_self)] // `new(url)` reads as what it starts; a builder follows
     pub fn new(jwks_url: impl Into<String>) -> JwksVerifierBuilder {
         JwksVerifierBuilder::with_source(SourceSpec::Url(jwks_url.into()))
     }
