@@ -21,18 +21,30 @@
 //!   service (building the request included) without `RequireAuth`, with it and the token
 //!   cached, and with it and the cache off (verification and user mapping on every request).
 //!
+//! The group `entra_forged_tenant` holds three refusals of RS256 tokens whose signature does
+//! not verify, against a key set of four RSA keys without `alg` (as Microsoft publishes them):
+//! - `jwks_bad_signature`: `JwksVerifier` with one exact issuer: the normal refusal;
+//! - `entra_known_tenant`: the multi-tenant Entra ID verifier, for a tenant whose tokens it has
+//!   accepted before;
+//! - `entra_fresh_tenant`: the same, each token naming a tenant never seen before, which is what
+//!   anyone can send: it must cost what the normal refusal costs.
+//!
 //! The ratio `jwks_verifier / raw_openssl` is the number that matters; absolute times depend on
 //! the machine. After criterion's report the bench prints these ratios measured from interleaved
 //! batches, which stay meaningful when other processes load the machine, and the cache hit as a
 //! fraction of the cold verification measured the same way.
 
+use std::cell::Cell;
 use std::hint::black_box;
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::rc::Rc;
+use std::thread;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actix_mcp_oauth::{
-    default_user_info, AccessToken, AuthUser, JwksVerifier, RequireAuth, TokenCache, TokenVerifier,
-    UserInfo,
+    default_user_info, providers, AccessToken, AuthUser, JwksVerifier, RequireAuth, TokenCache,
+    TokenVerifier, UserInfo,
 };
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::{HeaderValue, AUTHORIZATION};
@@ -482,6 +494,226 @@ fn print_cache_ratios(hit: &CacheHit<'_>, middleware: &Middleware) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Forged tokens naming a fresh tenant
+
+const ENTRA_CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
+const KNOWN_TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+/// Distinct tokens per contender, cycled: more than a criterion sample takes between two uses
+/// of one token is not needed, since nothing is remembered about a refused token.
+const POOL: usize = 4096;
+
+/// Serves `body` to every request on 127.0.0.1, for the Entra verifier's first key fetch.
+fn serve(body: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A v2.0 access token of tenant `tid` as Entra issues it, for `host`.
+fn entra_payload(host: &str, tid: &str, n: usize) -> serde_json::Value {
+    let now = unix_now();
+    json!({
+        "aud": ENTRA_CLIENT,
+        "iss": format!("{host}/{tid}/v2.0"),
+        "iat": now - 60,
+        "nbf": now - 60,
+        "exp": now + 3600,
+        "name": "Ada Lovelace",
+        "oid": "690222be-ff1a-4d56-abd1-7e4f7d38e474",
+        "preferred_username": "ada@contoso.com",
+        "scp": "access_as_user",
+        "sub": "l3_roISQU222bULS9yi2k0XpqpOiMz5H3ZACo1GeXA",
+        "tid": tid,
+        "uti": format!("fqiBqXLPj0eQa82S{n:08x}"),
+        "ver": "2.0",
+    })
+}
+
+struct ForgedTenant {
+    jwks: JwksVerifier,
+    entra: providers::EntraIdVerifier,
+    /// Exact-issuer tokens with a signature that does not verify.
+    bad_signature: Vec<String>,
+    /// Forged tokens of the tenant whose valid token the Entra verifier accepted.
+    known: Vec<String>,
+    /// Forged tokens, each of its own tenant.
+    fresh: Vec<String>,
+    next: Cell<usize>,
+}
+
+impl ForgedTenant {
+    fn new() -> Self {
+        let pairs: Vec<RsaKeyPair> = (0..4)
+            .map(|_| RsaKeyPair::generate(2048).expect("rsa"))
+            .collect();
+        let keys: Vec<serde_json::Value> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, pair)| {
+                let mut jwk = pair.to_jwk_public_key();
+                jwk.set_key_id(format!("k{i}"));
+                jwk.set_key_use("sig");
+                serde_json::Value::Object(jwk.into())
+            })
+            .collect();
+        let jwks_json = json!({ "keys": keys }).to_string();
+        let signer = jws::RS256
+            .signer_from_jwk(&pairs[0].to_jwk_private_key())
+            .expect("signer");
+        let encode = |payload: &serde_json::Value| {
+            let header = json!({ "alg": "RS256", "kid": "k0", "typ": "JWT" });
+            format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header.to_string()),
+                URL_SAFE_NO_PAD.encode(payload.to_string())
+            )
+        };
+        let sign =
+            |input: &str| URL_SAFE_NO_PAD.encode(signer.sign(input.as_bytes()).expect("sign"));
+
+        let host = serve(jwks_json.clone());
+        let entra = providers::entra_id("organizations")
+            .client(ENTRA_CLIENT, "entra-secret")
+            .authority_host(&host)
+            .verifier()
+            .expect("entra verifier");
+        let valid = encode(&entra_payload(&host, KNOWN_TENANT, 0));
+        let valid = format!("{valid}.{}", sign(&valid));
+        // The first token loads the keys (with a runtime, whatever the verifier fetches with).
+        actix_rt::System::new()
+            .block_on(entra.verify(&valid))
+            .expect("a valid Entra token is accepted");
+        // Well-formed, right length, signed by our key, but over another input.
+        let forged_signature = sign("something else");
+        let forge = |payload: &serde_json::Value| format!("{}.{forged_signature}", encode(payload));
+
+        let jwks = JwksVerifier::from_jwks(&jwks_json)
+            .issuer(format!("{host}/{KNOWN_TENANT}/v2.0"))
+            .audience(ENTRA_CLIENT)
+            .build()
+            .expect("verifier");
+        let bad_signature = (0..POOL)
+            .map(|n| forge(&entra_payload(&host, KNOWN_TENANT, n)))
+            .collect();
+        let known = (0..POOL)
+            .map(|n| forge(&entra_payload(&host, KNOWN_TENANT, n)))
+            .collect();
+        let fresh = (0..POOL)
+            .map(|n| {
+                let tid = format!("{:08x}-0000-4000-8000-{:012x}", n, n * 7919);
+                forge(&entra_payload(&host, &tid, n))
+            })
+            .collect();
+        let forged = Self {
+            jwks,
+            entra,
+            bad_signature,
+            known,
+            fresh,
+            next: Cell::new(0),
+        };
+        assert!(forged.jwks_bad_signature());
+        assert!(forged.entra_known_tenant());
+        assert!(forged.entra_fresh_tenant());
+        forged
+    }
+
+    fn pick<'a>(&self, pool: &'a [String]) -> &'a str {
+        let n = self.next.get();
+        self.next.set((n + 1) % POOL);
+        &pool[n]
+    }
+
+    /// True when the token was refused for its signature, as every contender must be.
+    fn refused(result: Result<actix_mcp_oauth::Claims, actix_mcp_oauth::VerifyError>) -> bool {
+        matches!(result, Err(actix_mcp_oauth::VerifyError::Signature))
+    }
+
+    fn jwks_bad_signature(&self) -> bool {
+        let token = self.pick(&self.bad_signature);
+        Self::refused(block_on(self.jwks.verify(black_box(token))))
+    }
+
+    fn entra_known_tenant(&self) -> bool {
+        let token = self.pick(&self.known);
+        Self::refused(block_on(self.entra.verify(black_box(token))))
+    }
+
+    fn entra_fresh_tenant(&self) -> bool {
+        let token = self.pick(&self.fresh);
+        Self::refused(block_on(self.entra.verify(black_box(token))))
+    }
+}
+
+fn forged_tenant(c: &mut Criterion, forged: &ForgedTenant) {
+    let mut group = c.benchmark_group("entra_forged_tenant");
+    group.bench_function("jwks_bad_signature", |b| {
+        b.iter(|| forged.jwks_bad_signature())
+    });
+    group.bench_function("entra_known_tenant", |b| {
+        b.iter(|| forged.entra_known_tenant())
+    });
+    group.bench_function("entra_fresh_tenant", |b| {
+        b.iter(|| forged.entra_fresh_tenant())
+    });
+    group.finish();
+}
+
+/// The fresh-tenant refusal beside the normal one, from interleaved batches as in
+/// [`print_ratios`].
+fn print_forged_ratios(forged: &ForgedTenant) {
+    const BATCH: u32 = 50;
+    let contenders: [&dyn Fn() -> bool; 3] = [
+        &|| forged.jwks_bad_signature(),
+        &|| forged.entra_known_tenant(),
+        &|| forged.entra_fresh_tenant(),
+    ];
+    let mut times: [Vec<f64>; 3] = Default::default();
+    for _ in 0..ROUNDS {
+        for (i, f) in contenders.iter().enumerate() {
+            times[i].push(batch(BATCH, *f));
+        }
+    }
+    for t in &mut times {
+        t.sort_by(f64::total_cmp);
+    }
+    let min = |i: usize| times[i][0];
+    let median = |i: usize| times[i][ROUNDS / 2];
+    println!(
+        "\nForged RS256 tokens, bad signature (interleaved batches; min / median, ratios to \
+         jwks_bad_signature):"
+    );
+    println!(
+        "  jwks_bad_signature {:.2} µs / {:.2} µs | entra_known_tenant {:.3}x / {:.3}x \
+         | entra_fresh_tenant {:.3}x / {:.3}x",
+        min(0) * 1e6,
+        median(0) * 1e6,
+        min(1) / min(0),
+        median(1) / median(0),
+        min(2) / min(0),
+        median(2) / median(0),
+    );
+}
+
 /// Criterion's benchmark filter (the first argument that is neither a flag nor a flag's value).
 fn positional_filter(args: &[String]) -> Option<String> {
     const TAKES_VALUE: &[&str] = &[
@@ -530,11 +762,19 @@ fn main() {
     let hit = CacheHit::new(rs256);
     let middleware = Middleware::new(rs256);
     cache_hit(&mut criterion, &hit, &middleware);
+    let forged = ForgedTenant::new();
+    forged_tenant(&mut criterion, &forged);
     criterion.final_summary();
     if !quick {
         print_ratios(&prepared, filter.as_deref());
         if filter.as_deref().is_none_or(|f| "cache_hit".contains(f)) {
             print_cache_ratios(&hit, &middleware);
+        }
+        if filter
+            .as_deref()
+            .is_none_or(|f| "entra_forged_tenant".contains(f))
+        {
+            print_forged_ratios(&forged);
         }
     }
 }

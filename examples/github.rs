@@ -30,15 +30,15 @@ async fn whoami(user: AuthUser) -> HttpResponse {
 async fn main() -> Result<(), Box<dyn Error>> {
     env_logger::init_from_env(env_logger::Env::default().default_filter_or("info"));
 
-    let proxy: OAuthProxy =
-        providers::github(env("GITHUB_CLIENT_ID")?, env("GITHUB_CLIENT_SECRET")?)
-            // GitHub asks API clients to name themselves in the User-Agent.
-            .user_agent("actix-mcp-oauth-example")
-            .cache_ttl(std::time::Duration::from_secs(60))
-            .builder()?
-            .public_url(env("PUBLIC_URL")?)
-            .proxy_key(ProxyKey::from_base64url(&env("PROXY_KEY")?)?)
-            .build()?;
+    let proxy: OAuthProxy = providers::github()
+        .client(env("GITHUB_CLIENT_ID")?, env("GITHUB_CLIENT_SECRET")?)
+        // GitHub asks API clients to name themselves in the User-Agent.
+        .user_agent("actix-mcp-oauth-example")
+        .cache_ttl(std::time::Duration::from_secs(60))
+        .builder()?
+        .public_url(env("PUBLIC_URL")?)
+        .proxy_key(ProxyKey::from_base64url(&env("PROXY_KEY")?)?)
+        .build()?;
     log::info!("MCP endpoint: {}", proxy.resource());
 
     HttpServer::new(move || {

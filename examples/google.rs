@@ -32,12 +32,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // Endpoints, `access_type=offline` + `prompt=consent` (for refresh tokens), the token-info
     // verifier and a one-hour token cache all come with the preset.
-    let proxy: OAuthProxy =
-        providers::google(env("GOOGLE_CLIENT_ID")?, env("GOOGLE_CLIENT_SECRET")?)
-            .builder()?
-            .public_url(env("PUBLIC_URL")?)
-            .proxy_key(ProxyKey::from_base64url(&env("PROXY_KEY")?)?)
-            .build()?;
+    let proxy: OAuthProxy = providers::google()
+        .client(env("GOOGLE_CLIENT_ID")?, env("GOOGLE_CLIENT_SECRET")?)
+        .builder()?
+        .public_url(env("PUBLIC_URL")?)
+        .proxy_key(ProxyKey::from_base64url(&env("PROXY_KEY")?)?)
+        .build()?;
     log::info!("MCP endpoint: {}", proxy.resource());
 
     HttpServer::new(move || {

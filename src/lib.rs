@@ -153,5 +153,5 @@ pub use user::{default_user_info, AuthUser, AuthUserExt, UserInfo, UserInfoFn};
 pub use validate::ConfigError;
 pub use verify::{
     Algorithm, Claims, FnVerifier, IntrospectionVerifier, IntrospectionVerifierBuilder,
-    JwksVerifier, JwksVerifierBuilder, TokenVerifier, VerifyError,
+    IssuerPolicy, JwksVerifier, JwksVerifierBuilder, TokenVerifier, VerifyError,
 };

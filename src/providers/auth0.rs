@@ -1,12 +1,18 @@
 //! Auth0: JWT access tokens for an API (the `audience` parameter), checked against the tenant's
 //! JWKS.
 
-use std::{fmt, sync::Arc};
+use std::fmt;
 
-use super::{base_url, Credentials};
-use crate::{
-    default_user_info, ClientSecret, Clock, ConfigError, JwksVerifier, OAuthProxy,
-    OAuthProxyBuilder, SystemClock,
+use super::{base_url, Common, Endpoints};
+use crate::{default_user_info, ConfigError, JwksVerifier, OAuthProxyBuilder};
+
+/// Under the tenant's issuer, which ends with a slash.
+const ENDPOINTS: Endpoints = Endpoints {
+    authorize: "authorize",
+    token: "oauth/token",
+    revocation: Some("oauth/revoke"),
+    keys: Some(".well-known/jwks.json"),
+    scopes: &["openid", "profile", "email", "offline_access"],
 };
 
 /// Auth0, for a "Regular Web Application" and an API registered in the tenant:
@@ -29,11 +35,7 @@ pub fn auth0(domain: impl Into<String>, audience: impl Into<String>) -> Auth0 {
     Auth0 {
         domain: domain.into(),
         audience: audience.into(),
-        credentials: Credentials::default(),
-        scopes: ["openid", "profile", "email", "offline_access"]
-            .map(String::from)
-            .to_vec(),
-        clock: Arc::new(SystemClock),
+        common: Common::new(),
     }
 }
 
@@ -42,36 +44,14 @@ pub fn auth0(domain: impl Into<String>, audience: impl Into<String>) -> Auth0 {
 pub struct Auth0 {
     domain: String,
     audience: String,
-    credentials: Credentials,
-    scopes: Vec<String>,
-    clock: Arc<dyn Clock>,
+    common: Common,
 }
 
 impl Auth0 {
-    /// The application's client id and secret (required).
-    pub fn client(mut self, id: impl Into<String>, secret: impl Into<ClientSecret>) -> Self {
-        self.credentials = Credentials {
-            id: Some(id.into()),
-            secret: Some(secret.into()),
-        };
-        self
-    }
-
-    /// The scopes requested (default `openid profile email offline_access`); add your API's
-    /// permissions to have them granted as scopes.
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The clock for token times, given to the proxy too (default the system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
+    super::common_setters! {
+        client: "The application's client id and secret (required).",
+        scopes: "The scopes requested (default `openid profile email offline_access`); add \
+                 your API's permissions to have them granted as scopes.",
     }
 
     /// The tenant's issuer, `https://{domain}/`.
@@ -85,10 +65,10 @@ impl Auth0 {
             return Err(ConfigError::Missing("audience"));
         }
         let issuer = self.issuer()?;
-        JwksVerifier::new(format!("{issuer}.well-known/jwks.json"))
+        self.common
+            .jwks(&ENDPOINTS.at(&issuer))?
             .issuer(issuer)
             .audience(&self.audience)
-            .clock(self.clock.clone())
             .build()
     }
 
@@ -96,21 +76,13 @@ impl Auth0 {
     pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
         let verifier = self.verifier()?;
         let issuer = self.issuer()?;
-        let mut builder = OAuthProxy::builder()
-            .issuer(&issuer)
-            .auth_endpoint(format!("{issuer}authorize"))
-            .token_endpoint(format!("{issuer}oauth/token"))
-            .revocation_endpoint(format!("{issuer}oauth/revoke"))
-            .client_id(self.credentials.id()?)
-            .scopes(self.scopes)
+        Ok(self
+            .common
+            .proxy(ENDPOINTS.at(&issuer), ENDPOINTS.scopes)?
+            .issuer(issuer)
             .extra_authorize_params([("audience", self.audience)])
             .verifier(verifier)
-            .user_info(default_user_info)
-            .clock(self.clock);
-        if let Some(secret) = self.credentials.secret {
-            builder = builder.client_secret(secret);
-        }
-        Ok(builder)
+            .user_info(default_user_info))
     }
 }
 
@@ -119,7 +91,7 @@ impl fmt::Debug for Auth0 {
         f.debug_struct("Auth0")
             .field("domain", &self.domain)
             .field("audience", &self.audience)
-            .field("credentials", &self.credentials)
+            .field("credentials", &self.common.credentials)
             .finish_non_exhaustive()
     }
 }

@@ -7,19 +7,34 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use futures::future::LocalBoxFuture;
 use serde::Deserialize;
 
-use super::{base_url, entra_keys::TenantKeys, segment, Credentials};
+use super::{base_url, segment, Common, Endpoints};
 use crate::validate::invalid;
 use crate::{
-    default_user_info, verify::api::DEFAULT_API_TIMEOUT, Claims, ClientSecret, Clock, ConfigError,
-    OAuthProxy, OAuthProxyBuilder, ResourceForwarding, SystemClock, TokenVerifier, VerifyError,
+    default_user_info, verify::api::DEFAULT_API_TIMEOUT, Claims, ConfigError, IssuerPolicy,
+    JwksVerifier, OAuthProxyBuilder, ResourceForwarding, TokenVerifier, VerifyError,
 };
 
 const AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+/// Under `{authority host}/{tenant}`. No revocation endpoint; the app's API scope is added to
+/// these scopes.
+const ENDPOINTS: Endpoints = Endpoints {
+    authorize: "/oauth2/v2.0/authorize",
+    token: "/oauth2/v2.0/token",
+    revocation: None,
+    keys: Some("/discovery/v2.0/keys"),
+    scopes: &["openid", "profile", "email", "offline_access"],
+};
 /// The tenant of personal Microsoft accounts, named in their tokens' `tid` and issuer.
 const CONSUMERS_TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 const DEFAULT_API_SCOPE: &str = "access_as_user";
 /// Longer tokens are not Entra's; refused before any decoding.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
+/// How long Microsoft's keys are used before a refresh (they also are refetched, at most every
+/// [`KEYS_REFETCH_INTERVAL`], for a token signed with a key they lack).
+const KEYS_TTL: Duration = Duration::from_secs(60 * 60);
+const KEYS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// Microsoft's key set carries certificates; a few dozen KiB.
+const MAX_KEYS_BODY: usize = 256 * 1024;
 
 /// Microsoft Entra ID, for an app registration (Entra admin center → App registrations):
 /// `providers::entra_id(tenant).client(id, secret)`.
@@ -49,14 +64,12 @@ const MAX_TOKEN_LEN: usize = 16 * 1024;
 pub fn entra_id(tenant: impl Into<String>) -> EntraId {
     EntraId {
         tenant: tenant.into(),
-        credentials: Credentials::default(),
+        common: Common::new(),
         api_scope: DEFAULT_API_SCOPE.into(),
         app_id_uri: None,
-        scopes: None,
         allowed_tenants: Vec::new(),
         authority_host: AUTHORITY_HOST.into(),
         timeout: DEFAULT_API_TIMEOUT,
-        clock: Arc::new(SystemClock),
     }
 }
 
@@ -64,14 +77,12 @@ pub fn entra_id(tenant: impl Into<String>) -> EntraId {
 #[must_use]
 pub struct EntraId {
     tenant: String,
-    credentials: Credentials,
+    common: Common,
     api_scope: String,
     app_id_uri: Option<String>,
-    scopes: Option<Vec<String>>,
     allowed_tenants: Vec<String>,
     authority_host: String,
     timeout: Duration,
-    clock: Arc<dyn Clock>,
 }
 
 /// Which tenants' tokens are accepted.
@@ -83,13 +94,10 @@ enum Tenancy {
 }
 
 impl EntraId {
-    /// The app's Application (client) ID and a client secret (required).
-    pub fn client(mut self, id: impl Into<String>, secret: impl Into<ClientSecret>) -> Self {
-        self.credentials = Credentials {
-            id: Some(id.into()),
-            secret: Some(secret.into()),
-        };
-        self
+    super::common_setters! {
+        client: "The app's Application (client) ID and a client secret (required).",
+        scopes: "Replaces the scopes requested. Keep one scope of your API in them, or the \
+                 access token will be Graph's, which cannot be verified.",
     }
 
     /// The name of the scope the app exposes (default `access_as_user`).
@@ -101,17 +109,6 @@ impl EntraId {
     /// The Application ID URI (default `api://{client id}`); also accepted as `aud`.
     pub fn app_id_uri(mut self, uri: impl Into<String>) -> Self {
         self.app_id_uri = Some(uri.into());
-        self
-    }
-
-    /// Replaces the scopes requested. Keep one scope of your API in them, or the access token
-    /// will be Graph's, which cannot be verified.
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
         self
     }
 
@@ -135,12 +132,6 @@ impl EntraId {
     /// The time allowed for fetching Microsoft's keys (default 5 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
-        self
-    }
-
-    /// The clock for token times and key refreshes, given to the proxy too.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
         self
     }
 
@@ -181,7 +172,7 @@ impl EntraId {
         Ok(match &self.app_id_uri {
             Some(uri) if !uri.is_empty() => uri.trim_end_matches('/').to_owned(),
             Some(_) => return Err(ConfigError::Missing("app_id_uri")),
-            None => format!("api://{}", self.credentials.id()?),
+            None => format!("api://{}", self.common.credentials.id()?),
         })
     }
 
@@ -193,14 +184,27 @@ impl EntraId {
         if self.timeout.is_zero() {
             return Err(invalid("timeout", "must be positive"));
         }
-        let audiences = vec![
-            self.credentials.id()?.to_owned(),
+        let audiences = [
+            self.common.credentials.id()?.to_owned(),
             self.app_id_uri_or_default()?,
         ];
-        let keys_url = format!("{host}/{tenant}/discovery/v2.0/keys");
+        // One key set for every tenant, and the issuer of the tenant the signed token names.
+        let jwks = self
+            .common
+            .jwks(&ENDPOINTS.at(&format!("{host}/{tenant}")))?
+            .issuer_policy(IssuerPolicy::per_tenant(
+                format!("{host}/{{tenant}}/v2.0"),
+                "tid",
+            ))
+            .audiences(audiences)
+            .cache_ttl(KEYS_TTL)
+            .refetch_interval(KEYS_REFETCH_INTERVAL)
+            .fetch_timeout(self.timeout)
+            .max_response_bytes(MAX_KEYS_BODY)
+            .build()?;
         Ok(EntraIdVerifier {
             inner: Arc::new(Inner {
-                keys: TenantKeys::new(keys_url, self.timeout, audiences, self.clock.clone()),
+                jwks,
                 tenancy,
                 host,
             }),
@@ -208,32 +212,22 @@ impl EntraId {
     }
 
     /// The proxy builder, filled in; add `public_url` and `proxy_key`.
-    pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
+    pub fn builder(mut self) -> Result<OAuthProxyBuilder, ConfigError> {
         let verifier = self.verifier()?;
+        if self.common.scopes.is_none() {
+            let api = format!("{}/{}", self.app_id_uri_or_default()?, self.api_scope);
+            let defaults = ENDPOINTS.scopes.iter().map(|s| (*s).to_owned());
+            self.common.scopes = Some(defaults.chain([api]).collect());
+        }
         let host = &verifier.inner.host;
-        let tenant = &self.tenant;
-        let scopes = match &self.scopes {
-            Some(scopes) => scopes.clone(),
-            None => {
-                let api = format!("{}/{}", self.app_id_uri_or_default()?, self.api_scope);
-                ["openid", "profile", "email", "offline_access", &api]
-                    .map(String::from)
-                    .to_vec()
-            }
-        };
-        let mut builder = OAuthProxy::builder()
-            .auth_endpoint(format!("{host}/{tenant}/oauth2/v2.0/authorize"))
-            .token_endpoint(format!("{host}/{tenant}/oauth2/v2.0/token"))
-            .client_id(self.credentials.id()?)
-            .scopes(scopes)
+        let urls = ENDPOINTS.at(&format!("{host}/{}", self.tenant));
+        let mut builder = self
+            .common
+            .proxy(urls, ENDPOINTS.scopes)?
             .resource_forwarding(ResourceForwarding::Omit)
-            .user_info(default_user_info)
-            .clock(self.clock.clone());
+            .user_info(default_user_info);
         if let Tenancy::One(tid) = &verifier.inner.tenancy {
             builder = builder.issuer(format!("{host}/{tid}/v2.0"));
-        }
-        if let Some(secret) = self.credentials.secret {
-            builder = builder.client_secret(secret);
         }
         Ok(builder.verifier(verifier))
     }
@@ -243,7 +237,7 @@ impl fmt::Debug for EntraId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EntraId")
             .field("tenant", &self.tenant)
-            .field("credentials", &self.credentials)
+            .field("credentials", &self.common.credentials)
             .field("api_scope", &self.api_scope)
             .field("allowed_tenants", &self.allowed_tenants)
             .finish_non_exhaustive()
@@ -256,11 +250,14 @@ impl fmt::Debug for EntraId {
 /// A token is accepted when:
 /// - its tenant (`tid`) is the configured one, or for a multi-tenant app any tenant (or one of
 ///   [`allowed_tenants`](EntraId::allowed_tenants));
-/// - its signature verifies with Microsoft's keys (`{host}/{tenant}/discovery/v2.0/keys`,
-///   fetched once and shared by all tenants, refreshed hourly and on an unknown `kid` at most
-///   every 30 s);
+/// - its signature verifies with Microsoft's keys (`{host}/{tenant}/discovery/v2.0/keys`): one
+///   [`JwksVerifier`] key set shared by all tenants, so a token naming a tenant never seen
+///   before costs no fetch and no more work than any other token. The keys are refreshed
+///   after an hour (or the response's `Cache-Control: max-age`) and on an unknown `kid` at
+///   most every 30 s; a fetch runs on its own thread and is never cancelled by a request
+///   going away;
 /// - `iss` is `{host}/{tid}/v2.0` for the token's own `tid`: the templated issuer of the
-///   multi-tenant metadata, checked against the signed `tid`;
+///   multi-tenant metadata, filled from the signed `tid` ([`IssuerPolicy::per_tenant`]);
 /// - `aud` is our client id (or the Application ID URI);
 /// - `ver` is `2.0` (a v1.0 token means the manifest still asks for v1 tokens);
 /// - `scp` or `roles` grants something: the app's ID tokens have the same issuer, audience and
@@ -272,13 +269,13 @@ pub struct EntraIdVerifier {
 }
 
 struct Inner {
-    keys: TenantKeys,
+    jwks: JwksVerifier,
     tenancy: Tenancy,
     host: String,
 }
 
-/// What the token says before its signature is checked: only used to pick the issuer, which
-/// the signature check then confirms.
+/// What the token says before its signature is checked: only used to refuse, without a
+/// signature check, tokens of tenants we do not serve. The signed `tid` is checked again.
 #[derive(Deserialize)]
 struct Unverified {
     tid: Option<String>,
@@ -315,25 +312,7 @@ impl Inner {
 
     async fn check(&self, token: &str) -> Result<Claims, VerifyError> {
         let tid = self.tenant_of(token)?;
-        let issuer = format!("{}/{tid}/v2.0", self.host);
-        let keys = self.keys.current().await?;
-        let verifier = self.keys.verifier(&keys, &tid, issuer.clone())?;
-        let claims = match verifier.verify(token).await {
-            Err(VerifyError::UnknownKey) => match self.keys.newer_than(keys.generation).await? {
-                Some(newer) => {
-                    let verifier = self.keys.verifier(&newer, &tid, issuer)?;
-                    let claims = verifier.verify(token).await?;
-                    self.keys.verified(&tid, newer.generation, &verifier);
-                    claims
-                }
-                None => return Err(VerifyError::UnknownKey),
-            },
-            other => {
-                let claims = other?;
-                self.keys.verified(&tid, keys.generation, &verifier);
-                claims
-            }
-        };
+        let claims = self.jwks.verify(token).await?;
         if claims.get_str("tid") != Some(tid.as_str()) {
             return Err(VerifyError::Issuer);
         }
@@ -370,7 +349,7 @@ impl TokenVerifier for EntraIdVerifier {
 impl fmt::Debug for EntraIdVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EntraIdVerifier")
-            .field("keys_url", &self.inner.keys.url())
+            .field("jwks", &self.inner.jwks)
             .field("tenancy", &self.inner.tenancy)
             .finish_non_exhaustive()
     }
@@ -387,10 +366,25 @@ fn is_guid(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::thread;
+    use std::time::Instant;
+
+    use futures::executor::block_on;
+    use futures::FutureExt as _;
+    use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
+    use josekit::jwk::KeyPair as _;
+    use josekit::jws::ES256;
+    use serde_json::{json, Value};
+
     use super::*;
+    use crate::ManualClock;
 
     const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
     const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+    const T0: u64 = 1_700_000_000;
 
     #[test]
     fn a_single_tenant_preset_uses_v2_endpoints_its_api_scope_and_never_forwards_resource() {
@@ -465,6 +459,124 @@ mod tests {
             entra_id(TID).verifier().unwrap_err(),
             ConfigError::Missing("client_id")
         );
+    }
+
+    /// Microsoft's key endpoint on 127.0.0.1: answers every request with `body` after `delay`,
+    /// one at a time, and counts them.
+    fn serve_keys(body: String, delay: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = format!("http://{}", listener.local_addr().unwrap());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&fetches);
+        thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                thread::sleep(delay);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        (host, fetches)
+    }
+
+    fn jwks(pair: &EcKeyPair) -> String {
+        let mut jwk = pair.to_jwk_public_key();
+        jwk.set_key_id("k1");
+        json!({ "keys": [Value::Object(jwk.into())] }).to_string()
+    }
+
+    fn sign(pair: &EcKeyPair, kid: &str, host: &str, tid: &str) -> String {
+        let header = json!({ "alg": "ES256", "kid": kid, "typ": "JWT" });
+        let payload = json!({
+            "aud": CLIENT, "iss": format!("{host}/{tid}/v2.0"), "tid": tid, "ver": "2.0",
+            "scp": "access_as_user", "sub": "s-1", "iat": T0 - 60, "exp": T0 + 3600,
+        });
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(payload.to_string())
+        );
+        let signer = ES256.signer_from_jwk(&pair.to_jwk_private_key()).unwrap();
+        let signature = signer.sign(input.as_bytes()).unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    fn multi_tenant(host: &str) -> EntraIdVerifier {
+        entra_id("organizations")
+            .client(CLIENT, "s")
+            .authority_host(host)
+            .clock(ManualClock::at(T0))
+            .verifier()
+            .unwrap()
+    }
+
+    #[test]
+    fn made_up_tenants_cost_no_fetch_and_cannot_crowd_out_a_real_one() {
+        let microsoft = EcKeyPair::generate(EcCurve::P256).unwrap();
+        let forger = EcKeyPair::generate(EcCurve::P256).unwrap();
+        let (host, fetches) = serve_keys(jwks(&microsoft), Duration::ZERO);
+        let verifier = multi_tenant(&host);
+        let real = sign(&microsoft, "k1", &host, TID);
+        assert!(block_on(verifier.verify(&real)).is_ok());
+
+        // More tenants than any per-tenant table would hold.
+        for i in 0..1100 {
+            let tid = format!("00000000-0000-0000-0000-{i:012}");
+            let forged = sign(&forger, "k1", &host, &tid);
+            assert_eq!(
+                block_on(verifier.verify(&forged)).unwrap_err(),
+                VerifyError::Signature
+            );
+            if i % 100 == 0 {
+                let unknown_key = sign(&forger, &format!("k-{i}"), &host, &tid);
+                assert_eq!(
+                    block_on(verifier.verify(&unknown_key)).unwrap_err(),
+                    VerifyError::UnknownKey
+                );
+            }
+        }
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "no made-up tenant fetched"
+        );
+        assert!(block_on(verifier.verify(&real)).is_ok());
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "the real tenant kept its keys"
+        );
+    }
+
+    #[test]
+    fn a_request_dropped_during_the_first_fetch_does_not_cancel_it() {
+        let microsoft = EcKeyPair::generate(EcCurve::P256).unwrap();
+        let (host, fetches) = serve_keys(jwks(&microsoft), Duration::from_millis(300));
+        let verifier = multi_tenant(&host);
+        let token = sign(&microsoft, "k1", &host, TID);
+        // Polled once: it starts the fetch and waits; then its client goes away.
+        assert!(verifier.verify(&token).now_or_never().is_none());
+
+        // The fetch completes with no one waiting for it, and its keys are kept.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !format!("{verifier:?}").contains("keys: 1") {
+            assert!(Instant::now() < deadline, "the fetch never completed");
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert!(block_on(verifier.verify(&token)).is_ok());
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
     }
 
     #[test]

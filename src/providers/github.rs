@@ -6,15 +6,24 @@ use actix_web::http::header;
 use futures::future::LocalBoxFuture;
 use serde_json::{json, Map, Value};
 
+use super::{Common, Endpoints};
 use crate::validate::invalid;
 use crate::{
     http::{api_client, Answer, ClientAuthMethod, ClientCredentials},
     validate::secure_url,
     verify::api::{classify, send, DEFAULT_API_TIMEOUT},
-    Claims, ClientSecret, Clock, ConfigError, OAuthProxy, OAuthProxyBuilder, SystemClock,
-    TokenVerifier, VerifyError,
+    Claims, Clock, ConfigError, OAuthProxyBuilder, TokenVerifier, VerifyError,
 };
 
+/// Under the web URL. No OpenID Connect (so no key set) and no revocation endpoint; the API's
+/// own paths are in [`GitHub::verifier`].
+const ENDPOINTS: Endpoints = Endpoints {
+    authorize: "/login/oauth/authorize",
+    token: "/login/oauth/access_token",
+    revocation: None,
+    keys: None,
+    scopes: &["read:user", "user:email"],
+};
 const WEB_URL: &str = "https://github.com";
 const API_URL: &str = "https://api.github.com";
 const API_VERSION: &str = "2022-11-28";
@@ -22,7 +31,7 @@ const ACCEPT: &str = "application/vnd.github+json";
 const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// GitHub, for an OAuth app (or a GitHub App's user authorization) registered under
-/// Settings → Developer settings: `providers::github(client_id, client_secret)`.
+/// Settings → Developer settings: `providers::github().client(client_id, client_secret)`.
 ///
 /// - Endpoints: `github.com/login/oauth/authorize` and `/login/oauth/access_token`. The proxy
 ///   asks the token endpoint for JSON (`Accept: application/json`); a form-encoded answer, which
@@ -39,35 +48,35 @@ const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 ///
 /// For GitHub Enterprise Server set [`web_url`](GitHub::web_url) (`https://ghe.example`) and
 /// [`api_url`](GitHub::api_url) (`https://ghe.example/api/v3`).
-pub fn github(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> GitHub {
+pub fn github() -> GitHub {
     GitHub {
-        client_id: client_id.into(),
-        client_secret: client_secret.into(),
+        common: Common::new(),
         web_url: WEB_URL.into(),
         api_url: API_URL.into(),
-        scopes: ["read:user", "user:email"].map(String::from).to_vec(),
         cache_ttl: DEFAULT_CACHE_TTL,
         user_agent: "actix-mcp-oauth".into(),
         timeout: DEFAULT_API_TIMEOUT,
-        clock: Arc::new(SystemClock),
     }
 }
 
 /// The GitHub preset; see [`github`].
 #[must_use]
 pub struct GitHub {
-    client_id: String,
-    client_secret: ClientSecret,
+    common: Common,
     web_url: String,
     api_url: String,
-    scopes: Vec<String>,
     cache_ttl: Duration,
     user_agent: String,
     timeout: Duration,
-    clock: Arc<dyn Clock>,
 }
 
 impl GitHub {
+    super::common_setters! {
+        client: "The app's client id and a client secret (both required: the secret \
+                 authenticates every token check).",
+        scopes: "The scopes requested (default `read:user user:email`).",
+    }
+
     /// Where users sign in (default `https://github.com`).
     pub fn web_url(mut self, url: impl Into<String>) -> Self {
         self.web_url = url.into();
@@ -77,16 +86,6 @@ impl GitHub {
     /// The REST API (default `https://api.github.com`).
     pub fn api_url(mut self, url: impl Into<String>) -> Self {
         self.api_url = url.into();
-        self
-    }
-
-    /// The scopes requested (default `read:user user:email`).
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
         self
     }
 
@@ -110,20 +109,16 @@ impl GitHub {
         self
     }
 
-    /// The clock for token expiry, given to the proxy too (default the system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// The verifier alone.
     pub fn verifier(&self) -> Result<GitHubVerifier, ConfigError> {
-        if self.client_id.trim().is_empty() {
-            return Err(ConfigError::Missing("client_id"));
-        }
-        if self.client_secret.secret().is_empty() {
-            return Err(ConfigError::Missing("client_secret"));
-        }
+        let client_id = self.common.credentials.id()?;
+        let client_secret = self
+            .common
+            .credentials
+            .secret
+            .as_ref()
+            .filter(|secret| !secret.secret().is_empty())
+            .ok_or(ConfigError::Missing("client_secret"))?;
         let visible = |s: &str| !s.is_empty() && s.bytes().all(|b| (0x20..0x7f).contains(&b));
         if !visible(&self.user_agent) {
             return Err(invalid("user_agent", "visible ASCII, not empty"));
@@ -133,13 +128,12 @@ impl GitHub {
         }
         let api = secure_url("api_url", &self.api_url)?;
         let api = api.as_str().trim_end_matches('/');
-        let client: String =
-            url::form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
+        let client: String = url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
         Ok(GitHubVerifier {
             inner: Arc::new(Inner {
                 credentials: ClientCredentials::new(
-                    self.client_id.clone(),
-                    Some(self.client_secret.clone()),
+                    client_id.to_owned(),
+                    Some(client_secret.clone()),
                     ClientAuthMethod::ClientSecretBasic,
                 ),
                 check_url: format!("{api}/applications/{client}/token"),
@@ -148,7 +142,7 @@ impl GitHub {
                 issuer: self.web_url.trim_end_matches('/').to_owned(),
                 user_agent: self.user_agent.clone(),
                 timeout: self.timeout,
-                clock: self.clock.clone(),
+                clock: self.common.clock.clone(),
             }),
         })
     }
@@ -158,26 +152,21 @@ impl GitHub {
         let verifier = self.verifier()?;
         let web = secure_url("web_url", &self.web_url)?;
         let web = web.as_str().trim_end_matches('/');
-        Ok(OAuthProxy::builder()
-            .auth_endpoint(format!("{web}/login/oauth/authorize"))
-            .token_endpoint(format!("{web}/login/oauth/access_token"))
-            .client_id(self.client_id)
-            .client_secret(self.client_secret)
-            .scopes(self.scopes)
+        Ok(self
+            .common
+            .proxy(ENDPOINTS.at(web), ENDPOINTS.scopes)?
             .verifier(verifier)
-            .cache_max_ttl(self.cache_ttl)
-            .clock(self.clock))
+            .cache_max_ttl(self.cache_ttl))
     }
 }
 
 impl fmt::Debug for GitHub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GitHub")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
+            .field("credentials", &self.common.credentials)
             .field("web_url", &self.web_url)
             .field("api_url", &self.api_url)
-            .field("scopes", &self.scopes)
+            .field("scopes", &self.common.scopes)
             .finish_non_exhaustive()
     }
 }
@@ -458,7 +447,8 @@ mod tests {
 
     #[test]
     fn the_preset_points_at_github_with_its_scopes_and_cache_ttl() {
-        let proxy = github("Iv1.abc", "gh-secret-value")
+        let proxy = github()
+            .client("Iv1.abc", "gh-secret-value")
             .cache_ttl(Duration::from_secs(60))
             .builder()
             .unwrap()
@@ -477,7 +467,10 @@ mod tests {
         assert!(c.revocation_endpoint.is_none());
         assert_eq!(c.scopes, ["read:user", "user:email"]);
         assert!(!format!("{proxy:?}").contains("gh-secret-value"));
-        let verifier = github("Iv1.abc", "gh-secret-value").verifier().unwrap();
+        let verifier = github()
+            .client("Iv1.abc", "gh-secret-value")
+            .verifier()
+            .unwrap();
         assert_eq!(
             verifier.inner.check_url,
             "https://api.github.com/applications/Iv1.abc/token"
@@ -488,17 +481,31 @@ mod tests {
     #[test]
     fn bad_settings_are_refused() {
         assert_eq!(
-            github("id", "").verifier().unwrap_err(),
+            github().client("id", "").verifier().unwrap_err(),
             ConfigError::Missing("client_secret")
         );
-        assert!(github("id", "s")
+        assert_eq!(
+            github().verifier().unwrap_err(),
+            ConfigError::Missing("client_id")
+        );
+        assert_eq!(
+            github().builder().unwrap_err(),
+            ConfigError::Missing("client_id")
+        );
+        assert!(github()
+            .client("id", "s")
             .user_agent("bad\nagent")
             .verifier()
             .is_err());
-        assert!(github("id", "s")
+        assert!(github()
+            .client("id", "s")
             .api_url("http://api.example")
             .verifier()
             .is_err());
-        assert!(github("id", "s").web_url("ftp://x").builder().is_err());
+        assert!(github()
+            .client("id", "s")
+            .web_url("ftp://x")
+            .builder()
+            .is_err());
     }
 }

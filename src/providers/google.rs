@@ -6,18 +6,23 @@ use actix_web::http::header;
 use futures::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 
+use super::{Common, Endpoints, Urls};
 use crate::{
     http::api_client,
     validate::secure_url,
     verify::api::{classify, seconds, send, DEFAULT_API_TIMEOUT},
-    Claims, ClientSecret, Clock, ConfigError, OAuthProxy, OAuthProxyBuilder, SystemClock,
-    TokenVerifier, VerifyError,
+    Claims, Clock, ConfigError, OAuthProxyBuilder, TokenVerifier, VerifyError,
 };
 
+/// Google's hosts are fixed: full URLs, each of which its setter replaces.
+const ENDPOINTS: Endpoints = Endpoints {
+    authorize: "https://accounts.google.com/o/oauth2/v2/auth",
+    token: "https://oauth2.googleapis.com/token",
+    revocation: Some("https://oauth2.googleapis.com/revoke"),
+    keys: None,
+    scopes: &["openid", "email", "profile"],
+};
 const ISSUER: &str = "https://accounts.google.com";
-const AUTH_ENDPOINT: &str = "https://accounts.google.com/o/oauth2/v2/auth";
-const TOKEN_ENDPOINT: &str = "https://oauth2.googleapis.com/token";
-const REVOCATION_ENDPOINT: &str = "https://oauth2.googleapis.com/revoke";
 const TOKENINFO_URL: &str = "https://oauth2.googleapis.com/tokeninfo";
 const USERINFO_URL: &str = "https://openidconnect.googleapis.com/v1/userinfo";
 /// Google access tokens live one hour; caching that long is caching until expiry.
@@ -38,7 +43,7 @@ const PROFILE_FIELDS: [&str; 6] = [
 ];
 
 /// Google, for a client registered in the Google Cloud console ("OAuth client ID", type "Web
-/// application"): `providers::google(client_id, client_secret)`.
+/// application"): `providers::google().client(client_id, client_secret)`.
 ///
 /// - Endpoints: `accounts.google.com/o/oauth2/v2/auth`, `oauth2.googleapis.com/token` and
 ///   `/revoke`; issuer `https://accounts.google.com`.
@@ -51,41 +56,37 @@ const PROFILE_FIELDS: [&str; 6] = [
 ///   working until then).
 /// - User mapping: [`default_user_info`](crate::default_user_info) (`sub`, `email`, and `name`
 ///   and `picture` from userinfo).
-pub fn google(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> Google {
+pub fn google() -> Google {
     Google {
-        client_id: client_id.into(),
-        client_secret: client_secret.into(),
+        common: Common::new(),
         issuer: ISSUER.into(),
-        auth_endpoint: AUTH_ENDPOINT.into(),
-        token_endpoint: TOKEN_ENDPOINT.into(),
-        revocation_endpoint: REVOCATION_ENDPOINT.into(),
+        urls: ENDPOINTS.at(""),
         tokeninfo_url: TOKENINFO_URL.into(),
         userinfo_url: USERINFO_URL.into(),
-        scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
         fetch_profile: true,
         timeout: DEFAULT_API_TIMEOUT,
-        clock: Arc::new(SystemClock),
     }
 }
 
 /// The Google preset; see [`google`].
 #[must_use]
 pub struct Google {
-    client_id: String,
-    client_secret: ClientSecret,
+    common: Common,
     issuer: String,
-    auth_endpoint: String,
-    token_endpoint: String,
-    revocation_endpoint: String,
+    urls: Urls,
     tokeninfo_url: String,
     userinfo_url: String,
-    scopes: Vec<String>,
     fetch_profile: bool,
     timeout: Duration,
-    clock: Arc<dyn Clock>,
 }
 
 impl Google {
+    super::common_setters! {
+        client: "The OAuth client's id and secret (required).",
+        scopes: "The scopes requested (default `openid email profile`). Add the Google API \
+                 scopes your tools call with the user's token.",
+    }
+
     /// The issuer named in Google's authorization responses (default
     /// `https://accounts.google.com`).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
@@ -95,19 +96,19 @@ impl Google {
 
     /// The authorization endpoint.
     pub fn auth_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.auth_endpoint = url.into();
+        self.urls.authorize = url.into();
         self
     }
 
     /// The token endpoint.
     pub fn token_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.token_endpoint = url.into();
+        self.urls.token = url.into();
         self
     }
 
     /// The revocation endpoint.
     pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.revocation_endpoint = url.into();
+        self.urls.revocation = Some(url.into());
         self
     }
 
@@ -120,17 +121,6 @@ impl Google {
     /// The userinfo endpoint (default `https://openidconnect.googleapis.com/v1/userinfo`).
     pub fn userinfo_url(mut self, url: impl Into<String>) -> Self {
         self.userinfo_url = url.into();
-        self
-    }
-
-    /// The scopes requested (default `openid email profile`). Add the Google API scopes your
-    /// tools call with the user's token.
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
         self
     }
 
@@ -147,17 +137,9 @@ impl Google {
         self
     }
 
-    /// The clock for token expiry, given to the proxy too (default the system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// The verifier alone.
     pub fn verifier(&self) -> Result<GoogleVerifier, ConfigError> {
-        if self.client_id.trim().is_empty() {
-            return Err(ConfigError::Missing("client_id"));
-        }
+        let client_id = self.common.credentials.id()?;
         if self.timeout.is_zero() {
             return Err(ConfigError::Invalid {
                 field: "timeout",
@@ -166,13 +148,13 @@ impl Google {
         }
         Ok(GoogleVerifier {
             inner: Arc::new(Inner {
-                client_id: self.client_id.clone(),
+                client_id: client_id.to_owned(),
                 issuer: self.issuer.clone(),
                 tokeninfo_url: secure_url("tokeninfo_url", &self.tokeninfo_url)?.into(),
                 userinfo_url: secure_url("userinfo_url", &self.userinfo_url)?.into(),
                 fetch_profile: self.fetch_profile,
                 timeout: self.timeout,
-                clock: self.clock.clone(),
+                clock: self.common.clock.clone(),
             }),
         })
     }
@@ -180,28 +162,22 @@ impl Google {
     /// The proxy builder, filled in; add `public_url` and `proxy_key`.
     pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
         let verifier = self.verifier()?;
-        Ok(OAuthProxy::builder()
+        Ok(self
+            .common
+            .proxy(self.urls, ENDPOINTS.scopes)?
             .issuer(self.issuer)
-            .auth_endpoint(self.auth_endpoint)
-            .token_endpoint(self.token_endpoint)
-            .revocation_endpoint(self.revocation_endpoint)
-            .client_id(self.client_id)
-            .client_secret(self.client_secret)
-            .scopes(self.scopes)
             .extra_authorize_params([("access_type", "offline"), ("prompt", "consent")])
             .verifier(verifier)
-            .cache_max_ttl(CACHE_MAX_TTL)
-            .clock(self.clock))
+            .cache_max_ttl(CACHE_MAX_TTL))
     }
 }
 
 impl fmt::Debug for Google {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Google")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
+            .field("credentials", &self.common.credentials)
             .field("tokeninfo_url", &self.tokeninfo_url)
-            .field("scopes", &self.scopes)
+            .field("scopes", &self.common.scopes)
             .finish_non_exhaustive()
     }
 }
@@ -334,18 +310,19 @@ mod tests {
 
     #[test]
     fn the_preset_asks_for_offline_access_and_caches_for_an_hour() {
-        let proxy = google("id.apps.googleusercontent.com", "shh-secret")
+        let proxy = google()
+            .client("id.apps.googleusercontent.com", "shh-secret")
             .builder()
             .unwrap()
             .public_url("https://mcp.example.com")
             .build()
             .unwrap();
         let c = &proxy.cfg;
-        assert_eq!(c.auth_endpoint.as_str(), AUTH_ENDPOINT);
-        assert_eq!(c.token_endpoint.as_str(), TOKEN_ENDPOINT);
+        assert_eq!(c.auth_endpoint.as_str(), ENDPOINTS.authorize);
+        assert_eq!(c.token_endpoint.as_str(), ENDPOINTS.token);
         assert_eq!(
             c.revocation_endpoint.as_ref().map(|u| u.as_str()),
-            Some(REVOCATION_ENDPOINT)
+            ENDPOINTS.revocation
         );
         assert_eq!(c.upstream_issuer.as_deref(), Some(ISSUER));
         assert_eq!(c.scopes, ["openid", "email", "profile"]);
@@ -363,15 +340,24 @@ mod tests {
     #[test]
     fn urls_are_checked_and_the_client_id_is_required() {
         assert!(matches!(
-            google("id", "s")
+            google()
+                .client("id", "s")
                 .tokeninfo_url("http://evil.example/ti")
                 .verifier(),
             Err(ConfigError::InsecureUrl { .. })
         ));
         assert_eq!(
-            google(" ", "s").verifier().unwrap_err(),
+            google().client(" ", "s").verifier().unwrap_err(),
             ConfigError::Missing("client_id")
         );
-        assert!(!format!("{:?}", google("id", "shh-secret")).contains("shh-secret"));
+        assert_eq!(
+            google().verifier().unwrap_err(),
+            ConfigError::Missing("client_id")
+        );
+        assert_eq!(
+            google().builder().unwrap_err(),
+            ConfigError::Missing("client_id")
+        );
+        assert!(!format!("{:?}", google().client("id", "shh-secret")).contains("shh-secret"));
     }
 }

@@ -1,13 +1,21 @@
 //! Keycloak: JWT access tokens of a realm, checked against the realm's JWKS.
 
-use std::{fmt, sync::Arc};
+use std::fmt;
 
 use serde_json::Value;
 
-use super::{base_url, segment, Credentials};
+use super::{base_url, segment, Common, Endpoints};
 use crate::{
-    default_user_info, Claims, ClientSecret, Clock, ConfigError, JwksVerifier, OAuthProxy,
-    OAuthProxyBuilder, SystemClock, UserInfo, VerifyError,
+    default_user_info, Claims, ConfigError, JwksVerifier, OAuthProxyBuilder, UserInfo, VerifyError,
+};
+
+/// Under the realm's issuer.
+const ENDPOINTS: Endpoints = Endpoints {
+    authorize: "/protocol/openid-connect/auth",
+    token: "/protocol/openid-connect/token",
+    revocation: Some("/protocol/openid-connect/revoke"),
+    keys: Some("/protocol/openid-connect/certs"),
+    scopes: &["openid", "email", "profile"],
 };
 
 /// Keycloak, for a confidential OpenID Connect client of a realm:
@@ -31,10 +39,8 @@ pub fn keycloak(base: impl Into<String>, realm: impl Into<String>) -> Keycloak {
     Keycloak {
         base: base.into(),
         realm: realm.into(),
-        credentials: Credentials::default(),
+        common: Common::new(),
         audience: None,
-        scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
-        clock: Arc::new(SystemClock),
     }
 }
 
@@ -43,42 +49,20 @@ pub fn keycloak(base: impl Into<String>, realm: impl Into<String>) -> Keycloak {
 pub struct Keycloak {
     base: String,
     realm: String,
-    credentials: Credentials,
+    common: Common,
     audience: Option<String>,
-    scopes: Vec<String>,
-    clock: Arc<dyn Clock>,
 }
 
 impl Keycloak {
-    /// The client's id and secret (Credentials tab). The id is required for the proxy, and is
-    /// the default audience.
-    pub fn client(mut self, id: impl Into<String>, secret: impl Into<ClientSecret>) -> Self {
-        self.credentials = Credentials {
-            id: Some(id.into()),
-            secret: Some(secret.into()),
-        };
-        self
+    super::common_setters! {
+        client: "The client's id and secret (Credentials tab). The id is required for the \
+                 proxy, and is the default audience.",
+        scopes: "The scopes requested (default `openid email profile`).",
     }
 
     /// The audience tokens must carry (default: the client id).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
-        self
-    }
-
-    /// The scopes requested (default `openid email profile`).
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The clock for token times, given to the proxy too (default the system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
         self
     }
 
@@ -95,12 +79,12 @@ impl Keycloak {
         let audience = match &self.audience {
             Some(aud) if !aud.is_empty() => aud.clone(),
             Some(_) => return Err(ConfigError::Missing("audience")),
-            None => self.credentials.id()?.to_owned(),
+            None => self.common.credentials.id()?.to_owned(),
         };
-        JwksVerifier::new(format!("{issuer}/protocol/openid-connect/certs"))
+        self.common
+            .jwks(&ENDPOINTS.at(&issuer))?
             .issuer(issuer)
             .audience(audience)
-            .clock(self.clock.clone())
             .build()
     }
 
@@ -108,21 +92,12 @@ impl Keycloak {
     pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
         let verifier = self.verifier()?;
         let issuer = self.issuer()?;
-        let oidc = format!("{issuer}/protocol/openid-connect");
-        let mut builder = OAuthProxy::builder()
-            .issuer(&issuer)
-            .auth_endpoint(format!("{oidc}/auth"))
-            .token_endpoint(format!("{oidc}/token"))
-            .revocation_endpoint(format!("{oidc}/revoke"))
-            .client_id(self.credentials.id()?)
-            .scopes(self.scopes)
+        Ok(self
+            .common
+            .proxy(ENDPOINTS.at(&issuer), ENDPOINTS.scopes)?
+            .issuer(issuer)
             .verifier(verifier)
-            .user_info(Keycloak::user_info)
-            .clock(self.clock);
-        if let Some(secret) = self.credentials.secret {
-            builder = builder.client_secret(secret);
-        }
-        Ok(builder)
+            .user_info(Keycloak::user_info))
     }
 
     /// Keycloak's claims as a user: [`default_user_info`], with the roles taken from
@@ -173,7 +148,7 @@ impl fmt::Debug for Keycloak {
         f.debug_struct("Keycloak")
             .field("base", &self.base)
             .field("realm", &self.realm)
-            .field("credentials", &self.credentials)
+            .field("credentials", &self.common.credentials)
             .field("audience", &self.audience)
             .finish_non_exhaustive()
     }

@@ -2,12 +2,14 @@
 //! really issues.
 //!
 //! A preset is a small struct made by one function here ([`google`], [`github`], [`okta`],
-//! [`auth0`], [`entra_id`], [`keycloak`]). Its setters change anything the provider lets you
-//! change, including **every upstream URL** (so tests can aim it at a double on 127.0.0.1),
-//! and then:
-//! - `builder()` gives an [`OAuthProxyBuilder`](crate::OAuthProxyBuilder) filled with the
-//!   provider's endpoints, scopes, authorization parameters, verifier, user mapping and cache
-//!   lifetime; add your `public_url` and `proxy_key` and build;
+//! [`auth0`], [`entra_id`], [`keycloak`]), which takes what locates the provider (a domain, a
+//! realm, a tenant; nothing for Google and GitHub). Every preset takes the client registered
+//! with the provider as `.client(id, secret)`, and `.scopes(..)` and `.clock(..)` alike. Its
+//! other setters change anything the provider lets you change, including **every upstream
+//! URL** (so tests can aim it at a double on 127.0.0.1), and then:
+//! - `builder()` gives an [`OAuthProxyBuilder`] filled with the provider's endpoints, scopes,
+//!   authorization parameters, verifier, user mapping and cache lifetime; add your
+//!   `public_url` and `proxy_key` and build;
 //! - `verifier()` gives the verifier alone, for [`RequireAuth`](crate::RequireAuth) or
 //!   [`RemoteAuth`](crate::RemoteAuth).
 //!
@@ -34,7 +36,8 @@
 //! #[actix_web::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let env = |name: &str| std::env::var(name).unwrap_or_default();
-//!     let proxy = providers::google(env("GOOGLE_CLIENT_ID"), env("GOOGLE_CLIENT_SECRET"))
+//!     let proxy = providers::google()
+//!         .client(env("GOOGLE_CLIENT_ID"), env("GOOGLE_CLIENT_SECRET"))
 //!         .builder()?
 //!         .public_url("https://mcp.example.com")
 //!         .proxy_key(ProxyKey::from_base64url(&env("PROXY_KEY"))?)
@@ -57,7 +60,6 @@
 
 mod auth0;
 mod entra_id;
-mod entra_keys;
 mod github;
 mod google;
 mod keycloak;
@@ -70,7 +72,124 @@ pub use google::{google, Google, GoogleVerifier};
 pub use keycloak::{keycloak, Keycloak};
 pub use okta::{okta, Okta};
 
-use crate::{validate::secure_url, ClientSecret, ConfigError};
+use std::sync::Arc;
+
+use crate::{
+    validate::secure_url, ClientSecret, Clock, ConfigError, JwksVerifier, JwksVerifierBuilder,
+    OAuthProxy, OAuthProxyBuilder, SystemClock,
+};
+
+/// A provider's upstream URLs as data: paths under the preset's base URL (its issuer, for most
+/// providers), or full URLs under the base `""` for a provider with fixed hosts.
+struct Endpoints {
+    authorize: &'static str,
+    token: &'static str,
+    revocation: Option<&'static str>,
+    /// The key set, for a provider whose access tokens are JWTs.
+    keys: Option<&'static str>,
+    /// Requested unless the user sets others.
+    scopes: &'static [&'static str],
+}
+
+impl Endpoints {
+    /// The endpoints under `base`.
+    fn at(&self, base: &str) -> Urls {
+        let url = |path: &str| format!("{base}{path}");
+        Urls {
+            authorize: url(self.authorize),
+            token: url(self.token),
+            revocation: self.revocation.map(url),
+            keys: self.keys.map(url),
+        }
+    }
+}
+
+/// A provider's endpoints, resolved.
+struct Urls {
+    authorize: String,
+    token: String,
+    revocation: Option<String>,
+    keys: Option<String>,
+}
+
+/// What every preset has: the client's credentials, the scopes when the user replaces the
+/// provider's, and the clock for token times, which the proxy gets too.
+struct Common {
+    credentials: Credentials,
+    scopes: Option<Vec<String>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Common {
+    fn new() -> Self {
+        Self {
+            credentials: Credentials::default(),
+            scopes: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// A proxy builder with `urls`, the client, the scopes (the user's, or `defaults`) and the
+    /// clock; the preset adds its issuer, verifier and provider-specific settings.
+    fn proxy(self, urls: Urls, defaults: &[&str]) -> Result<OAuthProxyBuilder, ConfigError> {
+        let scopes = self
+            .scopes
+            .unwrap_or_else(|| defaults.iter().map(|s| (*s).to_owned()).collect());
+        let mut builder = OAuthProxy::builder()
+            .auth_endpoint(urls.authorize)
+            .token_endpoint(urls.token)
+            .client_id(self.credentials.id()?)
+            .scopes(scopes)
+            .clock(self.clock);
+        if let Some(url) = urls.revocation {
+            builder = builder.revocation_endpoint(url);
+        }
+        if let Some(secret) = self.credentials.secret {
+            builder = builder.client_secret(secret);
+        }
+        Ok(builder)
+    }
+
+    /// A verifier of the JWTs signed with the key set at `urls`, on the preset's clock.
+    fn jwks(&self, urls: &Urls) -> Result<JwksVerifierBuilder, ConfigError> {
+        let url = urls.keys.clone().ok_or(ConfigError::Missing("jwks_url"))?;
+        Ok(JwksVerifier::new(url).clock(self.clock.clone()))
+    }
+}
+
+/// The setters of the [`Common`] part of a preset, with the preset's words for its client and
+/// its default scopes.
+macro_rules! common_setters {
+    (client: $client:literal, scopes: $scopes:literal $(,)?) => {
+        #[doc = $client]
+        pub fn client(
+            mut self,
+            id: impl Into<String>,
+            secret: impl Into<$crate::ClientSecret>,
+        ) -> Self {
+            self.common.credentials = super::Credentials::new(id, secret);
+            self
+        }
+
+        #[doc = $scopes]
+        pub fn scopes<I, S>(mut self, scopes: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: Into<String>,
+        {
+            self.common.scopes = Some(scopes.into_iter().map(Into::into).collect());
+            self
+        }
+
+        /// The clock for token times and cache expiry, given to the proxy too (default the
+        /// system clock).
+        pub fn clock(mut self, clock: std::sync::Arc<dyn $crate::Clock>) -> Self {
+            self.common.clock = clock;
+            self
+        }
+    };
+}
+use common_setters;
 
 /// `dev-123.okta.com` → `https://dev-123.okta.com`; a full URL (`http://127.0.0.1:8080` for a
 /// test double) is kept. The result is an origin, or with `allow_path` an origin and path,
@@ -113,7 +232,7 @@ fn segment(field: &'static str, value: &str) -> Result<String, ConfigError> {
     Ok(value.to_owned())
 }
 
-/// The client credentials of a preset whose constructor does not take them.
+/// A preset's client credentials, set with its `client(id, secret)`.
 #[derive(Clone, Default)]
 struct Credentials {
     id: Option<String>,
@@ -121,6 +240,13 @@ struct Credentials {
 }
 
 impl Credentials {
+    fn new(id: impl Into<String>, secret: impl Into<ClientSecret>) -> Self {
+        Self {
+            id: Some(id.into()),
+            secret: Some(secret.into()),
+        }
+    }
+
     fn id(&self) -> Result<&str, ConfigError> {
         match self.id.as_deref() {
             Some(id) if !id.trim().is_empty() => Ok(id),

@@ -1,13 +1,21 @@
 //! Okta: JWT access tokens from a custom authorization server, checked against its JWKS.
 
-use std::{fmt, sync::Arc};
+use std::fmt;
 
 use serde_json::Value;
 
-use super::{base_url, segment, Credentials};
+use super::{base_url, segment, Common, Endpoints};
 use crate::{
-    default_user_info, Claims, ClientSecret, Clock, ConfigError, JwksVerifier, OAuthProxy,
-    OAuthProxyBuilder, SystemClock, UserInfo, VerifyError,
+    default_user_info, Claims, ConfigError, JwksVerifier, OAuthProxyBuilder, UserInfo, VerifyError,
+};
+
+/// Under the authorization server's issuer.
+const ENDPOINTS: Endpoints = Endpoints {
+    authorize: "/v1/authorize",
+    token: "/v1/token",
+    revocation: Some("/v1/revoke"),
+    keys: Some("/v1/keys"),
+    scopes: &["openid", "email", "profile", "offline_access"],
 };
 
 /// Okta, for an app integration of type "OIDC – Web Application":
@@ -29,12 +37,8 @@ pub fn okta(domain: impl Into<String>, authorization_server: impl Into<String>) 
     Okta {
         domain: domain.into(),
         server: authorization_server.into(),
-        credentials: Credentials::default(),
+        common: Common::new(),
         audience: None,
-        scopes: ["openid", "email", "profile", "offline_access"]
-            .map(String::from)
-            .to_vec(),
-        clock: Arc::new(SystemClock),
     }
 }
 
@@ -43,42 +47,20 @@ pub fn okta(domain: impl Into<String>, authorization_server: impl Into<String>) 
 pub struct Okta {
     domain: String,
     server: String,
-    credentials: Credentials,
+    common: Common,
     audience: Option<String>,
-    scopes: Vec<String>,
-    clock: Arc<dyn Clock>,
 }
 
 impl Okta {
-    /// The app integration's client id and secret (required).
-    pub fn client(mut self, id: impl Into<String>, secret: impl Into<ClientSecret>) -> Self {
-        self.credentials = Credentials {
-            id: Some(id.into()),
-            secret: Some(secret.into()),
-        };
-        self
+    super::common_setters! {
+        client: "The app integration's client id and secret (required).",
+        scopes: "The scopes requested (default `openid email profile offline_access`).",
     }
 
     /// The audience of the authorization server (Security → API → the server's "Audience").
     /// Default `api://default` for the `default` server; required for any other.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
-        self
-    }
-
-    /// The scopes requested (default `openid email profile offline_access`).
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The clock for token times, given to the proxy too (default the system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
         self
     }
 
@@ -100,10 +82,10 @@ impl Okta {
     /// The verifier alone.
     pub fn verifier(&self) -> Result<JwksVerifier, ConfigError> {
         let issuer = self.issuer()?;
-        JwksVerifier::new(format!("{issuer}/v1/keys"))
+        self.common
+            .jwks(&ENDPOINTS.at(&issuer))?
             .issuer(issuer)
             .audience(self.audience_or_default()?)
-            .clock(self.clock.clone())
             .build()
     }
 
@@ -111,20 +93,12 @@ impl Okta {
     pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
         let verifier = self.verifier()?;
         let issuer = self.issuer()?;
-        let mut builder = OAuthProxy::builder()
-            .issuer(&issuer)
-            .auth_endpoint(format!("{issuer}/v1/authorize"))
-            .token_endpoint(format!("{issuer}/v1/token"))
-            .revocation_endpoint(format!("{issuer}/v1/revoke"))
-            .client_id(self.credentials.id()?)
-            .scopes(self.scopes)
+        Ok(self
+            .common
+            .proxy(ENDPOINTS.at(&issuer), ENDPOINTS.scopes)?
+            .issuer(issuer)
             .verifier(verifier)
-            .user_info(Okta::user_info)
-            .clock(self.clock);
-        if let Some(secret) = self.credentials.secret {
-            builder = builder.client_secret(secret);
-        }
-        Ok(builder)
+            .user_info(Okta::user_info))
     }
 
     /// Okta's access-token claims as a user: `uid` (the Okta user id, `00u...`) as `user_id`,
@@ -155,7 +129,7 @@ impl fmt::Debug for Okta {
         f.debug_struct("Okta")
             .field("domain", &self.domain)
             .field("authorization_server", &self.server)
-            .field("credentials", &self.credentials)
+            .field("credentials", &self.common.credentials)
             .field("audience", &self.audience)
             .finish_non_exhaustive()
     }

@@ -19,7 +19,7 @@ use url::Url;
 
 pub use self::builder::JwksVerifierBuilder;
 use self::builder::SourceSpec;
-pub use super::jwt::Algorithm;
+pub use super::jwt::{Algorithm, IssuerPolicy};
 use super::jwt::{Jws, KeySet, Policy};
 use super::{Claims, TokenVerifier, VerifyError};
 use crate::clock::Clock;
@@ -47,7 +47,8 @@ const MAX_MAX_AGE_SECS: u64 = 24 * 60 * 60;
 /// - A key chosen by `kid` (without `kid`, the only key that fits `alg`). A `kid` naming a key of
 ///   another type, curve or JWK `alg` is [`VerifyError::Algorithm`].
 /// - `exp` required; `exp`, `nbf`, `iat` checked with the leeway (default 60 s).
-/// - `iss` equal to the configured issuer, byte for byte.
+/// - `iss` equal to the configured issuer, byte for byte; or, with a per-tenant
+///   [`IssuerPolicy`], to the issuer of the tenant the verified payload names.
 /// - `aud` holding one of the configured audiences, when any are configured.
 /// - header `typ` equal to [`require_typ`](JwksVerifierBuilder::require_typ), when set.
 ///
@@ -102,7 +103,7 @@ struct Flight {
 
 impl JwksVerifier {
     /// Starts a verifier whose keys are fetched from `jwks_url` (https, or http on loopback).
-    #[allow(clippy::new_ret_no_self)] // the seed's `jwksVerifier(url)` spelling; a builder follows
+    #[allow(clippy::new_ret_no_self)] // `new(url)` reads as what it starts; a builder follows
     pub fn new(jwks_url: impl Into<String>) -> JwksVerifierBuilder {
         JwksVerifierBuilder::with_source(SourceSpec::Url(jwks_url.into()))
     }
@@ -426,6 +427,89 @@ pub(super) mod tests {
         assert!(!printed.contains(&n[..16]), "{printed}");
         assert!(printed.contains("keys: 3"), "{printed}");
         assert!(!printed.contains("\"kty\""), "{printed}");
+    }
+
+    const TENANT_ISSUER: &str = "https://login.example/{tenant}/v2.0";
+
+    fn per_tenant() -> JwksVerifier {
+        JwksVerifier::from_jwks(&jwks())
+            .issuer_policy(IssuerPolicy::per_tenant(TENANT_ISSUER, "tid"))
+            .audience("api")
+            .clock(Arc::new(Fixed(NOW)))
+            .build()
+            .unwrap()
+    }
+
+    /// A good token with `iss` and `tid` as given (`tid` left out when `None`).
+    fn tenant_token(iss: &str, tid: Option<serde_json::Value>) -> String {
+        let mut payload = good_payload();
+        payload["iss"] = json!(iss);
+        if let Some(tid) = tid {
+            payload["tid"] = tid;
+        }
+        sign_with(&json!({ "alg": "ES256", "kid": "ec" }), &payload, "ES256")
+    }
+
+    #[test]
+    fn a_per_tenant_issuer_is_filled_from_the_verified_payload() {
+        let verifier = per_tenant();
+        for tid in ["t-1", "72f988bf-86f1-41af-91ab-2d7cd011db47"] {
+            let iss = format!("https://login.example/{tid}/v2.0");
+            let claims = block_on(verifier.verify(&tenant_token(&iss, Some(json!(tid))))).unwrap();
+            assert_eq!(claims.get_str("tid"), Some(tid));
+        }
+        let refused = [
+            // Signed for one tenant, naming another's issuer.
+            ("https://login.example/t-2/v2.0", Some(json!("t-1"))),
+            (TENANT_ISSUER, Some(json!("t-1"))),
+            ("https://login.example/t-1/v2.0", None),
+            ("https://login.example/t-1/v2.0", Some(json!(null))),
+            ("https://login.example/t-1/v2.0", Some(json!(["t-1"]))),
+            ("https://login.example//v2.0", Some(json!(""))),
+            ("https://login.example/a/b/v2.0", Some(json!("a/b"))),
+            ("https://login.example/../v2.0", Some(json!(".."))),
+            (ISS, Some(json!("t-1"))),
+        ];
+        for (iss, tid) in refused {
+            assert_eq!(
+                block_on(verifier.verify(&tenant_token(iss, tid.clone()))).unwrap_err(),
+                VerifyError::Issuer,
+                "{iss} / {tid:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tenant_claim_given_twice_is_malformed() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+
+        use super::super::jwt::testing::signer;
+
+        let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "RS256", "kid": "rsa" }).to_string());
+        let payload = format!(
+            r#"{{"iss":"https://login.example/a/v2.0","aud":"api","exp":{},"tid":"a","tid":"b"}}"#,
+            NOW + 600
+        );
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let signature = signer("RS256").sign(input.as_bytes()).unwrap();
+        let twice = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+        assert_eq!(
+            block_on(per_tenant().verify(&twice)).unwrap_err(),
+            VerifyError::Malformed("payload is not a JSON object")
+        );
+    }
+
+    #[test]
+    fn the_signature_is_checked_before_the_tenant_is_read() {
+        let t1 = tenant_token("https://login.example/t-1/v2.0", Some(json!("t-1")));
+        let t2 = tenant_token("https://login.example/t-2/v2.0", Some(json!("t-2")));
+        let (input, _) = t2.rsplit_once('.').unwrap();
+        let (_, signature) = t1.rsplit_once('.').unwrap();
+        assert_eq!(
+            block_on(per_tenant().verify(&format!("{input}.{signature}"))).unwrap_err(),
+            VerifyError::Signature
+        );
     }
 
     #[test]

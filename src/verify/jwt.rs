@@ -17,10 +17,13 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 use self::claims::{check_claims, Registered};
+pub(crate) use self::issuer::Issuer;
+pub use self::issuer::IssuerPolicy;
 pub(crate) use self::keys::KeySet;
 use super::{Claims, VerifyError};
 
 mod claims;
+mod issuer;
 mod keys;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -171,8 +174,8 @@ impl fmt::Debug for AlgSet {
 /// What a token must satisfy besides its signature.
 #[derive(Debug, Clone)]
 pub(crate) struct Policy {
-    /// Compared to `iss` as an exact string: no normalisation, a trailing slash differs.
-    pub(crate) issuer: String,
+    /// Exact: compared to `iss` as a string, no normalisation, a trailing slash differs.
+    pub(crate) issuer: Issuer,
     /// Empty: `aud` is not checked.
     pub(crate) audiences: Vec<String>,
     pub(crate) algorithms: AlgSet,
@@ -302,7 +305,7 @@ impl<'t> Jws<'t> {
         let exp = {
             let registered: Registered<'_> = serde_json::from_slice(&self.payload)
                 .map_err(|_| VerifyError::Malformed("payload is not a JSON object"))?;
-            check_claims(&registered, policy, now)?
+            check_claims(&registered, &self.payload, policy, now)?
         };
         Ok(Claims::from_verified_json(self.payload, exp))
     }

@@ -14,7 +14,7 @@ mod jwt;
 mod opaque;
 
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
-pub use jwks::{Algorithm, JwksVerifier, JwksVerifierBuilder};
+pub use jwks::{Algorithm, IssuerPolicy, JwksVerifier, JwksVerifierBuilder};
 pub use opaque::FnVerifier;
 
 /// The largest clock-skew tolerance a verifier accepts: more would keep expired tokens alive.

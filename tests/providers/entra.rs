@@ -269,6 +269,13 @@ async fn an_outage_is_503_before_keys_are_loaded_and_stale_keys_serve_after() {
     clock.advance(3600);
     ms.on(&keys_path, None, Reply::new(503, &[], "down"));
     assert_eq!(call(&auth, &token(T0 + 3630)).await.status, StatusCode::OK);
+    // The refresh runs beside the request that the stale keys served.
+    for _ in 0..1000 {
+        if ms.count(&keys_path) >= 3 {
+            break;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(ms.count(&keys_path), 3);
     ms.stop().await;
 }

@@ -17,7 +17,8 @@ const TOKEN: &str = "gho_16C7e42F292c6912E7710c838347Ae178B4a";
 
 async fn setup(clock: Arc<ManualClock>) -> (Double, RequireAuth) {
     let github = Double::start().await;
-    let proxy = providers::github(CLIENT, SECRET)
+    let proxy = providers::github()
+        .client(CLIENT, SECRET)
         .api_url(github.url(""))
         .cache_ttl(Duration::from_secs(60))
         .user_agent("mcp-test-app")

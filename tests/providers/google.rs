@@ -14,7 +14,8 @@ const SUB: &str = "110169484474386276334";
 
 async fn setup(clock: Arc<ManualClock>) -> (Double, RequireAuth) {
     let google = Double::start().await;
-    let proxy = providers::google(CLIENT, "google-client-secret")
+    let proxy = providers::google()
+        .client(CLIENT, "google-client-secret")
         .tokeninfo_url(google.url("/tokeninfo"))
         .userinfo_url(google.url("/userinfo"))
         .clock(clock)
@@ -250,7 +251,8 @@ async fn an_unreachable_google_is_503() {
     let google = Double::start().await;
     let url = google.url("/tokeninfo");
     google.stop().await;
-    let proxy = providers::google(CLIENT, "s")
+    let proxy = providers::google()
+        .client(CLIENT, "s")
         .tokeninfo_url(url)
         .builder()
         .unwrap()

@@ -35,7 +35,8 @@ async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
     );
 
     // The shared flow helpers expect the upstream client id of their own double.
-    let proxy = providers::github(UPSTREAM_CLIENT_ID, UPSTREAM_SECRET)
+    let proxy = providers::github()
+        .client(UPSTREAM_CLIENT_ID, UPSTREAM_SECRET)
         .web_url(github.url(""))
         .builder()
         .unwrap()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{CachedKeys, Flight, Inner, JwksVerifier, Remote};
 use crate::clock::{Clock, SystemClock};
 use crate::validate::{invalid, secure_url, ConfigError};
-use crate::verify::jwt::{normalize_typ, AlgSet, Algorithm, KeySet, Policy};
+use crate::verify::jwt::{normalize_typ, AlgSet, Algorithm, IssuerPolicy, KeySet, Policy};
 use crate::verify::MAX_LEEWAY;
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -16,11 +16,12 @@ const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 pub(super) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
-/// Configures a [`JwksVerifier`]. Every setting but the issuer has a secure default.
+/// Configures a [`JwksVerifier`]. Every setting but the issuer (or
+/// [issuer policy](IssuerPolicy)) has a secure default.
 #[must_use]
 pub struct JwksVerifierBuilder {
     source: SourceSpec,
-    issuer: Option<String>,
+    issuer: Option<IssuerPolicy>,
     audiences: Vec<String>,
     algorithms: Option<Vec<Algorithm>>,
     leeway: Duration,
@@ -54,9 +55,17 @@ impl JwksVerifierBuilder {
         }
     }
 
-    /// The issuer tokens must name in `iss`, compared as an exact string. Required.
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+    /// The issuer tokens must name in `iss`, compared as an exact string. Required, unless
+    /// an [`issuer_policy`](Self::issuer_policy) is set instead.
+    pub fn issuer(self, issuer: impl Into<String>) -> Self {
+        self.issuer_policy(IssuerPolicy::exact(issuer))
+    }
+
+    /// Which issuers are accepted: one ([`IssuerPolicy::exact`], as [`issuer`](Self::issuer)
+    /// sets) or one per tenant of a multi-tenant provider ([`IssuerPolicy::per_tenant`]).
+    /// Replaces any issuer set before.
+    pub fn issuer_policy(mut self, policy: IssuerPolicy) -> Self {
+        self.issuer = Some(policy);
         self
     }
 
@@ -135,8 +144,8 @@ impl JwksVerifierBuilder {
     pub fn build(self) -> Result<JwksVerifier, ConfigError> {
         let issuer = self
             .issuer
-            .filter(|issuer| !issuer.is_empty())
-            .ok_or(ConfigError::Missing("issuer"))?;
+            .ok_or(ConfigError::Missing("issuer"))?
+            .compile()?;
         if self.audiences.iter().any(String::is_empty) {
             return Err(invalid("audience", "an audience cannot be empty"));
         }
@@ -278,6 +287,61 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn build_refuses_bad_issuer_templates() {
+        let build = |template: &str, claim: &str| {
+            JwksVerifier::from_jwks(&jwks())
+                .issuer_policy(IssuerPolicy::per_tenant(template, claim))
+                .build()
+        };
+        assert!(build("https://login.example/{tenant}/v2.0", "tid").is_ok());
+        assert!(build("http://127.0.0.1:8080/{tenant}/v2.0", "tid").is_ok());
+        assert!(build("https://{tenant}.login.example/", "tid").is_ok());
+        for (bad, claim) in [
+            ("https://login.example/v2.0", "tid"),
+            ("https://login.example/{tenant}/{tenant}/v2.0", "tid"),
+            ("https://login.example/{tid}/v2.0", "tid"),
+            ("https://login.example/{tenant}/{v}", "tid"),
+            ("https://login.example/{tenant}/v2.0", ""),
+        ] {
+            assert!(
+                matches!(
+                    build(bad, claim),
+                    Err(ConfigError::Invalid {
+                        field: "issuer",
+                        ..
+                    })
+                ),
+                "{bad} / {claim:?}"
+            );
+        }
+        assert!(matches!(
+            build("http://login.example/{tenant}/v2.0", "tid"),
+            Err(ConfigError::InsecureUrl { .. })
+        ));
+        assert!(matches!(
+            build("{tenant}", "tid"),
+            Err(ConfigError::InvalidUrl { .. })
+        ));
+        assert_eq!(
+            build("", "tid").unwrap_err(),
+            ConfigError::Missing("issuer")
+        );
+        // The issuer set last is the one used.
+        let exact = JwksVerifier::from_jwks(&jwks())
+            .issuer_policy(IssuerPolicy::per_tenant("no template", "tid"))
+            .issuer(ISS);
+        assert!(exact.build().is_ok());
+        let templated =
+            JwksVerifier::from_jwks(&jwks())
+                .issuer("")
+                .issuer_policy(IssuerPolicy::per_tenant(
+                    "https://l.example/{tenant}",
+                    "tid",
+                ));
+        assert!(templated.build().is_ok());
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The registered claims (`iss`, `exp`, `nbf`, `iat`, `aud`), parsed into a borrowed typed
-//! struct and checked by our own code. The rest of the payload is not parsed here.
+//! struct and checked by our own code. The rest of the payload is not parsed here, except the
+//! tenant claim of a per-tenant issuer.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use super::issuer::Issuer;
 use super::Policy;
 use crate::verify::VerifyError;
 
@@ -176,8 +178,12 @@ impl<'de: 'a, 'a> Visitor<'de> for AudienceVisitor<'a> {
 
 /// The registered-claim checks. `iss` and `exp` are required; `nbf` and `iat` are checked when
 /// present; `aud` when audiences are configured. Returns `exp`, rounded down to whole seconds.
+///
+/// `payload` is the verified JSON object `claims` was parsed from; a per-tenant issuer reads
+/// its tenant claim from it.
 pub(super) fn check_claims(
     claims: &Registered<'_>,
+    payload: &[u8],
     policy: &Policy,
     now: u64,
 ) -> Result<Option<u64>, VerifyError> {
@@ -197,9 +203,13 @@ pub(super) fn check_claims(
         }
     }
 
-    match &claims.iss {
-        Field::Str(iss) if *iss == policy.issuer => {}
-        Field::Str(_) | Field::Absent => return Err(VerifyError::Issuer),
+    match (&claims.iss, &policy.issuer) {
+        (Field::Str(iss), Issuer::Exact(issuer)) if iss == issuer => {}
+        (Field::Str(iss), Issuer::PerTenant(template)) => {
+            let tenant = string_claim(payload, template.claim())?;
+            template.check(iss, tenant.as_deref())?;
+        }
+        (Field::Str(_) | Field::Absent, _) => return Err(VerifyError::Issuer),
         _ => return Err(VerifyError::InvalidClaim("iss")),
     }
 
@@ -221,6 +231,79 @@ pub(super) fn check_claims(
         Field::Int(exp) => exp,
         _ => exp.floor() as u64,
     }))
+}
+
+/// The value of the claim `name` when it is a string; `None` when it is absent or of another
+/// type. A second pass over the payload, taken only by per-tenant issuers and only once the
+/// signature has verified; a claim given twice is malformed, as for the registered claims.
+fn string_claim<'a>(payload: &'a [u8], name: &str) -> Result<Option<Cow<'a, str>>, VerifyError> {
+    let mut json = serde_json::Deserializer::from_slice(payload);
+    let field = ClaimSeed { name }
+        .deserialize(&mut json)
+        .and_then(|field| json.end().map(|()| field))
+        .map_err(|_| VerifyError::Malformed("payload is not a JSON object"))?;
+    Ok(match field {
+        Field::Str(value) => Some(value),
+        _ => None,
+    })
+}
+
+/// Reads one claim of a JSON object, skipping the others.
+struct ClaimSeed<'n> {
+    name: &'n str,
+}
+
+impl<'de, 'n> DeserializeSeed<'de> for ClaimSeed<'n> {
+    type Value = Field<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'n> Visitor<'de> for ClaimSeed<'n> {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
+        let mut found = None;
+        while let Some(is_it) = map.next_key_seed(KeyIs(self.name))? {
+            if !is_it {
+                map.next_value::<IgnoredAny>()?;
+            } else if found.is_some() {
+                return Err(de::Error::custom("claim given twice"));
+            } else {
+                found = Some(map.next_value::<Field<'de>>()?);
+            }
+        }
+        Ok(found.unwrap_or_default())
+    }
+}
+
+/// A map key compared with a name, without copying it.
+struct KeyIs<'n>(&'n str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a claim name")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
 }
 
 /// A NumericDate claim: absent, or a finite number of seconds in `0..=9999-12-31`.

@@ -10,7 +10,7 @@ use josekit::jwk::KeyPair;
 use josekit::jws::{self, JwsSigner};
 use serde_json::{json, Value};
 
-use super::{AlgSet, Jws, KeySet, Policy};
+use super::{AlgSet, Issuer, Jws, KeySet, Policy};
 use crate::verify::{Claims, VerifyError};
 
 pub(crate) const ISS: &str = "https://issuer.example";
@@ -95,7 +95,7 @@ pub(crate) fn token(kid: &str, alg: &str, payload: &Value) -> String {
 
 pub(crate) fn policy() -> Policy {
     Policy {
-        issuer: ISS.into(),
+        issuer: Issuer::Exact(ISS.into()),
         audiences: vec!["api".into()],
         algorithms: AlgSet::all(),
         leeway: 60,
