@@ -43,8 +43,8 @@ use std::thread;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actix_mcp_oauth::{
-    default_user_info, providers, AccessToken, AuthUser, JwksVerifier, RequireAuth, TokenCache,
-    TokenVerifier, UserInfo,
+    middleware::TokenCache, providers, secret::AccessToken, user::default_user_info, AuthUser,
+    JwksVerifier, RequireAuth, TokenVerifier, UserInfo,
 };
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::{HeaderValue, AUTHORIZATION};
@@ -209,7 +209,8 @@ struct Prepared {
 
 impl Prepared {
     fn new(case: Case) -> Self {
-        let verifier = JwksVerifier::from_jwks(&case.jwks)
+        let verifier = JwksVerifier::builder()
+            .jwks(&case.jwks)
             .issuer(ISSUER)
             .audience(RESOURCE)
             .require_typ("at+jwt")
@@ -606,7 +607,8 @@ impl ForgedTenant {
         let forged_signature = sign("something else");
         let forge = |payload: &serde_json::Value| format!("{}.{forged_signature}", encode(payload));
 
-        let jwks = JwksVerifier::from_jwks(&jwks_json)
+        let jwks = JwksVerifier::builder()
+            .jwks(&jwks_json)
             .issuer(format!("{host}/{KNOWN_TENANT}/v2.0"))
             .audience(ENTRA_CLIENT)
             .build()

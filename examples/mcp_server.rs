@@ -20,7 +20,7 @@
 use std::{env, error::Error, sync::Arc};
 
 use actix_mcp_oauth::{
-    forward_auth_user, AuthUser, JwksVerifier, OAuthProxy, ProviderMetadata, ProxyKey,
+    forward_auth_user, http::ProviderMetadata, AuthUser, JwksVerifier, OAuthProxy, ProxyKey,
 };
 use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
 use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};

@@ -7,7 +7,7 @@
 //! curl -i -H 'Authorization: Bearer demo-token' localhost:8080/api/me
 //! ```
 
-use actix_mcp_oauth::{AuthUser, Claims, FnVerifier, RequireAuth, VerifyError};
+use actix_mcp_oauth::{verify::FnVerifier, AuthUser, Claims, RequireAuth, VerifyError};
 use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
@@ -25,7 +25,7 @@ async fn main() -> std::io::Result<()> {
 
     // A stand-in for a real provider, so the example runs offline. With a provider that issues
     // JWTs, build its verifier here instead:
-    //     let verifier = JwksVerifier::new("https://idp.example.com/.well-known/jwks.json")
+    //     let verifier = JwksVerifier::builder().jwks_url("https://idp.example.com/.well-known/jwks.json")
     //         .issuer("https://idp.example.com/")
     //         .audience("https://mcp.example.com/api")
     //         .build()?;

@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let public_url = env("PUBLIC_URL")?;
     let keycloak = providers::keycloak(env("KEYCLOAK_URL")?, env("KEYCLOAK_REALM")?)
         .audience(format!("{}/mcp", public_url.trim_end_matches('/')));
-    let auth = RemoteAuth::new(&public_url, keycloak.issuer()?, keycloak.verifier()?)
+    let auth = RemoteAuth::builder(&public_url, keycloak.issuer()?, keycloak.verifier()?)
         .scopes(["openid", "profile", "email"])
         .build()?;
     log::info!(

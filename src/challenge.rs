@@ -42,7 +42,7 @@ impl BearerErrorCode {
 /// order: `error`, `error_description`, `scope`, `resource_metadata`.
 ///
 /// ```
-/// use actix_mcp_oauth::{BearerChallenge, BearerErrorCode};
+/// use actix_mcp_oauth::{challenge::BearerChallenge, challenge::BearerErrorCode};
 ///
 /// let challenge = BearerChallenge::new()
 ///     .error(BearerErrorCode::InsufficientScope)
@@ -56,6 +56,7 @@ impl BearerErrorCode {
 /// );
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
 pub struct BearerChallenge {
     error: Option<BearerErrorCode>,
     error_description: Option<String>,

@@ -1,3 +1,6 @@
+//! Time as the crate sees it: a [`Clock`] seam, so that tests (yours too) drive token expiry,
+//! key refreshes and sealed-value lifetimes by hand with [`ManualClock`] instead of sleeping.
+
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -33,7 +36,7 @@ impl Clock for SystemClock {
 /// own application, without sleeping.
 ///
 /// ```
-/// use actix_mcp_oauth::{Clock, ManualClock};
+/// use actix_mcp_oauth::{clock::Clock, clock::ManualClock};
 ///
 /// let clock = ManualClock::at(1_700_000_000);
 /// clock.advance(60);

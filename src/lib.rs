@@ -3,7 +3,8 @@
 //! Every request to a protected route passes through [`RequireAuth`]: it reads the bearer
 //! token from the `Authorization` header, checks it with a [`TokenVerifier`] (a JWT checked
 //! against the provider's keys, or an opaque token checked by your own function with
-//! [`FnVerifier`]), keeps the result in a bounded [`TokenCache`] until the token expires, and
+//! [`FnVerifier`](verify::FnVerifier)), keeps the result in a bounded
+//! [`TokenCache`](middleware::TokenCache) until the token expires, and
 //! hands the user to your handler as [`AuthUser`]. A request that fails gets the challenge an
 //! MCP client expects (RFC 6750, RFC 9728): `401` with
 //! `WWW-Authenticate: Bearer resource_metadata="..."` so the client can find the
@@ -12,7 +13,7 @@
 //! # Getting started
 //!
 //! ```no_run
-//! use actix_mcp_oauth::{AuthUser, Claims, FnVerifier, RequireAuth, VerifyError};
+//! use actix_mcp_oauth::{verify::FnVerifier, AuthUser, Claims, RequireAuth, VerifyError};
 //! use actix_web::{web, App, HttpServer, Responder};
 //!
 //! async fn whoami(user: AuthUser) -> impl Responder {
@@ -57,7 +58,7 @@
 //! [`AuthUser`] carries the mapped [`UserInfo`] (`user_id`, `email`, `name`, `picture`,
 //! `username`, `scopes`, `permissions`, `roles`), all the claims, and the access token (whose
 //! `Debug` prints `[redacted]`) for calling the provider's API on the user's behalf. The
-//! mapping from claims is [`default_user_info`] unless you give [`RequireAuth::user_info`] your
+//! mapping from claims is [`default_user_info`](user::default_user_info) unless you give [`RequireAuth::user_info`] your
 //! own. For routes where signing in is optional, use [`RequireAuth::allow_anonymous`] and take
 //! `Option<AuthUser>`.
 //!
@@ -68,12 +69,13 @@
 //! let them. [`OAuthProxy`] holds your one registered application and is, to every MCP client, a
 //! complete authorization server: discovery, registration, a consent page, PKCE, token and
 //! revocation endpoints. It keeps no state on the server: everything is sealed with the
-//! [`ProxyKey`], so replicas that share the key serve any step. [`ProviderMetadata::discover`]
+//! [`ProxyKey`], so replicas that share the key serve any step.
+//! [`ProviderMetadata::discover`](http::ProviderMetadata::discover)
 //! reads your provider's metadata once; [`OAuthProxy::from_metadata`] takes its endpoints and
 //! [`JwksVerifier::from_metadata`] its key set.
 //!
 //! ```no_run
-//! use actix_mcp_oauth::{AuthUser, JwksVerifier, OAuthProxy, ProviderMetadata, ProxyKey};
+//! use actix_mcp_oauth::{http::ProviderMetadata, AuthUser, JwksVerifier, OAuthProxy, ProxyKey};
 //! use actix_web::{web, App, HttpServer};
 //!
 //! async fn whoami(user: AuthUser) -> String {
@@ -112,6 +114,25 @@
 //! }
 //! ```
 //!
+//! For Google, GitHub, Okta, Auth0, Entra ID and Keycloak, a preset in [`providers`] fills in
+//! the endpoints, scopes and the verifier for the tokens that provider really issues.
+//!
+//! # Modules
+//!
+//! The most used names are at the crate root; the rest live by role:
+//!
+//! | side | module | what is in it |
+//! |---|---|---|
+//! | resource server | [`verify`] | [`TokenVerifier`], [`JwksVerifier`] and its issuer policy, introspection, [`FnVerifier`](verify::FnVerifier) |
+//! | resource server | [`middleware`] | [`RequireAuth`] and its verified-token cache |
+//! | resource server | [`user`] | [`AuthUser`], [`UserInfo`] and the claims-to-user mapping |
+//! | resource server | [`challenge`] | the `WWW-Authenticate: Bearer` challenges and [`AuthError`](challenge::AuthError) |
+//! | resource server | [`remote`] | [`RemoteAuth`], for providers that register MCP clients themselves |
+//! | authorization server | [`proxy`] | [`OAuthProxy`], its builder, the [`ProxyKey`] and the consent page |
+//! | both | [`providers`] | presets for common identity providers |
+//! | both | [`http`] | [`ProviderMetadata`](http::ProviderMetadata) discovery and how credentials are sent |
+//! | both | [`clock`], [`secret`] | the time seam ([`ManualClock`](clock::ManualClock) for tests), redacted secrets |
+//!
 //! # Feature flags
 //!
 //! - `rmcp`: [`AuthUser`] as an argument of rmcp `#[tool]` functions, and
@@ -122,36 +143,26 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-mod challenge;
-mod clock;
-mod http;
-mod middleware;
+pub mod challenge;
+pub mod clock;
+pub mod http;
+pub mod middleware;
 pub mod providers;
-mod proxy;
-mod remote;
+pub mod proxy;
+pub mod remote;
 mod resource;
 #[cfg(feature = "rmcp")]
 mod rmcp;
-mod secret;
-mod user;
+pub mod secret;
+pub mod user;
 mod validate;
-mod verify;
+pub mod verify;
 
+pub use middleware::RequireAuth;
+pub use proxy::{OAuthProxy, ProxyKey};
+pub use remote::RemoteAuth;
 #[cfg(feature = "rmcp")]
-pub use crate::rmcp::forward_auth_user;
-pub use challenge::{AuthError, BearerChallenge, BearerErrorCode, Challenge};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use http::{ClientAuthMethod, ProviderMetadata};
-pub use middleware::{RequireAuth, RequireAuthMiddleware, TokenCache};
-pub use proxy::{
-    ConsentBranding, ConsentMode, ConsentTemplateFn, ConsentView, OAuthError, OAuthProxy,
-    OAuthProxyBuilder, ProxyKey, ResourceForwarding, SafeHtml, ScopeView,
-};
-pub use remote::{RemoteAuth, RemoteAuthBuilder};
-pub use secret::{AccessToken, ClientSecret};
-pub use user::{default_user_info, AuthUser, AuthUserExt, UserInfo, UserInfoFn};
+pub use rmcp::forward_auth_user;
+pub use user::{AuthUser, AuthUserExt, UserInfo};
 pub use validate::ConfigError;
-pub use verify::{
-    Algorithm, Claims, FnVerifier, IntrospectionVerifier, IntrospectionVerifierBuilder,
-    IssuerPolicy, JwksVerifier, JwksVerifierBuilder, TokenVerifier, VerifyError,
-};
+pub use verify::{Claims, JwksVerifier, TokenVerifier, VerifyError};

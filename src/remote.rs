@@ -8,10 +8,11 @@ use actix_web::Scope;
 use serde_json::Value;
 
 use crate::{
+    clock::Clock,
     clock::SystemClock,
     resource::{self, ProtectedResource, ResourceUrl, ScopesSupported, TokenCheck},
     validate::{public_origin, scope_tokens, secure_url},
-    Claims, Clock, ConfigError, RequireAuth, TokenVerifier, UserInfo, VerifyError,
+    Claims, ConfigError, RequireAuth, TokenVerifier, UserInfo, VerifyError,
 };
 
 /// An MCP server whose clients sign in at the provider directly.
@@ -24,7 +25,7 @@ use crate::{
 ///   provider's issuer in `authorization_servers`; clients find its metadata there.
 /// - [`require_auth`](Self::require_auth): the bearer check for the MCP scope, with the
 ///   verifier you give (usually the provider's [`JwksVerifier`](crate::JwksVerifier), or an
-///   [`IntrospectionVerifier`](crate::IntrospectionVerifier) for opaque tokens).
+///   [`IntrospectionVerifier`](crate::verify::IntrospectionVerifier) for opaque tokens).
 ///
 /// Check that the verifier insists on an audience that is this server's: with dynamic
 /// registration every client gets tokens from the same issuer, so only `aud` says the token is
@@ -41,7 +42,7 @@ use crate::{
 ///         .await?
 ///         .audience("https://mcp.example.com/mcp")
 ///         .build()?;
-///     let auth = RemoteAuth::new("https://mcp.example.com", issuer, verifier)
+///     let auth = RemoteAuth::builder("https://mcp.example.com", issuer, verifier)
 ///         .scopes(["openid", "mcp:tools"])
 ///         .build()?;
 ///     HttpServer::new(move || {
@@ -63,7 +64,7 @@ pub struct RemoteAuth {
     resource: Arc<ProtectedResource>,
 }
 
-/// Configures a [`RemoteAuth`]; see [`RemoteAuth::new`].
+/// Configures a [`RemoteAuth`]; see [`RemoteAuth::builder`].
 #[must_use]
 pub struct RemoteAuthBuilder {
     public_url: String,
@@ -71,7 +72,7 @@ pub struct RemoteAuthBuilder {
     verifier: Arc<dyn TokenVerifier>,
     mcp_path: String,
     scopes: Vec<String>,
-    user_info: Option<Arc<crate::UserInfoFn>>,
+    user_info: Option<Arc<crate::user::UserInfoFn>>,
     cache_max_ttl: Option<Duration>,
     clock: Option<Arc<dyn Clock>>,
 }
@@ -80,8 +81,7 @@ impl RemoteAuth {
     /// Starts the configuration: `public_url` is this server's origin
     /// (`https://mcp.example.com`), `issuer` the provider's issuer identifier exactly as in its
     /// metadata, `verifier` the token check.
-    #[allow(clippy::new_ret_no_self)] // a builder follows, as for `JwksVerifier::new`
-    pub fn new(
+    pub fn builder(
         public_url: impl Into<String>,
         issuer: impl Into<String>,
         verifier: impl TokenVerifier,
@@ -229,7 +229,7 @@ mod tests {
     }
 
     fn auth() -> RemoteAuth {
-        RemoteAuth::new(
+        RemoteAuth::builder(
             "https://mcp.example.com",
             "https://idp.example.com/realms/r",
             Accept,
@@ -307,14 +307,15 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused() {
-        let base = || RemoteAuth::new("https://mcp.example.com", "https://idp.example.com", Accept);
+        let base =
+            || RemoteAuth::builder("https://mcp.example.com", "https://idp.example.com", Accept);
         assert!(base().build().is_ok());
         assert!(
-            RemoteAuth::new("http://mcp.example.com", "https://idp.example.com", Accept)
+            RemoteAuth::builder("http://mcp.example.com", "https://idp.example.com", Accept)
                 .build()
                 .is_err()
         );
-        assert!(RemoteAuth::new(
+        assert!(RemoteAuth::builder(
             "https://mcp.example.com/x",
             "https://idp.example.com",
             Accept
@@ -322,7 +323,7 @@ mod tests {
         .build()
         .is_err());
         assert!(
-            RemoteAuth::new("https://mcp.example.com", "http://idp.example.com", Accept)
+            RemoteAuth::builder("https://mcp.example.com", "http://idp.example.com", Accept)
                 .build()
                 .is_err()
         );

@@ -15,9 +15,10 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::{
+    clock::Clock,
     user::UserInfoFn,
     validate::{mcp_path, ConfigError},
-    Clock, RequireAuth, TokenVerifier,
+    RequireAuth, TokenVerifier,
 };
 
 /// The MCP path when none is configured.
@@ -218,7 +219,7 @@ mod tests {
     use actix_web::{http::StatusCode, test, App};
 
     use super::*;
-    use crate::{FnVerifier, SystemClock, VerifyError};
+    use crate::{clock::SystemClock, verify::FnVerifier, VerifyError};
 
     fn resource(scopes: ScopesSupported) -> ProtectedResource {
         let public = Url::parse("https://mcp.example.com").unwrap();

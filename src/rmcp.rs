@@ -100,7 +100,7 @@ mod tests {
     use serde_json::{json, Map};
 
     use super::*;
-    use crate::{AccessToken, Claims, UserInfo};
+    use crate::{secret::AccessToken, Claims, UserInfo};
 
     fn user(id: &str) -> AuthUser {
         let mut claims = Map::new();

@@ -1,3 +1,6 @@
+//! Newtypes for the secrets the crate handles: their `Debug` prints `[redacted]`, and the value
+//! is reached only through an explicit `secret()`, so a stray `{:?}` in a log line leaks nothing.
+
 use std::fmt;
 
 macro_rules! secret_newtype {

@@ -7,7 +7,7 @@ use futures::future::{ready, Ready};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{challenge::Challenge, AccessToken, AuthError, Claims, VerifyError};
+use crate::{challenge::AuthError, challenge::Challenge, secret::AccessToken, Claims, VerifyError};
 
 /// What the crate knows of a user, mapped from the token's claims.
 ///

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use actix_mcp_oauth::{ConfigError, JwksVerifier, OAuthProxy, ProviderMetadata};
+use actix_mcp_oauth::{http::ProviderMetadata, ConfigError, JwksVerifier, OAuthProxy};
 use actix_web::dev::ServerHandle;
 use actix_web::http::header;
 use actix_web::web::{self, Bytes};

@@ -23,7 +23,7 @@ const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// URLs are checked (https, or http on loopback) by the builders that use them.
 ///
 /// ```no_run
-/// use actix_mcp_oauth::ProviderMetadata;
+/// use actix_mcp_oauth::http::ProviderMetadata;
 ///
 /// # async fn run() -> Result<(), actix_mcp_oauth::ConfigError> {
 /// let provider = ProviderMetadata::discover("https://idp.example.com").await?;
@@ -94,7 +94,7 @@ impl ProviderMetadata {
     }
 
     /// Where opaque tokens are checked (RFC 7662 `introspection_endpoint`), if the provider has
-    /// one: the URL for [`IntrospectionVerifier::new`](crate::IntrospectionVerifier::new).
+    /// one: the URL for [`IntrospectionVerifier::builder`](crate::verify::IntrospectionVerifier::builder).
     pub fn introspection_endpoint(&self) -> Option<&str> {
         self.introspection_endpoint.as_deref()
     }
@@ -113,7 +113,7 @@ impl ProviderMetadata {
     /// How clients may authenticate at the token endpoint
     /// (`token_endpoint_auth_methods_supported`), e.g. `client_secret_basic`; empty when the
     /// document does not say, which RFC 8414 §2 defines as `client_secret_basic` only. Pick the
-    /// proxy's [`ClientAuthMethod`](crate::ClientAuthMethod) accordingly.
+    /// proxy's [`ClientAuthMethod`](crate::http::ClientAuthMethod) accordingly.
     pub fn token_endpoint_auth_methods_supported(&self) -> &[String] {
         &self.token_endpoint_auth_methods_supported
     }

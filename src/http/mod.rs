@@ -1,13 +1,11 @@
 //! The crate's HTTP calls to identity providers: bounded in time and size, never following a
 //! redirect (it would carry a token or a credential elsewhere), with failures classified so
-//! that callers can tell "the provider is down" from "the provider said no".
+//! that callers can tell "the provider is down" from "the provider said no". Every verifier and
+//! the proxy make their calls through here.
 //!
-//! - [`call()`]: send a request and read at most so many bytes within a timeout.
-//! - [`fetch()`]: a GET of a document (key set, metadata), 2xx only, with its `max-age`; run
-//!   on a thread of its own by the callers that must work from any executor.
-//! - [`ClientCredentials`]: a client's id and secret, sent as `client_secret_basic` or
-//!   `client_secret_post`.
-//! - [`ProviderMetadata`]: an authorization server's discovery document.
+//! What is public: [`ProviderMetadata`], an authorization server's discovery document read
+//! once and given to both the proxy and the verifier, and [`ClientAuthMethod`], how a client's
+//! id and secret reach a provider's token, revocation and introspection endpoints.
 //!
 //! Nothing here logs a token, a code or a secret.
 

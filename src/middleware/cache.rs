@@ -199,7 +199,7 @@ impl Hasher for PreHashed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AccessToken, Claims, UserInfo};
+    use crate::{secret::AccessToken, Claims, UserInfo};
 
     fn user(token: &str) -> AuthUser {
         let info = UserInfo {

@@ -16,11 +16,15 @@ use futures::future::{ready, Ready};
 pub use cache::TokenCache;
 
 use crate::{
+    challenge::AuthError,
     challenge::{BearerChallenge, BearerErrorCode, Challenge},
+    clock::Clock,
+    clock::SystemClock,
+    secret::AccessToken,
+    user::UserInfoFn,
     user::{default_user_info, Anonymous},
     validate::secure_url,
-    AccessToken, AuthError, AuthUser, Clock, ConfigError, SystemClock, TokenVerifier, UserInfoFn,
-    VerifyError,
+    AuthUser, ConfigError, TokenVerifier, VerifyError,
 };
 
 /// The longest bearer token read; a longer one is refused before any parsing.
@@ -51,7 +55,7 @@ const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 ///
 /// ```no_run
 /// # fn verifier() -> impl actix_mcp_oauth::TokenVerifier {
-/// #     actix_mcp_oauth::FnVerifier::new(|_t: String| async { Err(actix_mcp_oauth::VerifyError::Expired) })
+/// #     actix_mcp_oauth::verify::FnVerifier::new(|_t: String| async { Err(actix_mcp_oauth::VerifyError::Expired) })
 /// # }
 /// use actix_mcp_oauth::RequireAuth;
 ///
@@ -65,6 +69,7 @@ const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[must_use]
 pub struct RequireAuth {
     config: Arc<Config>,
 }
@@ -195,6 +200,18 @@ impl RequireAuth {
         self
     }
 
+    /// Serves verified tokens from `cache` instead of a cache of its own: to size it once and
+    /// read its [`len`](TokenCache::len) for metrics, or to share it between two `RequireAuth`
+    /// built separately for the same resource. Share it only between instances with the same
+    /// verifier and [`user_info`](Self::user_info) mapping: an entry is the user a token was
+    /// verified and mapped as. (Clones of one `RequireAuth`, such as `auth.clone()` or
+    /// `auth.clone().require_scopes([..])`, share their cache already.) A later `user_info` or
+    /// [`cache_capacity`](Self::cache_capacity) replaces it with a new, empty cache.
+    pub fn token_cache(mut self, cache: Arc<TokenCache>) -> Self {
+        self.config_mut().cache = cache;
+        self
+    }
+
     /// The longest a verified token is cached (default 5 minutes), whatever its `exp`; also the
     /// lifetime of tokens without `exp` (opaque tokens), which bounds how long a revoked opaque
     /// token keeps working. Whole seconds; below one second, nothing is cached.
@@ -253,6 +270,7 @@ where
 }
 
 /// The service [`RequireAuth`] wraps around a route; not used directly.
+#[doc(hidden)]
 pub struct RequireAuthMiddleware<S> {
     service: Rc<S>,
     config: Rc<Config>,

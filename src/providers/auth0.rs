@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::{base_url, Common, Endpoints};
-use crate::{default_user_info, ConfigError, JwksVerifier, OAuthProxyBuilder};
+use crate::{proxy::OAuthProxyBuilder, user::default_user_info, ConfigError, JwksVerifier};
 
 /// Under the tenant's issuer, which ends with a slash.
 const ENDPOINTS: Endpoints = Endpoints {

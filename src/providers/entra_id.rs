@@ -10,8 +10,9 @@ use serde::Deserialize;
 use super::{base_url, segment, Common, Endpoints};
 use crate::validate::invalid;
 use crate::{
-    default_user_info, verify::api::DEFAULT_API_TIMEOUT, Claims, ConfigError, IssuerPolicy,
-    JwksVerifier, OAuthProxyBuilder, ResourceForwarding, TokenVerifier, VerifyError,
+    proxy::OAuthProxyBuilder, proxy::ResourceForwarding, user::default_user_info,
+    verify::api::DEFAULT_API_TIMEOUT, verify::IssuerPolicy, Claims, ConfigError, JwksVerifier,
+    TokenVerifier, VerifyError,
 };
 
 const AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
@@ -380,7 +381,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::ManualClock;
+    use crate::clock::ManualClock;
 
     const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
     const CLIENT: &str = "11111111-2222-3333-4444-555555555555";

@@ -9,10 +9,12 @@ use serde_json::{json, Map, Value};
 use super::{Common, Endpoints};
 use crate::validate::invalid;
 use crate::{
+    clock::Clock,
     http::{api_client, Answer, ClientAuthMethod, ClientCredentials},
+    proxy::OAuthProxyBuilder,
     validate::secure_url,
     verify::api::{classify, send, DEFAULT_API_TIMEOUT},
-    Claims, Clock, ConfigError, OAuthProxyBuilder, TokenVerifier, VerifyError,
+    Claims, ConfigError, TokenVerifier, VerifyError,
 };
 
 /// Under the web URL. No OpenID Connect (so no key set) and no revocation endpoint; the API's
@@ -43,7 +45,7 @@ const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 /// - Verifier: [`GitHubVerifier`]; results are cached by [`RequireAuth`](crate::RequireAuth)
 ///   for [`cache_ttl`](GitHub::cache_ttl) (default 5 minutes), which is also how long a revoked
 ///   token keeps working.
-/// - User mapping: [`default_user_info`](crate::default_user_info): `id` → `user_id`,
+/// - User mapping: [`default_user_info`](crate::user::default_user_info): `id` → `user_id`,
 ///   `login` → `username`, `name`, `email`, `avatar_url` → `picture`, the scopes.
 ///
 /// For GitHub Enterprise Server set [`web_url`](GitHub::web_url) (`https://ghe.example`) and

@@ -8,10 +8,12 @@ use serde_json::{Map, Value};
 
 use super::{Common, Endpoints, Urls};
 use crate::{
+    clock::Clock,
     http::api_client,
+    proxy::OAuthProxyBuilder,
     validate::secure_url,
     verify::api::{classify, seconds, send, DEFAULT_API_TIMEOUT},
-    Claims, Clock, ConfigError, OAuthProxyBuilder, TokenVerifier, VerifyError,
+    Claims, ConfigError, TokenVerifier, VerifyError,
 };
 
 /// Google's hosts are fixed: full URLs, each of which its setter replaces.
@@ -54,7 +56,7 @@ const PROFILE_FIELDS: [&str; 6] = [
 ///   from [`RequireAuth`](crate::RequireAuth)'s cache until it expires (the preset sets
 ///   `cache_max_ttl` to one hour, Google's token lifetime; a token revoked meanwhile keeps
 ///   working until then).
-/// - User mapping: [`default_user_info`](crate::default_user_info) (`sub`, `email`, and `name`
+/// - User mapping: [`default_user_info`](crate::user::default_user_info) (`sub`, `email`, and `name`
 ///   and `picture` from userinfo).
 pub fn google() -> Google {
     Google {
@@ -306,7 +308,7 @@ impl fmt::Debug for GoogleVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ResourceForwarding;
+    use crate::proxy::ResourceForwarding;
 
     #[test]
     fn the_preset_asks_for_offline_access_and_caches_for_an_hour() {

@@ -1,8 +1,8 @@
 //! Presets for common identity providers, each verifying the access tokens that provider
 //! really issues.
 //!
-//! A preset is a small struct made by one function here ([`google`], [`github`], [`okta`],
-//! [`auth0`], [`entra_id`], [`keycloak`]), which takes what locates the provider (a domain, a
+//! A preset is a small struct made by one function here ([`google`](google()), [`github`](github()), [`okta`](okta()),
+//! [`auth0`](auth0()), [`entra_id`](entra_id()), [`keycloak`](keycloak())), which takes what locates the provider (a domain, a
 //! realm, a tenant; nothing for Google and GitHub). Every preset takes the client registered
 //! with the provider as `.client(id, secret)`, and `.scopes(..)` and `.clock(..)` alike. Its
 //! other setters change anything the provider lets you change, including **every upstream
@@ -15,12 +15,12 @@
 //!
 //! | preset | access token | verified by | refresh tokens |
 //! |---|---|---|---|
-//! | [`google`] | opaque (`ya29.`) | Google's token-info endpoint (`aud`/`azp` = our client id), profile from userinfo | yes (`access_type=offline`, `prompt=consent`) |
-//! | [`github`] | opaque (`gho_`, `ghu_`) | GitHub's token check for our app, then `GET /user` | OAuth apps: no; GitHub Apps with expiring tokens: yes |
-//! | [`okta`] | JWT (custom authorization server) | JWKS, `aud` = the server's audience | yes (`offline_access`) |
-//! | [`auth0`] | JWT (with the `audience` parameter) | JWKS, `aud` = the API identifier | yes (`offline_access`) |
-//! | [`entra_id`] | JWT v2 for the app's own API scope | JWKS, issuer per tenant (`tid`) | yes (`offline_access`) |
-//! | [`keycloak`] | JWT | JWKS, `aud` = our client id (audience mapper) | yes |
+//! | [`google`](google()) | opaque (`ya29.`) | Google's token-info endpoint (`aud`/`azp` = our client id), profile from userinfo | yes (`access_type=offline`, `prompt=consent`) |
+//! | [`github`](github()) | opaque (`gho_`, `ghu_`) | GitHub's token check for our app, then `GET /user` | OAuth apps: no; GitHub Apps with expiring tokens: yes |
+//! | [`okta`](okta()) | JWT (custom authorization server) | JWKS, `aud` = the server's audience | yes (`offline_access`) |
+//! | [`auth0`](auth0()) | JWT (with the `audience` parameter) | JWKS, `aud` = the API identifier | yes (`offline_access`) |
+//! | [`entra_id`](entra_id()) | JWT v2 for the app's own API scope | JWKS, issuer per tenant (`tid`) | yes (`offline_access`) |
+//! | [`keycloak`](keycloak()) | JWT | JWKS, `aud` = our client id (audience mapper) | yes |
 //!
 //! What to register in each provider's console is in `docs/providers.md`. For a provider that
 //! supports dynamic client registration itself, skip the proxy: see [`RemoteAuth`](crate::RemoteAuth).
@@ -75,8 +75,8 @@ pub use okta::{okta, Okta};
 use std::sync::Arc;
 
 use crate::{
-    validate::secure_url, ClientSecret, Clock, ConfigError, JwksVerifier, JwksVerifierBuilder,
-    OAuthProxy, OAuthProxyBuilder, SystemClock,
+    clock::Clock, clock::SystemClock, proxy::OAuthProxyBuilder, secret::ClientSecret,
+    validate::secure_url, verify::JwksVerifierBuilder, ConfigError, JwksVerifier, OAuthProxy,
 };
 
 /// A provider's upstream URLs as data: paths under the preset's base URL (its issuer, for most
@@ -153,7 +153,9 @@ impl Common {
     /// A verifier of the JWTs signed with the key set at `urls`, on the preset's clock.
     fn jwks(&self, urls: &Urls) -> Result<JwksVerifierBuilder, ConfigError> {
         let url = urls.keys.clone().ok_or(ConfigError::Missing("jwks_url"))?;
-        Ok(JwksVerifier::new(url).clock(self.clock.clone()))
+        Ok(JwksVerifier::builder()
+            .jwks_url(url)
+            .clock(self.clock.clone()))
     }
 }
 
@@ -165,7 +167,7 @@ macro_rules! common_setters {
         pub fn client(
             mut self,
             id: impl Into<String>,
-            secret: impl Into<$crate::ClientSecret>,
+            secret: impl Into<$crate::secret::ClientSecret>,
         ) -> Self {
             self.common.credentials = super::Credentials::new(id, secret);
             self
@@ -183,7 +185,7 @@ macro_rules! common_setters {
 
         /// The clock for token times and cache expiry, given to the proxy too (default the
         /// system clock).
-        pub fn clock(mut self, clock: std::sync::Arc<dyn $crate::Clock>) -> Self {
+        pub fn clock(mut self, clock: std::sync::Arc<dyn $crate::clock::Clock>) -> Self {
             self.common.clock = clock;
             self
         }

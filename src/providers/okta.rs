@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::{base_url, segment, Common, Endpoints};
 use crate::{
-    default_user_info, Claims, ConfigError, JwksVerifier, OAuthProxyBuilder, UserInfo, VerifyError,
+    proxy::OAuthProxyBuilder, user::default_user_info, Claims, ConfigError, JwksVerifier, UserInfo,
+    VerifyError,
 };
 
 /// Under the authorization server's issuer.

@@ -274,7 +274,7 @@ impl OAuthProxyBuilder {
         self
     }
 
-    /// The time source (default [`SystemClock`](crate::SystemClock)); tests drive expiry with it.
+    /// The time source (default [`SystemClock`]); tests drive expiry with it.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use url::Url;
 
 use super::{consent::ConsentConfig, seal::Sealer};
-use crate::{http::ClientCredentials, resource::ProtectedResource, Clock};
+use crate::{clock::Clock, http::ClientCredentials, resource::ProtectedResource};
 
 /// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
 ///
@@ -45,7 +45,7 @@ pub(crate) const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
 
 pub(crate) const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The validated configuration behind an [`OAuthProxy`].
+/// The validated configuration behind an [`OAuthProxy`](super::OAuthProxy).
 pub(crate) struct ProxyConfig {
     /// The public origin, without a trailing slash: our issuer identifier.
     pub(crate) base: String,

@@ -22,7 +22,7 @@ type Description = Cow<'static, str>;
 /// description is always the proxy's own text: it never carries a token, a code or a secret.
 #[derive(Debug, Display, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum OAuthError {
+pub(crate) enum OAuthError {
     /// `invalid_request` (400): a parameter is missing, repeated, or malformed.
     #[display("invalid_request: {_0}")]
     InvalidRequest(#[error(not(source))] Description),
@@ -34,18 +34,12 @@ pub enum OAuthError {
     /// another client or redirect URI.
     #[display("invalid_grant: {_0}")]
     InvalidGrant(#[error(not(source))] Description),
-    /// `unauthorized_client` (400): the client may not use this grant or response type.
-    #[display("unauthorized_client: {_0}")]
-    UnauthorizedClient(#[error(not(source))] Description),
     /// `unsupported_grant_type` (400).
     #[display("unsupported_grant_type: {_0}")]
     UnsupportedGrantType(#[error(not(source))] Description),
     /// `unsupported_response_type` (400, authorization endpoint).
     #[display("unsupported_response_type: {_0}")]
     UnsupportedResponseType(#[error(not(source))] Description),
-    /// `invalid_scope` (400).
-    #[display("invalid_scope: {_0}")]
-    InvalidScope(#[error(not(source))] Description),
     /// `access_denied` (403, authorization endpoint).
     #[display("access_denied: {_0}")]
     AccessDenied(#[error(not(source))] Description),
@@ -82,10 +76,8 @@ impl OAuthError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidClient(_) => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
-            Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::UnsupportedResponseType(_) => "unsupported_response_type",
-            Self::InvalidScope(_) => "invalid_scope",
             Self::AccessDenied(_) => "access_denied",
             Self::InvalidTarget(_) => "invalid_target",
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
@@ -100,10 +92,8 @@ impl OAuthError {
             Self::InvalidRequest(d)
             | Self::InvalidClient(d)
             | Self::InvalidGrant(d)
-            | Self::UnauthorizedClient(d)
             | Self::UnsupportedGrantType(d)
             | Self::UnsupportedResponseType(d)
-            | Self::InvalidScope(d)
             | Self::AccessDenied(d)
             | Self::InvalidTarget(d)
             | Self::InvalidRedirectUri(d)

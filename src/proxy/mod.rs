@@ -25,7 +25,6 @@ pub use config::ResourceForwarding;
 pub use consent::{
     ConsentBranding, ConsentMode, ConsentTemplateFn, ConsentView, SafeHtml, ScopeView,
 };
-pub use error::OAuthError;
 use routes::{
     authorize, callback, consent as consent_routes, metadata, register, revoke, token, ProxyState,
 };
@@ -75,7 +74,7 @@ impl OAuthProxy {
     /// unset: [`build`](OAuthProxyBuilder::build) then names it.
     ///
     /// ```no_run
-    /// use actix_mcp_oauth::{OAuthProxy, ProviderMetadata};
+    /// use actix_mcp_oauth::{OAuthProxy, http::ProviderMetadata};
     ///
     /// # async fn run() -> Result<(), actix_mcp_oauth::ConfigError> {
     /// let provider = ProviderMetadata::discover("https://idp.example.com").await?;
@@ -116,7 +115,7 @@ impl OAuthProxy {
     ///
     /// The scope answers only its own paths and lets every other request through to the
     /// services registered after it, so the order of `.service` calls does not matter. Mount
-    /// the MCP endpoint in its own scope at [`mcp_path`](crate::OAuthProxyBuilder::mcp_path),
+    /// the MCP endpoint in its own scope at [`mcp_path`](crate::proxy::OAuthProxyBuilder::mcp_path),
     /// behind [`require_auth`](Self::require_auth) and [`cors`](Self::cors) (CORS outermost, so
     /// that preflight requests, which carry no token, are answered). Serve both `/mcp` and
     /// `/mcp/` from it without redirecting: several clients drop the POST body and the
@@ -214,8 +213,8 @@ impl OAuthProxy {
     }
 
     /// The bearer-token check for the MCP scope: tokens verified with the configured
-    /// [`verifier`](crate::OAuthProxyBuilder::verifier) and
-    /// [`user_info`](crate::OAuthProxyBuilder::user_info), for the resource
+    /// [`verifier`](crate::proxy::OAuthProxyBuilder::verifier) and
+    /// [`user_info`](crate::proxy::OAuthProxyBuilder::user_info), for the resource
     /// `public_url + mcp_path`, with challenges that point clients at this proxy's metadata.
     /// Every clone shares one token cache. Add `.require_scopes([..])` to demand scopes.
     pub fn require_auth(&self) -> RequireAuth {

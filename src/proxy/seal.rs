@@ -304,7 +304,7 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ManualClock;
+    use crate::clock::ManualClock;
 
     fn key(byte: u8) -> ProxyKey {
         ProxyKey::from_bytes(&[byte; 32]).expect("32 bytes")

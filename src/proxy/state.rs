@@ -289,8 +289,9 @@ impl Sealed for Remembered {
 mod tests {
     use super::*;
     use crate::{
+        clock::ManualClock,
         proxy::seal::{SealError, Sealer, MAX_SEALED_BYTES},
-        ManualClock, ProxyKey,
+        ProxyKey,
     };
 
     fn sealer() -> Sealer {

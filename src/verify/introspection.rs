@@ -12,9 +12,12 @@ use super::api::{classify, seconds, send, DEFAULT_API_TIMEOUT};
 use crate::validate::invalid;
 use crate::verify::MAX_LEEWAY;
 use crate::{
+    clock::Clock,
+    clock::SystemClock,
     http::{api_client, ClientAuthMethod, ClientCredentials},
+    secret::ClientSecret,
     validate::secure_url,
-    Claims, ClientSecret, Clock, ConfigError, SystemClock, TokenVerifier, VerifyError,
+    Claims, ConfigError, TokenVerifier, VerifyError,
 };
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -47,10 +50,10 @@ const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// Calls run on the actix runtime of the request (an actix-web worker, or `#[actix_web::test]`).
 ///
 /// ```no_run
-/// use actix_mcp_oauth::{IntrospectionVerifier, RequireAuth};
+/// use actix_mcp_oauth::{verify::IntrospectionVerifier, RequireAuth};
 ///
 /// # fn main() -> Result<(), actix_mcp_oauth::ConfigError> {
-/// let verifier = IntrospectionVerifier::new(
+/// let verifier = IntrospectionVerifier::builder(
 ///     "https://idp.example.com/oauth2/introspect",
 ///     "mcp-resource-server",
 ///     std::env::var("INTROSPECTION_SECRET").unwrap_or_default(),
@@ -93,8 +96,7 @@ pub struct IntrospectionVerifierBuilder {
 impl IntrospectionVerifier {
     /// Starts a verifier that asks `introspection_url` (https, or http on loopback) with the
     /// given client credentials.
-    #[allow(clippy::new_ret_no_self)] // like `JwksVerifier::new`: a builder follows
-    pub fn new(
+    pub fn builder(
         introspection_url: impl Into<String>,
         client_id: impl Into<String>,
         client_secret: impl Into<ClientSecret>,
@@ -318,7 +320,7 @@ mod tests {
     const NOW: u64 = 1_700_000_000;
 
     fn inner() -> Inner {
-        let v = IntrospectionVerifier::new("https://as.example/introspect", "rs", "secret")
+        let v = IntrospectionVerifier::builder("https://as.example/introspect", "rs", "secret")
             .audience("https://mcp.example/mcp")
             .audience("rs")
             .issuer("https://as.example")
@@ -412,19 +414,20 @@ mod tests {
 
     #[test]
     fn build_requires_an_audience_and_secure_settings() {
-        let base = || IntrospectionVerifier::new("https://as.example/i", "rs", "hunter2-secret");
+        let base =
+            || IntrospectionVerifier::builder("https://as.example/i", "rs", "hunter2-secret");
         assert_eq!(
             base().build().unwrap_err(),
             ConfigError::Missing("audience")
         );
         assert!(matches!(
-            IntrospectionVerifier::new("http://as.example/i", "rs", "s")
+            IntrospectionVerifier::builder("http://as.example/i", "rs", "s")
                 .audience("a")
                 .build(),
             Err(ConfigError::InsecureUrl { .. })
         ));
         assert_eq!(
-            IntrospectionVerifier::new("https://as.example/i", "rs", "")
+            IntrospectionVerifier::builder("https://as.example/i", "rs", "")
                 .audience("a")
                 .build()
                 .unwrap_err(),

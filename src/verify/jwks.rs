@@ -18,7 +18,6 @@ use futures::future::LocalBoxFuture;
 use url::Url;
 
 pub use self::builder::JwksVerifierBuilder;
-use self::builder::SourceSpec;
 pub use super::jwt::{Algorithm, IssuerPolicy};
 use super::jwt::{Jws, KeySet, Policy};
 use super::{Claims, TokenVerifier, VerifyError};
@@ -35,10 +34,10 @@ const MAX_MAX_AGE_SECS: u64 = 24 * 60 * 60;
 
 /// Verifies JWT access tokens with the keys of a JSON Web Key Set (JWKS).
 ///
-/// Built with [`JwksVerifier::new`] (keys fetched from a URL), [`JwksVerifier::from_discovery`]
-/// (the URL found in the issuer's metadata) or [`JwksVerifier::from_jwks`] (pinned keys), then
-/// configured on the returned [`JwksVerifierBuilder`]. Cloning is cheap and clones share the
-/// key cache.
+/// Built with [`JwksVerifier::builder`] (keys fetched from a URL, or pinned), or
+/// [`JwksVerifier::from_metadata`] / [`JwksVerifier::from_discovery`] (the key set and issuer
+/// named in the provider's metadata), then configured on the returned [`JwksVerifierBuilder`].
+/// Cloning is cheap and clones share the key cache.
 ///
 /// # What a token must satisfy
 /// - Compact JWS, at most 16 KiB, strict unpadded base64url, no `crit` header.
@@ -102,16 +101,24 @@ struct Flight {
 }
 
 impl JwksVerifier {
-    /// Starts a verifier whose keys are fetched from `jwks_url` (https, or http on loopback).
-    #[allow(clippy::new_ret_no_self)] // `new(url)` reads as what it starts; a builder follows
-    pub fn new(jwks_url: impl Into<String>) -> JwksVerifierBuilder {
-        JwksVerifierBuilder::with_source(SourceSpec::Url(jwks_url.into()))
-    }
-
-    /// Starts a verifier with a fixed key set given as JWKS JSON. Nothing is ever fetched; a
-    /// token whose key is not in the set is refused.
-    pub fn from_jwks(jwks_json: &str) -> JwksVerifierBuilder {
-        JwksVerifierBuilder::with_source(SourceSpec::Static(jwks_json.to_owned()))
+    /// Starts the configuration of a verifier: give it its keys, either fetched
+    /// ([`jwks_url`](JwksVerifierBuilder::jwks_url)) or pinned
+    /// ([`jwks`](JwksVerifierBuilder::jwks)), and its [`issuer`](JwksVerifierBuilder::issuer).
+    /// [`from_metadata`](Self::from_metadata) fills both in from the provider's metadata.
+    ///
+    /// ```
+    /// use actix_mcp_oauth::JwksVerifier;
+    ///
+    /// # fn main() -> Result<(), actix_mcp_oauth::ConfigError> {
+    /// let verifier = JwksVerifier::builder()
+    ///     .jwks_url("https://idp.example.com/.well-known/jwks.json")
+    ///     .issuer("https://idp.example.com/")
+    ///     .audience("https://mcp.example.com/mcp")
+    ///     .build()?;
+    /// # let _ = verifier; Ok(()) }
+    /// ```
+    pub fn builder() -> JwksVerifierBuilder {
+        JwksVerifierBuilder::default()
     }
 
     /// Starts a verifier for the key set named in the provider's metadata, with the issuer
@@ -119,7 +126,7 @@ impl JwksVerifier {
     /// opaque tokens: use its introspection endpoint or API instead).
     ///
     /// ```no_run
-    /// use actix_mcp_oauth::{JwksVerifier, ProviderMetadata};
+    /// use actix_mcp_oauth::{JwksVerifier, http::ProviderMetadata};
     ///
     /// # async fn run() -> Result<(), actix_mcp_oauth::ConfigError> {
     /// let provider = ProviderMetadata::discover("https://idp.example.com").await?;
@@ -135,7 +142,7 @@ impl JwksVerifier {
                 metadata.issuer()
             ))
         })?;
-        Ok(Self::new(jwks_uri).issuer(metadata.issuer()))
+        Ok(Self::builder().jwks_url(jwks_uri).issuer(metadata.issuer()))
     }
 
     /// [`ProviderMetadata::discover`] then [`from_metadata`](Self::from_metadata). When the
@@ -386,7 +393,8 @@ pub(super) mod tests {
     }
 
     pub(super) fn pinned() -> JwksVerifierBuilder {
-        JwksVerifier::from_jwks(&jwks())
+        JwksVerifier::builder()
+            .jwks(jwks())
             .issuer(ISS)
             .audience("api")
             .clock(Arc::new(Fixed(NOW)))
@@ -432,7 +440,8 @@ pub(super) mod tests {
     const TENANT_ISSUER: &str = "https://login.example/{tenant}/v2.0";
 
     fn per_tenant() -> JwksVerifier {
-        JwksVerifier::from_jwks(&jwks())
+        JwksVerifier::builder()
+            .jwks(jwks())
             .issuer_policy(IssuerPolicy::per_tenant(TENANT_ISSUER, "tid"))
             .audience("api")
             .clock(Arc::new(Fixed(NOW)))

@@ -12,14 +12,14 @@ use crate::{Claims, TokenVerifier, VerifyError};
 /// The function receives the bearer token and returns its claims, or
 /// [`VerifyError::Rejected`] for a bad token and [`VerifyError::Unavailable`] when the provider
 /// cannot be reached (answered with 503 rather than 401). Put `sub` in the claims: the default
-/// mapping ([`default_user_info`](crate::default_user_info)) needs it. When the claims carry no
+/// mapping ([`default_user_info`](crate::user::default_user_info)) needs it. When the claims carry no
 /// `exp`, [`RequireAuth`](crate::RequireAuth) caches the result for its maximum TTL (default
 /// 5 minutes), so a revoked token stays usable at most that long.
 ///
 /// The token is a secret: do not log it.
 ///
 /// ```
-/// use actix_mcp_oauth::{Claims, FnVerifier, VerifyError};
+/// use actix_mcp_oauth::{Claims, verify::FnVerifier, VerifyError};
 /// use serde_json::{json, Map};
 ///
 /// let verifier = FnVerifier::new(|token: String| async move {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use actix_mcp_oauth::{forward_auth_user, AccessToken, AuthUser, Claims, UserInfo};
+use actix_mcp_oauth::{forward_auth_user, secret::AccessToken, AuthUser, Claims, UserInfo};
 use actix_web::{dev::Service, web, App, HttpMessage, HttpServer};
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 use serde_json::{json, Map, Value};

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use actix_mcp_oauth::{providers, providers::EntraId, ManualClock, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{clock::ManualClock, providers, providers::EntraId, ProxyKey, RequireAuth};
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use actix_mcp_oauth::{providers, ManualClock, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{clock::ManualClock, providers, ProxyKey, RequireAuth};
 use actix_web::http::StatusCode;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Value};

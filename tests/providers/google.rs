@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use actix_mcp_oauth::{providers, ManualClock, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{clock::ManualClock, providers, ProxyKey, RequireAuth};
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use actix_mcp_oauth::{
-    ClientAuthMethod, IntrospectionVerifier, IntrospectionVerifierBuilder, RequireAuth,
-    TokenVerifier, VerifyError,
+    http::ClientAuthMethod, verify::IntrospectionVerifier, verify::IntrospectionVerifierBuilder,
+    RequireAuth, TokenVerifier, VerifyError,
 };
 use actix_web::{http::StatusCode, test, web, App, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
@@ -87,7 +87,7 @@ async fn sign_in(meta: &Value) -> Value {
 }
 
 fn verifier(meta: &Value) -> IntrospectionVerifierBuilder {
-    IntrospectionVerifier::new(
+    IntrospectionVerifier::builder(
         meta["introspection_endpoint"].as_str().unwrap(),
         CLIENT_ID,
         CLIENT_SECRET,
@@ -181,7 +181,7 @@ async fn oidc_providers_introspection_accepts_live_access_tokens_only() {
         basic.verify("not-a-token-this-provider-issued").await,
         Err(VerifyError::Rejected(_))
     ));
-    let wrong_secret = IntrospectionVerifier::new(
+    let wrong_secret = IntrospectionVerifier::builder(
         meta["introspection_endpoint"].as_str().unwrap(),
         CLIENT_ID,
         "not-the-secret",

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use actix_mcp_oauth::{providers, ManualClock, OAuthProxyBuilder, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{
+    clock::ManualClock, providers, proxy::OAuthProxyBuilder, ProxyKey, RequireAuth,
+};
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 

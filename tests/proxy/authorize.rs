@@ -1,7 +1,7 @@
 //! `/authorize`: errors are shown until the client and redirect URI are trusted, and
 //! redirected to the client (RFC 6749 §4.1.2.1) after.
 
-use actix_mcp_oauth::ManualClock;
+use actix_mcp_oauth::clock::ManualClock;
 use actix_web::http::StatusCode;
 
 use crate::fixtures::*;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use actix_mcp_oauth::{ConsentBranding, ConsentMode, ConsentView, ManualClock};
+use actix_mcp_oauth::{
+    clock::ManualClock, proxy::ConsentBranding, proxy::ConsentMode, proxy::ConsentView,
+};
 use actix_web::http::StatusCode;
 use serde_json::json;
 
@@ -13,7 +15,9 @@ const ATTACKER_REDIRECT: &str = "https://attacker.example/cb";
 const ATTACKER_VERIFIER: &str = "attacker-verifier-attacker-verifier-attacker-verifier";
 
 async fn start(
-    builder: impl FnOnce(actix_mcp_oauth::OAuthProxyBuilder) -> actix_mcp_oauth::OAuthProxyBuilder,
+    builder: impl FnOnce(
+        actix_mcp_oauth::proxy::OAuthProxyBuilder,
+    ) -> actix_mcp_oauth::proxy::OAuthProxyBuilder,
 ) -> (Upstream, ProxyServer, std::sync::Arc<ManualClock>) {
     let up = Upstream::start().await;
     let clock = ManualClock::at(T0);

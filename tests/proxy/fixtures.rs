@@ -11,7 +11,8 @@ use std::{
 };
 
 use actix_mcp_oauth::{
-    FnVerifier, ManualClock, OAuthProxy, OAuthProxyBuilder, ProxyKey, TokenVerifier, VerifyError,
+    clock::ManualClock, proxy::OAuthProxyBuilder, verify::FnVerifier, OAuthProxy, ProxyKey,
+    TokenVerifier, VerifyError,
 };
 use actix_web::{dev::ServerHandle, http::StatusCode, web, App, HttpServer};
 use base64::{

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use actix_mcp_oauth::{ClientAuthMethod, ManualClock, ResourceForwarding};
+use actix_mcp_oauth::{clock::ManualClock, http::ClientAuthMethod, proxy::ResourceForwarding};
 use actix_web::http::StatusCode;
 
 use crate::fixtures::*;

@@ -6,7 +6,7 @@
 
 use std::sync::Mutex;
 
-use actix_mcp_oauth::ManualClock;
+use actix_mcp_oauth::clock::ManualClock;
 use actix_web::http::StatusCode;
 
 use crate::fixtures::*;

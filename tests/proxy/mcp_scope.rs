@@ -1,7 +1,7 @@
 //! The MCP scope behind `proxy.require_auth()` and `proxy.cors()`, mounted as documented.
 
 use actix_mcp_oauth::{
-    AuthUser, Claims, FnVerifier, ManualClock, TokenVerifier, UserInfo, VerifyError,
+    clock::ManualClock, verify::FnVerifier, AuthUser, Claims, TokenVerifier, UserInfo, VerifyError,
 };
 use actix_web::{http::StatusCode, test, web, App, HttpResponse};
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! Discovery documents, mounting next to the MCP scope, CORS, and `from_discovery`.
 
-use actix_mcp_oauth::{ConfigError, ManualClock, OAuthProxy};
+use actix_mcp_oauth::{clock::ManualClock, ConfigError, OAuthProxy};
 use actix_web::{http::StatusCode, test, web, App, HttpResponse};
 use serde_json::json;
 

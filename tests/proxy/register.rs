@@ -1,6 +1,6 @@
 //! `POST /register` (RFC 7591): a sealed client id, the redirect-URI policy, RFC error codes.
 
-use actix_mcp_oauth::ManualClock;
+use actix_mcp_oauth::clock::ManualClock;
 use actix_web::http::StatusCode;
 use serde_json::json;
 

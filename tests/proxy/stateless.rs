@@ -1,6 +1,6 @@
 //! Statelessness, tampering and expiry: everything the proxy hands out is sealed with the key.
 
-use actix_mcp_oauth::ManualClock;
+use actix_mcp_oauth::clock::ManualClock;
 use actix_web::http::StatusCode;
 
 use crate::fixtures::*;

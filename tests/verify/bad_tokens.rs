@@ -11,7 +11,7 @@ use std::sync::{
     Arc,
 };
 
-use actix_mcp_oauth::{AuthUser, JwksVerifier, ManualClock, RequireAuth};
+use actix_mcp_oauth::{clock::ManualClock, AuthUser, JwksVerifier, RequireAuth};
 use actix_web::{
     dev::ServiceResponse,
     http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE},
@@ -46,7 +46,8 @@ fn verifier() -> JwksVerifier {
         (KID_EC384, ec384()),
         (KID_ED, ed()),
     ]);
-    JwksVerifier::from_jwks(&keys.to_string())
+    JwksVerifier::builder()
+        .jwks(keys.to_string())
         .issuer(ISS)
         .audience(AUD)
         .clock(ManualClock::at(T0))

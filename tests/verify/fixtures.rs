@@ -6,7 +6,7 @@ use std::sync::{
     Arc, OnceLock,
 };
 
-use actix_mcp_oauth::{Claims, FnVerifier, TokenVerifier, VerifyError};
+use actix_mcp_oauth::{verify::FnVerifier, Claims, TokenVerifier, VerifyError};
 use futures::future::ready;
 
 #[path = "../common/double.rs"]

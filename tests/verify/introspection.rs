@@ -3,7 +3,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use actix_mcp_oauth::{ClientAuthMethod, IntrospectionVerifier, ManualClock, RequireAuth};
+use actix_mcp_oauth::{
+    clock::ManualClock, http::ClientAuthMethod, verify::IntrospectionVerifier, RequireAuth,
+};
 use actix_web::http::StatusCode;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Value};
@@ -15,7 +17,7 @@ const CLIENT: &str = "mcp resource";
 const SECRET: &str = "s3cr+t:&=";
 
 fn auth(endpoint: &Double, clock: Arc<ManualClock>, method: ClientAuthMethod) -> RequireAuth {
-    let verifier = IntrospectionVerifier::new(endpoint.url("/introspect"), CLIENT, SECRET)
+    let verifier = IntrospectionVerifier::builder(endpoint.url("/introspect"), CLIENT, SECRET)
         .audience(RESOURCE)
         .issuer("https://as.example.com")
         .client_auth_method(method)

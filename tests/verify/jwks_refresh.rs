@@ -7,7 +7,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_mcp_oauth::{
-    Clock, JwksVerifier, JwksVerifierBuilder, ManualClock, TokenVerifier, VerifyError,
+    clock::Clock, clock::ManualClock, verify::JwksVerifierBuilder, JwksVerifier, TokenVerifier,
+    VerifyError,
 };
 use actix_web::web;
 use futures::future::join_all;
@@ -146,7 +147,8 @@ impl Provider {
 }
 
 fn verifier(base: &str, clock: &Arc<ManualClock>) -> JwksVerifierBuilder {
-    JwksVerifier::new(format!("{base}/jwks"))
+    JwksVerifier::builder()
+        .jwks_url(format!("{base}/jwks"))
         .issuer(ISS)
         .audience("api")
         .clock(Arc::clone(clock) as Arc<dyn Clock>)

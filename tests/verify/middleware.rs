@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use actix_mcp_oauth::{
-    AuthUser, AuthUserExt, Claims, ConfigError, RequireAuth, UserInfo, VerifyError,
+    middleware::TokenCache, AuthUser, AuthUserExt, Claims, ConfigError, RequireAuth, UserInfo,
+    VerifyError,
 };
 use actix_web::{
     body::MessageBody,
@@ -508,4 +509,29 @@ async fn insecure_or_odd_resource_urls_are_refused() {
         err("https://api.example.com/mcp#f"),
         Some(ConfigError::InvalidUrl { .. })
     ));
+}
+
+#[actix_web::test]
+async fn a_shared_token_cache_serves_a_token_verified_by_another_instance() {
+    let v = Calls::default();
+    let cache = Arc::new(TokenCache::new(16));
+    let first = auth(&v).token_cache(Arc::clone(&cache));
+    let second = auth(&v).token_cache(Arc::clone(&cache));
+    assert_eq!(
+        call(first, get("Bearer good")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(v.count(), 1);
+    assert_eq!(cache.len(), 1);
+    let res = call(second, get("Bearer good")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body_text(res).await, "alice|mcp:read mcp:write");
+    assert_eq!(v.count(), 1, "the second instance verified the token again");
+
+    // Without the shared cache, a separately built instance has to verify it itself.
+    assert_eq!(
+        call(auth(&v), get("Bearer good")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(v.count(), 2);
 }

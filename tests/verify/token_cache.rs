@@ -8,7 +8,8 @@ use std::{
 };
 
 use actix_mcp_oauth::{
-    AccessToken, AuthUser, Claims, ManualClock, RequireAuth, TokenCache, UserInfo, VerifyError,
+    clock::ManualClock, middleware::TokenCache, secret::AccessToken, AuthUser, Claims, RequireAuth,
+    UserInfo, VerifyError,
 };
 use actix_web::{
     http::{header::AUTHORIZATION, StatusCode},

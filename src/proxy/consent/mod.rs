@@ -29,14 +29,14 @@ pub enum ConsentMode {
     /// Ask at every authorization.
     Always,
     /// Ask once per client id and redirect URI, then remember the approval in this browser
-    /// (a sealed cookie) for [`remember_consent_for`](crate::OAuthProxyBuilder::remember_consent_for).
+    /// (a sealed cookie) for [`remember_consent_for`](crate::proxy::OAuthProxyBuilder::remember_consent_for).
     /// The default.
     #[default]
     Remember,
     /// Never ask. **Unsafe while anyone can register a client**: an attacker's client would get
-    /// the codes of every user with an upstream session. [`build`](crate::OAuthProxyBuilder::build)
+    /// the codes of every user with an upstream session. [`build`](crate::proxy::OAuthProxyBuilder::build)
     /// refuses it unless dynamic registration is closed
-    /// ([`dynamic_registration(false)`](crate::OAuthProxyBuilder::dynamic_registration)), so that
+    /// ([`dynamic_registration(false)`](crate::proxy::OAuthProxyBuilder::dynamic_registration)), so that
     /// only the operator's static clients remain.
     Off,
 }
@@ -56,7 +56,7 @@ pub type ConsentTemplateFn = dyn Fn(&ConsentView) -> String + Send + Sync;
 /// The look of the consent page: the server's name, a logo and three colours.
 ///
 /// ```
-/// use actix_mcp_oauth::ConsentBranding;
+/// use actix_mcp_oauth::proxy::ConsentBranding;
 ///
 /// let branding = ConsentBranding::new()
 ///     .server_name("Acme notes")
@@ -64,10 +64,11 @@ pub type ConsentTemplateFn = dyn Fn(&ConsentView) -> String + Send + Sync;
 ///     .accent_color("#7c3aed");
 /// ```
 ///
-/// [`build`](crate::OAuthProxyBuilder::build) checks it: colours are `#rgb` or `#rrggbb`, the
+/// [`build`](crate::proxy::OAuthProxyBuilder::build) checks it: colours are `#rgb` or `#rrggbb`, the
 /// logo URL is https (or http on loopback). The logo is the page's only external resource, and
 /// the page's `Content-Security-Policy` allows images from its origin only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
 pub struct ConsentBranding {
     server_name: Option<String>,
     logo_url: Option<String>,

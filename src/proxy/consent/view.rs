@@ -54,7 +54,7 @@ pub struct ScopeView {
     pub description: Option<SafeHtml>,
 }
 
-/// What the consent page shows, for a [replacement template](crate::OAuthProxyBuilder::consent_template).
+/// What the consent page shows, for a [replacement template](crate::proxy::OAuthProxyBuilder::consent_template).
 ///
 /// A replacement page must contain a form that posts to [`form_action`](Self::form_action)
 /// with [`hidden_inputs`](Self::hidden_inputs) inside it and two submit buttons named `action`,
@@ -72,7 +72,7 @@ pub struct ScopeView {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConsentView {
-    /// The server's name ([`ConsentBranding::server_name`](crate::ConsentBranding::server_name)).
+    /// The server's name ([`ConsentBranding::server_name`](crate::proxy::ConsentBranding::server_name)).
     pub server_name: SafeHtml,
     /// The logo, when one is configured.
     pub logo_url: Option<SafeHtml>,

@@ -20,7 +20,7 @@ pub(super) const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// [issuer policy](IssuerPolicy)) has a secure default.
 #[must_use]
 pub struct JwksVerifierBuilder {
-    source: SourceSpec,
+    source: Option<SourceSpec>,
     issuer: Option<IssuerPolicy>,
     audiences: Vec<String>,
     algorithms: Option<Vec<Algorithm>>,
@@ -33,15 +33,15 @@ pub struct JwksVerifierBuilder {
     clock: Arc<dyn Clock>,
 }
 
-pub(super) enum SourceSpec {
+enum SourceSpec {
     Url(String),
     Static(String),
 }
 
-impl JwksVerifierBuilder {
-    pub(super) fn with_source(source: SourceSpec) -> Self {
+impl Default for JwksVerifierBuilder {
+    fn default() -> Self {
         Self {
-            source,
+            source: None,
             issuer: None,
             audiences: Vec::new(),
             algorithms: None,
@@ -53,6 +53,22 @@ impl JwksVerifierBuilder {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             clock: Arc::new(SystemClock),
         }
+    }
+}
+
+impl JwksVerifierBuilder {
+    /// Fetch the keys from `url` (https, or http on loopback), on first use and then as the
+    /// [cache settings](Self::cache_ttl) say. Replaces [`jwks`](Self::jwks).
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.source = Some(SourceSpec::Url(url.into()));
+        self
+    }
+
+    /// Pin the keys: a fixed key set given as JWKS JSON. Nothing is ever fetched, and a token
+    /// whose key is not in the set is refused. Replaces [`jwks_url`](Self::jwks_url).
+    pub fn jwks(mut self, jwks_json: impl Into<String>) -> Self {
+        self.source = Some(SourceSpec::Static(jwks_json.into()));
+        self
     }
 
     /// The issuer tokens must name in `iss`, compared as an exact string. Required, unless
@@ -167,7 +183,7 @@ impl JwksVerifierBuilder {
             leeway: self.leeway.as_secs(),
             typ,
         };
-        let (remote, keys) = match self.source {
+        let (remote, keys) = match self.source.ok_or(ConfigError::Missing("jwks_url"))? {
             SourceSpec::Url(url) => {
                 if self.cache_ttl.as_secs() == 0 {
                     return Err(invalid("cache_ttl", "less than a second"));
@@ -212,8 +228,9 @@ impl JwksVerifierBuilder {
 impl fmt::Debug for JwksVerifierBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let source = match &self.source {
-            SourceSpec::Url(url) => url.as_str(),
-            SourceSpec::Static(_) => "<pinned JWKS>",
+            Some(SourceSpec::Url(url)) => url.as_str(),
+            Some(SourceSpec::Static(_)) => "<pinned JWKS>",
+            None => "<none>",
         };
         f.debug_struct("JwksVerifierBuilder")
             .field("source", &source)
@@ -240,7 +257,7 @@ mod tests {
 
     #[test]
     fn build_refuses_a_missing_issuer_and_bad_settings() {
-        let no_issuer = JwksVerifier::from_jwks(&jwks()).build().unwrap_err();
+        let no_issuer = JwksVerifier::builder().jwks(jwks()).build().unwrap_err();
         assert_eq!(no_issuer, ConfigError::Missing("issuer"));
         assert!(matches!(
             pinned().algorithms([]).build(),
@@ -267,7 +284,7 @@ mod tests {
             pinned().require_typ("application/").build(),
             Err(ConfigError::Invalid { field: "typ", .. })
         ));
-        let remote = |url: &str| JwksVerifier::new(url).issuer(ISS).build();
+        let remote = |url: &str| JwksVerifier::builder().jwks_url(url).issuer(ISS).build();
         assert!(matches!(
             remote("http://keys.example/jwks"),
             Err(ConfigError::InsecureUrl { .. })
@@ -278,7 +295,8 @@ mod tests {
         ));
         assert!(remote("https://keys.example/jwks").is_ok());
         assert!(matches!(
-            JwksVerifier::new("https://keys.example/jwks")
+            JwksVerifier::builder()
+                .jwks_url("https://keys.example/jwks")
                 .issuer(ISS)
                 .cache_ttl(Duration::ZERO)
                 .build(),
@@ -292,7 +310,8 @@ mod tests {
     #[test]
     fn build_refuses_bad_issuer_templates() {
         let build = |template: &str, claim: &str| {
-            JwksVerifier::from_jwks(&jwks())
+            JwksVerifier::builder()
+                .jwks(jwks())
                 .issuer_policy(IssuerPolicy::per_tenant(template, claim))
                 .build()
         };
@@ -330,23 +349,24 @@ mod tests {
             ConfigError::Missing("issuer")
         );
         // The issuer set last is the one used.
-        let exact = JwksVerifier::from_jwks(&jwks())
+        let exact = JwksVerifier::builder()
+            .jwks(jwks())
             .issuer_policy(IssuerPolicy::per_tenant("no template", "tid"))
             .issuer(ISS);
         assert!(exact.build().is_ok());
-        let templated =
-            JwksVerifier::from_jwks(&jwks())
-                .issuer("")
-                .issuer_policy(IssuerPolicy::per_tenant(
-                    "https://l.example/{tenant}",
-                    "tid",
-                ));
+        let templated = JwksVerifier::builder()
+            .jwks(jwks())
+            .issuer("")
+            .issuer_policy(IssuerPolicy::per_tenant(
+                "https://l.example/{tenant}",
+                "tid",
+            ));
         assert!(templated.build().is_ok());
     }
 
     #[test]
     fn pinned_keys_must_parse_and_hold_a_usable_key() {
-        let build = |json: &str| JwksVerifier::from_jwks(json).issuer(ISS).build();
+        let build = |json: &str| JwksVerifier::builder().jwks(json).issuer(ISS).build();
         assert!(matches!(
             build("not json"),
             Err(ConfigError::Invalid { field: "jwks", .. })
@@ -363,7 +383,8 @@ mod tests {
         let mut ec = keys().ec.to_jwk_public_key();
         ec.set_key_id("ec");
         let ec_only = json!({ "keys": [serde_json::Value::Object(ec.into())] }).to_string();
-        let rsa_only_allowed = JwksVerifier::from_jwks(&ec_only)
+        let rsa_only_allowed = JwksVerifier::builder()
+            .jwks(&ec_only)
             .issuer(ISS)
             .algorithms([Algorithm::RS256]);
         assert!(matches!(

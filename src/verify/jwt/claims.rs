@@ -40,7 +40,7 @@ enum Field<'a> {
     #[default]
     Absent,
     Str(Cow<'a, str>),
-    /// A non-negative integer, kept exact for [`Claims::expires_at`].
+    /// A non-negative integer, kept exact for [`Claims::expires_at`](crate::Claims::expires_at).
     Int(u64),
     Num(f64),
     /// `null`, a boolean, an array or an object.

@@ -9,10 +9,10 @@ use crate::verify::VerifyError;
 const PLACEHOLDER: &str = "{tenant}";
 
 /// Which `iss` a [`JwksVerifier`](crate::JwksVerifier) accepts; set with
-/// [`JwksVerifierBuilder::issuer_policy`](crate::JwksVerifierBuilder::issuer_policy).
+/// [`JwksVerifierBuilder::issuer_policy`](crate::verify::JwksVerifierBuilder::issuer_policy).
 ///
 /// Most issuers have one identifier: [`IssuerPolicy::exact`], which
-/// [`JwksVerifierBuilder::issuer`](crate::JwksVerifierBuilder::issuer) sets for you.
+/// [`JwksVerifierBuilder::issuer`](crate::verify::JwksVerifierBuilder::issuer) sets for you.
 ///
 /// A multi-tenant provider signs the tokens of all its tenants with one key set but names the
 /// tenant in the issuer, as Microsoft Entra ID does with
@@ -30,10 +30,10 @@ const PLACEHOLDER: &str = "{tenant}";
 /// of them, check the claim in the verified [`Claims`](crate::Claims) as well.
 ///
 /// ```
-/// use actix_mcp_oauth::{IssuerPolicy, JwksVerifier};
+/// use actix_mcp_oauth::{verify::IssuerPolicy, JwksVerifier};
 ///
 /// let host = "https://login.microsoftonline.com";
-/// let verifier = JwksVerifier::new(format!("{host}/organizations/discovery/v2.0/keys"))
+/// let verifier = JwksVerifier::builder().jwks_url(format!("{host}/organizations/discovery/v2.0/keys"))
 ///     .issuer_policy(IssuerPolicy::per_tenant(format!("{host}/{{tenant}}/v2.0"), "tid"))
 ///     .audience("api://my-app")
 ///     .build()?;
@@ -59,7 +59,7 @@ impl IssuerPolicy {
     /// string claim `claim` of the same, verified, payload.
     ///
     /// The template must hold `{tenant}` exactly once, no other braces, and otherwise be an
-    /// `https` URL (`http` on loopback only); [`build`](crate::JwksVerifierBuilder::build)
+    /// `https` URL (`http` on loopback only); [`build`](crate::verify::JwksVerifierBuilder::build)
     /// checks it.
     pub fn per_tenant(template: impl Into<String>, claim: impl Into<String>) -> Self {
         Self(Rule::PerTenant {
