@@ -58,8 +58,9 @@ pub struct ScopeView {
 ///
 /// A replacement page must contain a form that posts to [`form_action`](Self::form_action)
 /// with [`hidden_inputs`](Self::hidden_inputs) inside it and two submit buttons named `action`,
-/// one with `value="approve"` and one with `value="deny"` (give them `id="approve"` and
-/// `id="deny"`: browser tests click them by id). The page is served with a
+/// one with `value="approve"` and one with `value="deny"` (the built-in page also gives them
+/// `id="approve"` and `id="deny"`, so that your end-to-end tests can find them the same way on
+/// either page). The page is served with a
 /// `Content-Security-Policy` that allows no script at all, styles only in `<style>` elements
 /// carrying `nonce="{style_nonce}"`, and images only from the logo's origin; it must not be
 /// framed, and the form works without JavaScript.
