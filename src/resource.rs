@@ -17,7 +17,7 @@ use url::Url;
 use crate::{
     clock::Clock,
     user::UserInfoFn,
-    validate::{mcp_path, ConfigError},
+    validate::{mcp_path, resource_metadata_path, ConfigError},
     RequireAuth, TokenVerifier,
 };
 
@@ -27,8 +27,6 @@ pub(crate) const DEFAULT_MCP_PATH: &str = "/mcp";
 /// `Cache-Control` of every discovery document: long enough to spare clients repeated
 /// fetches, short enough that a configuration change shows soon.
 pub(crate) const METADATA_CACHE: &str = "public, max-age=300";
-
-const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
 /// Where the resource is: this server's public origin and the MCP path under it.
 pub(crate) struct ResourceUrl {
@@ -155,8 +153,8 @@ impl ProtectedResource {
     /// well-known path.
     pub(crate) fn paths(&self) -> [String; 2] {
         [
-            WELL_KNOWN.to_owned(),
-            format!("{WELL_KNOWN}{}", self.mcp_path),
+            resource_metadata_path("/"),
+            resource_metadata_path(&self.mcp_path),
         ]
     }
 

@@ -1,5 +1,6 @@
 //! Configuration checks shared by every builder: [`ConfigError`] and the URL, path and scope
-//! rules that settings must satisfy. Nothing here knows about the rest of the crate.
+//! rules that settings must satisfy, and where a protected resource's metadata lives. Nothing
+//! here knows about the rest of the crate.
 
 use derive_more::{Display, Error};
 use url::{Host, Url};
@@ -81,6 +82,20 @@ pub(crate) fn mcp_path(path: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// The path under which RFC 9728 §3.1 puts protected resource metadata.
+const PROTECTED_RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource";
+
+/// Where the metadata of the resource whose URL has the path `resource_path` is served (RFC 9728
+/// §3.1): the well-known path inserted before the resource's path, so `/mcp` gives
+/// `/.well-known/oauth-protected-resource/mcp`, and the root `/` the well-known path alone. The
+/// challenges point there and the metadata routes answer there, so both derive it here.
+pub(crate) fn resource_metadata_path(resource_path: &str) -> String {
+    match resource_path {
+        "/" => PROTECTED_RESOURCE_METADATA.to_owned(),
+        path => format!("{PROTECTED_RESOURCE_METADATA}{path}"),
+    }
 }
 
 /// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.

@@ -2,7 +2,13 @@
 //! executor: awc needs an actix runtime, which a caller on another executor does not have, and
 //! a fetch run on a request's future would end when the request is dropped.
 
-use std::{future::Future, thread, time::Duration};
+use std::{
+    future::Future,
+    io,
+    panic::{self, AssertUnwindSafe},
+    thread,
+    time::Duration,
+};
 
 use actix_web::{
     http::header::{HeaderMap, ACCEPT, CACHE_CONTROL},
@@ -53,10 +59,36 @@ fn max_age(headers: &HeaderMap) -> Option<u64> {
         })
 }
 
-/// Runs `make()`'s future to completion on a new thread with its own actix runtime, and
-/// returns its output through the receiver, which any executor can await. The future is
-/// created on that thread because awc's client is not `Send`. If the thread cannot be started
-/// the receiver reports cancellation.
+/// Runs `make()`'s future to completion on a new thread named `name`, with an actix runtime of
+/// its own, and gives the outcome to `done` on that thread. The future is created on that
+/// thread because awc's client is not `Send`; nothing the caller drops can cancel it, and it
+/// occupies no worker however slow the provider is.
+///
+/// Once the thread has started, `done` is called exactly once: with the future's output, or
+/// with the reason there is none (no runtime could be started, or the fetch panicked), so
+/// whoever waits for the fetch is always answered. If the thread cannot be started, the error
+/// is returned and `done` is dropped uncalled on the caller's thread, which may hold a lock
+/// that `done` takes.
+pub(crate) fn spawn_fetch<M, Fut, T, D>(name: &str, make: M, done: D) -> io::Result<()>
+where
+    M: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    D: FnOnce(Result<T, String>) + Send + 'static,
+{
+    thread::Builder::new().name(name.into()).spawn(move || {
+        // Nothing of the fetch is used after a panic: its state is dropped with the runtime.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            block_on_fresh_runtime(async move { make().await })
+        }))
+        .unwrap_or_else(|_| Err("the fetch panicked".into()));
+        done(outcome);
+    })?;
+    Ok(())
+}
+
+/// [`spawn_fetch`] on a thread named `provider-fetch`, with the output delivered through the
+/// receiver, which any executor can await. If there is no output (no thread, no runtime, a
+/// panic), the reason is logged and the receiver reports cancellation.
 pub(super) fn on_fetch_thread<F, Fut, T>(make: F) -> oneshot::Receiver<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
@@ -64,16 +96,14 @@ where
     T: Send + 'static,
 {
     let (sender, receiver) = oneshot::channel();
-    let spawned = thread::Builder::new()
-        .name("provider-fetch".into())
-        .spawn(move || match block_on_fresh_runtime(make()) {
-            Ok(value) => {
-                let _ = sender.send(value);
-            }
-            Err(e) => log::error!("{e}"),
-        });
+    let spawned = spawn_fetch("provider-fetch", make, move |outcome| match outcome {
+        Ok(value) => {
+            let _ = sender.send(value);
+        }
+        Err(e) => log::error!("{e}"),
+    });
     if let Err(e) = spawned {
-        // The sender was dropped with the closure: the receiver reports cancellation.
+        // The sender was dropped with `done`: the receiver reports cancellation.
         log::error!("cannot start a fetch thread: {e}");
     }
     receiver
@@ -81,7 +111,7 @@ where
 
 /// Runs `future` to completion on a new actix runtime on the current thread, which must not be
 /// running one already.
-pub(crate) fn block_on_fresh_runtime<T>(future: impl Future<Output = T>) -> Result<T, String> {
+fn block_on_fresh_runtime<T>(future: impl Future<Output = T>) -> Result<T, String> {
     let runtime = actix_rt::Runtime::new()
         .map_err(|e| format!("cannot start a runtime for the fetch: {e}"))?;
     Ok(runtime.block_on(future))
@@ -89,7 +119,10 @@ pub(crate) fn block_on_fresh_runtime<T>(future: impl Future<Output = T>) -> Resu
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+
     use actix_web::http::header::HeaderValue;
+    use futures::future::LocalBoxFuture;
 
     use super::*;
 
@@ -107,5 +140,25 @@ mod tests {
         assert_eq!(parse(&["s-maxage=10, no-cache"]), None);
         assert_eq!(parse(&["max-age=soon"]), None);
         assert_eq!(parse(&[]), None);
+    }
+
+    #[test]
+    fn done_gets_the_outcome_on_the_named_thread_even_when_the_fetch_panics() {
+        type Seen = (Option<String>, Result<u8, String>);
+        let run = |make: fn() -> LocalBoxFuture<'static, u8>| {
+            let (sender, receiver) = mpsc::channel::<Seen>();
+            spawn_fetch("test-fetch", make, move |outcome| {
+                let name = thread::current().name().map(str::to_owned);
+                sender.send((name, outcome)).unwrap();
+            })
+            .unwrap();
+            receiver.recv_timeout(Duration::from_secs(10)).unwrap()
+        };
+        let name = Some("test-fetch".to_owned());
+        assert_eq!(run(|| Box::pin(async { 7 })), (name.clone(), Ok(7)));
+        assert_eq!(
+            run(|| Box::pin(async { panic!("a provider's answer broke the parser") })),
+            (name, Err("the fetch panicked".into()))
+        );
     }
 }

@@ -22,7 +22,7 @@ mod metadata;
 pub(crate) use call::{call, Answer, CallFailure};
 pub use credentials::ClientAuthMethod;
 pub(crate) use credentials::ClientCredentials;
-pub(crate) use fetch::{block_on_fresh_runtime, fetch, Fetched};
+pub(crate) use fetch::{fetch, spawn_fetch, Fetched};
 pub use metadata::ProviderMetadata;
 
 const USER_AGENT: &str = "actix-mcp-oauth";

@@ -23,13 +23,12 @@ use crate::{
     secret::AccessToken,
     user::UserInfoFn,
     user::{default_user_info, Anonymous},
-    validate::secure_url,
+    validate::{resource_metadata_path, secure_url},
     AuthUser, ConfigError, TokenVerifier, VerifyError,
 };
 
 /// The longest bearer token read; a longer one is refused before any parsing.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
-const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
 /// Middleware that admits only requests with a valid bearer token and hands the user to
 /// handlers as [`AuthUser`].
@@ -135,11 +134,7 @@ impl RequireAuth {
             });
         }
         let mut metadata = url.clone();
-        let path = match url.path() {
-            "/" => WELL_KNOWN.to_owned(),
-            path => format!("{WELL_KNOWN}{path}"),
-        };
-        metadata.set_path(&path);
+        metadata.set_path(&resource_metadata_path(url.path()));
         let resource_metadata_url: Box<str> = metadata.as_str().into();
         Ok(Self {
             config: Arc::new(Config {

@@ -10,7 +10,6 @@
 use std::fmt;
 use std::mem;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::thread;
 use std::time::Duration;
 
 use futures::channel::oneshot;
@@ -22,7 +21,7 @@ pub use super::jwt::{Algorithm, IssuerPolicy};
 use super::jwt::{Jws, KeySet, Policy};
 use super::{Claims, TokenVerifier, VerifyError};
 use crate::clock::Clock;
-use crate::http::{block_on_fresh_runtime, fetch, Fetched, ProviderMetadata};
+use crate::http::{fetch, spawn_fetch, Fetched, ProviderMetadata};
 use crate::validate::ConfigError;
 
 mod builder;
@@ -257,8 +256,8 @@ impl Inner {
             flight.waiters.push(sender);
             receiver
         };
-        // Cancelled only if the fetch thread vanished without completing, which its guard
-        // prevents; answering rather than hanging costs nothing.
+        // Cancelled only if the fetch thread ended without completing the flight, which even a
+        // panicking fetch does not; answering rather than hanging costs nothing.
         receiver.await.unwrap_or_else(|_| {
             Err(VerifyError::Unavailable(
                 "the key fetch was abandoned".into(),
@@ -271,22 +270,19 @@ impl Inner {
         let url = remote.url.clone();
         let timeout = remote.fetch_timeout;
         let limit = remote.max_response_bytes;
+        let loader = Arc::clone(this);
         let inner = Arc::clone(this);
-        let spawned = thread::Builder::new()
-            .name("jwks-fetch".into())
-            .spawn(move || {
-                // Built on the thread: if the spawn fails, no completion runs under our lock.
-                let completion = Completion { inner, done: false };
-                let outcome = block_on_fresh_runtime(fetch(url, timeout, limit))
-                    .and_then(|fetched| fetched)
-                    .map_err(|reason| {
-                        VerifyError::Unavailable(format!("JWKS fetch failed: {reason}"))
-                    })
-                    .and_then(|fetched| completion.inner.load(fetched));
-                completion.finish(outcome);
-            });
+        // The key set is built inside the fetch, so that a panic there too answers the waiters.
+        let spawned = spawn_fetch(
+            "jwks-fetch",
+            move || async move {
+                let fetched = fetch(url, timeout, limit).await.map_err(fetch_failed)?;
+                loader.load(fetched)
+            },
+            move |outcome| inner.complete(outcome.unwrap_or_else(|e| Err(fetch_failed(e)))),
+        );
         match spawned {
-            Ok(_) => {
+            Ok(()) => {
                 flight.running = true;
                 flight.last_started = Some(now);
                 true
@@ -346,27 +342,8 @@ impl Flight {
     }
 }
 
-/// Completes the flight when the fetch thread ends, even by unwinding, so no waiter hangs.
-struct Completion {
-    inner: Arc<Inner>,
-    done: bool,
-}
-
-impl Completion {
-    fn finish(mut self, outcome: FetchOutcome) {
-        self.done = true;
-        self.inner.complete(outcome);
-    }
-}
-
-impl Drop for Completion {
-    fn drop(&mut self) {
-        if !self.done {
-            self.inner.complete(Err(VerifyError::Unavailable(
-                "the key fetch ended unexpectedly".into(),
-            )));
-        }
-    }
+fn fetch_failed(reason: String) -> VerifyError {
+    VerifyError::Unavailable(format!("JWKS fetch failed: {reason}"))
 }
 
 /// How long a fetched key set is used before a background refresh.
