@@ -35,16 +35,17 @@ impl BearerErrorCode {
     }
 }
 
-/// A builder for a `WWW-Authenticate: Bearer ...` header value.
+/// A builder for a `WWW-Authenticate: Bearer ...` header value; start one with
+/// [`Challenge::builder`].
 ///
 /// Values are written as RFC 9110 quoted strings: `"` and `\` are escaped with a backslash, and
 /// control characters (which a header cannot carry) are dropped. Parameters appear in a fixed
 /// order: `error`, `error_description`, `scope`, `resource_metadata`.
 ///
 /// ```
-/// use actix_mcp_oauth::{challenge::BearerChallenge, challenge::BearerErrorCode};
+/// use actix_mcp_oauth::challenge::{BearerErrorCode, Challenge};
 ///
-/// let challenge = BearerChallenge::new()
+/// let challenge = Challenge::builder()
 ///     .error(BearerErrorCode::InsufficientScope)
 ///     .scope(["files:read", "files:write"])
 ///     .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource/mcp")
@@ -57,19 +58,14 @@ impl BearerErrorCode {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[must_use]
-pub struct BearerChallenge {
+pub struct ChallengeBuilder {
     error: Option<BearerErrorCode>,
     error_description: Option<String>,
     scope: Option<String>,
     resource_metadata: Option<String>,
 }
 
-impl BearerChallenge {
-    /// An empty challenge (`Bearer`).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl ChallengeBuilder {
     /// Sets `error`.
     pub fn error(mut self, code: BearerErrorCode) -> Self {
         self.error = Some(code);
@@ -119,7 +115,7 @@ impl BearerChallenge {
     }
 }
 
-impl fmt::Display for BearerChallenge {
+impl fmt::Display for ChallengeBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Bearer")?;
         let params = [
@@ -164,6 +160,11 @@ fn write_quoted(f: &mut impl fmt::Write, value: &str) -> fmt::Result {
 pub struct Challenge(HeaderValue);
 
 impl Challenge {
+    /// Starts a `Bearer` challenge; with no parameter set it is the bare `Bearer`.
+    pub fn builder() -> ChallengeBuilder {
+        ChallengeBuilder::default()
+    }
+
     /// The header value.
     pub fn header_value(&self) -> &HeaderValue {
         &self.0
@@ -177,6 +178,31 @@ impl Challenge {
 /// rejection costs no formatting. Bodies are JSON `{"error", "error_description"}` with fixed,
 /// generic descriptions: why a token failed (issuer, key id, the verifier's message) is logged at
 /// `debug` level and never sent.
+///
+/// A handler can answer with one too, in the same shape as the middleware's own refusals, for
+/// example when one operation needs a scope the rest of the route does not:
+///
+/// ```
+/// use actix_mcp_oauth::{
+///     challenge::{AuthError, BearerErrorCode, Challenge},
+///     AuthUser,
+/// };
+///
+/// async fn delete_file(user: AuthUser) -> Result<String, AuthError> {
+///     if !user.has_scope("files:write") {
+///         return Err(AuthError::InsufficientScope(
+///             Challenge::builder()
+///                 .error(BearerErrorCode::InsufficientScope)
+///                 .scope(["files:write"])
+///                 .resource_metadata(
+///                     "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+///                 )
+///                 .finish(),
+///         ));
+///     }
+///     Ok(format!("deleted for {}", user.user_id))
+/// }
+/// ```
 #[derive(Debug, Clone, Display, Error)]
 #[non_exhaustive]
 pub enum AuthError {
@@ -260,12 +286,12 @@ mod tests {
 
     #[test]
     fn empty_challenge_is_just_the_scheme() {
-        assert_eq!(BearerChallenge::new().finish().header_value(), "Bearer");
+        assert_eq!(Challenge::builder().finish().header_value(), "Bearer");
     }
 
     #[test]
     fn parameters_come_in_a_fixed_order_separated_by_commas() {
-        let challenge = BearerChallenge::new()
+        let challenge = Challenge::builder()
             .resource_metadata("https://h/.well-known/oauth-protected-resource")
             .scope(["a"])
             .error_description("bad")
@@ -280,7 +306,7 @@ mod tests {
 
     #[test]
     fn quotes_and_backslashes_are_escaped_and_controls_dropped() {
-        let challenge = BearerChallenge::new()
+        let challenge = Challenge::builder()
             .error_description("say \"hi\" \\ then\r\nInjected: 1\tend")
             .finish();
         assert_eq!(
@@ -291,7 +317,7 @@ mod tests {
 
     #[test]
     fn non_ascii_text_survives_as_is() {
-        let challenge = BearerChallenge::new().error_description("é").finish();
+        let challenge = Challenge::builder().error_description("é").finish();
         assert_eq!(
             challenge.header_value().as_bytes(),
             "Bearer error_description=\"é\"".as_bytes()
@@ -300,7 +326,7 @@ mod tests {
 
     #[test]
     fn each_error_maps_to_its_status_and_only_unavailable_has_no_challenge() {
-        let c = BearerChallenge::new().finish();
+        let c = Challenge::builder().finish();
         let cases = [
             (AuthError::MissingToken(c.clone()), 401, true),
             (AuthError::InvalidToken(c.clone()), 401, true),

@@ -33,7 +33,7 @@ pub struct UserInfo {
 }
 
 /// A mapping from verified claims to a [`UserInfo`]; see [`default_user_info`].
-pub type UserInfoFn = dyn Fn(&Claims) -> Result<UserInfo, VerifyError> + Send + Sync;
+pub(crate) type UserInfoFn = dyn Fn(&Claims) -> Result<UserInfo, VerifyError> + Send + Sync;
 
 /// The mapping [`RequireAuth`](crate::RequireAuth) uses unless you give it your own with
 /// [`RequireAuth::user_info`](crate::RequireAuth::user_info).

@@ -154,3 +154,14 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
         None => false,
     }
 }
+
+/// An RFC 3986 unreserved string that is not a dot segment: whatever URL it is put into, it
+/// stays one path segment and means what it says (a realm, a tenant, a server id).
+pub(crate) fn is_path_segment(value: &str) -> bool {
+    !value.is_empty()
+        && value != "."
+        && value != ".."
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}

@@ -17,7 +17,7 @@ pub use cache::TokenCache;
 
 use crate::{
     challenge::AuthError,
-    challenge::{BearerChallenge, BearerErrorCode, Challenge},
+    challenge::{BearerErrorCode, Challenge},
     clock::Clock,
     clock::SystemClock,
     secret::AccessToken,
@@ -99,7 +99,7 @@ struct Challenges {
 
 impl Challenges {
     fn new(resource_metadata_url: &str, required_scopes: &[String]) -> Self {
-        let base = BearerChallenge::new().resource_metadata(resource_metadata_url);
+        let base = Challenge::builder().resource_metadata(resource_metadata_url);
         Self {
             missing: base.finish(),
             invalid_token: base.clone().error(BearerErrorCode::InvalidToken).finish(),

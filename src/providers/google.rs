@@ -11,7 +11,7 @@ use crate::{
     clock::Clock,
     http::api_client,
     proxy::OAuthProxyBuilder,
-    validate::secure_url,
+    validate::{invalid, secure_url},
     verify::api::{classify, seconds, send, DEFAULT_API_TIMEOUT},
     Claims, ConfigError, TokenVerifier, VerifyError,
 };
@@ -143,10 +143,7 @@ impl Google {
     pub fn verifier(&self) -> Result<GoogleVerifier, ConfigError> {
         let client_id = self.common.credentials.id()?;
         if self.timeout.is_zero() {
-            return Err(ConfigError::Invalid {
-                field: "timeout",
-                reason: "must be positive".into(),
-            });
+            return Err(invalid("timeout", "must be positive"));
         }
         Ok(GoogleVerifier {
             inner: Arc::new(Inner {

@@ -75,8 +75,13 @@ pub use okta::{okta, Okta};
 use std::sync::Arc;
 
 use crate::{
-    clock::Clock, clock::SystemClock, proxy::OAuthProxyBuilder, secret::ClientSecret,
-    validate::secure_url, verify::JwksVerifierBuilder, ConfigError, JwksVerifier, OAuthProxy,
+    clock::Clock,
+    clock::SystemClock,
+    proxy::OAuthProxyBuilder,
+    secret::ClientSecret,
+    validate::{invalid, is_path_segment, secure_url},
+    verify::JwksVerifierBuilder,
+    ConfigError, JwksVerifier, OAuthProxy,
 };
 
 /// A provider's upstream URLs as data: paths under the preset's base URL (its issuer, for most
@@ -205,31 +210,25 @@ fn base_url(field: &'static str, value: &str, allow_path: bool) -> Result<String
     };
     let url = secure_url(field, &full)?;
     if url.query().is_some() || (!allow_path && url.path() != "/") {
-        return Err(ConfigError::Invalid {
+        return Err(invalid(
             field,
-            reason: if allow_path {
-                "no query, please".into()
+            if allow_path {
+                "no query, please"
             } else {
-                "give the host only (or scheme and host), without a path".into()
+                "give the host only (or scheme and host), without a path"
             },
-        });
+        ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// A path segment given by the user (a realm, a tenant, an authorization server id).
 fn segment(field: &'static str, value: &str) -> Result<String, ConfigError> {
-    let plain = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-        && value != "."
-        && value != "..";
-    if !plain {
-        return Err(ConfigError::Invalid {
+    if !is_path_segment(value) {
+        return Err(invalid(
             field,
-            reason: "letters, digits, `-`, `.`, `_` and `~` only".into(),
-        });
+            "letters, digits, `-`, `.`, `_` and `~` only",
+        ));
     }
     Ok(value.to_owned())
 }

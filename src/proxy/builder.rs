@@ -9,10 +9,10 @@ use super::{
         ProxyConfig, ResourceForwarding, StaticClient, DEFAULT_UPSTREAM_TIMEOUT,
         RESERVED_AUTHORIZE_PARAMS,
     },
-    consent::{ConsentConfig, DEFAULT_REMEMBER, MAX_REMEMBER},
+    consent::{ConsentConfig, ConsentTemplateFn, DEFAULT_REMEMBER, MAX_REMEMBER},
     redirect::validate_redirect_uri,
     seal::Sealer,
-    ConsentBranding, ConsentMode, ConsentTemplateFn, ConsentView, OAuthProxy, ProxyKey,
+    ConsentBranding, ConsentMode, ConsentView, OAuthProxy, ProxyKey,
 };
 use crate::{
     clock::{Clock, SystemClock},

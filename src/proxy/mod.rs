@@ -22,9 +22,7 @@ use crate::{http::ProviderMetadata, resource, validate::ConfigError, RequireAuth
 pub use builder::OAuthProxyBuilder;
 use config::ProxyConfig;
 pub use config::ResourceForwarding;
-pub use consent::{
-    ConsentBranding, ConsentMode, ConsentTemplateFn, ConsentView, SafeHtml, ScopeView,
-};
+pub use consent::{ConsentBranding, ConsentMode, ConsentView, SafeHtml, ScopeView};
 use routes::{
     authorize, callback, consent as consent_routes, metadata, register, revoke, token, ProxyState,
 };

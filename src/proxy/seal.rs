@@ -21,7 +21,10 @@ use josekit::jwe::{self, JweDecrypter, JweEncrypter, JweHeader};
 use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::{clock::Clock, validate::ConfigError};
+use crate::{
+    clock::Clock,
+    validate::{invalid, ConfigError},
+};
 
 /// Shortest secret accepted as a proxy key, in bytes.
 const MIN_KEY_BYTES: usize = 32;
@@ -42,15 +45,14 @@ impl ProxyKey {
     /// A key from at least 32 bytes of secret material.
     pub fn from_bytes(secret: &[u8]) -> Result<Self, ConfigError> {
         if secret.len() < MIN_KEY_BYTES {
-            return Err(ConfigError::Invalid {
-                field: "proxy_key",
-                reason: format!("at least {MIN_KEY_BYTES} bytes are needed"),
-            });
+            return Err(invalid(
+                "proxy_key",
+                &format!("at least {MIN_KEY_BYTES} bytes are needed"),
+            ));
         }
         let derive = |label: &[u8]| -> Result<Vec<u8>, ConfigError> {
-            let fail = |e: openssl::error::ErrorStack| ConfigError::Invalid {
-                field: "proxy_key",
-                reason: format!("key derivation failed: {e}"),
+            let fail = |e: openssl::error::ErrorStack| {
+                invalid("proxy_key", &format!("key derivation failed: {e}"))
             };
             let pkey = PKey::hmac(secret).map_err(fail)?;
             let mut signer = Signer::new(MessageDigest::sha256(), &pkey).map_err(fail)?;
@@ -76,13 +78,9 @@ impl ProxyKey {
                 c => c,
             })
             .collect();
-        let bytes =
-            URL_SAFE_NO_PAD
-                .decode(cleaned.as_bytes())
-                .map_err(|_| ConfigError::Invalid {
-                    field: "proxy_key",
-                    reason: "not base64url".into(),
-                })?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cleaned.as_bytes())
+            .map_err(|_| invalid("proxy_key", "not base64url"))?;
         Self::from_bytes(&bytes)
     }
 
@@ -206,10 +204,7 @@ impl Sealer {
         let keys = keys
             .iter()
             .map(|key| {
-                let fail = |e: josekit::JoseError| ConfigError::Invalid {
-                    field: "proxy_key",
-                    reason: e.to_string(),
-                };
+                let fail = |e: josekit::JoseError| invalid("proxy_key", &e.to_string());
                 Ok(Keyed {
                     kid: key.kid.clone(),
                     encrypter: Box::new(jwe::Dir.encrypter_from_bytes(key.enc).map_err(fail)?),

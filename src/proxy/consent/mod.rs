@@ -51,7 +51,7 @@ pub(crate) const MAX_REMEMBER: Duration = Duration::from_secs(400 * 24 * 3600);
 /// Every text in [`ConsentView`] is already HTML-escaped ([`SafeHtml`]): interpolate it in
 /// element content or in double-quoted attribute values, never in a script or an unquoted
 /// attribute. See [`ConsentView`] for what the page must contain.
-pub type ConsentTemplateFn = dyn Fn(&ConsentView) -> String + Send + Sync;
+pub(crate) type ConsentTemplateFn = dyn Fn(&ConsentView) -> String + Send + Sync;
 
 /// The look of the consent page: the server's name, a logo and three colours.
 ///

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::validate::{invalid, secure_url, ConfigError};
+use crate::validate::{invalid, is_path_segment, secure_url, ConfigError};
 use crate::verify::VerifyError;
 
 /// The placeholder of a per-tenant issuer template.
@@ -143,7 +143,7 @@ impl Template {
 
     /// Whether `iss` is the template filled with `tenant`, a plain path segment.
     pub(crate) fn check(&self, iss: &str, tenant: Option<&str>) -> Result<(), VerifyError> {
-        let filled = tenant.filter(|t| is_segment(t)).is_some_and(|tenant| {
+        let filled = tenant.filter(|t| is_path_segment(t)).is_some_and(|tenant| {
             iss.strip_prefix(self.prefix.as_str())
                 .and_then(|rest| rest.strip_suffix(self.suffix.as_str()))
                 == Some(tenant)
@@ -167,17 +167,6 @@ impl fmt::Debug for Issuer {
             ),
         }
     }
-}
-
-/// An RFC 3986 unreserved string that is not a dot segment: whatever it is filled into, it
-/// stays one path segment and means what it says.
-fn is_segment(value: &str) -> bool {
-    !value.is_empty()
-        && value != "."
-        && value != ".."
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 #[cfg(test)]
