@@ -24,11 +24,11 @@ use url::Url;
 
 #[path = "../common/double.rs"]
 mod double;
+#[path = "../common/time.rs"]
+mod time;
 
 pub use double::{Double, Reply, Seen};
-
-/// The time every test clock starts at.
-pub const T0: u64 = 1_700_000_000;
+pub use time::T0;
 
 pub const PUBLIC_URL: &str = "https://mcp.example.test";
 pub const UPSTREAM_CLIENT_ID: &str = "upstream-client";
