@@ -17,7 +17,7 @@ mod route;
 #[path = "../common/time.rs"]
 mod time;
 
-pub use double::{Double, Reply};
+pub use double::{Double, Reply, ANY_PATH};
 pub use jose::{signed, Key};
 pub use node::{missing, user_agent, OidcProvider};
 pub use route::call;
