@@ -16,10 +16,10 @@ async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
     let github = Double::start().await;
     // A user signed in at GitHub already: the authorization page sends them straight back.
     github.on_fn("/login/oauth/authorize", None, |seen| {
-        let mut back = Url::parse(&seen.param("redirect_uri").unwrap()).unwrap();
+        let mut back = Url::parse(&seen.query_param("redirect_uri").unwrap()).unwrap();
         back.query_pairs_mut()
             .append_pair("code", "gh-code-1")
-            .append_pair("state", &seen.param("state").unwrap());
+            .append_pair("state", &seen.query_param("state").unwrap());
         Reply::new(302, &[("location", back.as_str())], "")
     });
     // GitHub answers form-encoded unless asked otherwise; this double always does, and errors
@@ -58,14 +58,14 @@ async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
     let asked = &github.seen(ACCESS_TOKEN)[0];
     assert_eq!(asked.header("accept"), Some("application/json"));
     assert_eq!(
-        asked.param("client_id").as_deref(),
+        asked.form_param("client_id").as_deref(),
         Some(UPSTREAM_CLIENT_ID)
     );
     assert_eq!(
-        asked.param("client_secret").as_deref(),
+        asked.form_param("client_secret").as_deref(),
         Some(UPSTREAM_SECRET)
     );
-    assert_eq!(asked.param("code").as_deref(), Some("gh-code-1"));
+    assert_eq!(asked.form_param("code").as_deref(), Some("gh-code-1"));
 
     github.on(
         ACCESS_TOKEN,
