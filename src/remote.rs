@@ -208,31 +208,28 @@ mod tests {
         http::{header, StatusCode},
         test as web_test, web, App, HttpResponse,
     };
-    use futures::future::LocalBoxFuture;
     use serde_json::json;
 
     use super::*;
+    use crate::verify::FnVerifier;
 
-    struct Accept;
-
-    impl TokenVerifier for Accept {
-        fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
-            Box::pin(async move {
-                if token != "good" {
-                    return Err(VerifyError::Rejected("test".into()));
-                }
-                let mut map = serde_json::Map::new();
-                map.insert("sub".into(), json!("u1"));
-                Ok(Claims::new(map))
-            })
-        }
+    /// Accepts the token `good` as user `u1`, and nothing else.
+    fn accept() -> impl TokenVerifier {
+        FnVerifier::new(|token: String| async move {
+            if token != "good" {
+                return Err(VerifyError::Rejected("test".into()));
+            }
+            let mut map = serde_json::Map::new();
+            map.insert("sub".into(), json!("u1"));
+            Ok(Claims::new(map))
+        })
     }
 
     fn auth() -> RemoteAuth {
         RemoteAuth::builder(
             "https://mcp.example.com",
             "https://idp.example.com/realms/r",
-            Accept,
+            accept(),
         )
         .scopes(["openid", "mcp:tools"])
         .build()
@@ -307,26 +304,35 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused() {
-        let base =
-            || RemoteAuth::builder("https://mcp.example.com", "https://idp.example.com", Accept);
+        let base = || {
+            RemoteAuth::builder(
+                "https://mcp.example.com",
+                "https://idp.example.com",
+                accept(),
+            )
+        };
         assert!(base().build().is_ok());
-        assert!(
-            RemoteAuth::builder("http://mcp.example.com", "https://idp.example.com", Accept)
-                .build()
-                .is_err()
-        );
         assert!(RemoteAuth::builder(
-            "https://mcp.example.com/x",
+            "http://mcp.example.com",
             "https://idp.example.com",
-            Accept
+            accept()
         )
         .build()
         .is_err());
-        assert!(
-            RemoteAuth::builder("https://mcp.example.com", "http://idp.example.com", Accept)
-                .build()
-                .is_err()
-        );
+        assert!(RemoteAuth::builder(
+            "https://mcp.example.com/x",
+            "https://idp.example.com",
+            accept()
+        )
+        .build()
+        .is_err());
+        assert!(RemoteAuth::builder(
+            "https://mcp.example.com",
+            "http://idp.example.com",
+            accept()
+        )
+        .build()
+        .is_err());
         assert!(base().mcp_path("mcp").build().is_err());
         assert!(base().mcp_path("/a/../b").build().is_err());
         assert!(base().scopes(["two words"]).build().is_err());

@@ -309,13 +309,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    struct Fixed(u64);
-    impl Clock for Fixed {
-        fn now(&self) -> u64 {
-            self.0
-        }
-    }
+    use crate::clock::ManualClock;
 
     const NOW: u64 = 1_700_000_000;
 
@@ -324,7 +318,7 @@ mod tests {
             .audience("https://mcp.example/mcp")
             .audience("rs")
             .issuer("https://as.example")
-            .clock(Arc::new(Fixed(NOW)))
+            .clock(ManualClock::at(NOW))
             .build()
             .unwrap();
         Arc::try_unwrap(v.inner).ok().unwrap()

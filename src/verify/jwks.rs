@@ -360,21 +360,14 @@ pub(super) mod tests {
 
     use super::super::jwt::testing::{good_payload, jwks, keys, sign_with, ISS, NOW};
     use super::*;
-
-    pub(super) struct Fixed(pub(super) u64);
-
-    impl Clock for Fixed {
-        fn now(&self) -> u64 {
-            self.0
-        }
-    }
+    use crate::clock::ManualClock;
 
     pub(super) fn pinned() -> JwksVerifierBuilder {
         JwksVerifier::builder()
             .jwks(jwks())
             .issuer(ISS)
             .audience("api")
-            .clock(Arc::new(Fixed(NOW)))
+            .clock(ManualClock::at(NOW))
     }
 
     #[test]
@@ -421,7 +414,7 @@ pub(super) mod tests {
             .jwks(jwks())
             .issuer_policy(IssuerPolicy::per_tenant(TENANT_ISSUER, "tid"))
             .audience("api")
-            .clock(Arc::new(Fixed(NOW)))
+            .clock(ManualClock::at(NOW))
             .build()
             .unwrap()
     }

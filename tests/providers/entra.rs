@@ -2,10 +2,19 @@
 //! tokens (`tid`, `ver`) of one or several tenants: issuer per tenant, audience, version, key
 //! rotation, and how often the keys are fetched.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use actix_mcp_oauth::{clock::ManualClock, providers, providers::EntraId, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{
+    clock::ManualClock,
+    providers,
+    providers::{EntraId, EntraIdVerifier},
+    ProxyKey, RequireAuth, TokenVerifier, VerifyError,
+};
 use actix_web::http::StatusCode;
+use futures::FutureExt as _;
 use serde_json::{json, Value};
 
 use crate::fixtures::{call, key_set, shared_key, signed, Double, Key, Reply, KID, T0};
@@ -14,6 +23,16 @@ const CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
 const TENANT_A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const TENANT_B: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
+
+/// The verifier of a multi-tenant app, at the time `clock` reads.
+fn multi_tenant(host: &str, clock: Arc<ManualClock>) -> EntraIdVerifier {
+    providers::entra_id("organizations")
+        .client(CLIENT, "entra-secret")
+        .authority_host(host)
+        .clock(clock)
+        .verifier()
+        .unwrap()
+}
 
 fn auth(preset: EntraId) -> RequireAuth {
     preset
@@ -28,12 +47,17 @@ fn auth(preset: EntraId) -> RequireAuth {
 
 /// A v2.0 access token for our API, as Entra issues it, from tenant `tid`.
 fn claims(host: &str, tid: &str) -> Value {
+    claims_at(host, tid, T0)
+}
+
+/// [`claims`] issued at `now`.
+fn claims_at(host: &str, tid: &str, now: u64) -> Value {
     json!({
         "aud": CLIENT,
         "iss": format!("{host}/{tid}/v2.0"),
-        "iat": T0 - 60,
-        "nbf": T0 - 60,
-        "exp": T0 + 3600,
+        "iat": now - 60,
+        "nbf": now - 60,
+        "exp": now + 3600,
         "aio": "AWQAm/8TAAAA",
         "azp": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
         "azpacr": "0",
@@ -274,7 +298,7 @@ async fn an_outage_is_503_before_keys_are_loaded_and_stale_keys_serve_after() {
         if ms.count(&keys_path) >= 3 {
             break;
         }
-        actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(ms.count(&keys_path), 3);
     ms.stop().await;
@@ -282,8 +306,6 @@ async fn an_outage_is_503_before_keys_are_loaded_and_stale_keys_serve_after() {
 
 #[actix_web::test]
 async fn concurrent_first_requests_share_one_key_fetch() {
-    use actix_mcp_oauth::TokenVerifier;
-
     let ms = Double::start().await;
     let key = shared_key();
     let keys_path = format!("/{TENANT_A}/discovery/v2.0/keys");
@@ -307,4 +329,91 @@ async fn concurrent_first_requests_share_one_key_fetch() {
         1,
         "the waiting requests joined the first fetch"
     );
+}
+
+#[actix_web::test]
+async fn made_up_tenants_cost_no_fetch_and_cannot_crowd_out_a_real_one() {
+    let ms = Double::start().await;
+    let microsoft = shared_key();
+    let forger = Key::generate("ES256");
+    let keys_path = "/organizations/discovery/v2.0/keys";
+    ms.on(
+        keys_path,
+        None,
+        Reply::json(200, &key_set(&[(KID, microsoft)])),
+    );
+    let host = ms.url("");
+    let clock = ManualClock::at(T0);
+    let verifier = multi_tenant(&host, clock.clone());
+    let mut now = T0;
+    let real = |at| signed(KID, microsoft, &claims_at(&host, TENANT_A, at));
+    assert!(verifier.verify(&real(now)).await.is_ok());
+    let mut fetches = 1;
+    assert_eq!(ms.count(keys_path), fetches);
+
+    // More tenants than any per-tenant table would hold, each forged after the refetch interval
+    // has passed: no rate limit stands between these tokens and a fetch, so a fetch they caused
+    // would show. An unknown `kid` every hundred tenants may fetch, and does; that also keeps
+    // the keys younger than their hour, so that no refresh is due either.
+    for i in 0..1100 {
+        clock.advance(31);
+        now += 31;
+        let tid = format!("00000000-0000-0000-0000-{i:012}");
+        let forged = signed(KID, &forger, &claims_at(&host, &tid, now));
+        assert_eq!(
+            verifier.verify(&forged).await.unwrap_err(),
+            VerifyError::Signature
+        );
+        assert_eq!(ms.count(keys_path), fetches, "tenant {tid} fetched");
+        if i % 100 == 0 {
+            let unknown_key = signed(&format!("k-{i}"), &forger, &claims_at(&host, &tid, now));
+            assert_eq!(
+                verifier.verify(&unknown_key).await.unwrap_err(),
+                VerifyError::UnknownKey
+            );
+            fetches += 1;
+            assert_eq!(
+                ms.count(keys_path),
+                fetches,
+                "an unknown kid past the refetch interval fetched"
+            );
+        }
+    }
+    assert!(verifier.verify(&real(now)).await.is_ok());
+    assert_eq!(
+        ms.count(keys_path),
+        fetches,
+        "the real tenant kept its keys"
+    );
+    ms.stop().await;
+}
+
+#[actix_web::test]
+async fn a_request_dropped_during_the_first_fetch_does_not_cancel_it() {
+    let ms = Double::start().await;
+    let key = shared_key();
+    let keys_path = "/organizations/discovery/v2.0/keys";
+    ms.on(
+        keys_path,
+        None,
+        Reply {
+            delay: Some(Duration::from_millis(300)),
+            ..Reply::json(200, &key_set(&[(KID, key)]))
+        },
+    );
+    let host = ms.url("");
+    let verifier = multi_tenant(&host, ManualClock::at(T0));
+    let token = signed(KID, key, &claims(&host, TENANT_A));
+    // Polled once: it starts the fetch and waits; then its client goes away.
+    assert!(verifier.verify(&token).now_or_never().is_none());
+
+    // The fetch completes with no one waiting for it, and its keys are kept.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !format!("{verifier:?}").contains("keys: 1") {
+        assert!(Instant::now() < deadline, "the fetch never completed");
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(ms.count(keys_path), 1);
+    ms.stop().await;
 }

@@ -14,14 +14,14 @@ mod jose;
 mod node;
 #[path = "../common/route.rs"]
 mod route;
+#[path = "../common/time.rs"]
+mod time;
 
-pub use double::{Double, Reply};
+pub use double::{Double, Reply, ANY_PATH};
 pub use jose::{signed, Key};
 pub use node::{missing, user_agent, OidcProvider};
 pub use route::call;
-
-/// The time every test clock starts at, and tokens are issued around.
-pub const T0: u64 = 1_700_000_000;
+pub use time::T0;
 
 /// The key id the stand-ins publish [`shared_key`] under.
 pub const KID: &str = "k1";

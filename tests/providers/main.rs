@@ -1,9 +1,10 @@
 //! The provider presets against stand-ins answering in each provider's documented shapes
-//! (Google, GitHub, Entra ID, Okta, Auth0, Keycloak), and `IntrospectionVerifier` against the
-//! real introspection endpoint of the e2e suite's provider.
+//! (Google, GitHub, Entra ID, Okta, Auth0, Keycloak), discovery of a provider's metadata, and
+//! `IntrospectionVerifier` against the real introspection endpoint of the e2e suite's provider.
 
 mod fixtures;
 
+mod discovery;
 mod entra;
 mod github;
 mod google;

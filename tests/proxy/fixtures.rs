@@ -24,11 +24,11 @@ use url::Url;
 
 #[path = "../common/double.rs"]
 mod double;
+#[path = "../common/time.rs"]
+mod time;
 
 pub use double::{Double, Reply, Seen};
-
-/// The time every test clock starts at.
-pub const T0: u64 = 1_700_000_000;
+pub use time::T0;
 
 pub const PUBLIC_URL: &str = "https://mcp.example.test";
 pub const UPSTREAM_CLIENT_ID: &str = "upstream-client";
@@ -45,20 +45,32 @@ pub fn no_tokens() -> impl TokenVerifier {
     FnVerifier::new(|_token: String| async { Err(VerifyError::Rejected("test".into())) })
 }
 
-/// Reads a request the double received by parameter.
+/// Reads a parameter of a request the double received from the one place it belongs, so that
+/// a parameter sent anywhere else is not found: authorization requests carry theirs in the
+/// URL, token and revocation requests in the form body, which keeps secrets and code
+/// verifiers out of URLs (RFC 6749 2.3.1 and 4.1.3).
 pub trait Params {
-    /// The first value of `name` in the query string, then in the form-encoded body.
-    fn param(&self, name: &str) -> Option<String>;
+    /// The first value of `name` in the query string.
+    fn query_param(&self, name: &str) -> Option<String>;
+    /// The first value of `name` in the form-encoded body.
+    fn form_param(&self, name: &str) -> Option<String>;
 }
 
 impl Params for Seen {
-    fn param(&self, name: &str) -> Option<String> {
+    fn query_param(&self, name: &str) -> Option<String> {
         let query = self.uri.split_once('?').map_or("", |(_, query)| query);
-        url::form_urlencoded::parse(query.as_bytes())
-            .chain(url::form_urlencoded::parse(self.body.as_bytes()))
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        first(query, name)
     }
+
+    fn form_param(&self, name: &str) -> Option<String> {
+        first(&self.body, name)
+    }
+}
+
+fn first(form: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(form.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// How the upstream answers its token endpoint.
@@ -163,7 +175,7 @@ impl Upstream {
 }
 
 /// What the upstream answers a request with another method than its endpoint's.
-fn method_not_allowed() -> Reply {
+pub fn method_not_allowed() -> Reply {
     Reply::new(405, &[], "")
 }
 
@@ -174,19 +186,20 @@ fn authorize(seen: &Seen, codes: &Mutex<Codes>, issuer: &str) -> Reply {
     let mut codes = codes.lock().unwrap();
     codes.issued += 1;
     let code = format!("up-code-{}", codes.issued);
-    let challenge = seen.param("code_challenge").unwrap_or_default();
-    let redirect = seen.param("redirect_uri").unwrap_or_default();
+    let challenge = seen.query_param("code_challenge").unwrap_or_default();
+    let redirect = seen.query_param("redirect_uri").unwrap_or_default();
     let mut location = Url::parse(&redirect).expect("redirect_uri");
     location
         .query_pairs_mut()
         .append_pair("code", &code)
-        .append_pair("state", &seen.param("state").unwrap_or_default())
+        .append_pair("state", &seen.query_param("state").unwrap_or_default())
         .append_pair("iss", issuer);
     codes.open.insert(code, (challenge, redirect));
     Reply::new(302, &[("location", location.as_str())], "")
 }
 
-/// The credentials the upstream accepts: in the form, or Basic with form-encoded parts.
+/// The credentials the upstream accepts: in the form body, or Basic with form-encoded parts;
+/// never in the URL.
 fn authenticated(seen: &Seen) -> bool {
     if let Some(basic) = seen
         .header("authorization")
@@ -203,8 +216,8 @@ fn authenticated(seen: &Seen) -> bool {
         };
         return dec(user) == UPSTREAM_CLIENT_ID && dec(pass) == UPSTREAM_SECRET;
     }
-    seen.param("client_id").as_deref() == Some(UPSTREAM_CLIENT_ID)
-        && seen.param("client_secret").as_deref() == Some(UPSTREAM_SECRET)
+    seen.form_param("client_id").as_deref() == Some(UPSTREAM_CLIENT_ID)
+        && seen.form_param("client_secret").as_deref() == Some(UPSTREAM_SECRET)
 }
 
 fn token(seen: &Seen, codes: &Mutex<Codes>, mode: TokenMode) -> Reply {
@@ -227,17 +240,17 @@ fn token(seen: &Seen, codes: &Mutex<Codes>, mode: TokenMode) -> Reply {
     if !authenticated(seen) {
         return Reply::json(401, &json!({"error": "invalid_client"}));
     }
-    let tokens = match seen.param("grant_type").as_deref() {
+    let tokens = match seen.form_param("grant_type").as_deref() {
         Some("authorization_code") => {
-            let code = seen.param("code").unwrap_or_default();
+            let code = seen.form_param("code").unwrap_or_default();
             let known = codes.lock().unwrap().open.remove(&code);
             let Some((challenge_sent, redirect)) = known else {
                 return invalid_grant("unknown or used code");
             };
-            if seen.param("redirect_uri") != Some(redirect) {
+            if seen.form_param("redirect_uri") != Some(redirect) {
                 return invalid_grant("redirect_uri mismatch");
             }
-            if challenge(&seen.param("code_verifier").unwrap_or_default()) != challenge_sent {
+            if challenge(&seen.form_param("code_verifier").unwrap_or_default()) != challenge_sent {
                 return invalid_grant("PKCE failed");
             }
             vec![
@@ -247,7 +260,7 @@ fn token(seen: &Seen, codes: &Mutex<Codes>, mode: TokenMode) -> Reply {
                 ("refresh_token", format!("rt-{code}")),
             ]
         }
-        Some("refresh_token") => match seen.param("refresh_token") {
+        Some("refresh_token") => match seen.form_param("refresh_token") {
             Some(rt) if rt.starts_with("rt-") => vec![
                 ("access_token", format!("at-refreshed-{rt}")),
                 ("token_type", "Bearer".into()),

@@ -74,20 +74,27 @@ async fn the_flow_forwards_pkce_end_to_end_and_injects_post_credentials() {
     let seen = up.seen("/token");
     assert_eq!(seen.len(), 1);
     let t = &seen[0];
-    assert_eq!(t.param("client_id").as_deref(), Some(UPSTREAM_CLIENT_ID));
-    assert_eq!(t.param("client_secret").as_deref(), Some(UPSTREAM_SECRET));
-    assert_eq!(t.header("authorization"), None);
-    assert_eq!(t.param("code").as_deref(), Some("up-code-1"));
-    assert_eq!(t.param("code_verifier").as_deref(), Some(VERIFIER));
     assert_eq!(
-        t.param("redirect_uri").as_deref(),
+        t.form_param("client_id").as_deref(),
+        Some(UPSTREAM_CLIENT_ID)
+    );
+    assert_eq!(
+        t.form_param("client_secret").as_deref(),
+        Some(UPSTREAM_SECRET)
+    );
+    assert_eq!(t.header("authorization"), None);
+    assert_eq!(t.form_param("code").as_deref(), Some("up-code-1"));
+    assert_eq!(t.form_param("code_verifier").as_deref(), Some(VERIFIER));
+    assert_eq!(
+        t.form_param("redirect_uri").as_deref(),
         Some("https://mcp.example.test/oauth/callback")
     );
     assert_eq!(
-        t.param("resource").as_deref(),
+        t.form_param("resource").as_deref(),
         None,
         "resource is not forwarded by default"
     );
+    assert_eq!(t.query_param("resource").as_deref(), None);
     proxy.stop().await;
     up.stop().await;
 }
@@ -109,11 +116,17 @@ async fn basic_credentials_are_form_encoded_in_the_authorization_header() {
     let t = &up.seen("/token")[0];
     assert!(t.header("authorization").unwrap().starts_with("Basic "));
     assert_eq!(
-        t.param("client_secret").as_deref(),
+        t.form_param("client_secret").as_deref(),
         None,
         "the secret is not also in the body"
     );
-    assert_eq!(t.param("client_id").as_deref(), None);
+    assert_eq!(t.form_param("client_id").as_deref(), None);
+    assert_eq!(
+        t.query_param("client_secret").as_deref(),
+        None,
+        "nor in the URL"
+    );
+    assert_eq!(t.query_param("client_id").as_deref(), None);
     up.stop().await;
 }
 
@@ -429,8 +442,11 @@ async fn refresh_and_revoke_pass_through_with_credentials() {
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_eq!(res.json()["access_token"], "at-refreshed-rt-abc");
     let t = &up.seen("/token")[0];
-    assert_eq!(t.param("refresh_token").as_deref(), Some("rt-abc"));
-    assert_eq!(t.param("client_secret").as_deref(), Some(UPSTREAM_SECRET));
+    assert_eq!(t.form_param("refresh_token").as_deref(), Some("rt-abc"));
+    assert_eq!(
+        t.form_param("client_secret").as_deref(),
+        Some(UPSTREAM_SECRET)
+    );
 
     let revoked = post_form(
         &proxy.url("/revoke"),
@@ -443,10 +459,19 @@ async fn refresh_and_revoke_pass_through_with_credentials() {
     .await;
     assert_eq!(revoked.status, StatusCode::OK);
     let r = &up.seen("/revoke")[0];
-    assert_eq!(r.param("token").as_deref(), Some("rt-abc"));
-    assert_eq!(r.param("token_type_hint").as_deref(), Some("refresh_token"));
-    assert_eq!(r.param("client_id").as_deref(), Some(UPSTREAM_CLIENT_ID));
-    assert_eq!(r.param("client_secret").as_deref(), Some(UPSTREAM_SECRET));
+    assert_eq!(r.form_param("token").as_deref(), Some("rt-abc"));
+    assert_eq!(
+        r.form_param("token_type_hint").as_deref(),
+        Some("refresh_token")
+    );
+    assert_eq!(
+        r.form_param("client_id").as_deref(),
+        Some(UPSTREAM_CLIENT_ID)
+    );
+    assert_eq!(
+        r.form_param("client_secret").as_deref(),
+        Some(UPSTREAM_SECRET)
+    );
 
     let anonymous = post_form(&proxy.url("/revoke"), &[("token", "rt-abc")]).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
@@ -592,5 +617,30 @@ async fn an_upstream_code_too_long_to_redeem_gets_an_error_at_the_callback_not_a
         redeem(&proxy, &client_id, &code).await.status,
         StatusCode::OK
     );
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn the_upstream_double_takes_client_credentials_from_the_form_body_only() {
+    let up = Upstream::start().await;
+    let credentials = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", UPSTREAM_CLIENT_ID)
+        .append_pair("client_secret", UPSTREAM_SECRET)
+        .finish();
+    let grant = [("grant_type", "refresh_token"), ("refresh_token", "rt-abc")];
+
+    // Client credentials in the URL are refused (RFC 6749 2.3.1 keeps them out of it): the
+    // flow tests rely on this to notice a proxy that sends its secret there.
+    let in_url = post_form(&up.url(&format!("/token?{credentials}")), &grant).await;
+    assert_eq!(in_url.status, StatusCode::UNAUTHORIZED, "{}", in_url.text());
+    assert_eq!(in_url.json()["error"], "invalid_client");
+
+    let mut in_body = grant.to_vec();
+    in_body.extend([
+        ("client_id", UPSTREAM_CLIENT_ID),
+        ("client_secret", UPSTREAM_SECRET),
+    ]);
+    let in_form = post_form(&up.url("/token"), &in_body).await;
+    assert_eq!(in_form.status, StatusCode::OK, "{}", in_form.text());
     up.stop().await;
 }

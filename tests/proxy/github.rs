@@ -11,27 +11,41 @@ const TOKEN: &str = "gho_16C7e42F292c6912E7710c838347Ae178B4a";
 const ACCESS_TOKEN: &str = "/login/oauth/access_token";
 const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
+/// `reply` to a POST, as GitHub's token endpoint answers; 405 to any other method.
+fn post_only(reply: Reply) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    move |seen| {
+        if seen.method == "POST" {
+            reply.clone()
+        } else {
+            method_not_allowed()
+        }
+    }
+}
+
 #[actix_web::test]
 async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
     let github = Double::start().await;
     // A user signed in at GitHub already: the authorization page sends them straight back.
     github.on_fn("/login/oauth/authorize", None, |seen| {
-        let mut back = Url::parse(&seen.param("redirect_uri").unwrap()).unwrap();
+        if seen.method != "GET" {
+            return method_not_allowed();
+        }
+        let mut back = Url::parse(&seen.query_param("redirect_uri").unwrap()).unwrap();
         back.query_pairs_mut()
             .append_pair("code", "gh-code-1")
-            .append_pair("state", &seen.param("state").unwrap());
+            .append_pair("state", &seen.query_param("state").unwrap());
         Reply::new(302, &[("location", back.as_str())], "")
     });
     // GitHub answers form-encoded unless asked otherwise; this double always does, and errors
     // come with 200.
-    github.on(
+    github.on_fn(
         ACCESS_TOKEN,
         None,
-        Reply::new(
+        post_only(Reply::new(
             200,
             &[("content-type", FORM)],
             "access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=read%3Auser%2Cuser%3Aemail&token_type=bearer",
-        ),
+        )),
     );
 
     // The shared flow helpers expect the upstream client id of their own double.
@@ -58,23 +72,23 @@ async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
     let asked = &github.seen(ACCESS_TOKEN)[0];
     assert_eq!(asked.header("accept"), Some("application/json"));
     assert_eq!(
-        asked.param("client_id").as_deref(),
+        asked.form_param("client_id").as_deref(),
         Some(UPSTREAM_CLIENT_ID)
     );
     assert_eq!(
-        asked.param("client_secret").as_deref(),
+        asked.form_param("client_secret").as_deref(),
         Some(UPSTREAM_SECRET)
     );
-    assert_eq!(asked.param("code").as_deref(), Some("gh-code-1"));
+    assert_eq!(asked.form_param("code").as_deref(), Some("gh-code-1"));
 
-    github.on(
+    github.on_fn(
         ACCESS_TOKEN,
         None,
-        Reply::new(
+        post_only(Reply::new(
             200,
             &[("content-type", FORM)],
             "error=bad_verification_code&error_description=The+code+passed+is+incorrect+or+expired.",
-        ),
+        )),
     );
     let (code, _) = code_for(&proxy, &client_id).await;
     let refused = redeem(&proxy, &client_id, &code).await;

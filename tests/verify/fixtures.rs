@@ -15,13 +15,13 @@ mod double;
 mod jose;
 #[path = "../common/route.rs"]
 mod route;
+#[path = "../common/time.rs"]
+mod time;
 
 pub use double::{Double, Reply, ANY_PATH};
 pub use jose::{b64, jwks, sign, sign_raw, signed, Key};
 pub use route::call;
-
-/// The time every test clock starts at, and tokens are issued around.
-pub const T0: u64 = 1_700_000_000;
+pub use time::T0;
 
 /// The keys the tests sign with, each generated on first use and kept for the run.
 pub fn rsa() -> &'static Key {

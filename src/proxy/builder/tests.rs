@@ -1,13 +1,9 @@
-use futures::future::LocalBoxFuture;
-
 use super::*;
+use crate::verify::FnVerifier;
 
-struct Refuse;
-
-impl TokenVerifier for Refuse {
-    fn verify<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
-        Box::pin(async { Err(VerifyError::Rejected("test".into())) })
-    }
+/// The MCP scope is not under test here: a verifier that refuses everything.
+fn refuse() -> impl TokenVerifier {
+    FnVerifier::new(|_token: String| async { Err(VerifyError::Rejected("test".into())) })
 }
 
 fn valid() -> OAuthProxyBuilder {
@@ -17,7 +13,7 @@ fn valid() -> OAuthProxyBuilder {
         .token_endpoint("https://idp.example/token")
         .client_id("upstream-id")
         .client_secret("hunter2")
-        .verifier(Refuse)
+        .verifier(refuse())
         .proxy_key(ProxyKey::from_bytes(&[1; 32]).unwrap())
 }
 

@@ -1,122 +1,112 @@
-//! `ProviderMetadata::discover` against a provider on 127.0.0.1 that logs every path asked
-//! for: the two locations and their order, the exact-issuer rule, size limits, redirects, and
-//! the two builders made from one document.
+//! `ProviderMetadata::discover` against a provider played by the HTTP double, which logs every
+//! path asked for: the two locations and their order, the exact-issuer rule, size limits,
+//! redirects, and the two builders made from one document.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::cell::Cell;
 
 use actix_mcp_oauth::{http::ProviderMetadata, ConfigError, JwksVerifier, OAuthProxy};
-use actix_web::dev::ServerHandle;
-use actix_web::http::header;
-use actix_web::web::{self, Bytes};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::App;
 use serde_json::{json, Value};
+
+use crate::fixtures::{Double, Reply, ANY_PATH};
 
 /// The largest document `discover` reads is 256 KiB; these are larger.
 const OVERSIZE: usize = 300 * 1024;
 
-#[derive(Default)]
+/// A provider with documents at both discovery locations, under several issuers, each issuer
+/// standing for one case.
 struct Provider {
-    base: OnceLock<String>,
-    asked: Mutex<Vec<String>>,
+    double: Double,
+    /// How many of the requests the double saw were already returned by [`Provider::asked`].
+    told: Cell<usize>,
 }
 
 impl Provider {
-    fn base(&self) -> &str {
-        self.base.get().expect("started")
+    async fn start() -> Self {
+        let double = Double::start().await;
+        let base = double.url("");
+        let document = |issuer: &str| {
+            json!({
+                "issuer": issuer,
+                "authorization_endpoint": format!("{base}/authorize"),
+                "token_endpoint": format!("{base}/token"),
+                "revocation_endpoint": format!("{base}/revoke"),
+                "jwks_uri": format!("{base}/jwks"),
+                "response_types_supported": ["code"],
+                "scopes_supported": ["openid", "email"],
+            })
+        };
+        let serve = |path: &str, doc: Value| double.on(path, None, Reply::json(200, &doc));
+
+        serve("/.well-known/openid-configuration", document(&base));
+        // RFC 8414 only, under a path.
+        serve(
+            "/.well-known/oauth-authorization-server/tenant",
+            document(&format!("{base}/tenant")),
+        );
+        // Opaque tokens: no key set.
+        let mut opaque = document(&format!("{base}/opaque"));
+        opaque.as_object_mut().unwrap().remove("jwks_uri");
+        serve("/opaque/.well-known/openid-configuration", opaque);
+        // Documents naming another issuer, and one that differs only by a trailing slash.
+        serve(
+            "/liar/.well-known/openid-configuration",
+            document("https://someone-else.test"),
+        );
+        serve(
+            "/.well-known/oauth-authorization-server/liar",
+            document(&format!("{base}/liar/")),
+        );
+        // Too large: announced in Content-Length at one location, streamed at the other.
+        let mut huge = document(&format!("{base}/huge"));
+        huge["padding"] = Value::String("x".repeat(OVERSIZE));
+        let huge = Reply::json(200, &huge);
+        double.on("/huge/.well-known/openid-configuration", None, huge.clone());
+        double.on(
+            "/.well-known/oauth-authorization-server/huge",
+            None,
+            Reply {
+                chunked: true,
+                ..huge
+            },
+        );
+        // Both locations redirect to a document that would match.
+        let target = format!("{base}/target");
+        double.on(
+            "/moved/.well-known/openid-configuration",
+            None,
+            Reply::new(302, &[("location", &target)], ""),
+        );
+        double.on(
+            "/.well-known/oauth-authorization-server/moved",
+            None,
+            Reply::new(307, &[("location", &target)], ""),
+        );
+        serve("/target", document(&format!("{base}/moved")));
+
+        Self {
+            double,
+            told: Cell::new(0),
+        }
+    }
+
+    fn base(&self) -> String {
+        self.double.url("")
     }
 
     /// The paths asked for since the last call.
     fn asked(&self) -> Vec<String> {
-        std::mem::take(&mut *self.asked.lock().unwrap())
+        let seen = self.double.seen(ANY_PATH);
+        let new = seen[self.told.replace(seen.len())..]
+            .iter()
+            .map(|s| s.path().to_owned())
+            .collect();
+        new
     }
 
-    fn document(&self, issuer: &str) -> Value {
-        let base = self.base();
-        json!({
-            "issuer": issuer,
-            "authorization_endpoint": format!("{base}/authorize"),
-            "token_endpoint": format!("{base}/token"),
-            "revocation_endpoint": format!("{base}/revoke"),
-            "jwks_uri": format!("{base}/jwks"),
-            "response_types_supported": ["code"],
-            "scopes_supported": ["openid", "email"],
-        })
+    async fn stop(self) {
+        self.double.stop().await;
     }
-}
-
-async fn serve(req: HttpRequest, provider: web::Data<Provider>) -> HttpResponse {
-    let path = req.path().to_owned();
-    provider.asked.lock().unwrap().push(path.clone());
-    let base = provider.base().to_owned();
-    let huge = || {
-        let mut doc = provider.document(&format!("{base}/huge"));
-        doc["padding"] = Value::String("x".repeat(OVERSIZE));
-        doc.to_string()
-    };
-    match path.as_str() {
-        "/.well-known/openid-configuration" => HttpResponse::Ok().json(provider.document(&base)),
-        // RFC 8414 only, under a path.
-        "/.well-known/oauth-authorization-server/tenant" => {
-            HttpResponse::Ok().json(provider.document(&format!("{base}/tenant")))
-        }
-        // Opaque tokens: no key set.
-        "/opaque/.well-known/openid-configuration" => {
-            let mut doc = provider.document(&format!("{base}/opaque"));
-            doc.as_object_mut().unwrap().remove("jwks_uri");
-            HttpResponse::Ok().json(doc)
-        }
-        // Documents naming another issuer, and one that differs only by a trailing slash.
-        "/liar/.well-known/openid-configuration" => {
-            HttpResponse::Ok().json(provider.document("https://someone-else.test"))
-        }
-        "/.well-known/oauth-authorization-server/liar" => {
-            HttpResponse::Ok().json(provider.document(&format!("{base}/liar/")))
-        }
-        // Too large: announced in Content-Length at one location, streamed at the other.
-        "/huge/.well-known/openid-configuration" => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(huge()),
-        "/.well-known/oauth-authorization-server/huge" => {
-            let chunks: Vec<Result<Bytes, std::convert::Infallible>> = huge()
-                .into_bytes()
-                .chunks(4096)
-                .map(|c| Ok(Bytes::copy_from_slice(c)))
-                .collect();
-            HttpResponse::Ok()
-                .content_type("application/json")
-                .streaming(futures::stream::iter(chunks))
-        }
-        // Both locations redirect to a document that would match.
-        "/moved/.well-known/openid-configuration" => HttpResponse::Found()
-            .insert_header((header::LOCATION, format!("{base}/target")))
-            .finish(),
-        "/.well-known/oauth-authorization-server/moved" => HttpResponse::TemporaryRedirect()
-            .insert_header((header::LOCATION, format!("{base}/target")))
-            .finish(),
-        "/target" => HttpResponse::Ok().json(provider.document(&format!("{base}/moved"))),
-        _ => HttpResponse::NotFound().finish(),
-    }
-}
-
-async fn start() -> (Arc<Provider>, ServerHandle) {
-    let provider = Arc::new(Provider::default());
-    let data = web::Data::from(Arc::clone(&provider));
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .default_service(web::to(serve))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .bind(("127.0.0.1", 0))
-    .expect("bind");
-    let base = format!("http://{}", server.addrs()[0]);
-    provider.base.set(base).expect("base set once");
-    let server = server.run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
-    (provider, handle)
 }
 
 fn discovery_error(err: ConfigError) -> String {
@@ -128,8 +118,8 @@ fn discovery_error(err: ConfigError) -> String {
 
 #[actix_rt::test]
 async fn the_openid_configuration_is_read_once_and_feeds_both_builders() {
-    let (provider, server) = start().await;
-    let base = provider.base().to_owned();
+    let provider = Provider::start().await;
+    let base = provider.base();
 
     let meta = ProviderMetadata::discover(&base).await.unwrap();
     assert_eq!(provider.asked(), ["/.well-known/openid-configuration"]);
@@ -165,12 +155,12 @@ async fn the_openid_configuration_is_read_once_and_feeds_both_builders() {
         "the upstream's revocation endpoint was taken"
     );
     assert!(provider.asked().is_empty(), "nothing fetched a second time");
-    server.stop(false).await;
+    provider.stop().await;
 }
 
 #[actix_rt::test]
 async fn without_an_openid_configuration_the_rfc8414_location_is_used() {
-    let (provider, server) = start().await;
+    let provider = Provider::start().await;
     let tenant = format!("{}/tenant", provider.base());
     let meta = ProviderMetadata::discover(&tenant).await.unwrap();
     assert_eq!(meta.issuer(), tenant);
@@ -181,13 +171,13 @@ async fn without_an_openid_configuration_the_rfc8414_location_is_used() {
             "/.well-known/oauth-authorization-server/tenant",
         ]
     );
-    server.stop(false).await;
+    provider.stop().await;
 }
 
 #[actix_rt::test]
 async fn a_document_naming_another_issuer_is_not_used_even_by_a_trailing_slash() {
-    let (provider, server) = start().await;
-    let base = provider.base().to_owned();
+    let provider = Provider::start().await;
+    let base = provider.base();
     let reason = discovery_error(
         ProviderMetadata::discover(&format!("{base}/liar"))
             .await
@@ -204,12 +194,12 @@ async fn a_document_naming_another_issuer_is_not_used_even_by_a_trailing_slash()
             .unwrap_err(),
     );
     assert!(reason.contains("names the issuer"), "{reason}");
-    server.stop(false).await;
+    provider.stop().await;
 }
 
 #[actix_rt::test]
 async fn the_verifier_needs_a_jwks_uri_and_the_proxy_does_not() {
-    let (provider, server) = start().await;
+    let provider = Provider::start().await;
     let opaque = format!("{}/opaque", provider.base());
     let meta = ProviderMetadata::discover(&opaque).await.unwrap();
     assert_eq!(meta.jwks_uri(), None);
@@ -220,12 +210,12 @@ async fn the_verifier_needs_a_jwks_uri_and_the_proxy_does_not() {
 
     let builder = OAuthProxy::from_metadata(&meta);
     assert!(format!("{builder:?}").contains(&format!("{}/authorize", provider.base())));
-    server.stop(false).await;
+    provider.stop().await;
 }
 
 #[actix_rt::test]
 async fn an_oversized_document_is_refused_with_or_without_content_length() {
-    let (provider, server) = start().await;
+    let provider = Provider::start().await;
     let reason = discovery_error(
         ProviderMetadata::discover(&format!("{}/huge", provider.base()))
             .await
@@ -236,12 +226,12 @@ async fn an_oversized_document_is_refused_with_or_without_content_length() {
         2,
         "{reason}"
     );
-    server.stop(false).await;
+    provider.stop().await;
 }
 
 #[actix_rt::test]
 async fn redirects_are_not_followed() {
-    let (provider, server) = start().await;
+    let provider = Provider::start().await;
     let reason = discovery_error(
         ProviderMetadata::discover(&format!("{}/moved", provider.base()))
             .await
@@ -252,13 +242,13 @@ async fn redirects_are_not_followed() {
         !provider.asked().iter().any(|p| p == "/target"),
         "the redirect target was never asked"
     );
-    server.stop(false).await;
+    provider.stop().await;
 }
 
 #[actix_rt::test]
 async fn discovery_runs_from_a_thread_without_an_actix_runtime() {
-    let (provider, server) = start().await;
-    let base = provider.base().to_owned();
+    let provider = Provider::start().await;
+    let base = provider.base();
     let (sender, receiver) = futures::channel::oneshot::channel();
     std::thread::spawn(move || {
         let found = futures::executor::block_on(ProviderMetadata::discover(&base));
@@ -266,7 +256,7 @@ async fn discovery_runs_from_a_thread_without_an_actix_runtime() {
     });
     let issuer = receiver.await.expect("the thread answered").unwrap();
     assert_eq!(issuer, provider.base());
-    server.stop(false).await;
+    provider.stop().await;
 }
 
 #[actix_rt::test]
