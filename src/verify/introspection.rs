@@ -309,9 +309,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::clock::ManualClock;
-
-    const NOW: u64 = 1_700_000_000;
+    use crate::{clock::ManualClock, verify::jwt::testing::NOW};
 
     fn inner() -> Inner {
         let v = IntrospectionVerifier::builder("https://as.example/introspect", "rs", "secret")
