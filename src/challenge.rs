@@ -49,14 +49,14 @@ impl BearerErrorCode {
 ///     .error(BearerErrorCode::InsufficientScope)
 ///     .scope(["files:read", "files:write"])
 ///     .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource/mcp")
-///     .finish();
+///     .build();
 /// assert_eq!(
 ///     challenge.header_value(),
 ///     "Bearer error=\"insufficient_scope\", scope=\"files:read files:write\", \
 ///      resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/mcp\""
 /// );
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct ChallengeBuilder {
     error: Option<BearerErrorCode>,
@@ -105,7 +105,7 @@ impl ChallengeBuilder {
     }
 
     /// Renders the header value once, so that answering with it later formats nothing.
-    pub fn finish(&self) -> Challenge {
+    pub fn build(&self) -> Challenge {
         let rendered = self.to_string();
         // Rendering drops every byte a header value cannot hold, so this cannot fail; the
         // fallback keeps the function total all the same.
@@ -162,7 +162,12 @@ pub struct Challenge(HeaderValue);
 impl Challenge {
     /// Starts a `Bearer` challenge; with no parameter set it is the bare `Bearer`.
     pub fn builder() -> ChallengeBuilder {
-        ChallengeBuilder::default()
+        ChallengeBuilder {
+            error: None,
+            error_description: None,
+            scope: None,
+            resource_metadata: None,
+        }
     }
 
     /// The header value.
@@ -197,7 +202,7 @@ impl Challenge {
 ///                 .resource_metadata(
 ///                     "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
 ///                 )
-///                 .finish(),
+///                 .build(),
 ///         ));
 ///     }
 ///     Ok(format!("deleted for {}", user.user_id))
@@ -286,7 +291,7 @@ mod tests {
 
     #[test]
     fn empty_challenge_is_just_the_scheme() {
-        assert_eq!(Challenge::builder().finish().header_value(), "Bearer");
+        assert_eq!(Challenge::builder().build().header_value(), "Bearer");
     }
 
     #[test]
@@ -296,7 +301,7 @@ mod tests {
             .scope(["a"])
             .error_description("bad")
             .error(BearerErrorCode::InvalidToken)
-            .finish();
+            .build();
         assert_eq!(
             challenge.header_value(),
             "Bearer error=\"invalid_token\", error_description=\"bad\", scope=\"a\", \
@@ -308,7 +313,7 @@ mod tests {
     fn quotes_and_backslashes_are_escaped_and_controls_dropped() {
         let challenge = Challenge::builder()
             .error_description("say \"hi\" \\ then\r\nInjected: 1\tend")
-            .finish();
+            .build();
         assert_eq!(
             challenge.header_value(),
             "Bearer error_description=\"say \\\"hi\\\" \\\\ thenInjected: 1\tend\""
@@ -317,7 +322,7 @@ mod tests {
 
     #[test]
     fn non_ascii_text_survives_as_is() {
-        let challenge = Challenge::builder().error_description("é").finish();
+        let challenge = Challenge::builder().error_description("é").build();
         assert_eq!(
             challenge.header_value().as_bytes(),
             "Bearer error_description=\"é\"".as_bytes()
@@ -326,7 +331,7 @@ mod tests {
 
     #[test]
     fn each_error_maps_to_its_status_and_only_unavailable_has_no_challenge() {
-        let c = Challenge::builder().finish();
+        let c = Challenge::builder().build();
         let cases = [
             (AuthError::MissingToken(c.clone()), 401, true),
             (AuthError::InvalidToken(c.clone()), 401, true),

@@ -24,11 +24,9 @@ use crate::{
     user::UserInfoFn,
     user::{default_user_info, Anonymous},
     validate::{resource_metadata_path, secure_url},
+    verify::MAX_TOKEN_BYTES,
     AuthUser, ConfigError, TokenVerifier, VerifyError,
 };
-
-/// The longest bearer token read; a longer one is refused before any parsing.
-const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// Middleware that admits only requests with a valid bearer token and hands the user to
 /// handlers as [`AuthUser`].
@@ -101,13 +99,13 @@ impl Challenges {
     fn new(resource_metadata_url: &str, required_scopes: &[String]) -> Self {
         let base = Challenge::builder().resource_metadata(resource_metadata_url);
         Self {
-            missing: base.finish(),
-            invalid_token: base.clone().error(BearerErrorCode::InvalidToken).finish(),
-            invalid_request: base.clone().error(BearerErrorCode::InvalidRequest).finish(),
+            missing: base.build(),
+            invalid_token: base.clone().error(BearerErrorCode::InvalidToken).build(),
+            invalid_request: base.clone().error(BearerErrorCode::InvalidRequest).build(),
             insufficient_scope: base
                 .error(BearerErrorCode::InsufficientScope)
                 .scope(required_scopes)
-                .finish(),
+                .build(),
         }
     }
 }
@@ -431,7 +429,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Malformed> {
     if token.is_empty() {
         return Err(Malformed::Request("empty bearer token"));
     }
-    if token.len() > MAX_TOKEN_LEN {
+    if token.len() > MAX_TOKEN_BYTES {
         return Err(Malformed::Token("bearer token longer than 16 KiB"));
     }
     let token = std::str::from_utf8(token)

@@ -78,11 +78,8 @@ impl Auth0 {
         let issuer = self.issuer()?;
         Ok(self
             .common
-            .proxy(ENDPOINTS.at(&issuer), ENDPOINTS.scopes)?
-            .issuer(issuer)
-            .extra_authorize_params([("audience", self.audience)])
-            .verifier(verifier)
-            .user_info(default_user_info))
+            .issuer_proxy(&ENDPOINTS, issuer, verifier, default_user_info)?
+            .extra_authorize_params([("audience", self.audience)]))
     }
 }
 

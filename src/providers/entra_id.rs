@@ -3,7 +3,6 @@
 
 use std::{collections::HashSet, fmt, sync::Arc, time::Duration};
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use futures::future::LocalBoxFuture;
 use serde::Deserialize;
 
@@ -11,8 +10,8 @@ use super::{base_url, segment, Common, Endpoints};
 use crate::validate::invalid;
 use crate::{
     proxy::OAuthProxyBuilder, proxy::ResourceForwarding, user::default_user_info,
-    verify::api::DEFAULT_API_TIMEOUT, verify::IssuerPolicy, Claims, ConfigError, JwksVerifier,
-    TokenVerifier, VerifyError,
+    verify::api::DEFAULT_API_TIMEOUT, verify::peek_payload, verify::IssuerPolicy, Claims,
+    ConfigError, JwksVerifier, TokenVerifier, VerifyError,
 };
 
 const AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
@@ -28,8 +27,6 @@ const ENDPOINTS: Endpoints = Endpoints {
 /// The tenant of personal Microsoft accounts, named in their tokens' `tid` and issuer.
 const CONSUMERS_TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 const DEFAULT_API_SCOPE: &str = "access_as_user";
-/// Longer tokens are not Entra's; refused before any decoding.
-const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// How long Microsoft's keys are used before a refresh (they also are refetched, at most every
 /// [`KEYS_REFETCH_INTERVAL`], for a token signed with a key they lack).
 const KEYS_TTL: Duration = Duration::from_secs(60 * 60);
@@ -284,18 +281,7 @@ struct Unverified {
 
 impl Inner {
     fn tenant_of(&self, token: &str) -> Result<String, VerifyError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(VerifyError::Malformed("token too large"));
-        }
-        let payload = token
-            .split('.')
-            .nth(1)
-            .ok_or(VerifyError::Malformed("not a JWT"))?;
-        let bytes = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| VerifyError::Malformed("payload is not base64url"))?;
-        let claims: Unverified = serde_json::from_slice(&bytes)
-            .map_err(|_| VerifyError::Malformed("payload is not a claims object"))?;
+        let claims: Unverified = peek_payload(token)?;
         let tid = claims
             .tid
             .filter(|t| is_guid(t))

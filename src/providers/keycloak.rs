@@ -93,12 +93,8 @@ impl Keycloak {
     pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
         let verifier = self.verifier()?;
         let issuer = self.issuer()?;
-        Ok(self
-            .common
-            .proxy(ENDPOINTS.at(&issuer), ENDPOINTS.scopes)?
-            .issuer(issuer)
-            .verifier(verifier)
-            .user_info(Keycloak::user_info))
+        self.common
+            .issuer_proxy(&ENDPOINTS, issuer, verifier, Keycloak::user_info)
     }
 
     /// Keycloak's claims as a user: [`default_user_info`], with the roles taken from

@@ -79,9 +79,10 @@ use crate::{
     clock::SystemClock,
     proxy::OAuthProxyBuilder,
     secret::ClientSecret,
+    user::UserInfo,
     validate::{invalid, is_path_segment, secure_url},
     verify::JwksVerifierBuilder,
-    ConfigError, JwksVerifier, OAuthProxy,
+    Claims, ConfigError, JwksVerifier, OAuthProxy, VerifyError,
 };
 
 /// A provider's upstream URLs as data: paths under the preset's base URL (its issuer, for most
@@ -153,6 +154,23 @@ impl Common {
             builder = builder.client_secret(secret);
         }
         Ok(builder)
+    }
+
+    /// The proxy builder of a provider whose access tokens are JWTs of one issuer: its
+    /// endpoints under `issuer`, the issuer (checked in `iss` at the callback), the verifier
+    /// and the user mapping.
+    fn issuer_proxy(
+        self,
+        endpoints: &Endpoints,
+        issuer: String,
+        verifier: JwksVerifier,
+        user_info: fn(&Claims) -> Result<UserInfo, VerifyError>,
+    ) -> Result<OAuthProxyBuilder, ConfigError> {
+        Ok(self
+            .proxy(endpoints.at(&issuer), endpoints.scopes)?
+            .issuer(issuer)
+            .verifier(verifier)
+            .user_info(user_info))
     }
 
     /// A verifier of the JWTs signed with the key set at `urls`, on the preset's clock.

@@ -94,12 +94,8 @@ impl Okta {
     pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
         let verifier = self.verifier()?;
         let issuer = self.issuer()?;
-        Ok(self
-            .common
-            .proxy(ENDPOINTS.at(&issuer), ENDPOINTS.scopes)?
-            .issuer(issuer)
-            .verifier(verifier)
-            .user_info(Okta::user_info))
+        self.common
+            .issuer_proxy(&ENDPOINTS, issuer, verifier, Okta::user_info)
     }
 
     /// Okta's access-token claims as a user: `uid` (the Okta user id, `00u...`) as `user_id`,

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use url::Url;
 
-use super::{consent::ConsentConfig, seal::Sealer};
+use super::{consent::ConsentConfig, error::OAuthError, seal::Sealer};
 use crate::{clock::Clock, http::ClientCredentials, resource::ProtectedResource};
 
 /// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
@@ -76,4 +76,17 @@ pub(crate) struct ProxyConfig {
     pub(crate) sealer: Sealer,
     pub(crate) upstream_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl ProxyConfig {
+    /// RFC 8707: a `resource` a client names, at `/authorize` or `/token`, must be this server's
+    /// own; without one, the request is for it anyway.
+    pub(crate) fn check_resource(&self, requested: Option<&str>) -> Result<(), OAuthError> {
+        match requested {
+            Some(resource) if resource != self.resource => Err(OAuthError::InvalidTarget(
+                format!("this server's resource is {}", self.resource).into(),
+            )),
+            _ => Ok(()),
+        }
+    }
 }

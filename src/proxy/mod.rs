@@ -144,70 +144,52 @@ impl OAuthProxy {
     /// the upstream calls.
     pub fn scope(&self) -> Scope {
         let cfg = &self.cfg;
-        let paths = self.paths();
         let state = web::Data::new(ProxyState {
             cfg: Arc::clone(cfg),
             upstream: Upstream::new(cfg.upstream_timeout),
         });
+        // Every path is named once, where it is routed: the guard lets through exactly those.
+        let mut paths: Vec<String> = cfg.protected.paths().into();
+        let mut at = |path: &'static str| {
+            paths.push(path.to_owned());
+            path
+        };
         let mut routes = cfg
             .protected
             .routes(web::scope(""))
             .route(
-                "/.well-known/oauth-authorization-server",
+                at("/.well-known/oauth-authorization-server"),
                 web::get().to(metadata::authorization_server),
             )
             .route(
-                "/.well-known/openid-configuration",
+                at("/.well-known/openid-configuration"),
                 web::get().to(metadata::authorization_server),
             )
-            .route("/token", web::post().to(token::token));
+            .route(at("/token"), web::post().to(token::token));
         if cfg.dynamic_registration {
-            routes = routes.route("/register", web::post().to(register::register));
+            routes = routes.route(at("/register"), web::post().to(register::register));
         }
         if cfg.revocation_endpoint.is_some() {
-            routes = routes.route("/revoke", web::post().to(revoke::revoke));
+            routes = routes.route(at("/revoke"), web::post().to(revoke::revoke));
         }
-        // The outer scope stays a plain `Scope`; CORS wraps the inner one. The pages the
-        // user's browser navigates to (authorize, consent, callback) are outside it: no other
-        // origin has any business reading them.
+        // The pages the user's browser navigates to (authorize, consent, callback) get no CORS:
+        // no other origin has any business reading them.
+        let authorize = web::resource(at("/authorize"))
+            .route(web::get().to(authorize::authorize_get))
+            .route(web::post().to(authorize::authorize_post));
+        let consent = web::resource(at("/consent"))
+            .route(web::get().to(consent_routes::page))
+            .route(web::post().to(consent_routes::answer));
+        let callback =
+            web::resource(at("/oauth/callback")).route(web::get().to(callback::callback));
+        // The outer scope stays a plain `Scope`; CORS wraps the inner one.
         web::scope("")
             .guard(resource::only_paths(paths))
             .app_data(state)
-            .service(
-                web::resource("/authorize")
-                    .route(web::get().to(authorize::authorize_get))
-                    .route(web::post().to(authorize::authorize_post)),
-            )
-            .service(
-                web::resource("/consent")
-                    .route(web::get().to(consent_routes::page))
-                    .route(web::post().to(consent_routes::answer)),
-            )
-            .service(web::resource("/oauth/callback").route(web::get().to(callback::callback)))
+            .service(authorize)
+            .service(consent)
+            .service(callback)
             .service(routes.wrap(self.cors()))
-    }
-
-    /// Every path [`scope`](Self::scope) answers.
-    fn paths(&self) -> Vec<String> {
-        let mut paths: Vec<String> = self.cfg.protected.paths().into();
-        paths.extend(
-            [
-                "/.well-known/oauth-authorization-server",
-                "/.well-known/openid-configuration",
-                "/authorize",
-                "/consent",
-                "/oauth/callback",
-                "/token",
-            ]
-            .map(String::from),
-        );
-        if self.cfg.dynamic_registration {
-            paths.push("/register".into());
-        }
-        if self.cfg.revocation_endpoint.is_some() {
-            paths.push("/revoke".into());
-        }
-        paths
     }
 
     /// The bearer-token check for the MCP scope: tokens verified with the configured

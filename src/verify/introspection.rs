@@ -10,7 +10,7 @@ use url::Url;
 
 use super::api::{classify, seconds, send, DEFAULT_API_TIMEOUT};
 use crate::validate::invalid;
-use crate::verify::MAX_LEEWAY;
+use crate::verify::check_shared_settings;
 use crate::{
     clock::Clock,
     clock::SystemClock,
@@ -263,14 +263,9 @@ impl IntrospectionVerifierBuilder {
         if self.audiences.is_empty() {
             return Err(ConfigError::Missing("audience"));
         }
-        if self.audiences.iter().any(|a| a.is_empty()) {
-            return Err(invalid("audience", "an audience cannot be empty"));
-        }
+        check_shared_settings(self.leeway, &self.audiences)?;
         if self.issuer.as_deref() == Some("") {
             return Err(invalid("issuer", "cannot be empty"));
-        }
-        if self.leeway > MAX_LEEWAY {
-            return Err(invalid("leeway", "more than 10 minutes"));
         }
         if self.timeout.is_zero() {
             return Err(invalid("timeout", "must be positive"));

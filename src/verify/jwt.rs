@@ -14,7 +14,7 @@ use base64::Engine as _;
 use josekit::jwk::Jwk;
 use josekit::jws::{self, JwsVerifier};
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
+use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 
 use self::claims::{check_claims, Registered};
 pub(crate) use self::issuer::Issuer;
@@ -28,8 +28,9 @@ mod keys;
 #[cfg(test)]
 pub(crate) mod testing;
 
-/// Tokens larger than this are refused before any decoding: real access tokens are a few KiB at
-/// most, and the limit bounds the work an anonymous request can cause.
+/// Bearer tokens larger than this are refused before any decoding, by the middleware and by every
+/// verifier: real access tokens are a few KiB at most, and the limit bounds the work an
+/// anonymous request can cause.
 pub(crate) const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// A JWS signature algorithm this crate verifies.
@@ -309,6 +310,22 @@ impl<'t> Jws<'t> {
         };
         Ok(Claims::from_verified_json(self.payload, exp))
     }
+}
+
+/// The payload of `token` read as `T` **before any check**: for a verifier that refuses early
+/// on something the token names (a tenant that is not allowed), never for accepting anything.
+/// The size limit and base64url strictness are those of [`Jws::decode`].
+pub(crate) fn peek_payload<T: DeserializeOwned>(token: &str) -> Result<T, VerifyError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(VerifyError::Malformed("token too large"));
+    }
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or(VerifyError::Malformed("not a JWT"))?;
+    let bytes = b64(payload, "payload is not base64url")?;
+    serde_json::from_slice(&bytes)
+        .map_err(|_| VerifyError::Malformed("payload is not a claims object"))
 }
 
 fn b64(segment: &str, what: &'static str) -> Result<Vec<u8>, VerifyError> {

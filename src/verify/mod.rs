@@ -15,10 +15,29 @@ mod opaque;
 
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{Algorithm, IssuerPolicy, JwksVerifier, JwksVerifierBuilder};
+pub(crate) use jwt::{peek_payload, MAX_TOKEN_BYTES};
 pub use opaque::FnVerifier;
 
 /// The largest clock-skew tolerance a verifier accepts: more would keep expired tokens alive.
-pub(crate) const MAX_LEEWAY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+const MAX_LEEWAY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// The checks every verifier's builder makes of the settings they share: a leeway of at most 10
+/// minutes, and no empty audience (an empty string would match a token without one).
+pub(crate) fn check_shared_settings(
+    leeway: std::time::Duration,
+    audiences: &[String],
+) -> Result<(), crate::ConfigError> {
+    if audiences.iter().any(String::is_empty) {
+        return Err(crate::validate::invalid(
+            "audience",
+            "an audience cannot be empty",
+        ));
+    }
+    if leeway > MAX_LEEWAY {
+        return Err(crate::validate::invalid("leeway", "more than 10 minutes"));
+    }
+    Ok(())
+}
 
 /// Verifies a bearer token and returns its claims.
 ///

@@ -122,13 +122,7 @@ fn check(
             "`code_challenge` is not an S256 challenge".into(),
         ));
     }
-    if let Some(resource) = params.get("resource") {
-        if resource != cfg.resource {
-            return Err(OAuthError::InvalidTarget(
-                format!("this server's resource is {}", cfg.resource).into(),
-            ));
-        }
-    }
+    cfg.check_resource(params.get("resource"))?;
     let state = params.get("state");
     if state.is_some_and(|s| s.len() > MAX_STATE) {
         return Err(OAuthError::InvalidRequest("`state` is too long".into()));

@@ -37,11 +37,7 @@ pub(crate) async fn token(
         Err(refusal) => return refusal.answer(),
     };
     // RFC 8707 §2.2: the token request names the same resource as the authorization request.
-    if params.get("resource").is_some_and(|r| r != cfg.resource) {
-        return Err(OAuthError::InvalidTarget(
-            format!("this server's resource is {}", cfg.resource).into(),
-        ));
-    }
+    cfg.check_resource(params.get("resource"))?;
 
     let mut form: Vec<(&str, &str)> = Vec::new();
     let code: Code;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::{CachedKeys, Flight, Inner, JwksVerifier, Remote};
 use crate::clock::{Clock, SystemClock};
 use crate::validate::{invalid, secure_url, ConfigError};
+use crate::verify::check_shared_settings;
 use crate::verify::jwt::{normalize_typ, AlgSet, Algorithm, IssuerPolicy, KeySet, Policy};
-use crate::verify::MAX_LEEWAY;
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
@@ -162,15 +162,10 @@ impl JwksVerifierBuilder {
             .issuer
             .ok_or(ConfigError::Missing("issuer"))?
             .compile()?;
-        if self.audiences.iter().any(String::is_empty) {
-            return Err(invalid("audience", "an audience cannot be empty"));
-        }
+        check_shared_settings(self.leeway, &self.audiences)?;
         let algorithms = self.algorithms.map_or_else(AlgSet::all, AlgSet::from_iter);
         if algorithms.is_empty() {
             return Err(invalid("algorithms", "the allow-list is empty"));
-        }
-        if self.leeway > MAX_LEEWAY {
-            return Err(invalid("leeway", "more than 10 minutes"));
         }
         let typ = match self.typ.as_deref().map(normalize_typ) {
             Some(typ) if typ.is_empty() => return Err(invalid("typ", "empty")),
