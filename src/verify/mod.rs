@@ -8,11 +8,13 @@ use futures::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 
 pub(crate) mod api;
+mod client;
 mod introspection;
 mod jwks;
 mod jwt;
 mod opaque;
 
+pub use client::{check_client, CLIENT_CLAIMS};
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{Algorithm, IssuerPolicy, JwksVerifier, JwksVerifierBuilder};
 pub(crate) use jwt::{peek_payload, MAX_TOKEN_BYTES};
@@ -95,6 +97,14 @@ pub enum VerifyError {
     /// A claim is missing or of the wrong type (`exp` as a string, `sub` absent, ...).
     #[display("invalid claim `{_0}`")]
     InvalidClaim(#[error(not(source))] &'static str),
+    /// The token was issued to another client: the claim named (`azp`, `cid`, `appid` or
+    /// `client_id`) is not our client id. See [`check_client`].
+    #[display("token issued to another client (`{_0}`)")]
+    OtherClient(#[error(not(source))] &'static str),
+    /// Not an access token a user holds: an OpenID Connect ID token, or a token a client
+    /// obtained for itself (machine-to-machine). The text says which and why.
+    #[display("not a user's access token: {_0}")]
+    NotAccessToken(#[error(not(source))] &'static str),
     /// Rejected by a custom or remote verifier, for the reason given.
     #[display("token rejected: {_0}")]
     Rejected(#[error(not(source))] String),
