@@ -1,8 +1,8 @@
 //! A real MCP server behind the OAuth proxy: rmcp + rmcp-actix-web, one tool, `whoami`.
 //!
 //! ```text
-//! UPSTREAM_ISSUER=https://accounts.google.com UPSTREAM_CLIENT_ID=... UPSTREAM_CLIENT_SECRET=... \
-//!   cargo run --example mcp_server --features rmcp
+//! UPSTREAM_ISSUER=https://idp.example.com UPSTREAM_CLIENT_ID=... UPSTREAM_CLIENT_SECRET=... \
+//!   UPSTREAM_AUDIENCE=https://mcp.example.com/mcp cargo run --example mcp_server --features rmcp
 //! ```
 //!
 //! Environment:
@@ -11,7 +11,8 @@
 //! |---|---|---|
 //! | `UPSTREAM_ISSUER` | the identity provider; endpoints and JWKS by discovery | required |
 //! | `UPSTREAM_CLIENT_ID`, `UPSTREAM_CLIENT_SECRET` | the app registered there | required |
-//! | `UPSTREAM_AUDIENCE` | the `aud` access tokens must carry | the client id |
+//! | `UPSTREAM_AUDIENCE` | the `aud` access tokens must carry (your API identifier at the provider) | required, unless `UPSTREAM_ANY_AUDIENCE=1` |
+//! | `UPSTREAM_ANY_AUDIENCE` | `1`: check no audience (risky: tokens the provider issued for any other API pass) | unset |
 //! | `PORT` | where to listen, on 127.0.0.1 | 8080 |
 //! | `PUBLIC_URL` | the URL clients use (https off loopback) | `http://127.0.0.1:$PORT` |
 //! | `OAUTH_PROXY_KEY` | base64url, >= 32 bytes; comma-separated to rotate (first seals) | random |
@@ -98,7 +99,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let issuer = required("UPSTREAM_ISSUER")?;
     let client_id = required("UPSTREAM_CLIENT_ID")?;
     let client_secret = required("UPSTREAM_CLIENT_SECRET")?;
-    let audience = env::var("UPSTREAM_AUDIENCE").unwrap_or_else(|_| client_id.clone());
     let port: u16 = env::var("PORT")
         .unwrap_or_else(|_| "8080".into())
         .parse()
@@ -108,9 +108,15 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // One metadata document for both: the endpoints for the proxy, the keys for the verifier.
     let provider = ProviderMetadata::discover(&issuer).await?;
-    let verifier = JwksVerifier::from_metadata(&provider)?
-        .audience(audience)
-        .build()?;
+    let verifier = JwksVerifier::from_metadata(&provider)?.client_id(client_id.as_str());
+    let verifier = match env::var("UPSTREAM_AUDIENCE") {
+        Ok(audience) => verifier.audience(audience),
+        Err(_) if env::var("UPSTREAM_ANY_AUDIENCE").as_deref() == Ok("1") => {
+            verifier.any_audience()
+        }
+        Err(_) => return Err("UPSTREAM_AUDIENCE is required (or UPSTREAM_ANY_AUDIENCE=1)".into()),
+    }
+    .build()?;
     let proxy = OAuthProxy::from_metadata(&provider)
         .public_url(public_url.as_str())
         .client_id(client_id)

@@ -179,7 +179,9 @@ impl fmt::Debug for GitHub {
 ///    (GitHub's "check a token"). `GET /user` alone would accept a token GitHub issued to *any*
 ///    app, letting another app replay its users' tokens here; this check answers 404 for those.
 ///    It also gives the granted scopes and, for expiring tokens, `expires_at`. It does not count
-///    against the failed-login limits that invalid tokens sent to `/user` would trip.
+///    against the failed-login limits that invalid tokens sent to `/user` would trip. The
+///    check is bound to our client id by its URL, so no accepted token names no client, and
+///    there is no opt-out.
 /// 2. **The user**: `GET /user` with the token and a `User-Agent`: `id`, `login`, `name`,
 ///    `email`, `avatar_url`. When the public `email` is empty and the scopes include `user` or
 ///    `user:email`, the primary verified address comes from `GET /user/emails`.

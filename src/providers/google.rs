@@ -13,6 +13,7 @@ use crate::{
     proxy::OAuthProxyBuilder,
     validate::{invalid, secure_url},
     verify::api::{classify, seconds, send, DEFAULT_API_TIMEOUT},
+    verify::{check_named, Named},
     Claims, ConfigError, TokenVerifier, VerifyError,
 };
 
@@ -186,9 +187,12 @@ impl fmt::Debug for Google {
 ///
 /// The token goes in an `Authorization: Bearer` header of a POST (never in a URL, where proxies
 /// and logs would keep it). The token is accepted when token-info answers with `aud` equal to
-/// our client id, `azp` (when present) equal to it too, and `exp` in the future: a token Google
-/// issued to another application is refused, so another app's users cannot replay their
-/// tokens here. When the token's scopes include the profile, the userinfo endpoint adds
+/// our client id, `azp` and `issued_to` (when present) equal to it too, and `exp` in the
+/// future: a token Google issued to another application is refused
+/// ([`VerifyError::Audience`], or [`VerifyError::OtherClient`] naming the claim), so another
+/// app's users cannot replay their tokens here. Google names the client of every access token
+/// in `aud`, so no token names no client, and there is no opt-out: for an opaque token, the
+/// client is the only thing that binds it to this server. When the token's scopes include the profile, the userinfo endpoint adds
 /// `name`, `given_name`, `family_name`, `picture`, `locale` and `hd` (its `sub` must match).
 ///
 /// Claims: token-info's fields (`sub`, `aud`, `azp`, `scope`, `email`, ...) with `exp` and
@@ -235,10 +239,21 @@ impl Inner {
         &self,
         mut info: Map<String, Value>,
     ) -> Result<Map<String, Value>, VerifyError> {
-        let ours = |name: &str| info.get(name).and_then(Value::as_str) == Some(&self.client_id);
-        if !ours("aud") || (info.contains_key("azp") && !ours("azp")) {
+        if info.get("aud").and_then(Value::as_str) != Some(&self.client_id) {
             return Err(VerifyError::Audience);
         }
+        // `issued_to` is what the older token-info versions call `azp`.
+        check_named(
+            &self.client_id,
+            ["azp", "issued_to"].map(|name| {
+                let named = match info.get(name) {
+                    None => Named::Absent,
+                    Some(Value::String(id)) => Named::Id(id),
+                    Some(_) => Named::NotAString,
+                };
+                (name, named)
+            }),
+        )?;
         let exp = info
             .get("exp")
             .and_then(seconds)

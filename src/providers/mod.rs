@@ -124,6 +124,8 @@ struct Common {
     credentials: Credentials,
     scopes: Option<Vec<String>>,
     clock: Arc<dyn Clock>,
+    /// Set by `any_client()`: the verifier does not check which client a token was issued to.
+    any_client: bool,
 }
 
 impl Common {
@@ -132,6 +134,7 @@ impl Common {
             credentials: Credentials::default(),
             scopes: None,
             clock: Arc::new(SystemClock),
+            any_client: false,
         }
     }
 
@@ -173,12 +176,23 @@ impl Common {
             .user_info(user_info))
     }
 
-    /// A verifier of the JWTs signed with the key set at `urls`, on the preset's clock.
-    fn jwks(&self, urls: &Urls) -> Result<JwksVerifierBuilder, ConfigError> {
+    /// A verifier of the JWTs signed with the key set at `urls`, on the preset's clock, that
+    /// refuses a token issued to another client than ours, and one naming no client as missing
+    /// `client_claim` (the claim this provider names the client in), unless `any_client()`.
+    fn jwks(
+        &self,
+        urls: &Urls,
+        client_claim: &'static str,
+    ) -> Result<JwksVerifierBuilder, ConfigError> {
         let url = urls.keys.clone().ok_or(ConfigError::Missing("jwks_url"))?;
-        Ok(JwksVerifier::builder()
+        let builder = JwksVerifier::builder()
             .jwks_url(url)
-            .clock(self.clock.clone()))
+            .clock(self.clock.clone());
+        Ok(if self.any_client {
+            builder
+        } else {
+            builder.required_client_id(self.credentials.id()?, client_claim)
+        })
     }
 }
 
@@ -215,6 +229,27 @@ macro_rules! common_setters {
     };
 }
 use common_setters;
+
+/// The opt-out of the client check, for the presets whose tokens are JWTs.
+macro_rules! any_client_setter {
+    ($claim:literal) => {
+        #[doc = concat!(
+            "Accepts tokens issued to any client of the provider, as long as their audience is \
+             ours. By default a token must name our client id (`.client(id, ..)`) in `",
+            $claim,
+            "` (and in every other client claim it carries, see \
+             [`check_client`](crate::verify::check_client)), and a token naming no client is \
+             refused. Opting out lets every other application of the provider whose tokens \
+             share our audience (and their users) in: only for a deployment where those \
+             applications are all yours and meant to call this server."
+        )]
+        pub fn any_client(mut self) -> Self {
+            self.common.any_client = true;
+            self
+        }
+    };
+}
+use any_client_setter;
 
 /// `dev-123.okta.com` → `https://dev-123.okta.com`; a full URL (`http://127.0.0.1:8080` for a
 /// test double) is kept. The result is an origin, or with `allow_path` an origin and path,

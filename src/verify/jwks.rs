@@ -47,8 +47,16 @@ const MAX_MAX_AGE_SECS: u64 = 24 * 60 * 60;
 /// - `exp` required; `exp`, `nbf`, `iat` checked with the leeway (default 60 s).
 /// - `iss` equal to the configured issuer, byte for byte; or, with a per-tenant
 ///   [`IssuerPolicy`], to the issuer of the tenant the verified payload names.
-/// - `aud` holding one of the configured audiences, when any are configured.
-/// - header `typ` equal to [`require_typ`](JwksVerifierBuilder::require_typ), when set.
+/// - `aud` holding one of the configured audiences; an audience is required, unless
+///   [`any_audience`](JwksVerifierBuilder::any_audience) says otherwise.
+/// - An access token, not an OpenID Connect ID token or another kind of JWT: refused with
+///   [`VerifyError::NotAccessToken`] are a token carrying `nonce` (an ID token), one whose
+///   `typ` claim is Keycloak's `ID`, `Refresh`, `Offline` or `Logout`, and one whose header
+///   `typ` is set to anything but `JWT` or `at+jwt` (case-insensitive, `application/`
+///   optional). With [`require_typ`](JwksVerifierBuilder::require_typ), the header `typ` must
+///   be that type instead.
+/// - When a [`client_id`](JwksVerifierBuilder::client_id) is set, each of `azp`, `cid`, `appid`
+///   and `client_id` the token carries names that client ([`check_client`](super::check_client)).
 ///
 /// # Key cache
 /// Keys are fetched on first use and kept for `cache_ttl` (default 10 min) or the response's

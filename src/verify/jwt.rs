@@ -20,6 +20,7 @@ use self::claims::{check_claims, Registered};
 pub(crate) use self::issuer::Issuer;
 pub use self::issuer::IssuerPolicy;
 pub(crate) use self::keys::KeySet;
+use super::client::ClientRule;
 use super::{Claims, VerifyError};
 
 mod claims;
@@ -182,8 +183,13 @@ pub(crate) struct Policy {
     pub(crate) algorithms: AlgSet,
     /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
     pub(crate) leeway: u64,
-    /// Required header `typ`, lower case and without the `application/` prefix.
+    /// Required header `typ`, lower case and without the `application/` prefix. `None`: the
+    /// header may be absent, `JWT` or `at+jwt`, and any other type is refused.
     pub(crate) typ: Option<String>,
+    /// The client tokens must name, when they name one.
+    pub(crate) client: Option<ClientRule>,
+    /// Refuse tokens a client got for itself (`gty` = `client-credentials`, as Auth0 writes).
+    pub(crate) refuse_client_credentials: bool,
 }
 
 /// Normalises a media type as RFC 7515 §4.1.9 allows `typ` to be written: case-insensitive,
@@ -262,13 +268,22 @@ impl<'t> Jws<'t> {
         let alg = Algorithm::from_name(&header.alg)
             .filter(|alg| policy.algorithms.contains(*alg))
             .ok_or(VerifyError::Algorithm)?;
-        if let Some(expected) = &policy.typ {
-            let matches = header
-                .typ
-                .as_deref()
-                .is_some_and(|typ| strip_application(typ).eq_ignore_ascii_case(expected));
-            if !matches {
-                return Err(VerifyError::InvalidClaim("typ"));
+        let typ = header.typ.as_deref().map(strip_application);
+        match (&policy.typ, typ) {
+            (Some(expected), typ) => {
+                if !typ.is_some_and(|typ| typ.eq_ignore_ascii_case(expected)) {
+                    return Err(VerifyError::InvalidClaim("typ"));
+                }
+            }
+            // RFC 9068's `at+jwt`, the generic `JWT`, or nothing: what access tokens carry.
+            // Anything else is a JWT of another kind (a logout token, a client assertion, ...).
+            (None, None) => {}
+            (None, Some(typ)) => {
+                if !(typ.eq_ignore_ascii_case("jwt") || typ.eq_ignore_ascii_case("at+jwt")) {
+                    return Err(VerifyError::NotAccessToken(
+                        "the `typ` header names another kind of JWT",
+                    ));
+                }
             }
         }
         Ok(Self {
@@ -568,5 +583,47 @@ mod tests {
             VerifyError::InvalidClaim("typ")
         );
         assert!(check(&untyped).is_ok());
+    }
+
+    #[test]
+    fn without_a_required_typ_the_header_may_name_only_an_access_token_type() {
+        let with_typ = |typ: Value| {
+            let header = json!({ "alg": "RS256", "kid": "rsa", "typ": typ });
+            check(&sign_with(&header, &good_payload(), "RS256"))
+        };
+        for ok in [
+            "JWT",
+            "jwt",
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "application/jwt",
+        ] {
+            assert!(with_typ(json!(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "logout+jwt",
+            "secevent+jwt",
+            "dpop+jwt",
+            "JOSE",
+            "",
+            "at+jwt2",
+        ] {
+            assert_eq!(
+                with_typ(json!(bad)).unwrap_err(),
+                VerifyError::NotAccessToken("the `typ` header names another kind of JWT"),
+                "{bad}"
+            );
+        }
+        // A `JWT` header does not make an ID token an access token.
+        let id_token = sign_with(
+            &json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" }),
+            &with("nonce", json!("n")),
+            "RS256",
+        );
+        assert!(matches!(
+            check(&id_token),
+            Err(VerifyError::NotAccessToken(_))
+        ));
     }
 }

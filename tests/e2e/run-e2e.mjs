@@ -147,7 +147,7 @@ function providerNotes(publicUrl) {
   return `
 Point the same server at a real identity provider instead: register ONE web application there
 with the redirect URI ${publicUrl}/oauth/callback, then set
-  UPSTREAM_ISSUER  UPSTREAM_CLIENT_ID  UPSTREAM_CLIENT_SECRET  [UPSTREAM_AUDIENCE]  PUBLIC_URL  OAUTH_PROXY_KEY
+  UPSTREAM_ISSUER  UPSTREAM_CLIENT_ID  UPSTREAM_CLIENT_SECRET  UPSTREAM_AUDIENCE  PUBLIC_URL  OAUTH_PROXY_KEY
 and run: cargo run --example mcp_server --features rmcp
   Google     opaque access tokens: run the preset instead (Cloud console > Credentials > OAuth client ID > Web application)
              GOOGLE_CLIENT_ID=... GOOGLE_CLIENT_SECRET=... PUBLIC_URL=... PROXY_KEY=... cargo run --example google
@@ -175,6 +175,8 @@ async function runFlow(opts, alg, bin, runTimeoutMs) {
   const env = {
     ...process.env,
     UPSTREAM_CLIENT_ID: process.env.UPSTREAM_CLIENT_ID || DEFAULT_CLIENT_ID,
+    // The `aud` the provider writes in its access tokens, and the one the server requires.
+    UPSTREAM_AUDIENCE: process.env.UPSTREAM_AUDIENCE || process.env.UPSTREAM_CLIENT_ID || DEFAULT_CLIENT_ID,
     UPSTREAM_CLIENT_SECRET: crypto.randomBytes(24).toString('base64url'),
     PUBLIC_URL: publicUrl,
     PORT: String(serverPort),

@@ -100,6 +100,8 @@ pub(crate) fn policy() -> Policy {
         algorithms: AlgSet::all(),
         leeway: 60,
         typ: None,
+        client: None,
+        refuse_client_credentials: false,
     }
 }
 
