@@ -534,6 +534,7 @@ fn entra_payload(host: &str, tid: &str, n: usize) -> serde_json::Value {
     let now = unix_now();
     json!({
         "aud": ENTRA_CLIENT,
+        "azp": ENTRA_CLIENT,
         "iss": format!("{host}/{tid}/v2.0"),
         "iat": now - 60,
         "nbf": now - 60,

@@ -17,10 +17,10 @@
 //! |---|---|---|---|
 //! | [`google`](google()) | opaque (`ya29.`) | Google's token-info endpoint (`aud`/`azp` = our client id), profile from userinfo | yes (`access_type=offline`, `prompt=consent`) |
 //! | [`github`](github()) | opaque (`gho_`, `ghu_`) | GitHub's token check for our app, then `GET /user` | OAuth apps: no; GitHub Apps with expiring tokens: yes |
-//! | [`okta`](okta()) | JWT (custom authorization server) | JWKS, `aud` = the server's audience | yes (`offline_access`) |
-//! | [`auth0`](auth0()) | JWT (with the `audience` parameter) | JWKS, `aud` = the API identifier | yes (`offline_access`) |
-//! | [`entra_id`](entra_id()) | JWT v2 for the app's own API scope | JWKS, issuer per tenant (`tid`) | yes (`offline_access`) |
-//! | [`keycloak`](keycloak()) | JWT | JWKS, `aud` = our client id (audience mapper) | yes |
+//! | [`okta`](okta()) | JWT (custom authorization server) | JWKS, `aud` = the server's audience, `cid` = our client id | yes (`offline_access`) |
+//! | [`auth0`](auth0()) | JWT (with the `audience` parameter) | JWKS, `aud` = the API identifier, `azp` = our client id, no client-credentials tokens | yes (`offline_access`) |
+//! | [`entra_id`](entra_id()) | JWT v2 for the app's own API scope | JWKS, issuer per tenant (`tid`), `azp` = our client id, no app-only tokens | yes (`offline_access`) |
+//! | [`keycloak`](keycloak()) | JWT | JWKS, `aud` = our client id (audience mapper), `azp` = our client id | yes |
 //!
 //! What to register in each provider's console is in `docs/providers.md`. For a provider that
 //! supports dynamic client registration itself, skip the proxy: see [`RemoteAuth`](crate::RemoteAuth).

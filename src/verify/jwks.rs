@@ -50,7 +50,8 @@ const MAX_MAX_AGE_SECS: u64 = 24 * 60 * 60;
 /// - `aud` holding one of the configured audiences; an audience is required, unless
 ///   [`any_audience`](JwksVerifierBuilder::any_audience) says otherwise.
 /// - An access token, not an OpenID Connect ID token or another kind of JWT: refused with
-///   [`VerifyError::NotAccessToken`] are a token carrying `nonce` (an ID token), one whose
+///   [`VerifyError::NotAccessToken`] are a token carrying `nonce`, `at_hash`, `c_hash` or
+///   `s_hash` (claims OpenID Connect defines for ID tokens only), one whose
 ///   `typ` claim is Keycloak's `ID`, `Refresh`, `Offline` or `Logout`, and one whose header
 ///   `typ` is set to anything but `JWT` or `at+jwt` (case-insensitive, `application/`
 ///   optional). With [`require_typ`](JwksVerifierBuilder::require_typ), the header `typ` must

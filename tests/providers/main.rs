@@ -1,6 +1,7 @@
 //! The provider presets against stand-ins answering in each provider's documented shapes
 //! (Google, GitHub, Entra ID, Okta, Auth0, Keycloak), discovery of a provider's metadata, and
-//! `IntrospectionVerifier` against the real introspection endpoint of the e2e suite's provider.
+//! `IntrospectionVerifier` and `JwksVerifier` against the real tokens and introspection
+//! endpoint of the e2e suite's provider.
 
 mod fixtures;
 
@@ -10,3 +11,4 @@ mod github;
 mod google;
 mod introspection_oidc_provider;
 mod jwt;
+mod oidc_provider_tokens;

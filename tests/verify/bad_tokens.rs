@@ -563,6 +563,37 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&rs256(&without("sub"))),
             INVALID_TOKEN,
         ),
+        // --- not an access token
+        row(
+            "an ID token (nonce)",
+            bearer(&rs256(&with("nonce", json!("n-0S6_WzA2Mj")))),
+            INVALID_TOKEN,
+        ),
+        row(
+            "an ID token with typ header JWT and a nonce",
+            bearer(&sign(
+                &json!({ "alg": "RS256", "kid": KID_RSA, "typ": "JWT" }),
+                &with("nonce", json!("n-0S6_WzA2Mj")),
+                rsa(),
+                "RS256",
+            )),
+            INVALID_TOKEN,
+        ),
+        row(
+            "a Keycloak ID token (typ claim ID)",
+            bearer(&rs256(&with("typ", json!("ID")))),
+            INVALID_TOKEN,
+        ),
+        row(
+            "a logout token (typ header logout+jwt)",
+            bearer(&sign(
+                &json!({ "alg": "RS256", "kid": KID_RSA, "typ": "logout+jwt" }),
+                &good_payload(),
+                rsa(),
+                "RS256",
+            )),
+            INVALID_TOKEN,
+        ),
         // --- structure
         row(
             "extra segment",

@@ -1,6 +1,6 @@
 //! The resource-server side: `RequireAuth` and `AuthUser` in front of a route, `JwksVerifier`
-//! against bad tokens and a key endpoint that changes under it, the verified-token cache, and
-//! `IntrospectionVerifier` against a stand-in endpoint.
+//! against bad tokens, ID tokens, other clients' tokens and a key endpoint that changes under
+//! it, the verified-token cache, and `IntrospectionVerifier` against a stand-in endpoint.
 
 mod fixtures;
 
@@ -9,3 +9,4 @@ mod introspection;
 mod jwks_refresh;
 mod middleware;
 mod token_cache;
+mod token_kinds;

@@ -34,9 +34,16 @@ pub(super) struct Registered<'a> {
     iat: Field<'a>,
     #[serde(default, borrow)]
     aud: Audience<'a>,
-    /// Present (whatever its value) in OpenID Connect ID tokens, never in access tokens.
+    /// `nonce` and the hashes of what an ID token was issued with: OpenID Connect defines them
+    /// for ID tokens only. Present at all (whatever the value) means an ID token.
     #[serde(default, deserialize_with = "super::present")]
     nonce: bool,
+    #[serde(default, deserialize_with = "super::present")]
+    at_hash: bool,
+    #[serde(default, deserialize_with = "super::present")]
+    c_hash: bool,
+    #[serde(default, deserialize_with = "super::present")]
+    s_hash: bool,
     /// Keycloak's token kind: `Bearer` in access tokens, `ID` in ID tokens.
     #[serde(default, borrow)]
     typ: Field<'a>,
@@ -57,13 +64,30 @@ pub(super) struct Registered<'a> {
 const NOT_ACCESS_TOKEN_KINDS: [&str; 4] = ["ID", "Refresh", "Offline", "Logout"];
 
 impl Registered<'_> {
-    /// Refuses what is not an access token: an ID token (`nonce`, or Keycloak's `typ` `ID`, ...)
+    /// Refuses what is not an access token: an ID token (`nonce`, `at_hash`, `c_hash`,
+    /// `s_hash`, or Keycloak's `typ` `ID`, ...)
     /// and, when `policy` says so, a machine-to-machine token.
     fn check_kind(&self, policy: &Policy) -> Result<(), VerifyError> {
-        if self.nonce {
-            return Err(VerifyError::NotAccessToken(
+        let id_token_claim = [
+            (
+                self.nonce,
                 "an OpenID Connect ID token (it carries `nonce`)",
-            ));
+            ),
+            (
+                self.at_hash,
+                "an OpenID Connect ID token (it carries `at_hash`)",
+            ),
+            (
+                self.c_hash,
+                "an OpenID Connect ID token (it carries `c_hash`)",
+            ),
+            (
+                self.s_hash,
+                "an OpenID Connect ID token (it carries `s_hash`)",
+            ),
+        ];
+        if let Some((_, reason)) = id_token_claim.iter().find(|(present, _)| *present) {
+            return Err(VerifyError::NotAccessToken(reason));
         }
         if let Field::Str(typ) = &self.typ {
             if NOT_ACCESS_TOKEN_KINDS
@@ -565,6 +589,18 @@ mod tests {
                 check(&token("rsa", "RS256", &with("nonce", nonce.clone()))).unwrap_err(),
                 VerifyError::NotAccessToken("an OpenID Connect ID token (it carries `nonce`)"),
                 "{nonce}"
+            );
+        }
+        for hash in ["at_hash", "c_hash", "s_hash"] {
+            let err = check(&token(
+                "rsa",
+                "RS256",
+                &with(hash, json!("77QmUPtjPfzWtF2AnpK9RQ")),
+            ))
+            .unwrap_err();
+            assert!(
+                matches!(err, VerifyError::NotAccessToken(reason) if reason.contains(hash)),
+                "{hash}"
             );
         }
         for kind in ["ID", "id", "Refresh", "Offline", "Logout"] {
