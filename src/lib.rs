@@ -143,6 +143,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod access;
 pub mod challenge;
 pub mod clock;
 pub mod http;
