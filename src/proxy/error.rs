@@ -214,6 +214,26 @@ mod tests {
     use super::*;
 
     #[actix_web::test]
+    async fn a_refused_sign_in_gets_a_page_that_names_no_rule_and_cannot_be_framed() {
+        let reason = "user 42 (ada@example.com) matches no rule".to_owned();
+        for (refusal, status, title) in [
+            (AccessRefusal::Refused(reason.clone()), 403, "Access denied"),
+            (AccessRefusal::Unavailable, 503, "Try again later"),
+        ] {
+            let res = access_refused_page(&refusal);
+            assert_eq!(res.status().as_u16(), status);
+            let headers = res.headers();
+            assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+            assert_eq!(headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+            assert!(headers.get(header::LOCATION).is_none(), "no redirect, no code");
+            let body = to_bytes(res.into_body()).await.unwrap();
+            let body = std::str::from_utf8(&body).unwrap();
+            assert!(body.contains(title), "{body}");
+            assert!(!body.contains("ada@example.com") && !body.contains("42"));
+        }
+    }
+
+    #[actix_web::test]
     async fn errors_are_json_with_no_store_and_the_rfc_status() {
         let cases = [
             (
