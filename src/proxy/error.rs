@@ -225,7 +225,10 @@ mod tests {
             let headers = res.headers();
             assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
             assert_eq!(headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
-            assert!(headers.get(header::LOCATION).is_none(), "no redirect, no code");
+            assert!(
+                headers.get(header::LOCATION).is_none(),
+                "no redirect, no code"
+            );
             let body = to_bytes(res.into_body()).await.unwrap();
             let body = std::str::from_utf8(&body).unwrap();
             assert!(body.contains(title), "{body}");
