@@ -3,7 +3,7 @@
 //!
 //! In the Google Cloud console (APIs & Services): configure the OAuth consent screen (while its
 //! publishing status is "Testing", only the test users you list there can sign in, and refresh
-//! tokens expire after 7 days), then Credentials → Create credentials → OAuth client ID, type
+//! tokens expire after 7 days once you ask for more than `openid email profile`), then Credentials → Create credentials → OAuth client ID, type
 //! "Web application", authorized redirect URI `$PUBLIC_URL/oauth/callback`. Then:
 //!
 //! ```text

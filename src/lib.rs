@@ -220,6 +220,11 @@ pub mod verify;
 #[doc = include_str!("../README.md")]
 mod readme {}
 
+/// The provider guide's examples, compiled as doc tests too.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/providers.md")]
+mod providers_guide {}
+
 pub use middleware::RequireAuth;
 pub use proxy::{OAuthProxy, ProxyKey};
 pub use remote::RemoteAuth;
