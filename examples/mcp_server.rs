@@ -1,8 +1,16 @@
 //! A real MCP server behind the OAuth proxy: rmcp + rmcp-actix-web, one tool, `whoami`.
 //!
+//! For any OpenID provider whose **access tokens are JWTs** signed with the keys its discovery
+//! document names: Okta (a custom authorization server), Auth0 (with an API audience),
+//! Keycloak, Entra ID (single tenant, v2.0 tokens for your API's scope), or the e2e suite's
+//! local provider (`scripts/demo.sh`). Google's and GitHub's access tokens are opaque, so no
+//! JWKS check accepts them: use `examples/google.rs` or `examples/github.rs` instead (and the
+//! other provider examples for each preset's own settings).
+//!
 //! ```text
-//! UPSTREAM_ISSUER=https://idp.example.com UPSTREAM_CLIENT_ID=... UPSTREAM_CLIENT_SECRET=... \
-//!   UPSTREAM_AUDIENCE=https://mcp.example.com/mcp cargo run --example mcp_server --features rmcp
+//! UPSTREAM_ISSUER=https://your-tenant.okta.com/oauth2/default UPSTREAM_AUDIENCE=api://default \
+//! UPSTREAM_CLIENT_ID=... UPSTREAM_CLIENT_SECRET=... \
+//!   cargo run --example mcp_server --features rmcp
 //! ```
 //!
 //! Environment:

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::{
+    access::AccessPolicy,
     clock::Clock,
     user::UserInfoFn,
     validate::{mcp_path, resource_metadata_path, ConfigError},
@@ -75,6 +76,7 @@ pub(crate) struct TokenCheck {
     pub(crate) user_info: Option<Arc<UserInfoFn>>,
     pub(crate) cache_max_ttl: Option<Duration>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) access_policy: Option<AccessPolicy>,
 }
 
 /// The protected resource at `public origin + mcp path`, built once: every worker serves the
@@ -103,6 +105,9 @@ impl ProtectedResource {
         }
         if let Some(ttl) = tokens.cache_max_ttl {
             require_auth = require_auth.cache_max_ttl(ttl);
+        }
+        if let Some(policy) = tokens.access_policy {
+            require_auth = require_auth.access_policy(policy);
         }
         let document = match scopes {
             ScopesSupported::Always(scopes) => json!({
@@ -228,6 +233,7 @@ mod tests {
             user_info: None,
             cache_max_ttl: None,
             clock: Arc::new(SystemClock),
+            access_policy: None,
         };
         let url = ResourceUrl::new(public, "/api/mcp/").unwrap();
         ProtectedResource::new(url, "https://idp.example.com", scopes, tokens).unwrap()

@@ -16,6 +16,7 @@ use futures::future::{ready, Ready};
 pub use cache::TokenCache;
 
 use crate::{
+    access::{AccessPolicy, AccessRefusal},
     challenge::AuthError,
     challenge::{BearerErrorCode, Challenge},
     clock::Clock,
@@ -85,6 +86,7 @@ struct Config {
     allow_anonymous: bool,
     clock: Arc<dyn Clock>,
     challenges: Challenges,
+    access_policy: Option<AccessPolicy>,
 }
 
 #[derive(Clone)]
@@ -146,6 +148,7 @@ impl RequireAuth {
                 cache_max_ttl: 300,
                 allow_anonymous: false,
                 clock: Arc::new(SystemClock),
+                access_policy: None,
             }),
         })
     }
@@ -218,6 +221,15 @@ impl RequireAuth {
     /// token that is invalid, malformed or short of the required scopes is still refused.
     pub fn allow_anonymous(mut self) -> Self {
         self.config_mut().allow_anonymous = true;
+        self
+    }
+
+    /// Admits only the users `policy` admits, checked on every request after the token and the
+    /// scopes: a refused user gets 403 `access_denied`, and a policy check that cannot get an
+    /// answer (GitHub's API down) 503. See [`access`](crate::access). Default: every user
+    /// with a valid token.
+    pub fn access_policy(mut self, policy: AccessPolicy) -> Self {
+        self.config_mut().access_policy = Some(policy);
         self
     }
 
@@ -346,6 +358,12 @@ impl Config {
             return Err(AuthError::InsufficientScope(
                 self.challenges.insufficient_scope.clone(),
             ));
+        }
+        if let Some(policy) = &self.access_policy {
+            policy.check(&user).await.map_err(|refusal| match refusal {
+                AccessRefusal::Refused(_) => AuthError::AccessDenied,
+                AccessRefusal::Unavailable => AuthError::Unavailable,
+            })?;
         }
         Ok(Some(user))
     }

@@ -6,7 +6,11 @@ use actix_web::http::header;
 use futures::future::LocalBoxFuture;
 use serde_json::{json, Map, Value};
 
-use super::{Common, Endpoints};
+mod membership;
+
+pub use membership::GitHubMembership;
+
+use super::{segment, Common, Endpoints};
 use crate::validate::invalid;
 use crate::{
     clock::Clock,
@@ -149,6 +153,43 @@ impl GitHub {
         })
     }
 
+    /// An access rule admitting the active members of the organisation `org` (its login, as
+    /// in `github.com/acme`), for
+    /// [`AccessPolicyBuilder::allow`](crate::access::AccessPolicyBuilder::allow); the proxy
+    /// then asks GitHub for the `read:org` scope too. See [`GitHubMembership`].
+    pub fn org_members(&self, org: impl Into<String>) -> Result<GitHubMembership, ConfigError> {
+        self.membership(org.into(), None)
+    }
+
+    /// An access rule admitting the active members of the team `team` (its slug, as in
+    /// `github.com/orgs/acme/teams/platform`) of the organisation `org`; see
+    /// [`org_members`](Self::org_members).
+    pub fn team_members(
+        &self,
+        org: impl Into<String>,
+        team: impl Into<String>,
+    ) -> Result<GitHubMembership, ConfigError> {
+        self.membership(org.into(), Some(team.into()))
+    }
+
+    fn membership(
+        &self,
+        org: String,
+        team: Option<String>,
+    ) -> Result<GitHubMembership, ConfigError> {
+        let org = segment("org", org.trim())?;
+        let team = team.map(|t| segment("team", t.trim())).transpose()?;
+        let api = secure_url("api_url", &self.api_url)?;
+        Ok(GitHubMembership::new(
+            org,
+            team,
+            api.as_str().trim_end_matches('/').to_owned(),
+            self.user_agent.clone(),
+            self.timeout,
+            self.common.clock.clone(),
+        ))
+    }
+
     /// The proxy builder, filled in; add `public_url` and `proxy_key`.
     pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
         let verifier = self.verifier()?;
@@ -183,13 +224,14 @@ impl fmt::Debug for GitHub {
 ///    check is bound to our client id by its URL, so no accepted token names no client, and
 ///    there is no opt-out.
 /// 2. **The user**: `GET /user` with the token and a `User-Agent`: `id`, `login`, `name`,
-///    `email`, `avatar_url`. When the public `email` is empty and the scopes include `user` or
-///    `user:email`, the primary verified address comes from `GET /user/emails`.
+///    `email`, `avatar_url`. When the scopes include `user` or `user:email` (the default), the
+///    primary verified address from `GET /user/emails` is the `email`, with
+///    `email_verified: true`; otherwise the public profile address, if any, without it.
 ///
 /// Every call counts against GitHub's rate limits; the cache TTL bounds how often a user's
 /// token is checked.
 ///
-/// Claims: `sub` (the numeric user id), `login`, `name`, `email`, `avatar_url`, `html_url`,
+/// Claims: `sub` (the numeric user id), `login`, `name`, `email`, `email_verified`, `avatar_url`, `html_url`,
 /// `scope` (space-separated), `exp` (expiring tokens only), `client_id`, `iss` (the web URL).
 ///
 /// Answers: 404/422 from the check and 401 from `/user` (invalid or revoked token) are
@@ -292,9 +334,13 @@ impl Inner {
             .scope
             .split(' ')
             .any(|s| s == "user" || s == "user:email");
-        if !claims.contains_key("email") && may_read_emails {
+        // The primary verified address, when the scopes let us read it, is the one an access
+        // policy may trust (`email_verified`); the public profile address is kept otherwise,
+        // without that mark.
+        if may_read_emails {
             if let Some(email) = self.primary_email(token).await? {
                 claims.insert("email".into(), Value::String(email));
+                claims.insert("email_verified".into(), Value::Bool(true));
             }
         }
         claims.insert("scope".into(), Value::String(facts.scope));

@@ -67,7 +67,7 @@ mod okta;
 
 pub use auth0::{auth0, Auth0};
 pub use entra_id::{entra_id, EntraId, EntraIdVerifier};
-pub use github::{github, GitHub, GitHubVerifier};
+pub use github::{github, GitHub, GitHubMembership, GitHubVerifier};
 pub use google::{google, Google, GoogleVerifier};
 pub use keycloak::{keycloak, Keycloak};
 pub use okta::{okta, Okta};

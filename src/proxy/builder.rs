@@ -15,6 +15,7 @@ use super::{
     ConsentBranding, ConsentMode, ConsentView, OAuthProxy, ProxyKey,
 };
 use crate::{
+    access::AccessPolicy,
     clock::{Clock, SystemClock},
     http::ClientAuthMethod,
     resource::{ProtectedResource, ResourceUrl, ScopesSupported, TokenCheck, DEFAULT_MCP_PATH},
@@ -58,6 +59,7 @@ pub struct OAuthProxyBuilder {
     pub(super) upstream_timeout: Option<Duration>,
     pub(super) cache_max_ttl: Option<Duration>,
     pub(super) clock: Option<Arc<dyn Clock>>,
+    pub(super) access_policy: Option<AccessPolicy>,
 }
 
 impl fmt::Debug for OAuthProxyBuilder {
@@ -280,6 +282,16 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// Who may use the server (default: everyone the provider signs in). Checked on every
+    /// request to the MCP scope, as [`RequireAuth::access_policy`](crate::RequireAuth::access_policy),
+    /// and at sign-in, where a refused user is told so and the client gets no code. The scopes
+    /// the policy's checks need (GitHub membership: `read:org`) are added to the
+    /// [`scopes`](Self::scopes) asked of the provider. See [`access`](crate::access).
+    pub fn access_policy(mut self, policy: AccessPolicy) -> Self {
+        self.access_policy = Some(policy);
+        self
+    }
+
     /// Checks the configuration.
     pub fn build(self) -> Result<OAuthProxy, ConfigError> {
         // Taken apart whole, so that a new setting cannot be left out of the checks unnoticed.
@@ -309,6 +321,7 @@ impl OAuthProxyBuilder {
             upstream_timeout,
             cache_max_ttl,
             clock,
+            access_policy,
         } = self;
 
         // One step per concern; the first that fails is the error reported.
@@ -322,7 +335,12 @@ impl OAuthProxyBuilder {
         )?;
         let client_id = credentials(client_id, client_secret.as_ref(), client_auth)?;
         let verifier = verifier.ok_or(ConfigError::Missing("verifier"))?;
-        let (scopes, grant_types) = scopes_and_grant_types(scopes, grant_types)?;
+        let (mut scopes, grant_types) = scopes_and_grant_types(scopes, grant_types)?;
+        for scope in access_policy.iter().flat_map(AccessPolicy::required_scopes) {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
         authorization_params(&resource_forwarding, &extra_authorize_params)?;
         let (static_clients, dynamic_registration) = clients(static_clients, dynamic_registration)?;
         let public = url.public_url();
@@ -349,6 +367,7 @@ impl OAuthProxyBuilder {
                 user_info,
                 cache_max_ttl,
                 clock: clock.clone(),
+                access_policy: access_policy.clone(),
             },
         )?;
 
@@ -378,6 +397,7 @@ impl OAuthProxyBuilder {
                 sealer,
                 upstream_timeout,
                 clock,
+                access_policy,
             }),
         })
     }

@@ -4,7 +4,13 @@ use std::{sync::Arc, time::Duration};
 
 use url::Url;
 
-use super::{consent::ConsentConfig, error::OAuthError, seal::Sealer};
+use actix_web::HttpResponse;
+
+use super::{
+    consent::ConsentConfig,
+    error::{access_refused_page, OAuthError},
+    seal::Sealer,
+};
 use crate::{clock::Clock, http::ClientCredentials, resource::ProtectedResource};
 
 /// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
@@ -76,9 +82,26 @@ pub(crate) struct ProxyConfig {
     pub(crate) sealer: Sealer,
     pub(crate) upstream_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Who may sign in; the callback checks it (`AccessPolicy::check`) before issuing a code,
+    /// and the MCP scope's bearer check on every request.
+    pub(crate) access_policy: Option<crate::access::AccessPolicy>,
 }
 
 impl ProxyConfig {
+    /// The access policy at sign-in: `Ok` when `user` (verified from the provider's token at
+    /// the callback) may sign in, or the page to answer the browser with instead of the
+    /// redirect that carries the code.
+    #[allow(dead_code)] // called by the callback once it verifies the user there
+    pub(crate) async fn admit(&self, user: &crate::AuthUser) -> Result<(), HttpResponse> {
+        match &self.access_policy {
+            Some(policy) => policy
+                .check(user)
+                .await
+                .map_err(|refusal| access_refused_page(&refusal)),
+            None => Ok(()),
+        }
+    }
+
     /// RFC 8707: a `resource` a client names, at `/authorize` or `/token`, must be this server's
     /// own; without one, the request is for it anyway.
     pub(crate) fn check_resource(&self, requested: Option<&str>) -> Result<(), OAuthError> {

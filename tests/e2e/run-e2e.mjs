@@ -150,12 +150,12 @@ with the redirect URI ${publicUrl}/oauth/callback, then set
   UPSTREAM_ISSUER  UPSTREAM_CLIENT_ID  UPSTREAM_CLIENT_SECRET  UPSTREAM_AUDIENCE  PUBLIC_URL  OAUTH_PROXY_KEY
 and run: cargo run --example mcp_server --features rmcp
   Google     opaque access tokens: run the preset instead (Cloud console > Credentials > OAuth client ID > Web application)
-             GOOGLE_CLIENT_ID=... GOOGLE_CLIENT_SECRET=... PUBLIC_URL=... PROXY_KEY=... cargo run --example google
+             GOOGLE_CLIENT_ID=... GOOGLE_CLIENT_SECRET=... PUBLIC_URL=... PROXY_KEY=... cargo run --example google --features rmcp
   Okta       UPSTREAM_ISSUER=https://YOUR_DOMAIN.okta.com/oauth2/default  UPSTREAM_AUDIENCE=api://default
   Entra ID   UPSTREAM_ISSUER=https://login.microsoftonline.com/TENANT_ID/v2.0  UPSTREAM_AUDIENCE=the app's client id
   Auth0      UPSTREAM_ISSUER=https://YOUR_TENANT.auth0.com/  UPSTREAM_AUDIENCE=your API identifier
   GitHub     no discovery, opaque tokens: run the preset instead (an OAuth App, callback as above)
-             GITHUB_CLIENT_ID=... GITHUB_CLIENT_SECRET=... PUBLIC_URL=... PROXY_KEY=... cargo run --example github
+             GITHUB_CLIENT_ID=... GITHUB_CLIENT_SECRET=... PUBLIC_URL=... PROXY_KEY=... cargo run --example github --features rmcp
 The example verifies JWT access tokens against the issuer's JWKS; every provider also has a preset
 and an example (examples/okta.rs, auth0.rs, entra_id.rs, keycloak.rs: see docs/providers.md).
 PUBLIC_URL must be https off loopback.
