@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use url::Url;
 
-use super::{consent::ConsentConfig, error::OAuthError, seal::Sealer};
+use super::{consent::ConsentConfig, documents::DocumentClients, error::OAuthError, seal::Sealer};
 use crate::{clock::Clock, http::ClientCredentials, resource::ProtectedResource};
 
 /// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
@@ -70,6 +70,8 @@ pub(crate) struct ProxyConfig {
     pub(crate) static_clients: Vec<StaticClient>,
     /// Whether `/register` is served and the client ids it issued are accepted.
     pub(crate) dynamic_registration: bool,
+    /// Clients identified by the URL of their metadata document; `None` when off.
+    pub(crate) documents: Option<DocumentClients>,
     pub(crate) consent: ConsentConfig,
     /// The public URL is https: cookies are `Secure` with the `__Host-` prefix.
     pub(crate) secure_cookies: bool,
