@@ -5,6 +5,7 @@
 mod fixtures;
 
 mod authorize;
+mod cimd;
 mod consent;
 mod flow;
 mod github;

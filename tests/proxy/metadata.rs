@@ -64,8 +64,9 @@ async fn authorization_server_metadata_is_served_at_both_paths() {
         );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
-            json!(["none"])
+            json!(["none", "client_secret_basic", "client_secret_post"])
         );
+        assert_eq!(doc["client_id_metadata_document_supported"], true);
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         assert_eq!(

@@ -83,11 +83,16 @@ async fn trusted(
         .ok_or_else(|| OAuthError::InvalidRequest("`client_id` is required".into()))?;
     let client = clients::resolve(cfg, client_id).await?;
     let sent = params.get("redirect_uri");
-    let redirect_uri = client.redirect_uri(sent).ok_or_else(|| {
-        OAuthError::InvalidRequest(match sent {
-            Some(_) => "`redirect_uri` is not registered for this client".into(),
-            None => "`redirect_uri` is required".into(),
-        })
+    let redirect_uri = client.redirect_uri(sent).ok_or_else(|| match sent {
+        // The document is the client's registration: a URI it does not list is a client that
+        // does not match its own metadata.
+        Some(_) if client.verified_domain().is_some() => OAuthError::InvalidClient(
+            "`redirect_uri` is not listed in the client's metadata document".into(),
+        ),
+        Some(_) => {
+            OAuthError::InvalidRequest("`redirect_uri` is not registered for this client".into())
+        }
+        None => OAuthError::InvalidRequest("`redirect_uri` is required".into()),
     })?;
     let url = Url::parse(&redirect_uri)
         .map_err(|_| OAuthError::InvalidRequest("`redirect_uri` is not a URI".into()))?;
