@@ -7,6 +7,7 @@ mod fixtures;
 mod authorize;
 mod cimd;
 mod consent;
+mod doctor;
 mod flow;
 mod github;
 mod logging;
