@@ -62,17 +62,21 @@ impl Report {
 
     /// The failed checks.
     pub fn problems(&self) -> usize {
-        self.checks.iter().filter(|c| c.status == Status::Fail).count()
-    }
-
-    /// The check named `name`, if it ran.
-    pub fn get(&self, name: &str) -> Option<&Check> {
-        self.checks.iter().find(|c| c.name == name)
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .count()
     }
 
     /// The report as a table.
     pub fn table(&self) -> String {
-        let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
+        let width = self
+            .checks
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
         let mut out = format!("{:<6} {:<width$}  {}\n", "", "check", "detail");
         for c in &self.checks {
             let status = match c.status {
@@ -135,7 +139,11 @@ async fn read(
         impl futures::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
     >,
 ) -> Result<Got, String> {
-    let body = res.body().limit(256 * 1024).await.map_err(|e| e.to_string())?;
+    let body = res
+        .body()
+        .limit(256 * 1024)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(Got {
         status: res.status().as_u16(),
         headers: res.headers().clone(),
@@ -155,7 +163,10 @@ fn usable(url: &Url) -> bool {
 /// `/.well-known/{name}` inserted before the path of `url` (RFC 8414 §3, RFC 9728 §3).
 fn path_inserted(url: &Url, name: &str) -> String {
     let path = url.path().trim_end_matches('/');
-    format!("{}/.well-known/{name}{path}", url.origin().ascii_serialization())
+    format!(
+        "{}/.well-known/{name}{path}",
+        url.origin().ascii_serialization()
+    )
 }
 
 /// The `resource_metadata` parameter of a Bearer challenge.
@@ -171,7 +182,11 @@ pub async fn run(mcp_url: &str) -> Report {
     let url = match Url::parse(mcp_url) {
         Ok(url) if usable(&url) => url,
         Ok(_) => {
-            r.add(Status::Fail, "MCP URL", "https is required (http only on loopback)");
+            r.add(
+                Status::Fail,
+                "MCP URL",
+                "https is required (http only on loopback)",
+            );
             return r;
         }
         Err(e) => {
@@ -209,7 +224,11 @@ async fn challenge(r: &mut Report, url: &Url) -> Option<String> {
     let got = match got {
         Ok(got) => got,
         Err(e) => {
-            r.add(Status::Fail, "401 without a token", format!("no answer: {e}"));
+            r.add(
+                Status::Fail,
+                "401 without a token",
+                format!("no answer: {e}"),
+            );
             return None;
         }
     };
@@ -225,7 +244,10 @@ async fn challenge(r: &mut Report, url: &Url) -> Option<String> {
         "Access-Control-Allow-Origin set",
         "no Access-Control-Allow-Origin: browser-based clients cannot read the 401",
     );
-    let header = got.header("www-authenticate").unwrap_or_default().to_owned();
+    let header = got
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .to_owned();
     r.check(
         header.len() >= 6 && header[..6].eq_ignore_ascii_case("bearer"),
         "Bearer challenge",
@@ -246,7 +268,11 @@ async fn challenge(r: &mut Report, url: &Url) -> Option<String> {
             Some(metadata)
         }
         Ok(_) => {
-            r.add(Status::Fail, "resource_metadata", format!("{metadata} is not https"));
+            r.add(
+                Status::Fail,
+                "resource_metadata",
+                format!("{metadata} is not https"),
+            );
             None
         }
         Err(_) => {
@@ -294,7 +320,11 @@ async fn resource_metadata_documents(
                 got.json()
             }
             Ok(got) => {
-                r.add(Status::Warn, name, format!("{location}: HTTP {}", got.status));
+                r.add(
+                    Status::Warn,
+                    name,
+                    format!("{location}: HTTP {}", got.status),
+                );
                 continue;
             }
             Err(e) => {
@@ -344,7 +374,10 @@ async fn authorization_server(r: &mut Report, issuer: &str) {
         vec![
             path_inserted(&url, "oauth-authorization-server"),
             path_inserted(&url, "openid-configuration"),
-            format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
+            format!(
+                "{}/.well-known/openid-configuration",
+                issuer.trim_end_matches('/')
+            ),
         ]
     } else {
         vec![

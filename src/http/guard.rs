@@ -191,16 +191,16 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return s[2..6] == [0; 4] && is_public_v4(embedded(s[6], s[7]));
     }
     let first = s[0];
-    !(first == 0x2002 // 6to4: embeds an IPv4 address, relayed anywhere
-        || (first == 0x2001 && s[1] == 0) // Teredo
+    let special = first == 0x2002 // 6to4: embeds an IPv4 address, relayed anywhere
+        // 2001::/23, IETF special purpose: Teredo (2001::/32), benchmarking, ORCHID...
+        || (first == 0x2001 && s[1] < 0x200)
         || (first == 0x2001 && s[1] == 0x0db8) // documentation
-        || (first == 0x2001 && s[1] < 0x200 && s[1] != 0) // other IETF special-purpose (ORCHID, benchmarking...)
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
         || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
-        || (first & 0xff00) == 0xff00 // multicast
-        || first < 0x2000 // not global unicast (2000::/3)
-        || first >= 0x4000)
+        || (first & 0xff00) == 0xff00; // multicast
+                                       // Only global unicast (2000::/3) is public.
+    !special && (0x2000..0x4000).contains(&first)
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 //!
 //! | value | type (kind) | carries | lifetime | bound to |
 //! |---|---|---|---|---|
-//! | client id (`/register`) | [`Registration`] (`client`) | client name, redirect URIs, issued-at | until the key is retired | — |
-//! | consent request (`/consent?request=`) | [`PendingAuthorization`] (`consent_request`) | the checked authorization request: client binding and name, redirect URI, client `state`, PKCE challenge, scopes | 10 min | — (the page's form carries it back) |
+//! | client id (`/register`) | [`Registration`] (`client`) | client name, redirect URIs, issued-at, auth method (when a secret one) | until the key is retired | — |
+//! | consent request (`/consent?request=`) | [`PendingAuthorization`] (`consent_request`) | the checked authorization request: client binding and name, static / verified domain / local-only, redirect URI, client `state`, PKCE challenge, scopes | 10 min | — (the page's form carries it back) |
 //! | CSRF cookie | [`CsrfNonce`] (`consent_csrf`) | a nonce that the consent form repeats | 10 min | the browser |
 //! | binding cookie | [`BindingNonce`] (`binding`) | a nonce, also sealed into the transaction | 10 min, renewed with each transaction | the browser |
-//! | remembered-consent cookie | [`Remembered`] (`consent`) | up to 20 approvals: a hash of client binding + redirect URI, and an expiry | as configured (7 days by default, at most 400) | the browser |
+//! | remembered-consent cookie | [`Remembered`] (`consent`) | up to 20 approvals: a hash of client binding + redirect URI + resource + scopes, and an expiry | as configured (7 days by default, at most 400) | the browser |
 //! | transaction (upstream `state`) | [`Transaction`] (`transaction`) | client binding, redirect URI, client `state`, PKCE challenge, binding nonce | 10 min | the browser that approved it |
 //! | code handed to the client | [`Code`] (`code`) | the upstream code, client binding, redirect URI, PKCE challenge | 5 min | the client and its redirect URI |
 //!

@@ -69,7 +69,10 @@ pub struct ScopeView {
 /// [`client_name_verified`](Self::client_name_verified)), the
 /// [`redirect_host`](Self::redirect_host) (the host that will receive the authorization: the
 /// fact a user can check), the [`redirect_warning`](Self::redirect_warning) when there is one,
-/// and the scopes.
+/// the [`verified_domain`](Self::verified_domain) apart from the name and the
+/// [`local_only_warning`](Self::local_only_warning) when they are set, and the scopes. The
+/// built-in page also keeps Approve inert for 0.8 s after it renders (a CSS animation of
+/// `pointer-events`), against double-click hijacking; a replacement page should do the same.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConsentView {
