@@ -399,3 +399,35 @@ async fn documents_are_refused_when_turned_off_and_the_metadata_says_so() {
     proxy.stop().await;
     up.stop().await;
 }
+
+#[actix_web::test]
+async fn fetches_in_flight_are_bounded_and_the_excess_is_told_to_come_back() {
+    let s = Setup::start(|d| d.max_in_flight(1)).await;
+    let slow = s.serve("/slow.json", json!({}));
+    let mut page = Page::json(&json!({}));
+    page.delay = Some(Duration::from_secs(30));
+    s.docs.set("/slow.json", page);
+    let other = s.serve("/other.json", json!({}));
+    let url = s
+        .proxy
+        .url(&format!("/authorize?{}", authorize_query(&slow, &[])));
+    let first = actix_rt::spawn(async move { get(&url).await });
+    // The first fetch holds the only slot until its 5 s run out.
+    while s.docs.hits("/slow.json") == 0 {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let busy = s.authorize(&other).await;
+    assert_eq!(
+        busy.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        busy.text()
+    );
+    assert!(busy.location.is_none());
+    assert_eq!(s.docs.hits("/other.json"), 0);
+    assert_refused(&first.await.unwrap(), "slow");
+    // The slot is given back.
+    let later = s.authorize(&other).await;
+    assert_eq!(later.status, StatusCode::SEE_OTHER, "{}", later.text());
+    s.stop().await;
+}
