@@ -29,7 +29,8 @@
 use std::{env, error::Error, sync::Arc};
 
 use actix_mcp_oauth::{
-    forward_auth_user, http::ProviderMetadata, AuthUser, JwksVerifier, OAuthProxy, ProxyKey,
+    forward_auth_user, http::ProviderMetadata, proxy::ClientDocuments, AuthUser, JwksVerifier,
+    OAuthProxy, ProxyKey,
 };
 use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
 use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
@@ -86,6 +87,33 @@ fn proxy_keys() -> Result<Vec<ProxyKey>, Box<dyn Error>> {
     }
 }
 
+/// Clients identified by their metadata document's URL: host lists from `CIMD_ALLOW_HOSTS` and
+/// `CIMD_DENY_HOSTS` (comma-separated, `*.suffix` allowed), `CIMD_ALLOW_LISTED_ONLY=1`, and for
+/// local testing `CIMD_ALLOW_LOOPBACK=1` and `CIMD_EXTRA_ROOT_CERT` (a PEM file of a test CA).
+fn client_documents() -> Result<ClientDocuments, Box<dyn Error>> {
+    let list = |name| {
+        env::var(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_else(|_| Vec::<String>::new())
+    };
+    let mut docs = ClientDocuments::builder()
+        .allow_hosts(list("CIMD_ALLOW_HOSTS"))
+        .deny_hosts(list("CIMD_DENY_HOSTS"))
+        .allow_listed_only(env::var("CIMD_ALLOW_LISTED_ONLY").is_ok_and(|v| v == "1"))
+        .allow_loopback(env::var("CIMD_ALLOW_LOOPBACK").is_ok_and(|v| v == "1"));
+    if let Ok(path) = env::var("CIMD_EXTRA_ROOT_CERT") {
+        docs = docs.extra_root_certificate(
+            std::fs::read(&path).map_err(|e| format!("CIMD_EXTRA_ROOT_CERT: {e}"))?,
+        );
+    }
+    Ok(docs.build()?)
+}
+
 /// The `Host` values rmcp accepts (its DNS-rebinding guard): the public URL's host, with and
 /// without its port.
 fn allowed_hosts(public_url: &Url) -> Result<Vec<String>, Box<dyn Error>> {
@@ -131,6 +159,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .client_secret(client_secret)
         .verifier(verifier)
         .proxy_keys(proxy_keys()?)
+        .client_documents(client_documents()?)
         .build()?;
 
     // Built once, outside the worker factory, so every worker shares its sessions.

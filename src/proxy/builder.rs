@@ -10,6 +10,7 @@ use super::{
         RESERVED_AUTHORIZE_PARAMS,
     },
     consent::{ConsentConfig, ConsentTemplateFn, DEFAULT_REMEMBER, MAX_REMEMBER},
+    documents::{ClientDocuments, DocumentClients},
     redirect::validate_redirect_uri,
     seal::Sealer,
     ConsentBranding, ConsentMode, ConsentView, OAuthProxy, ProxyKey,
@@ -52,6 +53,7 @@ pub struct OAuthProxyBuilder {
     pub(super) keys: Vec<ProxyKey>,
     pub(super) static_clients: Vec<StaticClient>,
     pub(super) dynamic_registration: Option<bool>,
+    pub(super) client_documents: Option<ClientDocuments>,
     pub(super) consent_mode: ConsentMode,
     pub(super) remember_consent_for: Option<Duration>,
     pub(super) consent_branding: ConsentBranding,
@@ -221,6 +223,15 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// Clients identified by the https URL of their metadata document (default: accepted from
+    /// every public host, through the SSRF guard; off with [`ConsentMode::Off`], which is for
+    /// the operator's static clients only); see [`ClientDocuments`].
+    /// [`ClientDocuments::off`] refuses them.
+    pub fn client_documents(mut self, documents: ClientDocuments) -> Self {
+        self.client_documents = Some(documents);
+        self
+    }
+
     /// When the user is asked to approve a client (default [`ConsentMode::Remember`]).
     ///
     /// The consent page is the defense against the confused deputy: with open registration,
@@ -314,6 +325,7 @@ impl OAuthProxyBuilder {
             keys,
             static_clients,
             dynamic_registration,
+            client_documents,
             consent_mode,
             remember_consent_for,
             consent_branding,
@@ -344,6 +356,10 @@ impl OAuthProxyBuilder {
         authorization_params(&resource_forwarding, &extra_authorize_params)?;
         let (static_clients, dynamic_registration) = clients(static_clients, dynamic_registration)?;
         let public = url.public_url();
+        let client_documents = client_documents.unwrap_or_else(|| match consent_mode {
+            ConsentMode::Off => ClientDocuments::off(),
+            _ => ClientDocuments::default(),
+        });
         let consent = consent(
             ConsentSettings {
                 mode: consent_mode,
@@ -351,13 +367,14 @@ impl OAuthProxyBuilder {
                 branding: consent_branding,
                 template: consent_template,
             },
-            dynamic_registration,
+            dynamic_registration || client_documents.enabled,
             public.host_str().unwrap_or(&base),
         )?;
         let secure_cookies = public.scheme() == "https";
         let upstream_timeout = timeout(upstream_timeout)?;
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let sealer = sealer(keys, &clock)?;
+        let documents = DocumentClients::new(client_documents, Arc::clone(&clock))?;
         let protected = ProtectedResource::new(
             url,
             &base,
@@ -392,6 +409,7 @@ impl OAuthProxyBuilder {
                 resource_forwarding,
                 static_clients,
                 dynamic_registration,
+                documents,
                 consent,
                 secure_cookies,
                 sealer,
@@ -574,21 +592,23 @@ struct ConsentSettings {
     template: Option<Arc<ConsentTemplateFn>>,
 }
 
-/// The consent page: never off while registration is open, approvals remembered for at least
+/// The consent page: never off while anyone can be a client (open registration or metadata
+/// documents), approvals remembered for at least
 /// a second and at most 400 days, and the branding checked (named after `default_name` unless
 /// given a name).
 fn consent(
     settings: ConsentSettings,
-    dynamic_registration: bool,
+    open_to_anyone: bool,
     default_name: &str,
 ) -> Result<ConsentConfig, ConfigError> {
-    if settings.mode == ConsentMode::Off && dynamic_registration {
+    if settings.mode == ConsentMode::Off && open_to_anyone {
         // Refused rather than warned about: with open registration, Off hands every
         // signed-in user's code to whoever registers a client and sends them a link.
         return Err(invalid(
             "consent_mode",
-            "ConsentMode::Off is unsafe while anyone can register a client (the confused \
-             deputy); close registration with dynamic_registration(false), or keep consent",
+            "ConsentMode::Off is unsafe while anyone can be a client (the confused deputy); \
+             close registration with dynamic_registration(false) and turn metadata-document \
+             clients off with client_documents(ClientDocuments::off()), or keep consent",
         ));
     }
     let remember_for = settings.remember_for.unwrap_or(DEFAULT_REMEMBER);

@@ -8,6 +8,7 @@ use actix_web::HttpResponse;
 
 use super::{
     consent::ConsentConfig,
+    documents::DocumentClients,
     error::{access_refused_page, OAuthError},
     seal::Sealer,
 };
@@ -76,6 +77,8 @@ pub(crate) struct ProxyConfig {
     pub(crate) static_clients: Vec<StaticClient>,
     /// Whether `/register` is served and the client ids it issued are accepted.
     pub(crate) dynamic_registration: bool,
+    /// Clients identified by the URL of their metadata document; `None` when off.
+    pub(crate) documents: Option<DocumentClients>,
     pub(crate) consent: ConsentConfig,
     /// The public URL is https: cookies are `Secure` with the `__Host-` prefix.
     pub(crate) secure_cookies: bool,

@@ -1,10 +1,12 @@
 //! The authorization-server side: [`OAuthProxy`], its builder, and everything behind its routes.
 
 mod builder;
+mod client_metadata;
 mod clients;
 mod config;
 mod consent;
 mod cookies;
+mod documents;
 mod error;
 mod flow;
 mod redirect;
@@ -23,6 +25,7 @@ pub use builder::OAuthProxyBuilder;
 use config::ProxyConfig;
 pub use config::ResourceForwarding;
 pub use consent::{ConsentBranding, ConsentMode, ConsentView, SafeHtml, ScopeView};
+pub use documents::{ClientDocuments, ClientDocumentsBuilder};
 use routes::{
     authorize, callback, consent as consent_routes, metadata, register, revoke, token, ProxyState,
 };

@@ -23,6 +23,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::{
     clock::Clock,
+    secret::ClientSecret,
     validate::{invalid, ConfigError},
 };
 
@@ -38,6 +39,8 @@ pub(crate) const MAX_SEALED_BYTES: usize = 8 * 1024;
 #[derive(Clone)]
 pub struct ProxyKey {
     enc: [u8; 32],
+    /// Derives the secrets of registered confidential clients (never stored).
+    mac: [u8; 32],
     kid: String,
 }
 
@@ -63,7 +66,9 @@ impl ProxyKey {
         enc.copy_from_slice(&derive(b"actix-mcp-oauth/seal/v1")?[..32]);
         // The key id tells replicas which key sealed a blob; it reveals nothing of the secret.
         let kid = URL_SAFE_NO_PAD.encode(&derive(b"actix-mcp-oauth/kid/v1")?[..9]);
-        Ok(Self { enc, kid })
+        let mut mac = [0u8; 32];
+        mac.copy_from_slice(&derive(b"actix-mcp-oauth/client-secret/v1")?[..32]);
+        Ok(Self { enc, mac, kid })
     }
 
     /// A key from base64url text (padding and the standard alphabet are tolerated).
@@ -174,6 +179,7 @@ struct EnvelopeIn<T> {
 
 struct Keyed {
     kid: String,
+    mac: [u8; 32],
     encrypter: Box<dyn JweEncrypter>,
     decrypter: Box<dyn JweDecrypter>,
 }
@@ -207,6 +213,7 @@ impl Sealer {
                 let fail = |e: josekit::JoseError| invalid("proxy_key", &e.to_string());
                 Ok(Keyed {
                     kid: key.kid.clone(),
+                    mac: key.mac,
                     encrypter: Box::new(jwe::Dir.encrypter_from_bytes(key.enc).map_err(fail)?),
                     decrypter: Box::new(jwe::Dir.decrypter_from_bytes(key.enc).map_err(fail)?),
                 })
@@ -252,6 +259,23 @@ impl Sealer {
         })
     }
 
+    /// The secret of the registered client `client_id`: HMAC-SHA256 of the id under the
+    /// sealing key, so it needs no storage and every replica derives the same one.
+    pub(crate) fn client_secret(&self, client_id: &str) -> Result<ClientSecret, SealError> {
+        client_mac(&self.0.keys[0].mac, client_id).map(ClientSecret::new)
+    }
+
+    /// Whether `presented` is the secret of `client_id` under any configured key (so secrets
+    /// survive a key rotation as long as their client ids do). Compared in constant time.
+    pub(crate) fn is_client_secret(&self, client_id: &str, presented: &str) -> bool {
+        self.0.keys.iter().any(|k| {
+            client_mac(&k.mac, client_id).is_ok_and(|expected| {
+                expected.len() == presented.len()
+                    && openssl::memcmp::eq(expected.as_bytes(), presented.as_bytes())
+            })
+        })
+    }
+
     /// Opens a value sealed as `T`'s kind, checking its integrity and expiry.
     pub(crate) fn open<T: Sealed>(&self, sealed: &str) -> Result<T, SealError> {
         if sealed.is_empty() || sealed.len() > MAX_SEALED_BYTES {
@@ -294,6 +318,18 @@ impl Sealer {
         }
         serde_json::from_value(envelope.v).map_err(|_| SealError::Malformed)
     }
+}
+
+fn client_mac(key: &[u8; 32], client_id: &str) -> Result<String, SealError> {
+    let mac = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
+        let pkey = PKey::hmac(key)?;
+        let mut signer = Signer::new(MessageDigest::sha256(), &pkey)?;
+        signer.update(client_id.as_bytes())?;
+        signer.sign_to_vec()
+    };
+    mac()
+        .map(|tag| URL_SAFE_NO_PAD.encode(tag))
+        .map_err(|_| SealError::Internal)
 }
 
 #[cfg(test)]

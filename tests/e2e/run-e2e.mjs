@@ -11,7 +11,9 @@
 //   --browser[=A,B]  sign in with a real headless Chromium (Debian's /usr/bin/chromium, see
 //                browser.mjs) instead of the fetch user agent, in the runs of these algorithms
 //                (all runs when no list is given); the consent page's screenshot goes to
-//                $E2E_OUT_DIR/consent.png (default tests/e2e/out/)
+//                $E2E_OUT_DIR/consent.png (default tests/e2e/out/). Those runs then sign in a
+//                second client in Chromium, identified by the https URL of its metadata
+//                document (cimd-server.mjs), which the proxy fetches itself
 //
 // Environment:
 //   E2E_SERVER_BIN          the example server binary to run, instead of building it with cargo
@@ -30,6 +32,9 @@ import * as path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
+import * as os from 'node:os';
+
+import { startDocumentServer } from './cimd-server.mjs';
 import { DEFAULT_CLIENT_ID, TEST_USER } from './fixtures.mjs';
 import { Steps, assert } from './harness.mjs';
 import { freePort, spawnReady, spawnTracked, stopAll, waitForHttp } from './processes.mjs';
@@ -121,9 +126,9 @@ async function serverBinary(steps) {
 }
 
 /** Runs client.mjs; resolves with its exit code, stdout and step counts. */
-function runClient(mcpUrl, env, timeoutMs, browser) {
+function runClient(mcpUrl, env, timeoutMs, browser, extraArgs = []) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(HERE, 'client.mjs'), mcpUrl, ...(browser ? ['--browser'] : [])], {
+    const child = spawn(process.execPath, [path.join(HERE, 'client.mjs'), mcpUrl, ...(browser ? ['--browser'] : []), ...extraArgs], {
       env: { ...env, E2E_CLIENT_TIMEOUT_MS: String(timeoutMs) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -195,11 +200,27 @@ async function runFlow(opts, alg, bin, runTimeoutMs) {
   );
   if (provider) env.UPSTREAM_ISSUER = provider.match[1];
 
+  // The metadata document of the client identified by URL, over https with a CA of this run,
+  // which the example server is told to trust (and to reach on loopback, for this test only).
+  const docs = opts.server === 'rust'
+    ? await steps.step('the https server of the client metadata document starts', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'actix-mcp-oauth-e2e-cimd-'));
+      const server = await startDocumentServer(dir);
+      const close = server.close;
+      server.close = async () => {
+        await close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      };
+      return server;
+    })
+    : undefined;
+
   await steps.step(`the ${opts.server === 'rust' ? 'example MCP server' : 'self-check MCP server'} starts and answers on /`, async () => {
     const serverEnv = {
       ...env,
       OAUTH_PROXY_KEY: process.env.OAUTH_PROXY_KEY || crypto.randomBytes(32).toString('base64url'),
       RUST_LOG: process.env.RUST_LOG || 'info,actix_mcp_oauth=debug',
+      ...(docs ? { CIMD_EXTRA_ROOT_CERT: docs.caPath, CIMD_ALLOW_LOOPBACK: '1' } : {}),
     };
     const [command, args] = opts.server === 'rust' ? [bin, []] : [process.execPath, [path.join(HERE, 'selfcheck-server.mjs')]];
     const child = spawnTracked('server', command, args, { env: serverEnv });
@@ -214,7 +235,18 @@ async function runFlow(opts, alg, bin, runTimeoutMs) {
       process.stderr.write(`e2e${label}: client.mjs exited with ${result.code}\n`);
     }
     client.whoami = result.stdout;
+    if (browser && docs) {
+      const cimd = await runClient(`${publicUrl}/mcp`, env, Math.max(5_000, runTimeoutMs - 20_000), true, [`--cimd=${docs.url}`]);
+      const counts = cimd.summary ?? { passed: 0, failed: 1 };
+      if (cimd.code !== 0 && counts.failed === 0) counts.failed = 1;
+      client.passed += counts.passed;
+      client.failed += counts.failed;
+      await steps.step('the proxy fetched the metadata document itself, through its guard', () => {
+        assert(docs.hits >= 1, `document fetches: ${docs.hits}`);
+      });
+    }
   }
+  if (!opts.serve) await docs?.close();
   return {
     passed: steps.passed + (client?.passed ?? 0),
     failed: steps.failed + (client?.failed ?? 0),
@@ -241,11 +273,13 @@ async function main() {
 
   let last;
   for (const alg of failed === 0 ? opts.algs : []) {
+    // A Chromium run signs in two clients (registered, then by metadata document).
+    const browserRun = opts.browser.includes('*') || opts.browser.includes(alg);
     const deadline = setTimeout(() => {
       process.stderr.write(`e2e: the ${alg} run timed out after ${runTimeoutMs} ms\n`);
       process.stdout.write(`e2e: ${passed} passed, ${failed + 1} failed\n`);
       stopAll().finally(() => process.exit(1));
-    }, runTimeoutMs);
+    }, browserRun ? 2 * runTimeoutMs : runTimeoutMs);
     last = await runFlow(opts, alg, bin, runTimeoutMs);
     clearTimeout(deadline);
     passed += last.passed;

@@ -22,7 +22,14 @@ pub(crate) async fn revoke(
         .map_err(|e| OAuthError::InvalidRequest(e.into()))?;
     let params = Params::parse(&body);
     params.check_repeated(&[])?;
-    if let Err(refusal) = clients::authenticate(cfg, &req, params.get("client_id")) {
+    if let Err(refusal) = clients::authenticate(
+        cfg,
+        &req,
+        params.get("client_id"),
+        params.get("client_secret"),
+    )
+    .await
+    {
         return refusal.answer();
     }
     let token = params
