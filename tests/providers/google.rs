@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use actix_mcp_oauth::{clock::ManualClock, providers, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{
+    clock::ManualClock, middleware::TokenCache, providers, ProxyKey, RequireAuth,
+};
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -140,8 +142,9 @@ async fn tokens_google_issued_to_another_client_are_refused() {
 }
 
 #[actix_web::test]
-async fn revoked_and_expired_tokens_are_refused_and_not_cached() {
-    let (google, auth) = setup(ManualClock::at(T0)).await;
+async fn revoked_and_expired_tokens_are_refused_and_asked_about_again_after_the_refusal_ttl() {
+    let clock = ManualClock::at(T0);
+    let (google, auth) = setup(clock.clone()).await;
     google.on(
         "/tokeninfo",
         Some("ya29.revoked"),
@@ -169,7 +172,16 @@ async fn revoked_and_expired_tokens_are_refused_and_not_cached() {
             "{token}"
         );
     }
-    assert_eq!(google.count("/tokeninfo"), 6, "refusals are not cached");
+    assert_eq!(
+        google.count("/tokeninfo"),
+        3,
+        "a repeated refusal is answered from memory"
+    );
+    clock.advance(TokenCache::REFUSAL_TTL);
+    for token in ["ya29.revoked", "ya29.expired", "ya29.noexp"] {
+        assert_eq!(call(&auth, token).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(google.count("/tokeninfo"), 6, "and asked again after it");
     google.stop().await;
 }
 

@@ -8,4 +8,5 @@ mod bad_tokens;
 mod introspection;
 mod jwks_refresh;
 mod middleware;
+mod refusal_connection;
 mod token_cache;
