@@ -16,13 +16,16 @@
 //! | `PUBLIC_URL` | the URL clients use (https off loopback) | `http://127.0.0.1:$PORT` |
 //! | `OAUTH_PROXY_KEY` | base64url, >= 32 bytes; comma-separated to rotate (first seals) | random |
 //! | `RUST_LOG` | env_logger filter | `info` |
+//! | `MCP_STATELESS` | `1`: no sessions, every `POST` answered with plain JSON | `0` (sessions, SSE) |
+//! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/protected`, the baselines of `benches/load.sh` | `0` |
 
 use std::{env, error::Error, sync::Arc};
 
 use actix_mcp_oauth::{
-    forward_auth_user, http::ProviderMetadata, AuthUser, JwksVerifier, OAuthProxy, ProxyKey,
+    forward_auth_user, http::ProviderMetadata, AuthUser, AuthUserExt, JwksVerifier, OAuthProxy,
+    ProxyKey,
 };
-use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
+use actix_web::{middleware::Logger, web, App, HttpRequest, HttpResponse, HttpServer};
 use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 use url::Url;
@@ -47,13 +50,48 @@ impl Whoami {
     /// bearer token and `forward_auth_user` carried the user into the MCP request.
     #[tool(description = "Who is signed in: id, email, name and granted scopes")]
     async fn whoami(&self, user: AuthUser) -> Json<WhoAmI> {
-        Json(WhoAmI {
+        Json(WhoAmI::of(&user))
+    }
+}
+
+impl WhoAmI {
+    fn of(user: &AuthUser) -> Self {
+        Self {
             id: user.user_id.clone(),
             email: user.email.clone(),
             name: user.name.clone(),
             scopes: user.scopes.clone(),
-        })
+        }
     }
+}
+
+/// `LOAD_ROUTES=1` only: answers a JSON-RPC `tools/call whoami` the way the MCP endpoint does,
+/// without MCP (and, on `/load/bare`, without auth), so a load test can tell what the HTTP
+/// server, the middleware and the MCP layer each cost.
+async fn load_whoami(req: HttpRequest, call: web::Json<serde_json::Value>) -> HttpResponse {
+    let who = match req.auth_user() {
+        Some(user) => WhoAmI::of(&user),
+        None => WhoAmI {
+            id: "anonymous".into(),
+            email: None,
+            name: None,
+            scopes: Vec::new(),
+        },
+    };
+    let text = serde_json::to_string(&who).unwrap_or_default();
+    HttpResponse::Ok().json(serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": call.get("id"),
+        "result": {
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": who,
+            "isError": false,
+        },
+    }))
+}
+
+fn flag(name: &str) -> bool {
+    env::var(name).is_ok_and(|v| v == "1")
 }
 
 fn required(name: &str) -> Result<String, Box<dyn Error>> {
@@ -119,13 +157,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .proxy_keys(proxy_keys()?)
         .build()?;
 
-    // Built once, outside the worker factory, so every worker shares its sessions.
+    // Built once, outside the worker factory, so every worker shares its sessions. Stateless:
+    // each POST is served on its own, answered with `application/json` instead of an SSE stream.
+    let stateless = flag("MCP_STATELESS");
     let mcp = StreamableHttpService::builder()
         .service_factory(Arc::new(|| Ok(Whoami)))
         .session_manager(Arc::new(LocalSessionManager::default()))
         .allowed_hosts(allowed_hosts(&public)?)
+        .stateful_mode(!stateless)
+        .json_response(stateless)
         .on_request_fn(forward_auth_user)
         .build();
+    let load_routes = flag("LOAD_ROUTES");
 
     log::info!(
         "MCP server at {}/mcp (listening on 127.0.0.1:{port})",
@@ -153,7 +196,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     HttpResponse::Ok().body("actix-mcp-oauth example: the MCP endpoint is /mcp\n")
                 }),
             )
+            .configure(|cfg| {
+                if load_routes {
+                    cfg.route("/load/bare", web::post().to(load_whoami))
+                        .service(
+                            web::scope("/load/protected")
+                                .wrap(proxy.require_auth())
+                                .route("", web::post().to(load_whoami)),
+                        );
+                }
+            })
     })
+    // Without it, Nagle's algorithm holds the last segment of a streamed (SSE) response until
+    // the client's delayed ACK, about 40 ms on every keep-alive request.
+    .tcp_nodelay(true)
     .bind(("127.0.0.1", port))?
     .run()
     .await?;

@@ -45,6 +45,7 @@
 //!                 .route("/whoami", web::get().to(whoami)),
 //!         )
 //!     })
+//!     .tcp_nodelay(true)
 //!     .bind(("127.0.0.1", 8080))?
 //!     .run()
 //!     .await
@@ -52,6 +53,10 @@
 //!
 //! # async fn lookup(_token: &str) -> Option<Claims> { None }
 //! ```
+//!
+//! Set `tcp_nodelay(true)` on every server that serves MCP: a streamed (SSE) response otherwise
+//! waits for Nagle's algorithm and the client's delayed ACK, about 40 ms on every keep-alive
+//! request.
 //!
 //! # Users
 //!
@@ -107,6 +112,7 @@
 //!                 .route("/", web::post().to(whoami)),
 //!         )
 //!     })
+//!     .tcp_nodelay(true)
 //!     .bind(("127.0.0.1", 8080))?
 //!     .run()
 //!     .await?;
