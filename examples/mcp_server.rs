@@ -25,8 +25,14 @@ use actix_mcp_oauth::{
     forward_auth_user, http::ProviderMetadata, AuthUser, AuthUserExt, JwksVerifier, OAuthProxy,
     ProxyKey,
 };
-use actix_web::{middleware::Logger, web, App, HttpRequest, HttpResponse, HttpServer};
-use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
+use actix_web::{
+    middleware::{Condition, Logger},
+    web, App, HttpRequest, HttpResponse, HttpServer,
+};
+use rmcp::{
+    handler::server::{router::tool::ToolRouter, wrapper::Json},
+    schemars, tool, tool_handler, tool_router, ServerHandler,
+};
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 use url::Url;
 
@@ -41,10 +47,18 @@ struct WhoAmI {
     scopes: Vec<String>,
 }
 
+/// The MCP server. Its tool router is built once and shared: `#[tool_router(server_handler)]`
+/// alone would rebuild it (tool schemas included) on every call, and in stateless mode the
+/// service factory runs for every request.
 #[derive(Clone)]
-struct Whoami;
+struct Whoami {
+    tools: Arc<ToolRouter<Whoami>>,
+}
 
-#[tool_router(server_handler)]
+#[tool_handler(router = self.tools)]
+impl ServerHandler for Whoami {}
+
+#[tool_router]
 impl Whoami {
     /// The user arrives as an argument, like in an actix handler: `RequireAuth` verified the
     /// bearer token and `forward_auth_user` carried the user into the MCP request.
@@ -160,8 +174,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // Built once, outside the worker factory, so every worker shares its sessions. Stateless:
     // each POST is served on its own, answered with `application/json` instead of an SSE stream.
     let stateless = flag("MCP_STATELESS");
+    let server = Whoami {
+        tools: Arc::new(Whoami::tool_router()),
+    };
     let mcp = StreamableHttpService::builder()
-        .service_factory(Arc::new(|| Ok(Whoami)))
+        .service_factory(Arc::new(move || Ok(server.clone())))
         .session_manager(Arc::new(LocalSessionManager::default()))
         .allowed_hosts(allowed_hosts(&public)?)
         .stateful_mode(!stateless)
@@ -169,6 +186,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .on_request_fn(forward_auth_user)
         .build();
     let load_routes = flag("LOAD_ROUTES");
+    let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
 
     log::info!(
         "MCP server at {}/mcp (listening on 127.0.0.1:{port})",
@@ -177,10 +195,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     HttpServer::new(move || {
         App::new()
             // The path only: query strings carry authorization codes and states (/oauth/callback).
-            .wrap(
+            // Off when its lines would be filtered out anyway: it formats them regardless.
+            .wrap(Condition::new(
+                access_log,
                 Logger::new("%a \"%{method}xi %U\" %s %b %T")
                     .custom_request_replace("method", |req| req.method().to_string()),
-            )
+            ))
             // Discovery, /register, /authorize, /oauth/callback, /token, with their own CORS.
             .service(proxy.scope())
             .service(
