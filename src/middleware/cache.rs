@@ -36,13 +36,13 @@ const MIDDLE: usize = 16;
 ///   it. When a new token lands in a full shard, the shard first drops its expired entries;
 ///   if it is still full, it evicts the entry that expires soonest (for tokens of one
 ///   provider, the oldest issued). Tokens whose sampled bytes collide replace each other.
-///
 /// - **Refusals.** Tokens the verifier refused are remembered too, for
 ///   [`REFUSAL_TTL`](Self::REFUSAL_TTL), in a second map of the same shape (same keyed hash,
 ///   full compare, same eviction) bounded apart from the verified tokens
 ///   ([`refusal_capacity`](Self::refusal_capacity)), so a flood of bad tokens can neither
 ///   evict signed-in users nor grow memory past the bound. A repeated bad token then costs one
-///   lookup instead of a signature check or a call to the provider. Only refusals of the token
+///   lookup instead of a signature check or a call to the provider. Each entry holds a copy of
+///   its token (at most 16 KiB, the longest `RequireAuth` reads). Only refusals of the token
 ///   itself are remembered; "the provider could not be reached" never is.
 ///
 /// A capacity of 0 disables the cache: nothing is stored and every lookup misses.
