@@ -25,15 +25,23 @@
 //! | `PUBLIC_URL` | the URL clients use (https off loopback) | `http://127.0.0.1:$PORT` |
 //! | `OAUTH_PROXY_KEY` | base64url, >= 32 bytes; comma-separated to rotate (first seals) | random |
 //! | `RUST_LOG` | env_logger filter | `info` |
+//! | `MCP_STATELESS` | `1`: no sessions, every `POST` answered with plain JSON | `0` (sessions, SSE) |
+//! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/protected`, the baselines of `benches/load.sh` | `0` |
 
 use std::{env, error::Error, sync::Arc};
 
 use actix_mcp_oauth::{
-    forward_auth_user, http::ProviderMetadata, proxy::ClientDocuments, AuthUser, JwksVerifier,
-    OAuthProxy, ProxyKey,
+    forward_auth_user, http::ProviderMetadata, proxy::ClientDocuments, AuthUser, AuthUserExt,
+    JwksVerifier, OAuthProxy, ProxyKey,
 };
-use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
-use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
+use actix_web::{
+    middleware::{Condition, Logger},
+    web, App, HttpRequest, HttpResponse, HttpServer,
+};
+use rmcp::{
+    handler::server::{router::tool::ToolRouter, wrapper::Json},
+    schemars, tool, tool_handler, tool_router, ServerHandler,
+};
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 use url::Url;
 
@@ -48,22 +56,65 @@ struct WhoAmI {
     scopes: Vec<String>,
 }
 
+/// The MCP server. Its tool router is built once and shared: `#[tool_router(server_handler)]`
+/// alone would rebuild it (tool schemas included) on every call, and in stateless mode the
+/// service factory runs for every request.
 #[derive(Clone)]
-struct Whoami;
+struct Whoami {
+    tools: Arc<ToolRouter<Whoami>>,
+}
 
-#[tool_router(server_handler)]
+#[tool_handler(router = self.tools)]
+impl ServerHandler for Whoami {}
+
+#[tool_router]
 impl Whoami {
     /// The user arrives as an argument, like in an actix handler: `RequireAuth` verified the
     /// bearer token and `forward_auth_user` carried the user into the MCP request.
     #[tool(description = "Who is signed in: id, email, name and granted scopes")]
     async fn whoami(&self, user: AuthUser) -> Json<WhoAmI> {
-        Json(WhoAmI {
+        Json(WhoAmI::of(&user))
+    }
+}
+
+impl WhoAmI {
+    fn of(user: &AuthUser) -> Self {
+        Self {
             id: user.user_id.clone(),
             email: user.email.clone(),
             name: user.name.clone(),
             scopes: user.scopes.clone(),
-        })
+        }
     }
+}
+
+/// `LOAD_ROUTES=1` only: answers a JSON-RPC `tools/call whoami` the way the MCP endpoint does,
+/// without MCP (and, on `/load/bare`, without auth), so a load test can tell what the HTTP
+/// server, the middleware and the MCP layer each cost.
+async fn load_whoami(req: HttpRequest, call: web::Json<serde_json::Value>) -> HttpResponse {
+    let who = match req.auth_user() {
+        Some(user) => WhoAmI::of(&user),
+        None => WhoAmI {
+            id: "anonymous".into(),
+            email: None,
+            name: None,
+            scopes: Vec::new(),
+        },
+    };
+    let text = serde_json::to_string(&who).unwrap_or_default();
+    HttpResponse::Ok().json(serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": call.get("id"),
+        "result": {
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": who,
+            "isError": false,
+        },
+    }))
+}
+
+fn flag(name: &str) -> bool {
+    env::var(name).is_ok_and(|v| v == "1")
 }
 
 fn required(name: &str) -> Result<String, Box<dyn Error>> {
@@ -162,13 +213,22 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .client_documents(client_documents()?)
         .build()?;
 
-    // Built once, outside the worker factory, so every worker shares its sessions.
+    // Built once, outside the worker factory, so every worker shares its sessions. Stateless:
+    // each POST is served on its own, answered with `application/json` instead of an SSE stream.
+    let stateless = flag("MCP_STATELESS");
+    let server = Whoami {
+        tools: Arc::new(Whoami::tool_router()),
+    };
     let mcp = StreamableHttpService::builder()
-        .service_factory(Arc::new(|| Ok(Whoami)))
+        .service_factory(Arc::new(move || Ok(server.clone())))
         .session_manager(Arc::new(LocalSessionManager::default()))
         .allowed_hosts(allowed_hosts(&public)?)
+        .stateful_mode(!stateless)
+        .json_response(stateless)
         .on_request_fn(forward_auth_user)
         .build();
+    let load_routes = flag("LOAD_ROUTES");
+    let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
 
     log::info!(
         "MCP server at {}/mcp (listening on 127.0.0.1:{port})",
@@ -177,10 +237,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     HttpServer::new(move || {
         App::new()
             // The path only: query strings carry authorization codes and states (/oauth/callback).
-            .wrap(
+            // Off when its lines would be filtered out anyway: it formats them regardless.
+            .wrap(Condition::new(
+                access_log,
                 Logger::new("%a \"%{method}xi %U\" %s %b %T")
                     .custom_request_replace("method", |req| req.method().to_string()),
-            )
+            ))
             // Discovery, /register, /authorize, /oauth/callback, /token, with their own CORS.
             .service(proxy.scope())
             .service(
@@ -196,7 +258,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     HttpResponse::Ok().body("actix-mcp-oauth example: the MCP endpoint is /mcp\n")
                 }),
             )
+            .configure(|cfg| {
+                if load_routes {
+                    cfg.route("/load/bare", web::post().to(load_whoami))
+                        .service(
+                            web::scope("/load/protected")
+                                .wrap(proxy.require_auth())
+                                .route("", web::post().to(load_whoami)),
+                        );
+                }
+            })
     })
+    // Without it, Nagle's algorithm holds the last segment of a streamed (SSE) response until
+    // the client's delayed ACK, about 40 ms on every keep-alive request.
+    .tcp_nodelay(true)
     .bind(("127.0.0.1", port))?
     .run()
     .await?;

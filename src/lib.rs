@@ -155,6 +155,7 @@
 //!                 .route("/whoami", web::get().to(whoami)),
 //!         )
 //!     })
+//!     .tcp_nodelay(true)
 //!     .bind(("127.0.0.1", 8080))?
 //!     .run()
 //!     .await
@@ -162,6 +163,10 @@
 //!
 //! # async fn lookup(_token: &str) -> Option<Claims> { None }
 //! ```
+//!
+//! Set `tcp_nodelay(true)` on every server that serves MCP: a streamed (SSE) response otherwise
+//! waits for Nagle's algorithm and the client's delayed ACK, about 40 ms on every keep-alive
+//! request.
 //!
 //! # Users
 //!

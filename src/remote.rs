@@ -54,6 +54,7 @@ use crate::{
 ///                 .route("", web::post().to(HttpResponse::Ok)),
 ///         )
 ///     })
+///     .tcp_nodelay(true)
 ///     .bind(("127.0.0.1", 8080))?
 ///     .run()
 ///     .await?;

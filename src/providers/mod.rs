@@ -51,6 +51,7 @@
 //!                 .route("/whoami", web::get().to(whoami)),
 //!         )
 //!     })
+//!     .tcp_nodelay(true)
 //!     .bind(("127.0.0.1", 8080))?
 //!     .run()
 //!     .await?;

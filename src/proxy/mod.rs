@@ -137,6 +137,7 @@ impl OAuthProxy {
     ///             .route("/", web::post().to(mcp)),
     ///     )
     /// })
+    /// .tcp_nodelay(true)
     /// .bind(("127.0.0.1", 8080))?
     /// .run()
     /// .await

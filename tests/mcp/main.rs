@@ -5,3 +5,4 @@ mod fixtures;
 
 mod auth_user;
 mod client_e2e;
+mod keep_alive;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use actix_mcp_oauth::{
-    clock::ManualClock, providers, ProxyKey, RequireAuth, TokenVerifier, VerifyError,
+    clock::ManualClock, middleware::TokenCache, providers, ProxyKey, RequireAuth, TokenVerifier,
+    VerifyError,
 };
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
@@ -202,8 +203,9 @@ async fn the_client_google_names_in_aud_azp_or_issued_to_must_be_ours() {
 }
 
 #[actix_web::test]
-async fn revoked_and_expired_tokens_are_refused_and_not_cached() {
-    let (google, auth) = setup(ManualClock::at(T0)).await;
+async fn revoked_and_expired_tokens_are_refused_and_asked_about_again_after_the_refusal_ttl() {
+    let clock = ManualClock::at(T0);
+    let (google, auth) = setup(clock.clone()).await;
     google.on(
         "/tokeninfo",
         Some("ya29.revoked"),
@@ -231,7 +233,16 @@ async fn revoked_and_expired_tokens_are_refused_and_not_cached() {
             "{token}"
         );
     }
-    assert_eq!(google.count("/tokeninfo"), 6, "refusals are not cached");
+    assert_eq!(
+        google.count("/tokeninfo"),
+        3,
+        "a repeated refusal is answered from memory"
+    );
+    clock.advance(TokenCache::REFUSAL_TTL);
+    for token in ["ya29.revoked", "ya29.expired", "ya29.noexp"] {
+        assert_eq!(call(&auth, token).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(google.count("/tokeninfo"), 6, "and asked again after it");
     google.stop().await;
 }
 

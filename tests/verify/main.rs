@@ -10,5 +10,6 @@ mod bad_tokens;
 mod introspection;
 mod jwks_refresh;
 mod middleware;
+mod refusal_connection;
 mod token_cache;
 mod token_kinds;
