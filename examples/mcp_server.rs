@@ -21,6 +21,7 @@ use std::{env, error::Error, sync::Arc};
 
 use actix_mcp_oauth::{
     forward_auth_user, http::ProviderMetadata, AuthUser, JwksVerifier, OAuthProxy, ProxyKey,
+    SessionBinding,
 };
 use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
 use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
@@ -119,10 +120,15 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .proxy_keys(proxy_keys()?)
         .build()?;
 
-    // Built once, outside the worker factory, so every worker shares its sessions.
+    // Built once, outside the worker factory, so every worker shares its sessions; each
+    // session answers only the user who opened it.
+    let sessions = Arc::new(LocalSessionManager::default());
+    let binding = SessionBinding::builder()
+        .closing(sessions.clone())
+        .build()?;
     let mcp = StreamableHttpService::builder()
         .service_factory(Arc::new(|| Ok(Whoami)))
-        .session_manager(Arc::new(LocalSessionManager::default()))
+        .session_manager(sessions)
         .allowed_hosts(allowed_hosts(&public)?)
         .on_request_fn(forward_auth_user)
         .build();
@@ -142,6 +148,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .service(proxy.scope())
             .service(
                 web::scope("/mcp")
+                    .wrap(binding.clone())
                     .wrap(proxy.require_auth())
                     // Outermost, so that preflight requests (which carry no token) are answered.
                     .wrap(proxy.cors())

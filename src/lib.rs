@@ -137,7 +137,8 @@
 //!
 //! - `rmcp`: [`AuthUser`] as an argument of rmcp `#[tool]` functions, and
 //!   `forward_auth_user`, the rmcp-actix-web `on_request_fn` hook that carries the user from the
-//!   actix request into the MCP request.
+//!   actix request into the MCP request; `SessionBinding`, the middleware that keeps each MCP
+//!   session to the user who opened it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -162,7 +163,7 @@ pub use middleware::RequireAuth;
 pub use proxy::{OAuthProxy, ProxyKey};
 pub use remote::RemoteAuth;
 #[cfg(feature = "rmcp")]
-pub use rmcp::forward_auth_user;
+pub use rmcp::{forward_auth_user, SessionBinding, SessionBindingBuilder};
 pub use user::{AuthUser, AuthUserExt, UserInfo};
 pub use validate::ConfigError;
 pub use verify::{Claims, JwksVerifier, TokenVerifier, VerifyError};
