@@ -295,6 +295,11 @@ impl Inner {
                 claims.insert("email".into(), Value::String(email));
             }
         }
+        if claims.contains_key("email") {
+            // GitHub shows only a verified address as the public profile email, and the
+            // address read from /user/emails is the primary verified one.
+            claims.insert("email_verified".into(), Value::Bool(true));
+        }
         claims.insert("scope".into(), Value::String(facts.scope));
         if let Some(exp) = facts.exp {
             claims.insert("exp".into(), Value::from(exp));

@@ -281,6 +281,11 @@ impl Inner {
         }
         if let (None, Some(email)) = (claims.get("email"), profile.get("email")) {
             claims.insert("email".into(), email.clone());
+            // The address and whether Google verified it come together or not at all.
+            match profile.get("email_verified") {
+                Some(verified) => claims.insert("email_verified".into(), verified.clone()),
+                None => claims.remove("email_verified"),
+            };
         }
         Ok(())
     }
