@@ -146,7 +146,11 @@
 
 pub mod challenge;
 pub mod clock;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
+mod logged;
 pub mod middleware;
 pub mod providers;
 pub mod proxy;

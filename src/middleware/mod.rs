@@ -20,6 +20,7 @@ use crate::{
     challenge::{BearerErrorCode, Challenge},
     clock::Clock,
     clock::SystemClock,
+    logged::Logged,
     secret::AccessToken,
     user::UserInfoFn,
     user::{default_user_info, Anonymous},
@@ -341,7 +342,7 @@ impl Config {
         {
             log::debug!(
                 "token of user {} lacks required scope {missing}",
-                user.user_id
+                Logged(&user.user_id)
             );
             return Err(AuthError::InsufficientScope(
                 self.challenges.insufficient_scope.clone(),
@@ -370,10 +371,13 @@ impl Config {
 
     fn refused(&self, error: VerifyError) -> AuthError {
         if error.is_unavailable() {
-            log::error!("cannot verify bearer tokens: {error}");
+            log::error!(
+                "cannot verify bearer tokens: {}",
+                Logged(&error.to_string())
+            );
             AuthError::Unavailable
         } else {
-            log::debug!("bearer token refused: {error}");
+            log::debug!("bearer token refused: {}", Logged(&error.to_string()));
             self.invalid_token()
         }
     }

@@ -16,7 +16,10 @@ use super::{
     config::ProxyConfig,
     error::{no_store, OAuthError},
 };
-use crate::http::{call, client, Answer, CallFailure};
+use crate::{
+    http::{call, client, Answer, CallFailure},
+    logged::Logged,
+};
 
 /// Largest upstream body read: token responses with an ID token are a few KiB.
 const MAX_BODY: usize = 64 * 1024;
@@ -157,9 +160,9 @@ fn upstream_error(
     let code = code.as_str().unwrap_or("");
     let description = map.get("error_description").and_then(Value::as_str);
     log::debug!(
-        "upstream {endpoint} error {:?} ({status}): {:?}",
-        truncated(code),
-        description.map(truncated)
+        "upstream {endpoint} error `{}` ({status}): {}",
+        Logged(code),
+        Logged(description.unwrap_or(""))
     );
     match code {
         // GitHub: incorrect_client_credentials, redirect_uri_mismatch.
@@ -168,10 +171,10 @@ fn upstream_error(
         | "incorrect_client_credentials"
         | "redirect_uri_mismatch" => {
             log::error!(
-                "the upstream refused the proxy's own client credentials ({:?}): check \
+                "the upstream refused the proxy's own client credentials (`{}`): check \
                  client_id, client_secret, client_auth_method and the redirect URI registered \
                  there",
-                truncated(code)
+                Logged(code)
             );
             OAuthError::ServerError("the proxy's upstream credentials were refused".into())
         }
@@ -193,14 +196,6 @@ fn upstream_error(
         _ => OAuthError::InvalidGrant(
             "the identity provider refused the code or refresh token".into(),
         ),
-    }
-}
-
-/// At most 200 characters of an upstream text, for a log line.
-fn truncated(text: &str) -> &str {
-    match text.char_indices().nth(200) {
-        Some((end, _)) => &text[..end],
-        None => text,
     }
 }
 

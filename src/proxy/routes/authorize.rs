@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use url::Url;
 
 use super::{error_page, read_body, Params, State};
+use crate::logged::Logged;
 use crate::proxy::{
     clients, config::ProxyConfig, error::OAuthError, flow, state::PendingAuthorization,
 };
@@ -39,7 +40,10 @@ fn authorize(cfg: &ProxyConfig, req: &HttpRequest, params: &Params, post: bool) 
     let (pending, redirect) = match trusted(cfg, params) {
         Ok(found) => found,
         Err(e) => {
-            log::debug!("authorization request refused before trust: {e}");
+            log::debug!(
+                "authorization request refused before trust: {}",
+                Logged(&e.to_string())
+            );
             return error_page(actix_web::http::StatusCode::BAD_REQUEST, &e);
         }
     };
@@ -49,7 +53,7 @@ fn authorize(cfg: &ProxyConfig, req: &HttpRequest, params: &Params, post: bool) 
         // remembered or off), right before the upstream redirect.
         Ok(pending) => flow::begin(cfg, req, pending, &redirect, post),
         Err(e) => {
-            log::debug!("authorization request refused: {e}");
+            log::debug!("authorization request refused: {}", Logged(&e.to_string()));
             e.redirect(&redirect, state.filter(|s| s.len() <= MAX_STATE), &cfg.base)
         }
     }
