@@ -15,12 +15,10 @@ use actix_mcp_oauth::{
 use actix_web::{dev::ServerHandle, web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
-use crate::upstream::{Faulty, Mode};
-
-#[path = "../common/jose.rs"]
-mod jose;
-
-use jose::{jwks, signed, Key};
+use crate::{
+    jose::{jwks, signed, Key},
+    upstream::{Faulty, Mode},
+};
 
 const ISS: &str = "https://issuer.example";
 const AUD: &str = "api";
