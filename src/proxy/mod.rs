@@ -7,6 +7,8 @@ mod consent;
 mod cookies;
 mod error;
 mod flow;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod redirect;
 mod routes;
 mod seal;

@@ -1,7 +1,8 @@
-//! Upstream faults and size bounds: a token endpoint and a key set that misbehave (slow, reset, HTML, huge,
-//! invalid, redirecting, down, duplicate keys), each against a local server on 127.0.0.1.
-//! Every answer is a clean, spec-shaped error within the configured timeout; the next good
-//! request succeeds; keys already fetched keep serving.
+//! Upstream faults and size bounds. A token endpoint and a key set that misbehave (slow, reset,
+//! HTML, huge, invalid, redirecting, down, duplicate keys), each a local server on 127.0.0.1:
+//! every answer is a clean, spec-shaped error within the configured timeout, the next good
+//! request succeeds, keys already fetched keep serving. And every size bound, at the bound and
+//! past it.
 
 #[path = "../common/jose.rs"]
 mod jose;
