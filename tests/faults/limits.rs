@@ -204,3 +204,38 @@ async fn a_key_set_past_its_configured_size_is_unavailable_and_at_it_serves() {
     let past = verifier(8 * KIB - 1).verify(&token).await.unwrap_err();
     assert!(past.is_unavailable(), "{past}");
 }
+
+#[actix_web::test]
+async fn a_key_set_is_used_up_to_its_configured_key_count() {
+    let keys = [
+        Key::generate("ES256"),
+        Key::generate("ES256"),
+        Key::generate("ES256"),
+    ];
+    let set = jwks(&[("k0", &keys[0]), ("k1", &keys[1]), ("k2", &keys[2])]);
+    let verifier = JwksVerifier::builder()
+        .jwks(set.to_string())
+        .issuer("https://issuer.example")
+        .audience("api")
+        .max_keys(2)
+        .build()
+        .expect("verifier");
+    let token = |i: usize| {
+        signed(
+            &format!("k{i}"),
+            &keys[i],
+            &json!({ "iss": "https://issuer.example", "aud": "api", "sub": "ada", "exp": 4_000_000_000u64 }),
+        )
+    };
+    assert!(verifier.verify(&token(0)).await.is_ok());
+    assert!(verifier.verify(&token(1)).await.is_ok());
+    let past = verifier.verify(&token(2)).await.unwrap_err();
+    assert!(!past.is_unavailable(), "{past}");
+    assert!(JwksVerifier::builder()
+        .jwks(set.to_string())
+        .issuer("https://issuer.example")
+        .audience("api")
+        .max_keys(0)
+        .build()
+        .is_err());
+}
