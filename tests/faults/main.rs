@@ -10,4 +10,5 @@ mod upstream;
 
 mod jwks;
 mod limits;
+mod soak;
 mod token;
