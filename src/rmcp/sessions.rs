@@ -71,6 +71,9 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 ///   user, an unknown id, or an id this process has forgotten gets `404 Not Found`, which MCP
 ///   clients answer by opening a new session.
 /// - A successful `DELETE` or a `404` from the transport forgets the session.
+/// - A request without an [`AuthUser`] (the middleware outside `RequireAuth`, or an anonymous
+///   request under [`allow_anonymous`](crate::RequireAuth::allow_anonymous)) is answered `500`
+///   and logged: sessions are never left unguarded by a wrong order.
 ///
 /// Memory is bounded: at most [`max_sessions`](SessionBindingBuilder::max_sessions) bindings,
 /// at most [`max_sessions_per_user`](SessionBindingBuilder::max_sessions_per_user) per user, and

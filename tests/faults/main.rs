@@ -8,6 +8,7 @@
 mod jose;
 mod upstream;
 
+mod flood;
 mod jwks;
 mod limits;
 mod soak;
