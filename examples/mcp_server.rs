@@ -32,7 +32,7 @@ use std::{env, error::Error, sync::Arc};
 
 use actix_mcp_oauth::{
     forward_auth_user, http::ProviderMetadata, proxy::ClientDocuments, AuthUser, AuthUserExt,
-    JwksVerifier, OAuthProxy, ProxyKey,
+    JwksVerifier, OAuthProxy, ProxyKey, SessionBinding,
 };
 use actix_web::{
     middleware::{Condition, Logger},
@@ -213,15 +213,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .client_documents(client_documents()?)
         .build()?;
 
-    // Built once, outside the worker factory, so every worker shares its sessions. Stateless:
-    // each POST is served on its own, answered with `application/json` instead of an SSE stream.
+    // Built once, outside the worker factory, so every worker shares its sessions; each
+    // session answers only the user who opened it. Stateless: each POST is served on its own,
+    // answered with `application/json` instead of an SSE stream.
     let stateless = flag("MCP_STATELESS");
+    let sessions = Arc::new(LocalSessionManager::default());
+    let binding = SessionBinding::builder()
+        .closing(sessions.clone())
+        .build()?;
     let server = Whoami {
         tools: Arc::new(Whoami::tool_router()),
     };
     let mcp = StreamableHttpService::builder()
         .service_factory(Arc::new(move || Ok(server.clone())))
-        .session_manager(Arc::new(LocalSessionManager::default()))
+        .session_manager(sessions)
         .allowed_hosts(allowed_hosts(&public)?)
         .stateful_mode(!stateless)
         .json_response(stateless)
@@ -247,6 +252,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .service(proxy.scope())
             .service(
                 web::scope("/mcp")
+                    .wrap(binding.clone())
                     .wrap(proxy.require_auth())
                     // Outermost, so that preflight requests (which carry no token) are answered.
                     .wrap(proxy.cors())

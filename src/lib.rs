@@ -197,8 +197,9 @@
 //! # Feature flags
 //!
 //! - `rmcp`: [`AuthUser`] as an argument of rmcp `#[tool]` functions, and
-//!   `forward_auth_user`, the rmcp-actix-web `on_request_fn` hook that carries the user from
-//!   the actix request into the MCP request.
+//!   `forward_auth_user`, the rmcp-actix-web `on_request_fn` hook that carries the user from the
+//!   actix request into the MCP request; `SessionBinding`, the middleware that keeps each MCP
+//!   session to the user who opened it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -207,7 +208,11 @@
 pub mod access;
 pub mod challenge;
 pub mod clock;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
+mod logged;
 pub mod middleware;
 pub mod providers;
 pub mod proxy;
@@ -234,7 +239,7 @@ pub use middleware::RequireAuth;
 pub use proxy::{OAuthProxy, ProxyKey};
 pub use remote::RemoteAuth;
 #[cfg(feature = "rmcp")]
-pub use rmcp::forward_auth_user;
+pub use rmcp::{forward_auth_user, SessionBinding, SessionBindingBuilder};
 pub use user::{AuthUser, AuthUserExt, UserInfo};
 pub use validate::ConfigError;
 pub use verify::{Claims, JwksVerifier, TokenVerifier, VerifyError};

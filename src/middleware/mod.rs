@@ -24,6 +24,7 @@ use crate::{
     challenge::{BearerErrorCode, Challenge},
     clock::Clock,
     clock::SystemClock,
+    logged::Logged,
     secret::AccessToken,
     user::UserInfoFn,
     user::{default_user_info, Anonymous},
@@ -364,7 +365,7 @@ impl Config {
         {
             log::debug!(
                 "token of user {} lacks required scope {missing}",
-                user.user_id
+                Logged(&user.user_id)
             );
             return Err(AuthError::InsufficientScope(
                 self.challenges.insufficient_scope.clone(),
@@ -402,10 +403,13 @@ impl Config {
     /// provider outage is not, so the token is tried again as soon as it comes back.
     fn refused(&self, token: &str, now: u64, error: VerifyError) -> AuthError {
         if error.is_unavailable() {
-            log::error!("cannot verify bearer tokens: {error}");
+            log::error!(
+                "cannot verify bearer tokens: {}",
+                Logged(&error.to_string())
+            );
             AuthError::Unavailable
         } else {
-            log::debug!("bearer token refused: {error}");
+            log::debug!("bearer token refused: {}", Logged(&error.to_string()));
             self.cache.insert_refused(token, now);
             self.invalid_token()
         }

@@ -17,7 +17,7 @@ use crate::{
     http::{api_client, Answer, ClientAuthMethod, ClientCredentials},
     proxy::OAuthProxyBuilder,
     validate::secure_url,
-    verify::api::{classify, send, DEFAULT_API_TIMEOUT},
+    verify::api::{classify, send, Flights, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT},
     Claims, ConfigError, TokenVerifier, VerifyError,
 };
 
@@ -62,6 +62,7 @@ pub fn github() -> GitHub {
         cache_ttl: DEFAULT_CACHE_TTL,
         user_agent: "actix-mcp-oauth".into(),
         timeout: DEFAULT_API_TIMEOUT,
+        max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
     }
 }
 
@@ -74,6 +75,7 @@ pub struct GitHub {
     cache_ttl: Duration,
     user_agent: String,
     timeout: Duration,
+    max_calls_in_flight: usize,
 }
 
 impl GitHub {
@@ -115,6 +117,15 @@ impl GitHub {
         self
     }
 
+    /// The most calls to GitHub this verifier makes at once (default 32). Requests with a token
+    /// whose check is already running wait for that check instead of making their own; past
+    /// the bound a request gets 503 at once (retry later) instead of queueing behind a slow
+    /// provider, so a flood of junk tokens costs at most this many calls at a time.
+    pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
+        self.max_calls_in_flight = calls;
+        self
+    }
+
     /// The verifier alone.
     pub fn verifier(&self) -> Result<GitHubVerifier, ConfigError> {
         let client_id = self.common.credentials.id()?;
@@ -131,6 +142,9 @@ impl GitHub {
         }
         if self.timeout.is_zero() {
             return Err(invalid("timeout", "must be positive"));
+        }
+        if self.max_calls_in_flight == 0 {
+            return Err(invalid("max_calls_in_flight", "must be at least 1"));
         }
         let api = secure_url("api_url", &self.api_url)?;
         let api = api.as_str().trim_end_matches('/');
@@ -149,6 +163,7 @@ impl GitHub {
                 user_agent: self.user_agent.clone(),
                 timeout: self.timeout,
                 clock: self.common.clock.clone(),
+                flights: Flights::new(self.max_calls_in_flight),
             }),
         })
     }
@@ -252,6 +267,7 @@ struct Inner {
     user_agent: String,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    flights: Flights,
 }
 
 impl Inner {
@@ -343,6 +359,11 @@ impl Inner {
                 claims.insert("email_verified".into(), Value::Bool(true));
             }
         }
+        if claims.contains_key("email") {
+            // GitHub shows only a verified address as the public profile email, and the
+            // address read from /user/emails is the primary verified one.
+            claims.insert("email_verified".into(), Value::Bool(true));
+        }
         claims.insert("scope".into(), Value::String(facts.scope));
         if let Some(exp) = facts.exp {
             claims.insert("exp".into(), Value::from(exp));
@@ -390,8 +411,14 @@ fn email_list(answer: &Answer) -> Result<Option<String>, VerifyError> {
 
 impl GitHubVerifier {
     async fn check(&self, token: &str) -> Result<Claims, VerifyError> {
-        let facts = self.inner.check_token(token).await?;
-        self.inner.user(token, facts).await
+        let inner = &*self.inner;
+        inner
+            .flights
+            .run(token, || async move {
+                let facts = inner.check_token(token).await?;
+                inner.user(token, facts).await
+            })
+            .await
     }
 }
 

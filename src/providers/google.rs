@@ -12,7 +12,9 @@ use crate::{
     http::api_client,
     proxy::OAuthProxyBuilder,
     validate::{invalid, secure_url},
-    verify::api::{classify, seconds, send, DEFAULT_API_TIMEOUT},
+    verify::api::{
+        classify, seconds, send, Flights, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT,
+    },
     verify::{check_named, Named},
     Claims, ConfigError, TokenVerifier, VerifyError,
 };
@@ -68,6 +70,7 @@ pub fn google() -> Google {
         userinfo_url: USERINFO_URL.into(),
         fetch_profile: true,
         timeout: DEFAULT_API_TIMEOUT,
+        max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
     }
 }
 
@@ -81,6 +84,7 @@ pub struct Google {
     userinfo_url: String,
     fetch_profile: bool,
     timeout: Duration,
+    max_calls_in_flight: usize,
 }
 
 impl Google {
@@ -140,11 +144,23 @@ impl Google {
         self
     }
 
+    /// The most calls to Google this verifier makes at once (default 32). Requests with a token
+    /// whose check is already running wait for that check instead of making their own; past
+    /// the bound a request gets 503 at once (retry later) instead of queueing behind a slow
+    /// provider, so a flood of junk tokens costs at most this many calls at a time.
+    pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
+        self.max_calls_in_flight = calls;
+        self
+    }
+
     /// The verifier alone.
     pub fn verifier(&self) -> Result<GoogleVerifier, ConfigError> {
         let client_id = self.common.credentials.id()?;
         if self.timeout.is_zero() {
             return Err(invalid("timeout", "must be positive"));
+        }
+        if self.max_calls_in_flight == 0 {
+            return Err(invalid("max_calls_in_flight", "must be at least 1"));
         }
         Ok(GoogleVerifier {
             inner: Arc::new(Inner {
@@ -155,6 +171,7 @@ impl Google {
                 fetch_profile: self.fetch_profile,
                 timeout: self.timeout,
                 clock: self.common.clock.clone(),
+                flights: Flights::new(self.max_calls_in_flight),
             }),
         })
     }
@@ -213,10 +230,18 @@ struct Inner {
     fetch_profile: bool,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    flights: Flights,
 }
 
 impl GoogleVerifier {
     async fn check(&self, token: &str) -> Result<Claims, VerifyError> {
+        self.inner
+            .flights
+            .run(token, || self.check_now(token))
+            .await
+    }
+
+    async fn check_now(&self, token: &str) -> Result<Claims, VerifyError> {
         let inner = &*self.inner;
         let req = api_client()
             .post(inner.tokeninfo_url.as_str())
@@ -296,6 +321,11 @@ impl Inner {
         }
         if let (None, Some(email)) = (claims.get("email"), profile.get("email")) {
             claims.insert("email".into(), email.clone());
+            // The address and whether Google verified it come together or not at all.
+            match profile.get("email_verified") {
+                Some(verified) => claims.insert("email_verified".into(), verified.clone()),
+                None => claims.remove("email_verified"),
+            };
         }
         Ok(())
     }

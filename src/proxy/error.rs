@@ -39,6 +39,9 @@ pub(crate) enum OAuthError {
     /// `unsupported_grant_type` (400).
     #[display("unsupported_grant_type: {_0}")]
     UnsupportedGrantType(#[error(not(source))] Description),
+    /// `invalid_scope` (400): the provider refused the scope a refresh asked for.
+    #[display("invalid_scope: {_0}")]
+    InvalidScope(#[error(not(source))] Description),
     /// `unsupported_response_type` (400, authorization endpoint).
     #[display("unsupported_response_type: {_0}")]
     UnsupportedResponseType(#[error(not(source))] Description),
@@ -79,6 +82,7 @@ impl OAuthError {
             Self::InvalidClient(_) => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
             Self::UnsupportedResponseType(_) => "unsupported_response_type",
             Self::AccessDenied(_) => "access_denied",
             Self::InvalidTarget(_) => "invalid_target",
@@ -95,6 +99,7 @@ impl OAuthError {
             | Self::InvalidClient(d)
             | Self::InvalidGrant(d)
             | Self::UnsupportedGrantType(d)
+            | Self::InvalidScope(d)
             | Self::UnsupportedResponseType(d)
             | Self::AccessDenied(d)
             | Self::InvalidTarget(d)

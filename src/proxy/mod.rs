@@ -9,6 +9,8 @@ mod cookies;
 mod documents;
 mod error;
 mod flow;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod redirect;
 mod routes;
 mod seal;

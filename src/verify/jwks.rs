@@ -90,6 +90,7 @@ struct Remote {
     refetch_interval: u64,
     fetch_timeout: Duration,
     max_response_bytes: usize,
+    max_keys: usize,
 }
 
 struct CachedKeys {
@@ -308,7 +309,7 @@ impl Inner {
         let Some(remote) = &self.remote else {
             return Err(VerifyError::UnknownKey);
         };
-        let set = KeySet::from_jwks(&fetched.body, self.policy.algorithms)
+        let set = KeySet::from_jwks(&fetched.body, self.policy.algorithms, remote.max_keys)
             .map_err(|e| VerifyError::Unavailable(format!("JWKS unusable: {e}")))?;
         let lifetime = cache_lifetime(fetched.max_age, remote.cache_ttl);
         Ok(Arc::new(CachedKeys {

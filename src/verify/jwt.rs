@@ -323,7 +323,65 @@ impl<'t> Jws<'t> {
                 .map_err(|_| VerifyError::Malformed("payload is not a JSON object"))?;
             check_claims(&registered, &self.payload, policy, now)?
         };
+        // The typed read above skips the claims it does not check without validating them, and
+        // `Claims` reads the whole map only on first use: a payload with invalid UTF-8, a bad
+        // escape or nesting past serde_json's limit in an unchecked claim would pass here and
+        // then read as an empty map. Walk it all once (no allocation) so that it cannot.
+        serde_json::from_slice::<Walk>(&self.payload)
+            .map_err(|_| VerifyError::Malformed("payload is not valid JSON"))?;
         Ok(Claims::from_verified_json(self.payload, exp))
+    }
+}
+
+/// A JSON value read in full and thrown away: every string validated, every level counted
+/// against the nesting limit, exactly as reading it into a `serde_json::Map` would.
+struct Walk;
+
+impl<'de> Deserialize<'de> for Walk {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Walk)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk {
+    type Value = Walk;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_unit<E>(self) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Walk, A::Error> {
+        while seq.next_element::<Walk>()?.is_some() {}
+        Ok(Walk)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Walk, A::Error> {
+        while map.next_entry::<Walk, Walk>()?.is_some() {}
+        Ok(Walk)
     }
 }
 
@@ -541,6 +599,42 @@ mod tests {
             check(&bad).unwrap_err(),
             VerifyError::Malformed("payload is not a JSON object")
         );
+    }
+
+    /// Found by the `jwt` fuzz target: a right signature over a payload whose unchecked claim
+    /// held invalid UTF-8 was accepted, and its claims then read as an empty map.
+    #[test]
+    fn a_signed_payload_with_an_unreadable_claim_is_malformed() {
+        let good = good_payload().to_string();
+        let body = &good[..good.len() - 1];
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let payloads: [Vec<u8>; 3] = [
+            [body.as_bytes(), b",\"scope\":\"openid emai\x8a\"}"].concat(),
+            format!("{body},\"nested\":{deep}}}").into_bytes(),
+            format!("{body},\"name\":\"\\ud800\"}}").into_bytes(),
+        ];
+        let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "RS256", "kid": "rsa" }).to_string());
+        for payload in payloads {
+            let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(&payload));
+            let signature = super::testing::signer("RS256")
+                .sign(input.as_bytes())
+                .unwrap();
+            let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+            assert_eq!(
+                check(&token).unwrap_err(),
+                VerifyError::Malformed("payload is not valid JSON"),
+                "{}",
+                String::from_utf8_lossy(&payload)
+            );
+        }
+        // The same with readable claims is accepted and reads in full.
+        let fine = format!("{body},\"nested\":[[1]],\"name\":\"\\u00e9\"}}");
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(&fine));
+        let signature = super::testing::signer("RS256")
+            .sign(input.as_bytes())
+            .unwrap();
+        let claims = check(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))).unwrap();
+        assert_eq!(claims.get_str("name"), Some("é"));
     }
 
     #[test]

@@ -814,8 +814,8 @@ async fn good_tokens_of_every_algorithm_reach_the_handler_as_their_user() {
         let payload = json!({
             "iss": ISS, "sub": format!("user-{alg}"), "aud": [AUD, "userinfo"],
             "exp": T0 + 600, "iat": T0 - 10,
-            "email": "ada@example.com", "name": "Ada", "preferred_username": "ada",
-            "scope": "mcp:tools mcp:read", "permissions": ["docs:read"], "roles": ["admin"],
+            "email": "ada@example.com", "email_verified": true, "name": "Ada",
+            "preferred_username": "ada", "scope": "mcp:tools mcp:read", "permissions": ["docs:read"], "roles": ["admin"],
         });
         let token = sign(&header(alg, kid), &payload, key, alg);
         let before = reached.load(Ordering::SeqCst);

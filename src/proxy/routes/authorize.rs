@@ -12,6 +12,7 @@ use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use url::Url;
 
 use super::{error_page, read_body, Params, State};
+use crate::logged::Logged;
 use crate::proxy::{
     clients, config::ProxyConfig, error::OAuthError, flow, state::PendingAuthorization,
 };
@@ -47,7 +48,10 @@ async fn authorize(
     let (pending, redirect) = match trusted(cfg, params).await {
         Ok(found) => found,
         Err(e) => {
-            log::debug!("authorization request refused before trust: {e}");
+            log::debug!(
+                "authorization request refused before trust: {}",
+                Logged(&e.to_string())
+            );
             let status = match e {
                 OAuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_REQUEST,
@@ -62,7 +66,7 @@ async fn authorize(
         // remembered or off), right before the upstream redirect.
         Ok(pending) => flow::begin(cfg, req, pending, &redirect, post),
         Err(e) if approved => {
-            log::debug!("authorization request refused: {e}");
+            log::debug!("authorization request refused: {}", Logged(&e.to_string()));
             e.redirect(&redirect, state.filter(|s| s.len() <= MAX_STATE), &cfg.base)
         }
         Err(e) => {

@@ -5,6 +5,7 @@ use actix_web::{http::StatusCode, HttpRequest, HttpResponse};
 use url::Url;
 
 use super::{error_page, Params, State};
+use crate::logged::Logged;
 use crate::proxy::{
     cookies,
     error::{redirect_with, OAuthError},
@@ -56,7 +57,10 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     if let (Some(expected), Some(iss)) = (&cfg.upstream_issuer, params.get("iss")) {
         // RFC 9207: an answer naming another issuer is a mix-up attack or a misconfiguration.
         if iss != expected {
-            log::warn!("callback `iss` {iss} differs from the configured upstream issuer");
+            log::warn!(
+                "callback `iss` {} differs from the configured upstream issuer",
+                Logged(iss)
+            );
             return refuse(OAuthError::InvalidRequest(
                 "the sign-in answer comes from another identity provider".into(),
             ));
@@ -69,7 +73,7 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     }
 
     if let Some(error) = params.get("error") {
-        log::debug!("upstream authorization error `{error}`");
+        log::debug!("upstream authorization error `{}`", Logged(error));
         // Forwarded as given when it is a well-formed error code (RFC 6749 §4.1.2.1 charset).
         let code = if is_error_token(error) {
             error

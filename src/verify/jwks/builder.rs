@@ -16,6 +16,7 @@ const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
 const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 pub(super) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024;
+const DEFAULT_MAX_KEYS: usize = 100;
 
 /// Configures a [`JwksVerifier`]. The key set, the issuer (or [issuer policy](IssuerPolicy))
 /// and the audience (or an explicit [`any_audience`](Self::any_audience)) are required; every
@@ -35,6 +36,7 @@ pub struct JwksVerifierBuilder {
     refetch_interval: Duration,
     fetch_timeout: Duration,
     max_response_bytes: usize,
+    max_keys: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -59,6 +61,7 @@ impl Default for JwksVerifierBuilder {
             refetch_interval: DEFAULT_REFETCH_INTERVAL,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_keys: DEFAULT_MAX_KEYS,
             clock: Arc::new(SystemClock),
         }
     }
@@ -198,6 +201,13 @@ impl JwksVerifierBuilder {
         self
     }
 
+    /// The most keys used from one key set; further keys are ignored (with a warning). Default
+    /// 100: providers publish a handful, and each key costs a parse when the set loads.
+    pub fn max_keys(mut self, keys: usize) -> Self {
+        self.max_keys = keys;
+        self
+    }
+
     /// The clock for token times and cache expiry. Default [`SystemClock`].
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -251,6 +261,9 @@ impl JwksVerifierBuilder {
             client: self.client,
             refuse_client_credentials: self.refuse_client_credentials,
         };
+        if self.max_keys == 0 {
+            return Err(invalid("max_keys", "zero"));
+        }
         let (remote, keys) = match self.source.ok_or(ConfigError::Missing("jwks_url"))? {
             SourceSpec::Url(url) => {
                 if self.cache_ttl.as_secs() == 0 {
@@ -268,11 +281,12 @@ impl JwksVerifierBuilder {
                     refetch_interval: self.refetch_interval.as_secs(),
                     fetch_timeout: self.fetch_timeout,
                     max_response_bytes: self.max_response_bytes,
+                    max_keys: self.max_keys,
                 };
                 (Some(remote), None)
             }
             SourceSpec::Static(json) => {
-                let set = KeySet::from_jwks(json.as_bytes(), algorithms)
+                let set = KeySet::from_jwks(json.as_bytes(), algorithms, self.max_keys)
                     .map_err(|e| invalid("jwks", &e.to_string()))?;
                 let keys = CachedKeys {
                     set,

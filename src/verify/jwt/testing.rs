@@ -107,7 +107,7 @@ pub(crate) fn policy() -> Policy {
 
 pub(crate) fn key_set() -> &'static KeySet {
     static SET: OnceLock<KeySet> = OnceLock::new();
-    SET.get_or_init(|| KeySet::from_jwks(jwks().as_bytes(), AlgSet::all()).unwrap())
+    SET.get_or_init(|| KeySet::from_jwks(jwks().as_bytes(), AlgSet::all(), 100).unwrap())
 }
 
 pub(crate) fn check_with(

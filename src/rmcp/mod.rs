@@ -6,6 +6,8 @@
 //! builds the MCP request from a copy of the HTTP parts, and calls an `on_request` hook with the
 //! actix request and the extensions it will attach. [`forward_auth_user`] is that hook; the
 //! [`FromContextPart`] impl reads the user back inside the tool.
+//!
+//! [`SessionBinding`] keeps each MCP session to the user who opened it.
 
 use ::rmcp::{
     handler::server::common::{AsRequestContext, FromContextPart},
@@ -15,6 +17,10 @@ use ::rmcp::{
 use actix_web::{HttpMessage, HttpRequest};
 
 use crate::AuthUser;
+
+mod sessions;
+
+pub use sessions::{SessionBinding, SessionBindingBuilder};
 
 /// Copies the [`AuthUser`] of an actix request into the extensions of the MCP request.
 ///
