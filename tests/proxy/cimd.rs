@@ -186,7 +186,12 @@ fn assert_refused(res: &Answer, why: &str) {
 
 #[actix_web::test]
 async fn a_metadata_document_client_signs_in_with_its_domain_shown_as_verified() {
+    record_logs();
+    let warning = "client metadata documents may be fetched from loopback addresses";
+    let before = logged(warning);
     let s = Setup::start(|d| d).await;
+    // The loopback exception these tests need is never silent.
+    assert!(logged(warning) > before, "the loopback exception is logged");
     let id = s.serve("/client.json", json!({}));
     let meta = get(&s.proxy.url("/.well-known/oauth-authorization-server")).await;
     assert_eq!(meta.json()["client_id_metadata_document_supported"], true);
