@@ -24,6 +24,10 @@
 //! | `PORT` | where to listen, on 127.0.0.1 | 8080 |
 //! | `PUBLIC_URL` | the URL clients use (https off loopback) | `http://127.0.0.1:$PORT` |
 //! | `OAUTH_PROXY_KEY` | base64url, >= 32 bytes; comma-separated to rotate (first seals) | random |
+//! | `CIMD_ALLOW_HOSTS`, `CIMD_DENY_HOSTS` | client metadata document hosts allowed / refused (comma-separated, `*.suffix` allowed) | none |
+//! | `CIMD_ALLOW_LISTED_ONLY` | `1`: accept documents only from `CIMD_ALLOW_HOSTS` | unset |
+//! | `CIMD_ALLOW_LOOPBACK` | `1`: documents may be on loopback hosts (local testing only; logged as a warning) | unset |
+//! | `CIMD_EXTRA_ROOT_CERT` | a PEM file of a CA trusted for document fetches (a local test CA) | unset |
 //! | `RUST_LOG` | env_logger filter | `info` |
 //! | `MCP_STATELESS` | `1`: no sessions, every `POST` answered with plain JSON | `0` (sessions, SSE) |
 //! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/protected`, the baselines of `benches/load.sh` | `0` |
@@ -141,23 +145,27 @@ fn proxy_keys() -> Result<Vec<ProxyKey>, Box<dyn Error>> {
 /// Clients identified by their metadata document's URL: host lists from `CIMD_ALLOW_HOSTS` and
 /// `CIMD_DENY_HOSTS` (comma-separated, `*.suffix` allowed), `CIMD_ALLOW_LISTED_ONLY=1`, and for
 /// local testing `CIMD_ALLOW_LOOPBACK=1` and `CIMD_EXTRA_ROOT_CERT` (a PEM file of a test CA).
-fn client_documents() -> Result<ClientDocuments, Box<dyn Error>> {
+/// `var` reads one variable (the process environment in `main`).
+fn client_documents(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<ClientDocuments, Box<dyn Error>> {
     let list = |name| {
-        env::var(name)
+        var(name)
             .map(|v| {
                 v.split(',')
                     .map(|h| h.trim().to_owned())
                     .filter(|h| !h.is_empty())
-                    .collect()
+                    .collect::<Vec<String>>()
             })
-            .unwrap_or_else(|_| Vec::<String>::new())
+            .unwrap_or_default()
     };
+    let on = |name| var(name).is_some_and(|v| v == "1");
     let mut docs = ClientDocuments::builder()
         .allow_hosts(list("CIMD_ALLOW_HOSTS"))
         .deny_hosts(list("CIMD_DENY_HOSTS"))
-        .allow_listed_only(env::var("CIMD_ALLOW_LISTED_ONLY").is_ok_and(|v| v == "1"))
-        .allow_loopback(env::var("CIMD_ALLOW_LOOPBACK").is_ok_and(|v| v == "1"));
-    if let Ok(path) = env::var("CIMD_EXTRA_ROOT_CERT") {
+        .allow_listed_only(on("CIMD_ALLOW_LISTED_ONLY"))
+        .allow_loopback(on("CIMD_ALLOW_LOOPBACK"));
+    if let Some(path) = var("CIMD_EXTRA_ROOT_CERT") {
         docs = docs.extra_root_certificate(
             std::fs::read(&path).map_err(|e| format!("CIMD_EXTRA_ROOT_CERT: {e}"))?,
         );
@@ -210,7 +218,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .client_secret(client_secret)
         .verifier(verifier)
         .proxy_keys(proxy_keys()?)
-        .client_documents(client_documents()?)
+        .client_documents(client_documents(|name| env::var(name).ok())?)
         .build()?;
 
     // Built once, outside the worker factory, so every worker shares its sessions; each
@@ -282,4 +290,50 @@ async fn main() -> Result<(), Box<dyn Error>> {
     .run()
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_documents;
+
+    fn from(vars: &[(&str, &str)]) -> Result<String, String> {
+        client_documents(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .map(|docs| format!("{docs:?}"))
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_cimd_variables_reach_the_settings() {
+        let default = from(&[]).unwrap();
+        assert!(default.contains("enabled: true"), "{default}");
+        assert!(default.contains("allow_loopback: false"), "{default}");
+        assert!(default.contains("allow_listed_only: false"), "{default}");
+        let set = from(&[
+            ("CIMD_ALLOW_HOSTS", " claude.ai, *.vscode.dev ,"),
+            ("CIMD_DENY_HOSTS", "evil.example"),
+            ("CIMD_ALLOW_LISTED_ONLY", "1"),
+            ("CIMD_ALLOW_LOOPBACK", "1"),
+        ])
+        .unwrap();
+        for part in [
+            "claude.ai",
+            "vscode.dev",
+            "evil.example",
+            "allow_listed_only: true",
+            "allow_loopback: true",
+        ] {
+            assert!(set.contains(part), "{part} in {set}");
+        }
+        // Only `1` turns a switch on.
+        let off = from(&[("CIMD_ALLOW_LOOPBACK", "true")]).unwrap();
+        assert!(off.contains("allow_loopback: false"), "{off}");
+        // Bad values fail the start, naming the variable where it is the example's to name.
+        assert!(from(&[("CIMD_ALLOW_HOSTS", "https://claude.ai")]).is_err());
+        let missing = from(&[("CIMD_EXTRA_ROOT_CERT", "/nonexistent/ca.pem")]).unwrap_err();
+        assert!(missing.contains("CIMD_EXTRA_ROOT_CERT"), "{missing}");
+    }
 }

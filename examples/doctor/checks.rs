@@ -244,6 +244,7 @@ async fn challenge(r: &mut Report, url: &Url) -> Option<String> {
         "Access-Control-Allow-Origin set",
         "no Access-Control-Allow-Origin: browser-based clients cannot read the 401",
     );
+    preflight(r, url).await;
     let header = got
         .header("www-authenticate")
         .unwrap_or_default()
@@ -284,6 +285,48 @@ async fn challenge(r: &mut Report, url: &Url) -> Option<String> {
             None
         }
     }
+}
+
+/// The CORS preflight a browser sends before its first POST with a bearer token: without an
+/// answer that allows the origin and the `authorization` header, the browser never sends the
+/// POST at all.
+async fn preflight(r: &mut Report, url: &Url) {
+    let req = client()
+        .request(actix_web::http::Method::OPTIONS, url.as_str())
+        .insert_header(("origin", ORIGIN))
+        .insert_header(("access-control-request-method", "POST"))
+        .insert_header((
+            "access-control-request-headers",
+            "authorization, content-type, mcp-protocol-version",
+        ));
+    let got = match req.send().await {
+        Ok(res) => read(res).await,
+        Err(e) => Err(e.to_string()),
+    };
+    let name = "CORS preflight on the MCP endpoint";
+    let got = match got {
+        Ok(got) => got,
+        Err(e) => return r.add(Status::Fail, name, format!("no answer to OPTIONS: {e}")),
+    };
+    let allowed_headers = got
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let headers_ok = allowed_headers == "*"
+        || allowed_headers
+            .split(',')
+            .any(|h| h.trim() == "authorization");
+    r.check(
+        (200..300).contains(&got.status) && got.cors() && headers_ok,
+        name,
+        "OPTIONS allows the origin and the authorization header",
+        format!(
+            "OPTIONS answered {} (Access-Control-Allow-Origin {:?}, Access-Control-Allow-Headers \
+             {allowed_headers:?}): browsers will not send the POST",
+            got.status,
+            got.header("access-control-allow-origin"),
+        ),
+    );
 }
 
 /// Step 2: the protected-resource metadata wherever clients look; the authorization servers.

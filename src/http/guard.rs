@@ -17,6 +17,7 @@
 //! any traffic to that address, since a refused address is never connected to.
 
 use std::{
+    any::Any,
     fmt, io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs},
     sync::Arc,
@@ -43,6 +44,8 @@ pub(crate) struct AddressGuard {
     /// Loopback addresses (127.0.0.0/8, ::1) are let through: for local testing only.
     allow_loopback: bool,
     resolve: Arc<ResolveFn>,
+    /// Kept alive by every lookup until its blocking thread returns (see [`Self::holding`]).
+    held: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl fmt::Debug for AddressGuard {
@@ -59,6 +62,17 @@ impl AddressGuard {
         Self {
             allow_loopback,
             resolve: resolve.unwrap_or_else(|| Arc::new(system_resolve)),
+            held: None,
+        }
+    }
+
+    /// This guard, whose lookups each keep `held` alive until their resolution returns, even
+    /// when the fetch that asked has timed out and gone: a lookup on a blocking thread cannot
+    /// be cancelled, so a bound on fetches in flight must count it until it is over.
+    pub(crate) fn holding(&self, held: Arc<dyn Any + Send + Sync>) -> Self {
+        Self {
+            held: Some(held),
+            ..self.clone()
         }
     }
 
@@ -72,10 +86,14 @@ impl AddressGuard {
     pub(crate) async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         let resolve = Arc::clone(&self.resolve);
         let name = host.to_owned();
-        let resolved = actix_rt::task::spawn_blocking(move || resolve(&name))
-            .await
-            .map_err(|_| "the name resolution stopped".to_owned())?
-            .map_err(|e| format!("`{host}` could not be resolved: {e}"))?;
+        let held = self.held.clone();
+        let resolved = actix_rt::task::spawn_blocking(move || {
+            let _held = held;
+            resolve(&name)
+        })
+        .await
+        .map_err(|_| "the name resolution stopped".to_owned())?
+        .map_err(|e| format!("`{host}` could not be resolved: {e}"))?;
         if resolved.is_empty() {
             return Err(format!("`{host}` resolves to no address"));
         }
@@ -195,6 +213,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         // 2001::/23, IETF special purpose: Teredo (2001::/32), benchmarking, ORCHID...
         || (first == 0x2001 && s[1] < 0x200)
         || (first == 0x2001 && s[1] == 0x0db8) // documentation
+        || (first == 0x3fff && s[1] < 0x1000) // documentation, 3fff::/20 (RFC 9637)
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
         || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
@@ -245,6 +264,8 @@ mod tests {
             "2001::1",
             "2001:0:4136:e378:8000:63bf:3fff:fdd2",
             "2001:db8::1",
+            "3fff::1",
+            "3fff:fff:ffff::1",
             "2001:10::1",
             "fc00::1",
             "fd12:3456::1",
@@ -270,6 +291,8 @@ mod tests {
             "64:ff9b::808:808",
             "2606:4700:4700::1111",
             "2a00:1450:4001::200e",
+            "3fff:1000::1",
+            "3ffe:ffff::1",
         ];
         for ip in public {
             let parsed: IpAddr = ip.parse().unwrap();

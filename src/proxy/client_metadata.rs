@@ -41,9 +41,9 @@ pub(crate) fn check_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
 
 /// The client's name as the consent page shows it, trimmed; `None` when absent or blank.
 ///
-/// Refused: more than 200 characters, control characters, and the Unicode characters that
-/// reorder or hide text (bidirectional embeddings, overrides, isolates and marks, zero-width
-/// characters): `Claude\u{202e}lapyap` displays as something else than it is.
+/// Refused: more than 200 characters, control characters (Cc), and the Unicode characters that
+/// reorder, hide or break text (every format character, Cf, and the line and paragraph
+/// separators, Zl and Zp): `Claude\u{202e}lapyap` displays as something else than it is.
 pub(crate) fn check_client_name(name: Option<&str>) -> Result<Option<String>, OAuthError> {
     let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
         return Ok(None);
@@ -58,22 +58,23 @@ pub(crate) fn check_client_name(name: Option<&str>) -> Result<Option<String>, OA
         .any(|c| c.is_control() || is_format_character(c))
     {
         return Err(OAuthError::InvalidClientMetadata(
-            "`client_name` has control or bidirectional-formatting characters".into(),
+            "`client_name` has control, formatting or line-separator characters".into(),
         ));
     }
     Ok(Some(name.to_owned()))
 }
 
-/// Characters that change how the text around them is displayed without showing themselves.
+/// Characters that are not shown themselves but change how the text around them is shown or
+/// broken into lines: every format character (Cf: bidirectional marks, embeddings, overrides
+/// and isolates, zero-width characters, the soft hyphen, interlinear annotation, tag
+/// characters), and the line and paragraph separators (Zl, Zp). Control characters (Cc) are
+/// refused by the caller. The categories come from the Unicode tables, so a character a later
+/// Unicode version adds to them is refused too.
 fn is_format_character(c: char) -> bool {
+    use unicode_general_category::{get_general_category, GeneralCategory as G};
     matches!(
-        c,
-        '\u{061c}' // Arabic letter mark
-            | '\u{200b}'..='\u{200f}' // zero-width space/joiners, LRM, RLM
-            | '\u{202a}'..='\u{202e}' // embeddings and overrides
-            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
-            | '\u{2066}'..='\u{2069}' // isolates
-            | '\u{feff}' // zero-width no-break space
+        get_general_category(c),
+        G::Format | G::LineSeparator | G::ParagraphSeparator
     )
 }
 
@@ -175,6 +176,14 @@ mod tests {
             "bom\u{feff}",
             "bell\u{7}",
             "new\nline",
+            // Format characters outside the bidirectional set, and the line separator.
+            "soft\u{ad}hyphen",
+            "mongolian\u{180e}separator",
+            "interlinear\u{fff9}annotation",
+            "language\u{e0001}tag",
+            "line\u{2028}separator",
+            "paragraph\u{2029}separator",
+            "c1\u{85}control",
         ] {
             assert!(check_client_name(Some(bad)).is_err(), "{bad:?}");
         }

@@ -66,6 +66,11 @@ pub(crate) enum OAuthError {
     /// `server_error` (503): the upstream could not be reached in time.
     #[display("server_error: {_0}")]
     Unavailable(#[error(not(source))] Description),
+    /// `temporarily_unavailable` (503, RFC 6749 §4.1.2.1): the proxy is too busy right now
+    /// (too many client metadata documents being fetched at once); the same request works
+    /// again in a moment.
+    #[display("temporarily_unavailable: {_0}")]
+    TemporarilyUnavailable(#[error(not(source))] Description),
 }
 
 #[derive(Serialize)]
@@ -89,6 +94,7 @@ impl OAuthError {
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
             Self::ServerError(_) | Self::BadGateway(_) | Self::Unavailable(_) => "server_error",
+            Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -107,7 +113,8 @@ impl OAuthError {
             | Self::InvalidClientMetadata(d)
             | Self::ServerError(d)
             | Self::BadGateway(d)
-            | Self::Unavailable(d) => d,
+            | Self::Unavailable(d)
+            | Self::TemporarilyUnavailable(d) => d,
         }
     }
 
@@ -138,7 +145,9 @@ impl ResponseError for OAuthError {
             Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::TemporarilyUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -10,6 +10,7 @@ use std::{
 };
 
 use actix_web::{dev::ServerHandle, web, App, HttpRequest, HttpResponse, HttpServer};
+use futures::StreamExt;
 use openssl::{
     asn1::Asn1Time,
     bn::{BigNum, MsbOption},
@@ -111,7 +112,11 @@ pub struct Page {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Waits this long before answering at all.
     pub delay: Option<Duration>,
+    /// Sends the body chunked, without a `Content-Length`: pieces of this many bytes, this far
+    /// apart.
+    pub chunked: Option<(usize, Duration)>,
 }
 
 impl Page {
@@ -121,7 +126,14 @@ impl Page {
             headers: vec![("content-type".into(), "application/json".into())],
             body: serde_json::to_vec(body).unwrap(),
             delay: None,
+            chunked: None,
         }
+    }
+
+    /// The same page, its body sent chunked in `size`-byte pieces `every` apart.
+    pub fn chunked(mut self, size: usize, every: Duration) -> Self {
+        self.chunked = Some((size, every));
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -216,5 +228,15 @@ async fn serve(pages: &Mutex<Pages>, req: &HttpRequest) -> HttpResponse {
     for (k, v) in &page.headers {
         res.insert_header((k.as_str(), v.as_str()));
     }
-    res.body(page.body)
+    match page.chunked {
+        None => res.body(page.body),
+        Some((size, every)) => {
+            let pieces: Vec<Vec<u8>> = page.body.chunks(size.max(1)).map(<[u8]>::to_vec).collect();
+            let stream = futures::stream::iter(pieces).then(move |piece| async move {
+                actix_rt::time::sleep(every).await;
+                Ok::<_, std::convert::Infallible>(actix_web::web::Bytes::from(piece))
+            });
+            res.streaming(stream)
+        }
+    }
 }

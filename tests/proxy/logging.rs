@@ -3,9 +3,10 @@
 //!
 //! The logger is the process's, so it also records what the other tests of this binary log
 //! meanwhile, and their lines are checked for the same secrets. Request input reaches a log
-//! line escaped, so it cannot forge a record.
+//! line escaped, so it cannot forge a record. Other tests read it too ([`logged`]) to tell
+//! which refusal the proxy made.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, Once};
 
 use actix_mcp_oauth::clock::ManualClock;
 use actix_web::http::StatusCode;
@@ -31,10 +32,28 @@ impl log::Log for Recorder {
     fn flush(&self) {}
 }
 
+/// Installs the recorder, once for the whole test binary.
+pub(crate) fn record_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&Recorder).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// How many lines recorded so far contain `needle`.
+pub(crate) fn logged(needle: &str) -> usize {
+    LINES
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(needle))
+        .count()
+}
+
 #[actix_web::test]
 async fn no_token_code_or_secret_is_ever_logged() {
-    log::set_logger(&Recorder).unwrap();
-    log::set_max_level(log::LevelFilter::Trace);
+    record_logs();
 
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;

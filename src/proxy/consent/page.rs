@@ -1,7 +1,12 @@
 //! The built-in consent page: plain HTML, no script, no external resource but the optional
-//! logo, one nonce'd style sheet. Approve ignores the pointer for its first 0.8 s (a CSS
-//! animation, so the CSP needs no script): a page that opens this one under the user's second
-//! click of a double-click cannot have that click approve.
+//! logo, one nonce'd style sheet. Approve ignores the pointer until the user has been on the
+//! page for 0.8 s: it is inert at rest, and a CSS animation that runs only while the pointer is
+//! over the page's panel or focus is inside it (`main:hover`, `main:focus-within`) arms it at
+//! its end, so the CSP needs no script. A page that opens this one under the user's second
+//! click of a double-click cannot have that click approve, and neither can a page that loaded
+//! it in advance: the animation starts over each time the pointer comes back. Keyboard
+//! activation is not held back (CSS cannot stop it without hiding the button); it needs the
+//! user to move focus to Approve first.
 
 use std::fmt::Write as _;
 
@@ -42,8 +47,9 @@ fn write_page(out: &mut String, v: &ConsentView) -> std::fmt::Result {
          .actions{{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1.25rem}}\n\
          button{{font:inherit;font-weight:600;padding:.6rem 1.5rem;border-radius:8px;\
          border:2px solid {accent};cursor:pointer}}\n\
-         #approve{{background:{accent};color:#fff;animation:arm .8s linear}}\n\
-         @keyframes arm{{from,99.9%{{pointer-events:none;opacity:.55}}}}\n\
+         #approve{{background:{accent};color:#fff;pointer-events:none;opacity:.55}}\n\
+         main:hover #approve,main:focus-within #approve{{animation:arm .8s linear forwards}}\n\
+         @keyframes arm{{from,99.9%{{pointer-events:none;opacity:.55}}to{{pointer-events:auto;opacity:1}}}}\n\
          .verified{{font-weight:700;overflow-wrap:anywhere}}\n\
          #deny{{background:transparent;color:inherit}}\n\
          button:focus-visible{{outline:3px solid {accent};outline-offset:2px}}\n\

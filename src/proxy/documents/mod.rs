@@ -4,17 +4,22 @@
 //!
 //! What is refused, with `invalid_client` shown to the user and never a redirect:
 //! - a URL that is not https with a path, that carries user information, a fragment or an
-//!   IP-literal host (unless the operator allowed that host), that is not exactly the text the
+//!   IP-literal host (unless the operator allowed that host), a host ending with a dot (which
+//!   would slip past the host lists), that is not exactly the text the
 //!   URL parser gives back, or whose host the allow and deny lists refuse;
 //! - a host that resolves to any non-public address; an answer that is a redirect, not 2xx,
 //!   larger than 5 KiB or slower than 5 s in all;
 //! - a document that is not a JSON object, whose `client_id` is not the URL exactly, without a
 //!   `client_name` or `redirect_uris`, with redirect URIs the registration policy refuses, or
-//!   that asks for a `token_endpoint_auth_method` other than `none`.
+//!   that asks for a `token_endpoint_auth_method` other than `none` or carries a `client_secret`
+//!   (or `client_secret_expires_at`): a published document holds no secret.
 //!
 //! Documents are cached for their `Cache-Control: max-age` between 1 minute and 24 hours
 //! (5 minutes without one), refusals for 30 seconds, so that a bad URL cannot make the proxy
-//! fetch it in a loop; the cache is bounded, and so is the number of fetches in flight.
+//! fetch it in a loop; the cache is bounded, and so is the number of fetches in flight. A
+//! fetch holds its slot until its name lookup has returned too (a lookup cannot be cancelled,
+//! so giving the slot back at the 5 s bound would let stuck lookups pile up), and requests for
+//! a document already being fetched wait for that fetch rather than starting another.
 
 mod config;
 
@@ -27,6 +32,7 @@ use std::{
     time::Duration,
 };
 
+use futures::channel::oneshot;
 use openssl::ssl::SslConnector;
 use serde_json::Value;
 use url::{Host, Url};
@@ -75,14 +81,32 @@ pub(crate) struct DocumentClients {
     settings: ClientDocuments,
     guard: AddressGuard,
     tls: SslConnector,
-    cache: Mutex<HashMap<String, Entry>>,
-    in_flight: AtomicUsize,
+    cache: Mutex<Cache>,
+    in_flight: Arc<AtomicUsize>,
     clock: Arc<dyn Clock>,
 }
 
+type Outcome = Result<Arc<ClientDocument>, String>;
+
+/// The checked outcomes, and the fetches under way with whoever waits for each. One lock for
+/// both, so a request either finds the outcome, joins the fetch, or starts the only one.
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<String, Entry>,
+    flights: HashMap<String, Vec<oneshot::Sender<Outcome>>>,
+}
+
 struct Entry {
-    outcome: Result<Arc<ClientDocument>, String>,
+    outcome: Outcome,
     expires: u64,
+}
+
+/// What a request does about a document it needs.
+enum Step {
+    Done(Outcome),
+    Wait(oneshot::Receiver<Outcome>),
+    Fetch(Arc<InFlight>),
+    Busy,
 }
 
 impl DocumentClients {
@@ -105,8 +129,8 @@ impl DocumentClients {
         Ok(Some(Self {
             guard: AddressGuard::new(settings.allow_loopback, settings.resolve.clone()),
             tls,
-            cache: Mutex::new(HashMap::new()),
-            in_flight: AtomicUsize::new(0),
+            cache: Mutex::new(Cache::default()),
+            in_flight: Arc::new(AtomicUsize::new(0)),
             clock,
             settings,
         }))
@@ -122,21 +146,60 @@ impl DocumentClients {
             )
         };
         let url = self.document_url(client_id).map_err(refused)?;
-        let now = self.clock.now();
-        if let Some(outcome) = self.cached(client_id, now) {
+        loop {
+            let slot = match self.next_step(client_id) {
+                Step::Done(outcome) => return outcome.map_err(refused),
+                // A fetch that was given up (its request went away) sends nothing: try again.
+                Step::Wait(receiver) => match receiver.await {
+                    Ok(outcome) => return outcome.map_err(refused),
+                    Err(oneshot::Canceled) => continue,
+                },
+                Step::Fetch(slot) => slot,
+                Step::Busy => {
+                    return Err(OAuthError::TemporarilyUnavailable(
+                        "too many sign-ins at once: try again in a moment".into(),
+                    ))
+                }
+            };
+            let flight = Flight {
+                clients: self,
+                client_id,
+                landed: false,
+            };
+            let now = self.clock.now();
+            let (outcome, ttl) = match self.fetch(url, slot).await {
+                Ok((document, ttl)) => (Ok(Arc::new(document)), ttl),
+                Err(why) => (Err(why), FAILURE_TTL),
+            };
+            flight.land(&outcome, now.saturating_add(ttl));
             return outcome.map_err(refused);
         }
-        let Some(_slot) = InFlight::take(&self.in_flight, self.settings.in_flight) else {
-            return Err(OAuthError::Unavailable(
-                "too many sign-ins at once: try again in a moment".into(),
-            ));
-        };
-        let (outcome, ttl) = match self.fetch(url).await {
-            Ok((document, ttl)) => (Ok(Arc::new(document)), ttl),
-            Err(why) => (Err(why), FAILURE_TTL),
-        };
-        self.store(client_id, &outcome, now.saturating_add(ttl));
-        outcome.map_err(refused)
+    }
+
+    /// Under the cache's lock: the cached outcome, the fetch under way to wait for, or a slot
+    /// for a new fetch (registered as under way), or none free.
+    fn next_step(&self, client_id: &str) -> Step {
+        let now = self.clock.now();
+        let mut cache = self.lock();
+        if let Some(entry) = cache.entries.get(client_id).filter(|e| e.expires > now) {
+            return Step::Done(entry.outcome.clone());
+        }
+        if let Some(waiting) = cache.flights.get_mut(client_id) {
+            let (sender, receiver) = oneshot::channel();
+            waiting.push(sender);
+            return Step::Wait(receiver);
+        }
+        match InFlight::take(&self.in_flight, self.settings.in_flight) {
+            Some(slot) => {
+                cache.flights.insert(client_id.to_owned(), Vec::new());
+                Step::Fetch(Arc::new(slot))
+            }
+            None => Step::Busy,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The checks on the URL itself, before anything is fetched.
@@ -162,6 +225,12 @@ impl DocumentClients {
             return Err("the URL has no path".into());
         }
         let host = url.host_str().ok_or("the URL has no host")?.to_owned();
+        // `evil.example.` is the same name as `evil.example` to DNS but not to the host
+        // lists: refused rather than normalised, since the document's `client_id` must be the
+        // URL as sent anyway.
+        if host.ends_with('.') {
+            return Err("the URL's host ends with a dot".into());
+        }
         let s = &self.settings;
         if s.deny.iter().any(|p| p.matches(&host)) {
             return Err(format!("`{host}` is on the deny list"));
@@ -188,19 +257,11 @@ impl DocumentClients {
         Ok(url)
     }
 
-    fn cached(&self, client_id: &str, now: u64) -> Option<Result<Arc<ClientDocument>, String>> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .get(client_id)
-            .filter(|e| e.expires > now)
-            .map(|e| e.outcome.clone())
-    }
-
-    /// Caches `outcome`, making room first: the expired entries go, then the one closest to
-    /// expiry.
-    fn store(&self, client_id: &str, outcome: &Result<Arc<ClientDocument>, String>, expires: u64) {
+    /// Caches `outcome`, making room first: the expired entries go, then those closest to
+    /// expiry, so the cache never holds more than its bound.
+    fn store(&self, cache: &mut Cache, client_id: &str, outcome: &Outcome, expires: u64) {
         let now = self.clock.now();
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = &mut cache.entries;
         if !cache.contains_key(client_id) && cache.len() >= self.settings.cache_entries {
             cache.retain(|_, e| e.expires > now);
             while cache.len() >= self.settings.cache_entries {
@@ -223,9 +284,11 @@ impl DocumentClients {
         );
     }
 
-    /// Fetches and checks the document; its cache lifetime comes with it.
-    async fn fetch(&self, url: Url) -> Result<(ClientDocument, u64), String> {
-        let client = guarded_client(&self.guard, &self.tls, FETCH_TIMEOUT);
+    /// Fetches and checks the document; its cache lifetime comes with it. The name lookup
+    /// holds `slot` too, so the slot is given back once both the fetch and its lookup are over.
+    async fn fetch(&self, url: Url, slot: Arc<InFlight>) -> Result<(ClientDocument, u64), String> {
+        let guard = self.guard.holding(slot);
+        let client = guarded_client(&guard, &self.tls, FETCH_TIMEOUT);
         let fetched = fetch_with(&client, url.clone(), FETCH_TIMEOUT, MAX_DOCUMENT).await?;
         let document = check_document(&url, &fetched.body)?;
         let ttl = fetched
@@ -259,6 +322,11 @@ fn check_document(url: &Url, body: &[u8]) -> Result<ClientDocument, String> {
         _ => return Err("`redirect_uris` is missing".into()),
     };
     check_redirect_uris(&redirect_uris).map_err(|e| e.description().to_owned())?;
+    // A document is public for anyone to read: a symmetric secret in it is no secret, and the
+    // specification forbids one.
+    if doc.contains_key("client_secret") || doc.contains_key("client_secret_expires_at") {
+        return Err("the document carries a `client_secret`".into());
+    }
     match doc.get("token_endpoint_auth_method") {
         None => {}
         Some(Value::String(m)) if m == "none" => {}
@@ -271,21 +339,53 @@ fn check_document(url: &Url, body: &[u8]) -> Result<ClientDocument, String> {
     })
 }
 
-/// One of the bounded fetch slots, given back when dropped.
-struct InFlight<'a>(&'a AtomicUsize);
+/// The fetch under way for one client id. Landing it caches the outcome and hands it to every
+/// request that waited; dropping it unlanded (the request went away mid-fetch) only removes
+/// it, so the waiters try again.
+struct Flight<'a> {
+    clients: &'a DocumentClients,
+    client_id: &'a str,
+    landed: bool,
+}
 
-impl<'a> InFlight<'a> {
-    fn take(counter: &'a AtomicUsize, max: usize) -> Option<Self> {
+impl Flight<'_> {
+    fn land(mut self, outcome: &Outcome, expires: u64) {
+        self.landed = true;
+        let waiting = {
+            let mut cache = self.clients.lock();
+            self.clients
+                .store(&mut cache, self.client_id, outcome, expires);
+            cache.flights.remove(self.client_id)
+        };
+        for waiter in waiting.into_iter().flatten() {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        if !self.landed {
+            self.clients.lock().flights.remove(self.client_id);
+        }
+    }
+}
+
+/// One of the bounded fetch slots, given back when dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn take(counter: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
         counter
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| Self(counter))
+            .map(|_| Self(Arc::clone(counter)))
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -323,6 +423,8 @@ mod tests {
             serde_json::json!({"redirect_uris": ["javascript:alert(1)"]}),
             serde_json::json!({"redirect_uris": "http://127.0.0.1/cb"}),
             serde_json::json!({"token_endpoint_auth_method": "client_secret_post"}),
+            serde_json::json!({"client_secret": "s3cret"}),
+            serde_json::json!({"client_secret_expires_at": 0}),
         ];
         for extra in bad {
             assert!(
@@ -335,8 +437,35 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_never_holds_more_than_its_bound_and_keeps_the_longest_lived() {
+        let settings = ClientDocuments::builder().cache_entries(3).build().unwrap();
+        let clock = crate::clock::ManualClock::at(1_000);
+        let clients = DocumentClients::new(settings, clock).unwrap().unwrap();
+        // Lifetimes in a scrambled order, all in the future.
+        let lifetimes = [500u64, 100, 900, 300, 700, 200, 800, 600, 400, 1000];
+        for (i, ttl) in lifetimes.iter().enumerate() {
+            let mut cache = clients.lock();
+            clients.store(
+                &mut cache,
+                &format!("id-{i}"),
+                &Err("x".into()),
+                1_000 + ttl,
+            );
+            assert!(cache.entries.len() <= 3, "{} held", cache.entries.len());
+        }
+        let mut kept: Vec<u64> = clients
+            .lock()
+            .entries
+            .values()
+            .map(|e| e.expires - 1_000)
+            .collect();
+        kept.sort_unstable();
+        assert_eq!(kept, [800, 900, 1000]);
+    }
+
+    #[test]
     fn fetch_slots_are_bounded_and_given_back() {
-        let counter = AtomicUsize::new(0);
+        let counter = Arc::new(AtomicUsize::new(0));
         let a = InFlight::take(&counter, 2).unwrap();
         let _b = InFlight::take(&counter, 2).unwrap();
         assert!(InFlight::take(&counter, 2).is_none());

@@ -53,7 +53,9 @@ async fn authorize(
                 Logged(&e.to_string())
             );
             let status = match e {
-                OAuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                OAuthError::Unavailable(_) | OAuthError::TemporarilyUnavailable(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 _ => StatusCode::BAD_REQUEST,
             };
             return error_page(status, &e);
@@ -96,6 +98,11 @@ async fn trusted(
         Some(_) => {
             OAuthError::InvalidRequest("`redirect_uri` is not registered for this client".into())
         }
+        // With several URIs listed, which one is meant cannot be told: for a document client
+        // that is a client that does not match its metadata, like any other mismatch.
+        None if client.verified_domain().is_some() => OAuthError::InvalidClient(
+            "`redirect_uri` is required: the client's metadata document lists several".into(),
+        ),
         None => OAuthError::InvalidRequest("`redirect_uri` is required".into()),
     })?;
     let url = Url::parse(&redirect_uri)

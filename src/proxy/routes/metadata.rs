@@ -34,7 +34,10 @@ pub(crate) async fn authorization_server(state: State) -> HttpResponse {
     }
     if cfg.revocation_endpoint.is_some() {
         doc["revocation_endpoint"] = Value::String(format!("{base}/revoke"));
-        doc["revocation_endpoint_auth_methods_supported"] = json!(["none"]);
+        // /revoke authenticates a client exactly as /token does: a client given a secret
+        // must send it there too.
+        doc["revocation_endpoint_auth_methods_supported"] =
+            doc["token_endpoint_auth_methods_supported"].clone();
     }
     document(doc)
 }
