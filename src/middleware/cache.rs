@@ -98,17 +98,17 @@ impl TokenCache {
         let entry = shard.entries.get(&hash)?;
         // No constant-time comparison is needed: reaching it requires a keyed-hash match on the
         // token's own signature bytes, which an attacker probing for a token does not know.
-        (entry.expires_at > now && entry.user.access_token().secret() == token)
+        (entry.expires_at > now && entry.user.bearer_token().secret() == token)
             .then(|| entry.user.clone())
     }
 
-    /// Stores `user` under the token it carries ([`AuthUser::access_token`]) until
+    /// Stores `user` under the token it carries ([`AuthUser::bearer_token`]) until
     /// `expires_at`. Nothing is stored when `expires_at` is not after `now`.
     pub fn insert(&self, user: AuthUser, expires_at: u64, now: u64) {
         if expires_at <= now {
             return;
         }
-        let hash = self.hash(user.access_token().secret());
+        let hash = self.hash(user.bearer_token().secret());
         let Some(lock) = self.shard(hash) else { return };
         let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
         if !shard.entries.contains_key(&hash) && shard.entries.len() >= shard.capacity {
@@ -125,6 +125,20 @@ impl TokenCache {
             }
         }
         shard.entries.insert(hash, Entry { user, expires_at });
+    }
+
+    /// Drops the entry of `token`, if there is one: a revoked token is no longer served.
+    pub fn remove(&self, token: &str) {
+        let hash = self.hash(token);
+        let Some(lock) = self.shard(hash) else { return };
+        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
+        if shard
+            .entries
+            .get(&hash)
+            .is_some_and(|e| e.user.bearer_token().secret() == token)
+        {
+            shard.entries.remove(&hash);
+        }
     }
 
     /// Entries held, expired ones included until they are dropped.

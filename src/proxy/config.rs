@@ -4,7 +4,10 @@ use std::{sync::Arc, time::Duration};
 
 use url::Url;
 
-use super::{consent::ConsentConfig, error::OAuthError, seal::Sealer};
+use super::{
+    consent::ConsentConfig, error::OAuthError, issued::UpstreamCheck, replay::ReplayGuard,
+    seal::Sealer,
+};
 use crate::{clock::Clock, http::ClientCredentials, resource::ProtectedResource};
 
 /// What the proxy sends upstream for the client's `resource` parameter (RFC 8707).
@@ -24,6 +27,31 @@ pub enum ResourceForwarding {
     /// Under another name, to the authorization endpoint only (Auth0: `As("audience".into())`).
     As(String),
 }
+
+/// Which tokens the proxy hands MCP clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenMode {
+    /// The proxy's own tokens (the default): the callback redeems the upstream code, verifies
+    /// the upstream access token and maps the user; `/token` then answers an access token
+    /// sealed for this server's resource and bound to the client, and a refresh token bound to
+    /// the client, rotated at every use. The provider's tokens travel sealed inside them and
+    /// never reach the client; tools get the provider's token through
+    /// [`AuthUser::upstream_access_token`](crate::AuthUser::upstream_access_token). What the
+    /// MCP authorization specification asks for: tokens issued for this server (RFC 8707
+    /// audience), no token passthrough.
+    #[default]
+    Issued,
+    /// The provider's own tokens, passed to the client as the provider answered them (the
+    /// upstream code is redeemed at `/token`, refresh tokens are passed upstream as they come).
+    /// **Not conformant** to the MCP authorization specification, which forbids token
+    /// passthrough: the client holds a token it can use against the provider's APIs, and the
+    /// MCP endpoint accepts any token the verifier accepts. For compatibility only.
+    Passthrough,
+}
+
+/// The default lifetime of an issued access token, when the upstream token lives longer.
+pub(crate) const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// A client that skips registration and sends a pre-configured client id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,9 +104,22 @@ pub(crate) struct ProxyConfig {
     pub(crate) sealer: Sealer,
     pub(crate) upstream_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) token_mode: TokenMode,
+    /// The longest an issued access token lives.
+    pub(crate) access_token_ttl: Duration,
+    /// The verifier and mapping of upstream access tokens.
+    pub(crate) upstream_check: Arc<UpstreamCheck>,
+    /// One-time use of codes and refresh tokens; revoked access tokens.
+    pub(crate) replay: Arc<dyn ReplayGuard>,
 }
 
 impl ProxyConfig {
+    /// `/revoke` is served: always for issued tokens (revoked here), in passthrough mode only
+    /// with an upstream revocation endpoint to pass revocations to.
+    pub(crate) fn serves_revocation(&self) -> bool {
+        self.token_mode == TokenMode::Issued || self.revocation_endpoint.is_some()
+    }
+
     /// RFC 8707: a `resource` a client names, at `/authorize` or `/token`, must be this server's
     /// own; without one, the request is for it anyway.
     pub(crate) fn check_resource(&self, requested: Option<&str>) -> Result<(), OAuthError> {

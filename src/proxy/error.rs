@@ -43,6 +43,9 @@ pub(crate) enum OAuthError {
     /// `access_denied` (403, authorization endpoint).
     #[display("access_denied: {_0}")]
     AccessDenied(#[error(not(source))] Description),
+    /// `invalid_scope` (400): a refresh asked for a scope that was not granted.
+    #[display("invalid_scope: {_0}")]
+    InvalidScope(#[error(not(source))] Description),
     /// `invalid_target` (400, RFC 8707): the `resource` is not this server's.
     #[display("invalid_target: {_0}")]
     InvalidTarget(#[error(not(source))] Description),
@@ -79,6 +82,7 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::UnsupportedResponseType(_) => "unsupported_response_type",
             Self::AccessDenied(_) => "access_denied",
+            Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
@@ -95,6 +99,7 @@ impl OAuthError {
             | Self::UnsupportedGrantType(d)
             | Self::UnsupportedResponseType(d)
             | Self::AccessDenied(d)
+            | Self::InvalidScope(d)
             | Self::InvalidTarget(d)
             | Self::InvalidRedirectUri(d)
             | Self::InvalidClientMetadata(d)

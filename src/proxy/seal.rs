@@ -9,6 +9,14 @@
 //! plaintext carries the value's [`Kind`] and expiry, so a blob of one kind never opens as
 //! another, and an expired blob never opens at all.
 //!
+//! **Key rotation.** Each seal draws a random 96-bit AES-GCM nonce; NIST SP 800-38D bounds
+//! random-nonce use of one key at 2^32 encryptions (nonce collision odds below 2^-32). A
+//! sign-in costs about seven seals (consent request, CSRF and binding cookies, transaction,
+//! code, access and refresh token) and a refresh two, so rotate the key (a new first key in
+//! [`proxy_keys`](super::OAuthProxyBuilder::proxy_keys), the old one kept to open) after at
+//! most **2^31 seals**, about 300 million sign-ins or a billion refreshes: for most servers a
+//! yearly rotation is far inside the bound.
+//!
 //! Each payload type states its kind and lifetime once, through [`Sealed`]: sealing and opening
 //! are generic over it, so a type always seals and opens as its own kind. The payloads
 //! themselves, and what each is for, are in [`state`](super::state).
@@ -120,6 +128,10 @@ pub(crate) enum Kind {
     Consent,
     /// The browser binding of a transaction.
     Binding,
+    /// An access token the proxy issued: what `/mcp` opens.
+    AccessToken,
+    /// A refresh token the proxy issued.
+    RefreshToken,
 }
 
 /// A payload of the proxy's flow state: what it is sealed as, and how long it opens.
@@ -128,6 +140,10 @@ pub(crate) trait Sealed: Serialize + DeserializeOwned {
     const KIND: Kind;
     /// The longest it opens after sealing; `None`: until the key that sealed it is retired.
     const TTL: Option<Duration>;
+    /// Whether the plaintext is deflated before encryption (JWE `zip: DEF`): for the values
+    /// that carry upstream tokens and claims, which compress well and travel in URLs and
+    /// headers. Only values this proxy sealed are ever inflated (after the AEAD check).
+    const COMPRESS: bool = false;
 
     /// `ttl`, cut to [`TTL`](Self::TTL).
     fn bounded(ttl: Duration) -> Duration {
@@ -246,6 +262,9 @@ impl Sealer {
         let mut header = JweHeader::new();
         header.set_content_encryption("A256GCM");
         header.set_key_id(key.kid.clone());
+        if T::COMPRESS {
+            header.set_compression("DEF");
+        }
         jwe::serialize_compact(&plaintext, &header, key.encrypter.as_ref()).map_err(|e| {
             log::error!("sealing failed: {e}");
             SealError::Internal

@@ -40,6 +40,8 @@ fn auth(preset: EntraId) -> RequireAuth {
         .unwrap()
         .public_url("https://mcp.example.com")
         .proxy_key(ProxyKey::generate())
+        // The preset's verifier is under test: its provider's tokens go to /mcp directly.
+        .accept_upstream_tokens(true)
         .build()
         .unwrap()
         .require_auth()
@@ -59,7 +61,8 @@ fn claims_at(host: &str, tid: &str, now: u64) -> Value {
         "nbf": now - 60,
         "exp": now + 3600,
         "aio": "AWQAm/8TAAAA",
-        "azp": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+        // The proxy signs users in as its own app: the token's client is ours.
+        "azp": CLIENT,
         "azpacr": "0",
         "name": "Ada Lovelace",
         "oid": "690222be-ff1a-4d56-abd1-7e4f7d38e474",

@@ -8,6 +8,7 @@ mod authorize;
 mod consent;
 mod flow;
 mod github;
+mod issued;
 mod logging;
 mod mcp_scope;
 mod metadata;

@@ -26,7 +26,7 @@ pub(crate) async fn authorization_server(state: State) -> HttpResponse {
     if cfg.dynamic_registration {
         doc["registration_endpoint"] = Value::String(format!("{base}/register"));
     }
-    if cfg.revocation_endpoint.is_some() {
+    if cfg.serves_revocation() {
         doc["revocation_endpoint"] = Value::String(format!("{base}/revoke"));
         doc["revocation_endpoint_auth_methods_supported"] = json!(["none"]);
     }
