@@ -15,12 +15,15 @@
 //! | `PORT` | where to listen, on 127.0.0.1 | 8080 |
 //! | `PUBLIC_URL` | the URL clients use (https off loopback) | `http://127.0.0.1:$PORT` |
 //! | `OAUTH_PROXY_KEY` | base64url, >= 32 bytes; comma-separated to rotate (first seals) | random |
+//! | `TOKEN_MODE` | `issued` (the proxy's own tokens) or `passthrough` (the provider's; not MCP-conformant) | `issued` |
+//! | `ACCEPT_UPSTREAM_TOKENS` | `1`: also accept provider tokens at `/mcp` (load tests that mint their own) | off |
 //! | `RUST_LOG` | env_logger filter | `info` |
 
 use std::{env, error::Error, sync::Arc};
 
 use actix_mcp_oauth::{
-    forward_auth_user, http::ProviderMetadata, AuthUser, JwksVerifier, OAuthProxy, ProxyKey,
+    forward_auth_user, http::ProviderMetadata, proxy::TokenMode, AuthUser, JwksVerifier,
+    OAuthProxy, ProxyKey,
 };
 use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
 use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
@@ -117,6 +120,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .client_secret(client_secret)
         .verifier(verifier)
         .proxy_keys(proxy_keys()?)
+        .token_mode(match env::var("TOKEN_MODE").as_deref() {
+            Ok("passthrough") => TokenMode::Passthrough,
+            Ok("issued") | Err(_) => TokenMode::Issued,
+            Ok(other) => {
+                return Err(format!("TOKEN_MODE: {other} is not issued or passthrough").into())
+            }
+        })
+        .accept_upstream_tokens(env::var("ACCEPT_UPSTREAM_TOKENS").as_deref() == Ok("1"))
         .build()?;
 
     // Built once, outside the worker factory, so every worker shares its sessions.

@@ -235,3 +235,168 @@ impl Authenticate for McpTokens {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::{
+        clock::ManualClock,
+        proxy::{
+            seal::MAX_SEALED_BYTES,
+            state::{random_id, ClientBinding, IssuedAccess},
+        },
+        ProxyKey,
+    };
+
+    /// A JWS with `payload`, a header like the provider's and an RS256-sized signature.
+    fn jwt(header: serde_json::Value, payload: &serde_json::Value) -> String {
+        let part = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let signature = URL_SAFE_NO_PAD.encode(josekit::util::random_bytes(256));
+        format!("{}.{}.{signature}", part(&header), part(payload))
+    }
+
+    /// The access token oidc-provider issues in the end-to-end suite (JWT access tokens with a
+    /// resource indicator).
+    fn e2e_provider_token() -> (String, serde_json::Value) {
+        let payload = json!({
+            "jti": "Pq1zhmQ4XvWAXl3t6NQQWLZ1qfVtuIRmJpTZCtPnMWi",
+            "sub": "user-1",
+            "iat": 1_700_000_000u64,
+            "exp": 1_700_003_600u64,
+            "scope": "openid email profile",
+            "client_id": "mcp-proxy",
+            "iss": "http://127.0.0.1:45678",
+            "aud": "http://127.0.0.1:45679/mcp",
+            "email": "user-1@example.test",
+        });
+        let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "XwtTyr7RC1MUEyIlmGw2FfgKxJO1pq3K0WxN3VEzJeU"});
+        (jwt(header, &payload), payload)
+    }
+
+    /// An Entra ID v1 access token for Microsoft Graph, with the claims such tokens carry.
+    fn entra_sized_token() -> (String, serde_json::Value) {
+        let payload = json!({
+            "aud": "00000003-0000-0000-c000-000000000000",
+            "iss": "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/",
+            "iat": 1_700_000_000u64, "nbf": 1_700_000_000u64, "exp": 1_700_004_772u64,
+            "acct": 0, "acr": "1",
+            "aio": "AVQAq/8VAAAAX3DsLBm6Pu4YQ6KZkTmdzRUkGqHVBqAkgR1FGxWv9wRkGLXeS1w1jmJMbHi9+HyZ4VWRpDXJ8GfrNn4ZSOQb5ZQkpS1lm3X2C6NiEN5EJIk=",
+            "amr": ["pwd", "mfa"],
+            "app_displayname": "MCP Server Proxy",
+            "appid": "6731de76-14a6-49ae-97bc-6eba6914391e",
+            "appidacr": "1",
+            "family_name": "Lovelace", "given_name": "Ada",
+            "idtyp": "user",
+            "ipaddr": "2001:db8:85a3::8a2e:370:7334",
+            "name": "Ada Lovelace",
+            "oid": "690222be-ff1a-4d56-abd1-7e4f7d38e474",
+            "onprem_sid": "S-1-5-21-2127521184-1604012920-1887927527-1234567",
+            "platf": "14",
+            "puid": "10032001A2B3C4D5",
+            "rh": "0.ARoAv4j5cvGGr0GRqy180BHbRwMAAAAAAAAAwAAAAAAAAAAaAKI.",
+            "scp": "email openid profile User.Read Mail.Read Calendars.Read Files.Read.All",
+            "signin_state": ["kmsi"],
+            "sub": "l3_roISQU222bULS9yi2k0XpqpOiMz5H3ZACo1GeXA",
+            "tenant_region_scope": "WW",
+            "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "unique_name": "ada@contoso.com",
+            "upn": "ada@contoso.com",
+            "uti": "fqiBqXLPj0eQa82S-IYFAA",
+            "ver": "1.0",
+            "wids": ["b79fbf4d-3ef9-4689-8143-76b194e85509", "62e90394-69f5-4237-9190-012177145e10"],
+            "xms_cc": ["CP1"],
+            "xms_ftd": "zIx0SODdS3lUV1m4bF2ofFiDEnpiaMhZNzJqsW-gNyUBdXNlYXN0LWRzbXM",
+            "xms_idrel": "1 24",
+            "xms_st": {"sub": "7Zg2lO3ZoyH2HSbWzEmNq7FgvMGIPnQSD0UKFj3Z2sY"},
+            "xms_tcdt": 1_289_241_547u64,
+            "xms_tdbr": "EU",
+        });
+        let header = json!({
+            "typ": "JWT", "nonce": "Fz6E0oPzWkKrY1v5e9xq4uZ3BHlKpbGbqLQ-uFhXbQA",
+            "alg": "RS256", "x5t": "L1KfKFI_jnXbwWc22xZxw1sUHH0", "kid": "L1KfKFI_jnXbwWc22xZxw1sUHH0",
+        });
+        (jwt(header, &payload), payload)
+    }
+
+    fn issued_size(token: &str, payload: &serde_json::Value) -> usize {
+        let key = ProxyKey::from_bytes(&[1; 32]).unwrap();
+        let sealer = Sealer::new(vec![key], ManualClock::at(1_700_000_000)).unwrap();
+        let claims = Claims::new(payload.as_object().unwrap().clone());
+        let user = crate::user::default_user_info(&claims).unwrap();
+        let identity = identity(&claims, user, token);
+        assert!(identity.claims.is_none(), "the claims are the token's own");
+        let access = IssuedAccess {
+            iss: "https://mcp.example.com".into(),
+            aud: "https://mcp.example.com/mcp".into(),
+            client: ClientBinding::of(&"c".repeat(600)),
+            scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
+            identity,
+            upstream_access_token: token.to_owned(),
+            iat: 1_700_000_000,
+            exp: 1_700_003_600,
+            id: random_id(),
+        };
+        let sealed = sealer.seal_for(&access, Duration::from_secs(3600)).unwrap();
+        let opened = sealer.open::<IssuedAccess>(&sealed).unwrap();
+        assert_eq!(opened.upstream_access_token, token);
+        let claims = claims_of(&opened.identity, &opened.upstream_access_token);
+        assert_eq!(claims.as_map(), payload.as_object().unwrap());
+        assert_eq!(claims.expires_at(), payload["exp"].as_u64());
+        sealed.len()
+    }
+
+    #[test]
+    fn issued_access_tokens_stay_within_their_size_bounds() {
+        let (token, payload) = e2e_provider_token();
+        let size = issued_size(&token, &payload);
+        assert!(
+            size <= 1536,
+            "e2e provider: {size} bytes (upstream {})",
+            token.len()
+        );
+        let (token, payload) = entra_sized_token();
+        assert!(token.len() > 2000, "an Entra-sized token: {}", token.len());
+        let size = issued_size(&token, &payload);
+        assert!(
+            size <= 4096,
+            "Entra-sized: {size} bytes (upstream {})",
+            token.len()
+        );
+        assert!(size < MAX_SEALED_BYTES);
+    }
+
+    #[test]
+    fn claims_other_than_the_tokens_own_are_carried_and_bounded() {
+        let small = Claims::new(
+            json!({"sub": "u", "login": "octo"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let carried = identity(&small, UserInfo::default(), "gho_opaque");
+        assert_eq!(carried.claims.as_ref(), Some(small.as_map()));
+        let roles: Vec<String> = (0..400).map(|i| format!("role-{i}")).collect();
+        let huge = json!({"sub": "u", "email": "a@b", "blob": "x".repeat(5000), "roles": roles});
+        let huge = Claims::new(huge.as_object().unwrap().clone());
+        let kept = identity(&huge, UserInfo::default(), "opaque")
+            .claims
+            .unwrap();
+        assert_eq!(kept.get("sub"), Some(&json!("u")));
+        assert_eq!(kept.get("email"), Some(&json!("a@b")));
+        assert!(kept.get("blob").is_none() && kept.get("roles").is_none());
+        assert!(serde_json::to_vec(&kept).unwrap().len() <= MAX_CLAIMS_BYTES);
+    }
+
+    #[test]
+    fn the_issued_shape_is_five_parts() {
+        assert!(has_issued_shape("a.b.c.d.e"));
+        assert!(has_issued_shape("a..c.d.e"));
+        assert!(!has_issued_shape("a.b.c"));
+        assert!(!has_issued_shape("opaque"));
+        assert!(!has_issued_shape("a.b.c.d.e.f"));
+    }
+}
