@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::{
     replay::ReplayGuard,
     seal::{SealError, Sealer},
-    state::{Identity, IssuedAccess},
+    state::{CarriedToken, Identity, IssuedAccess},
 };
 use crate::{
     clock::Clock,
@@ -113,17 +113,21 @@ fn bounded(map: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-/// The claims `identity` stands for: its own, or the payload of `upstream_token`, parsed only
-/// when a handler reads them.
-pub(crate) fn claims_of(identity: &Identity, upstream_token: &str) -> Claims {
+/// The claims `identity` stands for: its own, or the payload of the upstream token, parsed
+/// only when a handler reads them.
+pub(crate) fn claims_of(identity: &Identity, upstream: &CarriedToken) -> Claims {
     match &identity.claims {
         Some(map) => Claims::new(map.clone()),
         None => {
-            let payload = upstream_token
-                .split('.')
-                .nth(1)
-                .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-                .unwrap_or_else(|| b"{}".to_vec());
+            let payload = match upstream.payload() {
+                Some(json) => json.as_bytes().to_vec(),
+                None => upstream
+                    .token()
+                    .split('.')
+                    .nth(1)
+                    .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+                    .unwrap_or_else(|| b"{}".to_vec()),
+            };
             // Verified when the identity was sealed; the seal keeps it as it was.
             Claims::from_verified_json(payload, identity.exp)
         }
@@ -184,7 +188,7 @@ impl McpTokens {
             info,
             claims,
             AccessToken::new(token),
-            AccessToken::new(access.upstream_access_token),
+            AccessToken::new(access.upstream_access_token.token()),
         );
         Ok((user, Some(access.exp)))
     }
@@ -335,18 +339,40 @@ mod tests {
             client: ClientBinding::of(&"c".repeat(600)),
             scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
             identity,
-            upstream_access_token: token.to_owned(),
+            upstream_access_token: CarriedToken::of(token),
             iat: 1_700_000_000,
             exp: 1_700_003_600,
             id: random_id(),
         };
         let sealed = sealer.seal_for(&access, Duration::from_secs(3600)).unwrap();
         let opened = sealer.open::<IssuedAccess>(&sealed).unwrap();
-        assert_eq!(opened.upstream_access_token, token);
+        assert_eq!(opened.upstream_access_token.token(), token);
         let claims = claims_of(&opened.identity, &opened.upstream_access_token);
         assert_eq!(claims.as_map(), payload.as_object().unwrap());
         assert_eq!(claims.expires_at(), payload["exp"].as_u64());
         sealed.len()
+    }
+
+    #[test]
+    fn a_carried_token_rebuilds_exactly_whatever_its_form() {
+        let (jwt, _) = e2e_provider_token();
+        for token in [
+            jwt.as_str(),
+            "gho_16C7e42F292c6912E7710c838347Ae178B4a",
+            "a.b.c",
+            "eyJ9.e30.sig",
+            "e30.e30.sig.extra",
+            "",
+        ] {
+            let carried = CarriedToken::of(token);
+            let json = serde_json::to_string(&carried).unwrap();
+            let back: CarriedToken = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.token(), token);
+        }
+        // Non-canonical base64 (trailing bits set) is carried as it is, not normalised.
+        let odd = "e30.e31.sig";
+        assert_eq!(CarriedToken::of(odd).token(), odd);
+        assert!(CarriedToken::of(&jwt).payload().is_some());
     }
 
     #[test]

@@ -19,8 +19,8 @@ use crate::proxy::{
     issued,
     seal::{Sealed, MAX_SEALED_BYTES},
     state::{
-        random_id, ClientBinding, Code, Identity, IssuedAccess, IssuedRefresh, UpstreamTokens,
-        REFRESH_TTL,
+        random_id, CarriedToken, ClientBinding, Code, Identity, IssuedAccess, IssuedRefresh,
+        UpstreamTokens, REFRESH_TTL,
     },
     upstream::ProviderAnswer,
 };
@@ -266,7 +266,7 @@ fn issue(
         client: client.clone(),
         scopes,
         identity,
-        upstream_access_token: tokens.access_token,
+        upstream_access_token: CarriedToken::of(&tokens.access_token),
         iat: now,
         exp: now.saturating_add(lifetime),
         id: random_id(),
