@@ -21,6 +21,12 @@
 //!   service (building the request included) without `RequireAuth`, with it and the token
 //!   cached, and with it and the cache off (verification and user mapping on every request).
 //!
+//! The group `refused_hit` holds a repeated bad-signature RS256 token beside the cached valid
+//! one: `token_cache_get` and `token_cache_is_refused` (the refusal lookup, 1 024 refusals
+//! held), `middleware_hit`, `middleware_refused_hit` (answered 401 from the refusal cache) and
+//! `middleware_refused_cold` (the cache off: a signature check each time). A repeated bad token
+//! must cost no more than a cached valid one.
+//!
 //! The group `entra_forged_tenant` holds three refusals of RS256 tokens whose signature does
 //! not verify, against a key set of four RSA keys without `alg` (as Microsoft publishes them):
 //! - `jwks_bad_signature`: `JwksVerifier` with one exact issuer: the normal refusal;
@@ -395,6 +401,10 @@ struct Middleware {
     floor: Box<dyn Fn() -> bool>,
     hit: Box<dyn Fn() -> bool>,
     cold: Box<dyn Fn() -> bool>,
+    /// A bad-signature token answered 401 from the refusal cache.
+    refused_hit: Box<dyn Fn() -> bool>,
+    /// The same with the cache off: a signature check on every request.
+    refused_cold: Box<dyn Fn() -> bool>,
 }
 
 impl Middleware {
@@ -418,12 +428,27 @@ impl Middleware {
                 ),
             ))
         };
+        let garbage = HeaderValue::from_str(&format!("Bearer {}", garbage(&cold.case.token)))
+            .expect("header");
+        let refused_request = move || {
+            test::TestRequest::get()
+                .uri("/mcp")
+                .insert_header((AUTHORIZATION, garbage.clone()))
+                .to_request()
+        };
         let middleware = Self {
             floor: call(&system, app(auth(), false), request.clone()),
             hit: call(&system, app(auth(), true), request.clone()),
             cold: call(&system, app(auth().cache_capacity(0), true), request),
+            refused_hit: call_refused(&system, app(auth(), true), refused_request.clone()),
+            refused_cold: call_refused(
+                &system,
+                app(auth().cache_capacity(0), true),
+                refused_request,
+            ),
         };
         assert!((middleware.floor)() && (middleware.hit)() && (middleware.cold)());
+        assert!((middleware.refused_hit)() && (middleware.refused_cold)());
         middleware
     }
 }
@@ -444,6 +469,42 @@ where
                 .is_ok_and(|res| res.status().is_success())
         })
     })
+}
+
+/// As [`call`], for a request that must be refused with 401.
+fn call_refused<S, R, B>(
+    system: &Rc<actix_rt::SystemRunner>,
+    app: S,
+    request: impl Fn() -> R + 'static,
+) -> Box<dyn Fn() -> bool>
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+{
+    let system = Rc::clone(system);
+    Box::new(move || {
+        system.block_on(async {
+            app.call(request())
+                .await
+                .is_ok_and(|res| res.status() == actix_web::http::StatusCode::UNAUTHORIZED)
+        })
+    })
+}
+
+/// `token` with one character of its signature changed: well-formed, so a verifier checks the
+/// signature before refusing it.
+fn garbage(token: &str) -> String {
+    let (signing_input, signature) = token.rsplit_once('.').expect("three segments");
+    let mut signature = signature.as_bytes().to_vec();
+    let middle = signature.len() / 2;
+    signature[middle] = if signature[middle] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    format!(
+        "{signing_input}.{}",
+        String::from_utf8(signature).expect("ASCII")
+    )
 }
 
 fn cache_hit(c: &mut Criterion, hit: &CacheHit<'_>, middleware: &Middleware) {
@@ -790,6 +851,106 @@ fn print_issued_ratios(issued: &Issued, middleware: &Middleware) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Refused tokens
+
+/// A bad-signature RS256 token in the refusal cache of [`CacheHit`]'s full cache, beside 1 023
+/// other refusals of the same shape (the refusal bound of a default cache).
+struct RefusedHit<'a> {
+    hit: &'a CacheHit<'a>,
+    garbage: String,
+}
+
+impl<'a> RefusedHit<'a> {
+    fn new(hit: &'a CacheHit<'a>) -> Self {
+        let garbage = garbage(&hit.cold.case.token);
+        let (signing_input, signature) = garbage.rsplit_once('.').expect("three segments");
+        let stem = &signature[..signature.len() - 16];
+        let cache = &hit.cache;
+        for i in 0..4 * cache.refusal_capacity() as u64 {
+            if cache.refused_len() + 1 >= cache.refusal_capacity() {
+                break;
+            }
+            cache.insert_refused(&format!("{signing_input}.{stem}{i:016x}"), hit.now);
+        }
+        cache.insert_refused(&garbage, hit.now);
+        let refused = Self { hit, garbage };
+        assert!(refused.is_refused(), "the bad token is a refusal hit");
+        refused
+    }
+
+    fn is_refused(&self) -> bool {
+        self.hit
+            .cache
+            .is_refused(black_box(&self.garbage), self.hit.now)
+    }
+}
+
+fn refused_hit(c: &mut Criterion, refused: &RefusedHit<'_>, middleware: &Middleware) {
+    let mut group: BenchmarkGroup<'_, WallTime> = c.benchmark_group("refused_hit");
+    group.bench_function("token_cache_get", |b| b.iter(|| refused.hit.get()));
+    group.bench_function("token_cache_is_refused", |b| {
+        b.iter(|| refused.is_refused())
+    });
+    group.bench_function("middleware_hit", |b| b.iter(|| (middleware.hit)()));
+    group.bench_function("middleware_refused_hit", |b| {
+        b.iter(|| (middleware.refused_hit)())
+    });
+    group.bench_function("middleware_refused_cold", |b| {
+        b.iter(|| (middleware.refused_cold)())
+    });
+    group.finish();
+}
+
+/// A repeated bad token beside a cached valid one, from interleaved batches.
+fn print_refused_ratios(refused: &RefusedHit<'_>, middleware: &Middleware) {
+    let contenders: [(&str, u32, &dyn Fn() -> bool); 5] = [
+        ("token_cache_get", 5_000, &|| refused.hit.get()),
+        ("token_cache_is_refused", 5_000, &|| refused.is_refused()),
+        ("middleware_hit", 500, &*middleware.hit),
+        ("middleware_refused_hit", 500, &*middleware.refused_hit),
+        ("middleware_refused_cold", 50, &*middleware.refused_cold),
+    ];
+    let mut times: [Vec<f64>; 5] = Default::default();
+    for _ in 0..ROUNDS {
+        for (i, (_, n, f)) in contenders.iter().enumerate() {
+            times[i].push(batch(*n, *f));
+        }
+    }
+    for t in &mut times {
+        t.sort_by(f64::total_cmp);
+    }
+    let min = |i: usize| times[i][0];
+    let median = |i: usize| times[i][ROUNDS / 2];
+    let us = |secs: f64| secs * 1e6;
+    println!("\nRefused RS256 token, repeated (interleaved batches; min / median):");
+    println!(
+        "  cache           valid hit {:.3} µs / {:.3} µs | refusal hit {:.3} µs / {:.3} µs \
+         | refusal = {:.2}x / {:.2}x the valid hit",
+        us(min(0)),
+        us(median(0)),
+        us(min(1)),
+        us(median(1)),
+        min(1) / min(0),
+        median(1) / median(0),
+    );
+    println!(
+        "  middleware      valid hit {:.2} µs / {:.2} µs | refusal hit {:.2} µs / {:.2} µs \
+         | refusal uncached {:.2} µs / {:.2} µs | refusal hit = {:.2}x / {:.2}x the valid hit, \
+         1/{:.1} / 1/{:.1} of the uncached refusal",
+        us(min(2)),
+        us(median(2)),
+        us(min(3)),
+        us(median(3)),
+        us(min(4)),
+        us(median(4)),
+        min(3) / min(2),
+        median(3) / median(2),
+        min(4) / min(3),
+        median(4) / median(3),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Forged tokens naming a fresh tenant
 
 const ENTRA_CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
@@ -828,6 +989,7 @@ fn entra_payload(host: &str, tid: &str, n: usize) -> serde_json::Value {
     let now = unix_now();
     json!({
         "aud": ENTRA_CLIENT,
+        "azp": ENTRA_CLIENT,
         "iss": format!("{host}/{tid}/v2.0"),
         "iat": now - 60,
         "nbf": now - 60,
@@ -1060,6 +1222,8 @@ fn main() {
     cache_hit(&mut criterion, &hit, &middleware);
     let issued_tokens = Issued::new(rs256);
     issued(&mut criterion, &issued_tokens, rs256, &middleware);
+    let refused = RefusedHit::new(&hit);
+    refused_hit(&mut criterion, &refused, &middleware);
     let forged = ForgedTenant::new();
     forged_tenant(&mut criterion, &forged);
     criterion.final_summary();
@@ -1067,6 +1231,9 @@ fn main() {
         print_ratios(&prepared, filter.as_deref());
         if filter.as_deref().is_none_or(|f| "cache_hit".contains(f)) {
             print_cache_ratios(&hit, &middleware);
+        }
+        if filter.as_deref().is_none_or(|f| "refused_hit".contains(f)) {
+            print_refused_ratios(&refused, &middleware);
         }
         if filter
             .as_deref()

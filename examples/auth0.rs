@@ -1,5 +1,6 @@
-//! Users sign in with Auth0; the `audience` parameter makes Auth0 issue JWT access tokens for
-//! your API, checked against the tenant's keys, with the API's permissions.
+//! An MCP server (the rmcp `whoami` tool at `/mcp`) whose users sign in with Auth0; the
+//! `audience` parameter makes Auth0 issue JWT access tokens for your API, checked against the
+//! tenant's keys, with the API's permissions.
 //!
 //! In the Auth0 dashboard: Applications → APIs → Create API (identifier = `AUTH0_AUDIENCE`,
 //! e.g. `https://mcp.example.com/mcp`; enable RBAC, "Add Permissions in the Access Token" and
@@ -9,50 +10,29 @@
 //! ```text
 //! AUTH0_DOMAIN=your-tenant.us.auth0.com AUTH0_AUDIENCE=https://mcp.example.com/mcp \
 //! AUTH0_CLIENT_ID=... AUTH0_CLIENT_SECRET=... \
-//! PUBLIC_URL=http://localhost:8080 PROXY_KEY=$(openssl rand -base64 32) \
-//!     cargo run --example auth0
+//! PROXY_KEY=$(openssl rand -base64 32 | tr '+/' '-_') \
+//!     cargo run --example auth0 --features rmcp
 //! ```
+//!
+//! Who may sign in: `AUTH0_PERMISSION` (users granted this permission of the API, through a
+//! role), or `ALLOWED_EMAILS` / `ALLOWED_DOMAINS` if an Action adds `email` and
+//! `email_verified` to the access token. `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
 
-use std::error::Error;
+mod common;
 
-use actix_mcp_oauth::{providers, AuthUser, OAuthProxy, ProxyKey};
-use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
-
-fn env(name: &str) -> Result<String, Box<dyn Error>> {
-    std::env::var(name).map_err(|_| format!("set {name}").into())
-}
-
-/// Tools can check the API's permissions: `user.permissions`.
-async fn whoami(user: AuthUser) -> HttpResponse {
-    HttpResponse::Ok().json(user.info())
-}
+use actix_mcp_oauth::providers;
 
 #[actix_web::main]
-async fn main() -> Result<(), Box<dyn Error>> {
-    env_logger::init_from_env(env_logger::Env::default().default_filter_or("info"));
-
-    let proxy: OAuthProxy = providers::auth0(env("AUTH0_DOMAIN")?, env("AUTH0_AUDIENCE")?)
-        .client(env("AUTH0_CLIENT_ID")?, env("AUTH0_CLIENT_SECRET")?)
-        .builder()?
-        .public_url(env("PUBLIC_URL")?)
-        .proxy_key(ProxyKey::from_base64url(&env("PROXY_KEY")?)?)
-        .build()?;
-    log::info!("MCP endpoint: {}", proxy.resource());
-
-    HttpServer::new(move || {
-        App::new()
-            // The path only: query strings carry authorization codes (/oauth/callback).
-            .wrap(Logger::new("\"%U\" %s %T"))
-            .service(proxy.scope())
-            .service(
-                web::scope("/mcp")
-                    .wrap(proxy.require_auth())
-                    .wrap(proxy.cors())
-                    .route("/whoami", web::get().to(whoami)),
-            )
-    })
-    .bind(("127.0.0.1", 8080))?
-    .run()
-    .await?;
-    Ok(())
+async fn main() -> common::Result<()> {
+    common::init_logging();
+    let access = common::Access::from_env()?.rule("AUTH0_PERMISSION", |policy, wanted| {
+        Ok(policy.allow_if(move |user| user.permissions.iter().any(|p| wanted.contains(p))))
+    })?;
+    let builder = providers::auth0(common::env("AUTH0_DOMAIN")?, common::env("AUTH0_AUDIENCE")?)
+        .client(
+            common::env("AUTH0_CLIENT_ID")?,
+            common::env("AUTH0_CLIENT_SECRET")?,
+        )
+        .builder()?;
+    common::serve(builder, access).await
 }

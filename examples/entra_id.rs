@@ -1,5 +1,6 @@
-//! Users sign in with Microsoft Entra ID; v2.0 access tokens for the app's own API scope are
-//! checked against Microsoft's keys with the issuer of the token's tenant.
+//! An MCP server (the rmcp `whoami` tool at `/mcp`) whose users sign in with Microsoft Entra
+//! ID; v2.0 access tokens for the app's own API scope are checked against Microsoft's keys with
+//! the issuer of the token's tenant.
 //!
 //! In the Entra admin center: App registrations → New registration (single tenant, or "any
 //! organizational directory" for multi-tenant); redirect URI (Web) `$PUBLIC_URL/oauth/callback`;
@@ -9,54 +10,33 @@
 //!
 //! ```text
 //! ENTRA_TENANT=72f988bf-... ENTRA_CLIENT_ID=... ENTRA_CLIENT_SECRET=... \
-//! PUBLIC_URL=http://localhost:8080 PROXY_KEY=$(openssl rand -base64 32) \
-//!     cargo run --example entra_id
+//! PROXY_KEY=$(openssl rand -base64 32 | tr '+/' '-_') \
+//!     cargo run --example entra_id --features rmcp
 //! ```
+//!
+//! Who may sign in: a single-tenant app admits only its tenant's users (and, with "Assignment
+//! required" in Enterprise applications, only those assigned). For a multi-tenant app,
+//! `ENTRA_TENANTS` lists the tenant ids admitted. Entra's `email` claim is not verified, so the
+//! email rules admit no one here. `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
 //!
 //! Tokens for Microsoft Graph cannot be verified by anyone but Graph, which is why the app
 //! requests a scope of its own API.
 
-use std::error::Error;
+mod common;
 
-use actix_mcp_oauth::{providers, AuthUser, OAuthProxy, ProxyKey};
-use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
-
-fn env(name: &str) -> Result<String, Box<dyn Error>> {
-    std::env::var(name).map_err(|_| format!("set {name}").into())
-}
-
-/// `tid` and `oid` are in the claims for tenant-aware tools.
-async fn whoami(user: AuthUser) -> HttpResponse {
-    let tenant = user.claims().get_str("tid").map(str::to_owned);
-    HttpResponse::Ok().json(serde_json::json!({ "user": user.info(), "tenant": tenant }))
-}
+use actix_mcp_oauth::providers;
 
 #[actix_web::main]
-async fn main() -> Result<(), Box<dyn Error>> {
-    env_logger::init_from_env(env_logger::Env::default().default_filter_or("info"));
-
-    let proxy: OAuthProxy = providers::entra_id(env("ENTRA_TENANT")?)
-        .client(env("ENTRA_CLIENT_ID")?, env("ENTRA_CLIENT_SECRET")?)
-        .builder()?
-        .public_url(env("PUBLIC_URL")?)
-        .proxy_key(ProxyKey::from_base64url(&env("PROXY_KEY")?)?)
-        .build()?;
-    log::info!("MCP endpoint: {}", proxy.resource());
-
-    HttpServer::new(move || {
-        App::new()
-            // The path only: query strings carry authorization codes (/oauth/callback).
-            .wrap(Logger::new("\"%U\" %s %T"))
-            .service(proxy.scope())
-            .service(
-                web::scope("/mcp")
-                    .wrap(proxy.require_auth())
-                    .wrap(proxy.cors())
-                    .route("/whoami", web::get().to(whoami)),
-            )
-    })
-    .bind(("127.0.0.1", 8080))?
-    .run()
-    .await?;
-    Ok(())
+async fn main() -> common::Result<()> {
+    common::init_logging();
+    let access = common::Access::from_env()?.rule("ENTRA_TENANTS", |policy, tenants| {
+        Ok(policy.allow_entra_tenants(tenants))
+    })?;
+    let builder = providers::entra_id(common::env("ENTRA_TENANT")?)
+        .client(
+            common::env("ENTRA_CLIENT_ID")?,
+            common::env("ENTRA_CLIENT_SECRET")?,
+        )
+        .builder()?;
+    common::serve(builder, access).await
 }

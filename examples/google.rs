@@ -1,59 +1,37 @@
-//! Users sign in with Google; their opaque `ya29.` tokens are checked at Google's token-info.
+//! An MCP server (the rmcp `whoami` tool at `/mcp`) whose users sign in with Google; their
+//! opaque `ya29.` tokens are checked at Google's token-info endpoint.
 //!
-//! Register in the Google Cloud console (APIs & Services → Credentials → Create credentials →
-//! OAuth client ID, type "Web application") the authorized redirect URI
-//! `$PUBLIC_URL/oauth/callback`, then:
+//! In the Google Cloud console (APIs & Services): configure the OAuth consent screen (while its
+//! publishing status is "Testing", only the test users you list there can sign in, and refresh
+//! tokens expire after 7 days once you ask for more than `openid email profile`), then Credentials → Create credentials → OAuth client ID, type
+//! "Web application", authorized redirect URI `$PUBLIC_URL/oauth/callback`. Then:
 //!
 //! ```text
 //! GOOGLE_CLIENT_ID=...apps.googleusercontent.com GOOGLE_CLIENT_SECRET=... \
-//! PUBLIC_URL=http://localhost:8080 PROXY_KEY=$(openssl rand -base64 32) \
-//!     cargo run --example google
+//! ALLOWED_DOMAINS=example.com PROXY_KEY=$(openssl rand -base64 32 | tr '+/' '-_') \
+//!     cargo run --example google --features rmcp
 //! ```
 //!
-//! MCP clients discover the proxy at `$PUBLIC_URL/mcp`; `GET /mcp/whoami` with their token
-//! shows the user.
+//! Who may sign in: `ALLOWED_EMAILS`, `ALLOWED_DOMAINS`, and `GOOGLE_HOSTED_DOMAINS` (Google
+//! Workspace domains, the `hd` claim). `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
 
-use std::error::Error;
+mod common;
 
-use actix_mcp_oauth::{providers, AuthUser, OAuthProxy, ProxyKey};
-use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
-
-fn env(name: &str) -> Result<String, Box<dyn Error>> {
-    std::env::var(name).map_err(|_| format!("set {name}").into())
-}
-
-async fn whoami(user: AuthUser) -> HttpResponse {
-    HttpResponse::Ok().json(user.info())
-}
+use actix_mcp_oauth::providers;
 
 #[actix_web::main]
-async fn main() -> Result<(), Box<dyn Error>> {
-    env_logger::init_from_env(env_logger::Env::default().default_filter_or("info"));
-
+async fn main() -> common::Result<()> {
+    common::init_logging();
+    let access = common::Access::from_env()?.rule("GOOGLE_HOSTED_DOMAINS", |policy, domains| {
+        Ok(policy.allow_google_hosted_domains(domains))
+    })?;
     // Endpoints, `access_type=offline` + `prompt=consent` (for refresh tokens), the token-info
     // verifier and a one-hour token cache all come with the preset.
-    let proxy: OAuthProxy = providers::google()
-        .client(env("GOOGLE_CLIENT_ID")?, env("GOOGLE_CLIENT_SECRET")?)
-        .builder()?
-        .public_url(env("PUBLIC_URL")?)
-        .proxy_key(ProxyKey::from_base64url(&env("PROXY_KEY")?)?)
-        .build()?;
-    log::info!("MCP endpoint: {}", proxy.resource());
-
-    HttpServer::new(move || {
-        App::new()
-            // The path only: query strings carry authorization codes (/oauth/callback).
-            .wrap(Logger::new("\"%U\" %s %T"))
-            .service(proxy.scope())
-            .service(
-                web::scope("/mcp")
-                    .wrap(proxy.require_auth())
-                    .wrap(proxy.cors())
-                    .route("/whoami", web::get().to(whoami)),
-            )
-    })
-    .bind(("127.0.0.1", 8080))?
-    .run()
-    .await?;
-    Ok(())
+    let builder = providers::google()
+        .client(
+            common::env("GOOGLE_CLIENT_ID")?,
+            common::env("GOOGLE_CLIENT_SECRET")?,
+        )
+        .builder()?;
+    common::serve(builder, access).await
 }

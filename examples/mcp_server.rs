@@ -1,7 +1,15 @@
 //! A real MCP server behind the OAuth proxy: rmcp + rmcp-actix-web, one tool, `whoami`.
 //!
+//! For any OpenID provider whose **access tokens are JWTs** signed with the keys its discovery
+//! document names: Okta (a custom authorization server), Auth0 (with an API audience),
+//! Keycloak, Entra ID (single tenant, v2.0 tokens for your API's scope), or the e2e suite's
+//! local provider (`scripts/demo.sh`). Google's and GitHub's access tokens are opaque, so no
+//! JWKS check accepts them: use `examples/google.rs` or `examples/github.rs` instead (and the
+//! other provider examples for each preset's own settings).
+//!
 //! ```text
-//! UPSTREAM_ISSUER=https://accounts.google.com UPSTREAM_CLIENT_ID=... UPSTREAM_CLIENT_SECRET=... \
+//! UPSTREAM_ISSUER=https://your-tenant.okta.com/oauth2/default UPSTREAM_AUDIENCE=api://default \
+//! UPSTREAM_CLIENT_ID=... UPSTREAM_CLIENT_SECRET=... \
 //!   cargo run --example mcp_server --features rmcp
 //! ```
 //!
@@ -11,22 +19,33 @@
 //! |---|---|---|
 //! | `UPSTREAM_ISSUER` | the identity provider; endpoints and JWKS by discovery | required |
 //! | `UPSTREAM_CLIENT_ID`, `UPSTREAM_CLIENT_SECRET` | the app registered there | required |
-//! | `UPSTREAM_AUDIENCE` | the `aud` access tokens must carry | the client id |
+//! | `UPSTREAM_AUDIENCE` | the `aud` access tokens must carry (your API identifier at the provider) | required, unless `UPSTREAM_ANY_AUDIENCE=1` |
+//! | `UPSTREAM_ANY_AUDIENCE` | `1`: check no audience (risky: tokens the provider issued for any other API pass) | unset |
 //! | `PORT` | where to listen, on 127.0.0.1 | 8080 |
 //! | `PUBLIC_URL` | the URL clients use (https off loopback) | `http://127.0.0.1:$PORT` |
 //! | `OAUTH_PROXY_KEY` | base64url, >= 32 bytes; comma-separated to rotate (first seals) | random |
 //! | `TOKEN_MODE` | `issued` (the proxy's own tokens) or `passthrough` (the provider's; not MCP-conformant) | `issued` |
 //! | `ACCEPT_UPSTREAM_TOKENS` | `1`: also accept provider tokens at `/mcp` (load tests that mint their own) | off |
 //! | `RUST_LOG` | env_logger filter | `info` |
+//! | `MCP_STATELESS` | `1`: no sessions, every `POST` answered with plain JSON | `0` (sessions, SSE) |
+//! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/protected`, the baselines of `benches/load.sh` | `0` |
 
 use std::{env, error::Error, sync::Arc};
 
 use actix_mcp_oauth::{
-    forward_auth_user, http::ProviderMetadata, proxy::TokenMode, AuthUser, JwksVerifier,
-    OAuthProxy, ProxyKey,
+    forward_auth_user,
+    http::ProviderMetadata,
+    proxy::{ClientDocuments, TokenMode},
+    AuthUser, AuthUserExt, JwksVerifier, OAuthProxy, ProxyKey, SessionBinding,
 };
-use actix_web::{middleware::Logger, web, App, HttpResponse, HttpServer};
-use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
+use actix_web::{
+    middleware::{Condition, Logger},
+    web, App, HttpRequest, HttpResponse, HttpServer,
+};
+use rmcp::{
+    handler::server::{router::tool::ToolRouter, wrapper::Json},
+    schemars, tool, tool_handler, tool_router, ServerHandler,
+};
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 use url::Url;
 
@@ -41,22 +60,65 @@ struct WhoAmI {
     scopes: Vec<String>,
 }
 
+/// The MCP server. Its tool router is built once and shared: `#[tool_router(server_handler)]`
+/// alone would rebuild it (tool schemas included) on every call, and in stateless mode the
+/// service factory runs for every request.
 #[derive(Clone)]
-struct Whoami;
+struct Whoami {
+    tools: Arc<ToolRouter<Whoami>>,
+}
 
-#[tool_router(server_handler)]
+#[tool_handler(router = self.tools)]
+impl ServerHandler for Whoami {}
+
+#[tool_router]
 impl Whoami {
     /// The user arrives as an argument, like in an actix handler: `RequireAuth` verified the
     /// bearer token and `forward_auth_user` carried the user into the MCP request.
     #[tool(description = "Who is signed in: id, email, name and granted scopes")]
     async fn whoami(&self, user: AuthUser) -> Json<WhoAmI> {
-        Json(WhoAmI {
+        Json(WhoAmI::of(&user))
+    }
+}
+
+impl WhoAmI {
+    fn of(user: &AuthUser) -> Self {
+        Self {
             id: user.user_id.clone(),
             email: user.email.clone(),
             name: user.name.clone(),
             scopes: user.scopes.clone(),
-        })
+        }
     }
+}
+
+/// `LOAD_ROUTES=1` only: answers a JSON-RPC `tools/call whoami` the way the MCP endpoint does,
+/// without MCP (and, on `/load/bare`, without auth), so a load test can tell what the HTTP
+/// server, the middleware and the MCP layer each cost.
+async fn load_whoami(req: HttpRequest, call: web::Json<serde_json::Value>) -> HttpResponse {
+    let who = match req.auth_user() {
+        Some(user) => WhoAmI::of(&user),
+        None => WhoAmI {
+            id: "anonymous".into(),
+            email: None,
+            name: None,
+            scopes: Vec::new(),
+        },
+    };
+    let text = serde_json::to_string(&who).unwrap_or_default();
+    HttpResponse::Ok().json(serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": call.get("id"),
+        "result": {
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": who,
+            "isError": false,
+        },
+    }))
+}
+
+fn flag(name: &str) -> bool {
+    env::var(name).is_ok_and(|v| v == "1")
 }
 
 fn required(name: &str) -> Result<String, Box<dyn Error>> {
@@ -80,6 +142,33 @@ fn proxy_keys() -> Result<Vec<ProxyKey>, Box<dyn Error>> {
     }
 }
 
+/// Clients identified by their metadata document's URL: host lists from `CIMD_ALLOW_HOSTS` and
+/// `CIMD_DENY_HOSTS` (comma-separated, `*.suffix` allowed), `CIMD_ALLOW_LISTED_ONLY=1`, and for
+/// local testing `CIMD_ALLOW_LOOPBACK=1` and `CIMD_EXTRA_ROOT_CERT` (a PEM file of a test CA).
+fn client_documents() -> Result<ClientDocuments, Box<dyn Error>> {
+    let list = |name| {
+        env::var(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_else(|_| Vec::<String>::new())
+    };
+    let mut docs = ClientDocuments::builder()
+        .allow_hosts(list("CIMD_ALLOW_HOSTS"))
+        .deny_hosts(list("CIMD_DENY_HOSTS"))
+        .allow_listed_only(env::var("CIMD_ALLOW_LISTED_ONLY").is_ok_and(|v| v == "1"))
+        .allow_loopback(env::var("CIMD_ALLOW_LOOPBACK").is_ok_and(|v| v == "1"));
+    if let Ok(path) = env::var("CIMD_EXTRA_ROOT_CERT") {
+        docs = docs.extra_root_certificate(
+            std::fs::read(&path).map_err(|e| format!("CIMD_EXTRA_ROOT_CERT: {e}"))?,
+        );
+    }
+    Ok(docs.build()?)
+}
+
 /// The `Host` values rmcp accepts (its DNS-rebinding guard): the public URL's host, with and
 /// without its port.
 fn allowed_hosts(public_url: &Url) -> Result<Vec<String>, Box<dyn Error>> {
@@ -101,7 +190,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let issuer = required("UPSTREAM_ISSUER")?;
     let client_id = required("UPSTREAM_CLIENT_ID")?;
     let client_secret = required("UPSTREAM_CLIENT_SECRET")?;
-    let audience = env::var("UPSTREAM_AUDIENCE").unwrap_or_else(|_| client_id.clone());
     let port: u16 = env::var("PORT")
         .unwrap_or_else(|_| "8080".into())
         .parse()
@@ -111,9 +199,15 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // One metadata document for both: the endpoints for the proxy, the keys for the verifier.
     let provider = ProviderMetadata::discover(&issuer).await?;
-    let verifier = JwksVerifier::from_metadata(&provider)?
-        .audience(audience)
-        .build()?;
+    let verifier = JwksVerifier::from_metadata(&provider)?.client_id(client_id.as_str());
+    let verifier = match env::var("UPSTREAM_AUDIENCE") {
+        Ok(audience) => verifier.audience(audience),
+        Err(_) if env::var("UPSTREAM_ANY_AUDIENCE").as_deref() == Ok("1") => {
+            verifier.any_audience()
+        }
+        Err(_) => return Err("UPSTREAM_AUDIENCE is required (or UPSTREAM_ANY_AUDIENCE=1)".into()),
+    }
+    .build()?;
     let proxy = OAuthProxy::from_metadata(&provider)
         .public_url(public_url.as_str())
         .client_id(client_id)
@@ -128,15 +222,30 @@ async fn main() -> Result<(), Box<dyn Error>> {
             }
         })
         .accept_upstream_tokens(env::var("ACCEPT_UPSTREAM_TOKENS").as_deref() == Ok("1"))
+        .client_documents(client_documents()?)
         .build()?;
 
-    // Built once, outside the worker factory, so every worker shares its sessions.
+    // Built once, outside the worker factory, so every worker shares its sessions; each
+    // session answers only the user who opened it. Stateless: each POST is served on its own,
+    // answered with `application/json` instead of an SSE stream.
+    let stateless = flag("MCP_STATELESS");
+    let sessions = Arc::new(LocalSessionManager::default());
+    let binding = SessionBinding::builder()
+        .closing(sessions.clone())
+        .build()?;
+    let server = Whoami {
+        tools: Arc::new(Whoami::tool_router()),
+    };
     let mcp = StreamableHttpService::builder()
-        .service_factory(Arc::new(|| Ok(Whoami)))
-        .session_manager(Arc::new(LocalSessionManager::default()))
+        .service_factory(Arc::new(move || Ok(server.clone())))
+        .session_manager(sessions)
         .allowed_hosts(allowed_hosts(&public)?)
+        .stateful_mode(!stateless)
+        .json_response(stateless)
         .on_request_fn(forward_auth_user)
         .build();
+    let load_routes = flag("LOAD_ROUTES");
+    let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
 
     log::info!(
         "MCP server at {}/mcp (listening on 127.0.0.1:{port})",
@@ -145,14 +254,17 @@ async fn main() -> Result<(), Box<dyn Error>> {
     HttpServer::new(move || {
         App::new()
             // The path only: query strings carry authorization codes and states (/oauth/callback).
-            .wrap(
+            // Off when its lines would be filtered out anyway: it formats them regardless.
+            .wrap(Condition::new(
+                access_log,
                 Logger::new("%a \"%{method}xi %U\" %s %b %T")
                     .custom_request_replace("method", |req| req.method().to_string()),
-            )
+            ))
             // Discovery, /register, /authorize, /oauth/callback, /token, with their own CORS.
             .service(proxy.scope())
             .service(
                 web::scope("/mcp")
+                    .wrap(binding.clone())
                     .wrap(proxy.require_auth())
                     // Outermost, so that preflight requests (which carry no token) are answered.
                     .wrap(proxy.cors())
@@ -164,7 +276,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     HttpResponse::Ok().body("actix-mcp-oauth example: the MCP endpoint is /mcp\n")
                 }),
             )
+            .configure(|cfg| {
+                if load_routes {
+                    cfg.route("/load/bare", web::post().to(load_whoami))
+                        .service(
+                            web::scope("/load/protected")
+                                .wrap(proxy.require_auth())
+                                .route("", web::post().to(load_whoami)),
+                        );
+                }
+            })
     })
+    // Without it, Nagle's algorithm holds the last segment of a streamed (SSE) response until
+    // the client's delayed ACK, about 40 ms on every keep-alive request.
+    .tcp_nodelay(true)
     .bind(("127.0.0.1", port))?
     .run()
     .await?;

@@ -72,3 +72,6 @@ node tests/e2e/run-e2e.mjs --alg=RS256,ES256,EdDSA --browser=RS256
 
 step "e2e: the same flow in passthrough mode (the provider's tokens go to the client; RS256)"
 node tests/e2e/run-e2e.mjs --mode=passthrough
+
+step "demo: scripts/demo.sh stops everything it started on SIGTERM and SIGINT (ports closed)"
+timeout 300 scripts/demo-signal-test.sh

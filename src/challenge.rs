@@ -230,6 +230,11 @@ pub enum AuthError {
     /// produces this logs the cause at `error` level.
     #[display("the token service is unavailable")]
     Unavailable,
+    /// The token is valid but the [access policy](crate::access) does not admit its user: 403
+    /// `{"error":"access_denied"}`, without a challenge, since signing in again as the same
+    /// user would not help.
+    #[display("the access policy does not admit this user")]
+    AccessDenied,
 }
 
 impl AuthError {
@@ -250,6 +255,9 @@ impl AuthError {
             AuthError::Unavailable => {
                 r#"{"error":"temporarily_unavailable","error_description":"The token service is unavailable; try again later."}"#
             }
+            AuthError::AccessDenied => {
+                r#"{"error":"access_denied","error_description":"This account may not use this server; ask its administrator for access."}"#
+            }
         }
     }
 
@@ -259,7 +267,7 @@ impl AuthError {
             | AuthError::InvalidToken(c)
             | AuthError::InvalidRequest(c)
             | AuthError::InsufficientScope(c) => Some(c),
-            AuthError::Unavailable => None,
+            AuthError::Unavailable | AuthError::AccessDenied => None,
         }
     }
 }
@@ -269,7 +277,7 @@ impl ResponseError for AuthError {
         match self {
             AuthError::MissingToken(_) | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            AuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            AuthError::InsufficientScope(_) | AuthError::AccessDenied => StatusCode::FORBIDDEN,
             AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

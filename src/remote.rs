@@ -8,6 +8,7 @@ use actix_web::Scope;
 use serde_json::Value;
 
 use crate::{
+    access::AccessPolicy,
     clock::Clock,
     clock::SystemClock,
     resource::{self, ProtectedResource, ResourceUrl, ScopesSupported, TokenCheck},
@@ -53,6 +54,7 @@ use crate::{
 ///                 .route("", web::post().to(HttpResponse::Ok)),
 ///         )
 ///     })
+///     .tcp_nodelay(true)
 ///     .bind(("127.0.0.1", 8080))?
 ///     .run()
 ///     .await?;
@@ -75,6 +77,7 @@ pub struct RemoteAuthBuilder {
     user_info: Option<Arc<crate::user::UserInfoFn>>,
     cache_max_ttl: Option<Duration>,
     clock: Option<Arc<dyn Clock>>,
+    access_policy: Option<AccessPolicy>,
 }
 
 impl RemoteAuth {
@@ -95,6 +98,7 @@ impl RemoteAuth {
             user_info: None,
             cache_max_ttl: None,
             clock: None,
+            access_policy: None,
         }
     }
 
@@ -162,6 +166,13 @@ impl RemoteAuthBuilder {
         self
     }
 
+    /// Who may use the server, checked on every request: see
+    /// [`RequireAuth::access_policy`] (default: every user with a valid token).
+    pub fn access_policy(mut self, policy: AccessPolicy) -> Self {
+        self.access_policy = Some(policy);
+        self
+    }
+
     /// The clock of the token cache (default the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -180,6 +191,7 @@ impl RemoteAuthBuilder {
             user_info: self.user_info,
             cache_max_ttl: self.cache_max_ttl,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            access_policy: self.access_policy,
         };
         let resource = ProtectedResource::new(
             url,

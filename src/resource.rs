@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::{
+    access::AccessPolicy,
     clock::Clock,
     middleware::Authenticate,
     user::UserInfoFn,
@@ -83,6 +84,7 @@ pub(crate) struct TokenCheck {
     pub(crate) user_info: Option<Arc<UserInfoFn>>,
     pub(crate) cache_max_ttl: Option<Duration>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) access_policy: Option<AccessPolicy>,
 }
 
 /// The protected resource at `public origin + mcp path`, built once: every worker serves the
@@ -114,6 +116,9 @@ impl ProtectedResource {
         }
         if let Some(authenticator) = tokens.authenticator {
             require_auth = require_auth.authenticator(authenticator);
+        }
+        if let Some(policy) = tokens.access_policy {
+            require_auth = require_auth.access_policy(policy);
         }
         let document = match scopes {
             ScopesSupported::Always(scopes) => json!({
@@ -240,6 +245,7 @@ mod tests {
             user_info: None,
             cache_max_ttl: None,
             clock: Arc::new(SystemClock),
+            access_policy: None,
         };
         let url = ResourceUrl::new(public, "/api/mcp/").unwrap();
         ProtectedResource::new(url, "https://idp.example.com", scopes, tokens).unwrap()

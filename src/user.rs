@@ -51,7 +51,7 @@ pub(crate) type UserInfoFn = dyn Fn(&Claims) -> Result<UserInfo, VerifyError> + 
 /// | field | claim |
 /// |---|---|
 /// | `user_id` | `sub`, a string; a number is accepted and printed in decimal (GitHub user ids are numbers) |
-/// | `email` | `email` |
+/// | `email` | `email`, only when `email_verified` is `true` (or the string `"true"`) |
 /// | `name` | `name` |
 /// | `picture` | `picture`, else `avatar_url` |
 /// | `username` | `preferred_username`, else `login` |
@@ -66,6 +66,12 @@ pub(crate) type UserInfoFn = dyn Fn(&Claims) -> Result<UserInfo, VerifyError> + 
 /// already been verified, and a provider's odd profile field should not lock the user out.
 /// Nested role claims (Keycloak's `realm_access.roles`) are not read; map them in your own
 /// function, starting from this one if you like.
+///
+/// An address the provider has not verified is anyone's claim: whoever registers at the
+/// provider with your colleague's address would be your colleague to an app that trusts it. So
+/// `email` is `None` unless the token says `email_verified`; the presets note what their
+/// provider sends (docs/providers.md). The unverified value stays readable in
+/// [`AuthUser::claims`] for display, never for deciding who someone is.
 pub fn default_user_info(claims: &Claims) -> Result<UserInfo, VerifyError> {
     let user_id = match claims.get("sub") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -82,9 +88,11 @@ pub fn default_user_info(claims: &Claims) -> Result<UserInfo, VerifyError> {
         Some(Value::Array(items)) => strings(items),
         _ => Vec::new(),
     };
+    let verified = matches!(claims.get("email_verified"), Some(Value::Bool(true)))
+        || claims.get_str("email_verified") == Some("true");
     Ok(UserInfo {
         user_id,
-        email: string("email"),
+        email: string("email").filter(|_| verified),
         name: string("name"),
         picture: string("picture").or_else(|| string("avatar_url")),
         username: string("preferred_username").or_else(|| string("login")),
@@ -289,8 +297,8 @@ mod tests {
     #[test]
     fn full_profile_is_mapped() {
         let info = default_user_info(&claims(json!({
-            "sub": "u-1", "email": "a@example.com", "name": "Ada", "picture": "https://p/a.png",
-            "preferred_username": "ada", "login": "ignored", "scope": "openid  email",
+            "sub": "u-1", "email": "a@example.com", "email_verified": true, "name": "Ada",
+            "picture": "https://p/a.png", "preferred_username": "ada", "login": "ignored", "scope": "openid  email",
             "permissions": ["read:files", 7], "roles": ["admin"],
         })))
         .expect("maps");
@@ -307,6 +315,24 @@ mod tests {
                 roles: vec!["admin".into()],
             }
         );
+    }
+
+    #[test]
+    fn email_is_mapped_only_when_the_provider_verified_it() {
+        let email = |extra: Value| {
+            let mut doc = json!({ "sub": "u", "email": "ceo@example.com" });
+            if let (Value::Object(doc), Value::Object(extra)) = (&mut doc, extra) {
+                doc.extend(extra);
+            }
+            default_user_info(&claims(doc)).expect("maps").email
+        };
+        let ceo = Some("ceo@example.com".to_owned());
+        assert_eq!(email(json!({ "email_verified": true })), ceo);
+        assert_eq!(email(json!({ "email_verified": "true" })), ceo);
+        assert_eq!(email(json!({})), None);
+        assert_eq!(email(json!({ "email_verified": false })), None);
+        assert_eq!(email(json!({ "email_verified": "false" })), None);
+        assert_eq!(email(json!({ "email_verified": 1 })), None);
     }
 
     #[test]

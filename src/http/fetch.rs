@@ -29,7 +29,17 @@ pub(crate) struct Fetched {
 /// GETs `url`: no redirects, 2xx only, at most `limit` bytes, all within `timeout`. The error
 /// says why, for logs.
 pub(crate) async fn fetch(url: Url, timeout: Duration, limit: usize) -> Result<Fetched, String> {
-    let req = client()
+    fetch_with(&client(), url, timeout, limit).await
+}
+
+/// [`fetch`] with a client of the caller's (a [guarded](super::guarded_client) one).
+pub(crate) async fn fetch_with(
+    client: &awc::Client,
+    url: Url,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Fetched, String> {
+    let req = client
         .get(url.as_str())
         .insert_header((ACCEPT, "application/json"));
     let answer = call(req, None, timeout, limit)

@@ -127,7 +127,7 @@ impl ProviderMetadata {
 
     /// Reads a metadata document. Fields the crate reads must have their specified JSON type
     /// (`null` counts as absent); the rest are ignored.
-    fn from_json(body: &[u8]) -> Result<Self, String> {
+    pub(crate) fn from_json(body: &[u8]) -> Result<Self, String> {
         let doc = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(doc)) => doc,
             Ok(_) => return Err("not a JSON object".into()),

@@ -17,12 +17,15 @@ use awc::Client;
 mod call;
 mod credentials;
 mod fetch;
+mod guard;
 mod metadata;
 
 pub(crate) use call::{call, Answer, CallFailure};
 pub use credentials::ClientAuthMethod;
 pub(crate) use credentials::ClientCredentials;
-pub(crate) use fetch::{fetch, spawn_fetch, Fetched};
+pub(crate) use fetch::{fetch, fetch_with, spawn_fetch, Fetched};
+pub(crate) use guard::ResolveFn;
+pub(crate) use guard::{guarded_client, tls_connector, AddressGuard};
 pub use metadata::ProviderMetadata;
 
 const USER_AGENT: &str = "actix-mcp-oauth";

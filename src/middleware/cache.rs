@@ -36,52 +36,101 @@ const MIDDLE: usize = 16;
 ///   it. When a new token lands in a full shard, the shard first drops its expired entries;
 ///   if it is still full, it evicts the entry that expires soonest (for tokens of one
 ///   provider, the oldest issued). Tokens whose sampled bytes collide replace each other.
+/// - **Refusals.** Tokens the verifier refused are remembered too, for
+///   [`REFUSAL_TTL`](Self::REFUSAL_TTL), in a second map of the same shape (same keyed hash,
+///   full compare, same eviction) bounded apart from the verified tokens
+///   ([`refusal_capacity`](Self::refusal_capacity)), so a flood of bad tokens can neither
+///   evict signed-in users nor grow memory past the bound. A repeated bad token then costs one
+///   lookup instead of a signature check or a call to the provider. Each entry holds a copy of
+///   its token (at most 16 KiB, the longest `RequireAuth` reads). Only refusals of the token
+///   itself are remembered; "the provider could not be reached" never is.
 ///
 /// A capacity of 0 disables the cache: nothing is stored and every lookup misses.
 pub struct TokenCache {
-    shards: Box<[RwLock<Shard>]>,
+    shards: Box<[RwLock<Shard<AuthUser>>]>,
+    refused: Box<[RwLock<Shard<Box<str>>>]>,
     hasher: RandomState,
     capacity: usize,
 }
 
-struct Shard {
-    entries: HashMap<u64, Entry, BuildHasherDefault<PreHashed>>,
+struct Shard<V> {
+    entries: HashMap<u64, Entry<V>, BuildHasherDefault<PreHashed>>,
     capacity: usize,
 }
 
-struct Entry {
-    user: AuthUser,
+struct Entry<V> {
+    value: V,
     expires_at: u64,
+}
+
+/// What an entry was stored for: the full token a hit must equal.
+trait ForToken {
+    fn token(&self) -> &str;
+}
+
+impl ForToken for AuthUser {
+    fn token(&self) -> &str {
+        self.bearer_token().secret()
+    }
+}
+
+impl ForToken for Box<str> {
+    fn token(&self) -> &str {
+        self
+    }
+}
+
+impl<V: ForToken> Shard<V> {
+    fn get(&self, hash: u64, token: &str, now: u64) -> Option<&V> {
+        let entry = self.entries.get(&hash)?;
+        // No constant-time comparison is needed: reaching it requires a keyed-hash match on the
+        // token's own signature bytes, which an attacker probing for a token does not know.
+        (entry.expires_at > now && entry.value.token() == token).then_some(&entry.value)
+    }
+
+    fn insert(&mut self, hash: u64, value: V, expires_at: u64, now: u64) {
+        if !self.entries.contains_key(&hash) && self.entries.len() >= self.capacity {
+            self.entries.retain(|_, e| e.expires_at > now);
+            if self.entries.len() >= self.capacity {
+                let soonest = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.expires_at)
+                    .map(|(k, _)| *k);
+                if let Some(key) = soonest {
+                    self.entries.remove(&key);
+                }
+            }
+        }
+        self.entries.insert(hash, Entry { value, expires_at });
+    }
 }
 
 impl TokenCache {
     /// The default capacity of [`RequireAuth`](crate::RequireAuth)'s cache.
     pub const DEFAULT_CAPACITY: usize = 10_000;
 
-    /// A cache holding at most `capacity` tokens.
+    /// How long a refused token is answered from memory (10 seconds): long enough that a
+    /// client or attacker repeating it costs no signature check, short enough that a token
+    /// refused for a passing reason (not yet valid, a key the provider has just published) is
+    /// looked at again soon.
+    pub const REFUSAL_TTL: u64 = 10;
+
+    /// The most refused tokens held by a cache of the default capacity or larger.
+    const MAX_REFUSALS: usize = 1024;
+
+    /// A cache holding at most `capacity` verified tokens, and at most
+    /// `min(capacity, 1024)` refused ones.
     pub fn new(capacity: usize) -> Self {
-        let shard_count = match capacity {
-            0 => 0,
-            // The largest power of two not above the capacity, so that no shard is empty.
-            n => 1 << n.min(MAX_SHARDS).ilog2(),
-        };
-        Self::with_shards(capacity, shard_count)
+        let refusals = capacity.min(Self::MAX_REFUSALS);
+        Self::with_shards(capacity, shard_count(capacity), refusals)
     }
 
-    /// `shard_count` must be 0 or a power of two not above `capacity`.
-    fn with_shards(capacity: usize, shard_count: usize) -> Self {
-        let base = capacity.checked_div(shard_count).unwrap_or(0);
-        let extra = capacity.checked_rem(shard_count).unwrap_or(0);
-        let shards = (0..shard_count)
-            .map(|i| {
-                RwLock::new(Shard {
-                    entries: HashMap::default(),
-                    capacity: base + usize::from(i < extra),
-                })
-            })
-            .collect();
+    /// `count` must be 0 or a power of two not above `capacity`.
+    fn with_shards(capacity: usize, count: usize, refusals: usize) -> Self {
         Self {
-            shards,
+            shards: shards(capacity, count),
+            refused: shards(refusals, shard_count(refusals)),
             hasher: RandomState::new(),
             capacity,
         }
@@ -91,15 +140,10 @@ impl TokenCache {
     /// the epoch).
     pub fn get(&self, token: &str, now: u64) -> Option<AuthUser> {
         let hash = self.hash(token);
-        let shard = self
-            .shard(hash)?
+        let shard = pick(&self.shards, hash)?
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = shard.entries.get(&hash)?;
-        // No constant-time comparison is needed: reaching it requires a keyed-hash match on the
-        // token's own signature bytes, which an attacker probing for a token does not know.
-        (entry.expires_at > now && entry.user.bearer_token().secret() == token)
-            .then(|| entry.user.clone())
+        shard.get(hash, token, now).cloned()
     }
 
     /// Stores `user` under the token it carries ([`AuthUser::bearer_token`]) until
@@ -109,59 +153,83 @@ impl TokenCache {
             return;
         }
         let hash = self.hash(user.bearer_token().secret());
-        let Some(lock) = self.shard(hash) else { return };
+        let Some(lock) = pick(&self.shards, hash) else {
+            return;
+        };
         let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
-        if !shard.entries.contains_key(&hash) && shard.entries.len() >= shard.capacity {
-            shard.entries.retain(|_, e| e.expires_at > now);
-            if shard.entries.len() >= shard.capacity {
-                let soonest = shard
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.expires_at)
-                    .map(|(k, _)| *k);
-                if let Some(key) = soonest {
-                    shard.entries.remove(&key);
-                }
-            }
-        }
-        shard.entries.insert(hash, Entry { user, expires_at });
+        shard.insert(hash, user, expires_at, now);
     }
 
     /// Drops the entry of `token`, if there is one: a revoked token is no longer served.
     pub fn remove(&self, token: &str) {
         let hash = self.hash(token);
-        let Some(lock) = self.shard(hash) else { return };
+        let Some(lock) = pick(&self.shards, hash) else {
+            return;
+        };
         let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
         if shard
             .entries
             .get(&hash)
-            .is_some_and(|e| e.user.bearer_token().secret() == token)
+            .is_some_and(|e| e.value.token() == token)
         {
             shard.entries.remove(&hash);
         }
     }
 
-    /// Entries held, expired ones included until they are dropped.
-    pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                s.read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entries
-                    .len()
-            })
-            .sum()
+    /// True when `token` was refused less than [`REFUSAL_TTL`](Self::REFUSAL_TTL) seconds
+    /// before `now`. Does not allocate.
+    pub fn is_refused(&self, token: &str, now: u64) -> bool {
+        let hash = self.hash(token);
+        pick(&self.refused, hash).is_some_and(|lock| {
+            lock.read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(hash, token, now)
+                .is_some()
+        })
     }
 
-    /// True when nothing is held.
+    /// Remembers that `token` was refused, until `now +` [`REFUSAL_TTL`](Self::REFUSAL_TTL).
+    /// Record only refusals of the token itself, never a failure to reach the provider.
+    pub fn insert_refused(&self, token: &str, now: u64) {
+        let hash = self.hash(token);
+        let Some(lock) = pick(&self.refused, hash) else {
+            return;
+        };
+        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
+        shard.insert(
+            hash,
+            token.into(),
+            now.saturating_add(Self::REFUSAL_TTL),
+            now,
+        );
+    }
+
+    /// Verified tokens held, expired ones included until they are dropped.
+    pub fn len(&self) -> usize {
+        count(&self.shards)
+    }
+
+    /// True when no verified token is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The most entries the cache holds.
+    /// Refused tokens held, expired ones included until they are dropped.
+    pub fn refused_len(&self) -> usize {
+        count(&self.refused)
+    }
+
+    /// The most verified tokens the cache holds.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The most refused tokens the cache holds.
+    pub fn refusal_capacity(&self) -> usize {
+        self.refused
+            .iter()
+            .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).capacity)
+            .sum()
     }
 
     fn hash(&self, token: &str) -> u64 {
@@ -172,12 +240,47 @@ impl TokenCache {
         let middle = bytes.get(mid_start..mid_end).unwrap_or(&[]);
         self.hasher.hash_one((bytes.len(), tail, middle))
     }
+}
 
-    fn shard(&self, hash: u64) -> Option<&RwLock<Shard>> {
-        // The map consumes the low bits, so the shard is picked with the high ones.
-        let index = (hash >> 48) as usize & self.shards.len().wrapping_sub(1);
-        self.shards.get(index)
+/// The largest power of two not above the capacity (at most [`MAX_SHARDS`]), so that no shard
+/// is empty; 0 for a disabled cache.
+fn shard_count(capacity: usize) -> usize {
+    match capacity {
+        0 => 0,
+        n => 1 << n.min(MAX_SHARDS).ilog2(),
     }
+}
+
+/// `capacity` divided exactly among `count` shards.
+fn shards<V>(capacity: usize, count: usize) -> Box<[RwLock<Shard<V>>]> {
+    let base = capacity.checked_div(count).unwrap_or(0);
+    let extra = capacity.checked_rem(count).unwrap_or(0);
+    (0..count)
+        .map(|i| {
+            RwLock::new(Shard {
+                entries: HashMap::default(),
+                capacity: base + usize::from(i < extra),
+            })
+        })
+        .collect()
+}
+
+fn pick<V>(shards: &[RwLock<Shard<V>>], hash: u64) -> Option<&RwLock<Shard<V>>> {
+    // The map consumes the low bits, so the shard is picked with the high ones.
+    let index = (hash >> 48) as usize & shards.len().wrapping_sub(1);
+    shards.get(index)
+}
+
+fn count<V>(shards: &[RwLock<Shard<V>>]) -> usize {
+    shards
+        .iter()
+        .map(|s| {
+            s.read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entries
+                .len()
+        })
+        .sum()
 }
 
 impl fmt::Debug for TokenCache {
@@ -185,6 +288,7 @@ impl fmt::Debug for TokenCache {
         f.debug_struct("TokenCache")
             .field("capacity", &self.capacity)
             .field("len", &self.len())
+            .field("refused_len", &self.refused_len())
             .finish()
     }
 }
@@ -231,7 +335,7 @@ mod tests {
 
     #[test]
     fn full_shard_drops_expired_entries_before_evicting_live_ones() {
-        let cache = TokenCache::with_shards(3, 1);
+        let cache = TokenCache::with_shards(3, 1, 0);
         cache.insert(user("a"), 10, 0);
         cache.insert(user("b"), 20, 0);
         cache.insert(user("c"), 30, 0);
@@ -246,7 +350,7 @@ mod tests {
 
     #[test]
     fn full_shard_without_expired_entries_evicts_the_soonest_to_expire() {
-        let cache = TokenCache::with_shards(3, 1);
+        let cache = TokenCache::with_shards(3, 1, 0);
         cache.insert(user("late"), 300, 0);
         cache.insert(user("soon"), 100, 0);
         cache.insert(user("mid"), 200, 0);
@@ -258,11 +362,56 @@ mod tests {
 
     #[test]
     fn refreshing_a_present_token_evicts_nothing() {
-        let cache = TokenCache::with_shards(2, 1);
+        let cache = TokenCache::with_shards(2, 1, 0);
         cache.insert(user("a"), 100, 0);
         cache.insert(user("b"), 100, 0);
         cache.insert(user("a"), 200, 0);
         assert!(served(&cache, "a", 150) && served(&cache, "b", 50));
+    }
+
+    #[test]
+    fn a_refusal_is_remembered_for_its_ttl_and_not_after() {
+        let cache = TokenCache::new(10);
+        cache.insert_refused("bad", 100);
+        assert!(cache.is_refused("bad", 100));
+        assert!(cache.is_refused("bad", 100 + TokenCache::REFUSAL_TTL - 1));
+        assert!(!cache.is_refused("bad", 100 + TokenCache::REFUSAL_TTL));
+        assert!(!cache.is_refused("other", 100));
+    }
+
+    #[test]
+    fn a_refusal_is_never_served_as_a_user_nor_a_user_as_a_refusal() {
+        let cache = TokenCache::new(10);
+        cache.insert_refused("bad", 0);
+        cache.insert(user("good"), 100, 0);
+        assert!(cache.get("bad", 0).is_none());
+        assert!(!cache.is_refused("good", 0));
+        assert_eq!((cache.len(), cache.refused_len()), (1, 1));
+    }
+
+    #[test]
+    fn refusals_are_bounded_apart_from_verified_tokens() {
+        let cache = TokenCache::with_shards(4, 1, 2);
+        for t in ["a", "b", "c", "d"] {
+            cache.insert(user(t), 1000, 0);
+        }
+        for i in 0..100 {
+            cache.insert_refused(&format!("bad-{i}"), i);
+            assert!(cache.refused_len() <= 2);
+        }
+        assert!(cache.is_refused("bad-99", 99), "the newest refusal is kept");
+        assert_eq!(cache.len(), 4, "a flood of refusals evicts no user");
+        assert!(["a", "b", "c", "d"].iter().all(|t| served(&cache, t, 99)));
+    }
+
+    #[test]
+    fn the_refusal_bound_is_at_most_the_capacity_and_at_most_1024() {
+        assert_eq!(TokenCache::new(0).refusal_capacity(), 0);
+        assert_eq!(TokenCache::new(5).refusal_capacity(), 5);
+        assert_eq!(TokenCache::new(10_000).refusal_capacity(), 1024);
+        let disabled = TokenCache::new(0);
+        disabled.insert_refused("bad", 0);
+        assert!(!disabled.is_refused("bad", 0));
     }
 
     #[test]

@@ -8,18 +8,23 @@ use std::{future::Future, pin::Pin, rc::Rc, sync::Arc, time::Duration};
 use actix_web::{
     body::{EitherBody, MessageBody},
     dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform},
-    http::header::{HeaderMap, AUTHORIZATION},
+    http::header::{HeaderMap, AUTHORIZATION, CONTENT_LENGTH},
     Error, HttpMessage, ResponseError,
 };
-use futures::future::{ready, LocalBoxFuture, Ready};
+use futures::{
+    future::{ready, LocalBoxFuture, Ready},
+    StreamExt,
+};
 
 pub use cache::TokenCache;
 
 use crate::{
+    access::{AccessPolicy, AccessRefusal},
     challenge::AuthError,
     challenge::{BearerErrorCode, Challenge},
     clock::Clock,
     clock::SystemClock,
+    logged::Logged,
     secret::AccessToken,
     user::UserInfoFn,
     user::{default_user_info, Anonymous},
@@ -41,7 +46,9 @@ use crate::{
 ///    string or a form body is never read.
 /// 2. A cached token is served from memory ([`TokenCache`]); otherwise the verifier checks it,
 ///    the claims are mapped to a user ([`default_user_info`] unless replaced), and the user is
-///    cached until the token's `exp`, capped by [`cache_max_ttl`](Self::cache_max_ttl).
+///    cached until the token's `exp`, capped by [`cache_max_ttl`](Self::cache_max_ttl). A
+///    token the verifier refused is answered from memory too, for
+///    [`TokenCache::REFUSAL_TTL`] seconds.
 /// 3. The required scopes are checked, and the [`AuthUser`] goes into the request extensions.
 ///
 /// Rejections are answered as responses, never as `Err`, so outer middleware (CORS, Logger)
@@ -99,6 +106,7 @@ struct Config {
     allow_anonymous: bool,
     clock: Arc<dyn Clock>,
     challenges: Challenges,
+    access_policy: Option<AccessPolicy>,
 }
 
 #[derive(Clone)]
@@ -161,6 +169,7 @@ impl RequireAuth {
                 cache_max_ttl: 300,
                 allow_anonymous: false,
                 clock: Arc::new(SystemClock),
+                access_policy: None,
             }),
         })
     }
@@ -233,6 +242,15 @@ impl RequireAuth {
     /// token that is invalid, malformed or short of the required scopes is still refused.
     pub fn allow_anonymous(mut self) -> Self {
         self.config_mut().allow_anonymous = true;
+        self
+    }
+
+    /// Admits only the users `policy` admits, checked on every request after the token and the
+    /// scopes: a refused user gets 403 `access_denied`, and a policy check that cannot get an
+    /// answer (GitHub's API down) 503. See [`access`](crate::access). Default: every user
+    /// with a valid token.
+    pub fn access_policy(mut self, policy: AccessPolicy) -> Self {
+        self.config_mut().access_policy = Some(policy);
         self
     }
 
@@ -322,6 +340,8 @@ where
                         .insert(Anonymous(config.challenges.missing.clone()));
                 }
                 Err(rejection) => {
+                    let mut req = req;
+                    drain_small_body(&mut req).await;
                     let res = rejection.error_response();
                     return Ok(req.into_response(res).map_into_right_body());
                 }
@@ -355,6 +375,10 @@ impl Config {
         let now = self.clock.now();
         let user = match self.cache.get(token, now) {
             Some(user) => user,
+            None if self.cache.is_refused(token, now) => {
+                log::debug!("bearer token refused: refused moments ago");
+                return Err(self.invalid_token());
+            }
             None if !is_b64token(token) => {
                 log::debug!("bearer authorization refused: not an RFC 6750 b64token");
                 return Err(AuthError::InvalidRequest(
@@ -370,11 +394,17 @@ impl Config {
         {
             log::debug!(
                 "token of user {} lacks required scope {missing}",
-                user.user_id
+                Logged(&user.user_id)
             );
             return Err(AuthError::InsufficientScope(
                 self.challenges.insufficient_scope.clone(),
             ));
+        }
+        if let Some(policy) = &self.access_policy {
+            policy.check(&user).await.map_err(|refusal| match refusal {
+                AccessRefusal::Refused(_) => AuthError::AccessDenied,
+                AccessRefusal::Unavailable => AuthError::Unavailable,
+            })?;
         }
         Ok(Some(user))
     }
@@ -385,7 +415,7 @@ impl Config {
             let (user, expires_at) = authenticator
                 .authenticate(token)
                 .await
-                .map_err(|e| self.refused(e))?;
+                .map_err(|e| self.refused(token, now, e))?;
             self.cache.insert(
                 user.clone(),
                 expires_at.map_or(cap, |exp| exp.min(cap)),
@@ -397,8 +427,8 @@ impl Config {
             .verifier
             .verify(token)
             .await
-            .map_err(|e| self.refused(e))?;
-        let info = (self.user_info)(&claims).map_err(|e| self.refused(e))?;
+            .map_err(|e| self.refused(token, now, e))?;
+        let info = (self.user_info)(&claims).map_err(|e| self.refused(token, now, e))?;
         let expires_at = claims.expires_at();
         let user = AuthUser::new(info, claims, AccessToken::new(token));
         self.cache.insert(
@@ -409,12 +439,19 @@ impl Config {
         Ok(user)
     }
 
-    fn refused(&self, error: VerifyError) -> AuthError {
+    /// The answer to a failed verification. A refusal of the token is remembered briefly, so
+    /// that repeating it costs a cache lookup, not another signature check or provider call; a
+    /// provider outage is not, so the token is tried again as soon as it comes back.
+    fn refused(&self, token: &str, now: u64, error: VerifyError) -> AuthError {
         if error.is_unavailable() {
-            log::error!("cannot verify bearer tokens: {error}");
+            log::error!(
+                "cannot verify bearer tokens: {}",
+                Logged(&error.to_string())
+            );
             AuthError::Unavailable
         } else {
-            log::debug!("bearer token refused: {error}");
+            log::debug!("bearer token refused: {}", Logged(&error.to_string()));
+            self.cache.insert_refused(token, now);
             self.invalid_token()
         }
     }
@@ -422,6 +459,39 @@ impl Config {
     fn invalid_token(&self) -> AuthError {
         AuthError::InvalidToken(self.challenges.invalid_token.clone())
     }
+}
+
+/// The largest request body read (and dropped) before a refusal is answered.
+const DRAIN_LIMIT: usize = 64 * 1024;
+/// How long a refusal waits for that body.
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+
+/// Reads and drops a small request body before a refusal is answered. actix-web closes the
+/// connection after answering a request whose sized body was left unread, so without this a
+/// client refused for an expired token would pay a new connection (for TLS, a handshake) for
+/// its retry with a fresh one, and a repeated bad token would cost a connection each time. A
+/// body declared above 64 KiB, or not arriving within a second, is left unread and the
+/// connection closes as before; a chunked body actix-web drains itself.
+async fn drain_small_body(req: &mut ServiceRequest) {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if !declared.is_some_and(|n| n > 0 && n <= DRAIN_LIMIT) {
+        return;
+    }
+    let mut payload = req.take_payload();
+    let drain = async {
+        let mut read = 0;
+        while let Some(Ok(chunk)) = payload.next().await {
+            read += chunk.len();
+            if read > DRAIN_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = actix_web::rt::time::timeout(DRAIN_WAIT, drain).await;
 }
 
 enum Malformed {

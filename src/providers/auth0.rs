@@ -28,7 +28,11 @@ const ENDPOINTS: Endpoints = Endpoints {
 /// - Scopes `openid profile email offline_access` (refresh tokens need `offline_access` and
 ///   "Allow Offline Access" on the API).
 /// - Verifier: [`JwksVerifier`] on `{domain}/.well-known/jwks.json`, `iss` = the issuer, `aud`
-///   containing the API identifier (Auth0 adds its `/userinfo` audience alongside).
+///   containing the API identifier (Auth0 adds its `/userinfo` audience alongside). Every
+///   application authorized for the API gets tokens with that audience, so the token's `azp`
+///   must be our client id; a token without `azp` (Auth0 writes it in every access token) is
+///   refused ([`any_client`](Auth0::any_client) turns this off). Machine-to-machine tokens
+///   (`gty` = `client-credentials`) are always refused: no user signed in to them.
 /// - User mapping: [`default_user_info`], which maps `permissions` (turn on "RBAC" and "Add
 ///   Permissions in the Access Token" on the API) and `scope`.
 pub fn auth0(domain: impl Into<String>, audience: impl Into<String>) -> Auth0 {
@@ -53,6 +57,7 @@ impl Auth0 {
         scopes: "The scopes requested (default `openid profile email offline_access`); add \
                  your API's permissions to have them granted as scopes.",
     }
+    super::any_client_setter!("azp");
 
     /// The tenant's issuer, `https://{domain}/`.
     pub fn issuer(&self) -> Result<String, ConfigError> {
@@ -66,9 +71,10 @@ impl Auth0 {
         }
         let issuer = self.issuer()?;
         self.common
-            .jwks(&ENDPOINTS.at(&issuer))?
+            .jwks(&ENDPOINTS.at(&issuer), "azp")?
             .issuer(issuer)
             .audience(&self.audience)
+            .refuse_client_credentials()
             .build()
     }
 
@@ -136,9 +142,18 @@ mod tests {
             ConfigError::Missing("audience")
         );
         assert_eq!(
+            auth0("t.auth0.com", "api").verifier().unwrap_err(),
+            ConfigError::Missing("client_id"),
+            "the verifier checks `azp` against the client id"
+        );
+        assert!(auth0("t.auth0.com", "api").any_client().verifier().is_ok());
+        assert_eq!(
             auth0("t.auth0.com", "api").builder().unwrap_err(),
             ConfigError::Missing("client_id")
         );
-        assert!(auth0("http://t.auth0.com", "api").verifier().is_err());
+        assert!(auth0("http://t.auth0.com", "api")
+            .any_client()
+            .verifier()
+            .is_err());
     }
 }

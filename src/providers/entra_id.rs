@@ -97,6 +97,7 @@ impl EntraId {
         scopes: "Replaces the scopes requested. Keep one scope of your API in them, or the \
                  access token will be Graph's, which cannot be verified.",
     }
+    super::any_client_setter!("azp");
 
     /// The name of the scope the app exposes (default `access_as_user`).
     pub fn api_scope(mut self, name: impl Into<String>) -> Self {
@@ -189,7 +190,7 @@ impl EntraId {
         // One key set for every tenant, and the issuer of the tenant the signed token names.
         let jwks = self
             .common
-            .jwks(&ENDPOINTS.at(&format!("{host}/{tenant}")))?
+            .jwks(&ENDPOINTS.at(&format!("{host}/{tenant}")), "azp")?
             .issuer_policy(IssuerPolicy::per_tenant(
                 format!("{host}/{{tenant}}/v2.0"),
                 "tid",
@@ -257,9 +258,14 @@ impl fmt::Debug for EntraId {
 /// - `iss` is `{host}/{tid}/v2.0` for the token's own `tid`: the templated issuer of the
 ///   multi-tenant metadata, filled from the signed `tid` ([`IssuerPolicy::per_tenant`]);
 /// - `aud` is our client id (or the Application ID URI);
+/// - `azp` is our client id too: any client app a user consents to can get tokens for our API
+///   (unless the API lists its authorized client applications), and those are not ours to
+///   accept. A token without `azp` is refused ([`EntraId::any_client`] turns both off);
 /// - `ver` is `2.0` (a v1.0 token means the manifest still asks for v1 tokens);
-/// - `scp` or `roles` grants something: the app's ID tokens have the same issuer, audience and
-///   keys, but are no access tokens;
+/// - `scp` grants a delegated scope: an application-only token (`idtyp` = `app`, or `roles`
+///   without `scp`: a client's own token, with no user signed in) is refused, and so is the
+///   app's ID token, which has the same issuer, audience and keys but is no access token (the
+///   [`JwksVerifier`] also refuses any token carrying `nonce`);
 /// - `exp`, `nbf` and `iat` hold, with 60 s of leeway.
 #[derive(Clone)]
 pub struct EntraIdVerifier {
@@ -303,17 +309,23 @@ impl Inner {
         if claims.get_str("tid") != Some(tid.as_str()) {
             return Err(VerifyError::Issuer);
         }
-        // The app's own ID tokens share this issuer, audience (the client id) and keys, and the
-        // proxy hands them to clients; what they lack is the grant of an access token for an
-        // API: delegated scopes (`scp`) or application permissions (`roles`).
+        // A user's token for our API carries delegated scopes (`scp`). One with application
+        // permissions (`roles`) and no `scp` is a client's own (client credentials): no user
+        // signed in to it. The app's own ID tokens share this issuer, audience (the client id)
+        // and keys, and carry neither.
         let grants = |name: &str| match claims.get(name) {
             Some(serde_json::Value::String(s)) => !s.trim().is_empty(),
             Some(serde_json::Value::Array(items)) => !items.is_empty(),
             _ => false,
         };
-        if !grants("scp") && !grants("roles") {
+        if claims.get_str("idtyp") == Some("app") || (!grants("scp") && grants("roles")) {
+            return Err(VerifyError::NotAccessToken(
+                "an application-only token (`roles` without `scp`): no user signed in",
+            ));
+        }
+        if !grants("scp") {
             return Err(VerifyError::Rejected(
-                "no `scp` or `roles`: not an access token for this API (an ID token?)".into(),
+                "no `scp`: not a delegated access token for this API (an ID token?)".into(),
             ));
         }
         if claims.get_str("ver") != Some("2.0") {

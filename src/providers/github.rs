@@ -6,14 +6,18 @@ use actix_web::http::header;
 use futures::future::LocalBoxFuture;
 use serde_json::{json, Map, Value};
 
-use super::{Common, Endpoints};
+mod membership;
+
+pub use membership::GitHubMembership;
+
+use super::{segment, Common, Endpoints};
 use crate::validate::invalid;
 use crate::{
     clock::Clock,
     http::{api_client, Answer, ClientAuthMethod, ClientCredentials},
     proxy::OAuthProxyBuilder,
     validate::secure_url,
-    verify::api::{classify, send, DEFAULT_API_TIMEOUT},
+    verify::api::{classify, send, Flights, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT},
     Claims, ConfigError, TokenVerifier, VerifyError,
 };
 
@@ -58,6 +62,7 @@ pub fn github() -> GitHub {
         cache_ttl: DEFAULT_CACHE_TTL,
         user_agent: "actix-mcp-oauth".into(),
         timeout: DEFAULT_API_TIMEOUT,
+        max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
     }
 }
 
@@ -70,6 +75,7 @@ pub struct GitHub {
     cache_ttl: Duration,
     user_agent: String,
     timeout: Duration,
+    max_calls_in_flight: usize,
 }
 
 impl GitHub {
@@ -111,6 +117,15 @@ impl GitHub {
         self
     }
 
+    /// The most calls to GitHub this verifier makes at once (default 32). Requests with a token
+    /// whose check is already running wait for that check instead of making their own; past
+    /// the bound a request gets 503 at once (retry later) instead of queueing behind a slow
+    /// provider, so a flood of junk tokens costs at most this many calls at a time.
+    pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
+        self.max_calls_in_flight = calls;
+        self
+    }
+
     /// The verifier alone.
     pub fn verifier(&self) -> Result<GitHubVerifier, ConfigError> {
         let client_id = self.common.credentials.id()?;
@@ -127,6 +142,9 @@ impl GitHub {
         }
         if self.timeout.is_zero() {
             return Err(invalid("timeout", "must be positive"));
+        }
+        if self.max_calls_in_flight == 0 {
+            return Err(invalid("max_calls_in_flight", "must be at least 1"));
         }
         let api = secure_url("api_url", &self.api_url)?;
         let api = api.as_str().trim_end_matches('/');
@@ -145,8 +163,46 @@ impl GitHub {
                 user_agent: self.user_agent.clone(),
                 timeout: self.timeout,
                 clock: self.common.clock.clone(),
+                flights: Flights::new(self.max_calls_in_flight),
             }),
         })
+    }
+
+    /// An access rule admitting the active members of the organisation `org` (its login, as
+    /// in `github.com/acme`), for
+    /// [`AccessPolicyBuilder::allow`](crate::access::AccessPolicyBuilder::allow); the proxy
+    /// then asks GitHub for the `read:org` scope too. See [`GitHubMembership`].
+    pub fn org_members(&self, org: impl Into<String>) -> Result<GitHubMembership, ConfigError> {
+        self.membership(org.into(), None)
+    }
+
+    /// An access rule admitting the active members of the team `team` (its slug, as in
+    /// `github.com/orgs/acme/teams/platform`) of the organisation `org`; see
+    /// [`org_members`](Self::org_members).
+    pub fn team_members(
+        &self,
+        org: impl Into<String>,
+        team: impl Into<String>,
+    ) -> Result<GitHubMembership, ConfigError> {
+        self.membership(org.into(), Some(team.into()))
+    }
+
+    fn membership(
+        &self,
+        org: String,
+        team: Option<String>,
+    ) -> Result<GitHubMembership, ConfigError> {
+        let org = segment("org", org.trim())?;
+        let team = team.map(|t| segment("team", t.trim())).transpose()?;
+        let api = secure_url("api_url", &self.api_url)?;
+        Ok(GitHubMembership::new(
+            org,
+            team,
+            api.as_str().trim_end_matches('/').to_owned(),
+            self.user_agent.clone(),
+            self.timeout,
+            self.common.clock.clone(),
+        ))
     }
 
     /// The proxy builder, filled in; add `public_url` and `proxy_key`.
@@ -179,15 +235,18 @@ impl fmt::Debug for GitHub {
 ///    (GitHub's "check a token"). `GET /user` alone would accept a token GitHub issued to *any*
 ///    app, letting another app replay its users' tokens here; this check answers 404 for those.
 ///    It also gives the granted scopes and, for expiring tokens, `expires_at`. It does not count
-///    against the failed-login limits that invalid tokens sent to `/user` would trip.
+///    against the failed-login limits that invalid tokens sent to `/user` would trip. The
+///    check is bound to our client id by its URL, so no accepted token names no client, and
+///    there is no opt-out.
 /// 2. **The user**: `GET /user` with the token and a `User-Agent`: `id`, `login`, `name`,
-///    `email`, `avatar_url`. When the public `email` is empty and the scopes include `user` or
-///    `user:email`, the primary verified address comes from `GET /user/emails`.
+///    `email`, `avatar_url`. When the scopes include `user` or `user:email` (the default), the
+///    primary verified address from `GET /user/emails` is the `email`, with
+///    `email_verified: true`; otherwise the public profile address, if any, without it.
 ///
 /// Every call counts against GitHub's rate limits; the cache TTL bounds how often a user's
 /// token is checked.
 ///
-/// Claims: `sub` (the numeric user id), `login`, `name`, `email`, `avatar_url`, `html_url`,
+/// Claims: `sub` (the numeric user id), `login`, `name`, `email`, `email_verified`, `avatar_url`, `html_url`,
 /// `scope` (space-separated), `exp` (expiring tokens only), `client_id`, `iss` (the web URL).
 ///
 /// Answers: 404/422 from the check and 401 from `/user` (invalid or revoked token) are
@@ -208,6 +267,7 @@ struct Inner {
     user_agent: String,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    flights: Flights,
 }
 
 impl Inner {
@@ -290,10 +350,19 @@ impl Inner {
             .scope
             .split(' ')
             .any(|s| s == "user" || s == "user:email");
-        if !claims.contains_key("email") && may_read_emails {
+        // The primary verified address, when the scopes let us read it, is the one an access
+        // policy may trust (`email_verified`); the public profile address is kept otherwise,
+        // without that mark.
+        if may_read_emails {
             if let Some(email) = self.primary_email(token).await? {
                 claims.insert("email".into(), Value::String(email));
+                claims.insert("email_verified".into(), Value::Bool(true));
             }
+        }
+        if claims.contains_key("email") {
+            // GitHub shows only a verified address as the public profile email, and the
+            // address read from /user/emails is the primary verified one.
+            claims.insert("email_verified".into(), Value::Bool(true));
         }
         claims.insert("scope".into(), Value::String(facts.scope));
         if let Some(exp) = facts.exp {
@@ -342,8 +411,14 @@ fn email_list(answer: &Answer) -> Result<Option<String>, VerifyError> {
 
 impl GitHubVerifier {
     async fn check(&self, token: &str) -> Result<Claims, VerifyError> {
-        let facts = self.inner.check_token(token).await?;
-        self.inner.user(token, facts).await
+        let inner = &*self.inner;
+        inner
+            .flights
+            .run(token, || async move {
+                let facts = inner.check_token(token).await?;
+                inner.user(token, facts).await
+            })
+            .await
     }
 }
 

@@ -12,7 +12,10 @@ use crate::{
     http::api_client,
     proxy::OAuthProxyBuilder,
     validate::{invalid, secure_url},
-    verify::api::{classify, seconds, send, DEFAULT_API_TIMEOUT},
+    verify::api::{
+        classify, seconds, send, Flights, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT,
+    },
+    verify::{check_named, Named},
     Claims, ConfigError, TokenVerifier, VerifyError,
 };
 
@@ -67,6 +70,7 @@ pub fn google() -> Google {
         userinfo_url: USERINFO_URL.into(),
         fetch_profile: true,
         timeout: DEFAULT_API_TIMEOUT,
+        max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
     }
 }
 
@@ -80,6 +84,7 @@ pub struct Google {
     userinfo_url: String,
     fetch_profile: bool,
     timeout: Duration,
+    max_calls_in_flight: usize,
 }
 
 impl Google {
@@ -139,11 +144,23 @@ impl Google {
         self
     }
 
+    /// The most calls to Google this verifier makes at once (default 32). Requests with a token
+    /// whose check is already running wait for that check instead of making their own; past
+    /// the bound a request gets 503 at once (retry later) instead of queueing behind a slow
+    /// provider, so a flood of junk tokens costs at most this many calls at a time.
+    pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
+        self.max_calls_in_flight = calls;
+        self
+    }
+
     /// The verifier alone.
     pub fn verifier(&self) -> Result<GoogleVerifier, ConfigError> {
         let client_id = self.common.credentials.id()?;
         if self.timeout.is_zero() {
             return Err(invalid("timeout", "must be positive"));
+        }
+        if self.max_calls_in_flight == 0 {
+            return Err(invalid("max_calls_in_flight", "must be at least 1"));
         }
         Ok(GoogleVerifier {
             inner: Arc::new(Inner {
@@ -154,6 +171,7 @@ impl Google {
                 fetch_profile: self.fetch_profile,
                 timeout: self.timeout,
                 clock: self.common.clock.clone(),
+                flights: Flights::new(self.max_calls_in_flight),
             }),
         })
     }
@@ -186,9 +204,12 @@ impl fmt::Debug for Google {
 ///
 /// The token goes in an `Authorization: Bearer` header of a POST (never in a URL, where proxies
 /// and logs would keep it). The token is accepted when token-info answers with `aud` equal to
-/// our client id, `azp` (when present) equal to it too, and `exp` in the future: a token Google
-/// issued to another application is refused, so another app's users cannot replay their
-/// tokens here. When the token's scopes include the profile, the userinfo endpoint adds
+/// our client id, `azp` and `issued_to` (when present) equal to it too, and `exp` in the
+/// future: a token Google issued to another application is refused
+/// ([`VerifyError::Audience`], or [`VerifyError::OtherClient`] naming the claim), so another
+/// app's users cannot replay their tokens here. Google names the client of every access token
+/// in `aud`, so no token names no client, and there is no opt-out: for an opaque token, the
+/// client is the only thing that binds it to this server. When the token's scopes include the profile, the userinfo endpoint adds
 /// `name`, `given_name`, `family_name`, `picture`, `locale` and `hd` (its `sub` must match).
 ///
 /// Claims: token-info's fields (`sub`, `aud`, `azp`, `scope`, `email`, ...) with `exp` and
@@ -209,10 +230,18 @@ struct Inner {
     fetch_profile: bool,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    flights: Flights,
 }
 
 impl GoogleVerifier {
     async fn check(&self, token: &str) -> Result<Claims, VerifyError> {
+        self.inner
+            .flights
+            .run(token, || self.check_now(token))
+            .await
+    }
+
+    async fn check_now(&self, token: &str) -> Result<Claims, VerifyError> {
         let inner = &*self.inner;
         let req = api_client()
             .post(inner.tokeninfo_url.as_str())
@@ -235,10 +264,21 @@ impl Inner {
         &self,
         mut info: Map<String, Value>,
     ) -> Result<Map<String, Value>, VerifyError> {
-        let ours = |name: &str| info.get(name).and_then(Value::as_str) == Some(&self.client_id);
-        if !ours("aud") || (info.contains_key("azp") && !ours("azp")) {
+        if info.get("aud").and_then(Value::as_str) != Some(&self.client_id) {
             return Err(VerifyError::Audience);
         }
+        // `issued_to` is what the older token-info versions call `azp`.
+        check_named(
+            &self.client_id,
+            ["azp", "issued_to"].map(|name| {
+                let named = match info.get(name) {
+                    None => Named::Absent,
+                    Some(Value::String(id)) => Named::Id(id),
+                    Some(_) => Named::NotAString,
+                };
+                (name, named)
+            }),
+        )?;
         let exp = info
             .get("exp")
             .and_then(seconds)
@@ -281,6 +321,11 @@ impl Inner {
         }
         if let (None, Some(email)) = (claims.get("email"), profile.get("email")) {
             claims.insert("email".into(), email.clone());
+            // The address and whether Google verified it come together or not at all.
+            match profile.get("email_verified") {
+                Some(verified) => claims.insert("email_verified".into(), verified.clone()),
+                None => claims.remove("email_verified"),
+            };
         }
         Ok(())
     }

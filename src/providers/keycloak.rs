@@ -31,6 +31,11 @@ const ENDPOINTS: Endpoints = Endpoints {
 ///   = our client id unless [`audience`](Keycloak::audience) says otherwise. Keycloak does not put
 ///   the requesting client in `aud` by default: add an "Audience" mapper (Client scopes → the
 ///   client's dedicated scope → Add mapper → Audience, "Included Client Audience" = the client).
+///   Such a mapper also adds our client id to the tokens of the other clients that share the
+///   scope, so the token's `azp` must be our client id too; a token without `azp` (Keycloak
+///   writes it in every access token) is refused ([`any_client`](Keycloak::any_client) turns
+///   this off). Keycloak's ID tokens (`typ` claim `ID`) share issuer, keys and audience: the
+///   [`JwksVerifier`] refuses them, as it refuses every ID token.
 /// - User mapping: [`Keycloak::user_info`].
 ///
 /// Keycloak also supports dynamic client registration, so MCP clients can register with it
@@ -60,6 +65,7 @@ impl Keycloak {
                  proxy, and is the default audience.",
         scopes: "The scopes requested (default `openid email profile`).",
     }
+    super::any_client_setter!("azp");
 
     /// The audience tokens must carry (default: the client id).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
@@ -83,7 +89,7 @@ impl Keycloak {
             None => self.common.credentials.id()?.to_owned(),
         };
         self.common
-            .jwks(&ENDPOINTS.at(&issuer))?
+            .jwks(&ENDPOINTS.at(&issuer), "azp")?
             .issuer(issuer)
             .audience(audience)
             .build()
@@ -99,21 +105,9 @@ impl Keycloak {
 
     /// Keycloak's claims as a user: [`default_user_info`], with the roles taken from
     /// `realm_access.roles` and every `resource_access.<client>.roles` (client roles written
-    /// `client:role`), since Keycloak nests them there rather than in `roles`.
-    ///
-    /// Refuses a token whose `typ` claim is not `Bearer`: Keycloak's ID tokens (`typ` `ID`)
-    /// carry the same issuer, keys and, by default, our client id as audience, but are no
-    /// access tokens.
+    /// `client:role`), since Keycloak nests them there rather than in `roles`. (That the token
+    /// is an access token, not one of Keycloak's ID tokens, is the verifier's check.)
     pub fn user_info(claims: &Claims) -> Result<UserInfo, VerifyError> {
-        match claims.get("typ") {
-            None => {}
-            Some(Value::String(typ)) if typ.eq_ignore_ascii_case("Bearer") => {}
-            Some(_) => {
-                return Err(VerifyError::Rejected(
-                    "not a Keycloak access token (`typ` is not Bearer)".into(),
-                ))
-            }
-        }
         let mut info = default_user_info(claims)?;
         let names = |v: &Value| -> Vec<String> {
             v.get("roles")
@@ -188,8 +182,17 @@ mod tests {
             keycloak("https://kc.example", "r").verifier().unwrap_err(),
             ConfigError::Missing("client_id")
         );
+        assert_eq!(
+            keycloak("https://kc.example", "r")
+                .audience("mcp")
+                .verifier()
+                .unwrap_err(),
+            ConfigError::Missing("client_id"),
+            "the verifier checks `azp` against the client id"
+        );
         assert!(keycloak("https://kc.example", "r")
             .audience("mcp")
+            .any_client()
             .verifier()
             .is_ok());
         assert!(keycloak("https://kc.example", "a/b").verifier().is_err());

@@ -17,10 +17,10 @@
 //! |---|---|---|---|
 //! | [`google`](google()) | opaque (`ya29.`) | Google's token-info endpoint (`aud`/`azp` = our client id), profile from userinfo | yes (`access_type=offline`, `prompt=consent`) |
 //! | [`github`](github()) | opaque (`gho_`, `ghu_`) | GitHub's token check for our app, then `GET /user` | OAuth apps: no; GitHub Apps with expiring tokens: yes |
-//! | [`okta`](okta()) | JWT (custom authorization server) | JWKS, `aud` = the server's audience | yes (`offline_access`) |
-//! | [`auth0`](auth0()) | JWT (with the `audience` parameter) | JWKS, `aud` = the API identifier | yes (`offline_access`) |
-//! | [`entra_id`](entra_id()) | JWT v2 for the app's own API scope | JWKS, issuer per tenant (`tid`) | yes (`offline_access`) |
-//! | [`keycloak`](keycloak()) | JWT | JWKS, `aud` = our client id (audience mapper) | yes |
+//! | [`okta`](okta()) | JWT (custom authorization server) | JWKS, `aud` = the server's audience, `cid` = our client id | yes (`offline_access`) |
+//! | [`auth0`](auth0()) | JWT (with the `audience` parameter) | JWKS, `aud` = the API identifier, `azp` = our client id, no client-credentials tokens | yes (`offline_access`) |
+//! | [`entra_id`](entra_id()) | JWT v2 for the app's own API scope | JWKS, issuer per tenant (`tid`), `azp` = our client id, no app-only tokens | yes (`offline_access`) |
+//! | [`keycloak`](keycloak()) | JWT | JWKS, `aud` = our client id (audience mapper), `azp` = our client id | yes |
 //!
 //! What to register in each provider's console is in `docs/providers.md`. For a provider that
 //! supports dynamic client registration itself, skip the proxy: see [`RemoteAuth`](crate::RemoteAuth).
@@ -51,6 +51,7 @@
 //!                 .route("/whoami", web::get().to(whoami)),
 //!         )
 //!     })
+//!     .tcp_nodelay(true)
 //!     .bind(("127.0.0.1", 8080))?
 //!     .run()
 //!     .await?;
@@ -67,7 +68,7 @@ mod okta;
 
 pub use auth0::{auth0, Auth0};
 pub use entra_id::{entra_id, EntraId, EntraIdVerifier};
-pub use github::{github, GitHub, GitHubVerifier};
+pub use github::{github, GitHub, GitHubMembership, GitHubVerifier};
 pub use google::{google, Google, GoogleVerifier};
 pub use keycloak::{keycloak, Keycloak};
 pub use okta::{okta, Okta};
@@ -124,6 +125,8 @@ struct Common {
     credentials: Credentials,
     scopes: Option<Vec<String>>,
     clock: Arc<dyn Clock>,
+    /// Set by `any_client()`: the verifier does not check which client a token was issued to.
+    any_client: bool,
 }
 
 impl Common {
@@ -132,6 +135,7 @@ impl Common {
             credentials: Credentials::default(),
             scopes: None,
             clock: Arc::new(SystemClock),
+            any_client: false,
         }
     }
 
@@ -173,12 +177,23 @@ impl Common {
             .user_info(user_info))
     }
 
-    /// A verifier of the JWTs signed with the key set at `urls`, on the preset's clock.
-    fn jwks(&self, urls: &Urls) -> Result<JwksVerifierBuilder, ConfigError> {
+    /// A verifier of the JWTs signed with the key set at `urls`, on the preset's clock, that
+    /// refuses a token issued to another client than ours, and one naming no client as missing
+    /// `client_claim` (the claim this provider names the client in), unless `any_client()`.
+    fn jwks(
+        &self,
+        urls: &Urls,
+        client_claim: &'static str,
+    ) -> Result<JwksVerifierBuilder, ConfigError> {
         let url = urls.keys.clone().ok_or(ConfigError::Missing("jwks_url"))?;
-        Ok(JwksVerifier::builder()
+        let builder = JwksVerifier::builder()
             .jwks_url(url)
-            .clock(self.clock.clone()))
+            .clock(self.clock.clone());
+        Ok(if self.any_client {
+            builder
+        } else {
+            builder.required_client_id(self.credentials.id()?, client_claim)
+        })
     }
 }
 
@@ -215,6 +230,27 @@ macro_rules! common_setters {
     };
 }
 use common_setters;
+
+/// The opt-out of the client check, for the presets whose tokens are JWTs.
+macro_rules! any_client_setter {
+    ($claim:literal) => {
+        #[doc = concat!(
+            "Accepts tokens issued to any client of the provider, as long as their audience is \
+             ours. By default a token must name our client id (`.client(id, ..)`) in `",
+            $claim,
+            "` (and in every other client claim it carries, see \
+             [`check_client`](crate::verify::check_client)), and a token naming no client is \
+             refused. Opting out lets every other application of the provider whose tokens \
+             share our audience (and their users) in: only for a deployment where those \
+             applications are all yours and meant to call this server."
+        )]
+        pub fn any_client(mut self) -> Self {
+            self.common.any_client = true;
+            self
+        }
+    };
+}
+use any_client_setter;
 
 /// `dev-123.okta.com` → `https://dev-123.okta.com`; a full URL (`http://127.0.0.1:8080` for a
 /// test double) is kept. The result is an origin, or with `allow_path` an origin and path,

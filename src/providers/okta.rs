@@ -32,7 +32,9 @@ const ENDPOINTS: Endpoints = Endpoints {
 ///   "Refresh Token" grant enabled on the app).
 /// - Verifier: [`JwksVerifier`] on `{issuer}/v1/keys`, `iss` = the issuer, `aud` = the
 ///   server's audience: `api://default` for the `default` server; for another server, set it
-///   with [`audience`](Okta::audience).
+///   with [`audience`](Okta::audience). Every app of the org gets tokens with that audience,
+///   so the token's `cid` must be our client id; a token without `cid` (Okta writes it in
+///   every access token) is refused. [`any_client`](Okta::any_client) turns this off.
 /// - User mapping: [`Okta::user_info`].
 pub fn okta(domain: impl Into<String>, authorization_server: impl Into<String>) -> Okta {
     Okta {
@@ -57,6 +59,7 @@ impl Okta {
         client: "The app integration's client id and secret (required).",
         scopes: "The scopes requested (default `openid email profile offline_access`).",
     }
+    super::any_client_setter!("cid");
 
     /// The audience of the authorization server (Security → API → the server's "Audience").
     /// Default `api://default` for the `default` server; required for any other.
@@ -84,7 +87,7 @@ impl Okta {
     pub fn verifier(&self) -> Result<JwksVerifier, ConfigError> {
         let issuer = self.issuer()?;
         self.common
-            .jwks(&ENDPOINTS.at(&issuer))?
+            .jwks(&ENDPOINTS.at(&issuer), "cid")?
             .issuer(issuer)
             .audience(self.audience_or_default()?)
             .build()
@@ -164,11 +167,24 @@ mod tests {
     #[test]
     fn a_custom_server_needs_its_audience_and_the_client_is_required() {
         assert_eq!(
-            okta("dev-1.okta.com", "aus123").verifier().unwrap_err(),
+            okta("dev-1.okta.com", "aus123")
+                .client("0oa1", "s")
+                .verifier()
+                .unwrap_err(),
             ConfigError::Missing("audience")
         );
         assert!(okta("dev-1.okta.com", "aus123")
+            .client("0oa1", "s")
             .audience("api://mcp")
+            .verifier()
+            .is_ok());
+        assert_eq!(
+            okta("dev-1.okta.com", "default").verifier().unwrap_err(),
+            ConfigError::Missing("client_id"),
+            "the verifier checks `cid` against the client id"
+        );
+        assert!(okta("dev-1.okta.com", "default")
+            .any_client()
             .verifier()
             .is_ok());
         assert_eq!(

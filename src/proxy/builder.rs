@@ -10,6 +10,7 @@ use super::{
         DEFAULT_UPSTREAM_TIMEOUT, RESERVED_AUTHORIZE_PARAMS,
     },
     consent::{ConsentConfig, ConsentTemplateFn, DEFAULT_REMEMBER, MAX_REMEMBER},
+    documents::{ClientDocuments, DocumentClients},
     issued::{McpTokens, UpstreamCheck},
     redirect::validate_redirect_uri,
     replay::{MemoryReplayGuard, ReplayGuard},
@@ -17,6 +18,7 @@ use super::{
     ConsentBranding, ConsentMode, ConsentView, OAuthProxy, ProxyKey,
 };
 use crate::{
+    access::AccessPolicy,
     clock::{Clock, SystemClock},
     http::ClientAuthMethod,
     resource::{ProtectedResource, ResourceUrl, ScopesSupported, TokenCheck, DEFAULT_MCP_PATH},
@@ -53,6 +55,7 @@ pub struct OAuthProxyBuilder {
     pub(super) keys: Vec<ProxyKey>,
     pub(super) static_clients: Vec<StaticClient>,
     pub(super) dynamic_registration: Option<bool>,
+    pub(super) client_documents: Option<ClientDocuments>,
     pub(super) consent_mode: ConsentMode,
     pub(super) remember_consent_for: Option<Duration>,
     pub(super) consent_branding: ConsentBranding,
@@ -65,6 +68,7 @@ pub struct OAuthProxyBuilder {
     pub(super) accept_upstream_tokens: bool,
     pub(super) replay_guard: Option<Arc<dyn ReplayGuard>>,
     pub(super) check_upstream_client: Option<bool>,
+    pub(super) access_policy: Option<AccessPolicy>,
 }
 
 impl fmt::Debug for OAuthProxyBuilder {
@@ -227,6 +231,15 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// Clients identified by the https URL of their metadata document (default: accepted from
+    /// every public host, through the SSRF guard; off with [`ConsentMode::Off`], which is for
+    /// the operator's static clients only); see [`ClientDocuments`].
+    /// [`ClientDocuments::off`] refuses them.
+    pub fn client_documents(mut self, documents: ClientDocuments) -> Self {
+        self.client_documents = Some(documents);
+        self
+    }
+
     /// When the user is asked to approve a client (default [`ConsentMode::Remember`]).
     ///
     /// The consent page is the defense against the confused deputy: with open registration,
@@ -339,6 +352,16 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// Who may use the server (default: everyone the provider signs in). Checked on every
+    /// request to the MCP scope, as [`RequireAuth::access_policy`](crate::RequireAuth::access_policy),
+    /// and at sign-in, where a refused user is told so and the client gets no code. The scopes
+    /// the policy's checks need (GitHub membership: `read:org`) are added to the
+    /// [`scopes`](Self::scopes) asked of the provider. See [`access`](crate::access).
+    pub fn access_policy(mut self, policy: AccessPolicy) -> Self {
+        self.access_policy = Some(policy);
+        self
+    }
+
     /// Checks the configuration.
     pub fn build(self) -> Result<OAuthProxy, ConfigError> {
         // Taken apart whole, so that a new setting cannot be left out of the checks unnoticed.
@@ -361,6 +384,7 @@ impl OAuthProxyBuilder {
             keys,
             static_clients,
             dynamic_registration,
+            client_documents,
             consent_mode,
             remember_consent_for,
             consent_branding,
@@ -373,6 +397,7 @@ impl OAuthProxyBuilder {
             accept_upstream_tokens,
             replay_guard,
             check_upstream_client,
+            access_policy,
         } = self;
 
         // One step per concern; the first that fails is the error reported.
@@ -386,10 +411,19 @@ impl OAuthProxyBuilder {
         )?;
         let client_id = credentials(client_id, client_secret.as_ref(), client_auth)?;
         let verifier = verifier.ok_or(ConfigError::Missing("verifier"))?;
-        let (scopes, grant_types) = scopes_and_grant_types(scopes, grant_types)?;
+        let (mut scopes, grant_types) = scopes_and_grant_types(scopes, grant_types)?;
+        for scope in access_policy.iter().flat_map(AccessPolicy::required_scopes) {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
         authorization_params(&resource_forwarding, &extra_authorize_params)?;
         let (static_clients, dynamic_registration) = clients(static_clients, dynamic_registration)?;
         let public = url.public_url();
+        let client_documents = client_documents.unwrap_or_else(|| match consent_mode {
+            ConsentMode::Off => ClientDocuments::off(),
+            _ => ClientDocuments::default(),
+        });
         let consent = consent(
             ConsentSettings {
                 mode: consent_mode,
@@ -397,7 +431,7 @@ impl OAuthProxyBuilder {
                 branding: consent_branding,
                 template: consent_template,
             },
-            dynamic_registration,
+            dynamic_registration || client_documents.enabled,
             public.host_str().unwrap_or(&base),
         )?;
         let secure_cookies = public.scheme() == "https";
@@ -425,6 +459,7 @@ impl OAuthProxyBuilder {
             replay: Arc::clone(&replay),
             clock: clock.clone(),
         };
+        let documents = DocumentClients::new(client_documents, Arc::clone(&clock))?;
         let protected = ProtectedResource::new(
             url,
             &base,
@@ -435,6 +470,7 @@ impl OAuthProxyBuilder {
                 user_info,
                 cache_max_ttl,
                 clock: clock.clone(),
+                access_policy: access_policy.clone(),
             },
         )?;
 
@@ -459,6 +495,7 @@ impl OAuthProxyBuilder {
                 resource_forwarding,
                 static_clients,
                 dynamic_registration,
+                documents,
                 consent,
                 secure_cookies,
                 sealer,
@@ -468,6 +505,7 @@ impl OAuthProxyBuilder {
                 access_token_ttl,
                 upstream_check,
                 replay,
+                access_policy,
             }),
         })
     }
@@ -644,21 +682,23 @@ struct ConsentSettings {
     template: Option<Arc<ConsentTemplateFn>>,
 }
 
-/// The consent page: never off while registration is open, approvals remembered for at least
+/// The consent page: never off while anyone can be a client (open registration or metadata
+/// documents), approvals remembered for at least
 /// a second and at most 400 days, and the branding checked (named after `default_name` unless
 /// given a name).
 fn consent(
     settings: ConsentSettings,
-    dynamic_registration: bool,
+    open_to_anyone: bool,
     default_name: &str,
 ) -> Result<ConsentConfig, ConfigError> {
-    if settings.mode == ConsentMode::Off && dynamic_registration {
+    if settings.mode == ConsentMode::Off && open_to_anyone {
         // Refused rather than warned about: with open registration, Off hands every
         // signed-in user's code to whoever registers a client and sends them a link.
         return Err(invalid(
             "consent_mode",
-            "ConsentMode::Off is unsafe while anyone can register a client (the confused \
-             deputy); close registration with dynamic_registration(false), or keep consent",
+            "ConsentMode::Off is unsafe while anyone can be a client (the confused deputy); \
+             close registration with dynamic_registration(false) and turn metadata-document \
+             clients off with client_documents(ClientDocuments::off()), or keep consent",
         ));
     }
     let remember_for = settings.remember_for.unwrap_or(DEFAULT_REMEMBER);

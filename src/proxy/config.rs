@@ -4,8 +4,14 @@ use std::{sync::Arc, time::Duration};
 
 use url::Url;
 
+use actix_web::HttpResponse;
+
 use super::{
-    consent::ConsentConfig, error::OAuthError, issued::UpstreamCheck, replay::ReplayGuard,
+    consent::ConsentConfig,
+    documents::DocumentClients,
+    error::{access_refused_page, OAuthError},
+    issued::UpstreamCheck,
+    replay::ReplayGuard,
     seal::Sealer,
 };
 use crate::{clock::Clock, http::ClientCredentials, resource::ProtectedResource};
@@ -98,6 +104,8 @@ pub(crate) struct ProxyConfig {
     pub(crate) static_clients: Vec<StaticClient>,
     /// Whether `/register` is served and the client ids it issued are accepted.
     pub(crate) dynamic_registration: bool,
+    /// Clients identified by the URL of their metadata document; `None` when off.
+    pub(crate) documents: Option<DocumentClients>,
     pub(crate) consent: ConsentConfig,
     /// The public URL is https: cookies are `Secure` with the `__Host-` prefix.
     pub(crate) secure_cookies: bool,
@@ -111,6 +119,9 @@ pub(crate) struct ProxyConfig {
     pub(crate) upstream_check: Arc<UpstreamCheck>,
     /// One-time use of codes and refresh tokens; revoked access tokens.
     pub(crate) replay: Arc<dyn ReplayGuard>,
+    /// Who may sign in; the callback checks it (`AccessPolicy::check`) before issuing a code,
+    /// and the MCP scope's bearer check on every request.
+    pub(crate) access_policy: Option<crate::access::AccessPolicy>,
 }
 
 impl ProxyConfig {
@@ -118,6 +129,19 @@ impl ProxyConfig {
     /// with an upstream revocation endpoint to pass revocations to.
     pub(crate) fn serves_revocation(&self) -> bool {
         self.token_mode == TokenMode::Issued || self.revocation_endpoint.is_some()
+    }
+
+    /// The access policy at sign-in: `Ok` when `user` (verified from the provider's token at
+    /// the callback) may sign in, or the page to answer the browser with instead of the
+    /// redirect that carries the code.
+    pub(crate) async fn admit(&self, user: &crate::AuthUser) -> Result<(), HttpResponse> {
+        match &self.access_policy {
+            Some(policy) => policy
+                .check(user)
+                .await
+                .map_err(|refusal| access_refused_page(&refusal)),
+            None => Ok(()),
+        }
     }
 
     /// RFC 8707: a `resource` a client names, at `/authorize` or `/token`, must be this server's

@@ -14,6 +14,8 @@ use derive_more::{Display, Error};
 use serde::Serialize;
 use url::Url;
 
+use crate::access::AccessRefusal;
+
 type Description = Cow<'static, str>;
 
 /// An OAuth error answered by the proxy.
@@ -43,7 +45,8 @@ pub(crate) enum OAuthError {
     /// `access_denied` (403, authorization endpoint).
     #[display("access_denied: {_0}")]
     AccessDenied(#[error(not(source))] Description),
-    /// `invalid_scope` (400): a refresh asked for a scope that was not granted.
+    /// `invalid_scope` (400): a refresh asked for a scope that was not granted, or the
+    /// provider refused the scope asked for.
     #[display("invalid_scope: {_0}")]
     InvalidScope(#[error(not(source))] Description),
     /// `invalid_target` (400, RFC 8707): the `resource` is not this server's.
@@ -174,11 +177,70 @@ pub(crate) fn redirect_with(base: &Url, params: &[(&str, Option<&str>)]) -> Http
     res.insert_header((header::LOCATION, url.as_str())).finish()
 }
 
+/// The page a browser gets at sign-in when the [access policy](crate::access) does not let the
+/// user in (403), or could not get an answer (503). Shown instead of the redirect to the
+/// client, so the client gets no code; the page names no rule and no account.
+pub(crate) fn access_refused_page(refusal: &AccessRefusal) -> HttpResponse {
+    let (status, title, text) = match refusal {
+        AccessRefusal::Refused(_) => (
+            StatusCode::FORBIDDEN,
+            "Access denied",
+            "You signed in, but this account may not use this server. Ask its administrator \
+             for access, or sign in with another account.",
+        ),
+        AccessRefusal::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again later",
+            "Whether this account may use this server cannot be checked right now. Start the \
+             sign-in again in a few minutes.",
+        ),
+    };
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p>\
+         <p><code>access_denied</code></p></main></body></html>\n"
+    );
+    let mut res = HttpResponse::build(status);
+    no_store(&mut res);
+    res.insert_header((
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    ))
+    .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+    .insert_header((header::REFERRER_POLICY, "no-referrer"))
+    .content_type("text/html; charset=utf-8")
+    .body(body)
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::body::to_bytes;
 
     use super::*;
+
+    #[actix_web::test]
+    async fn a_refused_sign_in_gets_a_page_that_names_no_rule_and_cannot_be_framed() {
+        let reason = "user 42 (ada@example.com) matches no rule".to_owned();
+        for (refusal, status, title) in [
+            (AccessRefusal::Refused(reason.clone()), 403, "Access denied"),
+            (AccessRefusal::Unavailable, 503, "Try again later"),
+        ] {
+            let res = access_refused_page(&refusal);
+            assert_eq!(res.status().as_u16(), status);
+            let headers = res.headers();
+            assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+            assert_eq!(headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+            assert!(
+                headers.get(header::LOCATION).is_none(),
+                "no redirect, no code"
+            );
+            let body = to_bytes(res.into_body()).await.unwrap();
+            let body = std::str::from_utf8(&body).unwrap();
+            assert!(body.contains(title), "{body}");
+            assert!(!body.contains("ada@example.com") && !body.contains("42"));
+        }
+    }
 
     #[actix_web::test]
     async fn errors_are_json_with_no_store_and_the_rfc_status() {

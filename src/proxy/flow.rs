@@ -40,7 +40,9 @@ pub(crate) fn begin(
 ) -> HttpResponse {
     let ask = match cfg.consent.mode {
         ConsentMode::Always => true,
-        ConsentMode::Remember => !remembered(cfg, req, &pending),
+        // A remembered approval does not hold for a navigation another site started: a page
+        // elsewhere cannot sign the user in to a client with a single link.
+        ConsentMode::Remember => cross_site(req) || !remembered(cfg, req, &pending),
         ConsentMode::Off => false,
     };
     let answer = if ask {
@@ -141,9 +143,21 @@ fn redirect_upstream(
     Ok(redirect_with(&cfg.auth_endpoint, &params))
 }
 
-/// Whether this browser approved this client and redirect URI before, and still remembers.
-fn remembered(cfg: &ProxyConfig, req: &HttpRequest, pending: &PendingAuthorization) -> bool {
-    let key = pending.grant_key();
+/// `Sec-Fetch-Site: cross-site`: another site sent the browser here.
+fn cross_site(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+}
+
+/// Whether this browser approved this client, redirect URI, resource and scopes before, and
+/// still remembers.
+pub(crate) fn remembered(
+    cfg: &ProxyConfig,
+    req: &HttpRequest,
+    pending: &PendingAuthorization,
+) -> bool {
+    let key = pending.grant_key(&cfg.resource);
     let now = cfg.clock.now();
     cookies::open_all::<Remembered>(cfg, req)
         .iter()
@@ -164,7 +178,7 @@ fn remember_approval(
         .next()
         .unwrap_or_default();
     remembered.approve(
-        pending.grant_key(),
+        pending.grant_key(&cfg.resource),
         now,
         now.saturating_add(remember_for.as_secs()),
     );

@@ -1,12 +1,16 @@
 //! The authorization-server side: [`OAuthProxy`], its builder, and everything behind its routes.
 
 mod builder;
+mod client_metadata;
 mod clients;
 mod config;
 mod consent;
 mod cookies;
+mod documents;
 mod error;
 mod flow;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod issued;
 mod redirect;
 mod replay;
@@ -25,6 +29,7 @@ pub use builder::OAuthProxyBuilder;
 use config::ProxyConfig;
 pub use config::{ResourceForwarding, TokenMode};
 pub use consent::{ConsentBranding, ConsentMode, ConsentView, SafeHtml, ScopeView};
+pub use documents::{ClientDocuments, ClientDocumentsBuilder};
 pub use replay::{MemoryReplayGuard, ReplayGuard};
 use routes::{
     authorize, callback, consent as consent_routes, metadata, register, revoke, token, ProxyState,
@@ -138,6 +143,7 @@ impl OAuthProxy {
     ///             .route("/", web::post().to(mcp)),
     ///     )
     /// })
+    /// .tcp_nodelay(true)
     /// .bind(("127.0.0.1", 8080))?
     /// .run()
     /// .await

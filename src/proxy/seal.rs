@@ -33,6 +33,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::{
     clock::Clock,
+    secret::ClientSecret,
     validate::{invalid, ConfigError},
 };
 
@@ -48,6 +49,8 @@ pub(crate) const MAX_SEALED_BYTES: usize = 8 * 1024;
 #[derive(Clone)]
 pub struct ProxyKey {
     enc: [u8; 32],
+    /// Derives the secrets of registered confidential clients (never stored).
+    mac: [u8; 32],
     kid: String,
 }
 
@@ -73,7 +76,9 @@ impl ProxyKey {
         enc.copy_from_slice(&derive(b"actix-mcp-oauth/seal/v1")?[..32]);
         // The key id tells replicas which key sealed a blob; it reveals nothing of the secret.
         let kid = URL_SAFE_NO_PAD.encode(&derive(b"actix-mcp-oauth/kid/v1")?[..9]);
-        Ok(Self { enc, kid })
+        let mut mac = [0u8; 32];
+        mac.copy_from_slice(&derive(b"actix-mcp-oauth/client-secret/v1")?[..32]);
+        Ok(Self { enc, mac, kid })
     }
 
     /// A key from base64url text (padding and the standard alphabet are tolerated).
@@ -192,6 +197,7 @@ struct EnvelopeIn<T> {
 
 struct Keyed {
     kid: String,
+    mac: [u8; 32],
     encrypter: Box<dyn JweEncrypter>,
     /// The AES-256-GCM key, for opening.
     enc: [u8; 32],
@@ -293,6 +299,7 @@ impl Sealer {
                 let fail = |e: josekit::JoseError| invalid("proxy_key", &e.to_string());
                 Ok(Keyed {
                     kid: key.kid.clone(),
+                    mac: key.mac,
                     encrypter: Box::new(
                         josekit::jwe::Dir
                             .encrypter_from_bytes(key.enc)
@@ -348,6 +355,37 @@ impl Sealer {
                 log::error!("sealing failed: {e}");
                 SealError::Internal
             })
+    }
+
+    /// The secret of the registered client `client_id`: HMAC-SHA256 of the id under the
+    /// sealing key, so it needs no storage and every replica derives the same one.
+    pub(crate) fn client_secret(&self, client_id: &str) -> Result<ClientSecret, SealError> {
+        client_mac(&self.0.keys[0].mac, client_id).map(ClientSecret::new)
+    }
+
+    /// Whether `presented` is the secret of `client_id` under any configured key (so secrets
+    /// survive a key rotation as long as their client ids do). Compared in constant time.
+    pub(crate) fn is_client_secret(&self, client_id: &str, presented: &str) -> bool {
+        self.0.keys.iter().any(|k| {
+            client_mac(&k.mac, client_id).is_ok_and(|expected| {
+                expected.len() == presented.len()
+                    && openssl::memcmp::eq(expected.as_bytes(), presented.as_bytes())
+            })
+        })
+    }
+
+    /// Seals `plaintext` as it is, envelope and all, so that a fuzzer reaches what [`open`]
+    /// does after decryption with inputs no real sealing would produce.
+    ///
+    /// [`open`]: Self::open
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn seal_plaintext(&self, plaintext: &[u8]) -> Result<String, SealError> {
+        let key = &self.0.keys[0];
+        let mut header = JweHeader::new();
+        header.set_content_encryption("A256GCM");
+        header.set_key_id(key.kid.clone());
+        josekit::jwe::serialize_compact(plaintext, &header, key.encrypter.as_ref())
+            .map_err(|_| SealError::Internal)
     }
 
     /// Opens a value sealed as `T`'s kind, checking its integrity and expiry.
@@ -441,6 +479,18 @@ impl Sealer {
 #[derive(Deserialize)]
 struct Head {
     k: Kind,
+}
+
+fn client_mac(key: &[u8; 32], client_id: &str) -> Result<String, SealError> {
+    let mac = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
+        let pkey = PKey::hmac(key)?;
+        let mut signer = Signer::new(MessageDigest::sha256(), &pkey)?;
+        signer.update(client_id.as_bytes())?;
+        signer.sign_to_vec()
+    };
+    mac()
+        .map(|tag| URL_SAFE_NO_PAD.encode(tag))
+        .map_err(|_| SealError::Internal)
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 //!
 //! | value | type (kind) | carries | lifetime | bound to |
 //! |---|---|---|---|---|
-//! | client id (`/register`) | [`Registration`] (`client`) | client name, redirect URIs, issued-at | until the key is retired | — |
-//! | consent request (`/consent?request=`) | [`PendingAuthorization`] (`consent_request`) | the checked authorization request: client binding and name, redirect URI, client `state`, PKCE challenge, scopes | 10 min | — (the page's form carries it back) |
+//! | client id (`/register`) | [`Registration`] (`client`) | client name, redirect URIs, issued-at, auth method (when a secret one) | until the key is retired | — |
+//! | consent request (`/consent?request=`) | [`PendingAuthorization`] (`consent_request`) | the checked authorization request: client binding and name, static / verified domain / local-only, redirect URI, client `state`, PKCE challenge, scopes | 10 min | — (the page's form carries it back) |
 //! | CSRF cookie | [`CsrfNonce`] (`consent_csrf`) | a nonce that the consent form repeats | 10 min | the browser |
 //! | binding cookie | [`BindingNonce`] (`binding`) | a nonce, also sealed into the transaction | 10 min, renewed with each transaction | the browser |
-//! | remembered-consent cookie | [`Remembered`] (`consent`) | up to 20 approvals: a hash of client binding + redirect URI, and an expiry | as configured (7 days by default, at most 400) | the browser |
+//! | remembered-consent cookie | [`Remembered`] (`consent`) | up to 20 approvals: a hash of client binding + redirect URI + resource + scopes, and an expiry | as configured (7 days by default, at most 400) | the browser |
 //! | transaction (upstream `state`) | [`Transaction`] (`transaction`) | client binding, redirect URI, client `state`, PKCE challenge, binding nonce | 10 min | the browser that approved it |
 //! | code handed to the client | [`Code`] (`code`, deflated) | issued mode: the upstream tokens and the verified identity ([`UpstreamGrant`]); passthrough: the upstream code; client binding, redirect URI, PKCE challenge, unique id | 5 min | the client and its redirect URI; one use (the [`ReplayGuard`](super::ReplayGuard)) |
 //! | access token (issued) | [`IssuedAccess`] (`access_token`, deflated) | issuer, audience (the canonical resource), client binding, granted scopes, the mapped user and its verified claims (bounded, or read from the upstream JWT itself), issued-at, expiry, the upstream access token, unique id | the upstream token's remaining lifetime, at most `access_token_ttl` (1 h by default) | the resource; refused after `/revoke` on the instance that revoked it |
@@ -34,6 +34,7 @@ use serde_json::{value::RawValue, Map, Value};
 use url::Url;
 
 use super::{
+    client_metadata::ClientAuth,
     consent::MAX_REMEMBER,
     seal::{Kind, Sealed},
 };
@@ -76,6 +77,9 @@ pub(crate) struct Registration {
     /// `client_id_issued_at`.
     #[serde(rename = "i")]
     pub(crate) issued_at: u64,
+    /// `token_endpoint_auth_method`: with a secret method, `/token` wants the derived secret.
+    #[serde(rename = "a", default, skip_serializing_if = "ClientAuth::is_none")]
+    pub(crate) auth: ClientAuth,
 }
 
 impl Sealed for Registration {
@@ -98,6 +102,12 @@ pub(crate) struct PendingAuthorization {
     /// A client configured by the operator rather than registered by anyone.
     #[serde(rename = "o", default)]
     pub(crate) static_client: bool,
+    /// The host of a metadata-document client's URL: verified by TLS, unlike its name.
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) verified_domain: Option<String>,
+    /// Every redirect URI of the client is loopback: any local program could be it.
+    #[serde(rename = "l", default)]
+    pub(crate) local_only: bool,
     /// The redirect URI, already matched against the registration.
     #[serde(rename = "r")]
     pub(crate) redirect_uri: String,
@@ -116,10 +126,11 @@ pub(crate) struct PendingAuthorization {
 }
 
 impl PendingAuthorization {
-    /// What an approval of this request is remembered under: the client and its redirect URI,
-    /// hashed to keep the cookie small. A loopback URI counts without its port, which native
-    /// clients pick afresh each time (RFC 8252 §7.3; the redirect-URI check allows the same).
-    pub(crate) fn grant_key(&self) -> String {
+    /// What an approval of this request is remembered under: the client, its redirect URI,
+    /// the `resource` and the approved scopes, hashed to keep the cookie small. A loopback URI
+    /// counts without its port, which native clients pick afresh each time (RFC 8252 §7.3; the
+    /// redirect-URI check allows the same).
+    pub(crate) fn grant_key(&self, resource: &str) -> String {
         let uri = match Url::parse(&self.redirect_uri) {
             Ok(mut url) if is_loopback(&url) => {
                 // Cannot fail on a URL with a host.
@@ -128,7 +139,10 @@ impl PendingAuthorization {
             }
             _ => self.redirect_uri.clone(),
         };
-        let digest = openssl::sha::sha256(format!("{}\n{uri}", self.client.0).as_bytes());
+        let scopes = self.scopes.join(" ");
+        let digest = openssl::sha::sha256(
+            format!("{}\n{uri}\n{resource}\n{scopes}", self.client.0).as_bytes(),
+        );
         URL_SAFE_NO_PAD.encode(&digest[..16])
     }
 }
@@ -498,6 +512,8 @@ mod tests {
             client: ClientBinding::of(client),
             client_name: None,
             static_client: false,
+            verified_domain: None,
+            local_only: false,
             redirect_uri: redirect_uri.into(),
             redirect_uri_sent: true,
             state: None,
@@ -527,11 +543,12 @@ mod tests {
         let pending = pending("c1", "https://client.example/cb");
         let binding = BindingNonce::random();
         let mut remembered = Remembered::default();
-        remembered.approve(pending.grant_key(), 1_000_000, 1_000_600);
+        remembered.approve(pending.grant_key("r"), 1_000_000, 1_000_600);
         let registration = Registration {
             name: Some("n".into()),
             redirect_uris: vec!["https://client.example/cb".into()],
             issued_at: 1,
+            auth: ClientAuth::SecretPost,
         };
         let code = Code {
             upstream_code: Some("u".into()),
@@ -639,8 +656,16 @@ mod tests {
     }
 
     #[test]
-    fn grant_keys_separate_clients_and_redirect_uris_but_not_loopback_ports() {
-        let key = |client: &str, uri: &str| pending(client, uri).grant_key();
+    fn grant_keys_separate_clients_redirect_uris_resources_and_scopes_but_not_loopback_ports() {
+        let key = |client: &str, uri: &str| pending(client, uri).grant_key("https://r.example/mcp");
+        let mut scoped = pending("c1", "https://client.example/cb");
+        let unscoped = scoped.grant_key("https://r.example/mcp");
+        scoped.scopes = vec!["email".into()];
+        assert_ne!(scoped.grant_key("https://r.example/mcp"), unscoped);
+        assert_ne!(
+            pending("c1", "https://client.example/cb").grant_key("https://other.example/mcp"),
+            unscoped
+        );
         let a = key("c1", "https://client.example/cb");
         assert_eq!(a.len(), 22);
         assert_ne!(a, key("c2", "https://client.example/cb"));

@@ -17,7 +17,10 @@ use super::{
     error::{no_store, OAuthError},
     state::UpstreamTokens,
 };
-use crate::http::{call, client, Answer, CallFailure};
+use crate::{
+    http::{call, client, Answer, CallFailure},
+    logged::Logged,
+};
 
 /// Largest upstream body read: token responses with an ID token are a few KiB.
 const MAX_BODY: usize = 64 * 1024;
@@ -108,44 +111,31 @@ impl ProviderAnswer for Answer {
         }
     }
 
-    /// The answer of `/token`: the upstream's JSON and status, `Cache-Control: no-store`.
+    /// The answer of `/token`: the upstream's tokens with `Cache-Control: no-store`, or its
+    /// error mapped onto ours (the upstream's own text goes to the log only).
     fn into_token_response(self) -> Result<HttpResponse, OAuthError> {
         let (map, body) = self.json()?;
-        let status = match map.get("error").and_then(Value::as_str) {
-            Some(code) => {
-                upstream_error(code)?;
-                log::debug!("upstream token error `{code}` ({})", self.status);
-                // GitHub answers errors with 200; RFC 6749 §5.2 says 400.
-                if self.status.is_success() {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    self.status
-                }
-            }
-            None if self.status.is_success() && map.contains_key("access_token") => StatusCode::OK,
-            None => {
-                log::warn!(
-                    "upstream token endpoint answered {} without an error code",
-                    self.status
-                );
-                return Err(OAuthError::BadGateway(
-                    "the identity provider answered without a token".into(),
-                ));
-            }
-        };
-        let mut res = HttpResponse::build(status);
+        if let Some(code) = map.get("error") {
+            return Err(upstream_error("token", self.status, code, &map));
+        }
+        if !(self.status.is_success() && map.contains_key("access_token")) {
+            log::warn!(
+                "upstream token endpoint answered {} without an error code",
+                self.status
+            );
+            return Err(OAuthError::BadGateway(
+                "the identity provider answered without a token".into(),
+            ));
+        }
+        let mut res = HttpResponse::Ok();
         no_store(&mut res);
         Ok(res.content_type("application/json").body(body))
     }
 
     fn into_tokens(self, now: u64) -> Result<(UpstreamTokens, Option<String>), OAuthError> {
         let (map, _) = self.json()?;
-        if let Some(code) = map.get("error").and_then(Value::as_str) {
-            upstream_error(code)?;
-            log::debug!("upstream token error `{code}` ({})", self.status);
-            return Err(OAuthError::InvalidGrant(
-                "the identity provider refused the grant".into(),
-            ));
+        if let Some(code) = map.get("error") {
+            return Err(upstream_error("token", self.status, code, &map));
         }
         let string = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_owned);
         let access_token = match string("access_token") {
@@ -172,47 +162,80 @@ impl ProviderAnswer for Answer {
         Ok((tokens, string("scope")))
     }
 
-    /// The answer of `/revoke` (RFC 7009): 200 passes as an empty 200, errors as their JSON.
+    /// The answer of `/revoke` (RFC 7009): 200 passes as an empty 200, errors mapped onto ours.
     fn into_revocation_response(self) -> Result<HttpResponse, OAuthError> {
         if self.status.is_success() {
             let mut res = HttpResponse::Ok();
             no_store(&mut res);
             return Ok(res.finish());
         }
-        let (map, body) = self.json()?;
-        match map.get("error").and_then(Value::as_str) {
-            Some(code) => upstream_error(code)?,
-            None => {
-                return Err(OAuthError::BadGateway(
-                    "the identity provider's revocation failed".into(),
-                ))
-            }
+        let (map, _) = self.json()?;
+        match map.get("error") {
+            Some(code) => Err(upstream_error("revocation", self.status, code, &map)),
+            None => Err(OAuthError::BadGateway(
+                "the identity provider's revocation failed".into(),
+            )),
         }
-        let mut res = HttpResponse::build(self.status);
-        no_store(&mut res);
-        Ok(res.content_type("application/json").body(body))
     }
 }
 
-/// Upstream errors pass to the client, except the one that is the proxy's own fault: an
-/// upstream `invalid_client` means the proxy's credentials are wrong, and passing it on would
-/// send the client into re-registering forever.
-fn upstream_error(code: &str) -> Result<(), OAuthError> {
-    if code == "invalid_client" || code == "unauthorized_client" {
-        log::error!(
-            "the upstream refused the proxy's own client credentials ({code}): check client_id, \
-             client_secret and client_auth_method"
-        );
-        return Err(OAuthError::ServerError(
-            "the proxy's upstream credentials were refused".into(),
-        ));
+/// An upstream error as one of ours. The client gets our code and our text, never the
+/// provider's: its descriptions and URIs are its own vocabulary, may name its internals, and
+/// are not ours to vouch for. They go to the log at debug, escaped.
+///
+/// An upstream `invalid_client` is the proxy's own fault (its credentials are wrong): passing it
+/// on would send the client into re-registering forever, so it is a server error.
+fn upstream_error(
+    endpoint: &str,
+    status: StatusCode,
+    code: &Value,
+    map: &Map<String, Value>,
+) -> OAuthError {
+    let code = code.as_str().unwrap_or("");
+    let description = map.get("error_description").and_then(Value::as_str);
+    log::debug!(
+        "upstream {endpoint} error `{}` ({status}): {}",
+        Logged(code),
+        Logged(description.unwrap_or(""))
+    );
+    match code {
+        // GitHub: incorrect_client_credentials, redirect_uri_mismatch.
+        "invalid_client"
+        | "unauthorized_client"
+        | "incorrect_client_credentials"
+        | "redirect_uri_mismatch" => {
+            log::error!(
+                "the upstream refused the proxy's own client credentials (`{}`): check \
+                 client_id, client_secret, client_auth_method and the redirect URI registered \
+                 there",
+                Logged(code)
+            );
+            OAuthError::ServerError("the proxy's upstream credentials were refused".into())
+        }
+        "temporarily_unavailable" => {
+            OAuthError::Unavailable("the identity provider is unavailable".into())
+        }
+        "server_error" => OAuthError::BadGateway("the identity provider failed".into()),
+        "unsupported_grant_type" => OAuthError::UnsupportedGrantType(
+            "the identity provider does not support this grant".into(),
+        ),
+        "invalid_scope" => {
+            OAuthError::InvalidScope("the identity provider refused the requested scope".into())
+        }
+        "invalid_request" => {
+            OAuthError::InvalidRequest("the identity provider refused the request".into())
+        }
+        // invalid_grant, GitHub's bad_verification_code and bad_refresh_token, and any code
+        // of the provider's own: the grant did not work and the client must start over.
+        _ => OAuthError::InvalidGrant(
+            "the identity provider refused the code or refresh token".into(),
+        ),
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use actix_web::http::header::HeaderMap;
+    use actix_web::{http::header::HeaderMap, ResponseError};
 
     use super::*;
 
@@ -241,19 +264,86 @@ mod tests {
     }
 
     #[test]
-    fn an_error_in_a_200_becomes_a_400_and_bad_bodies_a_502() {
-        let res = answer(
+    fn an_error_in_a_200_becomes_invalid_grant_and_bad_bodies_a_502() {
+        let err = answer(
             200,
             "application/json",
-            r#"{"error":"bad_verification_code"}"#,
+            r#"{"error":"bad_verification_code","error_description":"<b>internal</b>"}"#,
         )
         .into_token_response()
-        .unwrap();
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        .unwrap_err();
+        assert_eq!(err.code(), "invalid_grant");
+        assert!(!err.description().contains("internal"));
         let err = answer(200, "text/html", "<html>oops</html>").into_token_response();
         assert!(matches!(err, Err(OAuthError::BadGateway(_))));
         let err = answer(500, "application/json", "{}").into_token_response();
         assert!(matches!(err, Err(OAuthError::BadGateway(_))));
+    }
+
+    #[test]
+    fn upstream_errors_are_mapped_onto_our_codes_with_our_text() {
+        let cases = [
+            (
+                400,
+                "invalid_grant",
+                "invalid_grant",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                400,
+                "invalid_scope",
+                "invalid_scope",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                400,
+                "invalid_request",
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                400,
+                "unsupported_grant_type",
+                "unsupported_grant_type",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                503,
+                "temporarily_unavailable",
+                "server_error",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (500, "server_error", "server_error", StatusCode::BAD_GATEWAY),
+            (
+                418,
+                "provider_specific_thing",
+                "invalid_grant",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                401,
+                "invalid_client",
+                "server_error",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (status, upstream, ours, answered) in cases {
+            let body = format!(
+                r#"{{"error":"{upstream}","error_description":"secret detail","error_uri":"https://idp.internal/x"}}"#
+            );
+            for err in [
+                answer(status, "application/json", &body)
+                    .into_token_response()
+                    .unwrap_err(),
+                answer(status, "application/json", &body)
+                    .into_revocation_response()
+                    .unwrap_err(),
+            ] {
+                assert_eq!(err.code(), ours, "{upstream}");
+                assert_eq!(err.status_code(), answered, "{upstream}");
+                assert!(!err.description().contains("secret"), "{upstream}");
+            }
+        }
     }
 
     #[test]

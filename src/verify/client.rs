@@ -56,31 +56,65 @@ impl Claims {
 /// assert!(check_client(&claims(json!({ "sub": "u" })), "our-app").is_ok());
 /// ```
 pub fn check_client(claims: &Claims, expected_client_id: &str) -> Result<(), VerifyError> {
-    for name in CLIENT_CLAIMS {
-        match claims.get(name) {
-            None => {}
-            Some(serde_json::Value::String(id)) if id == expected_client_id => {}
-            Some(serde_json::Value::String(_)) => return Err(VerifyError::OtherClient(name)),
-            Some(_) => return Err(VerifyError::InvalidClaim(name)),
-        }
-    }
-    Ok(())
+    check_named(
+        expected_client_id,
+        CLIENT_CLAIMS.map(|name| {
+            let named = match claims.get(name) {
+                None => Named::Absent,
+                Some(serde_json::Value::String(id)) => Named::Id(id),
+                Some(_) => Named::NotAString,
+            };
+            (name, named)
+        }),
+    )
+    .map(drop)
 }
 
-/// [`check_client`], and also refuses a token that names no client, as a missing `claim`: for
-/// the presets of providers that always name the client in the access tokens they issue to a
-/// user.
-#[allow(dead_code)] // the presets call it
-pub(crate) fn require_client(
-    claims: &Claims,
+/// What one client claim of a token holds.
+pub(crate) enum Named<'a> {
+    Absent,
+    Id(&'a str),
+    NotAString,
+}
+
+/// The rule of [`check_client`], over the client claims however they were read (a verifier of
+/// JWTs reads them with the registered claims, without building the claims map). Returns
+/// whether any claim named a client.
+pub(crate) fn check_named<'a>(
     expected_client_id: &str,
-    claim: &'static str,
-) -> Result<(), VerifyError> {
-    check_client(claims, expected_client_id)?;
-    if claims.client_id().is_none() {
-        return Err(VerifyError::InvalidClaim(claim));
+    claims: impl IntoIterator<Item = (&'static str, Named<'a>)>,
+) -> Result<bool, VerifyError> {
+    let mut named = false;
+    for (name, value) in claims {
+        match value {
+            Named::Absent => {}
+            Named::Id(id) if id == expected_client_id => named = true,
+            Named::Id(_) => return Err(VerifyError::OtherClient(name)),
+            Named::NotAString => return Err(VerifyError::InvalidClaim(name)),
+        }
     }
-    Ok(())
+    Ok(named)
+}
+
+/// The client a verifier requires tokens to name, and what it does with a token naming none.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientRule {
+    pub(crate) id: String,
+    /// `Some(claim)`: a token naming no client is refused, as missing `claim` (the one this
+    /// provider writes). `None`: it passes.
+    pub(crate) required: Option<&'static str>,
+}
+
+impl ClientRule {
+    pub(crate) fn check<'a>(
+        &self,
+        claims: impl IntoIterator<Item = (&'static str, Named<'a>)>,
+    ) -> Result<(), VerifyError> {
+        match (check_named(&self.id, claims)?, self.required) {
+            (false, Some(claim)) => Err(VerifyError::InvalidClaim(claim)),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -172,18 +206,36 @@ mod tests {
     }
 
     #[test]
-    fn require_client_also_refuses_a_token_naming_no_client() {
+    fn a_rule_with_a_required_claim_also_refuses_a_token_naming_no_client() {
+        let named = |v: Value| {
+            let c = claims(v);
+            CLIENT_CLAIMS.map(|name| match c.get(name) {
+                None => (name, Named::Absent),
+                Some(Value::String(id)) => (name, Named::Id(Box::leak(id.clone().into()))),
+                Some(_) => (name, Named::NotAString),
+            })
+        };
+        let required = ClientRule {
+            id: "ours".into(),
+            required: Some("cid"),
+        };
+        assert_eq!(required.check(named(json!({ "cid": "ours" }))), Ok(()));
         assert_eq!(
-            require_client(&claims(json!({ "azp": "ours" })), "ours", "azp"),
-            Ok(())
-        );
-        assert_eq!(
-            require_client(&claims(json!({ "sub": "u" })), "ours", "cid"),
+            required.check(named(json!({ "sub": "u" }))),
             Err(VerifyError::InvalidClaim("cid"))
         );
         assert_eq!(
-            require_client(&claims(json!({ "azp": "theirs" })), "ours", "azp"),
+            required.check(named(json!({ "azp": "theirs" }))),
             Err(VerifyError::OtherClient("azp"))
+        );
+        let optional = ClientRule {
+            required: None,
+            ..required
+        };
+        assert_eq!(optional.check(named(json!({ "sub": "u" }))), Ok(()));
+        assert_eq!(
+            optional.check(named(json!({ "appid": "theirs" }))),
+            Err(VerifyError::OtherClient("appid"))
         );
     }
 }

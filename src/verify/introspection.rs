@@ -8,7 +8,9 @@ use futures::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::api::{classify, seconds, send, DEFAULT_API_TIMEOUT};
+use super::api::{
+    classify, seconds, send, Flights, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT,
+};
 use crate::validate::invalid;
 use crate::verify::check_shared_settings;
 use crate::{
@@ -77,6 +79,7 @@ struct Inner {
     leeway: u64,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    flights: Flights,
 }
 
 /// Configures an [`IntrospectionVerifier`]; at least one audience is required.
@@ -90,6 +93,7 @@ pub struct IntrospectionVerifierBuilder {
     issuer: Option<String>,
     leeway: Duration,
     timeout: Duration,
+    max_calls_in_flight: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -110,6 +114,7 @@ impl IntrospectionVerifier {
             issuer: None,
             leeway: DEFAULT_LEEWAY,
             timeout: DEFAULT_API_TIMEOUT,
+            max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
             clock: Arc::new(SystemClock),
         }
     }
@@ -187,7 +192,7 @@ impl Inner {
 
 impl TokenVerifier for IntrospectionVerifier {
     fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
-        Box::pin(self.introspect(token))
+        Box::pin(self.inner.flights.run(token, || self.introspect(token)))
     }
 }
 
@@ -245,6 +250,15 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
+    /// The most calls to the introspection endpoint this verifier makes at once (default 32). Requests with a token
+    /// whose check is already running wait for that check instead of making their own; past
+    /// the bound a request gets 503 at once (retry later) instead of queueing behind a slow
+    /// provider, so a flood of junk tokens costs at most this many calls at a time.
+    pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
+        self.max_calls_in_flight = calls;
+        self
+    }
+
     /// The clock for `exp` and `nbf` (default [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -270,6 +284,9 @@ impl IntrospectionVerifierBuilder {
         if self.timeout.is_zero() {
             return Err(invalid("timeout", "must be positive"));
         }
+        if self.max_calls_in_flight == 0 {
+            return Err(invalid("max_calls_in_flight", "must be at least 1"));
+        }
         Ok(IntrospectionVerifier {
             inner: Arc::new(Inner {
                 url,
@@ -283,6 +300,7 @@ impl IntrospectionVerifierBuilder {
                 leeway: self.leeway.as_secs(),
                 timeout: self.timeout,
                 clock: self.clock,
+                flights: Flights::new(self.max_calls_in_flight),
             }),
         })
     }

@@ -47,8 +47,17 @@ const MAX_MAX_AGE_SECS: u64 = 24 * 60 * 60;
 /// - `exp` required; `exp`, `nbf`, `iat` checked with the leeway (default 60 s).
 /// - `iss` equal to the configured issuer, byte for byte; or, with a per-tenant
 ///   [`IssuerPolicy`], to the issuer of the tenant the verified payload names.
-/// - `aud` holding one of the configured audiences, when any are configured.
-/// - header `typ` equal to [`require_typ`](JwksVerifierBuilder::require_typ), when set.
+/// - `aud` holding one of the configured audiences; an audience is required, unless
+///   [`any_audience`](JwksVerifierBuilder::any_audience) says otherwise.
+/// - An access token, not an OpenID Connect ID token or another kind of JWT: refused with
+///   [`VerifyError::NotAccessToken`] are a token carrying `nonce`, `at_hash`, `c_hash` or
+///   `s_hash` (claims OpenID Connect defines for ID tokens only), one whose
+///   `typ` claim is Keycloak's `ID`, `Refresh`, `Offline` or `Logout`, and one whose header
+///   `typ` is set to anything but `JWT` or `at+jwt` (case-insensitive, `application/`
+///   optional). With [`require_typ`](JwksVerifierBuilder::require_typ), the header `typ` must
+///   be that type instead.
+/// - When a [`client_id`](JwksVerifierBuilder::client_id) is set, each of `azp`, `cid`, `appid`
+///   and `client_id` the token carries names that client ([`check_client`](super::check_client)).
 ///
 /// # Key cache
 /// Keys are fetched on first use and kept for `cache_ttl` (default 10 min) or the response's
@@ -81,6 +90,7 @@ struct Remote {
     refetch_interval: u64,
     fetch_timeout: Duration,
     max_response_bytes: usize,
+    max_keys: usize,
 }
 
 struct CachedKeys {
@@ -299,7 +309,7 @@ impl Inner {
         let Some(remote) = &self.remote else {
             return Err(VerifyError::UnknownKey);
         };
-        let set = KeySet::from_jwks(&fetched.body, self.policy.algorithms)
+        let set = KeySet::from_jwks(&fetched.body, self.policy.algorithms, remote.max_keys)
             .map_err(|e| VerifyError::Unavailable(format!("JWKS unusable: {e}")))?;
         let lifetime = cache_lifetime(fetched.max_age, remote.cache_ttl);
         Ok(Arc::new(CachedKeys {

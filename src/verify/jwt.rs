@@ -20,6 +20,7 @@ use self::claims::{check_claims, Registered};
 pub(crate) use self::issuer::Issuer;
 pub use self::issuer::IssuerPolicy;
 pub(crate) use self::keys::KeySet;
+use super::client::ClientRule;
 use super::{Claims, VerifyError};
 
 mod claims;
@@ -182,8 +183,13 @@ pub(crate) struct Policy {
     pub(crate) algorithms: AlgSet,
     /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
     pub(crate) leeway: u64,
-    /// Required header `typ`, lower case and without the `application/` prefix.
+    /// Required header `typ`, lower case and without the `application/` prefix. `None`: the
+    /// header may be absent, `JWT` or `at+jwt`, and any other type is refused.
     pub(crate) typ: Option<String>,
+    /// The client tokens must name, when they name one.
+    pub(crate) client: Option<ClientRule>,
+    /// Refuse tokens a client got for itself (`gty` = `client-credentials`, as Auth0 writes).
+    pub(crate) refuse_client_credentials: bool,
 }
 
 /// Normalises a media type as RFC 7515 §4.1.9 allows `typ` to be written: case-insensitive,
@@ -262,13 +268,22 @@ impl<'t> Jws<'t> {
         let alg = Algorithm::from_name(&header.alg)
             .filter(|alg| policy.algorithms.contains(*alg))
             .ok_or(VerifyError::Algorithm)?;
-        if let Some(expected) = &policy.typ {
-            let matches = header
-                .typ
-                .as_deref()
-                .is_some_and(|typ| strip_application(typ).eq_ignore_ascii_case(expected));
-            if !matches {
-                return Err(VerifyError::InvalidClaim("typ"));
+        let typ = header.typ.as_deref().map(strip_application);
+        match (&policy.typ, typ) {
+            (Some(expected), typ) => {
+                if !typ.is_some_and(|typ| typ.eq_ignore_ascii_case(expected)) {
+                    return Err(VerifyError::InvalidClaim("typ"));
+                }
+            }
+            // RFC 9068's `at+jwt`, the generic `JWT`, or nothing: what access tokens carry.
+            // Anything else is a JWT of another kind (a logout token, a client assertion, ...).
+            (None, None) => {}
+            (None, Some(typ)) => {
+                if !(typ.eq_ignore_ascii_case("jwt") || typ.eq_ignore_ascii_case("at+jwt")) {
+                    return Err(VerifyError::NotAccessToken(
+                        "the `typ` header names another kind of JWT",
+                    ));
+                }
             }
         }
         Ok(Self {
@@ -308,7 +323,65 @@ impl<'t> Jws<'t> {
                 .map_err(|_| VerifyError::Malformed("payload is not a JSON object"))?;
             check_claims(&registered, &self.payload, policy, now)?
         };
+        // The typed read above skips the claims it does not check without validating them, and
+        // `Claims` reads the whole map only on first use: a payload with invalid UTF-8, a bad
+        // escape or nesting past serde_json's limit in an unchecked claim would pass here and
+        // then read as an empty map. Walk it all once (no allocation) so that it cannot.
+        serde_json::from_slice::<Walk>(&self.payload)
+            .map_err(|_| VerifyError::Malformed("payload is not valid JSON"))?;
         Ok(Claims::from_verified_json(self.payload, exp))
+    }
+}
+
+/// A JSON value read in full and thrown away: every string validated, every level counted
+/// against the nesting limit, exactly as reading it into a `serde_json::Map` would.
+struct Walk;
+
+impl<'de> Deserialize<'de> for Walk {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Walk)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk {
+    type Value = Walk;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_unit<E>(self) -> Result<Walk, E> {
+        Ok(Walk)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Walk, A::Error> {
+        while seq.next_element::<Walk>()?.is_some() {}
+        Ok(Walk)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Walk, A::Error> {
+        while map.next_entry::<Walk, Walk>()?.is_some() {}
+        Ok(Walk)
     }
 }
 
@@ -528,6 +601,42 @@ mod tests {
         );
     }
 
+    /// Found by the `jwt` fuzz target: a right signature over a payload whose unchecked claim
+    /// held invalid UTF-8 was accepted, and its claims then read as an empty map.
+    #[test]
+    fn a_signed_payload_with_an_unreadable_claim_is_malformed() {
+        let good = good_payload().to_string();
+        let body = &good[..good.len() - 1];
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let payloads: [Vec<u8>; 3] = [
+            [body.as_bytes(), b",\"scope\":\"openid emai\x8a\"}"].concat(),
+            format!("{body},\"nested\":{deep}}}").into_bytes(),
+            format!("{body},\"name\":\"\\ud800\"}}").into_bytes(),
+        ];
+        let header = URL_SAFE_NO_PAD.encode(json!({ "alg": "RS256", "kid": "rsa" }).to_string());
+        for payload in payloads {
+            let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(&payload));
+            let signature = super::testing::signer("RS256")
+                .sign(input.as_bytes())
+                .unwrap();
+            let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+            assert_eq!(
+                check(&token).unwrap_err(),
+                VerifyError::Malformed("payload is not valid JSON"),
+                "{}",
+                String::from_utf8_lossy(&payload)
+            );
+        }
+        // The same with readable claims is accepted and reads in full.
+        let fine = format!("{body},\"nested\":[[1]],\"name\":\"\\u00e9\"}}");
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(&fine));
+        let signature = super::testing::signer("RS256")
+            .sign(input.as_bytes())
+            .unwrap();
+        let claims = check(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))).unwrap();
+        assert_eq!(claims.get_str("name"), Some("é"));
+    }
+
     #[test]
     fn a_required_typ_is_compared_case_insensitively_with_an_optional_application_prefix() {
         let typed = Policy {
@@ -568,5 +677,47 @@ mod tests {
             VerifyError::InvalidClaim("typ")
         );
         assert!(check(&untyped).is_ok());
+    }
+
+    #[test]
+    fn without_a_required_typ_the_header_may_name_only_an_access_token_type() {
+        let with_typ = |typ: Value| {
+            let header = json!({ "alg": "RS256", "kid": "rsa", "typ": typ });
+            check(&sign_with(&header, &good_payload(), "RS256"))
+        };
+        for ok in [
+            "JWT",
+            "jwt",
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "application/jwt",
+        ] {
+            assert!(with_typ(json!(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "logout+jwt",
+            "secevent+jwt",
+            "dpop+jwt",
+            "JOSE",
+            "",
+            "at+jwt2",
+        ] {
+            assert_eq!(
+                with_typ(json!(bad)).unwrap_err(),
+                VerifyError::NotAccessToken("the `typ` header names another kind of JWT"),
+                "{bad}"
+            );
+        }
+        // A `JWT` header does not make an ID token an access token.
+        let id_token = sign_with(
+            &json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" }),
+            &with("nonce", json!("n")),
+            "RS256",
+        );
+        assert!(matches!(
+            check(&id_token),
+            Err(VerifyError::NotAccessToken(_))
+        ));
     }
 }

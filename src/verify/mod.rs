@@ -15,6 +15,7 @@ mod jwt;
 mod opaque;
 
 pub use client::{check_client, CLIENT_CLAIMS};
+pub(crate) use client::{check_named, Named};
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{Algorithm, IssuerPolicy, JwksVerifier, JwksVerifierBuilder};
 pub(crate) use jwt::{peek_payload, MAX_TOKEN_BYTES};

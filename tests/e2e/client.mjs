@@ -18,7 +18,11 @@
 // screenshot to $E2E_OUT_DIR/consent.png (default tests/e2e/out/), then clicks Approve and the
 // upstream's own forms until the browser reaches the loopback redirect.
 //
-// Usage: node client.mjs MCP_URL [--browser]   (e.g. http://127.0.0.1:8080/mcp)
+// With --cimd=URL, the client is identified by the https URL of its metadata document (the
+// SDK's `clientMetadataUrl`) instead of registering: the consent page must then show the URL's
+// host as the verified domain.
+//
+// Usage: node client.mjs MCP_URL [--browser] [--cimd=URL]   (e.g. http://127.0.0.1:8080/mcp)
 // Prints the `whoami` answer as JSON on stdout; the steps and a summary on stderr.
 // Exit status 0 when every step passed. Bounded by E2E_CLIENT_TIMEOUT_MS (default 60000).
 
@@ -32,6 +36,7 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
+import { CIMD_CLIENT_NAME } from './cimd-server.mjs';
 import { TEST_USER } from './fixtures.mjs';
 import { Steps, assert, assertEqual, withTimeout } from './harness.mjs';
 import { CookieJar, browse, startLoopbackListener } from './user-agent.mjs';
@@ -44,6 +49,8 @@ const CLIENT_NAME = 'actix-mcp-oauth e2e (MCP TypeScript SDK)';
 // Which tokens the server behind the proxy hands out: `issued` (the proxy's own, the default)
 // or `passthrough` (the provider's); the token checks below differ accordingly.
 const TOKEN_MODE = process.env.E2E_TOKEN_MODE || 'issued';
+// How long the consent page's Approve ignores the pointer after it renders (CSS only).
+const APPROVE_DELAY_MS = 800;
 // The proxy's cookies on loopback http (no `__Host-` prefix there).
 const BINDING_COOKIE = 'mcp-oauth-binding';
 
@@ -68,6 +75,11 @@ class InMemoryOAuthProvider {
 
   get redirectUrl() {
     return this._redirectUri;
+  }
+
+  /** Set for a client identified by its metadata document's URL; the SDK then skips /register. */
+  get clientMetadataUrl() {
+    return this.metadataUrl;
   }
 
   get clientMetadata() {
@@ -210,6 +222,13 @@ async function checkedCallback(listener, provider) {
  * submits the upstream's forms until the browser lands on the loopback redirect. Resolves with
  * the callback (or undefined after a failed step).
  */
+/** A plain click at the centre of `selector`: no waiting for it to be ready, unlike `locator.click`. */
+async function clickCentre(page, selector) {
+  await page.locator(selector).scrollIntoViewIfNeeded();
+  const box = await page.locator(selector).boundingBox();
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+}
+
 async function signInWithChromium(steps, authorizeUrl, listener, provider, mcpUrl) {
   const { launchChromium, pageText, recordTrail, startFramingPages, CHROMIUM } = await import('./browser.mjs');
   const redirect = new URL(listener.redirectUri);
@@ -236,7 +255,12 @@ async function signInWithChromium(steps, authorizeUrl, listener, provider, mcpUr
       assert(/frame-ancestors 'none'/.test(headers['content-security-policy'] ?? ''), `CSP frame-ancestors 'none' (got ${headers['content-security-policy']})`);
       assertEqual(headers['x-frame-options'], 'DENY', 'X-Frame-Options');
       const heading = await page.locator('h1').innerText();
-      assert(heading.includes(CLIENT_NAME), `the heading names the client (got ${JSON.stringify(heading)})`);
+      const name = provider.metadataUrl ? CIMD_CLIENT_NAME : CLIENT_NAME;
+      assert(heading.includes(name), `the heading names the client (got ${JSON.stringify(heading)})`);
+      if (provider.metadataUrl) {
+        const verified = (await page.locator('#verified-domain').innerText()).trim();
+        assertEqual(verified, new URL(provider.metadataUrl).hostname, 'the verified domain shown');
+      }
       assertEqual((await page.locator('#redirect-host').innerText()).trim(), redirect.host, 'the redirect host shown');
       assertEqual((await page.locator('#redirect-uri').innerText()).trim(), redirect.href, 'the full redirect URI shown');
       assert(await page.locator('#approve').isVisible(), 'Approve is visible');
@@ -252,7 +276,7 @@ async function signInWithChromium(steps, authorizeUrl, listener, provider, mcpUr
 
     await steps.step('a full-page screenshot of the consent page is saved', async () => {
       fs.mkdirSync(OUT_DIR, { recursive: true });
-      const file = path.join(OUT_DIR, 'consent.png');
+      const file = path.join(OUT_DIR, provider.metadataUrl ? 'consent-cimd.png' : 'consent.png');
       fs.rmSync(file, { force: true });
       await page.screenshot({ path: file, fullPage: true });
       const size = fs.statSync(file).size;
@@ -291,9 +315,20 @@ async function signInWithChromium(steps, authorizeUrl, listener, provider, mcpUr
       }
     }, { timeoutMs: 30_000 });
 
-    return await steps.step('in Chromium, Approve goes upstream; its sign-in and consent forms are submitted; the browser reaches the loopback redirect', async () => {
+    await steps.step(`in Chromium, Approve is inert for ${APPROVE_DELAY_MS} ms after the page renders: a click at once does nothing`, async () => {
       await page.bringToFront();
-      await page.locator('#approve').click();
+      await page.goto(consentUrl, { waitUntil: 'load' });
+      const inert = await page.locator('#approve').evaluate((el) => getComputedStyle(el).pointerEvents);
+      await clickCentre(page, '#approve');
+      assertEqual(inert, 'none', "Approve's pointer-events when clicked");
+      await page.waitForTimeout(300);
+      assertEqual(page.url(), consentUrl, 'the page after a click at once');
+    }, { timeoutMs: 15_000 });
+
+    return await steps.step('in Chromium, Approve clicked after the delay goes upstream; its sign-in and consent forms are submitted; the browser reaches the loopback redirect', async () => {
+      await page.waitForTimeout(APPROVE_DELAY_MS + 200);
+      await clickCentre(page, '#approve');
+      await page.waitForURL((u) => !u.href.startsWith(`${serverOrigin}/consent`), { timeout: 10_000 });
       const binding = (await context.cookies(serverOrigin)).find((c) => c.name === BINDING_COOKIE);
       assert(binding, `the binding cookie ${BINDING_COOKIE} is stored (cookies: ${(await context.cookies(serverOrigin)).map((c) => c.name).join(', ')})`);
       assert(binding.httpOnly, 'the binding cookie is HttpOnly');
@@ -324,12 +359,13 @@ async function signInWithChromium(steps, authorizeUrl, listener, provider, mcpUr
 async function main() {
   const args = process.argv.slice(2);
   const useBrowser = args.includes('--browser');
+  const cimdUrl = args.find((a) => a.startsWith('--cimd='))?.slice('--cimd='.length);
   const mcpUrl = args.find((a) => !a.startsWith('--')) ?? process.env.MCP_URL;
-  if (!mcpUrl || args.some((a) => a.startsWith('--') && a !== '--browser')) {
-    process.stderr.write('usage: node client.mjs MCP_URL [--browser]\n');
+  if (!mcpUrl || args.some((a) => a.startsWith('--') && a !== '--browser' && !a.startsWith('--cimd='))) {
+    process.stderr.write('usage: node client.mjs MCP_URL [--browser] [--cimd=URL]\n');
     process.exit(2);
   }
-  const steps = new Steps(`e2e (MCP TypeScript SDK client${useBrowser ? ', Chromium' : ''})`);
+  const steps = new Steps(`e2e (MCP TypeScript SDK client${useBrowser ? ', Chromium' : ''}${cimdUrl ? ', metadata document' : ''})`);
   const log = [];
   const jar = new CookieJar();
   const listener = await startLoopbackListener();
@@ -341,6 +377,7 @@ async function main() {
     // Observed later; keep an early failure from being an unhandled rejection meanwhile.
     walk.catch(() => {});
   });
+  provider.metadataUrl = cimdUrl;
   const open = [];
   let whoami;
 
@@ -356,7 +393,11 @@ async function main() {
         error = err;
       }
       assert(error instanceof UnauthorizedError, `connect fails with UnauthorizedError (got ${error?.stack ?? 'success'})`);
-      assertEqual(provider.registrations, 1, 'dynamic registrations at the proxy');
+      assertEqual(provider.registrations, 1, 'client information saved');
+      if (cimdUrl) {
+        assertEqual(provider.clientInformation()?.client_id, cimdUrl, 'the client id is the metadata document URL');
+        assert(!log.some((e) => e.url.endsWith('/register')), 'no dynamic registration');
+      }
       assertEqual(provider.redirects.length, 1, 'redirects to authorization');
       assert(log.some((e) => e.url.includes('/.well-known/oauth-protected-resource') && e.status === 200), 'protected resource metadata fetched');
       assert(

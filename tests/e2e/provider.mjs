@@ -258,6 +258,7 @@ async function main() {
 
   const extraClaims = {
     email: TEST_USER.email,
+    email_verified: TEST_USER.email_verified,
     name: TEST_USER.name,
     picture: TEST_USER.picture,
   };

@@ -12,7 +12,9 @@
 //   --browser[=A,B]  sign in with a real headless Chromium (Debian's /usr/bin/chromium, see
 //                browser.mjs) instead of the fetch user agent, in the runs of these algorithms
 //                (all runs when no list is given); the consent page's screenshot goes to
-//                $E2E_OUT_DIR/consent.png (default tests/e2e/out/)
+//                $E2E_OUT_DIR/consent.png (default tests/e2e/out/). Those runs then sign in a
+//                second client in Chromium, identified by the https URL of its metadata
+//                document (cimd-server.mjs), which the proxy fetches itself
 //   --mode=M,N   the proxy's token modes (`TOKEN_MODE` of the example): `issued` (default, the
 //                proxy's own tokens) and/or `passthrough` (the provider's); every algorithm
 //                runs once per mode
@@ -34,6 +36,9 @@ import * as path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
+import * as os from 'node:os';
+
+import { startDocumentServer } from './cimd-server.mjs';
 import { DEFAULT_CLIENT_ID, TEST_USER } from './fixtures.mjs';
 import { Steps, assert } from './harness.mjs';
 import { freePort, spawnReady, spawnTracked, stopAll, waitForHttp } from './processes.mjs';
@@ -130,9 +135,9 @@ async function serverBinary(steps) {
 }
 
 /** Runs client.mjs; resolves with its exit code, stdout and step counts. */
-function runClient(mcpUrl, env, timeoutMs, browser) {
+function runClient(mcpUrl, env, timeoutMs, browser, extraArgs = []) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(HERE, 'client.mjs'), mcpUrl, ...(browser ? ['--browser'] : [])], {
+    const child = spawn(process.execPath, [path.join(HERE, 'client.mjs'), mcpUrl, ...(browser ? ['--browser'] : []), ...extraArgs], {
       env: { ...env, E2E_CLIENT_TIMEOUT_MS: String(timeoutMs) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -156,15 +161,15 @@ function providerNotes(publicUrl) {
   return `
 Point the same server at a real identity provider instead: register ONE web application there
 with the redirect URI ${publicUrl}/oauth/callback, then set
-  UPSTREAM_ISSUER  UPSTREAM_CLIENT_ID  UPSTREAM_CLIENT_SECRET  [UPSTREAM_AUDIENCE]  PUBLIC_URL  OAUTH_PROXY_KEY
+  UPSTREAM_ISSUER  UPSTREAM_CLIENT_ID  UPSTREAM_CLIENT_SECRET  UPSTREAM_AUDIENCE  PUBLIC_URL  OAUTH_PROXY_KEY
 and run: cargo run --example mcp_server --features rmcp
   Google     opaque access tokens: run the preset instead (Cloud console > Credentials > OAuth client ID > Web application)
-             GOOGLE_CLIENT_ID=... GOOGLE_CLIENT_SECRET=... PUBLIC_URL=... PROXY_KEY=... cargo run --example google
+             GOOGLE_CLIENT_ID=... GOOGLE_CLIENT_SECRET=... PUBLIC_URL=... PROXY_KEY=... cargo run --example google --features rmcp
   Okta       UPSTREAM_ISSUER=https://YOUR_DOMAIN.okta.com/oauth2/default  UPSTREAM_AUDIENCE=api://default
   Entra ID   UPSTREAM_ISSUER=https://login.microsoftonline.com/TENANT_ID/v2.0  UPSTREAM_AUDIENCE=the app's client id
   Auth0      UPSTREAM_ISSUER=https://YOUR_TENANT.auth0.com/  UPSTREAM_AUDIENCE=your API identifier
   GitHub     no discovery, opaque tokens: run the preset instead (an OAuth App, callback as above)
-             GITHUB_CLIENT_ID=... GITHUB_CLIENT_SECRET=... PUBLIC_URL=... PROXY_KEY=... cargo run --example github
+             GITHUB_CLIENT_ID=... GITHUB_CLIENT_SECRET=... PUBLIC_URL=... PROXY_KEY=... cargo run --example github --features rmcp
 The example verifies JWT access tokens against the issuer's JWKS; every provider also has a preset
 and an example (examples/okta.rs, auth0.rs, entra_id.rs, keycloak.rs: see docs/providers.md).
 PUBLIC_URL must be https off loopback.
@@ -185,6 +190,8 @@ async function runFlow(opts, alg, mode, bin, runTimeoutMs) {
   const env = {
     ...process.env,
     UPSTREAM_CLIENT_ID: process.env.UPSTREAM_CLIENT_ID || DEFAULT_CLIENT_ID,
+    // The `aud` the provider writes in its access tokens, and the one the server requires.
+    UPSTREAM_AUDIENCE: process.env.UPSTREAM_AUDIENCE || process.env.UPSTREAM_CLIENT_ID || DEFAULT_CLIENT_ID,
     UPSTREAM_CLIENT_SECRET: crypto.randomBytes(24).toString('base64url'),
     PUBLIC_URL: publicUrl,
     PORT: String(serverPort),
@@ -205,11 +212,27 @@ async function runFlow(opts, alg, mode, bin, runTimeoutMs) {
   );
   if (provider) env.UPSTREAM_ISSUER = provider.match[1];
 
+  // The metadata document of the client identified by URL, over https with a CA of this run,
+  // which the example server is told to trust (and to reach on loopback, for this test only).
+  const docs = opts.server === 'rust'
+    ? await steps.step('the https server of the client metadata document starts', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'actix-mcp-oauth-e2e-cimd-'));
+      const server = await startDocumentServer(dir);
+      const close = server.close;
+      server.close = async () => {
+        await close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      };
+      return server;
+    })
+    : undefined;
+
   await steps.step(`the ${opts.server === 'rust' ? 'example MCP server' : 'self-check MCP server'} starts and answers on /`, async () => {
     const serverEnv = {
       ...env,
       OAUTH_PROXY_KEY: process.env.OAUTH_PROXY_KEY || crypto.randomBytes(32).toString('base64url'),
       RUST_LOG: process.env.RUST_LOG || 'info,actix_mcp_oauth=debug',
+      ...(docs ? { CIMD_EXTRA_ROOT_CERT: docs.caPath, CIMD_ALLOW_LOOPBACK: '1' } : {}),
     };
     const [command, args] = opts.server === 'rust' ? [bin, []] : [process.execPath, [path.join(HERE, 'selfcheck-server.mjs')]];
     const child = spawnTracked('server', command, args, { env: serverEnv });
@@ -224,7 +247,18 @@ async function runFlow(opts, alg, mode, bin, runTimeoutMs) {
       process.stderr.write(`e2e${label}: client.mjs exited with ${result.code}\n`);
     }
     client.whoami = result.stdout;
+    if (browser && docs) {
+      const cimd = await runClient(`${publicUrl}/mcp`, env, Math.max(5_000, runTimeoutMs - 20_000), true, [`--cimd=${docs.url}`]);
+      const counts = cimd.summary ?? { passed: 0, failed: 1 };
+      if (cimd.code !== 0 && counts.failed === 0) counts.failed = 1;
+      client.passed += counts.passed;
+      client.failed += counts.failed;
+      await steps.step('the proxy fetched the metadata document itself, through its guard', () => {
+        assert(docs.hits >= 1, `document fetches: ${docs.hits}`);
+      });
+    }
   }
+  if (!opts.serve) await docs?.close();
   return {
     passed: steps.passed + (client?.passed ?? 0),
     failed: steps.failed + (client?.failed ?? 0),
@@ -252,11 +286,13 @@ async function main() {
   let last;
   const runs = opts.algs.flatMap((alg) => opts.modes.map((mode) => [alg, mode]));
   for (const [alg, mode] of failed === 0 ? runs : []) {
+    // A Chromium run signs in two clients (registered, then by metadata document).
+    const browserRun = opts.browser.includes('*') || opts.browser.includes(alg);
     const deadline = setTimeout(() => {
       process.stderr.write(`e2e: the ${alg} ${mode} run timed out after ${runTimeoutMs} ms\n`);
       process.stdout.write(`e2e: ${passed} passed, ${failed + 1} failed\n`);
       stopAll().finally(() => process.exit(1));
-    }, runTimeoutMs);
+    }, browserRun ? 2 * runTimeoutMs : runTimeoutMs);
     last = await runFlow(opts, alg, mode, bin, runTimeoutMs);
     clearTimeout(deadline);
     passed += last.passed;

@@ -1,12 +1,15 @@
 //! What the rmcp tests share: an MCP tool that answers with the signed-in user, and the e2e
-//! suite's provider and user agent.
+//! suite's provider and user agent, and the keys and tokens of the session tests.
 
 use actix_mcp_oauth::AuthUser;
 use rmcp::{handler::server::wrapper::Json, schemars, tool, tool_router};
 
+#[path = "../common/jose.rs"]
+mod jose;
 #[path = "../common/node.rs"]
 mod node;
 
+pub use jose::{jwks, signed, Key};
 pub use node::{missing, user_agent, OidcProvider};
 
 #[derive(Debug, serde::Serialize, schemars::JsonSchema)]

@@ -1,7 +1,10 @@
 //! The rmcp integration (feature `rmcp`): an rmcp tool receives the `AuthUser` of the actix
-//! request, and rmcp's own OAuth client signs in through the proxy end to end.
+//! request, rmcp's own OAuth client signs in through the proxy end to end, and an MCP session
+//! belongs to the user who opened it.
 
 mod fixtures;
 
 mod auth_user;
 mod client_e2e;
+mod keep_alive;
+mod sessions;

@@ -134,7 +134,11 @@ async fn the_openid_configuration_is_read_once_and_feeds_both_builders() {
     assert_eq!(meta.introspection_endpoint(), None);
     assert_eq!(meta.scopes_supported(), ["openid", "email"]);
 
-    let verifier = JwksVerifier::from_metadata(&meta).unwrap().build().unwrap();
+    let verifier = JwksVerifier::from_metadata(&meta)
+        .unwrap()
+        .audience("api")
+        .build()
+        .unwrap();
     let shown = format!("{verifier:?}");
     assert!(shown.contains(&format!("{base}/jwks")), "{shown}");
     assert!(shown.contains(&format!("issuer: {base:?}")), "{shown}");

@@ -23,6 +23,8 @@ const CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
 const TENANT_A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const TENANT_B: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
+/// The Azure CLI's client id: a client app that can get tokens for any API a user consents to.
+const AZURE_CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 
 /// The verifier of a multi-tenant app, at the time `clock` reads.
 fn multi_tenant(host: &str, clock: Arc<ManualClock>) -> EntraIdVerifier {
@@ -135,20 +137,88 @@ async fn a_single_tenant_app_accepts_its_v2_tokens_and_nothing_else() {
     }
     id_token["nonce"] = json!("n-0S6_WzA2Mj");
     refused.push(("an ID token", id_token));
+    // A token another client app got for our API, for the same user.
+    let mut other_client = claims(&host, TENANT_A);
+    other_client["azp"] = json!(AZURE_CLI);
+    refused.push(("another client's token", other_client));
+    let mut no_client = claims(&host, TENANT_A);
+    no_client.as_object_mut().unwrap().remove("azp");
+    refused.push(("a token naming no client", no_client));
+    // App-only tokens (client credentials) grant application permissions and no scopes: no
+    // user signed in to them, whether or not the optional `idtyp` claim says so.
+    let mut app_only = claims(&host, TENANT_A);
+    app_only.as_object_mut().unwrap().remove("scp");
+    app_only["roles"] = json!(["Tools.Run"]);
+    refused.push(("an app-only token", app_only.clone()));
+    app_only["idtyp"] = json!("app");
+    refused.push(("an app-only token with idtyp", app_only));
     for (what, payload) in refused {
         let res = call(&auth, &signed(KID, key, &payload)).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{what}");
     }
-    // An app-only token grants application permissions instead of scopes.
+    // A user's token that also carries app roles is a user's token.
+    let mut with_roles = claims(&host, TENANT_A);
+    with_roles["roles"] = json!(["Tools.Admin"]);
+    let res = call(&auth, &signed(KID, key, &with_roles)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.user["roles"], json!(["Tools.Admin"]));
+    assert_eq!(ms.count(&keys_path), 1, "the keys were fetched once");
+    ms.stop().await;
+}
+
+#[actix_web::test]
+async fn other_clients_app_only_tokens_and_id_tokens_are_refused_with_their_reason() {
+    let ms = Double::start().await;
+    let key = shared_key();
+    let keys_path = format!("/{TENANT_A}/discovery/v2.0/keys");
+    ms.on(&keys_path, None, Reply::json(200, &key_set(&[(KID, key)])));
+    let host = ms.url("");
+    let preset = || {
+        providers::entra_id(TENANT_A)
+            .client(CLIENT, "entra-secret")
+            .authority_host(&host)
+            .clock(ManualClock::at(T0))
+    };
+    let verifier = preset().verifier().unwrap();
+    let verify = |payload: Value| {
+        let token = signed(KID, key, &payload);
+        let verifier = verifier.clone();
+        async move { verifier.verify(&token).await }
+    };
+
+    let mut other_client = claims(&host, TENANT_A);
+    other_client["azp"] = json!(AZURE_CLI);
+    assert_eq!(
+        verify(other_client.clone()).await.unwrap_err(),
+        VerifyError::OtherClient("azp")
+    );
+    let mut no_client = claims(&host, TENANT_A);
+    no_client.as_object_mut().unwrap().remove("azp");
+    assert_eq!(
+        verify(no_client).await.unwrap_err(),
+        VerifyError::InvalidClaim("azp")
+    );
     let mut app_only = claims(&host, TENANT_A);
     app_only.as_object_mut().unwrap().remove("scp");
     app_only["roles"] = json!(["Tools.Run"]);
-    app_only["idtyp"] = json!("app");
-    assert_eq!(
-        call(&auth, &signed(KID, key, &app_only)).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(ms.count(&keys_path), 1, "the keys were fetched once");
+    assert!(matches!(
+        verify(app_only).await.unwrap_err(),
+        VerifyError::NotAccessToken(reason) if reason.contains("application-only")
+    ));
+    let mut id_token = claims(&host, TENANT_A);
+    id_token.as_object_mut().unwrap().remove("scp");
+    id_token["nonce"] = json!("n-0S6_WzA2Mj");
+    assert!(matches!(
+        verify(id_token).await.unwrap_err(),
+        VerifyError::NotAccessToken(_)
+    ));
+
+    // The opt-out accepts other clients' tokens for our API, and still no app-only token.
+    let any_client = preset().any_client().verifier().unwrap();
+    assert!(any_client
+        .verify(&signed(KID, key, &other_client))
+        .await
+        .is_ok());
     ms.stop().await;
 }
 

@@ -133,7 +133,16 @@ async fn a_token_of_our_app_is_mapped_and_cached_for_the_configured_ttl() {
         (2, 2),
         "asked again once the TTL passed"
     );
-    assert_eq!(github.count("/user/emails"), 0, "the public email sufficed");
+    assert_eq!(
+        github.count("/user/emails"),
+        2,
+        "the verified address is asked for with each check"
+    );
+    assert_eq!(
+        res.user["claims"]["email_verified"],
+        Value::Null,
+        "GitHub gave no verified address: the public one is kept, unmarked"
+    );
     github.stop().await;
 }
 
@@ -253,7 +262,7 @@ async fn an_expiring_user_token_is_cached_only_until_it_expires() {
 }
 
 #[actix_web::test]
-async fn a_private_email_comes_from_the_primary_verified_address() {
+async fn the_email_is_the_primary_verified_address_marked_verified() {
     let (github, auth) = setup(ManualClock::at(T0)).await;
     github.on(CHECK, None, Reply::json(200, &check(TOKEN, Value::Null)));
     github.on("/user", None, Reply::json(200, &user(Value::Null)));
@@ -273,10 +282,23 @@ async fn a_private_email_comes_from_the_primary_verified_address() {
     github2.on(CHECK, None, Reply::json(200, &check(TOKEN, Value::Null)));
     github2.on("/user", None, Reply::json(200, &user(Value::Null)));
     github2.on("/user/emails", None, Reply::json(200, &json!([{"email": "octocat@github.com", "verified": true, "primary": true, "visibility": "private"}])));
-    assert_eq!(
-        call(&auth2, TOKEN).await.user["email"],
-        "octocat@github.com"
+    let res = call(&auth2, TOKEN).await;
+    assert_eq!(res.user["email"], "octocat@github.com");
+    assert_eq!(res.user["claims"]["email_verified"], true);
+
+    // A public address gives way to the primary verified one, which an access policy trusts.
+    let (github3, auth3) = setup(ManualClock::at(T0)).await;
+    github3.on(CHECK, None, Reply::json(200, &check(TOKEN, Value::Null)));
+    github3.on(
+        "/user",
+        None,
+        Reply::json(200, &user(json!("public@example.org"))),
     );
+    github3.on("/user/emails", None, Reply::json(200, &json!([{"email": "octocat@github.com", "verified": true, "primary": true, "visibility": "private"}])));
+    let res = call(&auth3, TOKEN).await;
+    assert_eq!(res.user["email"], "octocat@github.com");
+    assert_eq!(res.user["claims"]["email_verified"], true);
+    github3.stop().await;
     github.stop().await;
     github2.stop().await;
 }

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use actix_mcp_oauth::{clock::ManualClock, providers, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{
+    clock::ManualClock, middleware::TokenCache, providers, ProxyKey, RequireAuth, TokenVerifier,
+    VerifyError,
+};
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -142,8 +145,69 @@ async fn tokens_google_issued_to_another_client_are_refused() {
 }
 
 #[actix_web::test]
-async fn revoked_and_expired_tokens_are_refused_and_not_cached() {
-    let (google, auth) = setup(ManualClock::at(T0)).await;
+async fn the_client_google_names_in_aud_azp_or_issued_to_must_be_ours() {
+    let google = Double::start().await;
+    let verifier = providers::google()
+        .client(CLIENT, "google-client-secret")
+        .tokeninfo_url(google.url("/tokeninfo"))
+        .userinfo_url(google.url("/userinfo"))
+        .clock(ManualClock::at(T0))
+        .verifier()
+        .unwrap();
+    let other = "999-other.apps.googleusercontent.com";
+    let answer = |claim: &str, value: Option<&str>| {
+        let mut info = tokeninfo("openid");
+        match value {
+            Some(value) => info[claim] = json!(value),
+            None => {
+                info.as_object_mut().unwrap().remove(claim);
+            }
+        }
+        info
+    };
+    let cases = [
+        (
+            "ya29.azp",
+            answer("azp", Some(other)),
+            Err(VerifyError::OtherClient("azp")),
+        ),
+        (
+            "ya29.issued-to",
+            answer("issued_to", Some(other)),
+            Err(VerifyError::OtherClient("issued_to")),
+        ),
+        (
+            "ya29.aud",
+            answer("aud", Some(other)),
+            Err(VerifyError::Audience),
+        ),
+        (
+            "ya29.no-aud",
+            answer("aud", None),
+            Err(VerifyError::Audience),
+        ),
+        // `aud` names the client of every Google token; `azp` may be left out.
+        ("ya29.no-azp", answer("azp", None), Ok(())),
+        (
+            "ya29.issued-to-ours",
+            answer("issued_to", Some(CLIENT)),
+            Ok(()),
+        ),
+    ];
+    for (token, info, _) in &cases {
+        google.on("/tokeninfo", Some(token), Reply::json(200, info));
+    }
+    for (token, _, expected) in cases {
+        let got = verifier.verify(token).await.map(drop);
+        assert_eq!(got, expected, "{token}");
+    }
+    google.stop().await;
+}
+
+#[actix_web::test]
+async fn revoked_and_expired_tokens_are_refused_and_asked_about_again_after_the_refusal_ttl() {
+    let clock = ManualClock::at(T0);
+    let (google, auth) = setup(clock.clone()).await;
     google.on(
         "/tokeninfo",
         Some("ya29.revoked"),
@@ -171,7 +235,16 @@ async fn revoked_and_expired_tokens_are_refused_and_not_cached() {
             "{token}"
         );
     }
-    assert_eq!(google.count("/tokeninfo"), 6, "refusals are not cached");
+    assert_eq!(
+        google.count("/tokeninfo"),
+        3,
+        "a repeated refusal is answered from memory"
+    );
+    clock.advance(TokenCache::REFUSAL_TTL);
+    for token in ["ya29.revoked", "ya29.expired", "ya29.noexp"] {
+        assert_eq!(call(&auth, token).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(google.count("/tokeninfo"), 6, "and asked again after it");
     google.stop().await;
 }
 

@@ -18,20 +18,20 @@ use serde_json::Value;
 
 use crate::fixtures::{missing, user_agent, OidcProvider};
 
-const CLIENT_ID: &str = "introspection-test-client";
-const CLIENT_SECRET: &str = "introspection-test-secret-0123456789";
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
+pub(crate) const CLIENT_ID: &str = "introspection-test-client";
+pub(crate) const CLIENT_SECRET: &str = "introspection-test-secret-0123456789";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const VERIFIER: &str = "Jq7d3kE0m1p2o9Ww8vV7uU6tT5sS4rR3qQ2pP1oO0nN-_~";
 const TEST_USER: &str = "e2e-user-7f3a9c";
 
-fn client() -> awc::Client {
+pub(crate) fn client() -> awc::Client {
     awc::Client::builder()
         .disable_redirects()
         .timeout(Duration::from_secs(10))
         .finish()
 }
 
-async fn json(
+pub(crate) async fn json(
     res: awc::ClientResponse<
         impl futures::Stream<Item = Result<web::Bytes, awc::error::PayloadError>> + Unpin,
     >,
@@ -53,7 +53,7 @@ async fn post_form(url: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
 }
 
 /// The code + PKCE flow through the e2e suite's headless user agent: the token answer.
-async fn sign_in(meta: &Value) -> Value {
+pub(crate) async fn sign_in(meta: &Value) -> Value {
     let challenge = URL_SAFE_NO_PAD.encode(openssl::sha::sha256(VERIFIER.as_bytes()));
     let mut authorize = url::Url::parse(meta["authorization_endpoint"].as_str().unwrap()).unwrap();
     authorize

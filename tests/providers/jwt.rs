@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use actix_mcp_oauth::{
-    clock::ManualClock, providers, proxy::OAuthProxyBuilder, ProxyKey, RequireAuth,
+    clock::ManualClock, providers, proxy::OAuthProxyBuilder, ProxyKey, RequireAuth, TokenVerifier,
+    VerifyError,
 };
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
@@ -229,5 +230,161 @@ async fn a_jwks_outage_before_any_key_is_loaded_is_503() {
         call(&auth, &token).await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
+    idp.stop().await;
+}
+
+/// Okta, Auth0 and Keycloak name the client of every access token (`cid`, `azp`, `azp`): the
+/// presets refuse a token naming another client, and one naming none, unless `any_client()`.
+#[actix_web::test]
+async fn jwt_presets_refuse_tokens_of_other_clients_and_tokens_naming_no_client() {
+    let idp = Double::start().await;
+    let key = shared_key();
+    for path in [
+        "/oauth2/default/v1/keys",
+        "/.well-known/jwks.json",
+        "/realms/mcp/protocol/openid-connect/certs",
+    ] {
+        idp.on(path, None, Reply::json(200, &key_set(&[(KID, key)])));
+    }
+    let clock = ManualClock::at(T0);
+    let okta = || {
+        providers::okta(idp.url(""), "default")
+            .client("0oa1okta", "okta-secret")
+            .clock(clock.clone())
+    };
+    let auth0 = || {
+        providers::auth0(idp.url(""), "https://mcp.example.com/mcp")
+            .client("auth0-client", "auth0-secret")
+            .clock(clock.clone())
+    };
+    let keycloak = || {
+        providers::keycloak(idp.url(""), "mcp")
+            .client("mcp-proxy", "kc-secret")
+            .clock(clock.clone())
+    };
+    struct Case {
+        name: &'static str,
+        verifier: Box<dyn TokenVerifier>,
+        any_client: Box<dyn TokenVerifier>,
+        claim: &'static str,
+        ours: &'static str,
+        payload: Value,
+    }
+    let cases = [
+        Case {
+            name: "okta",
+            verifier: Box::new(okta().verifier().unwrap()),
+            any_client: Box::new(okta().any_client().verifier().unwrap()),
+            claim: "cid",
+            ours: "0oa1okta",
+            payload: json!({
+                "iss": okta().issuer().unwrap(), "aud": "api://default", "uid": "00u1ada",
+                "sub": "ada@example.com", "iat": T0 - 10, "exp": T0 + 3600, "scp": ["openid"],
+            }),
+        },
+        Case {
+            name: "auth0",
+            verifier: Box::new(auth0().verifier().unwrap()),
+            any_client: Box::new(auth0().any_client().verifier().unwrap()),
+            claim: "azp",
+            ours: "auth0-client",
+            payload: json!({
+                "iss": auth0().issuer().unwrap(), "aud": "https://mcp.example.com/mcp",
+                "sub": "auth0|65f1c0ffee", "iat": T0 - 10, "exp": T0 + 3600, "scope": "openid",
+            }),
+        },
+        Case {
+            name: "keycloak",
+            verifier: Box::new(keycloak().verifier().unwrap()),
+            any_client: Box::new(keycloak().any_client().verifier().unwrap()),
+            claim: "azp",
+            ours: "mcp-proxy",
+            payload: json!({
+                "iss": keycloak().issuer().unwrap(), "aud": ["mcp-proxy", "account"],
+                "sub": "7d3c1a52", "typ": "Bearer", "iat": T0 - 10, "exp": T0 + 3600,
+            }),
+        },
+    ];
+    for case in cases {
+        let token = |client: Option<&str>| {
+            let mut payload = case.payload.clone();
+            if let Some(client) = client {
+                payload[case.claim] = json!(client);
+            }
+            signed(KID, key, &payload)
+        };
+        let name = case.name;
+        assert!(
+            case.verifier.verify(&token(Some(case.ours))).await.is_ok(),
+            "{name}: our client's token"
+        );
+        assert_eq!(
+            case.verifier
+                .verify(&token(Some("another-app")))
+                .await
+                .unwrap_err(),
+            VerifyError::OtherClient(case.claim),
+            "{name}: another client's token"
+        );
+        assert_eq!(
+            case.verifier.verify(&token(None)).await.unwrap_err(),
+            VerifyError::InvalidClaim(case.claim),
+            "{name}: a token naming no client"
+        );
+        assert!(
+            case.any_client
+                .verify(&token(Some("another-app")))
+                .await
+                .is_ok(),
+            "{name}: any_client() accepts another client's token"
+        );
+        assert!(
+            case.any_client.verify(&token(None)).await.is_ok(),
+            "{name}: any_client() accepts a token naming no client"
+        );
+    }
+    idp.stop().await;
+}
+
+/// Auth0's machine-to-machine tokens (client credentials) carry the API's audience and the
+/// client's own id in `azp`, but no user signed in to them.
+#[actix_web::test]
+async fn auth0_client_credentials_tokens_are_refused_even_for_our_own_client() {
+    let idp = Double::start().await;
+    let key = shared_key();
+    idp.on(
+        "/.well-known/jwks.json",
+        None,
+        Reply::json(200, &key_set(&[(KID, key)])),
+    );
+    let api = "https://mcp.example.com/mcp";
+    let auth0 = || {
+        providers::auth0(idp.url(""), api)
+            .client("auth0-client", "auth0-secret")
+            .clock(ManualClock::at(T0))
+    };
+    let issuer = auth0().issuer().unwrap();
+    let m2m = signed(
+        KID,
+        key,
+        &json!({
+            "iss": issuer, "sub": "auth0-client@clients", "aud": api, "iat": T0 - 5,
+            "exp": T0 + 86_400, "azp": "auth0-client", "gty": "client-credentials",
+            "scope": "read:tools",
+        }),
+    );
+    for verifier in [
+        auth0().verifier().unwrap(),
+        auth0().any_client().verifier().unwrap(),
+    ] {
+        assert!(matches!(
+            verifier.verify(&m2m).await.unwrap_err(),
+            VerifyError::NotAccessToken(reason) if reason.contains("client-credentials")
+        ));
+    }
+    let auth = finish(auth0().builder().unwrap());
+    let res = call(&auth, &m2m).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert!(res.challenge.unwrap().contains("error=\"invalid_token\""));
     idp.stop().await;
 }

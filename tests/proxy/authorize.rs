@@ -1,5 +1,6 @@
-//! `/authorize`: errors are shown until the client and redirect URI are trusted, and
-//! redirected to the client (RFC 6749 §4.1.2.1) after.
+//! `/authorize`: errors are shown until the client and redirect URI are trusted and the user
+//! has approved the client (or it is the operator's static client), and redirected to the
+//! client (RFC 6749 §4.1.2.1) after.
 
 use actix_mcp_oauth::clock::ManualClock;
 use actix_web::http::StatusCode;
@@ -54,8 +55,47 @@ async fn untrusted_client_or_redirect_uri_errors_are_shown_never_redirected() {
 }
 
 #[actix_web::test]
-async fn trusted_client_errors_redirect_with_state_and_iss() {
+async fn a_self_registered_phishing_redirect_is_not_reached_before_approval() {
+    let (up, proxy, _) = setup().await;
+    let evil = register(&proxy, &["https://evil.example/phish"]).await;
+    let query = format!("client_id={evil}&response_type=x");
+    let res = get(&proxy.url(&format!("/authorize?{query}"))).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+    assert!(res.location.is_none());
+    assert!(res.header("location").is_none());
+    assert!(res.text().contains("unsupported_response_type"));
+    assert!(!res.text().contains("evil.example"));
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn static_client_errors_redirect_at_once_with_state_and_iss() {
+    let up = Upstream::start().await;
+    let proxy = ProxyServer::start(
+        up.proxy(&key(1), ManualClock::at(T0))
+            .static_client("operator-app", [CLIENT_REDIRECT])
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let query = authorize_query("operator-app", &[("response_type", Some("token"))]);
+    let res = get(&proxy.url(&format!("/authorize?{query}"))).await;
+    assert_eq!(res.status, StatusCode::FOUND, "{}", res.text());
+    assert_eq!(
+        res.query("error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    assert_eq!(res.query("iss").as_deref(), Some(PUBLIC_URL));
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn approved_client_errors_redirect_with_state_and_iss() {
     let (up, proxy, client_id) = setup().await;
+    // The user approved this client and redirect URI once; the approval is remembered.
+    let browser = Browser::new();
+    to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
+    let upstream_before = up.count("/authorize");
     let cases = [
         (vec![("response_type", None)], "invalid_request"),
         (
@@ -83,7 +123,9 @@ async fn trusted_client_errors_redirect_with_state_and_iss() {
     ];
     for (extra, error) in cases {
         let query = authorize_query(&client_id, &extra);
-        let res = get(&proxy.url(&format!("/authorize?{query}"))).await;
+        let res = browser
+            .get(&proxy.url(&format!("/authorize?{query}")))
+            .await;
         assert_eq!(res.status, StatusCode::FOUND, "{extra:?}");
         let location = res.location.as_ref().unwrap();
         assert!(
@@ -95,14 +137,23 @@ async fn trusted_client_errors_redirect_with_state_and_iss() {
         assert_eq!(res.query("iss").as_deref(), Some(PUBLIC_URL));
     }
     let repeated = format!("{}&scope=a&scope=b", authorize_query(&client_id, &[]));
-    let res = get(&proxy.url(&format!("/authorize?{repeated}"))).await;
+    let res = browser
+        .get(&proxy.url(&format!("/authorize?{repeated}")))
+        .await;
     assert_eq!(res.query("error").as_deref(), Some("invalid_request"));
     // RFC 6749 Appendix A.5: `state` is printable ASCII.
     let odd_state = authorize_query(&client_id, &[("state", Some("caf\u{e9}"))]);
-    let res = get(&proxy.url(&format!("/authorize?{odd_state}"))).await;
+    let res = browser
+        .get(&proxy.url(&format!("/authorize?{odd_state}")))
+        .await;
     assert_eq!(res.status, StatusCode::FOUND);
     assert_eq!(res.query("error").as_deref(), Some("invalid_request"));
-    assert_eq!(up.count("/authorize"), 0);
+    // The same errors in a browser that never approved it: the error page, no redirect.
+    let query = authorize_query(&client_id, &[("response_type", None)]);
+    let res = get(&proxy.url(&format!("/authorize?{query}"))).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.location.is_none());
+    assert_eq!(up.count("/authorize"), upstream_before);
     up.stop().await;
 }
 

@@ -833,3 +833,124 @@ async fn two_sign_ins_in_flight_in_one_browser_both_finish() {
     assert_eq!(redeem(&proxy, &one, &code_one).await.status, StatusCode::OK);
     up.stop().await;
 }
+
+/// `GET /authorize?query` with the browser's cookies, as a navigation another site started.
+async fn cross_site_get(proxy: &ProxyServer, browser: &Browser, query: &str) -> Answer {
+    let cookies: Vec<String> = [CONSENT_COOKIE, BINDING_COOKIE, CSRF_COOKIE]
+        .iter()
+        .filter_map(|name| browser.cookie(name).map(|v| format!("{name}={v}")))
+        .collect();
+    let res = http()
+        .get(proxy.url(&format!("/authorize?{query}")))
+        .insert_header(("cookie", cookies.join("; ")))
+        .insert_header(("sec-fetch-site", "cross-site"))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let location = res
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    Answer {
+        status,
+        location: location.map(|l| url::Url::parse(&l).unwrap()),
+        headers: res.headers().clone(),
+        body: Vec::new(),
+    }
+}
+
+#[actix_web::test]
+async fn a_cross_site_navigation_to_a_remembered_approval_is_asked_again() {
+    let (up, proxy, _) = start(|b| b).await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let browser = Browser::new();
+    code_in(&proxy, &browser, &client_id).await;
+    let query = authorize_query(&client_id, &[]);
+    // The same browser, the same request: remembered when the user's own application opened it.
+    let own = browser
+        .get(&proxy.url(&format!("/authorize?{query}")))
+        .await;
+    assert_eq!(own.status, StatusCode::FOUND);
+    assert_eq!(own.query("client_id").as_deref(), Some(UPSTREAM_CLIENT_ID));
+    // Another site's link: the page again.
+    let linked = cross_site_get(&proxy, &browser, &query).await;
+    assert_eq!(linked.status, StatusCode::SEE_OTHER);
+    assert_eq!(linked.location.unwrap().path(), "/consent");
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn a_remembered_approval_is_bound_to_the_resource_and_the_scopes() {
+    let up = Upstream::start().await;
+    let clock = ManualClock::at(T0);
+    let first = ProxyServer::start(up.proxy(&key(1), clock.clone()).build().unwrap()).await;
+    // Replicas with the same key, serving other scopes or another resource.
+    let fewer_scopes = ProxyServer::start(
+        up.proxy(&key(1), clock.clone())
+            .scopes(["openid", "email"])
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let other_resource = ProxyServer::start(
+        up.proxy(&key(1), clock.clone())
+            .mcp_path("/other")
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let client_id = register(&first, &[CLIENT_REDIRECT]).await;
+    let browser = Browser::new();
+    code_in(&first, &browser, &client_id).await;
+    let query = authorize_query(&client_id, &[]);
+    let same = browser
+        .get(&first.url(&format!("/authorize?{query}")))
+        .await;
+    assert_eq!(same.status, StatusCode::FOUND, "remembered where approved");
+    for proxy in [&fewer_scopes, &other_resource] {
+        let res = browser
+            .get(&proxy.url(&format!("/authorize?{query}")))
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
+        assert_eq!(res.location.unwrap().path(), "/consent");
+    }
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn a_client_that_only_listens_on_this_computer_is_warned_about() {
+    let (up, proxy, _) = start(|b| b).await;
+    let local = register_as(&proxy, "Claude", &["http://127.0.0.1:50000/cb"]).await;
+    let query = authorize_query(
+        &local,
+        &[("redirect_uri", Some("http://127.0.0.1:50000/cb"))],
+    );
+    let page = consent_page(&proxy, &Browser::new(), &query).await;
+    assert!(page.text().contains("id=\"local-only\""), "{}", page.text());
+    let web = register_as(&proxy, "Claude", &[CLIENT_REDIRECT]).await;
+    let page = consent_page(&proxy, &Browser::new(), &authorize_query(&web, &[])).await;
+    assert!(!page.text().contains("id=\"local-only\""));
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn approve_is_inert_for_its_first_moment_in_css_alone() {
+    let (up, proxy, _) = start(|b| b).await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let page = consent_page(&proxy, &Browser::new(), &authorize_query(&client_id, &[])).await;
+    let html = page.text();
+    assert!(html.contains("#approve{"), "{html}");
+    assert!(html.contains("animation:arm .8s linear"), "{html}");
+    assert!(
+        html.contains("@keyframes arm{from,99.9%{pointer-events:none"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "no script");
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        !csp.contains("script-src"),
+        "the CSP allows no script: {csp}"
+    );
+    up.stop().await;
+}

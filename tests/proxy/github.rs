@@ -95,7 +95,8 @@ async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
     let (code, _) = code_for(&proxy, &client_id).await;
     let refused = redeem(&proxy, &client_id, &code).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert_eq!(refused.json()["error"], "bad_verification_code");
+    // GitHub's own code, mapped onto RFC 6749's.
+    assert_eq!(refused.json()["error"], "invalid_grant");
     proxy.stop().await;
     github.stop().await;
 }

@@ -2,7 +2,8 @@
 //! records everything down to `trace`, and none of the secrets appear in it.
 //!
 //! The logger is the process's, so it also records what the other tests of this binary log
-//! meanwhile, and their lines are checked for the same secrets.
+//! meanwhile, and their lines are checked for the same secrets. Request input reaches a log
+//! line escaped, so it cannot forge a record.
 
 use std::sync::Mutex;
 
@@ -45,6 +46,10 @@ async fn no_token_code_or_secret_is_ever_logged() {
         "the proxy did log something: {lines:#?}"
     );
     for line in lines.iter() {
+        assert!(
+            !line.contains("\nINFO admin signed in"),
+            "request input reached the log unescaped: {line}"
+        );
         for secret in &secrets {
             assert!(
                 !line.contains(secret.as_str()),
@@ -131,6 +136,11 @@ async fn flow(mode: ProxyTokenMode) -> Vec<String> {
     let sent = to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
     let back = through_upstream(&proxy, &browser, &sent).await;
     assert_eq!(back.status, StatusCode::FOUND);
+    // Request input that would forge a log record if printed as it came: a repeated
+    // parameter named with a newline (the refusal names the parameter).
+    let forged = "x%0AINFO%20admin%20signed%20in";
+    let query = format!("client_id={client_id}&{forged}=1&{forged}=2");
+    get(&proxy.url(&format!("/authorize?{query}"))).await;
     proxy.stop().await;
     up.stop().await;
     secrets.into_iter().filter(|s| s.len() > 8).collect()

@@ -5,7 +5,9 @@
 mod fixtures;
 
 mod authorize;
+mod cimd;
 mod consent;
+mod doctor;
 mod flow;
 mod github;
 mod issued;

@@ -64,8 +64,9 @@ async fn authorization_server_metadata_is_served_at_both_paths() {
         );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
-            json!(["none"])
+            json!(["none", "client_secret_basic", "client_secret_post"])
         );
+        assert_eq!(doc["client_id_metadata_document_supported"], true);
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         assert_eq!(
@@ -283,5 +284,36 @@ async fn from_discovery_fills_the_endpoints_and_insists_on_the_exact_issuer() {
         .await
         .unwrap_err();
     assert!(matches!(err, ConfigError::InsecureUrl { .. }), "{err}");
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn the_issuer_is_byte_for_byte_the_authorization_server_clients_derive_it_from() {
+    let up = Upstream::start().await;
+    let proxy = up.proxy(&key(1), ManualClock::at(T0)).build().unwrap();
+    let app = test::init_service(App::new().service(proxy.scope())).await;
+    let req = test::TestRequest::get()
+        .uri("/.well-known/oauth-protected-resource/mcp")
+        .to_request();
+    let prm: serde_json::Value = test::call_and_read_body_json(&app, req).await;
+    let server = prm["authorization_servers"][0].as_str().unwrap().to_owned();
+    // The 2025-11-25 discovery order for an issuer without a path: RFC 8414, then OpenID.
+    let issuer = url::Url::parse(&server).unwrap();
+    assert_eq!(
+        issuer.path(),
+        "/",
+        "no path, so the path-inserted forms are these two"
+    );
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let req = test::TestRequest::get().uri(path).to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let doc: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(doc["issuer"].as_str(), Some(server.as_str()), "{path}");
+        assert!(!server.ends_with('/'), "no trailing slash drift");
+    }
     up.stop().await;
 }

@@ -563,6 +563,37 @@ fn table(jku_base: &str) -> Vec<Row> {
             bearer(&rs256(&without("sub"))),
             INVALID_TOKEN,
         ),
+        // --- not an access token
+        row(
+            "an ID token (nonce)",
+            bearer(&rs256(&with("nonce", json!("n-0S6_WzA2Mj")))),
+            INVALID_TOKEN,
+        ),
+        row(
+            "an ID token with typ header JWT and a nonce",
+            bearer(&sign(
+                &json!({ "alg": "RS256", "kid": KID_RSA, "typ": "JWT" }),
+                &with("nonce", json!("n-0S6_WzA2Mj")),
+                rsa(),
+                "RS256",
+            )),
+            INVALID_TOKEN,
+        ),
+        row(
+            "a Keycloak ID token (typ claim ID)",
+            bearer(&rs256(&with("typ", json!("ID")))),
+            INVALID_TOKEN,
+        ),
+        row(
+            "a logout token (typ header logout+jwt)",
+            bearer(&sign(
+                &json!({ "alg": "RS256", "kid": KID_RSA, "typ": "logout+jwt" }),
+                &good_payload(),
+                rsa(),
+                "RS256",
+            )),
+            INVALID_TOKEN,
+        ),
         // --- structure
         row(
             "extra segment",
@@ -783,8 +814,8 @@ async fn good_tokens_of_every_algorithm_reach_the_handler_as_their_user() {
         let payload = json!({
             "iss": ISS, "sub": format!("user-{alg}"), "aud": [AUD, "userinfo"],
             "exp": T0 + 600, "iat": T0 - 10,
-            "email": "ada@example.com", "name": "Ada", "preferred_username": "ada",
-            "scope": "mcp:tools mcp:read", "permissions": ["docs:read"], "roles": ["admin"],
+            "email": "ada@example.com", "email_verified": true, "name": "Ada",
+            "preferred_username": "ada", "scope": "mcp:tools mcp:read", "permissions": ["docs:read"], "roles": ["admin"],
         });
         let token = sign(&header(alg, kid), &payload, key, alg);
         let before = reached.load(Ordering::SeqCst);

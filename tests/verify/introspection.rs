@@ -4,7 +4,8 @@
 use std::{sync::Arc, time::Duration};
 
 use actix_mcp_oauth::{
-    clock::ManualClock, http::ClientAuthMethod, verify::IntrospectionVerifier, RequireAuth,
+    clock::ManualClock, http::ClientAuthMethod, middleware::TokenCache,
+    verify::IntrospectionVerifier, RequireAuth,
 };
 use actix_web::http::StatusCode;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
@@ -128,7 +129,7 @@ async fn a_token_without_exp_is_cached_for_the_max_ttl_only() {
 }
 
 #[actix_web::test]
-async fn inactive_foreign_and_refresh_tokens_are_401_and_not_cached() {
+async fn inactive_foreign_and_refresh_tokens_are_401_and_asked_again_only_after_the_refusal_ttl() {
     let endpoint = Double::start().await;
     endpoint.on(
         "/introspect",
@@ -144,19 +145,30 @@ async fn inactive_foreign_and_refresh_tokens_are_401_and_not_cached() {
     let mut expired = active(Some(T0 - 300));
     expired["active"] = json!(true);
     endpoint.on("/introspect", Some("stale"), Reply::json(200, &expired));
+    let clock = ManualClock::at(T0);
     let auth = auth(
         &endpoint,
-        ManualClock::at(T0),
+        clock.clone(),
         ClientAuthMethod::ClientSecretBasic,
     );
-    for token in ["revoked", "foreign", "refresh", "stale"] {
+    let tokens = ["revoked", "foreign", "refresh", "stale"];
+    for token in tokens {
         for _ in 0..2 {
             let res = call(&auth, token).await;
             assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{token}");
             assert!(res.challenge.unwrap().contains("invalid_token"));
         }
     }
-    assert_eq!(endpoint.count("/introspect"), 8);
+    assert_eq!(
+        endpoint.count("/introspect"),
+        4,
+        "a repeated refusal is answered from memory"
+    );
+    clock.set(T0 + TokenCache::REFUSAL_TTL);
+    for token in tokens {
+        assert_eq!(call(&auth, token).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(endpoint.count("/introspect"), 8, "and asked again after it");
     endpoint.stop().await;
 }
 

@@ -418,6 +418,7 @@ async fn discovery_finds_the_jwks_uri_and_presets_the_issuer() {
     let verifier = JwksVerifier::from_discovery(base.clone())
         .await
         .unwrap()
+        .audience("api")
         .clock(Arc::clone(&clock) as Arc<dyn Clock>)
         .build()
         .unwrap();
@@ -437,6 +438,7 @@ async fn discovery_finds_the_jwks_uri_and_presets_the_issuer() {
     let verifier = JwksVerifier::from_discovery(tenant.clone())
         .await
         .unwrap()
+        .audience("api")
         .clock(Arc::clone(&clock) as Arc<dyn Clock>)
         .build()
         .unwrap();

@@ -48,6 +48,18 @@ fn allocations() -> usize {
     ALLOCATIONS.with(Cell::get)
 }
 
+/// Refuses `bad-*` tokens, cannot reach its provider for `down-*` ones, and accepts the rest as
+/// [`any_token`] does.
+fn bad_or_down(token: &str) -> Result<Claims, VerifyError> {
+    if token.starts_with("bad-") {
+        Err(VerifyError::Signature)
+    } else if token.starts_with("down-") {
+        Err(VerifyError::Unavailable("provider down".into()))
+    } else {
+        any_token(token)
+    }
+}
+
 /// Accepts any token, with `exp` when the token is `exp-<seconds>`.
 fn any_token(token: &str) -> Result<Claims, VerifyError> {
     let mut claims = json!({"sub": format!("user-{token}")});
@@ -208,6 +220,74 @@ async fn max_ttl_also_caps_tokens_with_a_distant_exp() {
     clock.set(T0 + 300);
     assert_eq!(status_for!(app, &token), StatusCode::OK);
     assert_eq!(v.count(), 2, "the default max TTL is 5 minutes");
+}
+
+#[actix_web::test]
+async fn a_repeated_refused_token_is_verified_once() {
+    let v = Calls::default();
+    let clock = ManualClock::at(T0);
+    let app = app!(
+        RequireAuth::new(v.verifier(bad_or_down), "https://api.example.com/mcp")
+            .expect("valid resource")
+            .clock(clock.clone())
+    );
+    for _ in 0..50 {
+        assert_eq!(status_for!(app, "bad-token"), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(v.count(), 1, "the refusal was answered from memory");
+    assert_eq!(status_for!(app, "bad-other"), StatusCode::UNAUTHORIZED);
+    assert_eq!(v.count(), 2, "another bad token is verified on its own");
+    clock.set(T0 + TokenCache::REFUSAL_TTL);
+    assert_eq!(status_for!(app, "bad-token"), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        v.count(),
+        3,
+        "past the refusal TTL the verifier is asked again"
+    );
+}
+
+#[actix_web::test]
+async fn a_provider_outage_is_not_remembered_as_a_refusal() {
+    let v = Calls::default();
+    let app = app!(
+        RequireAuth::new(v.verifier(bad_or_down), "https://api.example.com/mcp")
+            .expect("valid resource")
+            .clock(ManualClock::at(T0))
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            status_for!(app, "down-token"),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    assert_eq!(v.count(), 3, "each request tries the provider again");
+}
+
+#[actix_web::test]
+async fn a_token_refused_by_the_user_mapping_is_remembered_too() {
+    let v = Calls::default();
+    let app =
+        app!(auth(&v, &ManualClock::at(T0)).user_info(|_| Err(VerifyError::InvalidClaim("email"))));
+    for _ in 0..5 {
+        assert_eq!(status_for!(app, "opaque"), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(v.count(), 1);
+}
+
+#[test]
+fn a_refusal_hit_does_not_allocate() {
+    let cache = TokenCache::new(TokenCache::DEFAULT_CAPACITY);
+    let token = format!(
+        "eyJhbGciOiJSUzI1NiJ9.{}.{}",
+        "p".repeat(600),
+        "s".repeat(342)
+    );
+    cache.insert_refused(&token, T0);
+    let before = allocations();
+    let hits = (0..100).filter(|_| cache.is_refused(&token, T0)).count();
+    let after = allocations();
+    assert_eq!(hits, 100);
+    assert_eq!(after - before, 0, "a refusal hit allocated");
 }
 
 #[test]

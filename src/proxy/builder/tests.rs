@@ -169,6 +169,17 @@ fn consent_off_needs_closed_registration_and_closed_registration_needs_static_cl
         .unwrap();
     assert!(!closed.cfg.dynamic_registration);
     assert_eq!(closed.cfg.consent.mode, ConsentMode::Off);
+    assert!(
+        closed.cfg.documents.is_none(),
+        "Off means static clients only"
+    );
+    // Metadata-document clients are anyone's, like registered ones.
+    let documents = valid()
+        .dynamic_registration(false)
+        .static_client("cli", ["http://127.0.0.1/cb"])
+        .client_documents(crate::proxy::ClientDocuments::default())
+        .consent_mode(ConsentMode::Off);
+    assert_eq!(field(documents.build().unwrap_err()), "consent_mode");
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The built-in consent page: plain HTML, no script, no external resource but the optional
-//! logo, one nonce'd style sheet.
+//! logo, one nonce'd style sheet. Approve ignores the pointer for its first 0.8 s (a CSS
+//! animation, so the CSP needs no script): a page that opens this one under the user's second
+//! click of a double-click cannot have that click approve.
 
 use std::fmt::Write as _;
 
@@ -40,7 +42,9 @@ fn write_page(out: &mut String, v: &ConsentView) -> std::fmt::Result {
          .actions{{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1.25rem}}\n\
          button{{font:inherit;font-weight:600;padding:.6rem 1.5rem;border-radius:8px;\
          border:2px solid {accent};cursor:pointer}}\n\
-         #approve{{background:{accent};color:#fff}}\n\
+         #approve{{background:{accent};color:#fff;animation:arm .8s linear}}\n\
+         @keyframes arm{{from,99.9%{{pointer-events:none;opacity:.55}}}}\n\
+         .verified{{font-weight:700;overflow-wrap:anywhere}}\n\
          #deny{{background:transparent;color:inherit}}\n\
          button:focus-visible{{outline:3px solid {accent};outline-offset:2px}}\n\
          .note{{font-size:.875rem}}\n</style>\n</head>\n<body>\n<main>\n",
@@ -67,6 +71,13 @@ fn write_page(out: &mut String, v: &ConsentView) -> std::fmt::Result {
             "<p>This application is configured by the operator of {}.</p>",
             v.server_name
         )?;
+    } else if let Some(domain) = &v.verified_domain {
+        writeln!(
+            out,
+            "<p>Verified domain: <span class=\"verified\" id=\"verified-domain\">{domain}</span></p>\n\
+             <p>The application is published at this domain; the name above is the one it \
+             chose and is not verified.</p>"
+        )?;
     } else {
         out.push_str(
             "<p>The application chose this name itself; it is not verified. \
@@ -88,6 +99,12 @@ fn write_page(out: &mut String, v: &ConsentView) -> std::fmt::Result {
         "<p>Full address: <code id=\"redirect-uri\">{}</code></p>",
         v.redirect_uri
     )?;
+    if let Some(warning) = &v.local_only_warning {
+        writeln!(
+            out,
+            "<div class=\"warning\" role=\"alert\" id=\"local-only\"><p>{warning}</p></div>"
+        )?;
+    }
     if let Some(warning) = &v.redirect_warning {
         writeln!(
             out,

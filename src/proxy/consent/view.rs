@@ -69,7 +69,10 @@ pub struct ScopeView {
 /// [`client_name_verified`](Self::client_name_verified)), the
 /// [`redirect_host`](Self::redirect_host) (the host that will receive the authorization: the
 /// fact a user can check), the [`redirect_warning`](Self::redirect_warning) when there is one,
-/// and the scopes.
+/// the [`verified_domain`](Self::verified_domain) apart from the name and the
+/// [`local_only_warning`](Self::local_only_warning) when they are set, and the scopes. The
+/// built-in page also keeps Approve inert for 0.8 s after it renders (a CSS animation of
+/// `pointer-events`), against double-click hijacking; a replacement page should do the same.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConsentView {
@@ -88,6 +91,12 @@ pub struct ConsentView {
     /// True for a static client (configured by the operator); false for a registered client,
     /// whose name is whatever it chose to call itself and proves nothing.
     pub client_name_verified: bool,
+    /// For a client identified by its metadata document's URL: that URL's host, which TLS
+    /// verified (`claude.ai`), unlike the name. Show it apart from the name.
+    pub verified_domain: Option<SafeHtml>,
+    /// Set when every redirect URI of the client is on the user's computer: any program
+    /// there can claim any name.
+    pub local_only_warning: Option<SafeHtml>,
     /// The full redirect URI the code will be sent to.
     pub redirect_uri: SafeHtml,
     /// Its host, in full and with the port when there is one (`claude.ai`,
@@ -121,6 +130,8 @@ pub(crate) struct ViewInput<'a> {
     pub(crate) branding: &'a Branding,
     pub(crate) client_name: Option<&'a str>,
     pub(crate) static_client: bool,
+    pub(crate) verified_domain: Option<&'a str>,
+    pub(crate) local_only: bool,
     pub(crate) redirect_uri: &'a str,
     pub(crate) scopes: &'a [String],
     pub(crate) request: &'a str,
@@ -147,6 +158,14 @@ impl ConsentView {
             text_color: SafeHtml::escape(&b.text),
             client_name: SafeHtml::escape(input.client_name.unwrap_or("An unnamed application")),
             client_name_verified: input.static_client,
+            verified_domain: input.verified_domain.map(SafeHtml::escape),
+            local_only_warning: (input.local_only && !input.static_client).then(|| {
+                SafeHtml::escape(
+                    "This application receives your sign-in on this computer only, so any \
+                     program on it could have given itself this name. Approve only if you \
+                     started this sign-in from an application you installed yourself.",
+                )
+            }),
             redirect_uri: SafeHtml::escape(input.redirect_uri),
             redirect_host: SafeHtml::escape(&host),
             redirect_warning: warning.map(|w| SafeHtml::escape(&w)),

@@ -3,12 +3,16 @@
 //!
 //! Until the client and its redirect URI are trusted, errors are shown to the user (400):
 //! redirecting to an unchecked URI would make the proxy an open redirector. After that, errors
-//! go to the client (RFC 6749 §4.1.2.1).
+//! go to the client (RFC 6749 §4.1.2.1), but only for the operator's static clients and for
+//! clients this browser has approved before: anyone can register a client, or publish a
+//! metadata document, with a phishing page as its redirect URI, and a redirect to it from this
+//! server's own domain, before any consent, would lend that page this server's name.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use url::Url;
 
 use super::{error_page, read_body, Params, State};
+use crate::logged::Logged;
 use crate::proxy::{
     clients, config::ProxyConfig, error::OAuthError, flow, state::PendingAuthorization,
 };
@@ -18,7 +22,7 @@ const MAX_STATE: usize = 1024;
 
 pub(crate) async fn authorize_get(state: State, req: HttpRequest) -> HttpResponse {
     let params = Params::parse(req.query_string().as_bytes());
-    authorize(&state.cfg, &req, &params, false)
+    authorize(&state.cfg, &req, &params, false).await
 }
 
 pub(crate) async fn authorize_post(
@@ -27,54 +31,81 @@ pub(crate) async fn authorize_post(
     payload: web::Payload,
 ) -> HttpResponse {
     match read_body(payload).await {
-        Ok(body) => authorize(&state.cfg, &req, &Params::parse(&body), true),
+        Ok(body) => authorize(&state.cfg, &req, &Params::parse(&body), true).await,
         Err(e) => error_page(
-            actix_web::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             &OAuthError::InvalidRequest(e.into()),
         ),
     }
 }
 
-fn authorize(cfg: &ProxyConfig, req: &HttpRequest, params: &Params, post: bool) -> HttpResponse {
-    let (pending, redirect) = match trusted(cfg, params) {
+async fn authorize(
+    cfg: &ProxyConfig,
+    req: &HttpRequest,
+    params: &Params,
+    post: bool,
+) -> HttpResponse {
+    let (pending, redirect) = match trusted(cfg, params).await {
         Ok(found) => found,
         Err(e) => {
-            log::debug!("authorization request refused before trust: {e}");
-            return error_page(actix_web::http::StatusCode::BAD_REQUEST, &e);
+            log::debug!(
+                "authorization request refused before trust: {}",
+                Logged(&e.to_string())
+            );
+            let status = match e {
+                OAuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return error_page(status, &e);
         }
     };
     let state = params.get("state");
+    let approved = pending.static_client || flow::remembered(cfg, req, &pending);
     match check(cfg, params, pending) {
         // The transaction is sealed only once the user has approved (or consent is
         // remembered or off), right before the upstream redirect.
         Ok(pending) => flow::begin(cfg, req, pending, &redirect, post),
-        Err(e) => {
-            log::debug!("authorization request refused: {e}");
+        Err(e) if approved => {
+            log::debug!("authorization request refused: {}", Logged(&e.to_string()));
             e.redirect(&redirect, state.filter(|s| s.len() <= MAX_STATE), &cfg.base)
+        }
+        Err(e) => {
+            log::debug!("authorization request refused before approval: {e}");
+            error_page(StatusCode::BAD_REQUEST, &e)
         }
     }
 }
 
 /// Checks the client and its redirect URI: the part whose failures are shown, not redirected.
-fn trusted(cfg: &ProxyConfig, params: &Params) -> Result<(PendingAuthorization, Url), OAuthError> {
+async fn trusted(
+    cfg: &ProxyConfig,
+    params: &Params,
+) -> Result<(PendingAuthorization, Url), OAuthError> {
     params.check_repeated(&["client_id", "redirect_uri"])?;
     let client_id = params
         .get("client_id")
         .ok_or_else(|| OAuthError::InvalidRequest("`client_id` is required".into()))?;
-    let client = clients::resolve(cfg, client_id)?;
+    let client = clients::resolve(cfg, client_id).await?;
     let sent = params.get("redirect_uri");
-    let redirect_uri = client.redirect_uri(sent).ok_or_else(|| {
-        OAuthError::InvalidRequest(match sent {
-            Some(_) => "`redirect_uri` is not registered for this client".into(),
-            None => "`redirect_uri` is required".into(),
-        })
+    let redirect_uri = client.redirect_uri(sent).ok_or_else(|| match sent {
+        // The document is the client's registration: a URI it does not list is a client that
+        // does not match its own metadata.
+        Some(_) if client.verified_domain().is_some() => OAuthError::InvalidClient(
+            "`redirect_uri` is not listed in the client's metadata document".into(),
+        ),
+        Some(_) => {
+            OAuthError::InvalidRequest("`redirect_uri` is not registered for this client".into())
+        }
+        None => OAuthError::InvalidRequest("`redirect_uri` is required".into()),
     })?;
     let url = Url::parse(&redirect_uri)
         .map_err(|_| OAuthError::InvalidRequest("`redirect_uri` is not a URI".into()))?;
     let pending = PendingAuthorization {
+        static_client: client.is_static(),
+        verified_domain: client.verified_domain().map(str::to_owned),
+        local_only: client.local_only(),
         client: client.binding,
         client_name: client.name,
-        static_client: client.is_static,
         redirect_uri,
         redirect_uri_sent: sent.is_some(),
         state: None,

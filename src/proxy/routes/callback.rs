@@ -3,8 +3,9 @@
 //!
 //! In issued mode the upstream code is redeemed here, not at `/token`: the callback is the
 //! last step the user's browser sees, so the verified and mapped user is known while the
-//! proxy can still answer the user (a refusal goes back to the client as an RFC 6749
-//! §4.1.2.1 error redirect). The code handed to the client then carries what `/token` needs:
+//! proxy can still answer the user: a user the access policy refuses gets the access-denied
+//! page and the client no code; a token the verifier refuses goes back to the client as an
+//! RFC 6749 §4.1.2.1 error redirect. The code handed to the client then carries what `/token` needs:
 //! the upstream tokens and the verified user, sealed and compressed.
 
 use actix_web::{http::StatusCode, HttpRequest, HttpResponse};
@@ -20,6 +21,7 @@ use crate::proxy::{
     state::{random_id, BindingNonce, Code, Transaction, UpstreamGrant},
     upstream::ProviderAnswer,
 };
+use crate::{logged::Logged, secret::AccessToken, AuthUser};
 
 pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     let cfg = &state.cfg;
@@ -65,7 +67,10 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     if let (Some(expected), Some(iss)) = (&cfg.upstream_issuer, params.get("iss")) {
         // RFC 9207: an answer naming another issuer is a mix-up attack or a misconfiguration.
         if iss != expected {
-            log::warn!("callback `iss` {iss} differs from the configured upstream issuer");
+            log::warn!(
+                "callback `iss` {} differs from the configured upstream issuer",
+                Logged(iss)
+            );
             return refuse(OAuthError::InvalidRequest(
                 "the sign-in answer comes from another identity provider".into(),
             ));
@@ -78,7 +83,7 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     }
 
     if let Some(error) = params.get("error") {
-        log::debug!("upstream authorization error `{error}`");
+        log::debug!("upstream authorization error `{}`", Logged(error));
         // Forwarded as given when it is a well-formed error code (RFC 6749 §4.1.2.1 charset).
         let code = if is_error_token(error) {
             error
@@ -108,7 +113,18 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     let (upstream_code, grant) = match (cfg.token_mode, txn.upstream_verifier.as_deref()) {
         (TokenMode::Passthrough, _) => (Some(upstream_code.to_owned()), None),
         (_, Some(verifier)) => match sign_in(&state, upstream_code, verifier).await {
-            Ok(grant) => (None, Some(grant)),
+            Ok((grant, user)) => {
+                // Who may use the server: a refused user is told so here, in the browser, and
+                // the client gets no code at all.
+                if let Err(page) = cfg.admit(&user).await {
+                    log::info!(
+                        "sign-in of user {} refused by the access policy",
+                        Logged(&user.user_id)
+                    );
+                    return page;
+                }
+                (None, Some(grant))
+            }
             Err(e) => {
                 log::debug!("sign-in refused at the callback: {e}");
                 return e.redirect(&redirect, client_state, &cfg.base);
@@ -165,7 +181,7 @@ async fn sign_in(
     state: &ProxyState,
     upstream_code: &str,
     verifier: &str,
-) -> Result<UpstreamGrant, OAuthError> {
+) -> Result<(UpstreamGrant, AuthUser), OAuthError> {
     let cfg = &state.cfg;
     let mut form = vec![
         ("grant_type", "authorization_code"),
@@ -203,16 +219,20 @@ async fn sign_in(
                 )
             }
         })?;
-    // Here `user` is the verified, mapped user and the user's browser is still waiting for an
-    // answer: the place where a refusal of this user belongs (it goes back to the client as
-    // `access_denied`).
-    Ok(UpstreamGrant {
+    // The user as the access policy sees it at /mcp: the provider's token is the upstream one.
+    let admitted = AuthUser::new(
+        user.clone(),
+        claims.clone(),
+        AccessToken::new(tokens.access_token.as_str()),
+    );
+    let grant = UpstreamGrant {
         identity: issued::identity(&claims, user, &tokens.access_token),
         tokens,
         // The scopes the user approved on the consent page; the provider's own spelling of
         // them stays in the claims.
         scopes: cfg.scopes.clone(),
-    })
+    };
+    Ok((grant, admitted))
 }
 
 /// RFC 6749 §4.1.2.1: `error` and `error_description` are %x20-21 / %x23-5B / %x5D-7E.

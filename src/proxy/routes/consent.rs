@@ -39,6 +39,8 @@ pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
         branding: &cfg.consent.branding,
         client_name: pending.client_name.as_deref(),
         static_client: pending.static_client,
+        verified_domain: pending.verified_domain.as_deref(),
+        local_only: pending.local_only,
         redirect_uri: &pending.redirect_uri,
         scopes: &pending.scopes,
         request,

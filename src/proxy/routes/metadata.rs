@@ -1,5 +1,7 @@
 //! Discovery: authorization-server metadata (RFC 8414, also served at the OpenID configuration
-//! path). The protected-resource metadata (RFC 9728) is served by the resource itself, with the
+//! path). The issuer is the public origin, without a path and without a trailing slash: the
+//! string clients derive from the protected-resource metadata's `authorization_servers`, byte
+//! for byte, so the two well-known locations are all the 2025-11-25 discovery order tries. The protected-resource metadata (RFC 9728) is served by the resource itself, with the
 //! same cache policy.
 
 use actix_web::{http::header, HttpResponse};
@@ -22,9 +24,13 @@ pub(crate) async fn authorization_server(state: State) -> HttpResponse {
         "token_endpoint_auth_methods_supported": ["none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": cfg.documents.is_some(),
     });
     if cfg.dynamic_registration {
         doc["registration_endpoint"] = Value::String(format!("{base}/register"));
+        // A registered client may ask for a secret; `none` stays the default.
+        doc["token_endpoint_auth_methods_supported"] =
+            json!(["none", "client_secret_basic", "client_secret_post"]);
     }
     if cfg.serves_revocation() {
         doc["revocation_endpoint"] = Value::String(format!("{base}/revoke"));

@@ -7,15 +7,11 @@ use serde_json::{json, Value};
 
 use super::{read_body, State};
 use crate::proxy::{
+    client_metadata::{check_client_name, check_redirect_uris, ApplicationType, ClientAuth},
     error::{no_store, OAuthError},
-    redirect::validate_redirect_uri,
     state::Registration,
 };
 
-/// More would only make the client id (and every URL carrying it) longer.
-const MAX_REDIRECT_URIS: usize = 10;
-const MAX_REDIRECT_URI_LEN: usize = 1024;
-const MAX_CLIENT_NAME: usize = 200;
 /// The client id travels in every authorization URL; browsers and proxies cut long URLs.
 const MAX_CLIENT_ID: usize = 4096;
 
@@ -30,6 +26,10 @@ struct Request {
     grant_types: Option<Vec<String>>,
     #[serde(default)]
     response_types: Option<Vec<String>>,
+    #[serde(default)]
+    application_type: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
 }
 
 pub(crate) async fn register(
@@ -47,37 +47,10 @@ pub(crate) async fn register(
     })?;
 
     let redirect_uris = req.redirect_uris.unwrap_or_default();
-    if redirect_uris.is_empty() {
-        return Err(OAuthError::InvalidRedirectUri(
-            "`redirect_uris` is required".into(),
-        ));
-    }
-    if redirect_uris.len() > MAX_REDIRECT_URIS {
-        return Err(OAuthError::InvalidRedirectUri(
-            format!("at most {MAX_REDIRECT_URIS} redirect URIs").into(),
-        ));
-    }
-    for uri in &redirect_uris {
-        if uri.len() > MAX_REDIRECT_URI_LEN {
-            return Err(OAuthError::InvalidRedirectUri(
-                "a redirect URI is too long".into(),
-            ));
-        }
-        validate_redirect_uri(uri)
-            .map_err(|e| OAuthError::InvalidRedirectUri(e.to_string().into()))?;
-    }
-
-    let name = req
-        .client_name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    if let Some(name) = &name {
-        if name.chars().count() > MAX_CLIENT_NAME || name.chars().any(char::is_control) {
-            return Err(OAuthError::InvalidClientMetadata(
-                "`client_name` is too long or has control characters".into(),
-            ));
-        }
-    }
+    check_redirect_uris(&redirect_uris)?;
+    let name = check_client_name(req.client_name.as_deref())?;
+    let application_type = ApplicationType::check(req.application_type.as_deref(), &redirect_uris)?;
+    let auth = ClientAuth::parse(req.token_endpoint_auth_method.as_deref())?;
 
     let grant_types = match req.grant_types {
         None => cfg.grant_types.clone(),
@@ -103,6 +76,7 @@ pub(crate) async fn register(
         name: name.clone(),
         redirect_uris: redirect_uris.clone(),
         issued_at,
+        auth,
     };
     let client_id = cfg
         .sealer
@@ -120,9 +94,21 @@ pub(crate) async fn register(
         "redirect_uris": redirect_uris,
         "grant_types": grant_types,
         "response_types": ["code"],
-        // A public client: the client's own PKCE protects the code, and no secret is issued.
-        "token_endpoint_auth_method": "none",
+        "application_type": application_type.as_str(),
+        // Every client is granted the scopes the proxy asks the identity provider for.
+        "scope": cfg.scopes.join(" "),
+        "token_endpoint_auth_method": auth.as_str(),
     });
+    if !auth.is_none() {
+        // Derived from the proxy key and the client id: nothing is stored, and it does not
+        // expire while the id is valid.
+        let secret = cfg
+            .sealer
+            .client_secret(&client_id)
+            .map_err(|_| OAuthError::ServerError("the client secret could not be made".into()))?;
+        doc["client_secret"] = Value::String(secret.secret().to_owned());
+        doc["client_secret_expires_at"] = json!(0);
+    }
     if let Some(name) = name {
         doc["client_name"] = Value::String(name);
     }

@@ -30,7 +30,14 @@ pub(crate) async fn revoke(
         .map_err(|e| OAuthError::InvalidRequest(e.into()))?;
     let params = Params::parse(&body);
     params.check_repeated(&[])?;
-    let client = match clients::authenticate(cfg, &req, params.get("client_id")) {
+    let client = match clients::authenticate(
+        cfg,
+        &req,
+        params.get("client_id"),
+        params.get("client_secret"),
+    )
+    .await
+    {
         Ok(client) => client,
         Err(refusal) => return refusal.answer(),
     };

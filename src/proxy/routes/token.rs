@@ -44,7 +44,14 @@ pub(crate) async fn token(
             format!("`{}` is not supported", truncate(grant_type)).into(),
         ));
     }
-    let client = match clients::authenticate(cfg, &req, params.get("client_id")) {
+    let client = match clients::authenticate(
+        cfg,
+        &req,
+        params.get("client_id"),
+        params.get("client_secret"),
+    )
+    .await
+    {
         Ok(client) => client,
         Err(refusal) => return refusal.answer(),
     };

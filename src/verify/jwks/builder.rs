@@ -8,6 +8,7 @@ use super::{CachedKeys, Flight, Inner, JwksVerifier, Remote};
 use crate::clock::{Clock, SystemClock};
 use crate::validate::{invalid, secure_url, ConfigError};
 use crate::verify::check_shared_settings;
+use crate::verify::client::ClientRule;
 use crate::verify::jwt::{normalize_typ, AlgSet, Algorithm, IssuerPolicy, KeySet, Policy};
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -15,14 +16,19 @@ const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
 const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 pub(super) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024;
+const DEFAULT_MAX_KEYS: usize = 100;
 
-/// Configures a [`JwksVerifier`]. Every setting but the issuer (or
-/// [issuer policy](IssuerPolicy)) has a secure default.
+/// Configures a [`JwksVerifier`]. The key set, the issuer (or [issuer policy](IssuerPolicy))
+/// and the audience (or an explicit [`any_audience`](Self::any_audience)) are required; every
+/// other setting has a secure default.
 #[must_use]
 pub struct JwksVerifierBuilder {
     source: Option<SourceSpec>,
     issuer: Option<IssuerPolicy>,
     audiences: Vec<String>,
+    any_audience: bool,
+    client: Option<ClientRule>,
+    refuse_client_credentials: bool,
     algorithms: Option<Vec<Algorithm>>,
     leeway: Duration,
     typ: Option<String>,
@@ -30,6 +36,7 @@ pub struct JwksVerifierBuilder {
     refetch_interval: Duration,
     fetch_timeout: Duration,
     max_response_bytes: usize,
+    max_keys: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -44,6 +51,9 @@ impl Default for JwksVerifierBuilder {
             source: None,
             issuer: None,
             audiences: Vec::new(),
+            any_audience: false,
+            client: None,
+            refuse_client_credentials: false,
             algorithms: None,
             leeway: DEFAULT_LEEWAY,
             typ: None,
@@ -51,6 +61,7 @@ impl Default for JwksVerifierBuilder {
             refetch_interval: DEFAULT_REFETCH_INTERVAL,
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_keys: DEFAULT_MAX_KEYS,
             clock: Arc::new(SystemClock),
         }
     }
@@ -85,8 +96,8 @@ impl JwksVerifierBuilder {
         self
     }
 
-    /// Adds an accepted audience. Once any is set, `aud` must contain one of them. Without any,
-    /// `aud` is not checked; set one whenever the issuer serves more than this resource.
+    /// Adds an accepted audience: `aud` must contain one of them. An audience (or
+    /// [`any_audience`](Self::any_audience)) is required.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
         self
@@ -99,6 +110,46 @@ impl JwksVerifierBuilder {
         S: Into<String>,
     {
         self.audiences.extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
+    /// Accepts tokens whatever their `aud`, instead of requiring an [`audience`](Self::audience).
+    ///
+    /// **Risky**: the verifier then accepts every token the issuer signs for any API or
+    /// application it serves, including those meant for other resource servers (which could
+    /// replay tokens they receive here). Use it only with an issuer that serves this resource
+    /// alone, or when the tokens carry no audience and another check (such as
+    /// [`client_id`](Self::client_id)) binds them to you.
+    pub fn any_audience(mut self) -> Self {
+        self.any_audience = true;
+        self
+    }
+
+    /// The client (the application registered with the issuer) tokens must have been issued
+    /// to, when they name one: each of `azp`, `cid`, `appid` and `client_id` that a token
+    /// carries must equal `client_id`, as [`check_client`](crate::verify::check_client) says.
+    /// A token that names no client passes. Default: not checked.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client = Some(ClientRule {
+            id: client_id.into(),
+            required: None,
+        });
+        self
+    }
+
+    /// As [`client_id`](Self::client_id), and a token that names no client is refused as
+    /// missing `claim`: for providers that name the client in every access token.
+    pub(crate) fn required_client_id(mut self, client_id: &str, claim: &'static str) -> Self {
+        self.client = Some(ClientRule {
+            id: client_id.to_owned(),
+            required: Some(claim),
+        });
+        self
+    }
+
+    /// Refuse machine-to-machine tokens (`gty` = `client-credentials`), for Auth0.
+    pub(crate) fn refuse_client_credentials(mut self) -> Self {
+        self.refuse_client_credentials = true;
         self
     }
 
@@ -117,7 +168,8 @@ impl JwksVerifierBuilder {
     }
 
     /// Requires the header `typ`, compared case-insensitively, `application/` optional
-    /// (`require_typ("at+jwt")` for RFC 9068 access tokens). Default: not checked.
+    /// (`require_typ("at+jwt")` for RFC 9068 access tokens). Default: the header may be
+    /// absent, `JWT` or `at+jwt`, and a token whose header names another type is refused.
     pub fn require_typ(mut self, typ: &str) -> Self {
         self.typ = Some(typ.to_owned());
         self
@@ -149,6 +201,13 @@ impl JwksVerifierBuilder {
         self
     }
 
+    /// The most keys used from one key set; further keys are ignored (with a warning). Default
+    /// 100: providers publish a handful, and each key costs a parse when the set loads.
+    pub fn max_keys(mut self, keys: usize) -> Self {
+        self.max_keys = keys;
+        self
+    }
+
     /// The clock for token times and cache expiry. Default [`SystemClock`].
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -163,6 +222,28 @@ impl JwksVerifierBuilder {
             .ok_or(ConfigError::Missing("issuer"))?
             .compile()?;
         check_shared_settings(self.leeway, &self.audiences)?;
+        match (self.audiences.is_empty(), self.any_audience) {
+            (true, false) => {
+                return Err(invalid(
+                    "audience",
+                    "required: set the audience your tokens carry with `.audience(..)` (your \
+                     API identifier, or the client id for providers that use it), or accept \
+                     any audience with `.any_audience()`, which is risky",
+                ))
+            }
+            (false, true) => {
+                return Err(invalid(
+                    "audience",
+                    "both `.audience(..)` and `.any_audience()` are set: choose one",
+                ))
+            }
+            _ => {}
+        }
+        if let Some(client) = &self.client {
+            if client.id.trim().is_empty() {
+                return Err(invalid("client_id", "empty"));
+            }
+        }
         let algorithms = self.algorithms.map_or_else(AlgSet::all, AlgSet::from_iter);
         if algorithms.is_empty() {
             return Err(invalid("algorithms", "the allow-list is empty"));
@@ -177,7 +258,12 @@ impl JwksVerifierBuilder {
             algorithms,
             leeway: self.leeway.as_secs(),
             typ,
+            client: self.client,
+            refuse_client_credentials: self.refuse_client_credentials,
         };
+        if self.max_keys == 0 {
+            return Err(invalid("max_keys", "zero"));
+        }
         let (remote, keys) = match self.source.ok_or(ConfigError::Missing("jwks_url"))? {
             SourceSpec::Url(url) => {
                 if self.cache_ttl.as_secs() == 0 {
@@ -195,11 +281,12 @@ impl JwksVerifierBuilder {
                     refetch_interval: self.refetch_interval.as_secs(),
                     fetch_timeout: self.fetch_timeout,
                     max_response_bytes: self.max_response_bytes,
+                    max_keys: self.max_keys,
                 };
                 (Some(remote), None)
             }
             SourceSpec::Static(json) => {
-                let set = KeySet::from_jwks(json.as_bytes(), algorithms)
+                let set = KeySet::from_jwks(json.as_bytes(), algorithms, self.max_keys)
                     .map_err(|e| invalid("jwks", &e.to_string()))?;
                 let keys = CachedKeys {
                     set,
@@ -231,6 +318,9 @@ impl fmt::Debug for JwksVerifierBuilder {
             .field("source", &source)
             .field("issuer", &self.issuer)
             .field("audiences", &self.audiences)
+            .field("any_audience", &self.any_audience)
+            .field("client", &self.client)
+            .field("refuse_client_credentials", &self.refuse_client_credentials)
             .field("algorithms", &self.algorithms)
             .field("leeway", &self.leeway)
             .field("typ", &self.typ)
@@ -279,7 +369,13 @@ mod tests {
             pinned().require_typ("application/").build(),
             Err(ConfigError::Invalid { field: "typ", .. })
         ));
-        let remote = |url: &str| JwksVerifier::builder().jwks_url(url).issuer(ISS).build();
+        let remote = |url: &str| {
+            JwksVerifier::builder()
+                .jwks_url(url)
+                .issuer(ISS)
+                .audience("api")
+                .build()
+        };
         assert!(matches!(
             remote("http://keys.example/jwks"),
             Err(ConfigError::InsecureUrl { .. })
@@ -293,10 +389,41 @@ mod tests {
             JwksVerifier::builder()
                 .jwks_url("https://keys.example/jwks")
                 .issuer(ISS)
+                .audience("api")
                 .cache_ttl(Duration::ZERO)
                 .build(),
             Err(ConfigError::Invalid {
                 field: "cache_ttl",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_audience_or_an_explicit_any_audience_is_required() {
+        let unbound = JwksVerifier::builder().jwks(jwks()).issuer(ISS);
+        let ConfigError::Invalid { field, reason } = unbound.build().unwrap_err() else {
+            panic!("not an invalid setting");
+        };
+        assert_eq!(field, "audience");
+        assert!(
+            reason.contains(".audience(..)") && reason.contains(".any_audience()"),
+            "{reason}"
+        );
+        let any = JwksVerifier::builder()
+            .jwks(jwks())
+            .issuer(ISS)
+            .any_audience();
+        assert!(any.build().is_ok());
+        let both = pinned().any_audience().build().unwrap_err();
+        assert!(
+            matches!(&both, ConfigError::Invalid { field: "audience", reason } if reason.contains("both")),
+            "{both}"
+        );
+        assert!(matches!(
+            pinned().client_id(" ").build(),
+            Err(ConfigError::Invalid {
+                field: "client_id",
                 ..
             })
         ));
@@ -308,6 +435,7 @@ mod tests {
             JwksVerifier::builder()
                 .jwks(jwks())
                 .issuer_policy(IssuerPolicy::per_tenant(template, claim))
+                .audience("api")
                 .build()
         };
         assert!(build("https://login.example/{tenant}/v2.0", "tid").is_ok());
@@ -347,7 +475,8 @@ mod tests {
         let exact = JwksVerifier::builder()
             .jwks(jwks())
             .issuer_policy(IssuerPolicy::per_tenant("no template", "tid"))
-            .issuer(ISS);
+            .issuer(ISS)
+            .audience("api");
         assert!(exact.build().is_ok());
         let templated = JwksVerifier::builder()
             .jwks(jwks())
@@ -355,13 +484,20 @@ mod tests {
             .issuer_policy(IssuerPolicy::per_tenant(
                 "https://l.example/{tenant}",
                 "tid",
-            ));
+            ))
+            .audience("api");
         assert!(templated.build().is_ok());
     }
 
     #[test]
     fn pinned_keys_must_parse_and_hold_a_usable_key() {
-        let build = |json: &str| JwksVerifier::builder().jwks(json).issuer(ISS).build();
+        let build = |json: &str| {
+            JwksVerifier::builder()
+                .jwks(json)
+                .issuer(ISS)
+                .audience("api")
+                .build()
+        };
         assert!(matches!(
             build("not json"),
             Err(ConfigError::Invalid { field: "jwks", .. })
@@ -381,6 +517,7 @@ mod tests {
         let rsa_only_allowed = JwksVerifier::builder()
             .jwks(&ec_only)
             .issuer(ISS)
+            .audience("api")
             .algorithms([Algorithm::RS256]);
         assert!(matches!(
             rsa_only_allowed.build(),

@@ -1,6 +1,7 @@
-//! The registered claims (`iss`, `exp`, `nbf`, `iat`, `aud`), parsed into a borrowed typed
-//! struct and checked by our own code. The rest of the payload is not parsed here, except the
-//! tenant claim of a per-tenant issuer.
+//! The registered claims (`iss`, `exp`, `nbf`, `iat`, `aud`), the claims that tell an access
+//! token from other JWTs (`nonce`, `typ`, `gty`) and those naming its client (`azp`, `cid`,
+//! `appid`, `client_id`), parsed into a borrowed typed struct and checked by our own code. The
+//! rest of the payload is not parsed here, except the tenant claim of a per-tenant issuer.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::issuer::Issuer;
 use super::Policy;
+use crate::verify::client::{Named, CLIENT_CLAIMS};
 use crate::verify::VerifyError;
 
 /// 9999-12-31T23:59:59Z. A NumericDate beyond it is nonsense (`1e20`) rather than a long-lived
@@ -32,6 +34,92 @@ pub(super) struct Registered<'a> {
     iat: Field<'a>,
     #[serde(default, borrow)]
     aud: Audience<'a>,
+    /// `nonce` and the hashes of what an ID token was issued with: OpenID Connect defines them
+    /// for ID tokens only. Present at all (whatever the value) means an ID token.
+    #[serde(default, deserialize_with = "super::present")]
+    nonce: bool,
+    #[serde(default, deserialize_with = "super::present")]
+    at_hash: bool,
+    #[serde(default, deserialize_with = "super::present")]
+    c_hash: bool,
+    #[serde(default, deserialize_with = "super::present")]
+    s_hash: bool,
+    /// Keycloak's token kind: `Bearer` in access tokens, `ID` in ID tokens.
+    #[serde(default, borrow)]
+    typ: Field<'a>,
+    /// Auth0's grant type: `client-credentials` in machine-to-machine tokens.
+    #[serde(default, borrow)]
+    gty: Field<'a>,
+    #[serde(default, borrow)]
+    azp: Field<'a>,
+    #[serde(default, borrow)]
+    cid: Field<'a>,
+    #[serde(default, borrow)]
+    appid: Field<'a>,
+    #[serde(default, borrow)]
+    client_id: Field<'a>,
+}
+
+/// Keycloak's `typ` values for tokens that are not access tokens.
+const NOT_ACCESS_TOKEN_KINDS: [&str; 4] = ["ID", "Refresh", "Offline", "Logout"];
+
+impl Registered<'_> {
+    /// Refuses what is not an access token: an ID token (`nonce`, `at_hash`, `c_hash`,
+    /// `s_hash`, or Keycloak's `typ` `ID`, ...)
+    /// and, when `policy` says so, a machine-to-machine token.
+    fn check_kind(&self, policy: &Policy) -> Result<(), VerifyError> {
+        let id_token_claim = [
+            (
+                self.nonce,
+                "an OpenID Connect ID token (it carries `nonce`)",
+            ),
+            (
+                self.at_hash,
+                "an OpenID Connect ID token (it carries `at_hash`)",
+            ),
+            (
+                self.c_hash,
+                "an OpenID Connect ID token (it carries `c_hash`)",
+            ),
+            (
+                self.s_hash,
+                "an OpenID Connect ID token (it carries `s_hash`)",
+            ),
+        ];
+        if let Some((_, reason)) = id_token_claim.iter().find(|(present, _)| *present) {
+            return Err(VerifyError::NotAccessToken(reason));
+        }
+        if let Field::Str(typ) = &self.typ {
+            if NOT_ACCESS_TOKEN_KINDS
+                .iter()
+                .any(|kind| typ.eq_ignore_ascii_case(kind))
+            {
+                return Err(VerifyError::NotAccessToken(
+                    "the `typ` claim names an ID, refresh or logout token",
+                ));
+            }
+        }
+        if policy.refuse_client_credentials
+            && matches!(&self.gty, Field::Str(gty) if gty == "client-credentials")
+        {
+            return Err(VerifyError::NotAccessToken(
+                "a machine-to-machine token (`gty` is `client-credentials`): no user signed in",
+            ));
+        }
+        Ok(())
+    }
+
+    fn client_claims(&self) -> impl Iterator<Item = (&'static str, Named<'_>)> {
+        let fields = [&self.azp, &self.cid, &self.appid, &self.client_id];
+        CLIENT_CLAIMS.into_iter().zip(fields).map(|(name, field)| {
+            let named = match field {
+                Field::Absent => Named::Absent,
+                Field::Str(id) => Named::Id(id),
+                _ => Named::NotAString,
+            };
+            (name, named)
+        })
+    }
 }
 
 /// One claim's value, reduced to what the checks need.
@@ -177,7 +265,8 @@ impl<'de: 'a, 'a> Visitor<'de> for AudienceVisitor<'a> {
 }
 
 /// The registered-claim checks. `iss` and `exp` are required; `nbf` and `iat` are checked when
-/// present; `aud` when audiences are configured. Returns `exp`, rounded down to whole seconds.
+/// present; `aud` when audiences are configured; then the token must be an access token, and
+/// name the configured client if it names any. Returns `exp`, rounded down to whole seconds.
 ///
 /// `payload` is the verified JSON object `claims` was parsed from; a per-tenant issuer reads
 /// its tenant claim from it.
@@ -224,6 +313,10 @@ pub(super) fn check_claims(
         if !ok {
             return Err(VerifyError::Audience);
         }
+    }
+    claims.check_kind(policy)?;
+    if let Some(rule) = &policy.client {
+        rule.check(claims.client_claims())?;
     }
     // A fractional `exp` is kept rounded down, so the cache stops serving the token no later
     // than it expires; dropping it would let the cache serve it for its whole maximum TTL.
@@ -325,7 +418,9 @@ fn numeric_date(field: &Field<'_>, name: &'static str) -> Result<Option<f64>, Ve
 mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    use crate::Claims;
 
     use super::super::testing::*;
     use super::*;
@@ -485,5 +580,122 @@ mod tests {
             NOW
         )
         .is_ok());
+    }
+
+    #[test]
+    fn id_tokens_are_refused_by_their_nonce_or_keycloaks_typ_claim() {
+        for nonce in [json!("n-0S6_WzA2Mj"), json!(""), json!(null), json!(7)] {
+            assert_eq!(
+                check(&token("rsa", "RS256", &with("nonce", nonce.clone()))).unwrap_err(),
+                VerifyError::NotAccessToken("an OpenID Connect ID token (it carries `nonce`)"),
+                "{nonce}"
+            );
+        }
+        for hash in ["at_hash", "c_hash", "s_hash"] {
+            let err = check(&token(
+                "rsa",
+                "RS256",
+                &with(hash, json!("77QmUPtjPfzWtF2AnpK9RQ")),
+            ))
+            .unwrap_err();
+            assert!(
+                matches!(err, VerifyError::NotAccessToken(reason) if reason.contains(hash)),
+                "{hash}"
+            );
+        }
+        for kind in ["ID", "id", "Refresh", "Offline", "Logout"] {
+            assert!(
+                matches!(
+                    check(&token("rsa", "RS256", &with("typ", json!(kind)))),
+                    Err(VerifyError::NotAccessToken(_))
+                ),
+                "{kind}"
+            );
+        }
+        for access in [json!("Bearer"), json!("bearer"), json!(1)] {
+            assert!(check(&token("rsa", "RS256", &with("typ", access.clone()))).is_ok());
+        }
+        // The kind is checked after the signature and registered claims, so an expired ID
+        // token is reported as expired.
+        let mut expired = with("nonce", json!("n"));
+        expired["exp"] = json!(NOW - 3600);
+        assert_eq!(
+            check(&token("rsa", "RS256", &expired)).unwrap_err(),
+            VerifyError::Expired
+        );
+    }
+
+    #[test]
+    fn client_credentials_tokens_are_refused_only_when_asked() {
+        let m2m = token("rsa", "RS256", &with("gty", json!("client-credentials")));
+        assert!(check(&m2m).is_ok());
+        let refusing = Policy {
+            refuse_client_credentials: true,
+            ..policy()
+        };
+        assert!(matches!(
+            check_with(&m2m, &refusing, key_set(), NOW),
+            Err(VerifyError::NotAccessToken(_))
+        ));
+        let user = token("rsa", "RS256", &with("gty", json!("authorization_code")));
+        assert!(check_with(&user, &refusing, key_set(), NOW).is_ok());
+        assert!(check_with(
+            &token("rsa", "RS256", &good_payload()),
+            &refusing,
+            key_set(),
+            NOW
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn the_client_rule_reads_the_client_claims_of_the_payload() {
+        let rule = |required| Policy {
+            client: Some(crate::verify::client::ClientRule {
+                id: "ours".into(),
+                required,
+            }),
+            ..policy()
+        };
+        let run = |payload: &Value, policy: &Policy| {
+            check_with(&token("rsa", "RS256", payload), policy, key_set(), NOW)
+        };
+        for name in CLIENT_CLAIMS {
+            assert!(
+                run(&with(name, json!("ours")), &rule(None)).is_ok(),
+                "{name}"
+            );
+            assert_eq!(
+                run(&with(name, json!("theirs")), &rule(None)).unwrap_err(),
+                VerifyError::OtherClient(name)
+            );
+            assert_eq!(
+                run(&with(name, json!(["ours"])), &rule(None)).unwrap_err(),
+                VerifyError::InvalidClaim(name)
+            );
+        }
+        let mut mixed = with("azp", json!("ours"));
+        mixed["client_id"] = json!("theirs");
+        assert_eq!(
+            run(&mixed, &rule(None)).unwrap_err(),
+            VerifyError::OtherClient("client_id")
+        );
+        assert!(run(&good_payload(), &rule(None)).is_ok());
+        assert_eq!(
+            run(&good_payload(), &rule(Some("azp"))).unwrap_err(),
+            VerifyError::InvalidClaim("azp")
+        );
+        // The same rule as `check_client` over the claims map.
+        for payload in [
+            with("cid", json!("theirs")),
+            with("appid", json!("ours")),
+            good_payload(),
+        ] {
+            let claims = Claims::new(payload.as_object().unwrap().clone());
+            assert_eq!(
+                run(&payload, &rule(None)).map(drop),
+                crate::verify::check_client(&claims, "ours")
+            );
+        }
     }
 }

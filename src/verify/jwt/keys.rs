@@ -51,15 +51,29 @@ impl KeySet {
     ///
     /// Skipped with a warning, never fatal: keys not meant for signatures (`use` other than
     /// `sig`), of an unsupported type or curve, whose `alg` is outside `allowed`, or malformed.
-    /// An RSA key without `alg` gets a verifier for each allowed RSA algorithm.
-    pub(crate) fn from_jwks(json: &[u8], allowed: AlgSet) -> Result<Self, KeySetError> {
+    /// An RSA key without `alg` gets a verifier for each allowed RSA algorithm. At most
+    /// `max_keys` keys are used: building a verifier costs a key parse each, and no provider
+    /// publishes more than a handful; the rest are ignored with a warning.
+    pub(crate) fn from_jwks(
+        json: &[u8],
+        allowed: AlgSet,
+        max_keys: usize,
+    ) -> Result<Self, KeySetError> {
         let doc: JwkSetDoc =
             serde_json::from_slice(json).map_err(|e| KeySetError::NotAJwkSet(e.to_string()))?;
         let mut set = KeySet {
             entries: Vec::new(),
             keys: 0,
         };
+        let offered = doc.keys.len();
         for (index, key) in doc.keys.into_iter().enumerate() {
+            if set.keys >= max_keys {
+                log::warn!(
+                    "JWKS offers {offered} keys: the first {max_keys} usable ones are used, \
+                     key #{index} and after are ignored"
+                );
+                break;
+            }
             let before = set.entries.len();
             if let Err(reason) = set.add(key, allowed) {
                 log::warn!("JWKS key #{index} skipped: {reason}");
@@ -215,7 +229,7 @@ mod tests {
         jwk.set_key_id("rsa");
         jwk.set_algorithm("PS256");
         let set = json!({ "keys": [Value::Object(jwk.into())] }).to_string();
-        let keys = KeySet::from_jwks(set.as_bytes(), AlgSet::all()).unwrap();
+        let keys = KeySet::from_jwks(set.as_bytes(), AlgSet::all(), 100).unwrap();
         let rs = token("rsa", "RS256", &good_payload());
         assert_eq!(
             check_with(&rs, &policy(), &keys, NOW).unwrap_err(),
@@ -236,7 +250,7 @@ mod tests {
         assert!(check(&no_kid("ES256")).is_ok());
         let k = keys();
         let two_ec = json!({ "keys": [public(&k.ec, "a"), public(&k.ec, "b")] }).to_string();
-        let keys = KeySet::from_jwks(two_ec.as_bytes(), AlgSet::all()).unwrap();
+        let keys = KeySet::from_jwks(two_ec.as_bytes(), AlgSet::all(), 100).unwrap();
         assert_eq!(
             check_with(&no_kid("ES256"), &policy(), &keys, NOW).unwrap_err(),
             VerifyError::UnknownKey
@@ -258,7 +272,7 @@ mod tests {
             public(&k.ec, "ec"),
         ]})
         .to_string();
-        let keys = KeySet::from_jwks(set.as_bytes(), AlgSet::all()).unwrap();
+        let keys = KeySet::from_jwks(set.as_bytes(), AlgSet::all(), 100).unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(
             keys.select(Some("enc"), Algorithm::RS256).unwrap_err(),
@@ -269,15 +283,15 @@ mod tests {
         let only_rsa = AlgSet::from_iter([Algorithm::RS256]);
         let ec_only = json!({ "keys": [public(&k.ec, "ec")] }).to_string();
         assert_eq!(
-            KeySet::from_jwks(ec_only.as_bytes(), only_rsa).unwrap_err(),
+            KeySet::from_jwks(ec_only.as_bytes(), only_rsa, 100).unwrap_err(),
             KeySetError::NoUsableKey
         );
         assert!(matches!(
-            KeySet::from_jwks(b"{\"keys\": 5}", AlgSet::all()),
+            KeySet::from_jwks(b"{\"keys\": 5}", AlgSet::all(), 100),
             Err(KeySetError::NotAJwkSet(_))
         ));
         assert!(matches!(
-            KeySet::from_jwks(b"[]", AlgSet::all()),
+            KeySet::from_jwks(b"[]", AlgSet::all(), 100),
             Err(KeySetError::NotAJwkSet(_))
         ));
     }
@@ -285,7 +299,7 @@ mod tests {
     #[test]
     fn an_rsa_key_without_alg_serves_every_allowed_rsa_algorithm_only() {
         let rs_only = AlgSet::from_iter([Algorithm::RS256, Algorithm::ES256]);
-        let keys = KeySet::from_jwks(jwks().as_bytes(), rs_only).unwrap();
+        let keys = KeySet::from_jwks(jwks().as_bytes(), rs_only, 100).unwrap();
         assert!(keys.select(Some("rsa"), Algorithm::RS256).is_ok());
         assert_eq!(
             keys.select(Some("rsa"), Algorithm::PS256).unwrap_err(),

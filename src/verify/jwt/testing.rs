@@ -100,12 +100,14 @@ pub(crate) fn policy() -> Policy {
         algorithms: AlgSet::all(),
         leeway: 60,
         typ: None,
+        client: None,
+        refuse_client_credentials: false,
     }
 }
 
 pub(crate) fn key_set() -> &'static KeySet {
     static SET: OnceLock<KeySet> = OnceLock::new();
-    SET.get_or_init(|| KeySet::from_jwks(jwks().as_bytes(), AlgSet::all()).unwrap())
+    SET.get_or_init(|| KeySet::from_jwks(jwks().as_bytes(), AlgSet::all(), 100).unwrap())
 }
 
 pub(crate) fn check_with(

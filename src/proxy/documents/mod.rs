@@ -1,0 +1,346 @@
+//! Clients identified by the https URL of their metadata document (Client ID Metadata
+//! Documents, MCP authorization 2025-11-25): the document is fetched through the SSRF guard
+//! (`http::guarded_client`), checked, and cached within bounds.
+//!
+//! What is refused, with `invalid_client` shown to the user and never a redirect:
+//! - a URL that is not https with a path, that carries user information, a fragment or an
+//!   IP-literal host (unless the operator allowed that host), that is not exactly the text the
+//!   URL parser gives back, or whose host the allow and deny lists refuse;
+//! - a host that resolves to any non-public address; an answer that is a redirect, not 2xx,
+//!   larger than 5 KiB or slower than 5 s in all;
+//! - a document that is not a JSON object, whose `client_id` is not the URL exactly, without a
+//!   `client_name` or `redirect_uris`, with redirect URIs the registration policy refuses, or
+//!   that asks for a `token_endpoint_auth_method` other than `none`.
+//!
+//! Documents are cached for their `Cache-Control: max-age` between 1 minute and 24 hours
+//! (5 minutes without one), refusals for 30 seconds, so that a bad URL cannot make the proxy
+//! fetch it in a loop; the cache is bounded, and so is the number of fetches in flight.
+
+mod config;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use openssl::ssl::SslConnector;
+use serde_json::Value;
+use url::{Host, Url};
+
+use config::HostPattern;
+pub use config::{ClientDocuments, ClientDocumentsBuilder};
+
+use super::{
+    client_metadata::{check_client_name, check_redirect_uris},
+    error::OAuthError,
+};
+use crate::{
+    clock::Clock,
+    http::{fetch_with, guarded_client, tls_connector, AddressGuard},
+    validate::{invalid, ConfigError},
+};
+
+/// Largest document read.
+const MAX_DOCUMENT: usize = 5 * 1024;
+/// The whole fetch: connection, TLS, answer.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest client id URL accepted.
+const MAX_URL: usize = 1024;
+const MIN_TTL: u64 = 60;
+const DEFAULT_TTL: u64 = 5 * 60;
+const MAX_TTL: u64 = 24 * 3600;
+const FAILURE_TTL: u64 = 30;
+
+/// A `client_id` that names a metadata document rather than a registration: an https URL.
+/// Sealed client ids and the operator's ids never start this way.
+pub(crate) fn is_document_id(client_id: &str) -> bool {
+    client_id.starts_with("https://")
+}
+
+/// A checked metadata document.
+#[derive(Debug)]
+pub(crate) struct ClientDocument {
+    pub(crate) name: String,
+    pub(crate) redirect_uris: Vec<String>,
+    /// The URL's host: what the consent page shows as the verified domain.
+    pub(crate) host: String,
+}
+
+/// The resolver of metadata-document clients that a built proxy shares across its workers.
+pub(crate) struct DocumentClients {
+    settings: ClientDocuments,
+    guard: AddressGuard,
+    tls: SslConnector,
+    cache: Mutex<HashMap<String, Entry>>,
+    in_flight: AtomicUsize,
+    clock: Arc<dyn Clock>,
+}
+
+struct Entry {
+    outcome: Result<Arc<ClientDocument>, String>,
+    expires: u64,
+}
+
+impl DocumentClients {
+    /// The resolver for `settings`, or `None` when they are [off](ClientDocuments::off).
+    pub(crate) fn new(
+        settings: ClientDocuments,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Option<Self>, ConfigError> {
+        if !settings.enabled {
+            return Ok(None);
+        }
+        let tls =
+            tls_connector(&settings.extra_roots).map_err(|e| invalid("client_documents", &e))?;
+        if settings.allow_loopback {
+            log::warn!(
+                "client metadata documents may be fetched from loopback addresses: for local \
+                 testing only"
+            );
+        }
+        Ok(Some(Self {
+            guard: AddressGuard::new(settings.allow_loopback, settings.resolve.clone()),
+            tls,
+            cache: Mutex::new(HashMap::new()),
+            in_flight: AtomicUsize::new(0),
+            clock,
+            settings,
+        }))
+    }
+
+    /// The checked document of `client_id`, from the cache or fetched.
+    pub(crate) async fn resolve(&self, client_id: &str) -> Result<Arc<ClientDocument>, OAuthError> {
+        let refused = |why: String| {
+            log::debug!("client metadata document refused: {why}");
+            OAuthError::InvalidClient(
+                "the client's metadata document could not be used: check its URL and contents"
+                    .into(),
+            )
+        };
+        let url = self.document_url(client_id).map_err(refused)?;
+        let now = self.clock.now();
+        if let Some(outcome) = self.cached(client_id, now) {
+            return outcome.map_err(refused);
+        }
+        let Some(_slot) = InFlight::take(&self.in_flight, self.settings.in_flight) else {
+            return Err(OAuthError::Unavailable(
+                "too many sign-ins at once: try again in a moment".into(),
+            ));
+        };
+        let (outcome, ttl) = match self.fetch(url).await {
+            Ok((document, ttl)) => (Ok(Arc::new(document)), ttl),
+            Err(why) => (Err(why), FAILURE_TTL),
+        };
+        self.store(client_id, &outcome, now.saturating_add(ttl));
+        outcome.map_err(refused)
+    }
+
+    /// The checks on the URL itself, before anything is fetched.
+    fn document_url(&self, client_id: &str) -> Result<Url, String> {
+        if client_id.len() > MAX_URL {
+            return Err("the URL is too long".into());
+        }
+        let url = Url::parse(client_id).map_err(|e| format!("not a URL: {e}"))?;
+        // No normalisation: the id is compared with the document's `client_id` as a string.
+        if url.as_str() != client_id {
+            return Err("the URL is not in its canonical form".into());
+        }
+        if url.scheme() != "https" {
+            return Err("not https".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("the URL has user information".into());
+        }
+        if url.fragment().is_some() {
+            return Err("the URL has a fragment".into());
+        }
+        if url.path() == "/" {
+            return Err("the URL has no path".into());
+        }
+        let host = url.host_str().ok_or("the URL has no host")?.to_owned();
+        let s = &self.settings;
+        if s.deny.iter().any(|p| p.matches(&host)) {
+            return Err(format!("`{host}` is on the deny list"));
+        }
+        let listed = s.allow.iter().any(|p| p.matches(&host));
+        if s.allow_listed_only && !listed {
+            return Err(format!("`{host}` is not on the allow list"));
+        }
+        // An IP literal skips name resolution: it must be allowed by name, and public.
+        let literal = match url.host() {
+            Some(Host::Ipv4(ip)) => Some(ip.into()),
+            Some(Host::Ipv6(ip)) => Some(ip.into()),
+            _ => None,
+        };
+        if let Some(ip) = literal {
+            let named = s
+                .allow
+                .iter()
+                .any(|p| matches!(p, HostPattern::Exact(_)) && p.matches(&host));
+            if !named || !self.guard.allows(ip) {
+                return Err("an IP-literal host that is not allowed".into());
+            }
+        }
+        Ok(url)
+    }
+
+    fn cached(&self, client_id: &str, now: u64) -> Option<Result<Arc<ClientDocument>, String>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(client_id)
+            .filter(|e| e.expires > now)
+            .map(|e| e.outcome.clone())
+    }
+
+    /// Caches `outcome`, making room first: the expired entries go, then the one closest to
+    /// expiry.
+    fn store(&self, client_id: &str, outcome: &Result<Arc<ClientDocument>, String>, expires: u64) {
+        let now = self.clock.now();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if !cache.contains_key(client_id) && cache.len() >= self.settings.cache_entries {
+            cache.retain(|_, e| e.expires > now);
+            while cache.len() >= self.settings.cache_entries {
+                let Some(first) = cache
+                    .iter()
+                    .min_by_key(|(_, e)| e.expires)
+                    .map(|(k, _)| k.clone())
+                else {
+                    break;
+                };
+                cache.remove(&first);
+            }
+        }
+        cache.insert(
+            client_id.to_owned(),
+            Entry {
+                outcome: outcome.clone(),
+                expires,
+            },
+        );
+    }
+
+    /// Fetches and checks the document; its cache lifetime comes with it.
+    async fn fetch(&self, url: Url) -> Result<(ClientDocument, u64), String> {
+        let client = guarded_client(&self.guard, &self.tls, FETCH_TIMEOUT);
+        let fetched = fetch_with(&client, url.clone(), FETCH_TIMEOUT, MAX_DOCUMENT).await?;
+        let document = check_document(&url, &fetched.body)?;
+        let ttl = fetched
+            .max_age
+            .unwrap_or(DEFAULT_TTL)
+            .clamp(MIN_TTL, MAX_TTL);
+        Ok((document, ttl))
+    }
+}
+
+/// The document's rules (see the module docs). The error says why, for the log.
+fn check_document(url: &Url, body: &[u8]) -> Result<ClientDocument, String> {
+    let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(body) else {
+        return Err("the document is not a JSON object".into());
+    };
+    if doc.get("client_id").and_then(Value::as_str) != Some(url.as_str()) {
+        return Err("the document's `client_id` is not its URL".into());
+    }
+    let name = match doc.get("client_name") {
+        Some(Value::String(name)) => check_client_name(Some(name))
+            .map_err(|e| e.description().to_owned())?
+            .ok_or("`client_name` is empty")?,
+        _ => return Err("`client_name` is missing".into()),
+    };
+    let redirect_uris: Vec<String> = match doc.get("redirect_uris") {
+        Some(Value::Array(uris)) => uris
+            .iter()
+            .map(|u| u.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or("`redirect_uris` holds a non-string")?,
+        _ => return Err("`redirect_uris` is missing".into()),
+    };
+    check_redirect_uris(&redirect_uris).map_err(|e| e.description().to_owned())?;
+    match doc.get("token_endpoint_auth_method") {
+        None => {}
+        Some(Value::String(m)) if m == "none" => {}
+        Some(_) => return Err("only `token_endpoint_auth_method: none` is supported".into()),
+    }
+    Ok(ClientDocument {
+        name,
+        redirect_uris,
+        host: url.host_str().unwrap_or_default().to_owned(),
+    })
+}
+
+/// One of the bounded fetch slots, given back when dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn take(counter: &'a AtomicUsize, max: usize) -> Option<Self> {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(counter))
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url() -> Url {
+        Url::parse("https://app.example.com/oauth/client.json").unwrap()
+    }
+
+    fn doc(extra: Value) -> Vec<u8> {
+        let mut d = serde_json::json!({
+            "client_id": "https://app.example.com/oauth/client.json",
+            "client_name": "App",
+            "redirect_uris": ["http://127.0.0.1/cb"],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            d[k] = v.clone();
+        }
+        serde_json::to_vec(&d).unwrap()
+    }
+
+    #[test]
+    fn documents_are_checked_field_by_field() {
+        assert!(check_document(&url(), &doc(serde_json::json!({}))).is_ok());
+        let bad = [
+            serde_json::json!({"client_id": "https://app.example.com/oauth/client.json/"}),
+            serde_json::json!({"client_id": "https://APP.example.com/oauth/client.json"}),
+            serde_json::json!({"client_name": null}),
+            serde_json::json!({"client_name": "a\u{202e}b"}),
+            serde_json::json!({"redirect_uris": []}),
+            serde_json::json!({"redirect_uris": ["javascript:alert(1)"]}),
+            serde_json::json!({"redirect_uris": "http://127.0.0.1/cb"}),
+            serde_json::json!({"token_endpoint_auth_method": "client_secret_post"}),
+        ];
+        for extra in bad {
+            assert!(
+                check_document(&url(), &doc(extra.clone())).is_err(),
+                "{extra}"
+            );
+        }
+        assert!(check_document(&url(), b"[1]").is_err());
+        assert!(check_document(&url(), b"{").is_err());
+    }
+
+    #[test]
+    fn fetch_slots_are_bounded_and_given_back() {
+        let counter = AtomicUsize::new(0);
+        let a = InFlight::take(&counter, 2).unwrap();
+        let _b = InFlight::take(&counter, 2).unwrap();
+        assert!(InFlight::take(&counter, 2).is_none());
+        drop(a);
+        assert!(InFlight::take(&counter, 2).is_some());
+    }
+}

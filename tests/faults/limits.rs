@@ -1,0 +1,241 @@
+//! Every size bound, at the bound and past it: request bodies of each proxy endpoint, bearer
+//! tokens, redirect URIs (number and length), the key set's size and key count, the metadata
+//! document's size. Past a bound the answer is the protocol's error, never a 5xx.
+
+use std::{sync::Arc, time::Duration};
+
+use actix_mcp_oauth::{
+    http::ProviderMetadata, verify::FnVerifier, Claims, JwksVerifier, OAuthProxy, ProxyKey,
+    RequireAuth, TokenVerifier, VerifyError,
+};
+use actix_web::{test, web, App, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use crate::{
+    jose::{jwks, signed, Key},
+    upstream::{Faulty, Mode},
+};
+
+const KIB: usize = 1024;
+
+fn proxy() -> OAuthProxy {
+    OAuthProxy::builder()
+        .public_url("http://127.0.0.1:8080")
+        .auth_endpoint("http://127.0.0.1:9/authorize")
+        .token_endpoint("http://127.0.0.1:9/token")
+        .revocation_endpoint("http://127.0.0.1:9/revoke")
+        .issuer("http://127.0.0.1:9")
+        .client_id("proxy")
+        .client_secret("secret")
+        .verifier(FnVerifier::new(|_t: String| async {
+            Err(VerifyError::Rejected("unused".into()))
+        }))
+        .proxy_key(ProxyKey::generate())
+        .build()
+        .expect("proxy")
+}
+
+/// A form body of exactly `len` bytes.
+fn form_of(len: usize) -> Vec<u8> {
+    let mut body = b"grant_type=refresh_token&refresh_token=rt&pad=".to_vec();
+    body.resize(len, b'a');
+    body
+}
+
+#[actix_web::test]
+async fn a_body_past_16_kib_is_refused_by_every_proxy_endpoint() {
+    let app = test::init_service(App::new().service(proxy().scope())).await;
+    for path in ["/register", "/token", "/revoke", "/authorize", "/consent"] {
+        let content_type = if path == "/register" {
+            "application/json"
+        } else {
+            "application/x-www-form-urlencoded"
+        };
+        let req = test::TestRequest::post()
+            .uri(path)
+            .insert_header(("content-type", content_type))
+            .set_payload(form_of(16 * KIB + 1))
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status().as_u16(), 400, "{path}");
+        let body = test::read_body(res).await;
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("too large"), "{path} says why: {text}");
+        // At the bound, the body is read and judged on its content instead.
+        let req = test::TestRequest::post()
+            .uri(path)
+            .insert_header(("content-type", content_type))
+            .set_payload(form_of(16 * KIB))
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        let body = test::read_body(res).await;
+        assert!(
+            !String::from_utf8_lossy(&body).contains("too large"),
+            "{path} at the bound"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn redirect_uris_are_bounded_in_number_and_length() {
+    let app = test::init_service(App::new().service(proxy().scope())).await;
+    let register = |uris: Vec<String>| {
+        test::TestRequest::post()
+            .uri("/register")
+            .set_json(json!({ "redirect_uris": uris }))
+            .to_request()
+    };
+    let uri = |i: usize| format!("http://127.0.0.1:3000/cb{i}");
+    let ten: Vec<String> = (0..10).map(uri).collect();
+    let res = test::call_service(&app, register(ten)).await;
+    assert_eq!(res.status().as_u16(), 201);
+    let eleven: Vec<String> = (0..11).map(uri).collect();
+    let res: Value = test::call_and_read_body_json(&app, register(eleven)).await;
+    assert_eq!(res["error"], "invalid_redirect_uri", "{res}");
+
+    let long = |len: usize| {
+        let mut u = "https://app.example.com/".to_owned();
+        u.push_str(&"a".repeat(len - u.len()));
+        u
+    };
+    let res = test::call_service(&app, register(vec![long(1024)])).await;
+    assert_eq!(res.status().as_u16(), 201);
+    let res: Value = test::call_and_read_body_json(&app, register(vec![long(1025)])).await;
+    assert_eq!(res["error"], "invalid_redirect_uri", "{res}");
+}
+
+#[actix_web::test]
+async fn a_bearer_token_past_16_kib_is_an_invalid_token() {
+    let accept_all = Arc::new(FnVerifier::new(|_t: String| async {
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!("ada"));
+        Ok(Claims::new(claims))
+    }));
+    let verifier: Arc<dyn TokenVerifier> = accept_all;
+    let auth = RequireAuth::new(verifier, "http://127.0.0.1/api").expect("resource");
+    let app = test::init_service(
+        App::new().service(
+            web::scope("/api")
+                .wrap(auth)
+                .route("", web::get().to(HttpResponse::Ok)),
+        ),
+    )
+    .await;
+    let get = |token: String| {
+        test::TestRequest::get()
+            .uri("/api")
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .to_request()
+    };
+    let res = test::call_service(&app, get("a".repeat(16 * KIB))).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let res = test::call_service(&app, get("a".repeat(16 * KIB + 1))).await;
+    assert_eq!(res.status().as_u16(), 401);
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+}
+
+/// `doc` followed by whitespace up to `len` bytes: still the same JSON document.
+fn padded(doc: &Value, len: usize) -> String {
+    let mut text = doc.to_string();
+    text.push_str(&" ".repeat(len.saturating_sub(text.len())));
+    text
+}
+
+#[actix_web::test]
+async fn a_metadata_document_past_256_kib_is_refused() {
+    let upstream = Faulty::start(Mode::Reset);
+    let issuer = upstream.url("");
+    let doc = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+    });
+    let serve = |len: usize| Mode::Answer {
+        status: 200,
+        content_type: "application/json",
+        body: padded(&doc, len),
+    };
+    upstream.set(serve(256 * KIB));
+    let found = ProviderMetadata::discover(&issuer)
+        .await
+        .expect("at the bound");
+    assert_eq!(found.issuer(), issuer);
+    upstream.set(serve(256 * KIB + 1));
+    let err = ProviderMetadata::discover(&issuer)
+        .await
+        .expect_err("past the bound");
+    assert!(err.to_string().contains("larger than"), "{err}");
+}
+
+#[actix_web::test]
+async fn a_key_set_past_its_configured_size_is_unavailable_and_at_it_serves() {
+    let key = Key::generate("ES256");
+    let set = jwks(&[("k1", &key)]);
+    // Signed by the key, for another issuer: refused for its claims once the keys are loaded.
+    let token = signed(
+        "k1",
+        &key,
+        &json!({ "iss": "https://elsewhere.example", "sub": "x" }),
+    );
+    let upstream = Faulty::start(Mode::Reset);
+    let verifier = |limit: usize| {
+        JwksVerifier::builder()
+            .jwks_url(upstream.url("/jwks"))
+            .issuer("https://issuer.example")
+            .audience("api")
+            .max_response_bytes(limit)
+            .fetch_timeout(Duration::from_secs(2))
+            .build()
+            .expect("verifier")
+    };
+    upstream.set(Mode::Answer {
+        status: 200,
+        content_type: "application/json",
+        body: padded(&set, 8 * KIB),
+    });
+    let at = verifier(8 * KIB).verify(&token).await.unwrap_err();
+    assert!(!at.is_unavailable(), "{at}");
+    let past = verifier(8 * KIB - 1).verify(&token).await.unwrap_err();
+    assert!(past.is_unavailable(), "{past}");
+}
+
+#[actix_web::test]
+async fn a_key_set_is_used_up_to_its_configured_key_count() {
+    let keys = [
+        Key::generate("ES256"),
+        Key::generate("ES256"),
+        Key::generate("ES256"),
+    ];
+    let set = jwks(&[("k0", &keys[0]), ("k1", &keys[1]), ("k2", &keys[2])]);
+    let verifier = JwksVerifier::builder()
+        .jwks(set.to_string())
+        .issuer("https://issuer.example")
+        .audience("api")
+        .max_keys(2)
+        .build()
+        .expect("verifier");
+    let token = |i: usize| {
+        signed(
+            &format!("k{i}"),
+            &keys[i],
+            &json!({ "iss": "https://issuer.example", "aud": "api", "sub": "ada", "exp": 4_000_000_000u64 }),
+        )
+    };
+    assert!(verifier.verify(&token(0)).await.is_ok());
+    assert!(verifier.verify(&token(1)).await.is_ok());
+    let past = verifier.verify(&token(2)).await.unwrap_err();
+    assert!(!past.is_unavailable(), "{past}");
+    assert!(JwksVerifier::builder()
+        .jwks(set.to_string())
+        .issuer("https://issuer.example")
+        .audience("api")
+        .max_keys(0)
+        .build()
+        .is_err());
+}

@@ -1,0 +1,281 @@
+//! The soak: `wrk` with many connections for a minute against `RequireAuth` with a
+//! `JwksVerifier`, valid, expired, forged and garbage tokens mixed, while the key set rotates
+//! and flaps (500s, resets, stalls). Zero wrong answers (every valid token accepted, every bad
+//! one refused), no 5xx, resident memory flat (first against last 10 s), key-set fetches
+//! bounded by the refetch interval.
+//!
+//! Ignored by default (it runs a minute); `scripts/soak.sh` runs it. Needs `wrk` on PATH.
+
+use std::{
+    io::Write,
+    process::Command,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use actix_mcp_oauth::{JwksVerifier, RequireAuth};
+use actix_web::{dev::Service, http::header::HeaderName, web, App, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+use crate::{
+    jose::{b64, jwks, signed, Key},
+    upstream::{Faulty, Mode},
+};
+
+const ISS: &str = "https://issuer.example";
+const AUD: &str = "api";
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The token file wrk reads: `kind token` per line.
+fn tokens(current: &Key, other: &Key) -> String {
+    let t = now();
+    let mut lines = Vec::new();
+    for i in 0..200 {
+        let claims = |exp: u64| json!({ "iss": ISS, "aud": AUD, "sub": format!("user-{i}"), "iat": t - 10, "exp": exp });
+        lines.push(format!(
+            "valid {}",
+            signed("k1", current, &claims(t + 3600))
+        ));
+        lines.push(format!(
+            "expired {}",
+            signed("k1", current, &claims(t - 120))
+        ));
+        // Signed by a key nobody published, under the published kid.
+        lines.push(format!("forged {}", signed("k1", other, &claims(t + 3600))));
+        let garbage = format!(
+            "{}.{}.{}",
+            b64(format!("junk-{i}")),
+            b64("{}"),
+            b64([i as u8; 32])
+        );
+        lines.push(format!("garbage {garbage}"));
+    }
+    lines.join("\n") + "\n"
+}
+
+#[actix_web::test]
+#[ignore = "a minute of load: run it with scripts/soak.sh"]
+async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("SKIPPED the soak: `wrk` is not on PATH");
+        return;
+    }
+    let secs = env_or("SOAK_SECS", 60);
+    let connections = env_or("SOAK_CONNECTIONS", 64);
+    let (k1, k2, k3, stranger) = (
+        Key::generate("ES256"),
+        Key::generate("ES256"),
+        Key::generate("ES256"),
+        Key::generate("ES256"),
+    );
+    let sets = [
+        jwks(&[("k1", &k1), ("k2", &k2)]).to_string(),
+        jwks(&[("k2", &k2), ("k1", &k1), ("k3", &k3)]).to_string(),
+    ];
+    let upstream = Arc::new(Faulty::start(Mode::Answer {
+        status: 200,
+        content_type: "application/json",
+        body: sets[0].clone(),
+    }));
+
+    // The key set changes every two seconds: rotated, down (500), reset, stalled, rotated back.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flapper = {
+        let (upstream, stop, sets) = (Arc::clone(&upstream), Arc::clone(&stop), sets.clone());
+        thread::spawn(move || {
+            let mut step = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_secs(2));
+                step += 1;
+                upstream.set(match step % 5 {
+                    0 => Mode::Answer {
+                        status: 200,
+                        content_type: "application/json",
+                        body: sets[0].clone(),
+                    },
+                    1 => Mode::Answer {
+                        status: 500,
+                        content_type: "text/html",
+                        body: "<h1>down</h1>".into(),
+                    },
+                    2 => Mode::Reset,
+                    3 => Mode::Slow(Duration::from_secs(3), sets[1].clone()),
+                    _ => Mode::Answer {
+                        status: 200,
+                        content_type: "application/json",
+                        body: sets[1].clone(),
+                    },
+                });
+            }
+        })
+    };
+
+    let verifier = Arc::new(
+        JwksVerifier::builder()
+            .jwks_url(upstream.url("/jwks"))
+            .issuer(ISS)
+            .audience(AUD)
+            // Stale after a second, refetched at most every second: the key set is asked
+            // about all the time, through every fault.
+            .cache_ttl(Duration::from_secs(1))
+            .refetch_interval(Duration::from_secs(1))
+            .fetch_timeout(Duration::from_secs(1))
+            .build()
+            .expect("verifier"),
+    );
+    let server = HttpServer::new(move || {
+        let auth =
+            RequireAuth::new(Arc::clone(&verifier), "http://127.0.0.1/api").expect("resource");
+        App::new()
+            // Echo the kind, so that wrk can check each answer against what its token must get.
+            .wrap_fn(|req, srv| {
+                let kind = req.headers().get("x-kind").cloned();
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    if let Some(kind) = kind {
+                        res.headers_mut()
+                            .insert(HeaderName::from_static("x-kind"), kind);
+                    }
+                    Ok::<_, actix_web::Error>(res)
+                }
+            })
+            .service(
+                web::scope("/api")
+                    .wrap(auth)
+                    .route("", web::get().to(HttpResponse::Ok)),
+            )
+    })
+    .workers(2)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .expect("bind");
+    let base = format!("http://{}", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    // Keys known before the load starts: from then on, no valid token may see a 503.
+    let warm = signed(
+        "k1",
+        &k1,
+        &json!({ "iss": ISS, "aud": AUD, "sub": "warm", "exp": now() + 600 }),
+    );
+    let res = awc::Client::default()
+        .get(format!("{base}/api"))
+        .bearer_auth(warm)
+        .send()
+        .await
+        .expect("warm-up");
+    assert_eq!(res.status().as_u16(), 200);
+
+    let dir = std::env::temp_dir().join(format!("soak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let token_file = dir.join("tokens");
+    std::fs::File::create(&token_file)
+        .and_then(|mut f| f.write_all(tokens(&k1, &stranger).as_bytes()))
+        .expect("token file");
+
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampler = {
+        let (samples, stop) = (Arc::clone(&samples), Arc::clone(&stop));
+        thread::spawn(move || {
+            let started = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                samples
+                    .lock()
+                    .unwrap()
+                    .push((started.elapsed().as_secs(), rss_kib()));
+                thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    let fetches_before = upstream.requests();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/faults/soak.lua");
+    let wrk = {
+        let base = base.clone();
+        let token_file = token_file.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            Command::new("wrk")
+                .args([
+                    "-t",
+                    "4",
+                    "-c",
+                    &connections.to_string(),
+                    "-d",
+                    &format!("{secs}s"),
+                ])
+                .args(["--timeout", "10s", "-s", script])
+                .arg(format!("{base}/api"))
+                .env("SOAK_TOKENS", &token_file)
+                .output()
+                .expect("wrk runs")
+        })
+        .await
+        .expect("wrk finished")
+    };
+    stop.store(true, Ordering::SeqCst);
+    let fetches = (upstream.requests() - fetches_before) as u64;
+    sampler.join().expect("sampler");
+    flapper.join().expect("flapper");
+    handle.stop(false).await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let out = String::from_utf8_lossy(&wrk.stdout);
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("SOAK "))
+        .unwrap_or_else(|| {
+            panic!(
+                "no result from wrk: {out}\n{}",
+                String::from_utf8_lossy(&wrk.stderr)
+            )
+        });
+    let result: Value = serde_json::from_str(line).expect("result JSON");
+    let samples = samples.lock().unwrap().clone();
+    let mean = |s: &[(u64, u64)]| s.iter().map(|(_, r)| r).sum::<u64>() / s.len().max(1) as u64;
+    let first = mean(&samples[..samples.len().min(10)]);
+    let last = mean(&samples[samples.len().saturating_sub(10)..]);
+    println!(
+        "SOAK RESULT {secs}s {connections} connections: {result}; key-set fetches {fetches}; \
+         RSS first 10 s {first} KiB, last 10 s {last} KiB"
+    );
+    assert_eq!(result["wrong"], 0, "{result}");
+    assert_eq!(result["errors"], 0, "{result}");
+    assert!(result["requests"].as_u64().unwrap_or(0) > 0);
+    // One fetch per refetch interval at most (plus the warm-up), whatever the load.
+    assert!(fetches <= secs + 2, "{fetches} key-set fetches in {secs} s");
+    // Flat: the last ten seconds within a quarter of the first ten.
+    assert!(
+        last <= first + first / 4,
+        "RSS grew from {first} KiB to {last} KiB"
+    );
+}

@@ -1,0 +1,216 @@
+//! The proxy's `/token` against a token endpoint that misbehaves: each answer is a clean
+//! RFC 6749 error (`server_error`, 502 or 503) within the configured timeout, never the
+//! upstream's body, and the next good request on the same single worker succeeds.
+
+use std::time::{Duration, Instant};
+
+use actix_mcp_oauth::{verify::FnVerifier, OAuthProxy, ProxyKey, VerifyError};
+use actix_web::{dev::ServerHandle, App, HttpServer};
+use serde_json::{json, Value};
+
+use crate::upstream::{Faulty, Mode};
+
+const TIMEOUT: Duration = Duration::from_secs(1);
+/// What a request may take beyond the timeout on a loaded machine.
+const SLACK: Duration = Duration::from_secs(2);
+const MIB: usize = 1024 * 1024;
+
+fn tokens() -> Value {
+    json!({ "access_token": "at-1", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-2" })
+}
+
+struct Proxy {
+    base: String,
+    handle: ServerHandle,
+    client_id: String,
+}
+
+impl Proxy {
+    /// The proxy on one worker (a stuck worker would stall every later request), its token
+    /// endpoint at `upstream`, and a client registered at it.
+    async fn start(upstream: &Faulty) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let proxy = OAuthProxy::builder()
+            .public_url(base.as_str())
+            .auth_endpoint(upstream.url("/authorize"))
+            .token_endpoint(upstream.url("/token"))
+            .issuer(upstream.url(""))
+            .client_id("proxy-at-upstream")
+            .client_secret("upstream-secret")
+            .verifier(FnVerifier::new(|_t: String| async {
+                Err(VerifyError::Rejected("unused".into()))
+            }))
+            .proxy_key(ProxyKey::generate())
+            .upstream_timeout(TIMEOUT)
+            .build()
+            .expect("proxy");
+        let server = HttpServer::new(move || App::new().service(proxy.scope()))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("listen")
+            .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let mut res = awc::Client::default()
+            .post(format!("{base}/register"))
+            .send_json(&json!({ "redirect_uris": ["http://127.0.0.1:3000/cb"] }))
+            .await
+            .expect("register");
+        let doc: Value = res.json().await.expect("registration JSON");
+        let client_id = doc["client_id"].as_str().expect("client_id").to_owned();
+        Self {
+            base,
+            handle,
+            client_id,
+        }
+    }
+
+    /// A refresh-token grant, which the proxy forwards to the token endpoint as it is.
+    async fn refresh(&self) -> (u16, Value, Duration) {
+        let started = Instant::now();
+        let mut res = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish()
+            .post(format!("{}/token", self.base))
+            .send_form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "rt-1"),
+                ("client_id", self.client_id.as_str()),
+            ])
+            .await
+            .expect("the proxy answers");
+        let body = res.body().await.expect("body");
+        let elapsed = started.elapsed();
+        let doc = serde_json::from_slice(&body).unwrap_or_else(|_| {
+            panic!("not JSON: {}", String::from_utf8_lossy(&body));
+        });
+        (res.status().as_u16(), doc, elapsed)
+    }
+
+    async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// Runs `fault` then a good request: the fault gets `status` with `server_error` in time, the
+/// good one its tokens.
+async fn check(name: &str, fault: Mode, status: u16) {
+    let upstream = Faulty::start(Mode::json(200, &tokens()));
+    let proxy = Proxy::start(&upstream).await;
+    upstream.set(fault);
+    let (got, doc, elapsed) = proxy.refresh().await;
+    assert_eq!(got, status, "{name}: {doc}");
+    assert_eq!(doc["error"], "server_error", "{name}: {doc}");
+    assert!(doc["error_description"].is_string(), "{name}: {doc}");
+    assert!(
+        elapsed < TIMEOUT + SLACK,
+        "{name}: answered after {elapsed:?}"
+    );
+    upstream.set(Mode::json(200, &tokens()));
+    let (got, doc, _) = proxy.refresh().await;
+    assert_eq!(got, 200, "{name}: the next good request: {doc}");
+    assert_eq!(doc["access_token"], "at-1");
+    proxy.stop().await;
+}
+
+#[actix_web::test]
+async fn a_token_endpoint_slower_than_the_timeout_is_a_503_in_time() {
+    check(
+        "slow",
+        Mode::Slow(Duration::from_secs(5), tokens().to_string()),
+        503,
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn a_connection_reset_is_a_503() {
+    check("reset", Mode::Reset, 503).await;
+}
+
+#[actix_web::test]
+async fn an_html_500_is_a_502_without_the_html() {
+    let html = "<html><body>Internal error at db-7.internal</body></html>";
+    let mode = Mode::Answer {
+        status: 500,
+        content_type: "text/html",
+        body: html.into(),
+    };
+    check("html 500", mode, 502).await;
+}
+
+#[actix_web::test]
+async fn invalid_json_is_a_502() {
+    let mode = Mode::Answer {
+        status: 200,
+        content_type: "application/json",
+        body: r#"{"access_token": "at-1", "#.into(),
+    };
+    check("invalid json", mode, 502).await;
+}
+
+#[actix_web::test]
+async fn a_50_mib_body_is_a_502_and_is_not_read_to_the_end() {
+    for declared in [true, false] {
+        let upstream = Faulty::start(Mode::json(200, &tokens()));
+        let proxy = Proxy::start(&upstream).await;
+        upstream.set(Mode::Huge {
+            bytes: 50 * MIB,
+            declared,
+        });
+        let (got, doc, elapsed) = proxy.refresh().await;
+        assert_eq!(got, 502, "declared {declared}: {doc}");
+        assert_eq!(doc["error"], "server_error");
+        assert!(elapsed < TIMEOUT + SLACK, "answered after {elapsed:?}");
+        // The proxy stopped reading long before the end (socket buffers hold a few MiB).
+        assert!(
+            upstream.written() < 50 * MIB,
+            "{} bytes sent",
+            upstream.written()
+        );
+        upstream.set(Mode::json(200, &tokens()));
+        assert_eq!(proxy.refresh().await.0, 200, "declared {declared}");
+        proxy.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn a_redirect_is_a_502_and_is_not_followed() {
+    for status in [302, 307, 308] {
+        let elsewhere = Faulty::start(Mode::json(200, &tokens()));
+        let mode = Mode::Redirect {
+            status,
+            location: elsewhere.url("/token"),
+        };
+        check(&format!("redirect {status}"), mode, 502).await;
+        assert_eq!(
+            elsewhere.requests(),
+            0,
+            "the credentials went to the redirect target"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn an_upstream_error_body_is_mapped_not_passed_on() {
+    let upstream = Faulty::start(Mode::json(
+        400,
+        &json!({
+            "error": "invalid_grant",
+            "error_description": "refresh token rt-1 of user 42 revoked by admin@corp",
+            "error_uri": "https://idp.internal/errors/42",
+            "trace_id": "abc"
+        }),
+    ));
+    let proxy = Proxy::start(&upstream).await;
+    let (status, doc, _) = proxy.refresh().await;
+    assert_eq!(status, 400);
+    assert_eq!(doc["error"], "invalid_grant");
+    let text = doc.to_string();
+    for leaked in ["admin@corp", "idp.internal", "trace_id", "rt-1"] {
+        assert!(!text.contains(leaked), "{leaked} in {text}");
+    }
+    proxy.stop().await;
+}

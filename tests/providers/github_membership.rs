@@ -1,0 +1,236 @@
+//! GitHub organisation and team membership as an access rule, against a stand-in answering in
+//! the shapes of GitHub's membership API: members pass, non-members and pending invitations get
+//! 403, an API that is down gives 503 (never a pass), and answers are kept for the TTL.
+
+use std::{sync::Arc, time::Duration};
+
+use actix_mcp_oauth::{
+    access::AccessPolicy, clock::ManualClock, providers, providers::GitHub, ProxyKey, RequireAuth,
+};
+use actix_web::{http::StatusCode, test, App};
+use serde_json::{json, Value};
+
+use crate::fixtures::{call, Double, Reply, T0};
+
+const CLIENT: &str = "Iv1.8a61f9b3a7aba766";
+const SECRET: &str = "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
+const CHECK: &str = "/applications/Iv1.8a61f9b3a7aba766/token";
+const TOKEN: &str = "gho_16C7e42F292c6912E7710c838347Ae178B4a";
+const ORG: &str = "/user/memberships/orgs/acme";
+const TEAM: &str = "/orgs/acme/teams/platform/memberships/octocat";
+
+fn preset(github: &Double, clock: Arc<ManualClock>) -> GitHub {
+    providers::github()
+        .client(CLIENT, SECRET)
+        .api_url(github.url(""))
+        .user_agent("mcp-test-app")
+        .clock(clock)
+}
+
+/// The token check and `/user` for `TOKEN` (octocat, id 583231), as GitHub answers them.
+fn answer_the_token(github: &Double) {
+    github.on(
+        CHECK,
+        None,
+        Reply::json(
+            200,
+            &json!({
+                "scopes": ["read:user", "user:email", "read:org"],
+                "app": {"client_id": CLIENT},
+                "expires_at": null,
+                "user": {"login": "octocat", "id": 583231},
+            }),
+        ),
+    );
+    github.on(
+        "/user",
+        Some(TOKEN),
+        Reply::json(
+            200,
+            &json!({"login": "octocat", "id": 583231, "email": null}),
+        ),
+    );
+}
+
+fn membership(state: &str) -> Value {
+    json!({
+        "url": "https://api.github.com/orgs/acme/memberships/octocat",
+        "state": state,
+        "role": "member",
+        "organization_url": "https://api.github.com/orgs/acme",
+        "organization": {"login": "acme", "id": 1},
+        "user": {"login": "octocat", "id": 583231},
+    })
+}
+
+/// `RequireAuth` of the GitHub preset's proxy, admitting the members `rule` names.
+async fn guarded(
+    github: &Double,
+    clock: Arc<ManualClock>,
+    rule: impl FnOnce(&GitHub) -> providers::GitHubMembership,
+) -> (RequireAuth, Vec<String>) {
+    let preset = preset(github, clock);
+    let policy = AccessPolicy::builder()
+        .allow(rule(&preset).cache_ttl(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let proxy = preset
+        .builder()
+        .unwrap()
+        .access_policy(policy)
+        .public_url("https://mcp.example.com")
+        .proxy_key(ProxyKey::generate())
+        .build()
+        .unwrap();
+    // What the proxy asks the provider for is what it advertises.
+    let app = test::init_service(App::new().service(proxy.scope())).await;
+    let req = test::TestRequest::get()
+        .uri("/.well-known/oauth-protected-resource/mcp")
+        .to_request();
+    let document: Value = test::call_and_read_body_json(&app, req).await;
+    let scopes = document["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    (proxy.require_auth(), scopes)
+}
+
+#[actix_web::test]
+async fn an_active_org_member_passes_with_the_users_token_and_the_answer_is_kept_for_the_ttl() {
+    let clock = ManualClock::at(T0);
+    let github = Double::start().await;
+    answer_the_token(&github);
+    github.on(ORG, Some(TOKEN), Reply::json(200, &membership("active")));
+    let (auth, scopes) = guarded(&github, clock.clone(), |g| g.org_members("acme").unwrap()).await;
+    assert_eq!(scopes, ["read:user", "user:email", "read:org"]);
+
+    let res = call(&auth, TOKEN).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.user);
+    assert_eq!(res.user["username"], "octocat");
+    let asked = &github.seen(ORG)[0];
+    assert_eq!(asked.method, "GET");
+    assert_eq!(
+        asked.header("authorization"),
+        Some(&*format!("Bearer {TOKEN}"))
+    );
+    assert_eq!(asked.header("user-agent"), Some("mcp-test-app"));
+
+    for _ in 0..3 {
+        assert_eq!(call(&auth, TOKEN).await.status, StatusCode::OK);
+    }
+    assert_eq!(github.count(ORG), 1, "the answer is kept");
+    clock.advance(60);
+    // The token itself is still cached (5 minutes), the membership answer is not.
+    github.on(
+        ORG,
+        Some(TOKEN),
+        Reply::json(404, &json!({"message": "Not Found"})),
+    );
+    let res = call(&auth, TOKEN).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "removed from the org");
+    assert_eq!(github.count(ORG), 2);
+    github.stop().await;
+}
+
+#[actix_web::test]
+async fn a_non_member_a_pending_invitation_and_a_restricted_org_get_403_access_denied() {
+    for (status, body) in [
+        (404, json!({"message": "Not Found"})),
+        (200, membership("pending")),
+        (
+            403,
+            json!({"message": "Although you appear to have the correct authorization credentials, the `acme` organization has enabled OAuth App access restrictions"}),
+        ),
+    ] {
+        let github = Double::start().await;
+        answer_the_token(&github);
+        github.on(ORG, None, Reply::json(status, &body));
+        let (auth, _) = guarded(&github, ManualClock::at(T0), |g| {
+            g.org_members("acme").unwrap()
+        })
+        .await;
+        let res = call(&auth, TOKEN).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{status} {body}");
+        assert_eq!(res.user["error"], "access_denied");
+        assert_eq!(
+            res.challenge, None,
+            "no challenge: signing in again would not help"
+        );
+        assert!(!res.user.to_string().contains(TOKEN));
+        github.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn github_down_or_rate_limiting_is_503_never_a_pass_and_is_not_kept() {
+    for reply in [
+        Reply::json(502, &json!({"message": "Bad gateway"})),
+        Reply::new(
+            403,
+            &[("x-ratelimit-remaining", "0")],
+            r#"{"message":"API rate limit exceeded"}"#,
+        ),
+        Reply::json(200, &json!(["not", "an", "object"])),
+    ] {
+        let github = Double::start().await;
+        answer_the_token(&github);
+        github.on(ORG, None, reply);
+        let (auth, _) = guarded(&github, ManualClock::at(T0), |g| {
+            g.org_members("acme").unwrap()
+        })
+        .await;
+        let res = call(&auth, TOKEN).await;
+        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.user["error"], "temporarily_unavailable");
+        // Back up: asked again, not served a kept failure.
+        github.on(ORG, None, Reply::json(200, &membership("active")));
+        assert_eq!(call(&auth, TOKEN).await.status, StatusCode::OK);
+        assert_eq!(github.count(ORG), 2);
+        github.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn team_membership_is_asked_by_login_and_only_an_active_member_passes() {
+    let github = Double::start().await;
+    answer_the_token(&github);
+    github.on(
+        TEAM,
+        Some(TOKEN),
+        Reply::json(200, &json!({"state": "active", "role": "member"})),
+    );
+    let (auth, scopes) = guarded(&github, ManualClock::at(T0), |g| {
+        g.team_members("acme", "platform").unwrap()
+    })
+    .await;
+    assert!(scopes.contains(&"read:org".to_owned()));
+    assert_eq!(call(&auth, TOKEN).await.status, StatusCode::OK);
+    assert_eq!(github.count(TEAM), 1);
+
+    let other = Double::start().await;
+    answer_the_token(&other);
+    let (auth, _) = guarded(&other, ManualClock::at(T0), |g| {
+        g.team_members("acme", "platform").unwrap()
+    })
+    .await;
+    assert_eq!(
+        call(&auth, TOKEN).await.status,
+        StatusCode::FORBIDDEN,
+        "404: not in the team"
+    );
+    github.stop().await;
+    other.stop().await;
+}
+
+#[actix_web::test]
+async fn org_and_team_names_are_path_segments() {
+    let github = Double::start().await;
+    let preset = preset(&github, ManualClock::at(T0));
+    for bad in ["", "acme/other", "../user", "a b", "a?b"] {
+        assert!(preset.org_members(bad).is_err(), "{bad}");
+        assert!(preset.team_members("acme", bad).is_err(), "{bad}");
+    }
+    github.stop().await;
+}
