@@ -76,6 +76,7 @@ pub fn counted_upstream_tokens(calls: Arc<AtomicUsize>) -> impl TokenVerifier {
             let claims = json!({
                 "sub": UPSTREAM_USER,
                 "email": "user-1@example.test",
+                "email_verified": true,
                 "client_id": client,
                 "exp": T0 + 3600,
             });

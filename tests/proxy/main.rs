@@ -4,6 +4,7 @@
 
 mod fixtures;
 
+mod access;
 mod authorize;
 mod cimd;
 mod consent;
