@@ -28,6 +28,8 @@
 //! | `CIMD_ALLOW_LISTED_ONLY` | `1`: accept documents only from `CIMD_ALLOW_HOSTS` | unset |
 //! | `CIMD_ALLOW_LOOPBACK` | `1`: documents may be on loopback hosts (local testing only; logged as a warning) | unset |
 //! | `CIMD_EXTRA_ROOT_CERT` | a PEM file of a CA trusted for document fetches (a local test CA) | unset |
+//! | `TOKEN_MODE` | `issued` (the proxy's own tokens) or `passthrough` (the provider's; not MCP-conformant) | `issued` |
+//! | `ACCEPT_UPSTREAM_TOKENS` | `1`: also accept provider tokens at `/mcp` (load tests that mint their own) | off |
 //! | `RUST_LOG` | env_logger filter | `info` |
 //! | `MCP_STATELESS` | `1`: no sessions, every `POST` answered with plain JSON | `0` (sessions, SSE) |
 //! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/protected`, the baselines of `benches/load.sh` | `0` |
@@ -35,8 +37,10 @@
 use std::{env, error::Error, sync::Arc};
 
 use actix_mcp_oauth::{
-    forward_auth_user, http::ProviderMetadata, proxy::ClientDocuments, AuthUser, AuthUserExt,
-    JwksVerifier, OAuthProxy, ProxyKey, SessionBinding,
+    forward_auth_user,
+    http::ProviderMetadata,
+    proxy::{ClientDocuments, TokenMode},
+    AuthUser, AuthUserExt, JwksVerifier, OAuthProxy, ProxyKey, SessionBinding,
 };
 use actix_web::{
     middleware::{Condition, Logger},
@@ -218,6 +222,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .client_secret(client_secret)
         .verifier(verifier)
         .proxy_keys(proxy_keys()?)
+        .token_mode(match env::var("TOKEN_MODE").as_deref() {
+            Ok("passthrough") => TokenMode::Passthrough,
+            Ok("issued") | Err(_) => TokenMode::Issued,
+            Ok(other) => {
+                return Err(format!("TOKEN_MODE: {other} is not issued or passthrough").into())
+            }
+        })
+        .accept_upstream_tokens(env::var("ACCEPT_UPSTREAM_TOKENS").as_deref() == Ok("1"))
         .client_documents(client_documents(|name| env::var(name).ok())?)
         .build()?;
 

@@ -70,5 +70,8 @@ step "e2e: the MCP TypeScript SDK signs in through the proxy and calls whoami (R
 # tests/e2e/out/consent.png, Approve clicked); the others with the fetch user agent.
 node tests/e2e/run-e2e.mjs --alg=RS256,ES256,EdDSA --browser=RS256
 
+step "e2e: the same flow in passthrough mode (the provider's tokens go to the client; RS256)"
+node tests/e2e/run-e2e.mjs --mode=passthrough
+
 step "demo: scripts/demo.sh stops everything it started on SIGTERM and SIGINT (ports closed)"
 timeout 300 scripts/demo-signal-test.sh

@@ -186,6 +186,7 @@ impl RemoteAuthBuilder {
         let url = ResourceUrl::new(public, &self.mcp_path)?;
         scope_tokens(&self.scopes)?;
         let tokens = TokenCheck {
+            authenticator: None,
             verifier: self.verifier,
             user_info: self.user_info,
             cache_max_ttl: self.cache_max_ttl,

@@ -17,6 +17,7 @@ use url::Url;
 use crate::{
     access::AccessPolicy,
     clock::Clock,
+    middleware::Authenticate,
     user::UserInfoFn,
     validate::{mcp_path, resource_metadata_path, ConfigError},
     RequireAuth, TokenVerifier,
@@ -53,6 +54,11 @@ impl ResourceUrl {
         &self.public
     }
 
+    /// The canonical resource: `origin + mcp path`.
+    pub(crate) fn resource(&self) -> String {
+        format!("{}{}", self.origin, self.mcp_path)
+    }
+
     /// The public origin without a trailing slash, e.g. `https://mcp.example.com`.
     pub(crate) fn origin(&self) -> &str {
         &self.origin
@@ -73,6 +79,8 @@ pub(crate) enum ScopesSupported {
 /// How bearer tokens for the resource are checked and turned into users.
 pub(crate) struct TokenCheck {
     pub(crate) verifier: Arc<dyn TokenVerifier>,
+    /// Takes over from `verifier` and `user_info` when set (the proxy's issued tokens).
+    pub(crate) authenticator: Option<Arc<dyn Authenticate>>,
     pub(crate) user_info: Option<Arc<UserInfoFn>>,
     pub(crate) cache_max_ttl: Option<Duration>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -98,13 +106,16 @@ impl ProtectedResource {
         scopes: ScopesSupported,
         tokens: TokenCheck,
     ) -> Result<Self, ConfigError> {
-        let resource = format!("{}{}", url.origin, url.mcp_path);
+        let resource = url.resource();
         let mut require_auth = RequireAuth::new(tokens.verifier, &resource)?.clock(tokens.clock);
         if let Some(f) = tokens.user_info {
             require_auth = require_auth.user_info(move |claims| f(claims));
         }
         if let Some(ttl) = tokens.cache_max_ttl {
             require_auth = require_auth.cache_max_ttl(ttl);
+        }
+        if let Some(authenticator) = tokens.authenticator {
+            require_auth = require_auth.authenticator(authenticator);
         }
         if let Some(policy) = tokens.access_policy {
             require_auth = require_auth.access_policy(policy);
@@ -230,6 +241,7 @@ mod tests {
             verifier: Arc::new(FnVerifier::new(|_: String| async {
                 Err(VerifyError::Expired)
             })),
+            authenticator: None,
             user_info: None,
             cache_max_ttl: None,
             clock: Arc::new(SystemClock),

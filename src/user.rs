@@ -4,7 +4,7 @@ use std::{fmt, ops::Deref, sync::Arc};
 
 use actix_web::{dev::Payload, http::StatusCode, FromRequest, HttpMessage, HttpRequest};
 use futures::future::{ready, Ready};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{challenge::AuthError, challenge::Challenge, secret::AccessToken, Claims, VerifyError};
@@ -12,23 +12,33 @@ use crate::{challenge::AuthError, challenge::Challenge, secret::AccessToken, Cla
 /// What the crate knows of a user, mapped from the token's claims.
 ///
 /// Build one in your own mapping with `UserInfo { user_id, ..Default::default() }`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+///
+/// Serialised with the empty fields left out; the proxy seals it into the tokens it issues.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
     /// The stable user id (`sub` by default).
     pub user_id: String,
     /// `email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `picture` (or `avatar_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture: Option<String>,
     /// `preferred_username`, else `login`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// The granted scopes: `scope` (space-separated) or `scp` (string or array).
+    /// The granted scopes: `scope` (space-separated) or `scp` (string or array). For a token
+    /// the [`OAuthProxy`](crate::OAuthProxy) issued, the scopes it granted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
     /// `permissions` (Auth0 RBAC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<String>,
     /// `roles`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
 }
 
@@ -111,7 +121,16 @@ fn strings(items: &[Value]) -> Vec<String> {
 ///
 /// Take it as a handler argument (`async fn tool(user: AuthUser)`); fields of [`UserInfo`] read
 /// through `Deref` (`user.user_id`, `user.email`). Cloning is cheap (one `Arc`). `Debug` shows
-/// the user but not the token.
+/// the user but neither token.
+///
+/// # Two tokens
+/// - [`bearer_token`](Self::bearer_token): the token the request came with.
+/// - [`upstream_access_token`](Self::upstream_access_token): the identity provider's access
+///   token, to call the provider's API on the user's behalf. Behind an
+///   [`OAuthProxy`](crate::OAuthProxy) in its default issued mode the bearer token is the
+///   proxy's own and the provider's token travels sealed inside it; elsewhere (passthrough
+///   mode, [`RemoteAuth`](crate::RemoteAuth), a plain [`RequireAuth`](crate::RequireAuth)) the
+///   two are the same token.
 ///
 /// # As an extractor
 /// - Behind `RequireAuth`, a request without a valid token never reaches the handler, so
@@ -130,16 +149,36 @@ pub struct AuthUser(Arc<Inner>);
 struct Inner {
     info: UserInfo,
     claims: Claims,
-    access_token: AccessToken,
+    bearer: AccessToken,
+    /// The provider's token when it is not the bearer token itself.
+    upstream: Option<AccessToken>,
 }
 
 impl AuthUser {
-    /// Assembles a user from a verified token.
+    /// Assembles a user from a verified token, which is both the bearer token and the
+    /// provider's access token.
     pub fn new(info: UserInfo, claims: Claims, access_token: AccessToken) -> Self {
         Self(Arc::new(Inner {
             info,
             claims,
-            access_token,
+            bearer: access_token,
+            upstream: None,
+        }))
+    }
+
+    /// A user from a token the proxy issued: `bearer` is that token, `upstream` the
+    /// provider's access token sealed inside it.
+    pub(crate) fn issued(
+        info: UserInfo,
+        claims: Claims,
+        bearer: AccessToken,
+        upstream: AccessToken,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            info,
+            claims,
+            bearer,
+            upstream: Some(upstream),
         }))
     }
 
@@ -153,9 +192,25 @@ impl AuthUser {
         &self.0.claims
     }
 
-    /// The bearer token the request carried, to call the provider's API on the user's behalf.
+    /// The bearer token the request carried (see [Two tokens](Self#two-tokens)).
+    pub fn bearer_token(&self) -> &AccessToken {
+        &self.0.bearer
+    }
+
+    /// The identity provider's access token, to call the provider's API on the user's behalf
+    /// (see [Two tokens](Self#two-tokens)).
+    pub fn upstream_access_token(&self) -> &AccessToken {
+        self.0.upstream.as_ref().unwrap_or(&self.0.bearer)
+    }
+
+    /// The bearer token the request carried.
+    #[deprecated(
+        note = "behind an OAuthProxy in issued mode the bearer token is the proxy's own: use \
+                `upstream_access_token()` to call the provider, `bearer_token()` for the token \
+                the request came with"
+    )]
     pub fn access_token(&self) -> &AccessToken {
-        &self.0.access_token
+        self.bearer_token()
     }
 
     /// True when the token grants `scope`.
@@ -176,7 +231,8 @@ impl fmt::Debug for AuthUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthUser")
             .field("info", &self.0.info)
-            .field("access_token", &self.0.access_token)
+            .field("bearer_token", &self.0.bearer)
+            .field("upstream_access_token", &self.0.upstream)
             .finish_non_exhaustive()
     }
 }

@@ -70,7 +70,7 @@ trait ForToken {
 
 impl ForToken for AuthUser {
     fn token(&self) -> &str {
-        self.access_token().secret()
+        self.bearer_token().secret()
     }
 }
 
@@ -146,18 +146,34 @@ impl TokenCache {
         shard.get(hash, token, now).cloned()
     }
 
-    /// Stores `user` under the token it carries ([`AuthUser::access_token`]) until
+    /// Stores `user` under the token it carries ([`AuthUser::bearer_token`]) until
     /// `expires_at`. Nothing is stored when `expires_at` is not after `now`.
     pub fn insert(&self, user: AuthUser, expires_at: u64, now: u64) {
         if expires_at <= now {
             return;
         }
-        let hash = self.hash(user.access_token().secret());
+        let hash = self.hash(user.bearer_token().secret());
         let Some(lock) = pick(&self.shards, hash) else {
             return;
         };
         let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
         shard.insert(hash, user, expires_at, now);
+    }
+
+    /// Drops the entry of `token`, if there is one: a revoked token is no longer served.
+    pub fn remove(&self, token: &str) {
+        let hash = self.hash(token);
+        let Some(lock) = pick(&self.shards, hash) else {
+            return;
+        };
+        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
+        if shard
+            .entries
+            .get(&hash)
+            .is_some_and(|e| e.value.token() == token)
+        {
+            shard.entries.remove(&hash);
+        }
     }
 
     /// True when `token` was refused less than [`REFUSAL_TTL`](Self::REFUSAL_TTL) seconds

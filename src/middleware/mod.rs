@@ -12,7 +12,7 @@ use actix_web::{
     Error, HttpMessage, ResponseError,
 };
 use futures::{
-    future::{ready, Ready},
+    future::{ready, LocalBoxFuture, Ready},
     StreamExt,
 };
 
@@ -78,11 +78,25 @@ pub struct RequireAuth {
     config: Arc<Config>,
 }
 
+/// How a token that missed the cache becomes a user, when the verifier and mapping alone do
+/// not say it all: the OAuth proxy opens the tokens it issued itself this way, and verifies
+/// the provider's tokens only when it is configured to accept them.
+pub(crate) trait Authenticate: Send + Sync + 'static {
+    /// The user of `token` and until when it may be served from the cache (`None`: the
+    /// cache's maximum TTL).
+    fn authenticate<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(AuthUser, Option<u64>), VerifyError>>;
+}
+
 /// Everything a worker needs; cloned once per worker so that requests touch no shared
 /// reference counts beyond the cache entry they hit.
 #[derive(Clone)]
 struct Config {
     verifier: Arc<dyn TokenVerifier>,
+    /// Replaces `verifier` and `user_info` on a cache miss when set.
+    authenticator: Option<Arc<dyn Authenticate>>,
     resource: Box<str>,
     resource_metadata_url: Box<str>,
     required_scopes: Vec<String>,
@@ -145,6 +159,7 @@ impl RequireAuth {
         Ok(Self {
             config: Arc::new(Config {
                 verifier: Arc::new(verifier),
+                authenticator: None,
                 resource: url.as_str().into(),
                 challenges: Challenges::new(&resource_metadata_url, &[]),
                 resource_metadata_url,
@@ -243,6 +258,20 @@ impl RequireAuth {
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.config_mut().clock = clock;
         self
+    }
+
+    /// Turns cache misses over to `authenticator` instead of the verifier and mapping.
+    pub(crate) fn authenticator(mut self, authenticator: Arc<dyn Authenticate>) -> Self {
+        let config = self.config_mut();
+        config.authenticator = Some(authenticator);
+        config.cache = Arc::new(TokenCache::new(config.cache.capacity()));
+        self
+    }
+
+    /// Stops serving `token` from the cache (it is revoked); the authenticator refuses it from
+    /// then on.
+    pub(crate) fn evict(&self, token: &str) {
+        self.config.cache.remove(token);
     }
 
     fn config_mut(&mut self) -> &mut Config {
@@ -381,6 +410,19 @@ impl Config {
     }
 
     async fn verify(&self, token: &str, now: u64) -> Result<AuthUser, AuthError> {
+        let cap = now.saturating_add(self.cache_max_ttl);
+        if let Some(authenticator) = &self.authenticator {
+            let (user, expires_at) = authenticator
+                .authenticate(token)
+                .await
+                .map_err(|e| self.refused(token, now, e))?;
+            self.cache.insert(
+                user.clone(),
+                expires_at.map_or(cap, |exp| exp.min(cap)),
+                now,
+            );
+            return Ok(user);
+        }
         let claims = self
             .verifier
             .verify(token)
@@ -389,7 +431,6 @@ impl Config {
         let info = (self.user_info)(&claims).map_err(|e| self.refused(token, now, e))?;
         let expires_at = claims.expires_at();
         let user = AuthUser::new(info, claims, AccessToken::new(token));
-        let cap = now.saturating_add(self.cache_max_ttl);
         self.cache.insert(
             user.clone(),
             expires_at.map_or(cap, |exp| exp.min(cap)),

@@ -6,12 +6,14 @@ use url::Url;
 
 use super::{
     config::{
-        ProxyConfig, ResourceForwarding, StaticClient, DEFAULT_UPSTREAM_TIMEOUT,
-        RESERVED_AUTHORIZE_PARAMS,
+        ProxyConfig, ResourceForwarding, StaticClient, TokenMode, DEFAULT_ACCESS_TOKEN_TTL,
+        DEFAULT_UPSTREAM_TIMEOUT, RESERVED_AUTHORIZE_PARAMS,
     },
     consent::{ConsentConfig, ConsentTemplateFn, DEFAULT_REMEMBER, MAX_REMEMBER},
     documents::{ClientDocuments, DocumentClients},
+    issued::{McpTokens, UpstreamCheck},
     redirect::validate_redirect_uri,
+    replay::{MemoryReplayGuard, ReplayGuard},
     seal::Sealer,
     ConsentBranding, ConsentMode, ConsentView, OAuthProxy, ProxyKey,
 };
@@ -21,7 +23,7 @@ use crate::{
     http::ClientAuthMethod,
     resource::{ProtectedResource, ResourceUrl, ScopesSupported, TokenCheck, DEFAULT_MCP_PATH},
     secret::ClientSecret,
-    user::{UserInfo, UserInfoFn},
+    user::{default_user_info, UserInfo, UserInfoFn},
     validate::{invalid, public_origin, required, scope_tokens, secure_url, ConfigError},
     Claims, TokenVerifier, VerifyError,
 };
@@ -61,6 +63,11 @@ pub struct OAuthProxyBuilder {
     pub(super) upstream_timeout: Option<Duration>,
     pub(super) cache_max_ttl: Option<Duration>,
     pub(super) clock: Option<Arc<dyn Clock>>,
+    pub(super) token_mode: TokenMode,
+    pub(super) access_token_ttl: Option<Duration>,
+    pub(super) accept_upstream_tokens: bool,
+    pub(super) replay_guard: Option<Arc<dyn ReplayGuard>>,
+    pub(super) check_upstream_client: Option<bool>,
     pub(super) access_policy: Option<AccessPolicy>,
 }
 
@@ -73,6 +80,7 @@ impl fmt::Debug for OAuthProxyBuilder {
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .field("consent_mode", &self.consent_mode)
+            .field("token_mode", &self.token_mode)
             .finish_non_exhaustive()
     }
 }
@@ -293,6 +301,57 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// Which tokens clients get (default [`TokenMode::Issued`], the proxy's own; see there).
+    pub fn token_mode(mut self, mode: TokenMode) -> Self {
+        self.token_mode = mode;
+        self
+    }
+
+    /// The longest an issued access token lives (default 1 hour). It never outlives the
+    /// upstream access token sealed inside it when the upstream says when that expires.
+    ///
+    /// Longer lifetimes are allowed, for servers that use the token only for the user's
+    /// identity and never call the provider with it: the access token cannot be withdrawn
+    /// before it expires except at the instance that received its `/revoke`, so keep it as
+    /// short as your clients tolerate.
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.access_token_ttl = Some(ttl);
+        self
+    }
+
+    /// In issued mode, also accept the provider's own access tokens at the MCP endpoint,
+    /// verified with the [`verifier`](Self::verifier) (default `false`: only tokens this
+    /// proxy issued pass, and a provider token gets 401 `invalid_token`). For load tests that
+    /// mint provider tokens themselves; it re-opens the door that issued tokens close (a token
+    /// another app of the same provider obtained), so leave it off in production. Passthrough
+    /// mode always verifies provider tokens.
+    pub fn accept_upstream_tokens(mut self, accept: bool) -> Self {
+        self.accept_upstream_tokens = accept;
+        self
+    }
+
+    /// Where codes and refresh tokens are recorded as used, and revoked access tokens as
+    /// revoked (default: a [`MemoryReplayGuard`] of
+    /// [`DEFAULT_CAPACITY`](MemoryReplayGuard::DEFAULT_CAPACITY) records, in this process
+    /// only). Give every replica a guard over one shared store to make codes and refresh
+    /// tokens single-use across replicas, and revocation effective on all of them.
+    pub fn replay_guard(mut self, guard: impl ReplayGuard) -> Self {
+        self.replay_guard = Some(Arc::new(guard));
+        self
+    }
+
+    /// Whether an upstream access token that names the client it was issued to (`azp`, `cid`,
+    /// `appid` or `client_id`; see [`check_client`](crate::verify::check_client)) must name
+    /// this proxy's [`client_id`](Self::client_id) (default `true`). Checked where upstream
+    /// tokens are verified: at sign-in and refresh, and at the MCP endpoint in passthrough mode
+    /// or with [`accept_upstream_tokens`](Self::accept_upstream_tokens). Turn it off only
+    /// when the provider names another client on purpose (a token exchanged for this server by
+    /// a gateway of yours); a token that names no client passes either way.
+    pub fn check_upstream_client(mut self, check: bool) -> Self {
+        self.check_upstream_client = Some(check);
+        self
+    }
+
     /// Who may use the server (default: everyone the provider signs in). Checked on every
     /// request to the MCP scope, as [`RequireAuth::access_policy`](crate::RequireAuth::access_policy),
     /// and at sign-in, where a refused user is told so and the client gets no code. The scopes
@@ -333,6 +392,11 @@ impl OAuthProxyBuilder {
             upstream_timeout,
             cache_max_ttl,
             clock,
+            token_mode,
+            access_token_ttl,
+            accept_upstream_tokens,
+            replay_guard,
+            check_upstream_client,
             access_policy,
         } = self;
 
@@ -374,6 +438,27 @@ impl OAuthProxyBuilder {
         let upstream_timeout = timeout(upstream_timeout)?;
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let sealer = sealer(keys, &clock)?;
+        let access_token_ttl = access_ttl(access_token_ttl)?;
+        let replay = replay_guard.unwrap_or_else(|| Arc::new(MemoryReplayGuard::default()));
+        let upstream_check = Arc::new(UpstreamCheck {
+            verifier: Arc::clone(&verifier),
+            user_info: user_info
+                .clone()
+                .unwrap_or_else(|| Arc::new(default_user_info)),
+            client_id: check_upstream_client
+                .unwrap_or(true)
+                .then(|| client_id.clone()),
+        });
+        let mcp_tokens = McpTokens {
+            sealer: sealer.clone(),
+            upstream: Arc::clone(&upstream_check),
+            issued: token_mode == TokenMode::Issued,
+            accept_upstream: token_mode == TokenMode::Passthrough || accept_upstream_tokens,
+            issuer: base.clone(),
+            resource: url.resource(),
+            replay: Arc::clone(&replay),
+            clock: clock.clone(),
+        };
         let documents = DocumentClients::new(client_documents, Arc::clone(&clock))?;
         let protected = ProtectedResource::new(
             url,
@@ -381,6 +466,7 @@ impl OAuthProxyBuilder {
             ScopesSupported::Always(scopes.clone()),
             TokenCheck {
                 verifier,
+                authenticator: Some(Arc::new(mcp_tokens)),
                 user_info,
                 cache_max_ttl,
                 clock: clock.clone(),
@@ -415,6 +501,10 @@ impl OAuthProxyBuilder {
                 sealer,
                 upstream_timeout,
                 clock,
+                token_mode,
+                access_token_ttl,
+                upstream_check,
+                replay,
                 access_policy,
             }),
         })
@@ -631,6 +721,16 @@ fn consent(
         );
     }
     Ok(consent)
+}
+
+/// The issued access tokens' lifetime (default 1 hour): at least a minute, so that a token
+/// is not expired by the time the client uses it.
+fn access_ttl(ttl: Option<Duration>) -> Result<Duration, ConfigError> {
+    let ttl = ttl.unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
+    if ttl < Duration::from_secs(60) {
+        return Err(invalid("access_token_ttl", "must be at least a minute"));
+    }
+    Ok(ttl)
 }
 
 /// The upstream timeout (default 10 s): a zero timeout would fail every call.

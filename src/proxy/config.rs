@@ -10,6 +10,8 @@ use super::{
     consent::ConsentConfig,
     documents::DocumentClients,
     error::{access_refused_page, OAuthError},
+    issued::UpstreamCheck,
+    replay::ReplayGuard,
     seal::Sealer,
 };
 use crate::{clock::Clock, http::ClientCredentials, resource::ProtectedResource};
@@ -31,6 +33,31 @@ pub enum ResourceForwarding {
     /// Under another name, to the authorization endpoint only (Auth0: `As("audience".into())`).
     As(String),
 }
+
+/// Which tokens the proxy hands MCP clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenMode {
+    /// The proxy's own tokens (the default): the callback redeems the upstream code, verifies
+    /// the upstream access token and maps the user; `/token` then answers an access token
+    /// sealed for this server's resource and bound to the client, and a refresh token bound to
+    /// the client, rotated at every use. The provider's tokens travel sealed inside them and
+    /// never reach the client; tools get the provider's token through
+    /// [`AuthUser::upstream_access_token`](crate::AuthUser::upstream_access_token). What the
+    /// MCP authorization specification asks for: tokens issued for this server (RFC 8707
+    /// audience), no token passthrough.
+    #[default]
+    Issued,
+    /// The provider's own tokens, passed to the client as the provider answered them (the
+    /// upstream code is redeemed at `/token`, refresh tokens are passed upstream as they come).
+    /// **Not conformant** to the MCP authorization specification, which forbids token
+    /// passthrough: the client holds a token it can use against the provider's APIs, and the
+    /// MCP endpoint accepts any token the verifier accepts. For compatibility only.
+    Passthrough,
+}
+
+/// The default lifetime of an issued access token, when the upstream token lives longer.
+pub(crate) const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// A client that skips registration and sends a pre-configured client id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,16 +112,28 @@ pub(crate) struct ProxyConfig {
     pub(crate) sealer: Sealer,
     pub(crate) upstream_timeout: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) token_mode: TokenMode,
+    /// The longest an issued access token lives.
+    pub(crate) access_token_ttl: Duration,
+    /// The verifier and mapping of upstream access tokens.
+    pub(crate) upstream_check: Arc<UpstreamCheck>,
+    /// One-time use of codes and refresh tokens; revoked access tokens.
+    pub(crate) replay: Arc<dyn ReplayGuard>,
     /// Who may sign in; the callback checks it (`AccessPolicy::check`) before issuing a code,
     /// and the MCP scope's bearer check on every request.
     pub(crate) access_policy: Option<crate::access::AccessPolicy>,
 }
 
 impl ProxyConfig {
+    /// `/revoke` is served: always for issued tokens (revoked here), in passthrough mode only
+    /// with an upstream revocation endpoint to pass revocations to.
+    pub(crate) fn serves_revocation(&self) -> bool {
+        self.token_mode == TokenMode::Issued || self.revocation_endpoint.is_some()
+    }
+
     /// The access policy at sign-in: `Ok` when `user` (verified from the provider's token at
     /// the callback) may sign in, or the page to answer the browser with instead of the
     /// redirect that carries the code.
-    #[allow(dead_code)] // called by the callback once it verifies the user there
     pub(crate) async fn admit(&self, user: &crate::AuthUser) -> Result<(), HttpResponse> {
         match &self.access_policy {
             Some(policy) => policy

@@ -39,15 +39,16 @@ pub(crate) enum OAuthError {
     /// `unsupported_grant_type` (400).
     #[display("unsupported_grant_type: {_0}")]
     UnsupportedGrantType(#[error(not(source))] Description),
-    /// `invalid_scope` (400): the provider refused the scope a refresh asked for.
-    #[display("invalid_scope: {_0}")]
-    InvalidScope(#[error(not(source))] Description),
     /// `unsupported_response_type` (400, authorization endpoint).
     #[display("unsupported_response_type: {_0}")]
     UnsupportedResponseType(#[error(not(source))] Description),
     /// `access_denied` (403, authorization endpoint).
     #[display("access_denied: {_0}")]
     AccessDenied(#[error(not(source))] Description),
+    /// `invalid_scope` (400): a refresh asked for a scope that was not granted, or the
+    /// provider refused the scope asked for.
+    #[display("invalid_scope: {_0}")]
+    InvalidScope(#[error(not(source))] Description),
     /// `invalid_target` (400, RFC 8707): the `resource` is not this server's.
     #[display("invalid_target: {_0}")]
     InvalidTarget(#[error(not(source))] Description),
@@ -87,9 +88,9 @@ impl OAuthError {
             Self::InvalidClient(_) => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
-            Self::InvalidScope(_) => "invalid_scope",
             Self::UnsupportedResponseType(_) => "unsupported_response_type",
             Self::AccessDenied(_) => "access_denied",
+            Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
@@ -105,9 +106,9 @@ impl OAuthError {
             | Self::InvalidClient(d)
             | Self::InvalidGrant(d)
             | Self::UnsupportedGrantType(d)
-            | Self::InvalidScope(d)
             | Self::UnsupportedResponseType(d)
             | Self::AccessDenied(d)
+            | Self::InvalidScope(d)
             | Self::InvalidTarget(d)
             | Self::InvalidRedirectUri(d)
             | Self::InvalidClientMetadata(d)

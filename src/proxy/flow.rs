@@ -14,14 +14,15 @@ use actix_web::{
     },
     HttpRequest, HttpResponse,
 };
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use url::Url;
 
 use super::{
-    config::{ProxyConfig, ResourceForwarding},
+    config::{ProxyConfig, ResourceForwarding, TokenMode},
     consent::ConsentMode,
     cookies,
     error::{redirect_with, OAuthError},
-    state::{BindingNonce, PendingAuthorization, Remembered, Transaction},
+    state::{random_token, BindingNonce, PendingAuthorization, Remembered, Transaction},
 };
 
 /// For answers that are not the consent page: nothing may load, nothing may frame them.
@@ -95,17 +96,29 @@ pub(crate) fn approve(
 }
 
 /// Seals the transaction, bound to the browser whose binding nonce is `browser`, and sends the
-/// browser to the upstream authorization endpoint: the upstream client id, our callback, the
-/// client's own PKCE challenge, the scopes, the sealed transaction as `state`, and the
+/// browser to the upstream authorization endpoint: the upstream client id, our callback, a
+/// PKCE challenge (the proxy's own in issued mode, the client's in passthrough), the scopes, the sealed transaction as `state`, and the
 /// configured extra parameters last.
 fn redirect_upstream(
     cfg: &ProxyConfig,
     pending: &PendingAuthorization,
     browser: &BindingNonce,
 ) -> Result<HttpResponse, OAuthError> {
+    let mut transaction = Transaction::new(pending, browser);
+    // In issued mode the proxy redeems the upstream code itself, with a PKCE pair of its own;
+    // the client's challenge is checked by the proxy at `/token`.
+    let challenge = match cfg.token_mode {
+        TokenMode::Issued => {
+            let verifier = random_token();
+            let challenge = URL_SAFE_NO_PAD.encode(openssl::sha::sha256(verifier.as_bytes()));
+            transaction.upstream_verifier = Some(verifier);
+            challenge
+        }
+        _ => pending.code_challenge.clone(),
+    };
     let sealed = cfg
         .sealer
-        .seal(&Transaction::new(pending, browser))
+        .seal(&transaction)
         .map_err(|_| OAuthError::ServerError("the transaction could not be sealed".into()))?;
     let scope = pending.scopes.join(" ");
     let mut params: Vec<(&str, Option<&str>)> = vec![
@@ -114,7 +127,7 @@ fn redirect_upstream(
         ("redirect_uri", Some(&cfg.callback)),
         ("scope", Some(&scope)),
         ("state", Some(&sealed)),
-        ("code_challenge", Some(&pending.code_challenge)),
+        ("code_challenge", Some(&challenge)),
         ("code_challenge_method", Some("S256")),
     ];
     match &cfg.resource_forwarding {

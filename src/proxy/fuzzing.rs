@@ -7,7 +7,8 @@ use super::{
     routes::Params,
     seal::{SealError, Sealer, MAX_SEALED_BYTES},
     state::{
-        BindingNonce, Code, CsrfNonce, PendingAuthorization, Registration, Remembered, Transaction,
+        BindingNonce, Code, CsrfNonce, IssuedAccess, IssuedRefresh, PendingAuthorization,
+        Registration, Remembered, Transaction,
     },
 };
 use crate::{clock::ManualClock, ProxyKey};
@@ -55,7 +56,7 @@ impl SealedValues {
         }
     }
 
-    fn open_as_each(&self, sealed: &str) -> [Result<(), SealError>; 7] {
+    fn open_as_each(&self, sealed: &str) -> [Result<(), SealError>; 9] {
         let s = &self.sealer;
         [
             s.open::<Registration>(sealed).map(drop),
@@ -65,6 +66,8 @@ impl SealedValues {
             s.open::<Remembered>(sealed).map(drop),
             s.open::<Transaction>(sealed).map(drop),
             s.open::<Code>(sealed).map(drop),
+            s.open::<IssuedAccess>(sealed).map(drop),
+            s.open::<IssuedRefresh>(sealed).map(drop),
         ]
     }
 }

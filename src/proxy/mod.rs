@@ -11,7 +11,9 @@ mod error;
 mod flow;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzzing;
+mod issued;
 mod redirect;
+mod replay;
 mod routes;
 mod seal;
 mod state;
@@ -25,9 +27,10 @@ use actix_web::{web, Scope};
 use crate::{http::ProviderMetadata, resource, validate::ConfigError, RequireAuth};
 pub use builder::OAuthProxyBuilder;
 use config::ProxyConfig;
-pub use config::ResourceForwarding;
+pub use config::{ResourceForwarding, TokenMode};
 pub use consent::{ConsentBranding, ConsentMode, ConsentView, SafeHtml, ScopeView};
 pub use documents::{ClientDocuments, ClientDocumentsBuilder};
+pub use replay::{MemoryReplayGuard, ReplayGuard};
 use routes::{
     authorize, callback, consent as consent_routes, metadata, register, revoke, token, ProxyState,
 };
@@ -58,6 +61,7 @@ impl fmt::Debug for OAuthProxy {
             .field("credentials", &c.credentials)
             .field("consent", &c.consent)
             .field("dynamic_registration", &c.dynamic_registration)
+            .field("token_mode", &c.token_mode)
             .field("sealer", &c.sealer)
             .finish_non_exhaustive()
     }
@@ -175,7 +179,7 @@ impl OAuthProxy {
         if cfg.dynamic_registration {
             routes = routes.route(at("/register"), web::post().to(register::register));
         }
-        if cfg.revocation_endpoint.is_some() {
+        if cfg.serves_revocation() {
             routes = routes.route(at("/revoke"), web::post().to(revoke::revoke));
         }
         // The pages the user's browser navigates to (authorize, consent, callback) get no CORS:

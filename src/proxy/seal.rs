@@ -9,15 +9,25 @@
 //! plaintext carries the value's [`Kind`] and expiry, so a blob of one kind never opens as
 //! another, and an expired blob never opens at all.
 //!
+//! **Key rotation.** Each seal draws a random 96-bit AES-GCM nonce; NIST SP 800-38D bounds
+//! random-nonce use of one key at 2^32 encryptions (nonce collision odds below 2^-32). A
+//! sign-in costs about seven seals (consent request, CSRF and binding cookies, transaction,
+//! code, access and refresh token) and a refresh two, so rotate the key (a new first key in
+//! [`proxy_keys`](super::OAuthProxyBuilder::proxy_keys), the old one kept to open) after at
+//! most **2^31 seals**, about 300 million sign-ins or a billion refreshes: for most servers a
+//! yearly rotation is far inside the bound.
+//!
 //! Each payload type states its kind and lifetime once, through [`Sealed`]: sealing and opening
 //! are generic over it, so a type always seals and opens as its own kind. The payloads
 //! themselves, and what each is for, are in [`state`](super::state).
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{cell::RefCell, fmt, io, sync::Arc, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use derive_more::{Display, Error};
-use josekit::jwe::{self, JweDecrypter, JweEncrypter, JweHeader};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use josekit::jwe::{JweCompression, JweContext, JweEncrypter, JweHeader};
+use openssl::symm::Cipher;
 use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -125,6 +135,10 @@ pub(crate) enum Kind {
     Consent,
     /// The browser binding of a transaction.
     Binding,
+    /// An access token the proxy issued: what `/mcp` opens.
+    AccessToken,
+    /// A refresh token the proxy issued.
+    RefreshToken,
 }
 
 /// A payload of the proxy's flow state: what it is sealed as, and how long it opens.
@@ -133,6 +147,10 @@ pub(crate) trait Sealed: Serialize + DeserializeOwned {
     const KIND: Kind;
     /// The longest it opens after sealing; `None`: until the key that sealed it is retired.
     const TTL: Option<Duration>;
+    /// Whether the plaintext is deflated before encryption (JWE `zip: DEF`): for the values
+    /// that carry upstream tokens and claims, which compress well and travel in URLs and
+    /// headers. Only values this proxy sealed are ever inflated (after the AEAD check).
+    const COMPRESS: bool = false;
 
     /// `ttl`, cut to [`TTL`](Self::TTL).
     fn bounded(ttl: Duration) -> Duration {
@@ -181,13 +199,81 @@ struct Keyed {
     kid: String,
     mac: [u8; 32],
     encrypter: Box<dyn JweEncrypter>,
-    decrypter: Box<dyn JweDecrypter>,
+    /// The AES-256-GCM key, for opening.
+    enc: [u8; 32],
 }
 
 struct Inner {
     /// The first key seals; all keys open.
     keys: Vec<Keyed>,
     clock: Arc<dyn Clock>,
+    /// josekit with [`Deflate`] as its `DEF`.
+    jwe: JweContext,
+}
+
+/// Most bytes a sealed value inflates to; ours are a few KiB.
+const MAX_INFLATED: usize = 64 * 1024;
+
+thread_local! {
+    // A deflate state is a few hundred KiB to set up; each thread keeps one and resets it.
+    static COMPRESSOR: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
+    static DECOMPRESSOR: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+}
+
+/// JWE `zip: DEF` (raw deflate, RFC 1951), with a compressor and a decompressor kept per
+/// thread: josekit's own sets up a new deflate state for every value, which costs more than
+/// the encryption.
+#[derive(Debug, Clone)]
+struct Deflate;
+
+impl JweCompression for Deflate {
+    fn name(&self) -> &str {
+        "DEF"
+    }
+
+    fn compress(&self, message: &[u8]) -> Result<Vec<u8>, io::Error> {
+        COMPRESSOR.with(|c| {
+            let mut c = c.borrow_mut();
+            c.reset();
+            let mut out = Vec::with_capacity(message.len() / 2 + 64);
+            loop {
+                let consumed = usize::try_from(c.total_in()).unwrap_or(message.len());
+                let rest = message.get(consumed..).unwrap_or_default();
+                match c.compress_vec(rest, &mut out, FlushCompress::Finish)? {
+                    Status::StreamEnd => return Ok(out),
+                    _ => out.reserve(out.capacity().max(64)),
+                }
+            }
+        })
+    }
+
+    fn decompress(&self, message: &[u8]) -> Result<Vec<u8>, io::Error> {
+        DECOMPRESSOR.with(|d| {
+            let mut d = d.borrow_mut();
+            d.reset(false);
+            let mut out = Vec::with_capacity(message.len() * 3 + 64);
+            loop {
+                let consumed = usize::try_from(d.total_in()).unwrap_or(message.len());
+                let rest = message.get(consumed..).unwrap_or_default();
+                let before = (d.total_in(), d.total_out());
+                match d.decompress_vec(rest, &mut out, FlushDecompress::None)? {
+                    Status::StreamEnd => return Ok(out),
+                    _ if out.len() >= MAX_INFLATED => {
+                        return Err(io::Error::other("inflates too large"))
+                    }
+                    // No progress with room to spare: the input ended early.
+                    _ if (d.total_in(), d.total_out()) == before && out.len() < out.capacity() => {
+                        return Err(io::Error::other("truncated deflate stream"))
+                    }
+                    _ => out.reserve(out.capacity().max(64)),
+                }
+            }
+        })
+    }
+
+    fn box_clone(&self) -> Box<dyn JweCompression> {
+        Box::new(self.clone())
+    }
 }
 
 /// Seals and opens the proxy's flow state with the configured keys.
@@ -214,12 +300,18 @@ impl Sealer {
                 Ok(Keyed {
                     kid: key.kid.clone(),
                     mac: key.mac,
-                    encrypter: Box::new(jwe::Dir.encrypter_from_bytes(key.enc).map_err(fail)?),
-                    decrypter: Box::new(jwe::Dir.decrypter_from_bytes(key.enc).map_err(fail)?),
+                    encrypter: Box::new(
+                        josekit::jwe::Dir
+                            .encrypter_from_bytes(key.enc)
+                            .map_err(fail)?,
+                    ),
+                    enc: key.enc,
                 })
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
-        Ok(Self(Arc::new(Inner { keys, clock })))
+        let mut jwe = JweContext::new();
+        jwe.add_compression(Box::new(Deflate));
+        Ok(Self(Arc::new(Inner { keys, clock, jwe })))
     }
 
     /// Seals `value` as its kind, to open for its type's lifetime (or until the key is retired).
@@ -253,10 +345,16 @@ impl Sealer {
         let mut header = JweHeader::new();
         header.set_content_encryption("A256GCM");
         header.set_key_id(key.kid.clone());
-        jwe::serialize_compact(&plaintext, &header, key.encrypter.as_ref()).map_err(|e| {
-            log::error!("sealing failed: {e}");
-            SealError::Internal
-        })
+        if T::COMPRESS {
+            header.set_compression("DEF");
+        }
+        self.0
+            .jwe
+            .serialize_compact(&plaintext, &header, key.encrypter.as_ref())
+            .map_err(|e| {
+                log::error!("sealing failed: {e}");
+                SealError::Internal
+            })
     }
 
     /// The secret of the registered client `client_id`: HMAC-SHA256 of the id under the
@@ -286,7 +384,7 @@ impl Sealer {
         let mut header = JweHeader::new();
         header.set_content_encryption("A256GCM");
         header.set_key_id(key.kid.clone());
-        jwe::serialize_compact(plaintext, &header, key.encrypter.as_ref())
+        josekit::jwe::serialize_compact(plaintext, &header, key.encrypter.as_ref())
             .map_err(|_| SealError::Internal)
     }
 
@@ -295,20 +393,35 @@ impl Sealer {
         if sealed.is_empty() || sealed.len() > MAX_SEALED_BYTES {
             return Err(SealError::Malformed);
         }
-        let header = sealed.split('.').next().ok_or(SealError::Malformed)?;
-        let header = URL_SAFE_NO_PAD
-            .decode(header)
-            .map_err(|_| SealError::Malformed)?;
+        // A compact JWE (RFC 7516 §7.1), opened here rather than by josekit: this is the MCP
+        // endpoint's cold path for issued tokens, and only our own format is ever accepted.
+        let mut parts = sealed.split('.');
+        let (Some(header_b64), Some(encrypted_key), Some(iv), Some(ciphertext), Some(tag), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(SealError::Malformed);
+        };
+        let decode = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| SealError::Malformed)
+        };
         #[derive(Deserialize)]
         struct Protected {
             alg: String,
             enc: String,
             kid: Option<String>,
+            zip: Option<String>,
         }
         let protected: Protected =
-            serde_json::from_slice(&header).map_err(|_| SealError::Malformed)?;
+            serde_json::from_slice(&decode(header_b64)?).map_err(|_| SealError::Malformed)?;
         // Only what we seal ourselves is opened: no other algorithm is even tried.
-        if protected.alg != "dir" || protected.enc != "A256GCM" {
+        if protected.alg != "dir" || protected.enc != "A256GCM" || !encrypted_key.is_empty() {
             return Err(SealError::Invalid);
         }
         let kid = protected.kid.ok_or(SealError::Invalid)?;
@@ -318,10 +431,38 @@ impl Sealer {
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(SealError::Invalid)?;
-        let (plaintext, _) = jwe::deserialize_compact(sealed, key.decrypter.as_ref())
-            .map_err(|_| SealError::Invalid)?;
-        let envelope: EnvelopeIn<serde_json::Value> =
-            serde_json::from_slice(&plaintext).map_err(|_| SealError::Malformed)?;
+        let (iv, tag) = (decode(iv)?, decode(tag)?);
+        if iv.len() != 12 || tag.len() != 16 {
+            return Err(SealError::Invalid);
+        }
+        // The protected header, as sent, is the additional authenticated data.
+        let plaintext = openssl::symm::decrypt_aead(
+            Cipher::aes_256_gcm(),
+            &key.enc,
+            Some(&iv),
+            header_b64.as_bytes(),
+            &decode(ciphertext)?,
+            &tag,
+        )
+        .map_err(|_| SealError::Invalid)?;
+        let plaintext = match protected.zip.as_deref() {
+            None => plaintext,
+            // Inflated only after the AEAD check: only what this proxy sealed.
+            Some("DEF") => Deflate
+                .decompress(&plaintext)
+                .map_err(|_| SealError::Malformed)?,
+            Some(_) => return Err(SealError::Invalid),
+        };
+        let envelope: EnvelopeIn<T> = match serde_json::from_slice(&plaintext) {
+            Ok(envelope) => envelope,
+            // Another kind's payload does not parse as `T`: say so rather than "malformed".
+            Err(_) => {
+                return Err(match serde_json::from_slice::<Head>(&plaintext) {
+                    Ok(head) if head.k != T::KIND => SealError::WrongKind,
+                    _ => SealError::Malformed,
+                })
+            }
+        };
         if envelope.k != T::KIND {
             return Err(SealError::WrongKind);
         }
@@ -330,8 +471,14 @@ impl Sealer {
                 return Err(SealError::Expired);
             }
         }
-        serde_json::from_value(envelope.v).map_err(|_| SealError::Malformed)
+        Ok(envelope.v)
     }
+}
+
+/// The kind of a sealed value, without its payload.
+#[derive(Deserialize)]
+struct Head {
+    k: Kind,
 }
 
 fn client_mac(key: &[u8; 32], client_id: &str) -> Result<String, SealError> {
@@ -388,6 +535,17 @@ mod tests {
     payload!(Txn, Kind::Transaction, None);
     payload!(ClientTxn, Kind::Client, None);
     payload!(CodeTxn, Kind::Code, Some(Duration::from_secs(300)));
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Zipped {
+        text: String,
+    }
+
+    impl Sealed for Zipped {
+        const KIND: Kind = Kind::AccessToken;
+        const TTL: Option<Duration> = None;
+        const COMPRESS: bool = true;
+    }
 
     #[test]
     fn a_sealed_value_opens_to_the_same_value() {
@@ -487,6 +645,27 @@ mod tests {
         let text = URL_SAFE_NO_PAD.encode([7u8; 32]);
         assert!(ProxyKey::from_base64url(&text).is_ok());
         assert!(!format!("{:?}", key(7)).contains("enc"));
+    }
+
+    #[test]
+    fn compressed_values_round_trip_and_shrink_with_the_per_thread_deflate() {
+        let (s, _) = sealer(vec![key(1)]);
+        let value = Zipped {
+            text: "abc".repeat(2000),
+        };
+        let text = "abc".repeat(2000);
+        let zipped = Deflate.compress(text.as_bytes()).unwrap();
+        assert_eq!(Deflate.decompress(&zipped).unwrap(), text.as_bytes());
+        let sealed = s.seal(&value).unwrap();
+        assert!(sealed.len() < 1000, "{} bytes", sealed.len());
+        assert_eq!(s.open::<Zipped>(&sealed).unwrap(), value);
+        let text = "abc".repeat(2000);
+        let zipped = Deflate.compress(text.as_bytes()).unwrap();
+        assert_eq!(Deflate.decompress(&zipped).unwrap(), text.as_bytes());
+        assert!(Deflate.decompress(b"\x01\x02").is_err());
+        let random = josekit::util::random_bytes(20_000);
+        let zipped = Deflate.compress(&random).unwrap();
+        assert_eq!(Deflate.decompress(&zipped).unwrap(), random);
     }
 
     #[test]

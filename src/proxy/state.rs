@@ -10,7 +10,9 @@
 //! | binding cookie | [`BindingNonce`] (`binding`) | a nonce, also sealed into the transaction | 10 min, renewed with each transaction | the browser |
 //! | remembered-consent cookie | [`Remembered`] (`consent`) | up to 20 approvals: a hash of client binding + redirect URI + resource + scopes, and an expiry | as configured (7 days by default, at most 400) | the browser |
 //! | transaction (upstream `state`) | [`Transaction`] (`transaction`) | client binding, redirect URI, client `state`, PKCE challenge, binding nonce | 10 min | the browser that approved it |
-//! | code handed to the client | [`Code`] (`code`) | the upstream code, client binding, redirect URI, PKCE challenge | 5 min | the client and its redirect URI |
+//! | code handed to the client | [`Code`] (`code`, deflated) | issued mode: the upstream tokens and the verified identity ([`UpstreamGrant`]); passthrough: the upstream code; client binding, redirect URI, PKCE challenge, unique id | 5 min | the client and its redirect URI; one use (the [`ReplayGuard`](super::ReplayGuard)) |
+//! | access token (issued) | [`IssuedAccess`] (`access_token`, deflated) | issuer, audience (the canonical resource), client binding, granted scopes, the mapped user and its verified claims (bounded, or read from the upstream JWT itself), issued-at, expiry, the upstream access token, unique id | the upstream token's remaining lifetime, at most `access_token_ttl` (1 h by default) | the resource; refused after `/revoke` on the instance that revoked it |
+//! | refresh token (issued) | [`IssuedRefresh`] (`refresh_token`, deflated) | the upstream refresh token (or, without one, the upstream access token to verify again), client binding, scopes, resource, unique id | 30 days, rotated at every use | the client; one use |
 //!
 //! Sizes: every value except the client id carries a [`ClientBinding`] (43 characters) instead
 //! of the sealed client id (up to 4 KB); the client `state` is at most 1024 printable ASCII
@@ -18,13 +20,17 @@
 //! default scopes the largest consent request seals to about 4.2 KB and the largest transaction
 //! to about 3.1 KB, under the [`MAX_SEALED_BYTES`](super::seal::MAX_SEALED_BYTES) (8 KB) at which
 //! opening refuses input before any decryption; the configured scopes are the one part that
-//! grows them. The upstream's code is the one size the proxy does not control: a code that
-//! would seal too long is refused at the callback rather than handed out.
+//! grows them. The upstream's code and tokens are the sizes the proxy does not control: a code
+//! that would seal too long is refused at the callback rather than handed out, and so is an
+//! access token at `/token`. The values that carry upstream tokens are deflated inside the
+//! seal: for the end-to-end suite's provider an issued access token is about 1.05 KB, for an
+//! Entra-sized upstream JWT (2.4 KB) about 2.1 KB (`issued_access_tokens_stay_within_their_size_bounds`).
 
 use std::{marker::PhantomData, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde::{Deserialize, Serialize};
+use serde_json::{value::RawValue, Map, Value};
 use url::Url;
 
 use super::{
@@ -32,7 +38,7 @@ use super::{
     consent::MAX_REMEMBER,
     seal::{Kind, Sealed},
 };
-use crate::validate::is_loopback;
+use crate::{user::UserInfo, validate::is_loopback};
 
 /// How long the user has to sign in upstream; the browser binding lives as long.
 const TRANSACTION_TTL: Duration = Duration::from_secs(10 * 60);
@@ -42,6 +48,9 @@ const CONSENT_TTL: Duration = Duration::from_secs(10 * 60);
 const CODE_TTL: Duration = Duration::from_secs(5 * 60);
 /// Approvals remembered per browser; the oldest go first.
 const MAX_GRANTS: usize = 20;
+/// How long an issued refresh token opens; every refresh answers a new one, so a client in use
+/// keeps its session.
+pub(crate) const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A client id as the other sealed values carry it: SHA-256, base64url. Short and fixed-size,
 /// where the sealed client id itself may be 4 KB; codes and transactions are bound to it.
@@ -159,6 +168,11 @@ pub(crate) struct Transaction {
     /// The nonce of the browser's binding cookie: the callback refuses a browser without it.
     #[serde(rename = "b")]
     pub(crate) browser: String,
+    /// The proxy's own PKCE verifier for the upstream, when the proxy redeems the upstream
+    /// code itself at the callback ([`TokenMode::Issued`](super::TokenMode::Issued)); the
+    /// client's challenge then stays between the client and the proxy.
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) upstream_verifier: Option<String>,
 }
 
 impl Transaction {
@@ -171,6 +185,7 @@ impl Transaction {
             state: pending.state.clone(),
             code_challenge: pending.code_challenge.clone(),
             browser: browser.value.clone(),
+            upstream_verifier: None,
         }
     }
 }
@@ -180,12 +195,17 @@ impl Sealed for Transaction {
     const TTL: Option<Duration> = Some(TRANSACTION_TTL);
 }
 
-/// The code handed to the client: the upstream code, and what it is bound to. No `Debug`:
-/// it holds the upstream code.
+/// The code handed to the client, and what it is bound to. No `Debug`: it holds the upstream
+/// code or the upstream tokens.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Code {
-    #[serde(rename = "u")]
-    pub(crate) upstream_code: String,
+    /// The upstream code, which `/token` redeems upstream (passthrough mode).
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) upstream_code: Option<String>,
+    /// What the callback obtained and verified upstream, which `/token` turns into the proxy's
+    /// own tokens (issued mode).
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) grant: Option<UpstreamGrant>,
     #[serde(rename = "c")]
     pub(crate) client: ClientBinding,
     #[serde(rename = "r")]
@@ -196,16 +216,190 @@ pub(crate) struct Code {
     /// against an upstream that ignores it.
     #[serde(rename = "p")]
     pub(crate) code_challenge: String,
+    /// What the [`ReplayGuard`](super::ReplayGuard) records: a code is redeemed once.
+    #[serde(rename = "j")]
+    pub(crate) id: String,
 }
 
 impl Sealed for Code {
     const KIND: Kind = Kind::Code;
     const TTL: Option<Duration> = Some(CODE_TTL);
+    const COMPRESS: bool = true;
+}
+
+/// The upstream's tokens, as its token endpoint answered them.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct UpstreamTokens {
+    #[serde(rename = "a")]
+    pub(crate) access_token: String,
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_token: Option<String>,
+    /// `now + expires_in` when the answer said.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at: Option<u64>,
+}
+
+/// The user as the upstream token was verified and mapped.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Identity {
+    #[serde(rename = "u")]
+    pub(crate) user: UserInfo,
+    /// The verified claims (bounded); absent when they are exactly the payload of the
+    /// upstream access token (a JWT) that the same value carries, which keeps it small.
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) claims: Option<Map<String, Value>>,
+    /// The verified claims' `exp`.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) exp: Option<u64>,
+}
+
+/// What the callback hands `/token` inside the code: the upstream tokens and the verified user.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct UpstreamGrant {
+    #[serde(rename = "t")]
+    pub(crate) tokens: UpstreamTokens,
+    #[serde(rename = "i")]
+    pub(crate) identity: Identity,
+    /// The scopes granted: those the upstream answered, else those requested.
+    #[serde(rename = "s")]
+    pub(crate) scopes: Vec<String>,
+}
+
+/// An access token the proxy issues: what `RequireAuth` opens at the MCP endpoint. No
+/// `Debug`: it holds the upstream access token.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct IssuedAccess {
+    /// This proxy (its public origin).
+    pub(crate) iss: String,
+    /// The canonical resource it is for; another resource under the same key refuses it.
+    pub(crate) aud: String,
+    #[serde(rename = "c")]
+    pub(crate) client: ClientBinding,
+    #[serde(rename = "s")]
+    pub(crate) scopes: Vec<String>,
+    #[serde(rename = "i")]
+    pub(crate) identity: Identity,
+    /// The upstream access token, for tools that call the provider's API.
+    #[serde(rename = "t")]
+    pub(crate) upstream_access_token: CarriedToken,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
+    /// What `/revoke` records to refuse it before its expiry.
+    #[serde(rename = "j")]
+    pub(crate) id: String,
+}
+
+impl Sealed for IssuedAccess {
+    const KIND: Kind = Kind::AccessToken;
+    // Sealed with `seal_for`: the upstream token's remaining lifetime, capped by the
+    // configured `access_token_ttl`, which may be long.
+    const TTL: Option<Duration> = None;
+    // Deflated to stay within 1.5 KB for common upstream JWTs; inflating is the largest part
+    // of opening one at `/mcp` (about half the cost), paid on a cache miss only.
+    const COMPRESS: bool = true;
+}
+
+/// An upstream access token inside an issued access token. A JWS whose header and payload
+/// are JSON travels as that JSON, verbatim, and its signature: a third smaller than base64
+/// inside the seal's own base64, and the payload is the claims without decoding. The exact
+/// token is rebuilt from them (canonical base64url); any other token travels as it is.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct CarriedToken {
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    opaque: Option<String>,
+    #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
+    header: Option<Box<RawValue>>,
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    payload: Option<Box<RawValue>>,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
+}
+
+impl CarriedToken {
+    /// `token`, in the smallest form that rebuilds it exactly.
+    pub(crate) fn of(token: &str) -> Self {
+        let json = |part: &str| {
+            let text = String::from_utf8(URL_SAFE_NO_PAD.decode(part).ok()?).ok()?;
+            RawValue::from_string(text).ok()
+        };
+        let mut parts = token.split('.');
+        if let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            if let (Some(header), Some(payload)) = (json(h), json(p)) {
+                let carried = Self {
+                    opaque: None,
+                    header: Some(header),
+                    payload: Some(payload),
+                    signature: Some(s.to_owned()),
+                };
+                if carried.token() == token {
+                    return carried;
+                }
+            }
+        }
+        Self {
+            opaque: Some(token.to_owned()),
+            header: None,
+            payload: None,
+            signature: None,
+        }
+    }
+
+    /// The token, exactly as the upstream issued it.
+    pub(crate) fn token(&self) -> String {
+        match (&self.opaque, &self.header, &self.payload, &self.signature) {
+            (Some(token), ..) => token.clone(),
+            (None, Some(h), Some(p), Some(s)) => format!(
+                "{}.{}.{s}",
+                URL_SAFE_NO_PAD.encode(h.get()),
+                URL_SAFE_NO_PAD.encode(p.get())
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// The JWS payload, when the token is carried as one.
+    pub(crate) fn payload(&self) -> Option<&str> {
+        self.payload.as_deref().map(RawValue::get)
+    }
+}
+
+/// A refresh token the proxy issues. No `Debug`: it holds an upstream token.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct IssuedRefresh {
+    #[serde(rename = "c")]
+    pub(crate) client: ClientBinding,
+    #[serde(rename = "s")]
+    pub(crate) scopes: Vec<String>,
+    #[serde(rename = "r")]
+    pub(crate) resource: String,
+    /// The upstream refresh token.
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) upstream_refresh_token: Option<String>,
+    /// Without an upstream refresh token (GitHub OAuth apps issue none), the upstream access
+    /// token, which a refresh verifies again.
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) upstream_access_token: Option<String>,
+    /// What the [`ReplayGuard`](super::ReplayGuard) records: every refresh rotates it.
+    #[serde(rename = "j")]
+    pub(crate) id: String,
+}
+
+impl Sealed for IssuedRefresh {
+    const KIND: Kind = Kind::RefreshToken;
+    const TTL: Option<Duration> = Some(REFRESH_TTL);
+    const COMPRESS: bool = true;
 }
 
 /// 256 random bits, base64url.
 pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(josekit::util::random_bytes(32))
+}
+
+/// 128 random bits, base64url: the one-time id of a code or an issued token.
+pub(crate) fn random_id() -> String {
+    URL_SAFE_NO_PAD.encode(josekit::util::random_bytes(16))
 }
 
 /// A random value sealed into a cookie. `P` says which cookie: the CSRF nonce and the binding
@@ -329,7 +523,7 @@ mod tests {
     }
 
     /// Tries `sealed` as every sealed type, in the order of the protocol table.
-    fn open_as_each(s: &Sealer, sealed: &str) -> [Result<(), SealError>; 7] {
+    fn open_as_each(s: &Sealer, sealed: &str) -> [Result<(), SealError>; 9] {
         [
             s.open::<Registration>(sealed).map(drop),
             s.open::<PendingAuthorization>(sealed).map(drop),
@@ -338,6 +532,8 @@ mod tests {
             s.open::<Remembered>(sealed).map(drop),
             s.open::<Transaction>(sealed).map(drop),
             s.open::<Code>(sealed).map(drop),
+            s.open::<IssuedAccess>(sealed).map(drop),
+            s.open::<IssuedRefresh>(sealed).map(drop),
         ]
     }
 
@@ -355,11 +551,37 @@ mod tests {
             auth: ClientAuth::SecretPost,
         };
         let code = Code {
-            upstream_code: "u".into(),
+            upstream_code: Some("u".into()),
+            grant: None,
             client: pending.client.clone(),
             redirect_uri: pending.redirect_uri.clone(),
             redirect_uri_sent: true,
             code_challenge: String::new(),
+            id: random_id(),
+        };
+        let identity = || Identity {
+            user: UserInfo::default(),
+            claims: None,
+            exp: None,
+        };
+        let access = IssuedAccess {
+            iss: "https://as".into(),
+            aud: "https://as/mcp".into(),
+            client: pending.client.clone(),
+            scopes: vec![],
+            identity: identity(),
+            upstream_access_token: CarriedToken::of("at"),
+            iat: 1,
+            exp: 2_000_000,
+            id: random_id(),
+        };
+        let refresh = IssuedRefresh {
+            client: pending.client.clone(),
+            scopes: vec![],
+            resource: "https://as/mcp".into(),
+            upstream_refresh_token: Some("rt".into()),
+            upstream_access_token: None,
+            id: random_id(),
         };
         let sealed = [
             s.seal(&registration),
@@ -369,6 +591,8 @@ mod tests {
             s.seal(&remembered),
             s.seal(&Transaction::new(&pending, &binding)),
             s.seal(&code),
+            s.seal_for(&access, Duration::from_secs(60)),
+            s.seal(&refresh),
         ]
         .map(|sealed| sealed.expect("seals"));
         // The two nonces have the same fields: only their kinds tell them apart.

@@ -15,6 +15,7 @@ use url::{form_urlencoded, Url};
 use super::{
     config::ProxyConfig,
     error::{no_store, OAuthError},
+    state::UpstreamTokens,
 };
 use crate::{
     http::{call, client, Answer, CallFailure},
@@ -77,6 +78,9 @@ pub(crate) trait ProviderAnswer: Sized {
     fn into_token_response(self) -> Result<HttpResponse, OAuthError>;
     /// The answer of `/revoke`.
     fn into_revocation_response(self) -> Result<HttpResponse, OAuthError>;
+    /// The tokens of a successful token answer received at `now`, and the `scope` it
+    /// granted; an upstream refusal is `invalid_grant` (its code is logged, not passed on).
+    fn into_tokens(self, now: u64) -> Result<(UpstreamTokens, Option<String>), OAuthError>;
 }
 
 impl ProviderAnswer for Answer {
@@ -126,6 +130,36 @@ impl ProviderAnswer for Answer {
         let mut res = HttpResponse::Ok();
         no_store(&mut res);
         Ok(res.content_type("application/json").body(body))
+    }
+
+    fn into_tokens(self, now: u64) -> Result<(UpstreamTokens, Option<String>), OAuthError> {
+        let (map, _) = self.json()?;
+        if let Some(code) = map.get("error") {
+            return Err(upstream_error("token", self.status, code, &map));
+        }
+        let string = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_owned);
+        let access_token = match string("access_token") {
+            Some(token) if self.status.is_success() && !token.is_empty() => token,
+            _ => {
+                log::warn!(
+                    "upstream token endpoint answered {} without an access token",
+                    self.status
+                );
+                return Err(OAuthError::BadGateway(
+                    "the identity provider answered without a token".into(),
+                ));
+            }
+        };
+        let expires_at = map
+            .get("expires_in")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+            .map(|secs| now.saturating_add(secs));
+        let tokens = UpstreamTokens {
+            access_token,
+            refresh_token: string("refresh_token").filter(|t| !t.is_empty()),
+            expires_at,
+        };
+        Ok((tokens, string("scope")))
     }
 
     /// The answer of `/revoke` (RFC 7009): 200 passes as an empty 200, errors mapped onto ours.

@@ -63,7 +63,7 @@ pub use sessions::{SessionBinding, SessionBindingBuilder};
 /// rmcp-actix-web strips the `Authorization` header before the MCP layer (unless its
 /// `authorization-token-passthrough` feature is on, which this crate never needs): the user,
 /// with its verified claims and, when a tool must call the provider's API, its
-/// [`access_token`](AuthUser::access_token), travels this way instead.
+/// [`upstream_access_token`](AuthUser::upstream_access_token), travels this way instead.
 pub fn forward_auth_user(req: &HttpRequest, extensions: &mut Extensions) {
     if let Some(user) = req.extensions().get::<AuthUser>() {
         extensions.insert(user.clone());

@@ -46,6 +46,9 @@ const TOTAL_TIMEOUT_MS = Number(process.env.E2E_CLIENT_TIMEOUT_MS || 60_000);
 const OUT_DIR = path.resolve(process.env.E2E_OUT_DIR || path.join(HERE, 'out'));
 const CLIENT_INFO = { name: 'actix-mcp-oauth-e2e', version: '1.0.0' };
 const CLIENT_NAME = 'actix-mcp-oauth e2e (MCP TypeScript SDK)';
+// Which tokens the server behind the proxy hands out: `issued` (the proxy's own, the default)
+// or `passthrough` (the provider's); the token checks below differ accordingly.
+const TOKEN_MODE = process.env.E2E_TOKEN_MODE || 'issued';
 // How long the consent page's Approve ignores the pointer after it renders (CSS only).
 const APPROVE_DELAY_MS = 800;
 // The proxy's cookies on loopback http (no `__Host-` prefix there).
@@ -417,6 +420,15 @@ async function main() {
       assert(tokens?.access_token, 'an access token');
       assert(tokens?.refresh_token, 'a refresh token');
       assert(log.some((e) => e.grantType === 'authorization_code' && e.status === 200), 'authorization_code grant answered 200');
+      const parts = tokens.access_token.split('.').length;
+      if (TOKEN_MODE === 'issued') {
+        assertEqual(parts, 5, "the proxy's own access token (a compact JWE): parts");
+        assert(!('id_token' in tokens), 'no id_token passed on');
+        assert(tokens.expires_in > 0 && tokens.expires_in <= 3600, `expires_in ${tokens.expires_in}`);
+        assert(tokens.access_token.length <= 1536, `issued access token of ${tokens.access_token.length} bytes`);
+      } else {
+        assertEqual(parts, 3, "the provider's JWT access token, passed through: parts");
+      }
     });
 
     whoami = await steps.step('tools/call whoami (reconnected with the token) returns the test user', async () => {
@@ -442,6 +454,22 @@ async function main() {
       assert(after.access_token !== spoiled && after.access_token !== before.access_token, 'a new access token was saved');
       assertEqual(provider.redirects.length, 1, 'no second authorization redirect');
       assertTestUser(whoamiFrom(await client.callTool({ name: 'whoami', arguments: {} })));
+      if (TOKEN_MODE === 'issued') {
+        assert(after.refresh_token && after.refresh_token !== before.refresh_token, 'the refresh token was rotated');
+        // The refresh token it replaced is refused from now on.
+        const replay = await fetch(new URL('/token', mcpUrl), {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({
+            grant_type: 'refresh_token',
+            refresh_token: before.refresh_token,
+            client_id: provider.clientInformation().client_id,
+          }),
+          signal: AbortSignal.timeout(5_000),
+        });
+        assertEqual(replay.status, 400, 'status of the replayed refresh token');
+        assertEqual((await replay.json()).error, 'invalid_grant', 'error of the replayed refresh token');
+      }
     });
 
     await steps.step('a POST to the MCP endpoint without a token gets 401 with resource_metadata', async () => {

@@ -4,6 +4,7 @@
 // Everything listens on 127.0.0.1 on free ports and is stopped at the end, however it ends.
 //
 // Usage: node run-e2e.mjs [--serve] [--server=rust|selfcheck] [--alg=RS256[,ES256,EdDSA]] [--browser[=ALGS]]
+//                         [--mode=issued[,passthrough]]
 //   --serve      after a passing run, keep the provider and the server running until Ctrl-C
 //                and print their URLs (the Run command of the README uses this)
 //   --server=selfcheck  the harness self-check: the SDK's own MCP server on the provider, no proxy
@@ -14,6 +15,9 @@
 //                $E2E_OUT_DIR/consent.png (default tests/e2e/out/). Those runs then sign in a
 //                second client in Chromium, identified by the https URL of its metadata
 //                document (cimd-server.mjs), which the proxy fetches itself
+//   --mode=M,N   the proxy's token modes (`TOKEN_MODE` of the example): `issued` (default, the
+//                proxy's own tokens) and/or `passthrough` (the provider's); every algorithm
+//                runs once per mode
 //
 // Environment:
 //   E2E_SERVER_BIN          the example server binary to run, instead of building it with cargo
@@ -44,13 +48,14 @@ const REPO = path.resolve(HERE, '..', '..');
 const EXAMPLE = 'mcp_server';
 
 function parseArgs(argv) {
-  const opts = { serve: false, server: 'rust', algs: ['RS256'], browser: [] };
+  const opts = { serve: false, server: 'rust', algs: ['RS256'], browser: [], modes: ['issued'] };
   for (const arg of argv) {
     if (arg === '--serve') opts.serve = true;
     else if (arg === '--browser') opts.browser = ['*'];
     else if (arg.startsWith('--browser=')) opts.browser = arg.slice('--browser='.length).split(',').filter(Boolean);
     else if (arg.startsWith('--server=')) opts.server = arg.slice('--server='.length);
     else if (arg.startsWith('--alg=')) opts.algs = arg.slice('--alg='.length).split(',').filter(Boolean);
+    else if (arg.startsWith('--mode=')) opts.modes = arg.slice('--mode='.length).split(',').filter(Boolean);
     else throw new Error(`unknown argument ${arg}`);
   }
   if (!['rust', 'selfcheck'].includes(opts.server)) throw new Error('--server must be rust or selfcheck');
@@ -62,7 +67,11 @@ function parseArgs(argv) {
   }
   // The self-check server has no proxy, hence no consent page for the browser to check.
   if (opts.browser.length > 0 && opts.server !== 'rust') throw new Error('--browser needs --server=rust');
-  if (opts.serve && opts.algs.length > 1) throw new Error('--serve runs one algorithm');
+  for (const mode of opts.modes) {
+    if (!['issued', 'passthrough'].includes(mode)) throw new Error(`--mode: ${mode} is not issued or passthrough`);
+  }
+  if (opts.modes.length > 1 && opts.server !== 'rust') throw new Error('--mode needs --server=rust');
+  if (opts.serve && (opts.algs.length > 1 || opts.modes.length > 1)) throw new Error('--serve runs one algorithm in one mode');
   return opts;
 }
 
@@ -171,9 +180,10 @@ PUBLIC_URL must be https off loopback.
  * One run of the flow with the upstream signing with `alg`: provider, server, client. Leaves the
  * processes running (the caller stops them). Returns the counts, the whoami answer and the URLs.
  */
-async function runFlow(opts, alg, bin, runTimeoutMs) {
+async function runFlow(opts, alg, mode, bin, runTimeoutMs) {
   const browser = opts.browser.includes('*') || opts.browser.includes(alg);
-  const label = opts.algs.length > 1 || browser ? ` [${alg}${browser ? ', Chromium' : ''}]` : '';
+  const modeLabel = mode === 'issued' ? '' : `, ${mode}`;
+  const label = opts.algs.length > 1 || browser || modeLabel ? ` [${alg}${modeLabel}${browser ? ', Chromium' : ''}]` : '';
   const steps = new Steps(`e2e${label}`);
   const serverPort = process.env.E2E_PORT ? Number(process.env.E2E_PORT) : await freePort();
   const publicUrl = `http://127.0.0.1:${serverPort}`;
@@ -186,6 +196,8 @@ async function runFlow(opts, alg, bin, runTimeoutMs) {
     PUBLIC_URL: publicUrl,
     PORT: String(serverPort),
     PROVIDER_SIGNING_ALG: alg,
+    TOKEN_MODE: mode,
+    E2E_TOKEN_MODE: opts.server === 'rust' ? mode : 'passthrough',
     ...(opts.server === 'selfcheck' ? { PROVIDER_DYNAMIC_REGISTRATION: '1' } : {}),
   };
   delete env.UPSTREAM_ISSUER;
@@ -272,19 +284,20 @@ async function main() {
   }
 
   let last;
-  for (const alg of failed === 0 ? opts.algs : []) {
+  const runs = opts.algs.flatMap((alg) => opts.modes.map((mode) => [alg, mode]));
+  for (const [alg, mode] of failed === 0 ? runs : []) {
     // A Chromium run signs in two clients (registered, then by metadata document).
     const browserRun = opts.browser.includes('*') || opts.browser.includes(alg);
     const deadline = setTimeout(() => {
-      process.stderr.write(`e2e: the ${alg} run timed out after ${runTimeoutMs} ms\n`);
+      process.stderr.write(`e2e: the ${alg} ${mode} run timed out after ${runTimeoutMs} ms\n`);
       process.stdout.write(`e2e: ${passed} passed, ${failed + 1} failed\n`);
       stopAll().finally(() => process.exit(1));
     }, browserRun ? 2 * runTimeoutMs : runTimeoutMs);
-    last = await runFlow(opts, alg, bin, runTimeoutMs);
+    last = await runFlow(opts, alg, mode, bin, runTimeoutMs);
     clearTimeout(deadline);
     passed += last.passed;
     failed += last.failed;
-    if (last.whoami && !opts.serve) process.stdout.write(`whoami (${alg}): ${last.whoami}\n`);
+    if (last.whoami && !opts.serve) process.stdout.write(`whoami (${alg}, ${mode}): ${last.whoami}\n`);
     if (opts.serve) break;
     await stopAll();
   }

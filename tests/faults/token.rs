@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use actix_mcp_oauth::{verify::FnVerifier, OAuthProxy, ProxyKey, VerifyError};
+use actix_mcp_oauth::{proxy::TokenMode, verify::FnVerifier, OAuthProxy, ProxyKey, VerifyError};
 use actix_web::{dev::ServerHandle, App, HttpServer};
 use serde_json::{json, Value};
 
@@ -43,6 +43,10 @@ impl Proxy {
             }))
             .proxy_key(ProxyKey::generate())
             .upstream_timeout(TIMEOUT)
+            // The refresh grant of passthrough mode is one call to the faulty token endpoint per
+            // request, with no sign-in first; issued mode makes the same call (and maps its
+            // answer the same way) at the callback and when a sealed refresh token is used.
+            .token_mode(TokenMode::Passthrough)
             .build()
             .expect("proxy");
         let server = HttpServer::new(move || App::new().service(proxy.scope()))

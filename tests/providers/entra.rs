@@ -42,6 +42,8 @@ fn auth(preset: EntraId) -> RequireAuth {
         .unwrap()
         .public_url("https://mcp.example.com")
         .proxy_key(ProxyKey::generate())
+        // The preset's verifier is under test: its provider's tokens go to /mcp directly.
+        .accept_upstream_tokens(true)
         .build()
         .unwrap()
         .require_auth()
@@ -61,6 +63,7 @@ fn claims_at(host: &str, tid: &str, now: u64) -> Value {
         "nbf": now - 60,
         "exp": now + 3600,
         "aio": "AWQAm/8TAAAA",
+        // The proxy signs users in as its own app: the token's client is ours.
         "azp": CLIENT,
         "azpacr": "0",
         "name": "Ada Lovelace",

@@ -27,6 +27,8 @@ async fn setup(clock: Arc<ManualClock>) -> (Double, RequireAuth) {
         .unwrap()
         .public_url("https://mcp.example.com")
         .proxy_key(ProxyKey::generate())
+        // The preset's verifier is under test: its provider's tokens go to /mcp directly.
+        .accept_upstream_tokens(true)
         .build()
         .unwrap();
     (github, proxy.require_auth())

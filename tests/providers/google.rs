@@ -26,6 +26,8 @@ async fn setup(clock: Arc<ManualClock>) -> (Double, RequireAuth) {
         .unwrap()
         .public_url("https://mcp.example.com")
         .proxy_key(ProxyKey::generate())
+        // The preset's verifier is under test: its provider's tokens go to /mcp directly.
+        .accept_upstream_tokens(true)
         .build()
         .unwrap();
     (google, proxy.require_auth())
@@ -331,6 +333,8 @@ async fn an_unreachable_google_is_503() {
         .unwrap()
         .public_url("https://mcp.example.com")
         .proxy_key(ProxyKey::generate())
+        // The preset's verifier is under test: its provider's tokens go to /mcp directly.
+        .accept_upstream_tokens(true)
         .build()
         .unwrap();
     let res = call(&proxy.require_auth(), "ya29.any").await;

@@ -16,6 +16,8 @@ fn finish(builder: OAuthProxyBuilder) -> RequireAuth {
     builder
         .public_url("https://mcp.example.com")
         .proxy_key(ProxyKey::generate())
+        // The preset's verifier is under test: its provider's tokens go to /mcp directly.
+        .accept_upstream_tokens(true)
         .build()
         .unwrap()
         .require_auth()

@@ -221,7 +221,14 @@ async fn the_loopback_redirect_with_its_new_port_gets_the_code() {
 
 #[actix_web::test]
 async fn post_authorize_works_like_get() {
-    let (up, proxy, client_id) = setup().await;
+    let up = Upstream::start().await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let query = authorize_query(&client_id, &[]);
     let res = post_raw(
         &proxy.url("/authorize"),

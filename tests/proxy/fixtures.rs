@@ -6,15 +6,20 @@ use std::{
     cell::RefCell,
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
 use actix_mcp_oauth::{
-    clock::ManualClock, proxy::OAuthProxyBuilder, verify::FnVerifier, OAuthProxy, ProxyKey,
-    TokenVerifier, VerifyError,
+    clock::ManualClock,
+    proxy::{OAuthProxyBuilder, TokenMode as ProxyTokenMode},
+    verify::FnVerifier,
+    AuthUser, OAuthProxy, ProxyKey, TokenVerifier, VerifyError,
 };
-use actix_web::{dev::ServerHandle, http::StatusCode, web, App, HttpServer};
+use actix_web::{dev::ServerHandle, http::StatusCode, web, App, HttpResponse, HttpServer};
 use base64::{
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
     Engine as _,
@@ -43,6 +48,43 @@ pub fn challenge(verifier: &str) -> String {
 /// The MCP scope is not under test here: a verifier that refuses everything.
 pub fn no_tokens() -> impl TokenVerifier {
     FnVerifier::new(|_token: String| async { Err(VerifyError::Rejected("test".into())) })
+}
+
+/// The upstream user every access token of the double belongs to.
+pub const UPSTREAM_USER: &str = "user-1";
+
+/// Verifies the access tokens the upstream double issues (`at-…`), as the provider's own
+/// verifier would: they belong to [`UPSTREAM_USER`], name the proxy's upstream client and
+/// expire an hour after `T0`. `at-…other-app…` names another client of the same provider.
+pub fn upstream_tokens() -> impl TokenVerifier {
+    counted_upstream_tokens(Arc::default())
+}
+
+/// [`upstream_tokens`], counting its verifications in `calls`.
+pub fn counted_upstream_tokens(calls: Arc<AtomicUsize>) -> impl TokenVerifier {
+    FnVerifier::new(move |token: String| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if !token.starts_with("at-") {
+                return Err(VerifyError::Rejected("not the upstream's".into()));
+            }
+            let client = if token.contains("other-app") {
+                "other-app"
+            } else {
+                UPSTREAM_CLIENT_ID
+            };
+            let claims = json!({
+                "sub": UPSTREAM_USER,
+                "email": "user-1@example.test",
+                "email_verified": true,
+                "client_id": client,
+                "exp": T0 + 3600,
+            });
+            Ok(actix_mcp_oauth::Claims::new(
+                serde_json::from_value(claims).unwrap(),
+            ))
+        }
+    })
 }
 
 /// Reads a parameter of a request the double received from the one place it belongs, so that
@@ -84,6 +126,8 @@ pub enum TokenMode {
     Hang,
     /// Answers 200 with an error in the body (GitHub).
     ErrorIn200,
+    /// Like `Json`, but issues no refresh token and no expiry (GitHub OAuth apps).
+    NoRefresh,
 }
 
 /// The codes the upstream issued and has not seen redeemed.
@@ -163,10 +207,16 @@ impl Upstream {
             .issuer(&self.issuer)
             .client_id(UPSTREAM_CLIENT_ID)
             .client_secret(UPSTREAM_SECRET)
-            .verifier(no_tokens())
+            .verifier(upstream_tokens())
             .proxy_key(key.clone())
             .clock(clock)
             .upstream_timeout(Duration::from_secs(2))
+    }
+
+    /// [`proxy`](Self::proxy) in passthrough mode: the provider's tokens go to the client.
+    pub fn passthrough(&self, key: &ProxyKey, clock: Arc<ManualClock>) -> OAuthProxyBuilder {
+        self.proxy(key, clock)
+            .token_mode(ProxyTokenMode::Passthrough)
     }
 
     pub async fn stop(self) {
@@ -284,6 +334,9 @@ fn token(seen: &Seen, codes: &Mutex<Codes>, mode: TokenMode) -> Reply {
         );
     }
     let mut map = serde_json::Map::new();
+    let tokens = tokens.into_iter().filter(|(k, _)| {
+        mode != TokenMode::NoRefresh || !matches!(*k, "refresh_token" | "expires_in")
+    });
     for (k, v) in tokens {
         let value = match k {
             "expires_in" => json!(v.parse::<u64>().unwrap()),
@@ -311,19 +364,38 @@ fn revoke(seen: &Seen) -> Reply {
     Reply::new(200, &[], "")
 }
 
-/// A proxy served on its own port.
+/// A proxy served on its own port, with its MCP endpoint at `/mcp` as documented: behind
+/// `require_auth`, answering [`whoami`].
 pub struct ProxyServer {
     pub addr: SocketAddr,
     handle: ServerHandle,
 }
 
+/// The MCP endpoint of [`ProxyServer`]: who the request is from, with both of its tokens.
+async fn whoami(user: AuthUser) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "user_id": user.user_id,
+        "email": user.email,
+        "scopes": user.scopes,
+        "bearer_token": user.bearer_token().secret(),
+        "upstream_access_token": user.upstream_access_token().secret(),
+        "client_id_claim": user.claims().get_str("client_id"),
+    }))
+}
+
 impl ProxyServer {
     pub async fn start(proxy: OAuthProxy) -> Self {
-        let server = HttpServer::new(move || App::new().service(proxy.scope()))
-            .workers(1)
-            .disable_signals()
-            .bind(("127.0.0.1", 0))
-            .expect("bind");
+        let server = HttpServer::new(move || {
+            App::new().service(proxy.scope()).service(
+                web::scope("/mcp")
+                    .wrap(proxy.require_auth())
+                    .route("", web::post().to(whoami)),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .expect("bind");
         let addr = server.addrs()[0];
         let server = server.run();
         let handle = server.handle();
@@ -648,6 +720,38 @@ pub async fn redeem(proxy: &ProxyServer, client_id: &str, code: &str) -> Answer 
         ],
     )
     .await
+}
+
+/// The refresh grant for `client_id` with `refresh_token`.
+pub async fn refresh_with(proxy: &ProxyServer, client_id: &str, refresh_token: &str) -> Answer {
+    post_form(
+        &proxy.url("/token"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
+/// `POST /mcp` with `token` as the bearer token.
+pub async fn mcp_as(proxy: &ProxyServer, token: &str) -> Answer {
+    let res = http()
+        .post(proxy.url("/mcp"))
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .send()
+        .await
+        .expect("POST /mcp");
+    answer(res).await
+}
+
+/// Signs in through `proxy` and redeems the code: the token answer.
+pub async fn sign_in(proxy: &ProxyServer, client_id: &str) -> Value {
+    let (code, _) = code_for(proxy, client_id).await;
+    let tokens = redeem(proxy, client_id, &code).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
+    tokens.json()
 }
 
 /// Every variant of `sealed` with one character changed in the middle of each segment.

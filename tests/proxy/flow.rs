@@ -1,9 +1,11 @@
-//! The sign-in flow end to end against an upstream double that records what it receives.
+//! The sign-in flow end to end in passthrough mode (the provider's tokens go to the client),
+//! against an upstream double that records what it receives.
 
 use std::time::{Duration, Instant};
 
 use actix_mcp_oauth::{clock::ManualClock, http::ClientAuthMethod, proxy::ResourceForwarding};
 use actix_web::http::StatusCode;
+use base64::Engine as _;
 
 use crate::fixtures::*;
 
@@ -11,7 +13,7 @@ use crate::fixtures::*;
 async fn the_flow_forwards_pkce_end_to_end_and_injects_post_credentials() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(T0))
+        up.passthrough(&key(1), ManualClock::at(T0))
             .extra_authorize_params([("access_type", "offline"), ("prompt", "consent")])
             .build()
             .unwrap(),
@@ -103,7 +105,7 @@ async fn the_flow_forwards_pkce_end_to_end_and_injects_post_credentials() {
 async fn basic_credentials_are_form_encoded_in_the_authorization_header() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(T0))
+        up.passthrough(&key(1), ManualClock::at(T0))
             .client_auth_method(ClientAuthMethod::ClientSecretBasic)
             .build()
             .unwrap(),
@@ -134,7 +136,7 @@ async fn basic_credentials_are_form_encoded_in_the_authorization_header() {
 async fn resource_is_checked_then_forwarded_under_the_configured_name() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(T0))
+        up.passthrough(&key(1), ManualClock::at(T0))
             .resource_forwarding(ResourceForwarding::As("audience".into()))
             .build()
             .unwrap(),
@@ -157,7 +159,12 @@ async fn resource_is_checked_then_forwarded_under_the_configured_name() {
 async fn a_form_encoded_upstream_answer_is_converted_to_json() {
     let up = Upstream::start().await;
     up.set_mode(TokenMode::Form);
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let (code, _) = code_for(&proxy, &client_id).await;
     let tokens = redeem(&proxy, &client_id, &code).await;
@@ -176,7 +183,12 @@ async fn a_form_encoded_upstream_answer_is_converted_to_json() {
 async fn an_upstream_error_in_a_200_becomes_a_400_invalid_grant() {
     let up = Upstream::start().await;
     up.set_mode(TokenMode::ErrorIn200);
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let (code, _) = code_for(&proxy, &client_id).await;
     let res = redeem(&proxy, &client_id, &code).await;
@@ -188,7 +200,12 @@ async fn an_upstream_error_in_a_200_becomes_a_400_invalid_grant() {
 #[actix_web::test]
 async fn an_upstream_invalid_grant_keeps_its_code_but_not_its_text() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let (code, _) = code_for(&proxy, &client_id).await;
     assert_eq!(
@@ -211,7 +228,7 @@ async fn an_upstream_invalid_grant_keeps_its_code_but_not_its_text() {
 async fn wrong_upstream_credentials_are_a_server_error_not_invalid_client() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(T0))
+        up.passthrough(&key(1), ManualClock::at(T0))
             .client_secret("wrong")
             .build()
             .unwrap(),
@@ -230,7 +247,7 @@ async fn wrong_upstream_credentials_are_a_server_error_not_invalid_client() {
 async fn a_hanging_upstream_gets_503_within_the_timeout() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(T0))
+        up.passthrough(&key(1), ManualClock::at(T0))
             .upstream_timeout(Duration::from_millis(500))
             .build()
             .unwrap(),
@@ -255,7 +272,7 @@ async fn a_hanging_upstream_gets_503_within_the_timeout() {
 #[actix_web::test]
 async fn an_unreachable_upstream_gets_503() {
     let up = Upstream::start().await;
-    let builder = up.proxy(&key(1), ManualClock::at(T0));
+    let builder = up.passthrough(&key(1), ManualClock::at(T0));
     let dead = up.url("/token");
     up.stop().await;
     let proxy = ProxyServer::start(builder.token_endpoint(dead).build().unwrap()).await;
@@ -276,7 +293,12 @@ async fn an_unreachable_upstream_gets_503() {
 #[actix_web::test]
 async fn a_code_is_bound_to_its_client_redirect_uri_and_verifier() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let other_client = register(&proxy, &[CLIENT_REDIRECT]).await;
     let (code, _) = code_for(&proxy, &client_id).await;
@@ -339,7 +361,12 @@ async fn a_code_is_bound_to_its_client_redirect_uri_and_verifier() {
 #[actix_web::test]
 async fn token_request_errors_are_rfc_shaped() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let token = proxy.url("/token");
     type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
@@ -429,7 +456,12 @@ async fn token_request_errors_are_rfc_shaped() {
 #[actix_web::test]
 async fn refresh_and_revoke_pass_through_with_credentials() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let res = post_form(
         &proxy.url("/token"),
@@ -484,7 +516,7 @@ async fn refresh_and_revoke_pass_through_with_credentials() {
 async fn a_static_client_signs_in_without_registering() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
-        up.proxy(&key(1), ManualClock::at(T0))
+        up.passthrough(&key(1), ManualClock::at(T0))
             .static_client("my-cli", [CLIENT_REDIRECT])
             .build()
             .unwrap(),
@@ -510,7 +542,12 @@ async fn a_static_client_signs_in_without_registering() {
 #[actix_web::test]
 async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let browser = Browser::new();
     let auth = to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
@@ -562,7 +599,12 @@ async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
 #[actix_web::test]
 async fn a_refused_client_id_sent_with_basic_gets_a_basic_challenge() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
     for path in ["/token", "/revoke"] {
         let (status, challenge) = awc_basic(&proxy.url(path), "not-a-client").await;
         assert_eq!(status, 401, "{path}");
@@ -600,12 +642,20 @@ async fn awc_basic(url: &str, client_id: &str) -> (u16, Option<String>) {
 #[actix_web::test]
 async fn an_upstream_code_too_long_to_redeem_gets_an_error_at_the_callback_not_a_code() {
     let up = Upstream::start().await;
-    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
     let browser = Browser::new();
     let sent = to_upstream(&proxy, &browser, &authorize_query(&client_id, &[])).await;
     let state = sent.query("state").unwrap();
-    let long = "c".repeat(7000);
+    // Random text: a seal compresses what it carries, and a repeated character would fit.
+    let mut random = [0u8; 6750];
+    openssl::rand::rand_bytes(&mut random).unwrap();
+    let long = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
     let back = browser
         .get(&proxy.url(&format!("/oauth/callback?code={long}&state={state}")))
         .await;

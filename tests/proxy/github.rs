@@ -1,7 +1,7 @@
 //! The sign-in flow through the GitHub preset, with GitHub's web endpoints: GitHub answers its
 //! token endpoint form-encoded unless asked for JSON, and reports errors with a 200.
 
-use actix_mcp_oauth::providers;
+use actix_mcp_oauth::{providers, proxy::TokenMode};
 use actix_web::http::StatusCode;
 use url::Url;
 
@@ -56,6 +56,8 @@ async fn githubs_form_encoded_token_answers_reach_the_client_as_json() {
         .unwrap()
         .public_url(PUBLIC_URL)
         .proxy_key(key(7))
+        // The provider's answer is what is under test: passed on as it is.
+        .token_mode(TokenMode::Passthrough)
         .build()
         .unwrap();
     let proxy = ProxyServer::start(proxy).await;

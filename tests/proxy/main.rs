@@ -4,12 +4,14 @@
 
 mod fixtures;
 
+mod access;
 mod authorize;
 mod cimd;
 mod consent;
 mod doctor;
 mod flow;
 mod github;
+mod issued;
 mod logging;
 mod mcp_scope;
 mod metadata;

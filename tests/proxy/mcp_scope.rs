@@ -29,6 +29,8 @@ async fn the_mcp_scope_is_protected_served_with_and_without_slash_and_points_at_
     let proxy = up
         .proxy(&key(1), ManualClock::at(T0))
         .verifier(one_token())
+        // The provider's own token, sent directly: accepted only because this says so.
+        .accept_upstream_tokens(true)
         .user_info(|claims: &Claims| {
             Ok(UserInfo {
                 user_id: format!("gh:{}", claims.get_str("sub").unwrap_or_default()),

@@ -1,6 +1,6 @@
 //! Discovery documents, mounting next to the MCP scope, CORS, and `from_discovery`.
 
-use actix_mcp_oauth::{clock::ManualClock, ConfigError, OAuthProxy};
+use actix_mcp_oauth::{clock::ManualClock, proxy::TokenMode, ConfigError, OAuthProxy};
 use actix_web::{http::StatusCode, test, web, App, HttpResponse};
 use serde_json::json;
 
@@ -78,33 +78,42 @@ async fn authorization_server_metadata_is_served_at_both_paths() {
 }
 
 #[actix_web::test]
-async fn without_a_revocation_endpoint_none_is_advertised_or_served() {
-    let proxy = OAuthProxy::builder()
-        .public_url("http://localhost:8080")
-        .mcp_path("/api/mcp/")
-        .auth_endpoint("https://idp.example/authorize")
-        .token_endpoint("https://idp.example/token")
-        .client_id("id")
-        .verifier(no_tokens())
-        .proxy_key(key(1))
-        .build()
-        .unwrap();
-    let app = test::init_service(App::new().service(proxy.scope())).await;
-    let req = test::TestRequest::get()
-        .uri("/.well-known/oauth-authorization-server")
-        .to_request();
-    let doc: serde_json::Value = test::call_and_read_body_json(&app, req).await;
-    assert!(doc.get("revocation_endpoint").is_none());
-    let req = test::TestRequest::post().uri("/revoke").to_request();
-    assert_eq!(
-        test::call_service(&app, req).await.status(),
-        StatusCode::NOT_FOUND
-    );
-    let req = test::TestRequest::get()
-        .uri("/.well-known/oauth-protected-resource/api/mcp")
-        .to_request();
-    let doc: serde_json::Value = test::call_and_read_body_json(&app, req).await;
-    assert_eq!(doc["resource"], "http://localhost:8080/api/mcp");
+async fn without_a_revocation_endpoint_revoke_is_served_for_issued_tokens_only() {
+    for (mode, served) in [(TokenMode::Passthrough, false), (TokenMode::Issued, true)] {
+        let proxy = OAuthProxy::builder()
+            .public_url("http://localhost:8080")
+            .mcp_path("/api/mcp/")
+            .auth_endpoint("https://idp.example/authorize")
+            .token_endpoint("https://idp.example/token")
+            .client_id("id")
+            .verifier(no_tokens())
+            .proxy_key(key(1))
+            .token_mode(mode)
+            .build()
+            .unwrap();
+        let app = test::init_service(App::new().service(proxy.scope())).await;
+        let req = test::TestRequest::get()
+            .uri("/.well-known/oauth-authorization-server")
+            .to_request();
+        let doc: serde_json::Value = test::call_and_read_body_json(&app, req).await;
+        assert_eq!(doc.get("revocation_endpoint").is_some(), served, "{mode:?}");
+        let req = test::TestRequest::post().uri("/revoke").to_request();
+        let status = test::call_service(&app, req).await.status();
+        assert_eq!(
+            status == StatusCode::NOT_FOUND,
+            !served,
+            "{mode:?}: {status}"
+        );
+        let req = test::TestRequest::get()
+            .uri("/.well-known/oauth-protected-resource/api/mcp")
+            .to_request();
+        let body = test::call_and_read_body(&app, req).await;
+        assert!(
+            body.starts_with(br#"{"resource":"http://localhost:8080/api/mcp","#),
+            "the canonical resource, byte for byte: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
 }
 
 async fn mcp() -> HttpResponse {

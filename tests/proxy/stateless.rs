@@ -39,10 +39,12 @@ async fn replicas_sharing_a_key_serve_any_step_and_another_key_refuses_them() {
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert!(res.location.is_none());
 
-    // The callback on the third replica (the binding cookie opens there too).
+    // The callback on the third replica (the binding cookie opens there too); it redeems the
+    // upstream code.
     let back = browser.get(&at(&third, &callback)).await;
     assert_eq!(back.status, StatusCode::FOUND, "{}", back.text());
     let code = back.query("code").unwrap();
+    assert_eq!(up.count("/token"), 1);
 
     // Another key cannot redeem the code; neither step reached the upstream.
     let res = redeem(&foreign, &client_id, &code).await;
@@ -55,12 +57,31 @@ async fn replicas_sharing_a_key_serve_any_step_and_another_key_refuses_them() {
     let foreign_client = register(&foreign, &[CLIENT_REDIRECT]).await;
     let res = redeem(&foreign, &foreign_client, &code).await;
     assert_eq!(res.json()["error"], "invalid_grant", "nor does the code");
-    assert_eq!(up.count("/token"), 0);
+    assert_eq!(up.count("/token"), 1);
 
-    // The token on the first.
+    // The token on the first, a refresh on the second, the MCP endpoint on all three; the
+    // foreign key opens neither token.
     let tokens = redeem(&first, &client_id, &code).await;
     assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
-    assert_eq!(tokens.json()["access_token"], "at-up-code-1");
+    let access = tokens.json()["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens.json()["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = refresh_with(&second, &client_id, &refresh).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text());
+    let newer = refreshed.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for replica in [&first, &second, &third] {
+        for token in [&access, &newer] {
+            assert_eq!(mcp_as(replica, token).await.status, StatusCode::OK);
+        }
+    }
+    assert_eq!(
+        mcp_as(&foreign, &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let res = refresh_with(&foreign, &foreign_client, &refresh).await;
+    assert_eq!(res.json()["error"], "invalid_grant");
 
     for p in [first, second, third, foreign] {
         p.stop().await;
@@ -127,12 +148,13 @@ async fn a_flipped_character_in_any_sealed_value_is_refused() {
     // The code.
     let back = browser.get(&at(&proxy, &callback)).await;
     let code = back.query("code").unwrap();
+    let redeemed = up.count("/token");
     for bad in tampered(&code) {
         let res = redeem(&proxy, &client_id, &bad).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST);
         assert_eq!(res.json()["error"], "invalid_grant");
     }
-    assert_eq!(up.count("/token"), 0);
+    assert_eq!(up.count("/token"), redeemed);
     // A value of one kind is not accepted as another: the code as a client id, the client id
     // as a state.
     let res = redeem(&proxy, &code, &code).await;
@@ -179,10 +201,11 @@ async fn an_expired_code_is_refused() {
     clock.advance(4 * 60 + 59);
     let (fresh, _) = code_for(&proxy, &client_id).await;
     clock.advance(1);
+    let redeemed = up.count("/token");
     let res = redeem(&proxy, &client_id, &code).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert_eq!(res.json()["error"], "invalid_grant");
-    assert_eq!(up.count("/token"), 0);
+    assert_eq!(up.count("/token"), redeemed);
     let res = redeem(&proxy, &client_id, &fresh).await;
     assert_eq!(
         res.status,

@@ -67,7 +67,7 @@ async fn whoami(user: AuthUser, reached: web::Data<AtomicUsize>) -> HttpResponse
         "permissions": user.permissions,
         "roles": user.roles,
         "iss": user.claims().get_str("iss"),
-        "access_token": user.access_token().secret(),
+        "access_token": user.bearer_token().secret(),
     }))
 }
 

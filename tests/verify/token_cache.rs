@@ -376,7 +376,7 @@ fn a_hit_does_not_allocate() {
     let mut hits = 0;
     for _ in 0..100 {
         if let Some(user) = cache.get(&token, T0) {
-            hits += usize::from(user.access_token().secret().len() == token.len());
+            hits += usize::from(user.bearer_token().secret().len() == token.len());
         }
     }
     let after = allocations();

@@ -140,7 +140,7 @@ impl GitHubMembership {
         };
         let req = api_client()
             .get(url)
-            .bearer_auth(user.access_token().secret())
+            .bearer_auth(user.upstream_access_token().secret())
             .insert_header((header::ACCEPT, ACCEPT))
             .insert_header(("X-GitHub-Api-Version", API_VERSION))
             .insert_header((header::USER_AGENT, self.user_agent.as_str()));

@@ -72,7 +72,10 @@ async fn authorize(
             e.redirect(&redirect, state.filter(|s| s.len() <= MAX_STATE), &cfg.base)
         }
         Err(e) => {
-            log::debug!("authorization request refused before approval: {e}");
+            log::debug!(
+                "authorization request refused before approval: {}",
+                Logged(&e.to_string())
+            );
             error_page(StatusCode::BAD_REQUEST, &e)
         }
     }

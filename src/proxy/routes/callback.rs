@@ -1,17 +1,27 @@
 //! `GET /oauth/callback`: the upstream sends the browser back here; the client gets its own
 //! sealed code, bound to its client id and redirect URI.
+//!
+//! In issued mode the upstream code is redeemed here, not at `/token`: the callback is the
+//! last step the user's browser sees, so the verified and mapped user is known while the
+//! proxy can still answer the user: a user the access policy refuses gets the access-denied
+//! page and the client no code; a token the verifier refuses goes back to the client as an
+//! RFC 6749 §4.1.2.1 error redirect. The code handed to the client then carries what `/token` needs:
+//! the upstream tokens and the verified user, sealed and compressed.
 
 use actix_web::{http::StatusCode, HttpRequest, HttpResponse};
 use url::Url;
 
-use super::{error_page, Params, State};
-use crate::logged::Logged;
+use super::{error_page, Params, ProxyState, State};
 use crate::proxy::{
+    config::{ResourceForwarding, TokenMode},
     cookies,
     error::{redirect_with, OAuthError},
+    issued,
     seal::MAX_SEALED_BYTES,
-    state::{BindingNonce, Code, Transaction},
+    state::{random_id, BindingNonce, Code, Transaction, UpstreamGrant},
+    upstream::ProviderAnswer,
 };
+use crate::{logged::Logged, secret::AccessToken, AuthUser};
 
 pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     let cfg = &state.cfg;
@@ -100,20 +110,48 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
             &cfg.base,
         );
     };
+    let (upstream_code, grant) = match (cfg.token_mode, txn.upstream_verifier.as_deref()) {
+        (TokenMode::Passthrough, _) => (Some(upstream_code.to_owned()), None),
+        (_, Some(verifier)) => match sign_in(&state, upstream_code, verifier).await {
+            Ok((grant, user)) => {
+                // Who may use the server: a refused user is told so here, in the browser, and
+                // the client gets no code at all.
+                if let Err(page) = cfg.admit(&user).await {
+                    log::info!(
+                        "sign-in of user {} refused by the access policy",
+                        Logged(&user.user_id)
+                    );
+                    return page;
+                }
+                (None, Some(grant))
+            }
+            Err(e) => {
+                log::debug!("sign-in refused at the callback: {e}");
+                return e.redirect(&redirect, client_state, &cfg.base);
+            }
+        },
+        // Sealed before a switch to issued mode: the upstream has the client's challenge.
+        (_, None) => {
+            return OAuthError::InvalidRequest("this sign-in has expired: start again".into())
+                .redirect(&redirect, client_state, &cfg.base)
+        }
+    };
     let code = Code {
-        upstream_code: upstream_code.to_owned(),
+        upstream_code,
+        grant,
         client: txn.client,
         redirect_uri: txn.redirect_uri.clone(),
         redirect_uri_sent: txn.redirect_uri_sent,
         code_challenge: txn.code_challenge,
+        id: random_id(),
     };
     match cfg.sealer.seal(&code) {
         // A code that `/token` would refuse as too long to open is not handed out: the client
         // gets a clear error now rather than `invalid_grant` later.
         Ok(sealed) if sealed.len() > MAX_SEALED_BYTES => {
             log::warn!(
-                "the upstream code ({} bytes) is too long to seal into a client code",
-                upstream_code.len()
+                "the upstream code or tokens are too long to seal into a client code ({} bytes)",
+                sealed.len()
             );
             OAuthError::ServerError("the identity provider's code is too long".into()).redirect(
                 &redirect,
@@ -135,6 +173,66 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
             &cfg.base,
         ),
     }
+}
+
+/// Redeems `upstream_code` with the proxy's PKCE `verifier`, verifies the upstream access
+/// token with the configured verifier, and maps the user: what the client's code will carry.
+async fn sign_in(
+    state: &ProxyState,
+    upstream_code: &str,
+    verifier: &str,
+) -> Result<(UpstreamGrant, AuthUser), OAuthError> {
+    let cfg = &state.cfg;
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", upstream_code),
+        ("redirect_uri", cfg.callback.as_str()),
+        ("code_verifier", verifier),
+    ];
+    if cfg.resource_forwarding == ResourceForwarding::AsIs {
+        form.push(("resource", &cfg.resource));
+    }
+    let (tokens, _) = state
+        .upstream
+        .post_form(cfg, &cfg.token_endpoint, form)
+        .await?
+        .into_tokens(cfg.clock.now())
+        .map_err(|e| match e {
+            // The client did nothing wrong: its user signed in, the proxy could not finish.
+            OAuthError::InvalidGrant(_) => {
+                OAuthError::ServerError("the identity provider refused to redeem its code".into())
+            }
+            other => other,
+        })?;
+    let (claims, user) = cfg
+        .upstream_check
+        .verify(&tokens.access_token)
+        .await
+        .map_err(|e| {
+            if e.is_unavailable() {
+                log::error!("cannot verify the upstream access token: {e}");
+                OAuthError::Unavailable("the identity provider could not be reached".into())
+            } else {
+                log::warn!("the upstream access token of a sign-in was refused: {e}");
+                OAuthError::AccessDenied(
+                    "the identity provider's token is not accepted by this server".into(),
+                )
+            }
+        })?;
+    // The user as the access policy sees it at /mcp: the provider's token is the upstream one.
+    let admitted = AuthUser::new(
+        user.clone(),
+        claims.clone(),
+        AccessToken::new(tokens.access_token.as_str()),
+    );
+    let grant = UpstreamGrant {
+        identity: issued::identity(&claims, user, &tokens.access_token),
+        tokens,
+        // The scopes the user approved on the consent page; the provider's own spelling of
+        // them stays in the claims.
+        scopes: cfg.scopes.clone(),
+    };
+    Ok((grant, admitted))
 }
 
 /// RFC 6749 §4.1.2.1: `error` and `error_description` are %x20-21 / %x23-5B / %x5D-7E.

@@ -32,7 +32,7 @@ pub(crate) async fn authorization_server(state: State) -> HttpResponse {
         doc["token_endpoint_auth_methods_supported"] =
             json!(["none", "client_secret_basic", "client_secret_post"]);
     }
-    if cfg.revocation_endpoint.is_some() {
+    if cfg.serves_revocation() {
         doc["revocation_endpoint"] = Value::String(format!("{base}/revoke"));
         // /revoke authenticates a client exactly as /token does: a client given a secret
         // must send it there too.

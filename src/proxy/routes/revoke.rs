@@ -1,10 +1,23 @@
-//! `POST /revoke` (RFC 7009): passed to the upstream revocation endpoint with the proxy's
-//! credentials. Served only when a revocation endpoint is configured.
+//! `POST /revoke` (RFC 7009).
+//!
+//! In issued mode the proxy revokes its own tokens: a refresh token is recorded as used (and
+//! its upstream refresh token revoked upstream when a revocation endpoint is configured); an
+//! access token leaves this instance's token cache and is refused here until it expires. Both
+//! records live in the [`ReplayGuard`](crate::proxy::ReplayGuard): per instance with the
+//! built-in one. A token that is not one of the client's own is answered 200 and nothing is
+//! forwarded (RFC 7009 §2.2). In passthrough mode the request goes to the upstream revocation
+//! endpoint with the proxy's credentials; it is served then only when one is configured.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{read_body, Params, State};
-use crate::proxy::{clients, error::OAuthError, upstream::ProviderAnswer};
+use super::{read_body, Params, ProxyState, State};
+use crate::proxy::{
+    clients,
+    config::TokenMode,
+    error::{no_store, OAuthError},
+    state::{ClientBinding, IssuedAccess, IssuedRefresh, REFRESH_TTL},
+    upstream::ProviderAnswer,
+};
 
 pub(crate) async fn revoke(
     state: State,
@@ -12,17 +25,12 @@ pub(crate) async fn revoke(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let cfg = &state.cfg;
-    let Some(endpoint) = &cfg.revocation_endpoint else {
-        return Err(OAuthError::InvalidRequest(
-            "revocation is not supported".into(),
-        ));
-    };
     let body = read_body(payload)
         .await
         .map_err(|e| OAuthError::InvalidRequest(e.into()))?;
     let params = Params::parse(&body);
     params.check_repeated(&[])?;
-    if let Err(refusal) = clients::authenticate(
+    let client = match clients::authenticate(
         cfg,
         &req,
         params.get("client_id"),
@@ -30,18 +38,63 @@ pub(crate) async fn revoke(
     )
     .await
     {
-        return refusal.answer();
-    }
+        Ok(client) => client,
+        Err(refusal) => return refusal.answer(),
+    };
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::InvalidRequest("`token` is required".into()))?;
-    let mut form = vec![("token", token)];
-    if let Some(hint) = params.get("token_type_hint") {
-        form.push(("token_type_hint", hint));
+    match (cfg.token_mode, &cfg.revocation_endpoint) {
+        (TokenMode::Passthrough, Some(endpoint)) => {
+            let mut form = vec![("token", token)];
+            if let Some(hint) = params.get("token_type_hint") {
+                form.push(("token_type_hint", hint));
+            }
+            state
+                .upstream
+                .post_form(cfg, endpoint, form)
+                .await?
+                .into_revocation_response()
+        }
+        (TokenMode::Passthrough, None) => Err(OAuthError::InvalidRequest(
+            "revocation is not supported".into(),
+        )),
+        _ => revoke_issued(&state, token, &client.binding).await,
     }
-    state
-        .upstream
-        .post_form(cfg, endpoint, form)
-        .await?
-        .into_revocation_response()
+}
+
+async fn revoke_issued(
+    state: &ProxyState,
+    token: &str,
+    client: &ClientBinding,
+) -> Result<HttpResponse, OAuthError> {
+    let cfg = &state.cfg;
+    let now = cfg.clock.now();
+    if let Ok(refresh) = cfg.sealer.open::<IssuedRefresh>(token) {
+        if refresh.client == *client {
+            let until = now.saturating_add(REFRESH_TTL.as_secs());
+            cfg.replay.first_use(&refresh.id, until, now).await;
+            if let (Some(endpoint), Some(upstream)) =
+                (&cfg.revocation_endpoint, &refresh.upstream_refresh_token)
+            {
+                let form = vec![
+                    ("token", upstream.as_str()),
+                    ("token_type_hint", "refresh_token"),
+                ];
+                return state
+                    .upstream
+                    .post_form(cfg, endpoint, form)
+                    .await?
+                    .into_revocation_response();
+            }
+        }
+    } else if let Ok(access) = cfg.sealer.open::<IssuedAccess>(token) {
+        if access.client == *client && access.aud == cfg.resource {
+            cfg.replay.first_use(&access.id, access.exp, now).await;
+            cfg.protected.require_auth().evict(token);
+        }
+    }
+    let mut res = HttpResponse::Ok();
+    no_store(&mut res);
+    Ok(res.finish())
 }

@@ -1,15 +1,27 @@
-//! `POST /token`: opens the sealed code, checks what it is bound to, and forwards the grant to
-//! the upstream with the proxy's credentials; refresh tokens pass through the same way.
+//! `POST /token`: opens the sealed code or refresh token and checks what it is bound to.
+//!
+//! In issued mode (the default) it answers the proxy's own tokens: the code carries what the
+//! callback obtained and verified upstream, and a refresh goes upstream with the upstream
+//! refresh token sealed inside the client's. In passthrough mode the grant is forwarded to
+//! the upstream with the proxy's credentials and its answer passed on.
+
+use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use serde_json::{json, Value};
 
-use super::{read_body, Params, State};
+use super::{read_body, Params, ProxyState, State};
 use crate::proxy::{
     clients,
-    config::{ProxyConfig, ResourceForwarding},
-    error::OAuthError,
-    state::{ClientBinding, Code},
+    config::{ProxyConfig, ResourceForwarding, TokenMode},
+    error::{no_store, OAuthError},
+    issued,
+    seal::{Sealed, MAX_SEALED_BYTES},
+    state::{
+        random_id, CarriedToken, ClientBinding, Code, Identity, IssuedAccess, IssuedRefresh,
+        UpstreamTokens, REFRESH_TTL,
+    },
     upstream::ProviderAnswer,
 };
 
@@ -46,15 +58,54 @@ pub(crate) async fn token(
     // RFC 8707 §2.2: the token request names the same resource as the authorization request.
     cfg.check_resource(params.get("resource"))?;
 
+    match cfg.token_mode {
+        TokenMode::Passthrough => passthrough(&state, &params, grant_type, &client.binding).await,
+        _ if grant_type == "authorization_code" => {
+            let code = redeem(cfg, &params, &client.binding)?;
+            let Some(grant) = code.grant else {
+                return Err(OAuthError::InvalidGrant(
+                    "the code is invalid or has expired".into(),
+                ));
+            };
+            let now = cfg.clock.now();
+            let until = now.saturating_add(Code::TTL.map_or(0, |ttl| ttl.as_secs()));
+            if !cfg.replay.first_use(&code.id, until, now).await {
+                return Err(OAuthError::InvalidGrant("the code was used already".into()));
+            }
+            issue(
+                cfg,
+                &client.binding,
+                grant.scopes,
+                grant.identity,
+                grant.tokens,
+            )
+        }
+        _ => refresh(&state, &params, &client.binding).await,
+    }
+}
+
+/// Passthrough mode: the grant goes upstream with the proxy's credentials, and the upstream's
+/// answer comes back as it is.
+async fn passthrough(
+    state: &ProxyState,
+    params: &Params,
+    grant_type: &str,
+    client: &ClientBinding,
+) -> Result<HttpResponse, OAuthError> {
+    let cfg = &state.cfg;
     let mut form: Vec<(&str, &str)> = Vec::new();
     let code: Code;
+    let upstream_code: String;
     match grant_type {
         "authorization_code" => {
-            code = redeem(cfg, &params, &client.binding)?;
+            code = redeem(cfg, params, client)?;
+            upstream_code = code.upstream_code.ok_or_else(|| {
+                OAuthError::InvalidGrant("the code is invalid or has expired".into())
+            })?;
             let verifier = params.get("code_verifier").unwrap_or_default();
             form.extend([
                 ("grant_type", "authorization_code"),
-                ("code", code.upstream_code.as_str()),
+                ("code", upstream_code.as_str()),
                 ("redirect_uri", cfg.callback.as_str()),
                 ("code_verifier", verifier),
             ]);
@@ -77,6 +128,182 @@ pub(crate) async fn token(
         .post_form(cfg, &cfg.token_endpoint, form)
         .await?
         .into_token_response()
+}
+
+/// The refresh grant in issued mode: the refresh token is the client's own, for this resource,
+/// used once; the upstream is refreshed (or its access token verified again when it issued no
+/// refresh token), the user mapped again, and a new pair answered.
+async fn refresh(
+    state: &ProxyState,
+    params: &Params,
+    client: &ClientBinding,
+) -> Result<HttpResponse, OAuthError> {
+    let cfg = &state.cfg;
+    let sealed = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::InvalidRequest("`refresh_token` is required".into()))?;
+    let refresh = cfg.sealer.open::<IssuedRefresh>(sealed).map_err(|e| {
+        log::debug!("refresh token refused: {e}");
+        OAuthError::InvalidGrant("the refresh token is invalid or has expired".into())
+    })?;
+    if refresh.client != *client {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token was issued to another client".into(),
+        ));
+    }
+    if refresh.resource != cfg.resource {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token was issued for another resource".into(),
+        ));
+    }
+    // RFC 6749 §6: a narrower set of the scopes granted, or all of them.
+    let scopes = match params.get("scope") {
+        None => refresh.scopes.clone(),
+        Some(asked) => {
+            let asked: Vec<String> = asked
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if asked.iter().any(|s| !refresh.scopes.contains(s)) {
+                return Err(OAuthError::InvalidScope(
+                    "a scope was not granted to this refresh token".into(),
+                ));
+            }
+            asked
+        }
+    };
+    let now = cfg.clock.now();
+    if !cfg
+        .replay
+        .first_use(&refresh.id, now.saturating_add(REFRESH_TTL.as_secs()), now)
+        .await
+    {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token was used already".into(),
+        ));
+    }
+    let tokens = match (
+        refresh.upstream_refresh_token,
+        refresh.upstream_access_token,
+    ) {
+        (Some(upstream_refresh), _) => {
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", upstream_refresh.as_str()),
+            ];
+            if cfg.resource_forwarding == ResourceForwarding::AsIs {
+                form.push(("resource", &cfg.resource));
+            }
+            let (mut tokens, _) = state
+                .upstream
+                .post_form(cfg, &cfg.token_endpoint, form)
+                .await?
+                .into_tokens(now)?;
+            // A provider that does not rotate its refresh tokens keeps the one it issued.
+            tokens.refresh_token.get_or_insert(upstream_refresh);
+            tokens
+        }
+        (None, Some(access_token)) => UpstreamTokens {
+            access_token,
+            refresh_token: None,
+            expires_at: None,
+        },
+        (None, None) => {
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token is invalid or has expired".into(),
+            ))
+        }
+    };
+    let (claims, user) = cfg
+        .upstream_check
+        .verify(&tokens.access_token)
+        .await
+        .map_err(|e| {
+            if e.is_unavailable() {
+                log::error!("cannot verify the upstream access token: {e}");
+                OAuthError::Unavailable("the identity provider could not be reached".into())
+            } else {
+                log::debug!("the upstream access token of a refresh was refused: {e}");
+                OAuthError::InvalidGrant(
+                    "the identity provider no longer accepts this sign-in".into(),
+                )
+            }
+        })?;
+    let identity = issued::identity(&claims, user, &tokens.access_token);
+    issue(cfg, client, scopes, identity, tokens)
+}
+
+/// The proxy's answer: an access token for this resource that lives as long as the upstream
+/// token does, capped by `access_token_ttl`, and a refresh token bound to the client.
+fn issue(
+    cfg: &ProxyConfig,
+    client: &ClientBinding,
+    scopes: Vec<String>,
+    identity: Identity,
+    tokens: UpstreamTokens,
+) -> Result<HttpResponse, OAuthError> {
+    let now = cfg.clock.now();
+    let cap = cfg.access_token_ttl.as_secs();
+    let lifetime = tokens
+        .expires_at
+        .or(identity.exp)
+        .map_or(cap, |exp| exp.saturating_sub(now).min(cap));
+    if lifetime == 0 {
+        return Err(OAuthError::InvalidGrant(
+            "the identity provider's token has expired".into(),
+        ));
+    }
+    let seal_failed = |_| OAuthError::ServerError("the token could not be sealed".into());
+    let scope = scopes.join(" ");
+    let refresh = IssuedRefresh {
+        client: client.clone(),
+        scopes: scopes.clone(),
+        resource: cfg.resource.clone(),
+        upstream_access_token: tokens
+            .refresh_token
+            .is_none()
+            .then(|| tokens.access_token.clone()),
+        upstream_refresh_token: tokens.refresh_token,
+        id: random_id(),
+    };
+    let access = IssuedAccess {
+        iss: cfg.base.clone(),
+        aud: cfg.resource.clone(),
+        client: client.clone(),
+        scopes,
+        identity,
+        upstream_access_token: CarriedToken::of(&tokens.access_token),
+        iat: now,
+        exp: now.saturating_add(lifetime),
+        id: random_id(),
+    };
+    let access_token = cfg
+        .sealer
+        .seal_for(&access, Duration::from_secs(lifetime))
+        .map_err(seal_failed)?;
+    if access_token.len() > MAX_SEALED_BYTES {
+        log::warn!(
+            "an issued access token would be {} bytes, too long to open: the upstream token \
+             or the claims are too large",
+            access_token.len()
+        );
+        return Err(OAuthError::ServerError(
+            "the identity provider's token is too large to carry".into(),
+        ));
+    }
+    let mut doc = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "scope": scope,
+    });
+    if cfg.grant_types.iter().any(|g| g == "refresh_token") {
+        doc["refresh_token"] = Value::String(cfg.sealer.seal(&refresh).map_err(seal_failed)?);
+    }
+    let mut res = HttpResponse::Ok();
+    no_store(&mut res);
+    Ok(res.json(doc))
 }
 
 /// Opens the code and checks it against this request: same client, same redirect URI, and a

@@ -1,0 +1,141 @@
+//! One-time use of the values the proxy hands out: codes, refresh tokens, and the access
+//! tokens revoked at `/revoke`.
+//!
+//! Every such value carries a random id inside its seal. The [`ReplayGuard`] records an id when
+//! the value is used; a second use finds the record and is refused. The proxy keeps no other
+//! state, so this is the one place where "stateless" meets "single use": the built-in
+//! [`MemoryReplayGuard`] remembers ids in this process only, which makes a code or refresh
+//! token single-use **per instance**. Behind a load balancer, a replay that reaches another
+//! replica is not caught by it; plug a shared store in with
+//! [`OAuthProxyBuilder::replay_guard`](super::OAuthProxyBuilder::replay_guard) to close that.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Mutex, PoisonError},
+};
+
+use futures::future::{ready, LocalBoxFuture};
+
+/// Records the ids of values that may be used once (codes, refresh tokens) and of revoked
+/// access tokens, each until the value expires anyway.
+///
+/// Object-safe and asynchronous, so a store shared by every replica (Redis, a database) can
+/// implement it; the futures are local, as everything on an actix worker is.
+pub trait ReplayGuard: Send + Sync + 'static {
+    /// Records `id` until `expires_at` (seconds since the epoch) and answers `true` when it
+    /// was not recorded before: the caller may go on. `false`: a replay, refuse it.
+    fn first_use<'a>(&'a self, id: &'a str, expires_at: u64, now: u64) -> LocalBoxFuture<'a, bool>;
+
+    /// Whether `id` is recorded (and its record not yet expired at `now`).
+    fn is_used<'a>(&'a self, id: &'a str, now: u64) -> LocalBoxFuture<'a, bool>;
+}
+
+/// The built-in [`ReplayGuard`]: a bounded map in this process's memory.
+///
+/// Per instance: a restart forgets every record, and another replica has records of its own.
+/// When the map is full, expired records are dropped first, then the record that expires
+/// soonest; size the capacity above the number of codes, refresh tokens and revocations one
+/// instance sees within a refresh-token lifetime.
+pub struct MemoryReplayGuard {
+    entries: Mutex<HashMap<String, u64>>,
+    capacity: usize,
+}
+
+impl MemoryReplayGuard {
+    /// The capacity of the guard a proxy gets by default.
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
+    /// A guard holding at most `capacity` records (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn record(&self, id: &str, expires_at: u64, now: u64) -> bool {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.get(id).is_some_and(|&exp| exp > now) {
+            return false;
+        }
+        if entries.len() >= self.capacity && !entries.contains_key(id) {
+            entries.retain(|_, &mut exp| exp > now);
+            if entries.len() >= self.capacity {
+                let soonest = entries
+                    .iter()
+                    .min_by_key(|(_, &exp)| exp)
+                    .map(|(k, _)| k.clone());
+                if let Some(key) = soonest {
+                    entries.remove(&key);
+                }
+            }
+        }
+        entries.insert(id.to_owned(), expires_at);
+        true
+    }
+
+    fn recorded(&self, id: &str, now: u64) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.get(id).is_some_and(|&exp| exp > now)
+    }
+}
+
+impl Default for MemoryReplayGuard {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY)
+    }
+}
+
+impl fmt::Debug for MemoryReplayGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("MemoryReplayGuard")
+            .field("capacity", &self.capacity)
+            .field("len", &len)
+            .finish()
+    }
+}
+
+impl ReplayGuard for MemoryReplayGuard {
+    fn first_use<'a>(&'a self, id: &'a str, expires_at: u64, now: u64) -> LocalBoxFuture<'a, bool> {
+        Box::pin(ready(self.record(id, expires_at, now)))
+    }
+
+    fn is_used<'a>(&'a self, id: &'a str, now: u64) -> LocalBoxFuture<'a, bool> {
+        Box::pin(ready(self.recorded(id, now)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_used_once_until_its_record_expires() {
+        let g = MemoryReplayGuard::new(10);
+        assert!(g.record("a", 100, 0));
+        assert!(!g.record("a", 100, 50));
+        assert!(g.recorded("a", 99) && !g.recorded("a", 100));
+        assert!(
+            g.record("a", 200, 100),
+            "an expired record no longer counts"
+        );
+    }
+
+    #[test]
+    fn a_full_guard_drops_expired_records_then_the_soonest() {
+        let g = MemoryReplayGuard::new(2);
+        assert!(g.record("a", 10, 0));
+        assert!(g.record("b", 30, 0));
+        assert!(g.record("c", 20, 15), "a (expired) made room");
+        assert!(g.recorded("b", 15) && g.recorded("c", 15) && !g.recorded("a", 5));
+        assert!(g.record("d", 40, 16));
+        assert!(!g.recorded("c", 16), "the soonest to expire went");
+        assert!(g.recorded("b", 16) && g.recorded("d", 16));
+    }
+}
