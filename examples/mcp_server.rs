@@ -24,9 +24,13 @@
 //! | `PORT` | where to listen, on 127.0.0.1 | 8080 |
 //! | `PUBLIC_URL` | the URL clients use (https off loopback) | `http://127.0.0.1:$PORT` |
 //! | `OAUTH_PROXY_KEY` | base64url, >= 32 bytes; comma-separated to rotate (first seals) | random |
+//! | `ALLOWED_EMAILS`, `ALLOWED_DOMAINS` | who may sign in (verified addresses only), as in the provider examples (`examples/common/mod.rs`) | anyone the provider signs in |
 //! | `RUST_LOG` | env_logger filter | `info` |
 
 use std::{env, error::Error, sync::Arc};
+
+// The access policy from the environment, shared with the provider examples.
+mod common;
 
 use actix_mcp_oauth::{
     forward_auth_user, http::ProviderMetadata, proxy::ClientDocuments, AuthUser, JwksVerifier,
@@ -153,7 +157,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         Err(_) => return Err("UPSTREAM_AUDIENCE is required (or UPSTREAM_ANY_AUDIENCE=1)".into()),
     }
     .build()?;
-    let proxy = OAuthProxy::from_metadata(&provider)
+    let proxy = common::Access::from_env()?
+        .apply(OAuthProxy::from_metadata(&provider))?
         .public_url(public_url.as_str())
         .client_id(client_id)
         .client_secret(client_secret)
