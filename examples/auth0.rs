@@ -16,7 +16,7 @@
 //!
 //! Who may sign in: `AUTH0_PERMISSION` (users granted this permission of the API, through a
 //! role), or `ALLOWED_EMAILS` / `ALLOWED_DOMAINS` if an Action adds `email` and
-//! `email_verified` to the access token. `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
+//! `email_verified` to the access token. `BIND`, `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
 
 mod common;
 

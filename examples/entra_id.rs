@@ -17,7 +17,8 @@
 //! Who may sign in: a single-tenant app admits only its tenant's users (and, with "Assignment
 //! required" in Enterprise applications, only those assigned). For a multi-tenant app,
 //! `ENTRA_TENANTS` lists the tenant ids admitted. Entra's `email` claim is not verified, so the
-//! email rules admit no one here. `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
+//! email rules would admit no one: with `ALLOWED_EMAILS` or `ALLOWED_DOMAINS` set, the example
+//! refuses to start. `BIND`, `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
 //!
 //! Tokens for Microsoft Graph cannot be verified by anyone but Graph, which is why the app
 //! requests a scope of its own API.
@@ -32,6 +33,15 @@ async fn main() -> common::Result<()> {
     let access = common::Access::from_env()?.rule("ENTRA_TENANTS", |policy, tenants| {
         Ok(policy.allow_entra_tenants(tenants))
     })?;
+    // Entra's `email` (an optional claim) is whatever the directory holds, never marked
+    // verified: an email rule would admit no one, so say so rather than refuse everyone.
+    if access.has_email_rule() {
+        return Err(
+            "ALLOWED_EMAILS and ALLOWED_DOMAINS admit no one with Entra ID (its email \
+                    claim is not verified): use ENTRA_TENANTS, or app assignment in Entra"
+                .into(),
+        );
+    }
     let builder = providers::entra_id(common::env("ENTRA_TENANT")?)
         .client(
             common::env("ENTRA_CLIENT_ID")?,

@@ -14,7 +14,7 @@
 //! Who may sign in: `ALLOWED_EMAILS`, `ALLOWED_DOMAINS` (the primary verified address),
 //! `GITHUB_ORG` (members of these organisations) and `GITHUB_TEAM` (`org/team-slug`: members of
 //! these teams). A membership rule makes the proxy ask for `read:org`; an organisation with
-//! OAuth app access restrictions must approve the app first. `PORT`, `PUBLIC_URL`: see
+//! OAuth app access restrictions must approve the app first. `BIND`, `PORT`, `PUBLIC_URL`: see
 //! `examples/common/mod.rs`.
 //!
 //! OAuth apps issue no refresh tokens: their access tokens live until the user revokes them.
@@ -49,5 +49,8 @@ async fn main() -> common::Result<()> {
             }
             Ok(policy)
         })?;
+    // The public profile address is unverified: ask for the primary verified one only when
+    // an email rule needs it (one more call to GitHub per new token).
+    let github = github.verified_email(access.has_email_rule());
     common::serve(github.builder()?, access).await
 }

@@ -8,12 +8,15 @@
 //!
 //! ```text
 //! GOOGLE_CLIENT_ID=...apps.googleusercontent.com GOOGLE_CLIENT_SECRET=... \
-//! ALLOWED_DOMAINS=example.com PROXY_KEY=$(openssl rand -base64 32 | tr '+/' '-_') \
+//! GOOGLE_HOSTED_DOMAINS=example.com PROXY_KEY=$(openssl rand -base64 32 | tr '+/' '-_') \
 //!     cargo run --example google --features rmcp
 //! ```
 //!
-//! Who may sign in: `ALLOWED_EMAILS`, `ALLOWED_DOMAINS`, and `GOOGLE_HOSTED_DOMAINS` (Google
-//! Workspace domains, the `hd` claim). `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
+//! Who may sign in: for a Google Workspace, `GOOGLE_HOSTED_DOMAINS` (its domains, the `hd`
+//! claim Google sets on Workspace accounts only). `ALLOWED_EMAILS` and `ALLOWED_DOMAINS` count
+//! an address only where Google is authoritative for it: `@gmail.com`, or the account's own
+//! Workspace domain (a personal Google account made for `ada@example.com` is not admitted by
+//! `ALLOWED_DOMAINS=example.com`). `BIND`, `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
 
 mod common;
 

@@ -15,7 +15,7 @@
 //!
 //! Who may sign in: `KEYCLOAK_ROLE` (users with one of these realm roles, or `client:role`
 //! client roles), `ALLOWED_EMAILS`, `ALLOWED_DOMAINS` (Keycloak marks verified addresses).
-//! `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
+//! `BIND`, `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
 
 mod common;
 

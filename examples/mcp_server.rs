@@ -30,11 +30,15 @@
 //! | `CIMD_EXTRA_ROOT_CERT` | a PEM file of a CA trusted for document fetches (a local test CA) | unset |
 //! | `TOKEN_MODE` | `issued` (the proxy's own tokens) or `passthrough` (the provider's; not MCP-conformant) | `issued` |
 //! | `ACCEPT_UPSTREAM_TOKENS` | `1`: also accept provider tokens at `/mcp` (load tests that mint their own) | off |
+//! | `ALLOWED_EMAILS`, `ALLOWED_DOMAINS` | who may sign in (verified addresses only), as in the provider examples (`examples/common/mod.rs`) | anyone the provider signs in |
 //! | `RUST_LOG` | env_logger filter | `info` |
 //! | `MCP_STATELESS` | `1`: no sessions, every `POST` answered with plain JSON | `0` (sessions, SSE) |
 //! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/protected`, the baselines of `benches/load.sh` | `0` |
 
 use std::{env, error::Error, sync::Arc};
+
+// The access policy from the environment, shared with the provider examples.
+mod common;
 
 use actix_mcp_oauth::{
     forward_auth_user,
@@ -216,7 +220,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         Err(_) => return Err("UPSTREAM_AUDIENCE is required (or UPSTREAM_ANY_AUDIENCE=1)".into()),
     }
     .build()?;
-    let proxy = OAuthProxy::from_metadata(&provider)
+    let proxy = common::Access::from_env()?
+        .apply(OAuthProxy::from_metadata(&provider))?
         .public_url(public_url.as_str())
         .client_id(client_id)
         .client_secret(client_secret)

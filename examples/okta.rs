@@ -15,7 +15,7 @@
 //!
 //! Who may sign in: the users assigned to the app in Okta, narrowed by `ALLOWED_EMAILS` or
 //! `ALLOWED_DOMAINS` only if the authorization server puts `email` and `email_verified` in its
-//! access tokens (Security → API → Claims). `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
+//! access tokens (Security → API → Claims). `BIND`, `PORT`, `PUBLIC_URL`: see `examples/common/mod.rs`.
 
 mod common;
 

@@ -6,10 +6,10 @@
 //!
 //! | rule | admits a user whose verified token has |
 //! |---|---|
-//! | [`allow_emails`](AccessPolicyBuilder::allow_emails) | `email` in the list (ASCII case ignored) and `email_verified: true` |
-//! | [`allow_email_domains`](AccessPolicyBuilder::allow_email_domains) | `email` `@` a listed domain (exactly, not its subdomains) and `email_verified: true` |
-//! | [`allow_google_hosted_domains`](AccessPolicyBuilder::allow_google_hosted_domains) | `hd`, the Google Workspace domain of the account, in the list |
-//! | [`allow_entra_tenants`](AccessPolicyBuilder::allow_entra_tenants) | `tid`, the Entra ID tenant, in the list |
+//! | [`allow_emails`](AccessPolicyBuilder::allow_emails) | a [verified email](verified_email) in the list (ASCII case ignored) |
+//! | [`allow_email_domains`](AccessPolicyBuilder::allow_email_domains) | a [verified email](verified_email) `@` a listed domain (exactly, not its subdomains) |
+//! | [`allow_google_hosted_domains`](AccessPolicyBuilder::allow_google_hosted_domains) | `hd`, the Google Workspace domain of the account, in the list, in claims Google issued (`iss` is `https://accounts.google.com`) |
+//! | [`allow_entra_tenants`](AccessPolicyBuilder::allow_entra_tenants) | `tid`, the Entra ID tenant, in the list, with the issuer of that tenant (`https://login.microsoftonline.com/{tid}/v2.0` or `https://sts.windows.net/{tid}/`) |
 //! | [`allow_if`](AccessPolicyBuilder::allow_if) | whatever your function says of the [`AuthUser`] |
 //! | [`allow`](AccessPolicyBuilder::allow) | whatever an [`AccessCheck`] answers, such as GitHub organisation or team membership ([`GitHub::org_members`](crate::providers::GitHub::org_members), [`GitHub::team_members`](crate::providers::GitHub::team_members)) |
 //!
@@ -17,6 +17,14 @@
 //! address into an account at most providers. Google (token-info), GitHub (the primary verified
 //! address) and Keycloak say `email_verified`; Okta and Auth0 access tokens carry no email
 //! unless you add the claims; Entra ID's `email` is not verified, use the tenant rule there.
+//! Even a verified address says only that its owner once read mail sent to it; see
+//! [`verified_email`] for why a Google address counts only for `@gmail.com` and the account's
+//! own Workspace domain, and prefer the hosted-domain rule for a Google Workspace.
+//!
+//! The claims a rule reads are trusted only from the provider that defines them: `hd` from
+//! Google, `tid` from Entra ID's issuer for that tenant. Another provider's token that happens
+//! to carry an `hd` or a `tid` (a custom claim anyone with admin rights there can add) is not
+//! admitted by those rules.
 //!
 //! # Where it applies
 //! - [`RequireAuth::access_policy`](crate::RequireAuth::access_policy) (and the same setter of
@@ -26,8 +34,9 @@
 //!   `{"error":"access_denied",...}` and no `WWW-Authenticate` challenge (signing in again
 //!   would not help, so a client should not try). Because the check runs per request, a token
 //!   issued before the policy changed is refused once the server runs with the new policy.
-//! - The proxy applies it at sign-in as well, so a refused user gets a page saying so and the
-//!   MCP client gets no code.
+//! - The proxy applies it at sign-in as well: a refused user gets the access-denied page at
+//!   the callback (`/oauth/callback`) and the MCP client gets no authorization code, so no
+//!   token.
 //!
 //! A rule that must ask someone (GitHub membership) and cannot get an answer makes the
 //! request fail with `503` (`temporarily_unavailable`) unless another rule admits the user:
@@ -121,6 +130,16 @@ impl AccessPolicy {
         scopes
     }
 
+    /// Whether the policy has an email rule ([`allow_emails`](AccessPolicyBuilder::allow_emails)
+    /// or [`allow_email_domains`](AccessPolicyBuilder::allow_email_domains)), which needs a
+    /// verified address: the GitHub preset then should ask for it
+    /// ([`GitHub::verified_email`](crate::providers::GitHub::verified_email)).
+    pub fn has_email_rule(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| matches!(rule, Rule::Emails(_) | Rule::EmailDomains(_)))
+    }
+
     /// Whether `user` may use the server: the rules that need no call first, then the checks in
     /// the order given, stopping at the first that admits.
     pub(crate) async fn check(&self, user: &AuthUser) -> Result<(), AccessRefusal> {
@@ -175,7 +194,6 @@ impl fmt::Debug for Rule {
 impl Rule {
     /// Whether this rule admits `user` without asking anyone (`false` for a [`Rule::Check`]).
     fn admits_now(&self, user: &AuthUser) -> bool {
-        let claims = user.claims();
         let listed = |list: &[String], value: Option<&str>| {
             value.is_some_and(|v| list.iter().any(|item| item.eq_ignore_ascii_case(v)))
         };
@@ -187,24 +205,102 @@ impl Rule {
                     .map(|p| p.1);
                 listed(list, domain)
             }
-            Rule::HostedDomains(list) => listed(list, claims.get_str("hd")),
-            Rule::Tenants(list) => listed(list, claims.get_str("tid")),
+            Rule::HostedDomains(list) => listed(list, google_hosted_domain(user)),
+            Rule::Tenants(list) => listed(list, entra_tenant(user)),
             Rule::Predicate(f) => f(user),
             Rule::Check(_) => false,
         }
     }
 }
 
-/// The token's `email`, when the provider says it verified it (`email_verified` is `true`, or
-/// the string `"true"` as some providers write it).
-fn verified_email(user: &AuthUser) -> Option<&str> {
+/// Google's issuer, as its ID tokens and the Google preset's token-info claims name it (Google
+/// documents both spellings).
+const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
+
+/// The Entra ID authority hosts whose v2.0 issuer is `https://{host}/{tid}/v2.0` (the public
+/// cloud, US Government, China), and the v1.0 token issuers `https://{host}/{tid}/`.
+const ENTRA_V2_HOSTS: [&str; 3] = [
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+];
+const ENTRA_V1_HOSTS: [&str; 2] = ["sts.windows.net", "sts.chinacloudapi.cn"];
+
+fn is_google(user: &AuthUser) -> bool {
+    user.claims()
+        .get_str("iss")
+        .is_some_and(|iss| GOOGLE_ISSUERS.contains(&iss))
+}
+
+/// The user's email address, when an email rule may trust it; `None` otherwise. This is the
+/// one rule [`allow_emails`](AccessPolicyBuilder::allow_emails) and
+/// [`allow_email_domains`](AccessPolicyBuilder::allow_email_domains) apply, for use in your
+/// own [`allow_if`](AccessPolicyBuilder::allow_if) predicates or handlers (where
+/// [`AuthUser::email`] is whatever the provider sent, verified or not):
+///
+/// - The provider must say it verified the address: `email_verified` is `true` (or the string
+///   `"true"`, as some providers write it).
+/// - From Google (`iss` is `https://accounts.google.com`), that is not enough: Google is
+///   authoritative only for `@gmail.com` addresses and for Workspace accounts whose `hd` is the
+///   address's domain. A Google account can be made for any address (verified once, by a
+///   mail sent to it), and that account outlives the mailbox: someone who left
+///   `example.com` keeps a "verified" `@example.com` Google account. So a Google address
+///   counts only if it ends in `@gmail.com` or its domain equals `hd`.
+///
+/// ```
+/// use actix_mcp_oauth::access::{verified_email, AccessPolicy};
+///
+/// # fn main() -> Result<(), actix_mcp_oauth::ConfigError> {
+/// let policy = AccessPolicy::builder()
+///     .allow_if(|user| verified_email(user).is_some_and(|e| e.ends_with(".example.org")))
+///     .build()?;
+/// # let _ = policy; Ok(()) }
+/// ```
+pub fn verified_email(user: &AuthUser) -> Option<&str> {
     let claims = user.claims();
     let verified = match claims.get("email_verified") {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => s == "true",
         _ => false,
     };
-    verified.then(|| claims.get_str("email")).flatten()
+    let email = verified.then(|| claims.get_str("email")).flatten()?;
+    if is_google(user) {
+        let (_, domain) = email.rsplit_once('@')?;
+        let authoritative = domain.eq_ignore_ascii_case("gmail.com")
+            || claims
+                .get_str("hd")
+                .is_some_and(|hd| hd.eq_ignore_ascii_case(domain));
+        if !authoritative {
+            return None;
+        }
+    }
+    Some(email)
+}
+
+/// `hd`, only when Google issued the claims: any other provider (or a user-defined claim in
+/// Keycloak, Auth0, ...) may carry an `hd` of its choosing.
+fn google_hosted_domain(user: &AuthUser) -> Option<&str> {
+    is_google(user)
+        .then(|| user.claims().get_str("hd"))
+        .flatten()
+}
+
+/// `tid`, only when the issuer is Entra ID's for that very tenant.
+fn entra_tenant(user: &AuthUser) -> Option<&str> {
+    let claims = user.claims();
+    let tid = claims.get_str("tid")?;
+    let iss = claims.get_str("iss")?.strip_prefix("https://")?;
+    let (host, rest) = iss.split_once('/')?;
+    let named = if ENTRA_V2_HOSTS.contains(&host) {
+        rest.strip_suffix("/v2.0")
+    } else if ENTRA_V1_HOSTS.contains(&host) {
+        rest.strip_suffix('/')
+    } else {
+        None
+    };
+    named
+        .is_some_and(|t| t.eq_ignore_ascii_case(tid))
+        .then_some(tid)
 }
 
 /// Builds an [`AccessPolicy`]; see the [module docs](self) for what each rule admits.
@@ -216,7 +312,8 @@ pub struct AccessPolicyBuilder {
 }
 
 impl AccessPolicyBuilder {
-    /// Admits these email addresses, when verified.
+    /// Admits these email addresses, when verified ([`verified_email`]). With the GitHub
+    /// preset, also set [`GitHub::verified_email`](crate::providers::GitHub::verified_email).
     pub fn allow_emails<I, S>(self, emails: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -244,7 +341,9 @@ impl AccessPolicyBuilder {
 
     /// Admits Google Workspace accounts of these domains (Google's `hd` claim, which the Google
     /// preset reads from userinfo: keep the `profile` scope and `fetch_profile(true)`, the
-    /// defaults). Personal Gmail accounts have no `hd`.
+    /// defaults). Personal Gmail accounts have no `hd`. The claim counts only when `iss` is
+    /// Google's (`https://accounts.google.com`, as the Google preset sets it): this is the rule
+    /// to use for a Workspace, rather than an email domain rule.
     pub fn allow_google_hosted_domains<I, S>(self, domains: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -258,7 +357,19 @@ impl AccessPolicyBuilder {
         )
     }
 
-    /// Admits users of these Entra ID tenants (the `tid` claim, a GUID).
+    /// Admits users of these Entra ID tenants (the `tid` claim, a GUID), when `iss` is Entra
+    /// ID's issuer for that same tenant (`https://login.microsoftonline.com/{tid}/v2.0`, the
+    /// US Government and China clouds' equivalents, or the v1.0 `https://sts.windows.net/{tid}/`).
+    ///
+    /// This decides **who may use the server**: a user of another tenant holds a valid token
+    /// and is refused as a user (`403 access_denied`, no challenge; the access-denied page at
+    /// sign-in). The Entra preset's
+    /// [`EntraId::allowed_tenants`](crate::providers::EntraId::allowed_tenants) is a
+    /// verification setting instead: which tenants' issuers the verifier trusts at all, so a
+    /// token of another tenant is an invalid token (`401 invalid_token`, and the client is
+    /// asked to sign in again). Use this rule to say who may use a multi-tenant app; set the
+    /// preset's list as well to keep other tenants' tokens from being verified at all. See
+    /// docs/providers.md, "Entra ID".
     pub fn allow_entra_tenants<I, S>(self, tenants: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -268,8 +379,10 @@ impl AccessPolicyBuilder {
     }
 
     /// Admits the users for whom `f` returns `true`; it sees the verified [`AuthUser`] with all
-    /// its claims. It runs on every request: keep it cheap, and for anything that needs a call,
-    /// implement [`AccessCheck`] instead.
+    /// its claims. The token is verified, but not every claim in it is: [`AuthUser::email`] is
+    /// whatever address the provider sent, so test addresses with [`verified_email`], the rule
+    /// the email rules apply. It runs on every request: keep it cheap, and for anything that
+    /// needs a call, implement [`AccessCheck`] instead.
     pub fn allow_if<F>(mut self, f: F) -> Self
     where
         F: Fn(&AuthUser) -> bool + Send + Sync + 'static,
@@ -430,6 +543,9 @@ mod tests {
         assert!(admits(&policy, unverified).is_err());
     }
 
+    const GOOGLE: &str = "https://accounts.google.com";
+    const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
     #[test]
     fn hosted_domain_tenant_and_predicate_rules_read_their_claims() {
         let policy = AccessPolicy::builder()
@@ -438,20 +554,95 @@ mod tests {
             .allow_if(|u| u.roles.iter().any(|r| r == "mcp"))
             .build()
             .unwrap();
-        assert_eq!(
-            admits(&policy, json!({"sub": "1", "hd": "example.com"})),
-            Ok(())
-        );
-        assert!(admits(&policy, json!({"sub": "1", "hd": "example.org"})).is_err());
-        let tid = json!({"sub": "1", "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47"});
+        let hd = |hd: &str| json!({"sub": "1", "iss": GOOGLE, "hd": hd});
+        assert_eq!(admits(&policy, hd("example.com")), Ok(()));
+        assert_eq!(admits(&policy, hd("EXAMPLE.com")), Ok(()));
+        assert!(admits(&policy, hd("example.org")).is_err());
+        let entra = format!("https://login.microsoftonline.com/{TID}/v2.0");
+        let tid = json!({"sub": "1", "iss": entra, "tid": TID});
         assert_eq!(admits(&policy, tid), Ok(()));
-        let other_tid = json!({"sub": "1", "tid": "00000000-86f1-41af-91ab-2d7cd011db47"});
+        let v1 = json!({"sub": "1", "iss": format!("https://sts.windows.net/{TID}/"), "tid": TID});
+        assert_eq!(admits(&policy, v1), Ok(()));
+        let other = "00000000-86f1-41af-91ab-2d7cd011db47";
+        let other_tid = json!({"sub": "1", "iss": format!("https://login.microsoftonline.com/{other}/v2.0"), "tid": other});
         assert!(admits(&policy, other_tid).is_err());
         assert_eq!(
             admits(&policy, json!({"sub": "1", "roles": ["mcp"]})),
             Ok(())
         );
         assert!(admits(&policy, json!({"sub": "1", "roles": ["other"]})).is_err());
+    }
+
+    #[test]
+    fn hd_and_tid_count_only_from_the_provider_that_defines_them() {
+        let policy = AccessPolicy::builder()
+            .allow_google_hosted_domains(["example.com"])
+            .allow_entra_tenants([TID])
+            .build()
+            .unwrap();
+        // A Keycloak, Auth0 or any other provider's token with a custom `hd` claim.
+        for iss in [
+            None,
+            Some("https://keycloak.example.com/realms/acme"),
+            Some("https://accounts.google.com.evil.example"),
+            Some("https://github.com"),
+        ] {
+            let mut claims = json!({"sub": "1", "hd": "example.com", "tid": TID});
+            if let Some(iss) = iss {
+                claims["iss"] = json!(iss);
+            }
+            assert!(admits(&policy, claims).is_err(), "{iss:?}");
+        }
+        // An Entra issuer for another tenant than the `tid` claims, or a lookalike host.
+        for iss in [
+            "https://login.microsoftonline.com/00000000-86f1-41af-91ab-2d7cd011db47/v2.0".into(),
+            format!("https://login.microsoftonline.com/{TID}/v2.0/extra"),
+            format!("https://login.microsoftonline.com.evil.example/{TID}/v2.0"),
+            format!("https://evil.example/{TID}/v2.0"),
+            format!("http://login.microsoftonline.com/{TID}/v2.0"),
+            format!("https://sts.windows.net/{TID}"),
+        ] {
+            let claims = json!({"sub": "1", "iss": iss, "tid": TID});
+            assert!(admits(&policy, claims).is_err(), "{iss}");
+        }
+    }
+
+    #[test]
+    fn a_google_address_counts_only_for_gmail_or_the_accounts_own_workspace_domain() {
+        let policy = AccessPolicy::builder()
+            .allow_email_domains(["example.com", "gmail.com"])
+            .build()
+            .unwrap();
+        let google = |email: &str, hd: Option<&str>| {
+            let mut claims =
+                json!({"sub": "1", "iss": GOOGLE, "email": email, "email_verified": true});
+            if let Some(hd) = hd {
+                claims["hd"] = json!(hd);
+            }
+            user(claims)
+        };
+        let check = |u: &AuthUser| futures::executor::block_on(policy.check(u));
+        // A personal Google account made for a company address: verified once, not Google's.
+        let stale = google("ada@example.com", None);
+        assert_eq!(verified_email(&stale), None);
+        assert!(check(&stale).is_err());
+        // ... or a Workspace account of another domain holding that address.
+        let elsewhere = google("ada@example.com", Some("other.example"));
+        assert_eq!(verified_email(&elsewhere), None);
+        assert!(check(&elsewhere).is_err());
+        let workspace = google("ada@example.com", Some("Example.com"));
+        assert_eq!(verified_email(&workspace), Some("ada@example.com"));
+        assert_eq!(check(&workspace), Ok(()));
+        let gmail = google("ada@Gmail.com", None);
+        assert_eq!(verified_email(&gmail), Some("ada@Gmail.com"));
+        assert_eq!(check(&gmail), Ok(()));
+        // Unverified is never enough, not even at gmail.com.
+        let unverified = user(json!({"sub": "1", "iss": GOOGLE, "email": "ada@gmail.com"}));
+        assert_eq!(verified_email(&unverified), None);
+        // Other providers' verified addresses count as they are.
+        let keycloak = user(json!({"sub": "1", "iss": "https://kc.example/realms/a",
+            "email": "ada@example.com", "email_verified": true}));
+        assert_eq!(verified_email(&keycloak), Some("ada@example.com"));
     }
 
     /// An `AccessCheck` answering what it is told, counting its calls.

@@ -4,7 +4,8 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `PORT` | where to listen, on 127.0.0.1 | `8080` |
+//! | `BIND` | the address to listen on: `0.0.0.0` (or `::`) for every interface, as in a container behind a proxy that terminates TLS | `127.0.0.1` |
+//! | `PORT` | the port to listen on | `8080` |
 //! | `PUBLIC_URL` | the origin clients use; register `$PUBLIC_URL/oauth/callback` with the provider | `http://localhost:$PORT` |
 //! | `PROXY_KEY` | base64url, >= 32 bytes (`openssl rand -base64 32 \| tr '+/' '-_'`); the same for every replica | random: sign-ins end with the process |
 //! | `ALLOWED_EMAILS` | comma-separated addresses that may sign in (verified addresses only) | — |
@@ -84,8 +85,15 @@ impl Access {
         Ok(self)
     }
 
+    /// Whether `ALLOWED_EMAILS` or `ALLOWED_DOMAINS` is set: rules that need a verified address.
+    pub fn has_email_rule(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r == "ALLOWED_EMAILS" || r == "ALLOWED_DOMAINS")
+    }
+
     /// Sets the policy on `builder`, or warns that anyone may sign in.
-    fn apply(self, builder: OAuthProxyBuilder) -> Result<OAuthProxyBuilder> {
+    pub fn apply(self, builder: OAuthProxyBuilder) -> Result<OAuthProxyBuilder> {
         if self.rules.is_empty() {
             log::warn!(
                 "no access rule set (ALLOWED_EMAILS, ALLOWED_DOMAINS, ...): anyone the provider \
@@ -142,11 +150,18 @@ impl Whoami {
 }
 
 /// Finishes the preset's proxy builder (public URL, key, access policy) and serves MCP at
-/// `/mcp` behind it, on 127.0.0.1:`PORT`, until Ctrl-C.
+/// `/mcp` behind it, on `BIND`:`PORT`, until Ctrl-C.
 pub async fn serve(builder: OAuthProxyBuilder, access: Access) -> Result<()> {
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port.parse().map_err(|e| format!("PORT: {e}"))?,
         Err(_) => 8080,
+    };
+    let bind: std::net::IpAddr = match std::env::var("BIND") {
+        Ok(addr) if !addr.trim().is_empty() => addr
+            .trim()
+            .parse()
+            .map_err(|e| format!("BIND (an IP address such as 0.0.0.0): {e}"))?,
+        _ => std::net::Ipv4Addr::LOCALHOST.into(),
     };
     let public_url =
         std::env::var("PUBLIC_URL").unwrap_or_else(|_| format!("http://localhost:{port}"));
@@ -172,9 +187,9 @@ pub async fn serve(builder: OAuthProxyBuilder, access: Access) -> Result<()> {
         .build();
 
     log::info!(
-        "MCP server at {} (listening on 127.0.0.1:{port}); register {}/oauth/callback with the \
-         provider",
+        "MCP server at {} (listening on {}); register {}/oauth/callback with the provider",
         proxy.resource(),
+        std::net::SocketAddr::new(bind, port),
         public_url.trim_end_matches('/')
     );
     HttpServer::new(move || {
@@ -197,7 +212,7 @@ pub async fn serve(builder: OAuthProxyBuilder, access: Access) -> Result<()> {
     })
     // MCP answers are small: send them without waiting for Nagle's algorithm.
     .tcp_nodelay(true)
-    .bind(("127.0.0.1", port))?
+    .bind((bind, port))?
     .run()
     .await?;
     Ok(())

@@ -112,6 +112,14 @@ impl EntraId {
     }
 
     /// For a multi-tenant app: accept tokens of these tenant GUIDs only (default: any tenant).
+    ///
+    /// A verification setting: the verifier trusts the issuers (and so the keys' signatures)
+    /// of these tenants only, and a token of another tenant is an invalid token (`401
+    /// invalid_token`, the client asked to sign in again). To say **who may use the server**,
+    /// use the access policy's
+    /// [`allow_entra_tenants`](crate::access::AccessPolicyBuilder::allow_entra_tenants): a user
+    /// of another tenant then gets `403 access_denied` and, at sign-in, the access-denied
+    /// page. Setting both keeps other tenants' tokens out of verification as well.
     pub fn allowed_tenants<I, S>(mut self, tenants: I) -> Self
     where
         I: IntoIterator<Item = S>,

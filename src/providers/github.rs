@@ -63,6 +63,7 @@ pub fn github() -> GitHub {
         user_agent: "actix-mcp-oauth".into(),
         timeout: DEFAULT_API_TIMEOUT,
         max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+        verified_email: false,
     }
 }
 
@@ -76,6 +77,7 @@ pub struct GitHub {
     user_agent: String,
     timeout: Duration,
     max_calls_in_flight: usize,
+    verified_email: bool,
 }
 
 impl GitHub {
@@ -126,6 +128,23 @@ impl GitHub {
         self
     }
 
+    /// Whether to ask `GET /user/emails` for the primary verified address of every user
+    /// (default `false`: only of users whose profile shows no public address). Turn it on when
+    /// the access policy has an email rule ([`AccessPolicy::has_email_rule`]): the public
+    /// address carries no `email_verified`, so without this an email rule refuses every user
+    /// who shows one.
+    ///
+    /// The trade-off: one more call to GitHub per new token (counted against the user's rate
+    /// limit, and 100-200 ms before the first request is answered) for an address an email
+    /// rule can trust. Either way the call needs the `user:email` (or `user`) scope, the
+    /// default; without it the public address, unmarked, is all there is.
+    ///
+    /// [`AccessPolicy::has_email_rule`]: crate::access::AccessPolicy::has_email_rule
+    pub fn verified_email(mut self, always: bool) -> Self {
+        self.verified_email = always;
+        self
+    }
+
     /// The verifier alone.
     pub fn verifier(&self) -> Result<GitHubVerifier, ConfigError> {
         let client_id = self.common.credentials.id()?;
@@ -164,6 +183,7 @@ impl GitHub {
                 timeout: self.timeout,
                 clock: self.common.clock.clone(),
                 flights: Flights::new(self.max_calls_in_flight),
+                verified_email: self.verified_email,
             }),
         })
     }
@@ -239,9 +259,11 @@ impl fmt::Debug for GitHub {
 ///    check is bound to our client id by its URL, so no accepted token names no client, and
 ///    there is no opt-out.
 /// 2. **The user**: `GET /user` with the token and a `User-Agent`: `id`, `login`, `name`,
-///    `email`, `avatar_url`. When the scopes include `user` or `user:email` (the default), the
-///    primary verified address from `GET /user/emails` is the `email`, with
-///    `email_verified: true`; otherwise the public profile address, if any, without it.
+///    `email`, `avatar_url`. The public profile address, if any, is the `email`, without
+///    `email_verified`. When the profile shows none, or with
+///    [`GitHub::verified_email`]`(true)` (for an access policy's email rules), and the scopes
+///    include `user` or `user:email` (the default), the primary verified address from
+///    `GET /user/emails` is the `email` instead, with `email_verified: true`.
 ///
 /// Every call counts against GitHub's rate limits; the cache TTL bounds how often a user's
 /// token is checked.
@@ -268,6 +290,8 @@ struct Inner {
     timeout: Duration,
     clock: Arc<dyn Clock>,
     flights: Flights,
+    /// Ask `/user/emails` even when the profile shows a public address.
+    verified_email: bool,
 }
 
 impl Inner {
@@ -352,17 +376,14 @@ impl Inner {
             .any(|s| s == "user" || s == "user:email");
         // The primary verified address, when the scopes let us read it, is the one an access
         // policy may trust (`email_verified`); the public profile address is kept otherwise,
-        // without that mark.
-        if may_read_emails {
+        // without that mark. Asked for only when it is wanted or there is no address at all:
+        // it is one more call per new token.
+        let wanted = self.verified_email || !claims.contains_key("email");
+        if may_read_emails && wanted {
             if let Some(email) = self.primary_email(token).await? {
                 claims.insert("email".into(), Value::String(email));
                 claims.insert("email_verified".into(), Value::Bool(true));
             }
-        }
-        if claims.contains_key("email") {
-            // GitHub shows only a verified address as the public profile email, and the
-            // address read from /user/emails is the primary verified one.
-            claims.insert("email_verified".into(), Value::Bool(true));
         }
         claims.insert("scope".into(), Value::String(facts.scope));
         if let Some(exp) = facts.exp {

@@ -354,7 +354,8 @@ impl OAuthProxyBuilder {
 
     /// Who may use the server (default: everyone the provider signs in). Checked on every
     /// request to the MCP scope, as [`RequireAuth::access_policy`](crate::RequireAuth::access_policy),
-    /// and at sign-in, where a refused user is told so and the client gets no code. The scopes
+    /// and at sign-in: a refused user gets the access-denied page at the callback
+    /// (`/oauth/callback`) and the MCP client gets no authorization code. The scopes
     /// the policy's checks need (GitHub membership: `read:org`) are added to the
     /// [`scopes`](Self::scopes) asked of the provider. See [`access`](crate::access).
     pub fn access_policy(mut self, policy: AccessPolicy) -> Self {

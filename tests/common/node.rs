@@ -3,7 +3,9 @@
 //!
 //! They need `node` and `tests/e2e/node_modules` (`npm ci --prefix tests/e2e`); a test checks
 //! [`missing`] first and, without them, says so and passes without running, so that
-//! `cargo test` works on a machine without Node (scripts/test.sh always installs them).
+//! `cargo test` works on a machine without Node (scripts/test.sh always installs them). With
+//! the `CI` variable set (as CI services set it), a missing Node side fails the test instead:
+//! there a skip would hide that the tests did not run.
 
 use std::{
     io::{BufRead, BufReader},
@@ -20,8 +22,16 @@ fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
 }
 
-/// Why the Node side cannot run here, if it cannot.
+/// Why the Node side cannot run here, if it cannot; with `CI` set, it must, and this panics.
 pub fn missing() -> Option<String> {
+    let why = why_missing()?;
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{why}; CI is set, so the tests that need Node must run, not skip");
+    }
+    Some(why)
+}
+
+fn why_missing() -> Option<String> {
     let node = Command::new("node")
         .arg("--version")
         .stdout(Stdio::null())

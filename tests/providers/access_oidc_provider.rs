@@ -4,7 +4,7 @@
 //! token that passed is refused once the server runs with a policy that no longer admits it.
 //!
 //! Needs `node` and `tests/e2e/node_modules`; without them the test says so and passes without
-//! running, as CI installs them first.
+//! running, unless `CI` is set: then it fails (see `tests/common/node.rs`).
 
 use actix_mcp_oauth::{
     access::AccessPolicy, http::ProviderMetadata, AuthUser, JwksVerifier, RequireAuth,

@@ -16,9 +16,15 @@ const CHECK: &str = "/applications/Iv1.8a61f9b3a7aba766/token";
 const TOKEN: &str = "gho_16C7e42F292c6912E7710c838347Ae178B4a";
 
 async fn setup(clock: Arc<ManualClock>) -> (Double, RequireAuth) {
+    setup_with(clock, false).await
+}
+
+/// `verified_email`: ask `/user/emails` even when the profile shows a public address.
+async fn setup_with(clock: Arc<ManualClock>, verified_email: bool) -> (Double, RequireAuth) {
     let github = Double::start().await;
     let proxy = providers::github()
         .client(CLIENT, SECRET)
+        .verified_email(verified_email)
         .api_url(github.url(""))
         .cache_ttl(Duration::from_secs(60))
         .user_agent("mcp-test-app")
@@ -135,13 +141,13 @@ async fn a_token_of_our_app_is_mapped_and_cached_for_the_configured_ttl() {
     );
     assert_eq!(
         github.count("/user/emails"),
-        2,
-        "the verified address is asked for with each check"
+        0,
+        "the profile shows an address and no email rule wants a verified one: not asked"
     );
     assert_eq!(
         res.user["claims"]["email_verified"],
         Value::Null,
-        "GitHub gave no verified address: the public one is kept, unmarked"
+        "the public address is kept, unmarked"
     );
     github.stop().await;
 }
@@ -286,8 +292,9 @@ async fn the_email_is_the_primary_verified_address_marked_verified() {
     assert_eq!(res.user["email"], "octocat@github.com");
     assert_eq!(res.user["claims"]["email_verified"], true);
 
-    // A public address gives way to the primary verified one, which an access policy trusts.
-    let (github3, auth3) = setup(ManualClock::at(T0)).await;
+    // With `verified_email(true)` (an email rule), a public address gives way to the primary
+    // verified one, which an access policy trusts.
+    let (github3, auth3) = setup_with(ManualClock::at(T0), true).await;
     github3.on(CHECK, None, Reply::json(200, &check(TOKEN, Value::Null)));
     github3.on(
         "/user",
@@ -298,6 +305,8 @@ async fn the_email_is_the_primary_verified_address_marked_verified() {
     let res = call(&auth3, TOKEN).await;
     assert_eq!(res.user["email"], "octocat@github.com");
     assert_eq!(res.user["claims"]["email_verified"], true);
+    assert_eq!(github3.count("/user/emails"), 1);
+    assert_eq!(github2.count("/user/emails"), 1, "no public address: asked");
     github3.stop().await;
     github.stop().await;
     github2.stop().await;

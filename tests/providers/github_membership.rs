@@ -5,7 +5,8 @@
 use std::{sync::Arc, time::Duration};
 
 use actix_mcp_oauth::{
-    access::AccessPolicy, clock::ManualClock, providers, providers::GitHub, ProxyKey, RequireAuth,
+    access::AccessPolicy, clock::ManualClock, providers, providers::GitHub, proxy::ConsentMode,
+    ProxyKey, RequireAuth,
 };
 use actix_web::{http::StatusCode, test, App};
 use serde_json::{json, Value};
@@ -29,34 +30,46 @@ fn preset(github: &Double, clock: Arc<ManualClock>) -> GitHub {
 
 /// The token check and `/user` for `TOKEN` (octocat, id 583231), as GitHub answers them.
 fn answer_the_token(github: &Double) {
+    answer_a_token(
+        github,
+        TOKEN,
+        "octocat",
+        583231,
+        &["read:user", "user:email", "read:org"],
+    );
+}
+
+/// The token check and `/user` for `token`, of the user `login` (`id`), granted `scopes`.
+fn answer_a_token(github: &Double, token: &str, login: &str, id: u64, scopes: &[&str]) {
     github.on(
         CHECK,
-        None,
+        Some(token),
         Reply::json(
             200,
             &json!({
-                "scopes": ["read:user", "user:email", "read:org"],
+                "scopes": scopes,
                 "app": {"client_id": CLIENT},
                 "expires_at": null,
-                "user": {"login": "octocat", "id": 583231},
+                "user": {"login": login, "id": id},
             }),
         ),
     );
     github.on(
         "/user",
-        Some(TOKEN),
-        Reply::json(
-            200,
-            &json!({"login": "octocat", "id": 583231, "email": null}),
-        ),
+        Some(token),
+        Reply::json(200, &json!({"login": login, "id": id, "email": null})),
     );
 }
 
 fn membership(state: &str) -> Value {
+    membership_as(state, "member")
+}
+
+fn membership_as(state: &str, role: &str) -> Value {
     json!({
         "url": "https://api.github.com/orgs/acme/memberships/octocat",
         "state": state,
-        "role": "member",
+        "role": role,
         "organization_url": "https://api.github.com/orgs/acme",
         "organization": {"login": "acme", "id": 1},
         "user": {"login": "octocat", "id": 583231},
@@ -139,6 +152,8 @@ async fn a_non_member_a_pending_invitation_and_a_restricted_org_get_403_access_d
     for (status, body) in [
         (404, json!({"message": "Not Found"})),
         (200, membership("pending")),
+        (200, membership_as("active", "billing_manager")),
+        (200, membership_as("active", "something_new")),
         (
             403,
             json!({"message": "Although you appear to have the correct authorization credentials, the `acme` organization has enabled OAuth App access restrictions"}),
@@ -199,7 +214,7 @@ async fn team_membership_is_asked_by_login_and_only_an_active_member_passes() {
     github.on(
         TEAM,
         Some(TOKEN),
-        Reply::json(200, &json!({"state": "active", "role": "member"})),
+        Reply::json(200, &json!({"state": "active", "role": "maintainer"})),
     );
     let (auth, scopes) = guarded(&github, ManualClock::at(T0), |g| {
         g.team_members("acme", "platform").unwrap()
@@ -208,20 +223,177 @@ async fn team_membership_is_asked_by_login_and_only_an_active_member_passes() {
     assert!(scopes.contains(&"read:org".to_owned()));
     assert_eq!(call(&auth, TOKEN).await.status, StatusCode::OK);
     assert_eq!(github.count(TEAM), 1);
+    github.stop().await;
 
-    let other = Double::start().await;
-    answer_the_token(&other);
-    let (auth, _) = guarded(&other, ManualClock::at(T0), |g| {
-        g.team_members("acme", "platform").unwrap()
+    for (status, body) in [
+        (404, json!({"message": "Not Found"})),
+        (200, json!({"state": "pending", "role": "member"})),
+    ] {
+        let other = Double::start().await;
+        answer_the_token(&other);
+        other.on(TEAM, Some(TOKEN), Reply::json(status, &body));
+        let (auth, _) = guarded(&other, ManualClock::at(T0), |g| {
+            g.team_members("acme", "platform").unwrap()
+        })
+        .await;
+        let res = call(&auth, TOKEN).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{status} {body}");
+        assert_eq!(res.user["error"], "access_denied", "{status} {body}");
+        assert_eq!(other.count(TEAM), 1, "the team endpoint was asked");
+        assert_eq!(other.count(ORG), 0, "not the organisation's");
+        other.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn answers_are_per_user_two_users_of_one_org_one_a_member() {
+    const MEMBER: &str = "gho_member0000000000000000000000000000";
+    const OUTSIDER: &str = "gho_outsider00000000000000000000000000";
+    let github = Double::start().await;
+    let scopes = ["read:user", "user:email", "read:org"];
+    answer_a_token(&github, MEMBER, "ada", 1, &scopes);
+    answer_a_token(&github, OUTSIDER, "eve", 2, &scopes);
+    // The same URL for both: GitHub answers by the token's user.
+    github.on(ORG, Some(MEMBER), Reply::json(200, &membership("active")));
+    github.on(
+        ORG,
+        Some(OUTSIDER),
+        Reply::json(404, &json!({"message": "Not Found"})),
+    );
+    let (auth, _) = guarded(&github, ManualClock::at(T0), |g| {
+        g.org_members("acme").unwrap()
     })
     .await;
+    for _ in 0..2 {
+        assert_eq!(call(&auth, MEMBER).await.status, StatusCode::OK);
+        assert_eq!(call(&auth, OUTSIDER).await.status, StatusCode::FORBIDDEN);
+    }
+    let asked: Vec<_> = github
+        .seen(ORG)
+        .iter()
+        .map(|s| s.header("authorization").unwrap().to_owned())
+        .collect();
     assert_eq!(
-        call(&auth, TOKEN).await.status,
-        StatusCode::FORBIDDEN,
-        "404: not in the team"
+        asked,
+        [format!("Bearer {MEMBER}"), format!("Bearer {OUTSIDER}")],
+        "each user asked about once, with their own token, then kept"
     );
     github.stop().await;
-    other.stop().await;
+}
+
+#[actix_web::test]
+async fn a_token_without_read_org_is_refused_without_asking_and_nothing_is_kept() {
+    const OLD: &str = "gho_granted0before0the0rule000000000000";
+    let github = Double::start().await;
+    answer_a_token(
+        &github,
+        OLD,
+        "octocat",
+        583231,
+        &["read:user", "user:email"],
+    );
+    answer_the_token(&github);
+    github.on(ORG, None, Reply::json(200, &membership("active")));
+    let (auth, _) = guarded(&github, ManualClock::at(T0), |g| {
+        g.org_members("acme").unwrap()
+    })
+    .await;
+    let res = call(&auth, OLD).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(res.user["error"], "access_denied");
+    assert_eq!(
+        github.count(ORG),
+        0,
+        "GitHub is not asked with a token that may not ask"
+    );
+    // The same user signs in again and gets read:org: admitted at once, no "no" was kept.
+    assert_eq!(call(&auth, TOKEN).await.status, StatusCode::OK);
+    assert_eq!(github.count(ORG), 1);
+    // ... and a kept "yes" does not let the old token through either.
+    assert_eq!(call(&auth, OLD).await.status, StatusCode::FORBIDDEN);
+    github.stop().await;
+}
+
+#[actix_web::test]
+async fn answers_about_the_token_401_and_403_refuse_that_request_and_are_not_kept() {
+    for (status, body) in [
+        (401, json!({"message": "Bad credentials"})),
+        (
+            403,
+            json!({"message": "the `acme` organization has enabled OAuth App access restrictions"}),
+        ),
+    ] {
+        let github = Double::start().await;
+        answer_the_token(&github);
+        github.on(ORG, None, Reply::json(status, &body));
+        let (auth, _) = guarded(&github, ManualClock::at(T0), |g| {
+            g.org_members("acme").unwrap()
+        })
+        .await;
+        let res = call(&auth, TOKEN).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{status}");
+        assert_eq!(res.user["error"], "access_denied");
+        // The token is good again (or the organisation approved the app): asked afresh.
+        github.on(ORG, None, Reply::json(200, &membership("active")));
+        assert_eq!(call(&auth, TOKEN).await.status, StatusCode::OK, "{status}");
+        assert_eq!(github.count(ORG), 2, "{status}: the refusal was not kept");
+        github.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn the_proxy_asks_github_for_read_org_at_sign_in() {
+    let github = Double::start().await;
+    let preset = preset(&github, ManualClock::at(T0));
+    let policy = AccessPolicy::builder()
+        .allow(preset.org_members("acme").unwrap())
+        .build()
+        .unwrap();
+    let proxy = preset
+        .builder()
+        .unwrap()
+        .access_policy(policy)
+        .public_url("https://mcp.example.com")
+        .proxy_key(ProxyKey::generate())
+        // Straight to GitHub: no consent page between (only the operator's client signs in).
+        .dynamic_registration(false)
+        .static_client("operator-cli", ["http://127.0.0.1:33418/callback"])
+        .consent_mode(ConsentMode::Off)
+        .build()
+        .unwrap();
+    let app = test::init_service(App::new().service(proxy.scope())).await;
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "operator-cli")
+        .append_pair("redirect_uri", "http://127.0.0.1:33418/callback")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        )
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "s1")
+        .finish();
+    let req = test::TestRequest::get()
+        .uri(&format!("/authorize?{query}"))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let location =
+        url::Url::parse(res.headers().get("location").unwrap().to_str().unwrap()).unwrap();
+    assert_eq!(
+        location.as_str().split('?').next(),
+        Some("https://github.com/login/oauth/authorize")
+    );
+    let scope = location
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(
+        scope.split(' ').any(|s| s == "read:org"),
+        "upstream scope: {scope}"
+    );
+    github.stop().await;
 }
 
 #[actix_web::test]

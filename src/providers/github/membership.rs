@@ -4,7 +4,7 @@ use std::{collections::HashMap, fmt, sync::Arc, sync::Mutex, time::Duration};
 
 use actix_web::http::{header, StatusCode};
 use futures::future::LocalBoxFuture;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{ACCEPT, API_VERSION};
 use crate::{
@@ -21,22 +21,28 @@ use crate::{
 const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
 /// The most users whose answers are kept; past it, expired answers go, then all of them.
 const DEFAULT_CAPACITY: usize = 10_000;
+/// The scopes that let a token read memberships (`write:org` and `admin:org` include it).
+const ORG_SCOPES: [&str; 3] = ["read:org", "write:org", "admin:org"];
 
 /// Admits the active members of a GitHub organisation, or of one of its teams, asking GitHub's
 /// API with the user's own token; made by [`GitHub::org_members`](super::GitHub::org_members)
 /// and [`GitHub::team_members`](super::GitHub::team_members), used with
 /// [`AccessPolicyBuilder::allow`](crate::access::AccessPolicyBuilder::allow).
 ///
-/// - Organisation: `GET /user/memberships/orgs/{org}`; team:
-///   `GET /orgs/{org}/teams/{team}/memberships/{login}`. Both need the `read:org` scope, which
-///   the proxy then asks for (a token granted before the scope was added is refused until the
-///   user signs in again). A membership whose `state` is `pending` (an invitation not yet
-///   accepted) does not admit.
+/// - Organisation: `GET /user/memberships/orgs/{org}`, admitting the roles `admin` and
+///   `member` (a `billing_manager` is not one of the organisation's people); team:
+///   `GET /orgs/{org}/teams/{team}/memberships/{login}`, admitting `member` and `maintainer`.
+///   A membership whose `state` is `pending` (an invitation not yet accepted) does not admit.
+/// - Both need the `read:org` scope, which the proxy then asks for. A token granted without it
+///   (before the rule was added) is refused without asking GitHub, until the user signs in
+///   again; the log says so.
 /// - An organisation with OAuth app access restrictions answers 403 until an owner approves the
 ///   app (Organisation settings → Third-party access); that refuses, with a warning in the log.
-/// - Answers (member or not) are kept per user for [`cache_ttl`](Self::cache_ttl), at most
-///   [`cache_capacity`](Self::cache_capacity) users. A GitHub that is down, rate limits or
-///   answers 5xx gives no answer: nothing is kept, and the request gets 503, never a pass.
+/// - Answers about the user (member, or not: 404) are kept per user for
+///   [`cache_ttl`](Self::cache_ttl), at most [`cache_capacity`](Self::cache_capacity) users.
+///   Answers about the token (401: revoked or invalid; 403: the app not approved) refuse that
+///   request and are not kept. A GitHub that is down, rate limits or answers 5xx gives no
+///   answer: nothing is kept, and the request gets 503, never a pass.
 pub struct GitHubMembership {
     target: Target,
     api: String,
@@ -127,6 +133,16 @@ impl GitHubMembership {
     }
 
     async fn ask(&self, user: &AuthUser) -> Result<bool, VerifyError> {
+        // Checked before the cache: the answer kept for this user came with another token, and
+        // this one may not be allowed to ask.
+        if !user.scopes.iter().any(|s| ORG_SCOPES.contains(&s.as_str())) {
+            log::warn!(
+                "{}: user {}'s token was granted without read:org, so GitHub cannot be asked;                  refused until they sign in again (the proxy asks for read:org)",
+                self.describe(),
+                user.user_id
+            );
+            return Err(VerifyError::Rejected("the token lacks read:org".into()));
+        }
         let now = self.clock.now();
         if let Some(admitted) = self.cached(&user.user_id, now) {
             return Ok(admitted);
@@ -146,21 +162,39 @@ impl GitHubMembership {
             .insert_header((header::USER_AGENT, self.user_agent.as_str()));
         let answer = send("GitHub membership", req, None, self.timeout).await?;
         let admitted = match classify("GitHub membership", &answer, &[401, 403, 404]) {
-            Ok(membership) => membership.get("state").and_then(Value::as_str) == Some("active"),
+            Ok(membership) => self.admits_membership(&membership),
             Err(e) if e.is_unavailable() => return Err(e),
+            // Not a member (or a team the user cannot see): an answer about the user.
+            Err(_) if answer.status == StatusCode::NOT_FOUND => false,
+            // About the token, not the user: refused now, not kept, so that the user's next
+            // token (or the organisation's approval of the app) is asked about afresh.
             Err(e) => {
                 if answer.status == StatusCode::FORBIDDEN {
                     log::warn!(
                         "GitHub refused the membership check of {} (403): has the organisation \
-                         approved this OAuth app, and does the token have read:org? ({e})",
+                         approved this OAuth app? ({e})",
                         self.describe()
                     );
+                } else {
+                    log::debug!("GitHub refused the token of user {}: {e}", user.user_id);
                 }
-                false
+                return Err(e);
             }
         };
         self.keep(&user.user_id, admitted, now);
         Ok(admitted)
+    }
+
+    /// An active membership with a role that makes the user one of the organisation's people:
+    /// an organisation's `admin` or `member` (not a `billing_manager`, who sees only billing),
+    /// a team's `member` or `maintainer`.
+    fn admits_membership(&self, membership: &Map<String, Value>) -> bool {
+        let roles: &[&str] = match self.target {
+            Target::Org(_) => &["admin", "member"],
+            Target::Team { .. } => &["member", "maintainer"],
+        };
+        let field = |name| membership.get(name).and_then(Value::as_str);
+        field("state") == Some("active") && field("role").is_some_and(|r| roles.contains(&r))
     }
 }
 
