@@ -97,7 +97,10 @@ async fn a_token_of_our_app_is_mapped_and_cached_for_the_configured_ttl() {
     assert_eq!(res.user["user_id"], "583231");
     assert_eq!(res.user["username"], "octocat");
     assert_eq!(res.user["name"], "The Octocat");
-    assert_eq!(res.user["email"], "octocat@github.com");
+    // The public profile address is not marked verified, so it is not the user's `email`
+    // (it stays in the claims).
+    assert_eq!(res.user["email"], Value::Null);
+    assert_eq!(res.user["claims"]["email"], "octocat@github.com");
     assert_eq!(
         res.user["picture"],
         "https://avatars.githubusercontent.com/u/583231"

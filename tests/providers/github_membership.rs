@@ -91,6 +91,9 @@ async fn guarded(
         .builder()
         .unwrap()
         .access_policy(policy)
+        // These tests send GitHub's own tokens to `/mcp`, as a client of the proxy's issued
+        // mode never would: the policy is the same for both.
+        .accept_upstream_tokens(true)
         .public_url("https://mcp.example.com")
         .proxy_key(ProxyKey::generate())
         .build()
@@ -353,6 +356,9 @@ async fn the_proxy_asks_github_for_read_org_at_sign_in() {
         .builder()
         .unwrap()
         .access_policy(policy)
+        // These tests send GitHub's own tokens to `/mcp`, as a client of the proxy's issued
+        // mode never would: the policy is the same for both.
+        .accept_upstream_tokens(true)
         .public_url("https://mcp.example.com")
         .proxy_key(ProxyKey::generate())
         // Straight to GitHub: no consent page between (only the operator's client signs in).

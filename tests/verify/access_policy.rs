@@ -106,6 +106,8 @@ async fn remote_auth_and_the_proxy_pass_the_policy_to_their_bearer_check() {
         .verifier(verifier())
         .proxy_key(ProxyKey::generate())
         .access_policy(ada_only())
+        // The verifier's own tokens at `/mcp`, where the proxy's issued ones would go.
+        .accept_upstream_tokens(true)
         .build()
         .unwrap();
     for auth in [remote.require_auth(), proxy.require_auth()] {
