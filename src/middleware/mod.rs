@@ -47,8 +47,10 @@ use crate::{
 /// 2. A cached token is served from memory ([`TokenCache`]); otherwise the verifier checks it,
 ///    the claims are mapped to a user ([`default_user_info`] unless replaced), and the user is
 ///    cached until the token's `exp`, capped by [`cache_max_ttl`](Self::cache_max_ttl). A
-///    token the verifier refused is answered from memory too, for
-///    [`TokenCache::REFUSAL_TTL`] seconds.
+///    token the verifier refused for good (bad signature, expired, wrong audience, ...) is
+///    answered from memory too, for [`TokenCache::REFUSAL_TTL`] seconds; one refused for a
+///    reason that may pass (a key not published yet, not valid yet) or merely malformed is
+///    looked at again on its next request.
 /// 3. The required scopes are checked, and the [`AuthUser`] goes into the request extensions.
 ///
 /// Rejections are answered as responses, never as `Err`, so outer middleware (CORS, Logger)
