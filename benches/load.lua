@@ -3,10 +3,13 @@
 -- env (read in each wrk thread):
 --   TOKENS_FILE   one bearer token per line (required)
 --   ROTATE        "1": every request takes the next token of the file (threads start at
---                 different offsets); otherwise the first line only
+--                 different offsets); "disjoint": each thread cycles through its own slice of
+--                 the file (THREADS slices), so the threads together send every token once
+--                 before any repeats; otherwise the first line only
+--   THREADS       wrk's thread count (for "disjoint")
 --   TARGET        the path (default /mcp)
---   SESSION_ID    sent as Mcp-Session-Id when set (stateful MCP)
---   EXPECT        the status every response should have (default 200)
+--   SESSIONS_FILE one Mcp-Session-Id per line; thread i sends line i+1 (stateful MCP: one
+--                 session per thread, and the row runs one connection per thread)
 --   BODY_MARK     a string a correct 200 body contains (default "user-")
 --   RESULT_FILE   done() appends one JSON line with the results here
 --
@@ -23,12 +26,20 @@ function init(args)
   statuses = {}
   body_ok = 0
   auth = {}
+  local rotate = os.getenv("ROTATE") or ""
   local f = assert(io.open(assert(os.getenv("TOKENS_FILE"), "TOKENS_FILE not set"), "r"))
   for line in f:lines() do
     if #line > 0 then auth[#auth + 1] = "Bearer " .. line end
-    if os.getenv("ROTATE") ~= "1" then break end
+    if rotate ~= "1" and rotate ~= "disjoint" then break end
   end
   f:close()
+  if rotate == "disjoint" then
+    local t = tonumber(os.getenv("THREADS") or "1")
+    local from, to = math.floor(#auth * tid / t) + 1, math.floor(#auth * (tid + 1) / t)
+    local slice = {}
+    for i = from, to do slice[#slice + 1] = auth[i] end
+    auth = slice
+  end
   path = os.getenv("TARGET") or "/mcp"
   mark = os.getenv("BODY_MARK") or "user-"
   headers = {
@@ -36,16 +47,25 @@ function init(args)
     ["Accept"] = "application/json, text/event-stream",
     ["MCP-Protocol-Version"] = "2025-06-18",
   }
-  local sid = os.getenv("SESSION_ID")
-  if sid and #sid > 0 then headers["Mcp-Session-Id"] = sid end
+  local sessions = os.getenv("SESSIONS_FILE")
+  if sessions and #sessions > 0 then
+    local k = 0
+    for line in assert(io.open(sessions, "r")):lines() do
+      if k == tid then headers["Mcp-Session-Id"] = line end
+      k = k + 1
+    end
+    assert(headers["Mcp-Session-Id"], "no session for thread " .. tid)
+  end
   n = #auth
-  idx = (tid * 7919) % n
+  idx = rotate == "disjoint" and 0 or (tid * 7919) % n
+  sent = 0
   rpc_id = tid * 1000000000
 end
 
 function request()
   idx = idx + 1
   if idx > n then idx = 1 end
+  sent = sent + 1
   rpc_id = rpc_id + 1
   headers["Authorization"] = auth[idx]
   return wrk.format("POST", path, headers,
@@ -60,10 +80,12 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local agg, ok = {}, 0
+  -- distinct: tokens sent at least once (exact for "disjoint" and single-token runs).
+  local agg, ok, distinct = {}, 0, 0
   for _, t in ipairs(threads) do
     for k, v in pairs(t:get("statuses")) do agg[k] = (agg[k] or 0) + v end
     ok = ok + t:get("body_ok")
+    distinct = distinct + math.min(t:get("sent"), t:get("n"))
   end
   local parts = {}
   for k, v in pairs(agg) do parts[#parts + 1] = string.format('"%d":%d', k, v) end
@@ -71,10 +93,10 @@ function done(summary, latency, requests)
   local secs = summary.duration / 1e6
   local line = string.format(
     '{"requests":%d,"duration_s":%.3f,"rps":%.1f,"p50_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,' ..
-    '"sock_errors":%d,"body_ok":%d,"statuses":{%s}}',
+    '"sock_errors":%d,"body_ok":%d,"distinct_tokens":%d,"statuses":{%s}}',
     summary.requests, secs, summary.requests / secs,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.connect + e.read + e.write + e.timeout, ok, table.concat(parts, ","))
+    e.connect + e.read + e.write + e.timeout, ok, distinct, table.concat(parts, ","))
   local rf = os.getenv("RESULT_FILE")
   if rf and #rf > 0 then
     local f = io.open(rf, "a")

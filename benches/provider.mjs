@@ -8,6 +8,7 @@
 // Writes into OUT_DIR:
 //   token.txt     one RS256 token (sub user-0)
 //   tokens.txt    RS256_COUNT distinct RS256 tokens (sub user-0 .. user-<n-1>)
+//   garbage-distinct.txt  every token of tokens.txt spoiled the same way
 //   garbage.txt   token.txt with one character of its signature changed: well-formed, so the
 //                 server checks the signature before refusing it
 //   churn.txt     EDDSA_COUNT distinct EdDSA tokens (Ed25519 signs fast enough to mint 100 000
@@ -70,13 +71,16 @@ function mint(i, alg) {
 const tokens = Array.from({ length: Number(rsCount) }, (_, i) => mint(i, "RS256"));
 writeFileSync(join(out, "tokens.txt"), tokens.join("\n") + "\n");
 writeFileSync(join(out, "token.txt"), tokens[0] + "\n");
-const [input, signature] = [tokens[0].slice(0, tokens[0].lastIndexOf(".")), tokens[0].split(".")[2]];
-const mid = Math.floor(signature.length / 2);
-const flipped = signature[mid] === "A" ? "B" : "A";
-writeFileSync(
-  join(out, "garbage.txt"),
-  `${input}.${signature.slice(0, mid)}${flipped}${signature.slice(mid + 1)}\n`,
-);
+// A valid token with one character of its signature changed: well-formed, signature wrong.
+const spoil = (token) => {
+  const [input, signature] = [token.slice(0, token.lastIndexOf(".")), token.split(".")[2]];
+  const mid = Math.floor(signature.length / 2);
+  const flipped = signature[mid] === "A" ? "B" : "A";
+  return `${input}.${signature.slice(0, mid)}${flipped}${signature.slice(mid + 1)}`;
+};
+writeFileSync(join(out, "garbage.txt"), spoil(tokens[0]) + "\n");
+// Distinct bad-signature tokens, none repeated within a 10 s window at these rates.
+writeFileSync(join(out, "garbage-distinct.txt"), tokens.map(spoil).join("\n") + "\n");
 const churn = Array.from({ length: Number(edCount) }, (_, i) => mint(i, "EdDSA"));
 writeFileSync(join(out, "churn.txt"), churn.join("\n") + "\n");
 

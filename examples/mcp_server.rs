@@ -43,6 +43,7 @@ mod common;
 use actix_mcp_oauth::{
     forward_auth_user,
     http::ProviderMetadata,
+    middleware::TokenCache,
     proxy::{ClientDocuments, TokenMode},
     AuthUser, AuthUserExt, JwksVerifier, OAuthProxy, ProxyKey, SessionBinding,
 };
@@ -106,11 +107,13 @@ impl WhoAmI {
 async fn load_whoami(req: HttpRequest, call: web::Json<serde_json::Value>) -> HttpResponse {
     let who = match req.auth_user() {
         Some(user) => WhoAmI::of(&user),
+        // The user of the load benchmark's single token (benches/provider.mjs), so that the
+        // bare route answers the very JSON the protected one does.
         None => WhoAmI {
-            id: "anonymous".into(),
+            id: "user-0".into(),
             email: None,
             name: None,
-            scopes: Vec::new(),
+            scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
         },
     };
     let text = serde_json::to_string(&who).unwrap_or_default();
@@ -258,6 +261,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .on_request_fn(forward_auth_user)
         .build();
     let load_routes = flag("LOAD_ROUTES");
+    let load_cache = Arc::new(TokenCache::new(TokenCache::DEFAULT_CAPACITY));
     let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
 
     log::info!(
@@ -291,11 +295,27 @@ async fn main() -> Result<(), Box<dyn Error>> {
             )
             .configure(|cfg| {
                 if load_routes {
+                    let cache = Arc::clone(&load_cache);
                     cfg.route("/load/bare", web::post().to(load_whoami))
                         .service(
                             web::scope("/load/protected")
-                                .wrap(proxy.require_auth())
+                                .wrap(proxy.require_auth().token_cache(Arc::clone(&load_cache)))
                                 .route("", web::post().to(load_whoami)),
+                        )
+                        // How full the protected route's cache is, for the churn row.
+                        .route(
+                            "/load/cache",
+                            web::get().to(move || {
+                                let cache = Arc::clone(&cache);
+                                async move {
+                                    HttpResponse::Ok().json(serde_json::json!({
+                                        "len": cache.len(),
+                                        "capacity": cache.capacity(),
+                                        "refused_len": cache.refused_len(),
+                                        "refusal_capacity": cache.refusal_capacity(),
+                                    }))
+                                }
+                            }),
                         );
                 }
             })

@@ -60,6 +60,7 @@ async fn main() -> std::io::Result<()> {
                     .route("/me", web::get().to(me)),
             )
     })
+    .tcp_nodelay(true)
     .bind(("127.0.0.1", 8080))?
     .run()
     .await

@@ -52,6 +52,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     .route("/whoami", web::get().to(whoami)),
             )
     })
+    .tcp_nodelay(true)
     .bind(("127.0.0.1", 8080))?
     .run()
     .await?;

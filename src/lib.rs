@@ -50,6 +50,7 @@
 //!                     .route("", web::post().to(whoami)),
 //!             )
 //!     })
+//!     .tcp_nodelay(true)
 //!     .bind(("127.0.0.1", 8080))?
 //!     .run()
 //!     .await?;
@@ -102,6 +103,7 @@
 //!                 .route("/", web::post().to(whoami)),
 //!         )
 //!     })
+//!     .tcp_nodelay(true)
 //!     .bind(("127.0.0.1", 8080))?
 //!     .run()
 //!     .await?;

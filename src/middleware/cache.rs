@@ -37,19 +37,27 @@ const MIDDLE: usize = 16;
 ///   if it is still full, it evicts the entry that expires soonest (for tokens of one
 ///   provider, the oldest issued). Tokens whose sampled bytes collide replace each other.
 /// - **Refusals.** Tokens the verifier refused are remembered too, for
-///   [`REFUSAL_TTL`](Self::REFUSAL_TTL), in a second map of the same shape (same keyed hash,
-///   full compare, same eviction) bounded apart from the verified tokens
+///   [`REFUSAL_TTL`](Self::REFUSAL_TTL), in a second map of the same shape (same sampled hash,
+///   same eviction) bounded apart from the verified tokens
 ///   ([`refusal_capacity`](Self::refusal_capacity)), so a flood of bad tokens can neither
 ///   evict signed-in users nor grow memory past the bound. A repeated bad token then costs one
-///   lookup instead of a signature check or a call to the provider. Each entry holds a copy of
-///   its token (at most 16 KiB, the longest `RequireAuth` reads). Only refusals of the token
-///   itself are remembered; "the provider could not be reached" never is.
+///   lookup instead of a signature check or a call to the provider. A refusal entry holds no
+///   copy of its token, only a 128-bit digest of the whole token keyed with a per-cache random
+///   key (a few dozen bytes an entry, under 100 KiB at the 1024-entry bound); a hit must match
+///   that digest, so a token that merely shares the sampled bytes of a refused one is not
+///   refused, and without the key no one can craft a token whose digest collides.
+///   [`RequireAuth`](crate::RequireAuth) remembers only refusals that will not change within
+///   the TTL (a bad signature, an expired token, the wrong audience, ...), never "the provider
+///   could not be reached", a key it does not know yet, a token not yet valid, or a token that
+///   is not even well-formed (finding that out costs less than remembering it).
 ///
 /// A capacity of 0 disables the cache: nothing is stored and every lookup misses.
 pub struct TokenCache {
     shards: Box<[RwLock<Shard<AuthUser>>]>,
-    refused: Box<[RwLock<Shard<Box<str>>>]>,
+    refused: Box<[RwLock<Shard<Digest>>]>,
     hasher: RandomState,
+    /// The key of refusal digests, apart from `hasher`'s.
+    digest_key: RandomState,
     capacity: usize,
 }
 
@@ -63,29 +71,31 @@ struct Entry<V> {
     expires_at: u64,
 }
 
-/// What an entry was stored for: the full token a hit must equal.
-trait ForToken {
-    fn token(&self) -> &str;
+/// A keyed 128-bit digest of a whole token: what a refusal entry keeps instead of the token.
+type Digest = u128;
+
+/// The sampled hash of a token, and its digest once computed, so that a request missing both
+/// maps hashes its token once for each.
+pub(crate) struct Key {
+    hash: u64,
+    digest: Option<Digest>,
 }
 
-impl ForToken for AuthUser {
-    fn token(&self) -> &str {
-        self.bearer_token().secret()
-    }
+/// What the cache knows of a token.
+pub(crate) enum Lookup {
+    /// Verified as this user, and not expired.
+    User(AuthUser),
+    /// Refused less than [`TokenCache::REFUSAL_TTL`] ago.
+    Refused,
+    /// Neither: verify it, then store the outcome under this key.
+    Miss(Key),
 }
 
-impl ForToken for Box<str> {
-    fn token(&self) -> &str {
-        self
-    }
-}
-
-impl<V: ForToken> Shard<V> {
-    fn get(&self, hash: u64, token: &str, now: u64) -> Option<&V> {
+impl<V> Shard<V> {
+    /// The live entry at `hash` whose value passes `matches`.
+    fn get(&self, hash: u64, now: u64, matches: impl FnOnce(&V) -> bool) -> Option<&V> {
         let entry = self.entries.get(&hash)?;
-        // No constant-time comparison is needed: reaching it requires a keyed-hash match on the
-        // token's own signature bytes, which an attacker probing for a token does not know.
-        (entry.expires_at > now && entry.value.token() == token).then_some(&entry.value)
+        (entry.expires_at > now && matches(&entry.value)).then_some(&entry.value)
     }
 
     fn insert(&mut self, hash: u64, value: V, expires_at: u64, now: u64) {
@@ -111,9 +121,8 @@ impl TokenCache {
     pub const DEFAULT_CAPACITY: usize = 10_000;
 
     /// How long a refused token is answered from memory (10 seconds): long enough that a
-    /// client or attacker repeating it costs no signature check, short enough that a token
-    /// refused for a passing reason (not yet valid, a key the provider has just published) is
-    /// looked at again soon.
+    /// client or attacker repeating it costs no signature check, short enough that a refusal
+    /// the provider has since reversed (a token revoked and then reinstated) does not linger.
     pub const REFUSAL_TTL: u64 = 10;
 
     /// The most refused tokens held by a cache of the default capacity or larger.
@@ -132,6 +141,7 @@ impl TokenCache {
             shards: shards(capacity, count),
             refused: shards(refusals, shard_count(refusals)),
             hasher: RandomState::new(),
+            digest_key: RandomState::new(),
             capacity,
         }
     }
@@ -139,20 +149,66 @@ impl TokenCache {
     /// The user `token` was verified as, unless it is absent or expired at `now` (seconds since
     /// the epoch).
     pub fn get(&self, token: &str, now: u64) -> Option<AuthUser> {
-        let hash = self.hash(token);
+        self.user(self.hash(token), token, now)
+    }
+
+    /// What the cache knows of `token` at `now`: its user, a recent refusal, or the key to
+    /// store the outcome under. Hashes the token once for both maps; the digest of the whole
+    /// token is computed only when a refusal entry shares its sampled hash. Does not allocate.
+    pub(crate) fn lookup(&self, token: &str, now: u64) -> Lookup {
+        let mut key = Key {
+            hash: self.hash(token),
+            digest: None,
+        };
+        if let Some(user) = self.user(key.hash, token, now) {
+            return Lookup::User(user);
+        }
+        if self.refused_at(&mut key, token, now) {
+            return Lookup::Refused;
+        }
+        Lookup::Miss(key)
+    }
+
+    fn user(&self, hash: u64, token: &str, now: u64) -> Option<AuthUser> {
         let shard = pick(&self.shards, hash)?
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        shard.get(hash, token, now).cloned()
+        // No constant-time comparison is needed: reaching it requires a keyed-hash match on the
+        // token's own signature bytes, which an attacker probing for a token does not know.
+        shard
+            .get(hash, now, |user| user.bearer_token().secret() == token)
+            .cloned()
+    }
+
+    fn refused_at(&self, key: &mut Key, token: &str, now: u64) -> bool {
+        let Some(lock) = pick(&self.refused, key.hash) else {
+            return false;
+        };
+        let shard = lock.read().unwrap_or_else(PoisonError::into_inner);
+        shard
+            .get(key.hash, now, |digest| {
+                *digest == *key.digest.get_or_insert_with(|| self.digest(token))
+            })
+            .is_some()
     }
 
     /// Stores `user` under the token it carries ([`AuthUser::bearer_token`]) until
     /// `expires_at`. Nothing is stored when `expires_at` is not after `now`.
     pub fn insert(&self, user: AuthUser, expires_at: u64, now: u64) {
+        let hash = self.hash(user.bearer_token().secret());
+        self.insert_at(hash, user, expires_at, now);
+    }
+
+    /// [`insert`](Self::insert) under the key a [`lookup`](Self::lookup) of the user's token
+    /// returned.
+    pub(crate) fn insert_keyed(&self, key: Key, user: AuthUser, expires_at: u64, now: u64) {
+        self.insert_at(key.hash, user, expires_at, now);
+    }
+
+    fn insert_at(&self, hash: u64, user: AuthUser, expires_at: u64, now: u64) {
         if expires_at <= now {
             return;
         }
-        let hash = self.hash(user.bearer_token().secret());
         let Some(lock) = pick(&self.shards, hash) else {
             return;
         };
@@ -170,7 +226,7 @@ impl TokenCache {
         if shard
             .entries
             .get(&hash)
-            .is_some_and(|e| e.value.token() == token)
+            .is_some_and(|e| e.value.bearer_token().secret() == token)
         {
             shard.entries.remove(&hash);
         }
@@ -179,29 +235,33 @@ impl TokenCache {
     /// True when `token` was refused less than [`REFUSAL_TTL`](Self::REFUSAL_TTL) seconds
     /// before `now`. Does not allocate.
     pub fn is_refused(&self, token: &str, now: u64) -> bool {
-        let hash = self.hash(token);
-        pick(&self.refused, hash).is_some_and(|lock| {
-            lock.read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(hash, token, now)
-                .is_some()
-        })
+        let mut key = Key {
+            hash: self.hash(token),
+            digest: None,
+        };
+        self.refused_at(&mut key, token, now)
     }
 
     /// Remembers that `token` was refused, until `now +` [`REFUSAL_TTL`](Self::REFUSAL_TTL).
-    /// Record only refusals of the token itself, never a failure to reach the provider.
+    /// Record only refusals that will not change within that time, never a failure to reach
+    /// the provider.
     pub fn insert_refused(&self, token: &str, now: u64) {
-        let hash = self.hash(token);
-        let Some(lock) = pick(&self.refused, hash) else {
+        let key = Key {
+            hash: self.hash(token),
+            digest: None,
+        };
+        self.insert_refused_keyed(key, token, now);
+    }
+
+    /// [`insert_refused`](Self::insert_refused) under the key a [`lookup`](Self::lookup) of
+    /// `token` returned.
+    pub(crate) fn insert_refused_keyed(&self, key: Key, token: &str, now: u64) {
+        let Some(lock) = pick(&self.refused, key.hash) else {
             return;
         };
+        let digest = key.digest.unwrap_or_else(|| self.digest(token));
         let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
-        shard.insert(
-            hash,
-            token.into(),
-            now.saturating_add(Self::REFUSAL_TTL),
-            now,
-        );
+        shard.insert(key.hash, digest, now.saturating_add(Self::REFUSAL_TTL), now);
     }
 
     /// Verified tokens held, expired ones included until they are dropped.
@@ -239,6 +299,14 @@ impl TokenCache {
         let mid_end = (mid_start + MIDDLE).min(bytes.len());
         let middle = bytes.get(mid_start..mid_end).unwrap_or(&[]);
         self.hasher.hash_one((bytes.len(), tail, middle))
+    }
+
+    /// Two keyed SipHash values of the whole token, apart by a domain byte: 128 bits no one
+    /// without `digest_key` can steer, so a refusal is matched as surely as by the token itself.
+    fn digest(&self, token: &str) -> Digest {
+        let high = self.digest_key.hash_one((1u8, token));
+        let low = self.digest_key.hash_one((2u8, token));
+        (Digest::from(high) << 64) | Digest::from(low)
     }
 }
 
@@ -387,6 +455,34 @@ mod tests {
         assert!(cache.get("bad", 0).is_none());
         assert!(!cache.is_refused("good", 0));
         assert_eq!((cache.len(), cache.refused_len()), (1, 1));
+    }
+
+    #[test]
+    fn tokens_sharing_every_sampled_byte_are_told_apart_in_both_maps() {
+        // Same length, same tail, same middle: only the first bytes differ, so the sampled
+        // hash is the same and only the full compare (users) or the digest (refusals) can
+        // tell them apart.
+        let body = format!("{}.{}", "m".repeat(40), "s".repeat(40));
+        let (refused, good) = (format!("AAAA{body}"), format!("BBBB{body}"));
+        let cache = TokenCache::new(10);
+        assert_eq!(
+            cache.hash(&refused),
+            cache.hash(&good),
+            "the sampled bytes agree"
+        );
+        cache.insert_refused(&refused, 0);
+        assert!(cache.is_refused(&refused, 0));
+        assert!(!cache.is_refused(&good, 0), "a look-alike is not refused");
+        cache.insert(user(&good), 100, 0);
+        assert!(served(&cache, &good, 0));
+        assert!(
+            cache.get(&refused, 0).is_none(),
+            "nor served as the look-alike's user"
+        );
+        assert!(
+            cache.is_refused(&refused, 0),
+            "the maps do not disturb each other"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use futures::{
 };
 
 pub use cache::TokenCache;
+use cache::{Key, Lookup};
 
 use crate::{
     access::{AccessPolicy, AccessRefusal},
@@ -47,8 +48,10 @@ use crate::{
 /// 2. A cached token is served from memory ([`TokenCache`]); otherwise the verifier checks it,
 ///    the claims are mapped to a user ([`default_user_info`] unless replaced), and the user is
 ///    cached until the token's `exp`, capped by [`cache_max_ttl`](Self::cache_max_ttl). A
-///    token the verifier refused is answered from memory too, for
-///    [`TokenCache::REFUSAL_TTL`] seconds.
+///    token the verifier refused for good (bad signature, expired, wrong audience, ...) is
+///    answered from memory too, for [`TokenCache::REFUSAL_TTL`] seconds; one refused for a
+///    reason that may pass (a key not published yet, not valid yet) or merely malformed is
+///    looked at again on its next request.
 /// 3. The required scopes are checked, and the [`AuthUser`] goes into the request extensions.
 ///
 /// Rejections are answered as responses, never as `Err`, so outer middleware (CORS, Logger)
@@ -373,19 +376,19 @@ impl Config {
             }
         };
         let now = self.clock.now();
-        let user = match self.cache.get(token, now) {
-            Some(user) => user,
-            None if self.cache.is_refused(token, now) => {
+        let user = match self.cache.lookup(token, now) {
+            Lookup::User(user) => user,
+            Lookup::Refused => {
                 log::debug!("bearer token refused: refused moments ago");
                 return Err(self.invalid_token());
             }
-            None if !is_b64token(token) => {
+            Lookup::Miss(_) if !is_b64token(token) => {
                 log::debug!("bearer authorization refused: not an RFC 6750 b64token");
                 return Err(AuthError::InvalidRequest(
                     self.challenges.invalid_request.clone(),
                 ));
             }
-            None => self.verify(token, now).await?,
+            Lookup::Miss(key) => self.verify(token, key, now).await?,
         };
         if let Some(missing) = self
             .required_scopes
@@ -409,29 +412,33 @@ impl Config {
         Ok(Some(user))
     }
 
-    async fn verify(&self, token: &str, now: u64) -> Result<AuthUser, AuthError> {
+    async fn verify(&self, token: &str, key: Key, now: u64) -> Result<AuthUser, AuthError> {
         let cap = now.saturating_add(self.cache_max_ttl);
         if let Some(authenticator) = &self.authenticator {
-            let (user, expires_at) = authenticator
-                .authenticate(token)
-                .await
-                .map_err(|e| self.refused(token, now, e))?;
-            self.cache.insert(
+            let (user, expires_at) = match authenticator.authenticate(token).await {
+                Ok(found) => found,
+                Err(e) => return Err(self.refused(token, key, now, e)),
+            };
+            self.cache.insert_keyed(
+                key,
                 user.clone(),
                 expires_at.map_or(cap, |exp| exp.min(cap)),
                 now,
             );
             return Ok(user);
         }
-        let claims = self
-            .verifier
-            .verify(token)
-            .await
-            .map_err(|e| self.refused(token, now, e))?;
-        let info = (self.user_info)(&claims).map_err(|e| self.refused(token, now, e))?;
+        let claims = match self.verifier.verify(token).await {
+            Ok(claims) => claims,
+            Err(e) => return Err(self.refused(token, key, now, e)),
+        };
+        let info = match (self.user_info)(&claims) {
+            Ok(info) => info,
+            Err(e) => return Err(self.refused(token, key, now, e)),
+        };
         let expires_at = claims.expires_at();
         let user = AuthUser::new(info, claims, AccessToken::new(token));
-        self.cache.insert(
+        self.cache.insert_keyed(
+            key,
             user.clone(),
             expires_at.map_or(cap, |exp| exp.min(cap)),
             now,
@@ -439,21 +446,23 @@ impl Config {
         Ok(user)
     }
 
-    /// The answer to a failed verification. A refusal of the token is remembered briefly, so
-    /// that repeating it costs a cache lookup, not another signature check or provider call; a
-    /// provider outage is not, so the token is tried again as soon as it comes back.
-    fn refused(&self, token: &str, now: u64, error: VerifyError) -> AuthError {
+    /// The answer to a failed verification. A refusal that will stand for a while is
+    /// remembered briefly (see [`remembered`]), so that repeating it costs a cache lookup, not
+    /// another signature check or provider call; a provider outage is not, so the token is
+    /// tried again as soon as it comes back.
+    fn refused(&self, token: &str, key: Key, now: u64, error: VerifyError) -> AuthError {
         if error.is_unavailable() {
             log::error!(
                 "cannot verify bearer tokens: {}",
                 Logged(&error.to_string())
             );
-            AuthError::Unavailable
-        } else {
-            log::debug!("bearer token refused: {}", Logged(&error.to_string()));
-            self.cache.insert_refused(token, now);
-            self.invalid_token()
+            return AuthError::Unavailable;
         }
+        log::debug!("bearer token refused: {}", Logged(&error.to_string()));
+        if remembered(&error) {
+            self.cache.insert_refused_keyed(key, token, now);
+        }
+        self.invalid_token()
     }
 
     fn invalid_token(&self) -> AuthError {
@@ -461,17 +470,46 @@ impl Config {
     }
 }
 
+/// Whether a refusal is remembered for [`TokenCache::REFUSAL_TTL`]: only when asking again
+/// within that time would cost a signature check or a provider call and give the same answer.
+/// The match is exhaustive so that a new kind of refusal is decided here, not by default.
+fn remembered(error: &VerifyError) -> bool {
+    match error {
+        // The token itself is settled: asking again gives the same answer.
+        VerifyError::Algorithm
+        | VerifyError::Signature
+        | VerifyError::Expired
+        | VerifyError::Issuer
+        | VerifyError::Audience
+        | VerifyError::InvalidClaim(_)
+        | VerifyError::OtherClient(_)
+        | VerifyError::NotAccessToken(_)
+        | VerifyError::Rejected(_) => true,
+        // Found without a signature check, so remembering saves nothing, and a flood of
+        // distinct garbage would only push useful refusals out of the bounded map.
+        VerifyError::Malformed(_) => false,
+        // May pass moments later: a key the provider has just published (a remembered refusal
+        // would keep the token from triggering the key set refetch that finds it), or a token
+        // minted by an issuer whose clock runs ahead of ours.
+        VerifyError::UnknownKey | VerifyError::NotYetValid => false,
+        // The provider's failure, not the token's.
+        VerifyError::Unavailable(_) => false,
+    }
+}
+
 /// The largest request body read (and dropped) before a refusal is answered.
 const DRAIN_LIMIT: usize = 64 * 1024;
 /// How long a refusal waits for that body.
-const DRAIN_WAIT: Duration = Duration::from_secs(1);
+const DRAIN_WAIT: Duration = Duration::from_millis(250);
 
 /// Reads and drops a small request body before a refusal is answered. actix-web closes the
 /// connection after answering a request whose sized body was left unread, so without this a
 /// client refused for an expired token would pay a new connection (for TLS, a handshake) for
 /// its retry with a fresh one, and a repeated bad token would cost a connection each time. A
-/// body declared above 64 KiB, or not arriving within a second, is left unread and the
-/// connection closes as before; a chunked body actix-web drains itself.
+/// body declared above 64 KiB is left unread and refused at once, and one not arriving within
+/// 250 ms (a client trickling it, or one that sent only the headers) is abandoned: the refusal
+/// is then answered and the connection closes as before, so a slow client delays its own
+/// refusal by at most that long and holds no worker. A chunked body actix-web drains itself.
 async fn drain_small_body(req: &mut ServiceRequest) {
     let declared = req
         .headers()

@@ -17,7 +17,7 @@ use actix_web::{
 };
 use serde_json::{json, Value};
 
-use crate::fixtures::{Calls, T0};
+use crate::fixtures::{ec, jwks, rsa, signed, Calls, Double, Reply, T0};
 
 // Counts this thread's allocations, to prove that a cache hit allocates nothing. The library
 // itself forbids `unsafe`; this test binary needs the one `unsafe impl` a global allocator takes,
@@ -48,11 +48,13 @@ fn allocations() -> usize {
     ALLOCATIONS.with(Cell::get)
 }
 
-/// Refuses `bad-*` tokens, cannot reach its provider for `down-*` ones, and accepts the rest as
+/// Refuses `bad-*` tokens, finds `garbage-*` ones malformed, cannot reach its provider for `down-*` ones, and accepts the rest as
 /// [`any_token`] does.
 fn bad_or_down(token: &str) -> Result<Claims, VerifyError> {
     if token.starts_with("bad-") {
         Err(VerifyError::Signature)
+    } else if token.starts_with("garbage-") {
+        Err(VerifyError::Malformed("not a JWT"))
     } else if token.starts_with("down-") {
         Err(VerifyError::Unavailable("provider down".into()))
     } else {
@@ -261,6 +263,117 @@ async fn a_provider_outage_is_not_remembered_as_a_refusal() {
         );
     }
     assert_eq!(v.count(), 3, "each request tries the provider again");
+}
+
+#[actix_web::test]
+async fn a_malformed_token_is_not_remembered_as_a_refusal() {
+    let v = Calls::default();
+    let app = app!(
+        RequireAuth::new(v.verifier(bad_or_down), "https://api.example.com/mcp")
+            .expect("valid resource")
+            .clock(ManualClock::at(T0))
+    );
+    for _ in 0..3 {
+        assert_eq!(status_for!(app, "garbage-token"), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        v.count(),
+        3,
+        "finding it malformed again is cheaper than remembering it"
+    );
+}
+
+/// The key set the provider double serves, changed by the test while the server runs.
+struct KeySet(Arc<std::sync::Mutex<Value>>);
+
+impl KeySet {
+    async fn serve(double: &Double, keys: Value) -> Self {
+        let served = Arc::new(std::sync::Mutex::new(keys));
+        let shared = Arc::clone(&served);
+        double.on_fn("/jwks", None, move |_| {
+            Reply::json(200, &shared.lock().unwrap())
+        });
+        Self(served)
+    }
+
+    fn publish(&self, keys: Value) {
+        *self.0.lock().unwrap() = keys;
+    }
+}
+
+#[actix_web::test]
+async fn a_token_of_a_newly_published_key_is_accepted_once_the_key_set_is_refetched() {
+    let double = Double::start().await;
+    let keys = KeySet::serve(&double, jwks(&[("a", rsa())])).await;
+    let clock = ManualClock::at(T0);
+    let verifier = actix_mcp_oauth::JwksVerifier::builder()
+        .jwks_url(double.url("/jwks"))
+        .issuer("https://issuer.test")
+        .audience("api")
+        .clock(clock.clone() as Arc<dyn actix_mcp_oauth::clock::Clock>)
+        .build()
+        .expect("valid verifier");
+    let app = app!(RequireAuth::new(verifier, "https://api.example.com/mcp")
+        .expect("valid resource")
+        .clock(clock.clone()));
+    let token = |kid: &str, key| {
+        let claims = json!({"iss": "https://issuer.test", "sub": "user-1", "aud": "api",
+                            "iat": T0, "exp": T0 + 3600});
+        signed(kid, key, &claims)
+    };
+
+    assert_eq!(status_for!(app, token("a", rsa())), StatusCode::OK);
+    assert_eq!(double.count("/jwks"), 1);
+    // A token of a key the provider has not published yet, within the refetch interval (30 s)
+    // of the last fetch: refused as unknown, without a refetch.
+    clock.set(T0 + 25);
+    let rotated = token("b", ec());
+    assert_eq!(status_for!(app, &rotated), StatusCode::UNAUTHORIZED);
+    assert_eq!(double.count("/jwks"), 1, "the refetch is rate-limited");
+
+    // The provider publishes the key; the interval passes, well within the refusal TTL of
+    // the first attempt. The token must reach the verifier again and trigger the refetch.
+    keys.publish(jwks(&[("a", rsa()), ("b", ec())]));
+    clock.set(T0 + 30);
+    const { assert!(30 - 25 < TokenCache::REFUSAL_TTL) };
+    assert_eq!(
+        status_for!(app, &rotated),
+        StatusCode::OK,
+        "a refusal for an unknown key must not be remembered"
+    );
+    assert_eq!(double.count("/jwks"), 2, "the key set was refetched once");
+    double.stop().await;
+}
+
+#[actix_web::test]
+async fn a_token_not_yet_valid_is_accepted_once_its_time_comes() {
+    let double = Double::start().await;
+    let _keys = KeySet::serve(&double, jwks(&[("a", rsa())])).await;
+    let clock = ManualClock::at(T0);
+    let verifier = actix_mcp_oauth::JwksVerifier::builder()
+        .jwks_url(double.url("/jwks"))
+        .issuer("https://issuer.test")
+        .audience("api")
+        .clock(clock.clone() as Arc<dyn actix_mcp_oauth::clock::Clock>)
+        .build()
+        .expect("valid verifier");
+    let app = app!(RequireAuth::new(verifier, "https://api.example.com/mcp")
+        .expect("valid resource")
+        .clock(clock.clone()));
+    // Minted by an issuer whose clock runs 65 s ahead of ours: 5 s past the 60 s leeway.
+    let claims = json!({"iss": "https://issuer.test", "sub": "user-1", "aud": "api",
+                        "iat": T0 + 65, "nbf": T0 + 65, "exp": T0 + 3600});
+    let early = signed("a", rsa(), &claims);
+    assert_eq!(status_for!(app, &early), StatusCode::UNAUTHORIZED);
+    // Well within the refusal TTL of the first attempt.
+    clock.set(T0 + 5);
+    const { assert!(5 < TokenCache::REFUSAL_TTL) };
+    assert_eq!(
+        status_for!(app, &early),
+        StatusCode::OK,
+        "a refusal for not-yet-valid must not be remembered"
+    );
+    double.stop().await;
 }
 
 #[actix_web::test]
