@@ -73,5 +73,8 @@ node tests/e2e/run-e2e.mjs --alg=RS256,ES256,EdDSA --browser=RS256
 step "e2e: the same flow in passthrough mode (the provider's tokens go to the client; RS256)"
 node tests/e2e/run-e2e.mjs --mode=passthrough
 
+step "e2e: the access policy at sign-in (an allowed user signs in, a refused one gets the page and no code)"
+timeout 180 node tests/e2e/policy.mjs
+
 step "demo: scripts/demo.sh stops everything it started on SIGTERM and SIGINT (ports closed)"
 timeout 300 scripts/demo-signal-test.sh
