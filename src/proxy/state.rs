@@ -216,6 +216,10 @@ pub(crate) struct Code {
     /// against an upstream that ignores it.
     #[serde(rename = "p")]
     pub(crate) code_challenge: String,
+    /// The canonical resource of the proxy that minted it: another proxy under the same key
+    /// refuses it, so its consent, verifier and access policy cannot be skipped.
+    #[serde(rename = "a")]
+    pub(crate) resource: String,
     /// What the [`ReplayGuard`](super::ReplayGuard) records: a code is redeemed once.
     #[serde(rename = "j")]
     pub(crate) id: String,
@@ -557,6 +561,7 @@ mod tests {
             redirect_uri: pending.redirect_uri.clone(),
             redirect_uri_sent: true,
             code_challenge: String::new(),
+            resource: "https://as/mcp".into(),
             id: random_id(),
         };
         let identity = || Identity {

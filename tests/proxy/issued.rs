@@ -536,3 +536,37 @@ async fn an_upstream_failure_at_the_callback_goes_back_to_the_client_as_server_e
     }
     up.stop().await;
 }
+
+#[actix_web::test]
+async fn a_code_minted_for_another_resource_under_the_same_key_is_refused() {
+    let up = Upstream::start().await;
+    let clock = ManualClock::at(T0);
+    for passthrough in [false, true] {
+        let build = |public: Option<&str>| {
+            let b = if passthrough {
+                up.passthrough(&key(1), clock.clone())
+            } else {
+                up.proxy(&key(1), clock.clone())
+            };
+            match public {
+                Some(url) => b.public_url(url),
+                None => b,
+            }
+            .build()
+            .unwrap()
+        };
+        let ours = ProxyServer::start(build(None)).await;
+        let other = ProxyServer::start(build(Some(OTHER_PUBLIC_URL))).await;
+        let client_id = register(&ours, &[CLIENT_REDIRECT]).await;
+        let (code, _) = code_for(&ours, &client_id).await;
+        let before = up.count("/token");
+        let res = redeem(&other, &client_id, &code).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+        assert_eq!(res.json()["error"], "invalid_grant");
+        assert_eq!(up.count("/token"), before, "no upstream call");
+        // Still good where it was minted.
+        let res = redeem(&ours, &client_id, &code).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    }
+    up.stop().await;
+}

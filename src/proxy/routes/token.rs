@@ -321,6 +321,11 @@ fn redeem(cfg: &ProxyConfig, params: &Params, client: &ClientBinding) -> Result<
             "the code was issued to another client".into(),
         ));
     }
+    if code.resource != cfg.resource {
+        return Err(OAuthError::InvalidGrant(
+            "the code was issued for another resource".into(),
+        ));
+    }
     match params.get("redirect_uri") {
         Some(uri) if uri != code.redirect_uri => {
             return Err(OAuthError::InvalidGrant(
