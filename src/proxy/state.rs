@@ -298,6 +298,9 @@ impl Sealed for IssuedAccess {
     // Sealed with `seal_for`: the upstream token's remaining lifetime, capped by the
     // configured `access_token_ttl`, which may be long.
     const TTL: Option<Duration> = None;
+    // An access token always expires: `seal` refuses it, `seal_for` gives the envelope the
+    // same expiry as `exp`, which `RequireAuth` checks as well.
+    const SEAL_FOR_ONLY: bool = true;
     // Deflated to stay within 1.5 KB for common upstream JWTs; inflating is the largest part
     // of opening one at `/mcp` (about half the cost), paid on a cache miss only.
     const COMPRESS: bool = true;
