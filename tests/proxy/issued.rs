@@ -158,6 +158,39 @@ async fn the_access_token_lives_no_longer_than_the_upstream_token() {
 }
 
 #[actix_web::test]
+async fn the_access_token_lives_no_longer_than_the_verified_upstream_exp() {
+    let up = Upstream::start().await;
+    let clock = ManualClock::at(T0);
+    // The upstream answers `expires_in: 3600`; its token itself says ten minutes.
+    let verifier = actix_mcp_oauth::verify::FnVerifier::new(|_token: String| async {
+        let claims = serde_json::json!({
+            "sub": UPSTREAM_USER,
+            "client_id": UPSTREAM_CLIENT_ID,
+            "exp": T0 + 600,
+        });
+        Ok(actix_mcp_oauth::Claims::new(
+            serde_json::from_value(claims).unwrap(),
+        ))
+    });
+    let proxy = ProxyServer::start(
+        up.proxy(&key(1), clock.clone())
+            .verifier(verifier)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let tokens = sign_in(&proxy, &client_id).await;
+    assert_eq!(tokens["expires_in"], 600, "the verified token's exp");
+    let access = field(&tokens, "access_token");
+    clock.advance(599);
+    assert_eq!(mcp_as(&proxy, &access).await.status, StatusCode::OK);
+    clock.advance(1);
+    refused_as_invalid_token(&mcp_as(&proxy, &access).await);
+    up.stop().await;
+}
+
+#[actix_web::test]
 async fn tokens_for_another_resource_under_the_same_key_are_refused() {
     let up = Upstream::start().await;
     let clock = ManualClock::at(T0);

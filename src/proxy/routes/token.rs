@@ -245,10 +245,11 @@ fn issue(
 ) -> Result<HttpResponse, OAuthError> {
     let now = cfg.clock.now();
     let cap = cfg.access_token_ttl.as_secs();
-    let lifetime = tokens
-        .expires_at
-        .or(identity.exp)
-        .map_or(cap, |exp| exp.saturating_sub(now).min(cap));
+    // The soonest of what the upstream answered, what its verified token says, and our cap.
+    let lifetime = [tokens.expires_at, identity.exp]
+        .into_iter()
+        .flatten()
+        .fold(cap, |lifetime, exp| lifetime.min(exp.saturating_sub(now)));
     if lifetime == 0 {
         return Err(OAuthError::InvalidGrant(
             "the identity provider's token has expired".into(),
