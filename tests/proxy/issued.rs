@@ -603,3 +603,24 @@ async fn a_code_minted_for_another_resource_under_the_same_key_is_refused() {
     }
     up.stop().await;
 }
+
+#[actix_web::test]
+async fn in_passthrough_a_replayed_code_never_reaches_the_upstream_again() {
+    let up = Upstream::start().await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let (code, _) = code_for(&proxy, &client_id).await;
+    assert_eq!(up.count("/token"), 0, "passthrough redeems at /token");
+    let res = redeem(&proxy, &client_id, &code).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let replay = redeem(&proxy, &client_id, &code).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.text());
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert_eq!(up.count("/token"), 1, "the replay made no upstream call");
+    up.stop().await;
+}

@@ -67,11 +67,7 @@ pub(crate) async fn token(
                     "the code is invalid or has expired".into(),
                 ));
             };
-            let now = cfg.clock.now();
-            let until = now.saturating_add(Code::TTL.map_or(0, |ttl| ttl.as_secs()));
-            if !cfg.replay.first_use(&code.id, until, now).await {
-                return Err(OAuthError::InvalidGrant("the code was used already".into()));
-            }
+            first_use(cfg, &code.id).await?;
             issue(
                 cfg,
                 &client.binding,
@@ -102,6 +98,8 @@ async fn passthrough(
             upstream_code = code.upstream_code.ok_or_else(|| {
                 OAuthError::InvalidGrant("the code is invalid or has expired".into())
             })?;
+            // Used once here too: a replay never reaches the upstream.
+            first_use(cfg, &code.id).await?;
             let verifier = params.get("code_verifier").unwrap_or_default();
             form.extend([
                 ("grant_type", "authorization_code"),
@@ -305,6 +303,17 @@ fn issue(
     let mut res = HttpResponse::Ok();
     no_store(&mut res);
     Ok(res.json(doc))
+}
+
+/// Records the code's id: a code is redeemed once on this instance.
+async fn first_use(cfg: &ProxyConfig, id: &str) -> Result<(), OAuthError> {
+    let now = cfg.clock.now();
+    let until = now.saturating_add(Code::TTL.map_or(0, |ttl| ttl.as_secs()));
+    if cfg.replay.first_use(id, until, now).await {
+        Ok(())
+    } else {
+        Err(OAuthError::InvalidGrant("the code was used already".into()))
+    }
 }
 
 /// Opens the code and checks it against this request: same client, same redirect URI, and a
