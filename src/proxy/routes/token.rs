@@ -24,6 +24,7 @@ use crate::proxy::{
     },
     upstream::ProviderAnswer,
 };
+use crate::{logged::Logged, secret::AccessToken, AuthUser};
 
 pub(crate) async fn token(
     state: State,
@@ -228,6 +229,20 @@ async fn refresh(
                 )
             }
         })?;
+    // The access policy again, with the user as `/mcp` would see it: a user removed from
+    // the server since signing in gets no new tokens.
+    let admitted = AuthUser::new(
+        user.clone(),
+        claims.clone(),
+        AccessToken::new(tokens.access_token.as_str()),
+    );
+    if let Err(e) = cfg.admit_refresh(&admitted).await {
+        log::info!(
+            "refresh of user {} not admitted by the access policy",
+            Logged(&admitted.user_id)
+        );
+        return Err(e);
+    }
     let identity = issued::identity(&claims, user, &tokens.access_token);
     issue(cfg, client, scopes, identity, tokens)
 }
