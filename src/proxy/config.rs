@@ -151,7 +151,7 @@ impl ProxyConfig {
             return Ok(());
         };
         policy.check(user).await.map_err(|refusal| match refusal {
-            crate::access::AccessRefusal::Unavailable => OAuthError::Unavailable(
+            crate::access::AccessRefusal::Unavailable => OAuthError::TemporarilyUnavailable(
                 "whether this account may use this server cannot be checked right now".into(),
             ),
             crate::access::AccessRefusal::Refused(_) => {

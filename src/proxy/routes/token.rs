@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde_json::{json, Value};
 
-use super::{read_body, Params, ProxyState, State};
+use super::{read_body, replay_unavailable, Params, ProxyState, State};
 use crate::proxy::{
     clients,
     config::{ProxyConfig, ResourceForwarding, TokenMode},
@@ -177,6 +177,7 @@ async fn refresh(
         .replay
         .first_use(&refresh.id, now.saturating_add(REFRESH_TTL.as_secs()), now)
         .await
+        .map_err(replay_unavailable)?
     {
         return Err(OAuthError::InvalidGrant(
             "the refresh token was used already".into(),
@@ -324,7 +325,12 @@ fn issue(
 async fn first_use(cfg: &ProxyConfig, id: &str) -> Result<(), OAuthError> {
     let now = cfg.clock.now();
     let until = now.saturating_add(Code::TTL.map_or(0, |ttl| ttl.as_secs()));
-    if cfg.replay.first_use(id, until, now).await {
+    if cfg
+        .replay
+        .first_use(id, until, now)
+        .await
+        .map_err(replay_unavailable)?
+    {
         Ok(())
     } else {
         Err(OAuthError::InvalidGrant("the code was used already".into()))
