@@ -264,7 +264,8 @@ pub(crate) struct UpstreamGrant {
     pub(crate) tokens: UpstreamTokens,
     #[serde(rename = "i")]
     pub(crate) identity: Identity,
-    /// The scopes granted: those the upstream answered, else those requested.
+    /// The scopes granted: the configured scopes, which the user approved on the consent
+    /// page (the provider's own spelling of them stays in the claims).
     #[serde(rename = "s")]
     pub(crate) scopes: Vec<String>,
 }
