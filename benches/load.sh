@@ -33,9 +33,8 @@
 # BIN [target/release/examples/mcp_server], OUT [a temporary directory, removed at exit].
 #
 # Tokens come from benches/provider.mjs, a stand-in provider (RSA and Ed25519 keys, JWKS and
-# discovery served on 127.0.0.1). The example accepts these provider-minted tokens as its
-# verifier checks them; once it requires ACCEPT_UPSTREAM_TOKENS=1 for that, the variable set
-# below keeps this script working.
+# discovery served on 127.0.0.1). The example refuses provider-minted tokens at /mcp in issued
+# mode unless ACCEPT_UPSTREAM_TOKENS=1, which the runs below set.
 #
 # Per row: req/s, p50/p99 (wrk), the share of answers as expected (status, and for 200 the body
 # carrying the user), server CPU per expected answer (utime+stime from /proc/<pid>/stat over the

@@ -307,11 +307,13 @@ impl OAuthProxyBuilder {
         self
     }
 
-    /// The longest an issued access token lives (default 1 hour). It never outlives the
-    /// upstream access token sealed inside it when the upstream says when that expires.
+    /// The longest an issued access token lives (default 1 hour). An issued access token
+    /// expires at the soonest of: the upstream's `expires_in` (when it answered one), the
+    /// verified upstream token's `exp` (when it has one), and now + this TTL. A longer TTL
+    /// therefore only matters for upstream tokens that state no expiry at all (such as
+    /// GitHub OAuth app tokens).
     ///
-    /// Longer lifetimes are allowed, for servers that use the token only for the user's
-    /// identity and never call the provider with it: the access token cannot be withdrawn
+    /// Keep it as short as your clients tolerate: the access token cannot be withdrawn
     /// before it expires except at the instance that received its `/revoke`, so keep it as
     /// short as your clients tolerate.
     pub fn access_token_ttl(mut self, ttl: Duration) -> Self {

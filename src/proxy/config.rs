@@ -144,6 +144,22 @@ impl ProxyConfig {
         }
     }
 
+    /// The access policy at a refresh, answered as `/token` answers: a user it no longer
+    /// admits gets `invalid_grant`, and a policy that cannot answer `temporarily_unavailable`.
+    pub(crate) async fn admit_refresh(&self, user: &crate::AuthUser) -> Result<(), OAuthError> {
+        let Some(policy) = &self.access_policy else {
+            return Ok(());
+        };
+        policy.check(user).await.map_err(|refusal| match refusal {
+            crate::access::AccessRefusal::Unavailable => OAuthError::TemporarilyUnavailable(
+                "whether this account may use this server cannot be checked right now".into(),
+            ),
+            crate::access::AccessRefusal::Refused(_) => {
+                OAuthError::InvalidGrant("this account may no longer use this server".into())
+            }
+        })
+    }
+
     /// RFC 8707: a `resource` a client names, at `/authorize` or `/token`, must be this server's
     /// own; without one, the request is for it anyway.
     pub(crate) fn check_resource(&self, requested: Option<&str>) -> Result<(), OAuthError> {

@@ -170,13 +170,9 @@ impl McpTokens {
             .sealer
             .open::<IssuedAccess>(token)
             .map_err(SealOrVerify::Seal)?;
-        if access.aud != self.resource {
-            return Err(SealOrVerify::Verify(VerifyError::Audience));
-        }
-        if access.iss != self.issuer {
-            return Err(SealOrVerify::Verify(VerifyError::Issuer));
-        }
-        if self.replay.is_used(&access.id, self.clock.now()).await {
+        let now = self.clock.now();
+        check_access(&access, &self.resource, &self.issuer, now).map_err(SealOrVerify::Verify)?;
+        if self.replay.is_used(&access.id, now).await {
             return Err(SealOrVerify::Verify(VerifyError::Rejected(
                 "the access token was revoked".into(),
             )));
@@ -198,6 +194,26 @@ impl McpTokens {
         let exp = claims.expires_at();
         Ok((AuthUser::new(info, claims, AccessToken::new(token)), exp))
     }
+}
+
+/// What an opened access token must say to be accepted here: this resource, this issuer, and
+/// an expiry still ahead. The expiry is the token's own, checked whatever the seal says.
+fn check_access(
+    access: &IssuedAccess,
+    resource: &str,
+    issuer: &str,
+    now: u64,
+) -> Result<(), VerifyError> {
+    if access.aud != resource {
+        return Err(VerifyError::Audience);
+    }
+    if access.iss != issuer {
+        return Err(VerifyError::Issuer);
+    }
+    if access.exp <= now {
+        return Err(VerifyError::Expired);
+    }
+    Ok(())
 }
 
 enum SealOrVerify {
@@ -415,6 +431,39 @@ mod tests {
         assert_eq!(kept.get("email"), Some(&json!("a@b")));
         assert!(kept.get("blob").is_none() && kept.get("roles").is_none());
         assert!(serde_json::to_vec(&kept).unwrap().len() <= MAX_CLAIMS_BYTES);
+    }
+
+    #[test]
+    fn an_access_token_past_its_own_expiry_is_refused_whatever_its_seal_says() {
+        let (token, payload) = e2e_provider_token();
+        let claims = Claims::new(payload.as_object().unwrap().clone());
+        let user = crate::user::default_user_info(&claims).unwrap();
+        let access = IssuedAccess {
+            iss: "https://as".into(),
+            aud: "https://as/mcp".into(),
+            client: ClientBinding::of("c"),
+            scopes: Vec::new(),
+            identity: identity(&claims, user, &token),
+            upstream_access_token: CarriedToken::of(&token),
+            iat: 100,
+            exp: 200,
+            id: random_id(),
+        };
+        let check = |now| check_access(&access, "https://as/mcp", "https://as", now);
+        assert_eq!(check(199), Ok(()));
+        assert_eq!(check(200), Err(VerifyError::Expired));
+        assert_eq!(check(10_000), Err(VerifyError::Expired));
+        assert_eq!(
+            check_access(&access, "https://other/mcp", "https://as", 150),
+            Err(VerifyError::Audience)
+        );
+        // Never sealed without an expiry on the envelope.
+        let sealer = Sealer::new(
+            vec![ProxyKey::from_bytes(&[1; 32]).unwrap()],
+            ManualClock::at(100),
+        )
+        .unwrap();
+        assert!(sealer.seal(&access).is_err());
     }
 
     #[test]

@@ -30,7 +30,7 @@ use config::ProxyConfig;
 pub use config::{ResourceForwarding, TokenMode};
 pub use consent::{ConsentBranding, ConsentMode, ConsentView, SafeHtml, ScopeView};
 pub use documents::{ClientDocuments, ClientDocumentsBuilder};
-pub use replay::{MemoryReplayGuard, ReplayGuard};
+pub use replay::{MemoryReplayGuard, ReplayGuard, ReplayGuardError};
 use routes::{
     authorize, callback, consent as consent_routes, metadata, register, revoke, token, ProxyState,
 };

@@ -15,7 +15,21 @@ use std::{
     sync::{Mutex, PoisonError},
 };
 
+use derive_more::{Display, Error};
 use futures::future::{ready, LocalBoxFuture};
+
+/// Why a [`ReplayGuard`] could not record an id. The proxy then fails closed: the code or
+/// refresh token is not honoured and the client gets 503 `temporarily_unavailable`.
+#[derive(Debug, Display, Error, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplayGuardError {
+    /// Every record is still live and there is no room for another.
+    #[display("the replay guard is full of live records")]
+    Full,
+    /// The store behind the guard could not be reached.
+    #[display("the replay guard's store is unavailable")]
+    Unavailable,
+}
 
 /// Records the ids of values that may be used once (codes, refresh tokens) and of revoked
 /// access tokens, each until the value expires anyway.
@@ -23,9 +37,16 @@ use futures::future::{ready, LocalBoxFuture};
 /// Object-safe and asynchronous, so a store shared by every replica (Redis, a database) can
 /// implement it; the futures are local, as everything on an actix worker is.
 pub trait ReplayGuard: Send + Sync + 'static {
-    /// Records `id` until `expires_at` (seconds since the epoch) and answers `true` when it
-    /// was not recorded before: the caller may go on. `false`: a replay, refuse it.
-    fn first_use<'a>(&'a self, id: &'a str, expires_at: u64, now: u64) -> LocalBoxFuture<'a, bool>;
+    /// Records `id` until `expires_at` (seconds since the epoch) and answers `Ok(true)` when
+    /// it was not recorded before: the caller may go on. `Ok(false)`: a replay, refuse it.
+    /// `Err`: it could not be recorded, and the caller refuses the value too (fails closed),
+    /// since a record that is not kept cannot stop a replay.
+    fn first_use<'a>(
+        &'a self,
+        id: &'a str,
+        expires_at: u64,
+        now: u64,
+    ) -> LocalBoxFuture<'a, Result<bool, ReplayGuardError>>;
 
     /// Whether `id` is recorded (and its record not yet expired at `now`).
     fn is_used<'a>(&'a self, id: &'a str, now: u64) -> LocalBoxFuture<'a, bool>;
@@ -34,9 +55,12 @@ pub trait ReplayGuard: Send + Sync + 'static {
 /// The built-in [`ReplayGuard`]: a bounded map in this process's memory.
 ///
 /// Per instance: a restart forgets every record, and another replica has records of its own.
-/// When the map is full, expired records are dropped first, then the record that expires
-/// soonest; size the capacity above the number of codes, refresh tokens and revocations one
-/// instance sees within a refresh-token lifetime.
+/// When the map is full, expired records are dropped; a live record is never dropped (that
+/// would let a flood of sign-ins make a used code or refresh token, or a revocation, be
+/// forgotten), so a map full of live records refuses to record more
+/// ([`ReplayGuardError::Full`]) and the proxy answers 503 until records expire. Size the
+/// capacity above the number of codes, refresh tokens and revocations one instance sees
+/// within a refresh-token lifetime.
 pub struct MemoryReplayGuard {
     entries: Mutex<HashMap<String, u64>>,
     capacity: usize,
@@ -54,25 +78,19 @@ impl MemoryReplayGuard {
         }
     }
 
-    fn record(&self, id: &str, expires_at: u64, now: u64) -> bool {
+    fn record(&self, id: &str, expires_at: u64, now: u64) -> Result<bool, ReplayGuardError> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.get(id).is_some_and(|&exp| exp > now) {
-            return false;
+            return Ok(false);
         }
         if entries.len() >= self.capacity && !entries.contains_key(id) {
             entries.retain(|_, &mut exp| exp > now);
             if entries.len() >= self.capacity {
-                let soonest = entries
-                    .iter()
-                    .min_by_key(|(_, &exp)| exp)
-                    .map(|(k, _)| k.clone());
-                if let Some(key) = soonest {
-                    entries.remove(&key);
-                }
+                return Err(ReplayGuardError::Full);
             }
         }
         entries.insert(id.to_owned(), expires_at);
-        true
+        Ok(true)
     }
 
     fn recorded(&self, id: &str, now: u64) -> bool {
@@ -102,7 +120,12 @@ impl fmt::Debug for MemoryReplayGuard {
 }
 
 impl ReplayGuard for MemoryReplayGuard {
-    fn first_use<'a>(&'a self, id: &'a str, expires_at: u64, now: u64) -> LocalBoxFuture<'a, bool> {
+    fn first_use<'a>(
+        &'a self,
+        id: &'a str,
+        expires_at: u64,
+        now: u64,
+    ) -> LocalBoxFuture<'a, Result<bool, ReplayGuardError>> {
         Box::pin(ready(self.record(id, expires_at, now)))
     }
 
@@ -118,24 +141,33 @@ mod tests {
     #[test]
     fn an_id_is_used_once_until_its_record_expires() {
         let g = MemoryReplayGuard::new(10);
-        assert!(g.record("a", 100, 0));
-        assert!(!g.record("a", 100, 50));
+        assert_eq!(g.record("a", 100, 0), Ok(true));
+        assert_eq!(g.record("a", 100, 50), Ok(false));
         assert!(g.recorded("a", 99) && !g.recorded("a", 100));
-        assert!(
+        assert_eq!(
             g.record("a", 200, 100),
+            Ok(true),
             "an expired record no longer counts"
         );
     }
 
     #[test]
-    fn a_full_guard_drops_expired_records_then_the_soonest() {
+    fn a_full_guard_drops_expired_records_and_never_a_live_one() {
         let g = MemoryReplayGuard::new(2);
-        assert!(g.record("a", 10, 0));
-        assert!(g.record("b", 30, 0));
-        assert!(g.record("c", 20, 15), "a (expired) made room");
+        assert_eq!(g.record("a", 10, 0), Ok(true));
+        assert_eq!(g.record("b", 30, 0), Ok(true));
+        assert_eq!(g.record("c", 20, 15), Ok(true), "a (expired) made room");
         assert!(g.recorded("b", 15) && g.recorded("c", 15) && !g.recorded("a", 5));
-        assert!(g.record("d", 40, 16));
-        assert!(!g.recorded("c", 16), "the soonest to expire went");
-        assert!(g.recorded("b", 16) && g.recorded("d", 16));
+        // Full of live records: the new one is refused, and every live record stays.
+        assert_eq!(g.record("d", 40, 16), Err(ReplayGuardError::Full));
+        assert!(g.recorded("b", 16) && g.recorded("c", 16) && !g.recorded("d", 16));
+        assert_eq!(
+            g.record("c", 20, 16),
+            Ok(false),
+            "a replay is still a replay"
+        );
+        // Once one expires, there is room again.
+        assert_eq!(g.record("d", 40, 20), Ok(true));
+        assert!(g.recorded("b", 20) && g.recorded("d", 20));
     }
 }

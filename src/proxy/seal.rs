@@ -151,6 +151,9 @@ pub(crate) trait Sealed: Serialize + DeserializeOwned {
     /// that carry upstream tokens and claims, which compress well and travel in URLs and
     /// headers. Only values this proxy sealed are ever inflated (after the AEAD check).
     const COMPRESS: bool = false;
+    /// Whether it is only ever sealed for a given lifetime ([`Sealer::seal_for`]): a value
+    /// whose [`TTL`](Self::TTL) is `None` but must still expire, such as an access token.
+    const SEAL_FOR_ONLY: bool = false;
 
     /// `ttl`, cut to [`TTL`](Self::TTL).
     fn bounded(ttl: Duration) -> Duration {
@@ -316,6 +319,9 @@ impl Sealer {
 
     /// Seals `value` as its kind, to open for its type's lifetime (or until the key is retired).
     pub(crate) fn seal<T: Sealed>(&self, value: &T) -> Result<String, SealError> {
+        if T::SEAL_FOR_ONLY {
+            return Err(SealError::Internal);
+        }
         self.seal_expiring(value, T::TTL)
     }
 

@@ -216,6 +216,10 @@ pub(crate) struct Code {
     /// against an upstream that ignores it.
     #[serde(rename = "p")]
     pub(crate) code_challenge: String,
+    /// The canonical resource of the proxy that minted it: another proxy under the same key
+    /// refuses it, so its consent, verifier and access policy cannot be skipped.
+    #[serde(rename = "a")]
+    pub(crate) resource: String,
     /// What the [`ReplayGuard`](super::ReplayGuard) records: a code is redeemed once.
     #[serde(rename = "j")]
     pub(crate) id: String,
@@ -260,7 +264,8 @@ pub(crate) struct UpstreamGrant {
     pub(crate) tokens: UpstreamTokens,
     #[serde(rename = "i")]
     pub(crate) identity: Identity,
-    /// The scopes granted: those the upstream answered, else those requested.
+    /// The scopes granted: the configured scopes, which the user approved on the consent
+    /// page (the provider's own spelling of them stays in the claims).
     #[serde(rename = "s")]
     pub(crate) scopes: Vec<String>,
 }
@@ -294,6 +299,9 @@ impl Sealed for IssuedAccess {
     // Sealed with `seal_for`: the upstream token's remaining lifetime, capped by the
     // configured `access_token_ttl`, which may be long.
     const TTL: Option<Duration> = None;
+    // An access token always expires: `seal` refuses it, `seal_for` gives the envelope the
+    // same expiry as `exp`, which `RequireAuth` checks as well.
+    const SEAL_FOR_ONLY: bool = true;
     // Deflated to stay within 1.5 KB for common upstream JWTs; inflating is the largest part
     // of opening one at `/mcp` (about half the cost), paid on a cache miss only.
     const COMPRESS: bool = true;
@@ -557,6 +565,7 @@ mod tests {
             redirect_uri: pending.redirect_uri.clone(),
             redirect_uri_sent: true,
             code_challenge: String::new(),
+            resource: "https://as/mcp".into(),
             id: random_id(),
         };
         let identity = || Identity {

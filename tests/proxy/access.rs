@@ -61,3 +61,34 @@ async fn a_user_the_policy_refuses_gets_the_access_denied_page_and_the_client_no
     proxy.stop().await;
     up.stop().await;
 }
+
+#[actix_web::test]
+async fn a_user_the_policy_no_longer_admits_gets_invalid_grant_at_refresh() {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    };
+    let up = Upstream::start().await;
+    let admitted = Arc::new(AtomicBool::new(true));
+    let gate = admitted.clone();
+    let policy = AccessPolicy::builder()
+        .allow_if(move |_user| gate.load(Ordering::SeqCst))
+        .build()
+        .unwrap();
+    let proxy = up
+        .proxy(&key(1), ManualClock::at(T0))
+        .access_policy(policy)
+        .build()
+        .unwrap();
+    let proxy = ProxyServer::start(proxy).await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let tokens = sign_in(&proxy, &client_id).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    admitted.store(false, Ordering::SeqCst);
+    let res = refresh_with(&proxy, &client_id, &refresh).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+    assert_eq!(res.json()["error"], "invalid_grant");
+    assert!(res.json().get("access_token").is_none());
+    proxy.stop().await;
+    up.stop().await;
+}

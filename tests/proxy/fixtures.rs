@@ -308,6 +308,10 @@ fn token(seen: &Seen, codes: &Mutex<Codes>, mode: TokenMode) -> Reply {
                 ("token_type", "Bearer".into()),
                 ("expires_in", "3600".into()),
                 ("refresh_token", format!("rt-{code}")),
+                // What a real OIDC provider answers too, so that tests can show the proxy's
+                // own answer passes neither on.
+                ("id_token", format!("idt-{code}")),
+                ("scope", "openid email profile offline_access".into()),
             ]
         }
         Some("refresh_token") => match seen.form_param("refresh_token") {

@@ -158,6 +158,39 @@ async fn the_access_token_lives_no_longer_than_the_upstream_token() {
 }
 
 #[actix_web::test]
+async fn the_access_token_lives_no_longer_than_the_verified_upstream_exp() {
+    let up = Upstream::start().await;
+    let clock = ManualClock::at(T0);
+    // The upstream answers `expires_in: 3600`; its token itself says ten minutes.
+    let verifier = actix_mcp_oauth::verify::FnVerifier::new(|_token: String| async {
+        let claims = serde_json::json!({
+            "sub": UPSTREAM_USER,
+            "client_id": UPSTREAM_CLIENT_ID,
+            "exp": T0 + 600,
+        });
+        Ok(actix_mcp_oauth::Claims::new(
+            serde_json::from_value(claims).unwrap(),
+        ))
+    });
+    let proxy = ProxyServer::start(
+        up.proxy(&key(1), clock.clone())
+            .verifier(verifier)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let tokens = sign_in(&proxy, &client_id).await;
+    assert_eq!(tokens["expires_in"], 600, "the verified token's exp");
+    let access = field(&tokens, "access_token");
+    clock.advance(599);
+    assert_eq!(mcp_as(&proxy, &access).await.status, StatusCode::OK);
+    clock.advance(1);
+    refused_as_invalid_token(&mcp_as(&proxy, &access).await);
+    up.stop().await;
+}
+
+#[actix_web::test]
 async fn tokens_for_another_resource_under_the_same_key_are_refused() {
     let up = Upstream::start().await;
     let clock = ManualClock::at(T0);
@@ -534,5 +567,60 @@ async fn an_upstream_failure_at_the_callback_goes_back_to_the_client_as_server_e
         assert_eq!(back.query("state").as_deref(), Some("client-state-42"));
         assert_eq!(back.query("code"), None);
     }
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn a_code_minted_for_another_resource_under_the_same_key_is_refused() {
+    let up = Upstream::start().await;
+    let clock = ManualClock::at(T0);
+    for passthrough in [false, true] {
+        let build = |public: Option<&str>| {
+            let b = if passthrough {
+                up.passthrough(&key(1), clock.clone())
+            } else {
+                up.proxy(&key(1), clock.clone())
+            };
+            match public {
+                Some(url) => b.public_url(url),
+                None => b,
+            }
+            .build()
+            .unwrap()
+        };
+        let ours = ProxyServer::start(build(None)).await;
+        let other = ProxyServer::start(build(Some(OTHER_PUBLIC_URL))).await;
+        let client_id = register(&ours, &[CLIENT_REDIRECT]).await;
+        let (code, _) = code_for(&ours, &client_id).await;
+        let before = up.count("/token");
+        let res = redeem(&other, &client_id, &code).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+        assert_eq!(res.json()["error"], "invalid_grant");
+        assert_eq!(up.count("/token"), before, "no upstream call");
+        // Still good where it was minted.
+        let res = redeem(&ours, &client_id, &code).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    }
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn in_passthrough_a_replayed_code_never_reaches_the_upstream_again() {
+    let up = Upstream::start().await;
+    let proxy = ProxyServer::start(
+        up.passthrough(&key(1), ManualClock::at(T0))
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let (code, _) = code_for(&proxy, &client_id).await;
+    assert_eq!(up.count("/token"), 0, "passthrough redeems at /token");
+    let res = redeem(&proxy, &client_id, &code).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let replay = redeem(&proxy, &client_id, &code).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.text());
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert_eq!(up.count("/token"), 1, "the replay made no upstream call");
     up.stop().await;
 }

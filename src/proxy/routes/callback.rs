@@ -143,6 +143,7 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
         redirect_uri: txn.redirect_uri.clone(),
         redirect_uri_sent: txn.redirect_uri_sent,
         code_challenge: txn.code_challenge,
+        resource: cfg.resource.clone(),
         id: random_id(),
     };
     match cfg.sealer.seal(&code) {

@@ -103,6 +103,16 @@ pub(crate) fn error_page(status: StatusCode, err: &OAuthError) -> HttpResponse {
     .body(body)
 }
 
+/// A value whose use cannot be recorded is not honoured: the guard fails closed.
+pub(crate) fn replay_unavailable(
+    e: crate::proxy::ReplayGuardError,
+) -> crate::proxy::error::OAuthError {
+    log::error!("cannot record a one-time use: {e}");
+    crate::proxy::error::OAuthError::TemporarilyUnavailable(
+        "the server is busy: try again in a moment".into(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

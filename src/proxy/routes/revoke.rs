@@ -73,7 +73,11 @@ async fn revoke_issued(
     if let Ok(refresh) = cfg.sealer.open::<IssuedRefresh>(token) {
         if refresh.client == *client {
             let until = now.saturating_add(REFRESH_TTL.as_secs());
-            cfg.replay.first_use(&refresh.id, until, now).await;
+            // RFC 7009 §2.2.1: a revocation that cannot be kept is answered 503.
+            cfg.replay
+                .first_use(&refresh.id, until, now)
+                .await
+                .map_err(super::replay_unavailable)?;
             if let (Some(endpoint), Some(upstream)) =
                 (&cfg.revocation_endpoint, &refresh.upstream_refresh_token)
             {
@@ -90,7 +94,10 @@ async fn revoke_issued(
         }
     } else if let Ok(access) = cfg.sealer.open::<IssuedAccess>(token) {
         if access.client == *client && access.aud == cfg.resource {
-            cfg.replay.first_use(&access.id, access.exp, now).await;
+            cfg.replay
+                .first_use(&access.id, access.exp, now)
+                .await
+                .map_err(super::replay_unavailable)?;
             cfg.protected.require_auth().evict(token);
         }
     }

@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde_json::{json, Value};
 
-use super::{read_body, Params, ProxyState, State};
+use super::{read_body, replay_unavailable, Params, ProxyState, State};
 use crate::proxy::{
     clients,
     config::{ProxyConfig, ResourceForwarding, TokenMode},
@@ -24,6 +24,7 @@ use crate::proxy::{
     },
     upstream::ProviderAnswer,
 };
+use crate::{logged::Logged, secret::AccessToken, AuthUser};
 
 pub(crate) async fn token(
     state: State,
@@ -67,11 +68,7 @@ pub(crate) async fn token(
                     "the code is invalid or has expired".into(),
                 ));
             };
-            let now = cfg.clock.now();
-            let until = now.saturating_add(Code::TTL.map_or(0, |ttl| ttl.as_secs()));
-            if !cfg.replay.first_use(&code.id, until, now).await {
-                return Err(OAuthError::InvalidGrant("the code was used already".into()));
-            }
+            first_use(cfg, &code.id).await?;
             issue(
                 cfg,
                 &client.binding,
@@ -102,6 +99,8 @@ async fn passthrough(
             upstream_code = code.upstream_code.ok_or_else(|| {
                 OAuthError::InvalidGrant("the code is invalid or has expired".into())
             })?;
+            // Used once here too: a replay never reaches the upstream.
+            first_use(cfg, &code.id).await?;
             let verifier = params.get("code_verifier").unwrap_or_default();
             form.extend([
                 ("grant_type", "authorization_code"),
@@ -178,6 +177,7 @@ async fn refresh(
         .replay
         .first_use(&refresh.id, now.saturating_add(REFRESH_TTL.as_secs()), now)
         .await
+        .map_err(replay_unavailable)?
     {
         return Err(OAuthError::InvalidGrant(
             "the refresh token was used already".into(),
@@ -230,6 +230,20 @@ async fn refresh(
                 )
             }
         })?;
+    // The access policy again, with the user as `/mcp` would see it: a user removed from
+    // the server since signing in gets no new tokens.
+    let admitted = AuthUser::new(
+        user.clone(),
+        claims.clone(),
+        AccessToken::new(tokens.access_token.as_str()),
+    );
+    if let Err(e) = cfg.admit_refresh(&admitted).await {
+        log::info!(
+            "refresh of user {} not admitted by the access policy",
+            Logged(&admitted.user_id)
+        );
+        return Err(e);
+    }
     let identity = issued::identity(&claims, user, &tokens.access_token);
     issue(cfg, client, scopes, identity, tokens)
 }
@@ -245,10 +259,11 @@ fn issue(
 ) -> Result<HttpResponse, OAuthError> {
     let now = cfg.clock.now();
     let cap = cfg.access_token_ttl.as_secs();
-    let lifetime = tokens
-        .expires_at
-        .or(identity.exp)
-        .map_or(cap, |exp| exp.saturating_sub(now).min(cap));
+    // The soonest of what the upstream answered, what its verified token says, and our cap.
+    let lifetime = [tokens.expires_at, identity.exp]
+        .into_iter()
+        .flatten()
+        .fold(cap, |lifetime, exp| lifetime.min(exp.saturating_sub(now)));
     if lifetime == 0 {
         return Err(OAuthError::InvalidGrant(
             "the identity provider's token has expired".into(),
@@ -306,6 +321,22 @@ fn issue(
     Ok(res.json(doc))
 }
 
+/// Records the code's id: a code is redeemed once on this instance.
+async fn first_use(cfg: &ProxyConfig, id: &str) -> Result<(), OAuthError> {
+    let now = cfg.clock.now();
+    let until = now.saturating_add(Code::TTL.map_or(0, |ttl| ttl.as_secs()));
+    if cfg
+        .replay
+        .first_use(id, until, now)
+        .await
+        .map_err(replay_unavailable)?
+    {
+        Ok(())
+    } else {
+        Err(OAuthError::InvalidGrant("the code was used already".into()))
+    }
+}
+
 /// Opens the code and checks it against this request: same client, same redirect URI, and a
 /// PKCE verifier that matches the challenge.
 fn redeem(cfg: &ProxyConfig, params: &Params, client: &ClientBinding) -> Result<Code, OAuthError> {
@@ -319,6 +350,11 @@ fn redeem(cfg: &ProxyConfig, params: &Params, client: &ClientBinding) -> Result<
     if code.client != *client {
         return Err(OAuthError::InvalidGrant(
             "the code was issued to another client".into(),
+        ));
+    }
+    if code.resource != cfg.resource {
+        return Err(OAuthError::InvalidGrant(
+            "the code was issued for another resource".into(),
         ));
     }
     match params.get("redirect_uri") {
