@@ -236,7 +236,9 @@ fn is_google(user: &AuthUser) -> bool {
 /// one rule [`allow_emails`](AccessPolicyBuilder::allow_emails) and
 /// [`allow_email_domains`](AccessPolicyBuilder::allow_email_domains) apply, for use in your
 /// own [`allow_if`](AccessPolicyBuilder::allow_if) predicates or handlers (where
-/// [`AuthUser::email`] is whatever the provider sent, verified or not):
+/// [`UserInfo::email`](crate::UserInfo::email) is what your `user_info` mapping made of the
+/// claims: the default mapping sets it only for a verified address, a mapping of your own may
+/// set any):
 ///
 /// - The provider must say it verified the address: `email_verified` is `true` (or the string
 ///   `"true"`, as some providers write it).
@@ -379,8 +381,9 @@ impl AccessPolicyBuilder {
     }
 
     /// Admits the users for whom `f` returns `true`; it sees the verified [`AuthUser`] with all
-    /// its claims. The token is verified, but not every claim in it is: [`AuthUser::email`] is
-    /// whatever address the provider sent, so test addresses with [`verified_email`], the rule
+    /// its claims. The token is verified, but not every claim in it is: an address in the
+    /// claims or in [`UserInfo::email`](crate::UserInfo::email) may be unverified, so test
+    /// addresses with [`verified_email`], the rule
     /// the email rules apply. It runs on every request: keep it cheap, and for anything that
     /// needs a call, implement [`AccessCheck`] instead.
     pub fn allow_if<F>(mut self, f: F) -> Self
