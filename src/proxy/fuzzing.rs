@@ -6,10 +6,7 @@ use super::{
     redirect::{redirect_uri_matches, validate_redirect_uri},
     routes::Params,
     seal::{SealError, Sealer, MAX_SEALED_BYTES},
-    state::{
-        BindingNonce, Code, CsrfNonce, IssuedAccess, IssuedRefresh, PendingAuthorization,
-        Registration, Remembered, Transaction,
-    },
+    state::open_as_each,
 };
 use crate::{clock::ManualClock, ProxyKey};
 
@@ -38,7 +35,7 @@ impl SealedValues {
 
     /// `text` opened as every kind: refused with a reason, never a panic.
     pub fn open(&self, text: &str) {
-        for result in self.open_as_each(text) {
+        for result in open_as_each(&self.sealer, text) {
             if text.len() > MAX_SEALED_BYTES {
                 assert_eq!(result, Err(SealError::Malformed), "oversized input opened");
             }
@@ -49,26 +46,11 @@ impl SealedValues {
     /// envelope and payload parsing make of any authenticated content.
     pub fn open_plaintext(&self, plaintext: &[u8]) {
         if let Ok(sealed) = self.sealer.seal_plaintext(plaintext) {
-            let opened = self.open_as_each(&sealed);
+            let opened = open_as_each(&self.sealer, &sealed);
             // One envelope names one kind: at most one type opens it.
             let kinds = opened.iter().filter(|r| r.is_ok()).count();
             assert!(kinds <= 1, "one sealed value opened as {kinds} kinds");
         }
-    }
-
-    fn open_as_each(&self, sealed: &str) -> [Result<(), SealError>; 9] {
-        let s = &self.sealer;
-        [
-            s.open::<Registration>(sealed).map(drop),
-            s.open::<PendingAuthorization>(sealed).map(drop),
-            s.open::<CsrfNonce>(sealed).map(drop),
-            s.open::<BindingNonce>(sealed).map(drop),
-            s.open::<Remembered>(sealed).map(drop),
-            s.open::<Transaction>(sealed).map(drop),
-            s.open::<Code>(sealed).map(drop),
-            s.open::<IssuedAccess>(sealed).map(drop),
-            s.open::<IssuedRefresh>(sealed).map(drop),
-        ]
     }
 }
 
