@@ -23,11 +23,7 @@ use rmcp::{
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 use serde_json::Value;
 
-use crate::fixtures::{challenge, post_form, post_json, Browser};
-
-#[path = "../common/node.rs"]
-#[allow(dead_code)]
-mod node;
+use crate::fixtures::{challenge, node, post_form, post_json, Browser};
 
 const CLIENT_ID: &str = "scopes-test-client";
 const CLIENT_SECRET: &str = "scopes-test-secret-0123456789";
