@@ -150,6 +150,8 @@ struct Inner {
     info: UserInfo,
     claims: Claims,
     bearer: AccessToken,
+    /// The unique id of a token the proxy issued, which a revocation names.
+    issued_id: Option<Box<str>>,
     /// The provider's token when it is not the bearer token itself.
     upstream: Option<AccessToken>,
 }
@@ -162,6 +164,7 @@ impl AuthUser {
             info,
             claims,
             bearer: access_token,
+            issued_id: None,
             upstream: None,
         }))
     }
@@ -173,13 +176,20 @@ impl AuthUser {
         claims: Claims,
         bearer: AccessToken,
         upstream: AccessToken,
+        id: String,
     ) -> Self {
         Self(Arc::new(Inner {
             info,
             claims,
             bearer,
+            issued_id: Some(id.into()),
             upstream: Some(upstream),
         }))
+    }
+
+    /// The unique id of the token, when the proxy issued it.
+    pub(crate) fn issued_id(&self) -> Option<&str> {
+        self.0.issued_id.as_deref()
     }
 
     /// The mapped user.

@@ -14,6 +14,7 @@ use super::{
     issued::{McpTokens, UpstreamCheck},
     redirect::validate_redirect_uri,
     replay::{MemoryReplayGuard, ReplayGuard},
+    revocations::{Revocations, MAX_REVOKED},
     seal::Sealer,
     ConsentBranding, ConsentMode, ConsentView, OAuthProxy, ProxyKey,
 };
@@ -443,6 +444,7 @@ impl OAuthProxyBuilder {
         let sealer = sealer(keys, &clock)?;
         let access_token_ttl = access_ttl(access_token_ttl)?;
         let replay = replay_guard.unwrap_or_else(|| Arc::new(MemoryReplayGuard::default()));
+        let revocations = Arc::new(Revocations::new(MAX_REVOKED));
         let upstream_check = Arc::new(UpstreamCheck {
             verifier: Arc::clone(&verifier),
             user_info: user_info
@@ -459,7 +461,7 @@ impl OAuthProxyBuilder {
             accept_upstream: token_mode == TokenMode::Passthrough || accept_upstream_tokens,
             issuer: base.clone(),
             resource: url.resource(),
-            replay: Arc::clone(&replay),
+            revocations: Arc::clone(&revocations),
             clock: clock.clone(),
         };
         let documents = DocumentClients::new(client_documents, Arc::clone(&clock))?;
@@ -508,6 +510,7 @@ impl OAuthProxyBuilder {
                 access_token_ttl,
                 upstream_check,
                 replay,
+                revocations,
                 access_policy,
             }),
         })

@@ -30,13 +30,14 @@ use std::{marker::PhantomData, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde::{Deserialize, Serialize};
-use serde_json::{value::RawValue, Map, Value};
+use serde_json::{Map, Value};
 use url::Url;
 
 use super::{
     client_metadata::ClientAuth,
+    compact::{Reader, Writer},
     consent::MAX_REMEMBER,
-    seal::{Kind, Sealed},
+    seal::{json_payload, Kind, SealError, Sealed},
 };
 use crate::{user::UserInfo, validate::is_loopback};
 
@@ -86,6 +87,7 @@ impl Sealed for Registration {
     const KIND: Kind = Kind::Client;
     // A client id stays valid as long as its key: clients keep it for good.
     const TTL: Option<Duration> = None;
+    json_payload!();
 }
 
 /// A checked authorization request: everything needed to send the browser upstream.
@@ -150,6 +152,7 @@ impl PendingAuthorization {
 impl Sealed for PendingAuthorization {
     const KIND: Kind = Kind::ConsentRequest;
     const TTL: Option<Duration> = Some(CONSENT_TTL);
+    json_payload!();
 }
 
 /// The upstream `state`: what the callback needs to finish the flow.
@@ -193,6 +196,7 @@ impl Transaction {
 impl Sealed for Transaction {
     const KIND: Kind = Kind::Transaction;
     const TTL: Option<Duration> = Some(TRANSACTION_TTL);
+    json_payload!();
 }
 
 /// The code handed to the client, and what it is bound to. No `Debug`: it holds the upstream
@@ -229,6 +233,7 @@ impl Sealed for Code {
     const KIND: Kind = Kind::Code;
     const TTL: Option<Duration> = Some(CODE_TTL);
     const COMPRESS: bool = true;
+    json_payload!();
 }
 
 /// The upstream's tokens, as its token endpoint answered them.
@@ -272,25 +277,24 @@ pub(crate) struct UpstreamGrant {
 
 /// An access token the proxy issues: what `RequireAuth` opens at the MCP endpoint. No
 /// `Debug`: it holds the upstream access token.
-#[derive(Serialize, Deserialize)]
+///
+/// Sealed in the binary layout of [`compact`](super::compact), not JSON, and not deflated:
+/// it is opened on every cache miss at `/mcp`, where inflating and parsing JSON would cost
+/// more than the decryption, and the upstream JWT it carries travels as bytes (its parts
+/// base64url-decoded) so the seal's base64 does not encode base64 again.
 pub(crate) struct IssuedAccess {
     /// This proxy (its public origin).
     pub(crate) iss: String,
     /// The canonical resource it is for; another resource under the same key refuses it.
     pub(crate) aud: String,
-    #[serde(rename = "c")]
     pub(crate) client: ClientBinding,
-    #[serde(rename = "s")]
     pub(crate) scopes: Vec<String>,
-    #[serde(rename = "i")]
     pub(crate) identity: Identity,
     /// The upstream access token, for tools that call the provider's API.
-    #[serde(rename = "t")]
     pub(crate) upstream_access_token: CarriedToken,
     pub(crate) iat: u64,
     pub(crate) exp: u64,
     /// What `/revoke` records to refuse it before its expiry.
-    #[serde(rename = "j")]
     pub(crate) id: String,
 }
 
@@ -302,74 +306,170 @@ impl Sealed for IssuedAccess {
     // An access token always expires: `seal` refuses it, `seal_for` gives the envelope the
     // same expiry as `exp`, which `RequireAuth` checks as well.
     const SEAL_FOR_ONLY: bool = true;
-    // Deflated to stay within 1.5 KB for common upstream JWTs; inflating is the largest part
-    // of opening one at `/mcp` (about half the cost), paid on a cache miss only.
-    const COMPRESS: bool = true;
+
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), SealError> {
+        let mut w = Writer(out);
+        w.str(&self.iss);
+        w.str(&self.aud);
+        w.str(&self.client.0);
+        w.strs(&self.scopes);
+        let user = &self.identity.user;
+        w.str(&user.user_id);
+        w.opt_str(user.email.as_deref());
+        w.opt_str(user.name.as_deref());
+        w.opt_str(user.picture.as_deref());
+        w.opt_str(user.username.as_deref());
+        w.strs(&user.scopes);
+        w.strs(&user.permissions);
+        w.strs(&user.roles);
+        match &self.identity.claims {
+            Some(claims) => {
+                w.flag(true);
+                w.bytes(&serde_json::to_vec(claims).map_err(|_| SealError::Internal)?);
+            }
+            None => w.flag(false),
+        }
+        w.opt_u64(self.identity.exp);
+        match &self.upstream_access_token {
+            CarriedToken::Opaque(token) => {
+                w.flag(false);
+                w.str(token);
+            }
+            CarriedToken::Jws {
+                header,
+                payload,
+                signature,
+            } => {
+                w.flag(true);
+                w.bytes(header);
+                w.bytes(payload);
+                w.bytes(signature);
+            }
+        }
+        w.u64(self.iat);
+        w.u64(self.exp);
+        w.str(&self.id);
+        Ok(())
+    }
+
+    fn decode(payload: &[u8]) -> Result<Self, SealError> {
+        let mut r = Reader(payload);
+        let iss = r.string()?;
+        let aud = r.string()?;
+        let client = ClientBinding(r.string()?);
+        let scopes = r.strings()?;
+        let user = UserInfo {
+            user_id: r.string()?,
+            email: r.opt_string()?,
+            name: r.opt_string()?,
+            picture: r.opt_string()?,
+            username: r.opt_string()?,
+            scopes: r.strings()?,
+            permissions: r.strings()?,
+            roles: r.strings()?,
+        };
+        let claims = if r.flag()? {
+            Some(serde_json::from_slice(r.bytes()?).map_err(|_| SealError::Malformed)?)
+        } else {
+            None
+        };
+        let identity = Identity {
+            user,
+            claims,
+            exp: r.opt_u64()?,
+        };
+        let upstream_access_token = if r.flag()? {
+            CarriedToken::Jws {
+                header: r.bytes()?.to_vec(),
+                payload: r.bytes()?.to_vec(),
+                signature: r.bytes()?.to_vec(),
+            }
+        } else {
+            CarriedToken::Opaque(r.string()?)
+        };
+        let access = Self {
+            iss,
+            aud,
+            client,
+            scopes,
+            identity,
+            upstream_access_token,
+            iat: r.u64()?,
+            exp: r.u64()?,
+            id: r.string()?,
+        };
+        r.end()?;
+        Ok(access)
+    }
 }
 
-/// An upstream access token inside an issued access token. A JWS whose header and payload
-/// are JSON travels as that JSON, verbatim, and its signature: a third smaller than base64
-/// inside the seal's own base64, and the payload is the claims without decoding. The exact
-/// token is rebuilt from them (canonical base64url); any other token travels as it is.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct CarriedToken {
-    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
-    opaque: Option<String>,
-    #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
-    header: Option<Box<RawValue>>,
-    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
-    payload: Option<Box<RawValue>>,
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    signature: Option<String>,
+/// An upstream access token inside an issued access token. A JWS travels as its three parts
+/// base64url-decoded (header and payload JSON, the signature's bytes): a quarter smaller than
+/// its base64 inside the seal's own base64, and the payload is the claims without decoding.
+/// The exact token is rebuilt from them, so a token whose base64url is not canonical, or any
+/// other token, travels as it is.
+pub(crate) enum CarriedToken {
+    Opaque(String),
+    Jws {
+        header: Vec<u8>,
+        payload: Vec<u8>,
+        signature: Vec<u8>,
+    },
 }
 
 impl CarriedToken {
     /// `token`, in the smallest form that rebuilds it exactly.
     pub(crate) fn of(token: &str) -> Self {
-        let json = |part: &str| {
-            let text = String::from_utf8(URL_SAFE_NO_PAD.decode(part).ok()?).ok()?;
-            RawValue::from_string(text).ok()
-        };
         let mut parts = token.split('.');
         if let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         {
-            if let (Some(header), Some(payload)) = (json(h), json(p)) {
-                let carried = Self {
-                    opaque: None,
-                    header: Some(header),
-                    payload: Some(payload),
-                    signature: Some(s.to_owned()),
+            let decoded = (
+                URL_SAFE_NO_PAD.decode(h),
+                URL_SAFE_NO_PAD.decode(p),
+                URL_SAFE_NO_PAD.decode(s),
+            );
+            if let (Ok(header), Ok(payload), Ok(signature)) = decoded {
+                let carried = Self::Jws {
+                    header,
+                    payload,
+                    signature,
                 };
                 if carried.token() == token {
                     return carried;
                 }
             }
         }
-        Self {
-            opaque: Some(token.to_owned()),
-            header: None,
-            payload: None,
-            signature: None,
-        }
+        Self::Opaque(token.to_owned())
     }
 
     /// The token, exactly as the upstream issued it.
     pub(crate) fn token(&self) -> String {
-        match (&self.opaque, &self.header, &self.payload, &self.signature) {
-            (Some(token), ..) => token.clone(),
-            (None, Some(h), Some(p), Some(s)) => format!(
-                "{}.{}.{s}",
-                URL_SAFE_NO_PAD.encode(h.get()),
-                URL_SAFE_NO_PAD.encode(p.get())
-            ),
-            _ => String::new(),
+        match self {
+            Self::Opaque(token) => token.clone(),
+            Self::Jws {
+                header,
+                payload,
+                signature,
+            } => {
+                let len = (header.len() + payload.len() + signature.len()) * 4 / 3 + 5;
+                let mut token = String::with_capacity(len);
+                URL_SAFE_NO_PAD.encode_string(header, &mut token);
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+                token
+            }
         }
     }
 
     /// The JWS payload, when the token is carried as one.
-    pub(crate) fn payload(&self) -> Option<&str> {
-        self.payload.as_deref().map(RawValue::get)
+    pub(crate) fn payload(&self) -> Option<&[u8]> {
+        match self {
+            Self::Jws { payload, .. } => Some(payload),
+            Self::Opaque(_) => None,
+        }
     }
 }
 
@@ -398,6 +498,7 @@ impl Sealed for IssuedRefresh {
     const KIND: Kind = Kind::RefreshToken;
     const TTL: Option<Duration> = Some(REFRESH_TTL);
     const COMPRESS: bool = true;
+    json_payload!();
 }
 
 /// 256 random bits, base64url.
@@ -453,12 +554,14 @@ impl<P> Nonce<P> {
 impl Sealed for CsrfNonce {
     const KIND: Kind = Kind::ConsentCsrf;
     const TTL: Option<Duration> = Some(CONSENT_TTL);
+    json_payload!();
 }
 
 impl Sealed for BindingNonce {
     const KIND: Kind = Kind::Binding;
     // As long as the transaction that carries it.
     const TTL: Option<Duration> = Some(TRANSACTION_TTL);
+    json_payload!();
 }
 
 /// Remembered approvals: the sealed content of the consent cookie.
@@ -499,6 +602,7 @@ impl Sealed for Remembered {
     // The operator chooses the lifetime (`remember_consent_for`) and it is sealed with
     // `seal_for`; this is its bound, the longest cookie lifetime browsers keep.
     const TTL: Option<Duration> = Some(MAX_REMEMBER);
+    json_payload!();
 }
 
 /// Tries `sealed` as every sealed type, in the order of the protocol table: what the unit tests
