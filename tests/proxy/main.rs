@@ -15,5 +15,6 @@ mod issued;
 mod logging;
 mod mcp_scope;
 mod metadata;
+mod passthrough;
 mod register;
 mod stateless;
