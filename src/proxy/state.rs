@@ -11,7 +11,7 @@
 //! | remembered-consent cookie | [`Remembered`] (`consent`) | up to 20 approvals: a hash of client binding + redirect URI + resource + scopes, and an expiry | as configured (7 days by default, at most 400) | the browser |
 //! | transaction (upstream `state`) | [`Transaction`] (`transaction`) | client binding, redirect URI, client `state`, PKCE challenge, binding nonce | 10 min | the browser that approved it |
 //! | code handed to the client | [`Code`] (`code`, deflated) | issued mode: the upstream tokens and the verified identity ([`UpstreamGrant`]); passthrough: the upstream code; client binding, redirect URI, PKCE challenge, unique id | 5 min | the client and its redirect URI; one use (the [`ReplayGuard`](super::ReplayGuard)) |
-//! | access token (issued) | [`IssuedAccess`] (`access_token`, deflated) | issuer, audience (the canonical resource), client binding, granted scopes, the mapped user and its verified claims (bounded, or read from the upstream JWT itself), issued-at, expiry, the upstream access token, unique id | the upstream token's remaining lifetime, at most `access_token_ttl` (1 h by default) | the resource; refused after `/revoke` on the instance that revoked it |
+//! | access token (issued) | [`IssuedAccess`] (`access_token`, binary, not deflated) | issuer, audience (the canonical resource), client binding, granted scopes, the mapped user and its verified claims (bounded, or read from the upstream JWT itself), issued-at, expiry, the upstream access token, unique id | the upstream token's remaining lifetime, at most `access_token_ttl` (1 h by default) | the resource; refused after `/revoke` by every `RequireAuth` of the instance that revoked it |
 //! | refresh token (issued) | [`IssuedRefresh`] (`refresh_token`, deflated) | the upstream refresh token (or, without one, the upstream access token to verify again), client binding, scopes, resource, unique id | 30 days, rotated at every use | the client; one use |
 //!
 //! Sizes: every value except the client id carries a [`ClientBinding`] (43 characters) instead
@@ -22,9 +22,11 @@
 //! opening refuses input before any decryption; the configured scopes are the one part that
 //! grows them. The upstream's code and tokens are the sizes the proxy does not control: a code
 //! that would seal too long is refused at the callback rather than handed out, and so is an
-//! access token at `/token`. The values that carry upstream tokens are deflated inside the
-//! seal: for the end-to-end suite's provider an issued access token is about 1.05 KB, for an
-//! Entra-sized upstream JWT (2.4 KB) about 2.1 KB (`issued_access_tokens_stay_within_their_size_bounds`).
+//! access token at `/token`. The code and the refresh token are deflated inside the seal; the
+//! access token, opened on every cache miss at `/mcp`, is written in a binary layout instead
+//! (the upstream JWT's parts decoded): for the end-to-end suite's provider it is about
+//! 1.15 KB, for an Entra-sized upstream JWT (2.4 KB) about 2.8 KB
+//! (`issued_access_tokens_stay_within_their_size_bounds`).
 
 use std::{marker::PhantomData, time::Duration};
 
