@@ -616,6 +616,20 @@ fn print_cache_ratios(hit: &CacheHit<'_>, middleware: &Middleware) {
         us(min(4) - min(3)),
         us(median(4) - median(3)),
     );
+    let allocations: Vec<f64> = contenders
+        .iter()
+        .map(|(_, _, f)| allocations_per_call(200, *f))
+        .collect();
+    println!(
+        "  allocations per call: token_cache_get {:.1} | middleware floor {:.1} | hit {:.1} \
+         (auth on a hit: {:+.1}) | cold {:.1}",
+        allocations[2],
+        allocations[3],
+        allocations[4],
+        allocations[4] - allocations[3],
+        allocations[5],
+    );
+    assert_eq!(allocations[2], 0.0, "the cache hit allocates");
 }
 
 // ---------------------------------------------------------------------------------------------

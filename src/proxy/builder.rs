@@ -333,11 +333,12 @@ impl OAuthProxyBuilder {
         self
     }
 
-    /// Where codes and refresh tokens are recorded as used, and revoked access tokens as
-    /// revoked (default: a [`MemoryReplayGuard`] of
-    /// [`DEFAULT_CAPACITY`](MemoryReplayGuard::DEFAULT_CAPACITY) records, in this process
-    /// only). Give every replica a guard over one shared store to make codes and refresh
-    /// tokens single-use across replicas, and revocation effective on all of them.
+    /// Where codes and refresh tokens (used or revoked) are recorded (default: a
+    /// [`MemoryReplayGuard`] of [`DEFAULT_CAPACITY`](MemoryReplayGuard::DEFAULT_CAPACITY)
+    /// records, in this process only). Give every replica a guard over one shared store to
+    /// make codes and refresh tokens single-use across replicas. Revoked access tokens are
+    /// kept apart, per instance, in a list every `RequireAuth` of the proxy consults on each
+    /// request (at most 100 000 live revocations; `/revoke` answers 503 beyond that).
     pub fn replay_guard(mut self, guard: impl ReplayGuard) -> Self {
         self.replay_guard = Some(Arc::new(guard));
         self
