@@ -181,11 +181,12 @@ impl McpTokens {
         let claims = claims_of(&access.identity, &access.upstream_access_token);
         let mut info = access.identity.user;
         info.scopes = access.scopes;
+        let upstream = access.upstream_access_token;
         let user = AuthUser::issued(
             info,
             claims,
             AccessToken::new(token),
-            AccessToken::new(access.upstream_access_token.token()),
+            move || upstream.token(),
             access.id,
         );
         Ok((user, Some(access.exp)))
