@@ -41,8 +41,11 @@
 //! - `middleware_cold_issued`: one request with an issued token, cache off: the token opened
 //!   with the proxy key, its kind, expiry, audience and issuer checked, the user built, with no
 //!   signature check and no upstream call; target: at most 1/4 of the cold RS256 check;
-//! - `middleware_hit_issued`: the same request with the issued token cached, and
-//!   `token_cache_get_issued`: the cache lookup alone (target at most 0.5 µs);
+//! - `middleware_hit_issued`: the same request with the issued token cached (another issued
+//!   token revoked beforehand, so that the revocation list every hit consults is not empty),
+//!   and `token_cache_get_issued`: the cache lookup alone (target at most 0.5 µs, with no
+//!   allocation: the bench counts allocations with a counting global allocator and fails if
+//!   the lookup makes one);
 //! - `sign_in_callback_and_token` and `upstream_direct`: `/oauth/callback` then `/token`
 //!   against a local upstream (the callback redeems the upstream code and verifies the
 //!   upstream's RS256 token), beside the same upstream token request sent directly; the printout
@@ -60,11 +63,13 @@
 //! batches, which stay meaningful when other processes load the machine, and the cache hit as a
 //! fraction of the cold verification measured the same way.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -93,6 +98,49 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Public};
 use openssl::sign::Verifier;
 use serde_json::json;
+
+/// The system allocator, counting allocations (and reallocations): the cache hit must make none.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed to the system allocator unchanged; the counter is an atomic.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations per call of `f`, over `n` calls (on this thread; nothing else runs meanwhile).
+fn allocations_per_call(n: u32, f: &dyn Fn() -> bool) -> f64 {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..n {
+        black_box(f());
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / f64::from(n)
+}
 
 const ISSUER: &str = "https://id.example.com/";
 const RESOURCE: &str = "https://mcp.example.com/mcp";
@@ -575,6 +623,20 @@ fn print_cache_ratios(hit: &CacheHit<'_>, middleware: &Middleware) {
         us(min(4) - min(3)),
         us(median(4) - median(3)),
     );
+    let allocations: Vec<f64> = contenders
+        .iter()
+        .map(|(_, _, f)| allocations_per_call(200, *f))
+        .collect();
+    println!(
+        "  allocations per call: token_cache_get {:.1} | middleware floor {:.1} | hit {:.1} \
+         (auth on a hit: {:+.1}) | cold {:.1}",
+        allocations[2],
+        allocations[3],
+        allocations[4],
+        allocations[4] - allocations[3],
+        allocations[5],
+    );
+    assert_eq!(allocations[2], 0.0, "the cache hit allocates");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -811,6 +873,17 @@ impl Issued {
         };
         let token = sign_in().expect("a token issued through the flow");
         assert_eq!(token.split('.').count(), 5, "an issued token");
+        // Another token revoked, so that every hit below consults a revocation list that is
+        // not empty (the slower of its two paths).
+        let revoked = sign_in().expect("a second token");
+        let res = system.block_on(test::call_service(
+            &*flow,
+            test::TestRequest::post()
+                .uri("/revoke")
+                .set_form([("token", revoked.as_str()), ("client_id", PROXY_CLIENT)])
+                .to_request(),
+        ));
+        assert!(res.status().is_success(), "revoked: {}", res.status());
 
         let header = HeaderValue::from_str(&format!("Bearer {token}")).expect("header");
         let request = move || {
@@ -925,6 +998,21 @@ fn print_issued_ratios(issued: &Issued, middleware: &Middleware) {
         median(2) / median(1),
         (median(2) - median(0)) / (median(1) - median(0)),
     );
+    let allocations: Vec<f64> = contenders
+        .iter()
+        .map(|(_, _, f)| allocations_per_call(200, *f))
+        .collect();
+    println!(
+        "  allocations per call: floor {:.1} | cold RS256 {:.1} | cold issued {:.1} | hit issued \
+         {:.1} (auth on a hit: {:+.1}) | token_cache_get {:.1}",
+        allocations[0],
+        allocations[1],
+        allocations[2],
+        allocations[3],
+        allocations[3] - allocations[0],
+        allocations[4],
+    );
+    assert_eq!(allocations[4], 0.0, "the issued cache hit allocates");
     const CALLS: usize = 200;
     let (mut pair, mut direct) = (Vec::with_capacity(CALLS), Vec::with_capacity(CALLS));
     for _ in 0..CALLS {

@@ -1,6 +1,10 @@
 //! The authenticated user: [`AuthUser`], the claims-to-user mapping, and the extractor.
 
-use std::{fmt, ops::Deref, sync::Arc};
+use std::{
+    fmt,
+    ops::Deref,
+    sync::{Arc, OnceLock},
+};
 
 use actix_web::{dev::Payload, http::StatusCode, FromRequest, HttpMessage, HttpRequest};
 use futures::future::{ready, Ready};
@@ -150,8 +154,18 @@ struct Inner {
     info: UserInfo,
     claims: Claims,
     bearer: AccessToken,
+    /// The unique id of a token the proxy issued, which a revocation names.
+    issued_id: Option<Box<str>>,
     /// The provider's token when it is not the bearer token itself.
-    upstream: Option<AccessToken>,
+    upstream: Option<LazyToken>,
+}
+
+/// The provider's access token inside a token the proxy issued, rebuilt from the form it
+/// travels in the first time a handler asks for it: most requests never do, and opening an
+/// issued token should not pay for it.
+struct LazyToken {
+    token: OnceLock<AccessToken>,
+    build: Box<dyn Fn() -> String + Send + Sync>,
 }
 
 impl AuthUser {
@@ -162,24 +176,35 @@ impl AuthUser {
             info,
             claims,
             bearer: access_token,
+            issued_id: None,
             upstream: None,
         }))
     }
 
-    /// A user from a token the proxy issued: `bearer` is that token, `upstream` the
-    /// provider's access token sealed inside it.
+    /// A user from a token the proxy issued: `bearer` is that token, `upstream` builds the
+    /// provider's access token sealed inside it (when first asked for), `id` its unique id.
     pub(crate) fn issued(
         info: UserInfo,
         claims: Claims,
         bearer: AccessToken,
-        upstream: AccessToken,
+        upstream: impl Fn() -> String + Send + Sync + 'static,
+        id: String,
     ) -> Self {
         Self(Arc::new(Inner {
             info,
             claims,
             bearer,
-            upstream: Some(upstream),
+            issued_id: Some(id.into()),
+            upstream: Some(LazyToken {
+                token: OnceLock::new(),
+                build: Box::new(upstream),
+            }),
         }))
+    }
+
+    /// The unique id of the token, when the proxy issued it.
+    pub(crate) fn issued_id(&self) -> Option<&str> {
+        self.0.issued_id.as_deref()
     }
 
     /// The mapped user.
@@ -200,7 +225,10 @@ impl AuthUser {
     /// The identity provider's access token, to call the provider's API on the user's behalf
     /// (see [Two tokens](Self#two-tokens)).
     pub fn upstream_access_token(&self) -> &AccessToken {
-        self.0.upstream.as_ref().unwrap_or(&self.0.bearer)
+        match &self.0.upstream {
+            Some(lazy) => lazy.token.get_or_init(|| AccessToken::new((lazy.build)())),
+            None => &self.0.bearer,
+        }
     }
 
     /// The bearer token the request carried.
@@ -232,7 +260,10 @@ impl fmt::Debug for AuthUser {
         f.debug_struct("AuthUser")
             .field("info", &self.0.info)
             .field("bearer_token", &self.0.bearer)
-            .field("upstream_access_token", &self.0.upstream)
+            .field(
+                "upstream_access_token",
+                &self.0.upstream.as_ref().map(|_| "[redacted]"),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -97,6 +97,12 @@ pub(crate) trait Authenticate: Send + Sync + 'static {
         &'a self,
         token: &'a str,
     ) -> LocalBoxFuture<'a, Result<(AuthUser, Option<u64>), VerifyError>>;
+
+    /// Whether `user`, found in the cache, was revoked since: asked on every cache hit, so
+    /// it must be cheap and must not allocate.
+    fn revoked(&self, _user: &AuthUser, _now: u64) -> bool {
+        false
+    }
 }
 
 /// Everything a worker needs; cloned once per worker so that requests touch no shared
@@ -339,12 +345,6 @@ impl RequireAuth {
         self
     }
 
-    /// Stops serving `token` from the cache (it is revoked); the authenticator refuses it from
-    /// then on.
-    pub(crate) fn evict(&self, token: &str) {
-        self.config.cache.remove(token);
-    }
-
     fn config_mut(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.config)
     }
@@ -546,6 +546,11 @@ impl Config {
         };
         let now = self.clock.now();
         let user = match self.cache.lookup(token, now) {
+            Lookup::User(user) if self.is_revoked(&user, now) => {
+                self.cache.remove(token);
+                log::debug!("bearer token refused: revoked");
+                return Err(self.invalid_token());
+            }
             Lookup::User(user) => user,
             Lookup::Refused => {
                 log::debug!("bearer token refused: refused moments ago");
@@ -633,6 +638,12 @@ impl Config {
             self.cache.insert_refused_keyed(key, token, now);
         }
         self.invalid_token()
+    }
+
+    fn is_revoked(&self, user: &AuthUser, now: u64) -> bool {
+        self.authenticator
+            .as_ref()
+            .is_some_and(|a| a.revoked(user, now))
     }
 
     fn invalid_token(&self) -> AuthError {

@@ -14,6 +14,7 @@ use super::{
     issued::{McpTokens, UpstreamCheck},
     redirect::validate_redirect_uri,
     replay::{MemoryReplayGuard, ReplayGuard},
+    revocations::{Revocations, MAX_REVOKED},
     seal::Sealer,
     ConsentBranding, ConsentMode, ConsentView, OAuthProxy, ProxyKey,
 };
@@ -370,11 +371,12 @@ impl OAuthProxyBuilder {
         self
     }
 
-    /// Where codes and refresh tokens are recorded as used, and revoked access tokens as
-    /// revoked (default: a [`MemoryReplayGuard`] of
-    /// [`DEFAULT_CAPACITY`](MemoryReplayGuard::DEFAULT_CAPACITY) records, in this process
-    /// only). Give every replica a guard over one shared store to make codes and refresh
-    /// tokens single-use across replicas, and revocation effective on all of them.
+    /// Where codes and refresh tokens (used or revoked) are recorded (default: a
+    /// [`MemoryReplayGuard`] of [`DEFAULT_CAPACITY`](MemoryReplayGuard::DEFAULT_CAPACITY)
+    /// records, in this process only). Give every replica a guard over one shared store to
+    /// make codes and refresh tokens single-use across replicas. Revoked access tokens are
+    /// kept apart, per instance, in a list every `RequireAuth` of the proxy consults on each
+    /// request (at most 100 000 live revocations; `/revoke` answers 503 beyond that).
     pub fn replay_guard(mut self, guard: impl ReplayGuard) -> Self {
         self.replay_guard = Some(Arc::new(guard));
         self
@@ -495,6 +497,7 @@ impl OAuthProxyBuilder {
         let sealer = sealer(keys, &clock)?;
         let access_token_ttl = access_ttl(access_token_ttl)?;
         let replay = replay_guard.unwrap_or_else(|| Arc::new(MemoryReplayGuard::default()));
+        let revocations = Arc::new(Revocations::new(MAX_REVOKED));
         let upstream_check = Arc::new(UpstreamCheck {
             verifier: Arc::clone(&verifier),
             user_info: user_info
@@ -511,7 +514,7 @@ impl OAuthProxyBuilder {
             accept_upstream: token_mode == TokenMode::Passthrough || accept_upstream_tokens,
             issuer: base.clone(),
             resource: url.resource(),
-            replay: Arc::clone(&replay),
+            revocations: Arc::clone(&revocations),
             clock: clock.clone(),
         };
         let documents = DocumentClients::new(client_documents, Arc::clone(&clock))?;
@@ -564,6 +567,7 @@ impl OAuthProxyBuilder {
                 access_token_ttl,
                 upstream_check,
                 replay,
+                revocations,
                 access_policy,
             }),
         })

@@ -144,8 +144,10 @@ pub(crate) struct ProxyConfig {
     pub(crate) access_token_ttl: Duration,
     /// The verifier and mapping of upstream access tokens.
     pub(crate) upstream_check: Arc<UpstreamCheck>,
-    /// One-time use of codes and refresh tokens; revoked access tokens.
+    /// One-time use of codes and refresh tokens.
     pub(crate) replay: Arc<dyn ReplayGuard>,
+    /// The access tokens revoked here, which the MCP endpoint's bearer check refuses.
+    pub(crate) revocations: Arc<super::revocations::Revocations>,
     /// Who may sign in; the callback checks it (`AccessPolicy::check`) before issuing a code,
     /// and the MCP scope's bearer check on every request.
     pub(crate) access_policy: Option<crate::access::AccessPolicy>,

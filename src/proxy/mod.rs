@@ -3,6 +3,7 @@
 mod builder;
 mod client_metadata;
 mod clients;
+mod compact;
 mod config;
 mod consent;
 mod cookies;
@@ -14,6 +15,7 @@ pub(crate) mod fuzzing;
 mod issued;
 mod redirect;
 mod replay;
+mod revocations;
 mod routes;
 mod seal;
 mod state;

@@ -1,5 +1,5 @@
-//! One-time use of the values the proxy hands out: codes, refresh tokens, and the access
-//! tokens revoked at `/revoke`.
+//! One-time use of the values the proxy hands out: codes and refresh tokens (and refresh
+//! tokens revoked at `/revoke`).
 //!
 //! Every such value carries a random id inside its seal. The [`ReplayGuard`] records an id when
 //! the value is used; a second use finds the record and is refused. The proxy keeps no other
@@ -31,8 +31,8 @@ pub enum ReplayGuardError {
     Unavailable,
 }
 
-/// Records the ids of values that may be used once (codes, refresh tokens) and of revoked
-/// access tokens, each until the value expires anyway.
+/// Records the ids of values that may be used once (codes, refresh tokens), each until the
+/// value expires anyway.
 ///
 /// Object-safe and asynchronous, so a store shared by every replica (Redis, a database) can
 /// implement it; the futures are local, as everything on an actix worker is.
@@ -50,6 +50,23 @@ pub trait ReplayGuard: Send + Sync + 'static {
 
     /// Whether `id` is recorded (and its record not yet expired at `now`).
     fn is_used<'a>(&'a self, id: &'a str, now: u64) -> LocalBoxFuture<'a, bool>;
+
+    /// Forgets the record [`first_use`](Self::first_use) just made for `id`, because the use
+    /// it reserved did not happen: the proxy calls it when a refresh fails for a reason that
+    /// is not the token's (the provider unreachable, timing out or answering
+    /// `temporarily_unavailable`, its keys or the access policy's answers unavailable), so
+    /// that the client's retry with the same refresh token works once the provider is back.
+    /// Between `first_use` and `release` the id counts as used, so a concurrent replay is
+    /// still refused. Called only by the request whose `first_use` answered `Ok(true)`, and
+    /// never after a use that succeeded.
+    ///
+    /// The default keeps the record: a guard that does not implement it stays one-time, but a
+    /// provider outage during a refresh then ends the client's session (it must sign in
+    /// again).
+    fn release<'a>(&'a self, id: &'a str, now: u64) -> LocalBoxFuture<'a, ()> {
+        let _ = (id, now);
+        Box::pin(ready(()))
+    }
 }
 
 /// The built-in [`ReplayGuard`]: a bounded map in this process's memory.
@@ -93,6 +110,11 @@ impl MemoryReplayGuard {
         Ok(true)
     }
 
+    fn forget(&self, id: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.remove(id);
+    }
+
     fn recorded(&self, id: &str, now: u64) -> bool {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.get(id).is_some_and(|&exp| exp > now)
@@ -132,6 +154,11 @@ impl ReplayGuard for MemoryReplayGuard {
     fn is_used<'a>(&'a self, id: &'a str, now: u64) -> LocalBoxFuture<'a, bool> {
         Box::pin(ready(self.recorded(id, now)))
     }
+
+    fn release<'a>(&'a self, id: &'a str, _now: u64) -> LocalBoxFuture<'a, ()> {
+        self.forget(id);
+        Box::pin(ready(()))
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +176,16 @@ mod tests {
             Ok(true),
             "an expired record no longer counts"
         );
+    }
+
+    #[test]
+    fn a_released_id_may_be_used_again_and_a_reserved_one_may_not() {
+        let g = MemoryReplayGuard::new(10);
+        assert_eq!(g.record("a", 100, 0), Ok(true));
+        assert_eq!(g.record("a", 100, 1), Ok(false), "reserved: a replay");
+        g.forget("a");
+        assert_eq!(g.record("a", 100, 2), Ok(true));
+        assert_eq!(g.record("a", 100, 3), Ok(false));
     }
 
     #[test]

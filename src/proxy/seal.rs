@@ -5,9 +5,14 @@
 //! the client or browser, which gives it back at the next step. Any replica holding the same key
 //! can open it, so no state is shared between replicas.
 //!
-//! Format: a compact JWE, `dir` + `A256GCM`, whose `kid` names the key that sealed it. The
-//! plaintext carries the value's [`Kind`] and expiry, so a blob of one kind never opens as
-//! another, and an expired blob never opens at all.
+//! Format: a compact JWE, `dir` + `A256GCM`, whose `kid` names the key that sealed it (and
+//! `zip: DEF` when the plaintext is deflated). Any JWE library opens it with the derived key;
+//! this proxy opens only the exact protected headers it writes itself. The plaintext starts
+//! with a binary envelope, the value's [`Kind`] (one byte) and its expiry (a flag byte, then
+//! eight bytes big-endian when it has one), so a blob of one kind never opens as another and
+//! an expired blob never opens at all, checked before the payload is read. The payload follows:
+//! JSON for most kinds, a compact binary layout for the access tokens the MCP endpoint opens on
+//! every cache miss ([`Sealed::encode`]).
 //!
 //! **Key rotation.** Each seal draws a random 96-bit AES-GCM nonce; NIST SP 800-38D bounds
 //! random-nonce use of one key at 2^32 encryptions (nonce collision odds below 2^-32). A
@@ -26,10 +31,8 @@ use std::{cell::RefCell, fmt, io, sync::Arc, time::Duration};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use derive_more::{Display, Error};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
-use josekit::jwe::{JweCompression, JweContext, JweEncrypter, JweHeader};
-use openssl::symm::Cipher;
+use openssl::{cipher_ctx::CipherCtx, symm::Cipher};
 use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::{
     clock::Clock,
@@ -117,39 +120,41 @@ impl fmt::Debug for ProxyKey {
     }
 }
 
-/// What a sealed value is. A value sealed as one kind never opens as another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What a sealed value is, as the first byte of its envelope. A value sealed as one kind never
+/// opens as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Kind {
     /// A registered client: the proxy-issued `client_id`.
-    Client,
+    Client = 1,
     /// An authorization in flight: the upstream `state`.
-    Transaction,
+    Transaction = 2,
     /// The authorization code handed to the client.
-    Code,
+    Code = 3,
     /// An authorization request waiting on the consent page.
-    ConsentRequest,
+    ConsentRequest = 4,
     /// The CSRF token of the consent form.
-    ConsentCsrf,
+    ConsentCsrf = 5,
     /// A remembered consent.
-    Consent,
+    Consent = 6,
     /// The browser binding of a transaction.
-    Binding,
+    Binding = 7,
     /// An access token the proxy issued: what `/mcp` opens.
-    AccessToken,
+    AccessToken = 8,
     /// A refresh token the proxy issued.
-    RefreshToken,
+    RefreshToken = 9,
 }
 
-/// A payload of the proxy's flow state: what it is sealed as, and how long it opens.
-pub(crate) trait Sealed: Serialize + DeserializeOwned {
+/// A payload of the proxy's flow state: what it is sealed as, how long it opens, and how it is
+/// written inside the envelope.
+pub(crate) trait Sealed: Sized {
     /// The kind it is sealed as and opened as, and no other.
     const KIND: Kind;
     /// The longest it opens after sealing; `None`: until the key that sealed it is retired.
     const TTL: Option<Duration>;
     /// Whether the plaintext is deflated before encryption (JWE `zip: DEF`): for the values
-    /// that carry upstream tokens and claims, which compress well and travel in URLs and
-    /// headers. Only values this proxy sealed are ever inflated (after the AEAD check).
+    /// that carry upstream tokens and claims, which compress well and travel in URLs. Only
+    /// values this proxy sealed are ever inflated (after the AEAD check).
     const COMPRESS: bool = false;
     /// Whether it is only ever sealed for a given lifetime ([`Sealer::seal_for`]): a value
     /// whose [`TTL`](Self::TTL) is `None` but must still expire, such as an access token.
@@ -159,7 +164,29 @@ pub(crate) trait Sealed: Serialize + DeserializeOwned {
     fn bounded(ttl: Duration) -> Duration {
         Self::TTL.map_or(ttl, |max| ttl.min(max))
     }
+
+    /// Appends the payload to `out` (after the envelope). Most kinds are JSON
+    /// ([`json_payload!`]); the issued access token has a binary layout of its own.
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), SealError>;
+
+    /// The payload `encode` wrote, from the authenticated plaintext after the envelope.
+    fn decode(payload: &[u8]) -> Result<Self, SealError>;
 }
+
+/// [`Sealed::encode`] and [`Sealed::decode`] as JSON, for a payload that is `Serialize` and
+/// `Deserialize`.
+macro_rules! json_payload {
+    () => {
+        fn encode(&self, out: &mut Vec<u8>) -> Result<(), $crate::proxy::seal::SealError> {
+            serde_json::to_writer(out, self).map_err(|_| $crate::proxy::seal::SealError::Internal)
+        }
+
+        fn decode(payload: &[u8]) -> Result<Self, $crate::proxy::seal::SealError> {
+            serde_json::from_slice(payload).map_err(|_| $crate::proxy::seal::SealError::Malformed)
+        }
+    };
+}
+pub(crate) use json_payload;
 
 /// Why a sealed value did not open.
 #[derive(Debug, Display, Error, Clone, Copy, PartialEq, Eq)]
@@ -182,58 +209,88 @@ pub(crate) enum SealError {
     Internal,
 }
 
-#[derive(Serialize)]
-struct EnvelopeOut<'a, T> {
-    k: Kind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exp: Option<u64>,
-    v: &'a T,
+/// The envelope: the kind, then whether an expiry follows, then the expiry.
+fn envelope(kind: Kind, exp: Option<u64>, out: &mut Vec<u8>) {
+    out.push(kind as u8);
+    match exp {
+        Some(exp) => {
+            out.push(1);
+            out.extend_from_slice(&exp.to_be_bytes());
+        }
+        None => out.push(0),
+    }
 }
 
-#[derive(Deserialize)]
-struct EnvelopeIn<T> {
-    k: Kind,
-    #[serde(default)]
-    exp: Option<u64>,
-    v: T,
+/// The kind byte, the expiry and the payload of an opened plaintext.
+fn open_envelope(plaintext: &[u8]) -> Result<(u8, Option<u64>, &[u8]), SealError> {
+    match plaintext {
+        [kind, 0, payload @ ..] => Ok((*kind, None, payload)),
+        [kind, 1, rest @ ..] if rest.len() >= 8 => {
+            let (exp, payload) = rest.split_at(8);
+            let exp = u64::from_be_bytes(exp.try_into().map_err(|_| SealError::Malformed)?);
+            Ok((*kind, Some(exp), payload))
+        }
+        _ => Err(SealError::Malformed),
+    }
 }
 
 struct Keyed {
     kid: String,
     mac: [u8; 32],
-    encrypter: Box<dyn JweEncrypter>,
-    /// The AES-256-GCM key, for opening.
+    /// The AES-256-GCM key.
     enc: [u8; 32],
+    /// The protected header this key seals with, base64url: the JWE's first part and its
+    /// additional authenticated data. Opening accepts exactly this text (or `zipped`).
+    header: String,
+    /// The same with `zip: DEF`.
+    zipped: String,
+}
+
+impl Keyed {
+    fn new(key: &ProxyKey) -> Self {
+        let header = |zip: &str| {
+            URL_SAFE_NO_PAD.encode(format!(
+                r#"{{"alg":"dir","enc":"A256GCM","kid":"{}"{zip}}}"#,
+                key.kid
+            ))
+        };
+        Self {
+            kid: key.kid.clone(),
+            mac: key.mac,
+            enc: key.enc,
+            header: header(""),
+            zipped: header(r#","zip":"DEF""#),
+        }
+    }
 }
 
 struct Inner {
     /// The first key seals; all keys open.
     keys: Vec<Keyed>,
     clock: Arc<dyn Clock>,
-    /// josekit with [`Deflate`] as its `DEF`.
-    jwe: JweContext,
 }
 
 /// Most bytes a sealed value inflates to; ours are a few KiB.
 const MAX_INFLATED: usize = 64 * 1024;
 
+/// Most AES-GCM contexts a thread keeps, one per proxy key it opened values with.
+const MAX_OPENERS: usize = 8;
+
 thread_local! {
+    // An AES-GCM context with its key schedule, per key: set up once, then given only the
+    // nonce of each value (setting up the cipher and key each time cost a quarter of opening).
+    static OPENERS: RefCell<Vec<([u8; 32], CipherCtx)>> = const { RefCell::new(Vec::new()) };
     // A deflate state is a few hundred KiB to set up; each thread keeps one and resets it.
     static COMPRESSOR: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
     static DECOMPRESSOR: RefCell<Decompress> = RefCell::new(Decompress::new(false));
 }
 
 /// JWE `zip: DEF` (raw deflate, RFC 1951), with a compressor and a decompressor kept per
-/// thread: josekit's own sets up a new deflate state for every value, which costs more than
-/// the encryption.
+/// thread: setting up a deflate state for every value costs more than the encryption.
 #[derive(Debug, Clone)]
 struct Deflate;
 
-impl JweCompression for Deflate {
-    fn name(&self) -> &str {
-        "DEF"
-    }
-
+impl Deflate {
     fn compress(&self, message: &[u8]) -> Result<Vec<u8>, io::Error> {
         COMPRESSOR.with(|c| {
             let mut c = c.borrow_mut();
@@ -273,10 +330,58 @@ impl JweCompression for Deflate {
             }
         })
     }
+}
 
-    fn box_clone(&self) -> Box<dyn JweCompression> {
-        Box::new(self.clone())
-    }
+/// AES-256-GCM decryption of `ciphertext` under `key`, with this thread's context for it.
+fn decrypt(
+    key: &[u8; 32],
+    iv: &[u8],
+    aad: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    OPENERS.with(|openers| {
+        let mut openers = openers.borrow_mut();
+        let at = match openers.iter().position(|(k, _)| k == key) {
+            Some(at) => at,
+            None => {
+                if openers.len() >= MAX_OPENERS {
+                    openers.clear();
+                }
+                let mut ctx = CipherCtx::new().map_err(|_| SealError::Internal)?;
+                ctx.decrypt_init(
+                    Some(openssl::cipher::Cipher::aes_256_gcm()),
+                    Some(key),
+                    None,
+                )
+                .map_err(|_| SealError::Internal)?;
+                openers.push((*key, ctx));
+                openers.len() - 1
+            }
+        };
+        let ctx = &mut openers[at].1;
+        let mut out = vec![0; ciphertext.len() + 16];
+        let opened = (|| {
+            ctx.decrypt_init(None, None, Some(iv))?;
+            ctx.cipher_update(aad, None)?;
+            let n = ctx.cipher_update(ciphertext, Some(&mut out))?;
+            ctx.set_tag(tag)?;
+            let rest = ctx.cipher_final(&mut out[n..])?;
+            Ok::<_, openssl::error::ErrorStack>(n + rest)
+        })();
+        match opened {
+            Ok(len) => {
+                out.truncate(len);
+                Ok(out)
+            }
+            Err(_) => {
+                // A refused value (wrong tag) leaves the context in a failed state: start the
+                // next one from a fresh context.
+                openers.swap_remove(at);
+                Err(SealError::Invalid)
+            }
+        }
+    })
 }
 
 /// Seals and opens the proxy's flow state with the configured keys.
@@ -296,25 +401,8 @@ impl Sealer {
         if keys.is_empty() {
             return Err(ConfigError::Missing("proxy_key"));
         }
-        let keys = keys
-            .iter()
-            .map(|key| {
-                let fail = |e: josekit::JoseError| invalid("proxy_key", &e.to_string());
-                Ok(Keyed {
-                    kid: key.kid.clone(),
-                    mac: key.mac,
-                    encrypter: Box::new(
-                        josekit::jwe::Dir
-                            .encrypter_from_bytes(key.enc)
-                            .map_err(fail)?,
-                    ),
-                    enc: key.enc,
-                })
-            })
-            .collect::<Result<Vec<_>, ConfigError>>()?;
-        let mut jwe = JweContext::new();
-        jwe.add_compression(Box::new(Deflate));
-        Ok(Self(Arc::new(Inner { keys, clock, jwe })))
+        let keys = keys.iter().map(Keyed::new).collect();
+        Ok(Self(Arc::new(Inner { keys, clock })))
     }
 
     /// Seals `value` as its kind, to open for its type's lifetime (or until the key is retired).
@@ -341,26 +429,46 @@ impl Sealer {
         ttl: Option<Duration>,
     ) -> Result<String, SealError> {
         let exp = ttl.map(|ttl| self.0.clock.now().saturating_add(ttl.as_secs()));
-        let plaintext = serde_json::to_vec(&EnvelopeOut {
-            k: T::KIND,
-            exp,
-            v: value,
-        })
-        .map_err(|_| SealError::Internal)?;
-        let key = &self.0.keys[0];
-        let mut header = JweHeader::new();
-        header.set_content_encryption("A256GCM");
-        header.set_key_id(key.kid.clone());
+        let mut plaintext = Vec::with_capacity(1024);
+        envelope(T::KIND, exp, &mut plaintext);
+        value.encode(&mut plaintext)?;
         if T::COMPRESS {
-            header.set_compression("DEF");
+            plaintext = Deflate
+                .compress(&plaintext)
+                .map_err(|_| SealError::Internal)?;
         }
-        self.0
-            .jwe
-            .serialize_compact(&plaintext, &header, key.encrypter.as_ref())
-            .map_err(|e| {
-                log::error!("sealing failed: {e}");
-                SealError::Internal
-            })
+        self.encrypt(&plaintext, T::COMPRESS)
+    }
+
+    /// The compact JWE of `plaintext` under the first key.
+    fn encrypt(&self, plaintext: &[u8], zipped: bool) -> Result<String, SealError> {
+        let key = &self.0.keys[0];
+        let header = if zipped { &key.zipped } else { &key.header };
+        let mut iv = [0u8; 12];
+        let mut tag = [0u8; 16];
+        let sealed = openssl::rand::rand_bytes(&mut iv).and_then(|()| {
+            openssl::symm::encrypt_aead(
+                Cipher::aes_256_gcm(),
+                &key.enc,
+                Some(&iv),
+                header.as_bytes(),
+                plaintext,
+                &mut tag,
+            )
+        });
+        let ciphertext = sealed.map_err(|e| {
+            log::error!("sealing failed: {e}");
+            SealError::Internal
+        })?;
+        let mut out = String::with_capacity(header.len() + 48 + ciphertext.len() * 4 / 3);
+        out.push_str(header);
+        out.push_str("..");
+        URL_SAFE_NO_PAD.encode_string(iv, &mut out);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(&ciphertext, &mut out);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag, &mut out);
+        Ok(out)
     }
 
     /// The secret of the registered client `client_id`: HMAC-SHA256 of the id under the
@@ -386,12 +494,7 @@ impl Sealer {
     /// [`open`]: Self::open
     #[cfg(feature = "fuzzing")]
     pub(crate) fn seal_plaintext(&self, plaintext: &[u8]) -> Result<String, SealError> {
-        let key = &self.0.keys[0];
-        let mut header = JweHeader::new();
-        header.set_content_encryption("A256GCM");
-        header.set_key_id(key.kid.clone());
-        josekit::jwe::serialize_compact(plaintext, &header, key.encrypter.as_ref())
-            .map_err(|_| SealError::Internal)
+        self.encrypt(plaintext, false)
     }
 
     /// Opens a value sealed as `T`'s kind, checking its integrity and expiry.
@@ -417,74 +520,54 @@ impl Sealer {
                 .decode(part)
                 .map_err(|_| SealError::Malformed)
         };
-        #[derive(Deserialize)]
-        struct Protected {
-            alg: String,
-            enc: String,
-            kid: Option<String>,
-            zip: Option<String>,
-        }
-        let protected: Protected =
-            serde_json::from_slice(&decode(header_b64)?).map_err(|_| SealError::Malformed)?;
-        // Only what we seal ourselves is opened: no other algorithm is even tried.
-        if protected.alg != "dir" || protected.enc != "A256GCM" || !encrypted_key.is_empty() {
-            return Err(SealError::Invalid);
-        }
-        let kid = protected.kid.ok_or(SealError::Invalid)?;
-        let key = self
+        // Only what we seal ourselves is opened: the exact protected header one of our keys
+        // writes, so no other algorithm is even tried and no header is parsed.
+        let (key, zipped) = self
             .0
             .keys
             .iter()
-            .find(|k| k.kid == kid)
+            .find_map(|k| {
+                if k.header == header_b64 {
+                    Some((k, false))
+                } else if k.zipped == header_b64 {
+                    Some((k, true))
+                } else {
+                    None
+                }
+            })
             .ok_or(SealError::Invalid)?;
+        if !encrypted_key.is_empty() {
+            return Err(SealError::Invalid);
+        }
         let (iv, tag) = (decode(iv)?, decode(tag)?);
         if iv.len() != 12 || tag.len() != 16 {
             return Err(SealError::Invalid);
         }
         // The protected header, as sent, is the additional authenticated data.
-        let plaintext = openssl::symm::decrypt_aead(
-            Cipher::aes_256_gcm(),
+        let plaintext = decrypt(
             &key.enc,
-            Some(&iv),
+            &iv,
             header_b64.as_bytes(),
             &decode(ciphertext)?,
             &tag,
-        )
-        .map_err(|_| SealError::Invalid)?;
-        let plaintext = match protected.zip.as_deref() {
-            None => plaintext,
+        )?;
+        let plaintext = if zipped {
             // Inflated only after the AEAD check: only what this proxy sealed.
-            Some("DEF") => Deflate
+            Deflate
                 .decompress(&plaintext)
-                .map_err(|_| SealError::Malformed)?,
-            Some(_) => return Err(SealError::Invalid),
+                .map_err(|_| SealError::Malformed)?
+        } else {
+            plaintext
         };
-        let envelope: EnvelopeIn<T> = match serde_json::from_slice(&plaintext) {
-            Ok(envelope) => envelope,
-            // Another kind's payload does not parse as `T`: say so rather than "malformed".
-            Err(_) => {
-                return Err(match serde_json::from_slice::<Head>(&plaintext) {
-                    Ok(head) if head.k != T::KIND => SealError::WrongKind,
-                    _ => SealError::Malformed,
-                })
-            }
-        };
-        if envelope.k != T::KIND {
+        let (kind, exp, payload) = open_envelope(&plaintext)?;
+        if kind != T::KIND as u8 {
             return Err(SealError::WrongKind);
         }
-        if let Some(exp) = envelope.exp {
-            if self.0.clock.now() >= exp {
-                return Err(SealError::Expired);
-            }
+        if exp.is_some_and(|exp| self.0.clock.now() >= exp) {
+            return Err(SealError::Expired);
         }
-        Ok(envelope.v)
+        T::decode(payload)
     }
-}
-
-/// The kind of a sealed value, without its payload.
-#[derive(Deserialize)]
-struct Head {
-    k: Kind,
 }
 
 fn client_mac(key: &[u8; 32], client_id: &str) -> Result<String, SealError> {
@@ -501,6 +584,8 @@ fn client_mac(key: &[u8; 32], client_id: &str) -> Result<String, SealError> {
 
 #[cfg(test)]
 mod tests {
+    use serde::{Deserialize, Serialize};
+
     use super::*;
     use crate::clock::ManualClock;
 
@@ -525,6 +610,7 @@ mod tests {
             impl Sealed for $name {
                 const KIND: Kind = $kind;
                 const TTL: Option<Duration> = $ttl;
+                json_payload!();
             }
 
             impl $name {
@@ -551,6 +637,7 @@ mod tests {
         const KIND: Kind = Kind::AccessToken;
         const TTL: Option<Duration> = None;
         const COMPRESS: bool = true;
+        json_payload!();
     }
 
     #[test]
@@ -672,6 +759,63 @@ mod tests {
         let random = josekit::util::random_bytes(20_000);
         let zipped = Deflate.compress(&random).unwrap();
         assert_eq!(Deflate.decompress(&zipped).unwrap(), random);
+    }
+
+    #[test]
+    fn a_sealed_value_is_a_jwe_any_library_opens_with_the_derived_key() {
+        let (s, _) = sealer(vec![key(1)]);
+        for (sealed, zipped) in [
+            (s.seal(&Txn::new()).unwrap(), false),
+            (
+                s.seal(&Zipped {
+                    text: "abc".repeat(100),
+                })
+                .unwrap(),
+                true,
+            ),
+        ] {
+            let decrypter = josekit::jwe::Dir.decrypter_from_bytes(key(1).enc).unwrap();
+            let (plaintext, header) =
+                josekit::jwe::deserialize_compact(&sealed, &decrypter).unwrap();
+            assert_eq!(header.key_id(), Some(key(1).kid.as_str()));
+            assert_eq!(header.compression(), zipped.then_some("DEF"));
+            if !zipped {
+                assert_eq!(plaintext[0], Kind::Transaction as u8);
+                assert_eq!(
+                    serde_json::from_slice::<Txn>(&plaintext[2..]).unwrap(),
+                    Txn::new()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_other_than_our_own_is_refused_before_decryption() {
+        let (s, _) = sealer(vec![key(1)]);
+        let sealed = s.seal(&Txn::new()).unwrap();
+        let (_, rest) = sealed.split_once('.').unwrap();
+        // The same header, spelled another way: a JWE library would accept it, we do not.
+        let other = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"enc":"A256GCM","alg":"dir","kid":"{}"}}"#,
+            key(1).kid
+        ));
+        assert_eq!(
+            s.open::<Txn>(&format!("{other}.{rest}")),
+            Err(SealError::Invalid)
+        );
+    }
+
+    #[test]
+    fn a_value_opens_after_a_tampered_one_was_refused_under_the_same_key() {
+        let (s, _) = sealer(vec![key(1)]);
+        let sealed = s.seal(&Txn::new()).unwrap();
+        let (rest, tag) = sealed.rsplit_once('.').unwrap();
+        let flipped = if tag.starts_with('A') { "B" } else { "A" };
+        let tampered = format!("{rest}.{flipped}{}", &tag[1..]);
+        for _ in 0..3 {
+            assert_eq!(s.open::<Txn>(&tampered), Err(SealError::Invalid));
+            assert_eq!(s.open::<Txn>(&sealed).unwrap(), Txn::new());
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! | remembered-consent cookie | [`Remembered`] (`consent`, deflated) | up to 20 approvals: a hash of client binding + redirect URI + resource + scopes, the same hash without the scopes and the approved MCP scopes (what a step-up keeps), and an expiry | as configured (7 days by default, at most 400) | the browser |
 //! | transaction (upstream `state`) | [`Transaction`] (`transaction`) | client binding, redirect URI, client `state`, PKCE challenge, binding nonce, the approved MCP scopes | 10 min | the browser that approved it |
 //! | code handed to the client | [`Code`] (`code`, deflated) | issued mode: the upstream tokens and the verified identity ([`UpstreamGrant`]); passthrough: the upstream code; client binding, redirect URI, PKCE challenge, unique id | 5 min | the client and its redirect URI; one use (the [`ReplayGuard`](super::ReplayGuard)) |
-//! | access token (issued) | [`IssuedAccess`] (`access_token`, deflated) | issuer, audience (the canonical resource), client binding, granted scopes, the mapped user and its verified claims (bounded, or read from the upstream JWT itself), issued-at, expiry, the upstream access token, unique id | the upstream token's remaining lifetime, at most `access_token_ttl` (1 h by default) | the resource; refused after `/revoke` on the instance that revoked it |
+//! | access token (issued) | [`IssuedAccess`] (`access_token`, binary, not deflated) | issuer, audience (the canonical resource), client binding, granted scopes, the mapped user and its verified claims (bounded, or read from the upstream JWT itself), issued-at, expiry, the upstream access token, unique id | the upstream token's remaining lifetime, at most `access_token_ttl` (1 h by default) | the resource; refused after `/revoke` by every `RequireAuth` of the instance that revoked it |
 //! | refresh token (issued) | [`IssuedRefresh`] (`refresh_token`, deflated) | the upstream refresh token (or, without one, the upstream access token to verify again), client binding, scopes, resource, unique id | 30 days, rotated at every use | the client; one use |
 //!
 //! Sizes: every value except the client id carries a [`ClientBinding`] (43 characters) instead
@@ -22,21 +22,24 @@
 //! opening refuses input before any decryption; the configured scopes are the one part that
 //! grows them. The upstream's code and tokens are the sizes the proxy does not control: a code
 //! that would seal too long is refused at the callback rather than handed out, and so is an
-//! access token at `/token`. The values that carry upstream tokens are deflated inside the
-//! seal: for the end-to-end suite's provider an issued access token is about 1.05 KB, for an
-//! Entra-sized upstream JWT (2.4 KB) about 2.1 KB (`issued_access_tokens_stay_within_their_size_bounds`).
+//! access token at `/token`. The code and the refresh token are deflated inside the seal; the
+//! access token, opened on every cache miss at `/mcp`, is written in a binary layout instead
+//! (the upstream JWT's parts decoded): for the end-to-end suite's provider it is about
+//! 1.15 KB, for an Entra-sized upstream JWT (2.4 KB) about 2.8 KB
+//! (`issued_access_tokens_stay_within_their_size_bounds`).
 
 use std::{marker::PhantomData, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde::{Deserialize, Serialize};
-use serde_json::{value::RawValue, Map, Value};
+use serde_json::{Map, Value};
 use url::Url;
 
 use super::{
     client_metadata::ClientAuth,
+    compact::{Reader, Writer},
     consent::MAX_REMEMBER,
-    seal::{Kind, Sealed},
+    seal::{json_payload, Kind, SealError, Sealed},
 };
 use crate::{user::UserInfo, validate::is_loopback};
 
@@ -86,6 +89,7 @@ impl Sealed for Registration {
     const KIND: Kind = Kind::Client;
     // A client id stays valid as long as its key: clients keep it for good.
     const TTL: Option<Duration> = None;
+    json_payload!();
 }
 
 /// A checked authorization request: everything needed to send the browser upstream.
@@ -167,6 +171,7 @@ impl PendingAuthorization {
 impl Sealed for PendingAuthorization {
     const KIND: Kind = Kind::ConsentRequest;
     const TTL: Option<Duration> = Some(CONSENT_TTL);
+    json_payload!();
 }
 
 /// The upstream `state`: what the callback needs to finish the flow.
@@ -215,6 +220,7 @@ impl Transaction {
 impl Sealed for Transaction {
     const KIND: Kind = Kind::Transaction;
     const TTL: Option<Duration> = Some(TRANSACTION_TTL);
+    json_payload!();
 }
 
 /// The code handed to the client, and what it is bound to. No `Debug`: it holds the upstream
@@ -251,6 +257,7 @@ impl Sealed for Code {
     const KIND: Kind = Kind::Code;
     const TTL: Option<Duration> = Some(CODE_TTL);
     const COMPRESS: bool = true;
+    json_payload!();
 }
 
 /// The upstream's tokens, as its token endpoint answered them.
@@ -294,25 +301,24 @@ pub(crate) struct UpstreamGrant {
 
 /// An access token the proxy issues: what `RequireAuth` opens at the MCP endpoint. No
 /// `Debug`: it holds the upstream access token.
-#[derive(Serialize, Deserialize)]
+///
+/// Sealed in the binary layout of [`compact`](super::compact), not JSON, and not deflated:
+/// it is opened on every cache miss at `/mcp`, where inflating and parsing JSON would cost
+/// more than the decryption, and the upstream JWT it carries travels as bytes (its parts
+/// base64url-decoded) so the seal's base64 does not encode base64 again.
 pub(crate) struct IssuedAccess {
     /// This proxy (its public origin).
     pub(crate) iss: String,
     /// The canonical resource it is for; another resource under the same key refuses it.
     pub(crate) aud: String,
-    #[serde(rename = "c")]
     pub(crate) client: ClientBinding,
-    #[serde(rename = "s")]
     pub(crate) scopes: Vec<String>,
-    #[serde(rename = "i")]
     pub(crate) identity: Identity,
     /// The upstream access token, for tools that call the provider's API.
-    #[serde(rename = "t")]
     pub(crate) upstream_access_token: CarriedToken,
     pub(crate) iat: u64,
     pub(crate) exp: u64,
     /// What `/revoke` records to refuse it before its expiry.
-    #[serde(rename = "j")]
     pub(crate) id: String,
 }
 
@@ -324,74 +330,170 @@ impl Sealed for IssuedAccess {
     // An access token always expires: `seal` refuses it, `seal_for` gives the envelope the
     // same expiry as `exp`, which `RequireAuth` checks as well.
     const SEAL_FOR_ONLY: bool = true;
-    // Deflated to stay within 1.5 KB for common upstream JWTs; inflating is the largest part
-    // of opening one at `/mcp` (about half the cost), paid on a cache miss only.
-    const COMPRESS: bool = true;
+
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), SealError> {
+        let mut w = Writer(out);
+        w.str(&self.iss);
+        w.str(&self.aud);
+        w.str(&self.client.0);
+        w.strs(&self.scopes);
+        let user = &self.identity.user;
+        w.str(&user.user_id);
+        w.opt_str(user.email.as_deref());
+        w.opt_str(user.name.as_deref());
+        w.opt_str(user.picture.as_deref());
+        w.opt_str(user.username.as_deref());
+        w.strs(&user.scopes);
+        w.strs(&user.permissions);
+        w.strs(&user.roles);
+        match &self.identity.claims {
+            Some(claims) => {
+                w.flag(true);
+                w.bytes(&serde_json::to_vec(claims).map_err(|_| SealError::Internal)?);
+            }
+            None => w.flag(false),
+        }
+        w.opt_u64(self.identity.exp);
+        match &self.upstream_access_token {
+            CarriedToken::Opaque(token) => {
+                w.flag(false);
+                w.str(token);
+            }
+            CarriedToken::Jws {
+                header,
+                payload,
+                signature,
+            } => {
+                w.flag(true);
+                w.bytes(header);
+                w.bytes(payload);
+                w.bytes(signature);
+            }
+        }
+        w.u64(self.iat);
+        w.u64(self.exp);
+        w.str(&self.id);
+        Ok(())
+    }
+
+    fn decode(payload: &[u8]) -> Result<Self, SealError> {
+        let mut r = Reader(payload);
+        let iss = r.string()?;
+        let aud = r.string()?;
+        let client = ClientBinding(r.string()?);
+        let scopes = r.strings()?;
+        let user = UserInfo {
+            user_id: r.string()?,
+            email: r.opt_string()?,
+            name: r.opt_string()?,
+            picture: r.opt_string()?,
+            username: r.opt_string()?,
+            scopes: r.strings()?,
+            permissions: r.strings()?,
+            roles: r.strings()?,
+        };
+        let claims = if r.flag()? {
+            Some(serde_json::from_slice(r.bytes()?).map_err(|_| SealError::Malformed)?)
+        } else {
+            None
+        };
+        let identity = Identity {
+            user,
+            claims,
+            exp: r.opt_u64()?,
+        };
+        let upstream_access_token = if r.flag()? {
+            CarriedToken::Jws {
+                header: r.bytes()?.to_vec(),
+                payload: r.bytes()?.to_vec(),
+                signature: r.bytes()?.to_vec(),
+            }
+        } else {
+            CarriedToken::Opaque(r.string()?)
+        };
+        let access = Self {
+            iss,
+            aud,
+            client,
+            scopes,
+            identity,
+            upstream_access_token,
+            iat: r.u64()?,
+            exp: r.u64()?,
+            id: r.string()?,
+        };
+        r.end()?;
+        Ok(access)
+    }
 }
 
-/// An upstream access token inside an issued access token. A JWS whose header and payload
-/// are JSON travels as that JSON, verbatim, and its signature: a third smaller than base64
-/// inside the seal's own base64, and the payload is the claims without decoding. The exact
-/// token is rebuilt from them (canonical base64url); any other token travels as it is.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct CarriedToken {
-    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
-    opaque: Option<String>,
-    #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
-    header: Option<Box<RawValue>>,
-    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
-    payload: Option<Box<RawValue>>,
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    signature: Option<String>,
+/// An upstream access token inside an issued access token. A JWS travels as its three parts
+/// base64url-decoded (header and payload JSON, the signature's bytes): a quarter smaller than
+/// its base64 inside the seal's own base64, and the payload is the claims without decoding.
+/// The exact token is rebuilt from them, so a token whose base64url is not canonical, or any
+/// other token, travels as it is.
+pub(crate) enum CarriedToken {
+    Opaque(String),
+    Jws {
+        header: Vec<u8>,
+        payload: Vec<u8>,
+        signature: Vec<u8>,
+    },
 }
 
 impl CarriedToken {
     /// `token`, in the smallest form that rebuilds it exactly.
     pub(crate) fn of(token: &str) -> Self {
-        let json = |part: &str| {
-            let text = String::from_utf8(URL_SAFE_NO_PAD.decode(part).ok()?).ok()?;
-            RawValue::from_string(text).ok()
-        };
         let mut parts = token.split('.');
         if let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         {
-            if let (Some(header), Some(payload)) = (json(h), json(p)) {
-                let carried = Self {
-                    opaque: None,
-                    header: Some(header),
-                    payload: Some(payload),
-                    signature: Some(s.to_owned()),
+            let decoded = (
+                URL_SAFE_NO_PAD.decode(h),
+                URL_SAFE_NO_PAD.decode(p),
+                URL_SAFE_NO_PAD.decode(s),
+            );
+            if let (Ok(header), Ok(payload), Ok(signature)) = decoded {
+                let carried = Self::Jws {
+                    header,
+                    payload,
+                    signature,
                 };
                 if carried.token() == token {
                     return carried;
                 }
             }
         }
-        Self {
-            opaque: Some(token.to_owned()),
-            header: None,
-            payload: None,
-            signature: None,
-        }
+        Self::Opaque(token.to_owned())
     }
 
     /// The token, exactly as the upstream issued it.
     pub(crate) fn token(&self) -> String {
-        match (&self.opaque, &self.header, &self.payload, &self.signature) {
-            (Some(token), ..) => token.clone(),
-            (None, Some(h), Some(p), Some(s)) => format!(
-                "{}.{}.{s}",
-                URL_SAFE_NO_PAD.encode(h.get()),
-                URL_SAFE_NO_PAD.encode(p.get())
-            ),
-            _ => String::new(),
+        match self {
+            Self::Opaque(token) => token.clone(),
+            Self::Jws {
+                header,
+                payload,
+                signature,
+            } => {
+                let len = (header.len() + payload.len() + signature.len()) * 4 / 3 + 5;
+                let mut token = String::with_capacity(len);
+                URL_SAFE_NO_PAD.encode_string(header, &mut token);
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+                token
+            }
         }
     }
 
     /// The JWS payload, when the token is carried as one.
-    pub(crate) fn payload(&self) -> Option<&str> {
-        self.payload.as_deref().map(RawValue::get)
+    pub(crate) fn payload(&self) -> Option<&[u8]> {
+        match self {
+            Self::Jws { payload, .. } => Some(payload),
+            Self::Opaque(_) => None,
+        }
     }
 }
 
@@ -420,6 +522,7 @@ impl Sealed for IssuedRefresh {
     const KIND: Kind = Kind::RefreshToken;
     const TTL: Option<Duration> = Some(REFRESH_TTL);
     const COMPRESS: bool = true;
+    json_payload!();
 }
 
 /// 256 random bits, base64url.
@@ -475,12 +578,14 @@ impl<P> Nonce<P> {
 impl Sealed for CsrfNonce {
     const KIND: Kind = Kind::ConsentCsrf;
     const TTL: Option<Duration> = Some(CONSENT_TTL);
+    json_payload!();
 }
 
 impl Sealed for BindingNonce {
     const KIND: Kind = Kind::Binding;
     // As long as the transaction that carries it.
     const TTL: Option<Duration> = Some(TRANSACTION_TTL);
+    json_payload!();
 }
 
 /// Remembered approvals: the sealed content of the consent cookie.
@@ -564,6 +669,7 @@ impl Sealed for Remembered {
     const TTL: Option<Duration> = Some(MAX_REMEMBER);
     // Deflated: the approved scope names repeat from one approval to the next.
     const COMPRESS: bool = true;
+    json_payload!();
 }
 
 /// Tries `sealed` as every sealed type, in the order of the protocol table: what the unit tests

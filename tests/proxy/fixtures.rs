@@ -15,6 +15,7 @@ use std::{
 
 use actix_mcp_oauth::{
     clock::ManualClock,
+    middleware::TokenCache,
     proxy::{OAuthProxyBuilder, TokenMode as ProxyTokenMode},
     verify::FnVerifier,
     AuthUser, OAuthProxy, ProxyKey, TokenVerifier, VerifyError,
@@ -131,6 +132,8 @@ pub enum TokenMode {
     ErrorIn200,
     /// Like `Json`, but issues no refresh token and no expiry (GitHub OAuth apps).
     NoRefresh,
+    /// Down for maintenance: 503 `temporarily_unavailable`, whatever the request.
+    Outage,
 }
 
 /// The codes the upstream issued and has not seen redeemed.
@@ -277,6 +280,9 @@ fn token(seen: &Seen, codes: &Mutex<Codes>, mode: TokenMode) -> Reply {
     if seen.method != "POST" {
         return method_not_allowed();
     }
+    if mode == TokenMode::Outage {
+        return Reply::json(503, &json!({"error": "temporarily_unavailable"}));
+    }
     if mode == TokenMode::Hang {
         return Reply {
             delay: Some(Duration::MAX),
@@ -372,7 +378,9 @@ fn revoke(seen: &Seen) -> Reply {
 }
 
 /// A proxy served on its own port, with its MCP endpoint at `/mcp` as documented: behind
-/// `require_auth`, answering [`whoami`].
+/// `require_auth`, answering [`whoami`]. The same endpoint is also served behind two copies
+/// of `require_auth` with token caches of their own: at `/mcp-sized`
+/// (`.cache_capacity(100)`) and at `/mcp-shared` (`.token_cache(..)`).
 pub struct ProxyServer {
     pub addr: SocketAddr,
     handle: ServerHandle,
@@ -393,11 +401,27 @@ async fn whoami(user: AuthUser) -> HttpResponse {
 impl ProxyServer {
     pub async fn start(proxy: OAuthProxy) -> Self {
         let server = HttpServer::new(move || {
-            App::new().service(proxy.scope()).service(
-                web::scope("/mcp")
-                    .wrap(proxy.require_auth())
-                    .route("", web::post().to(whoami)),
-            )
+            App::new()
+                .service(proxy.scope())
+                .service(
+                    web::scope("/mcp")
+                        .wrap(proxy.require_auth())
+                        .route("", web::post().to(whoami)),
+                )
+                .service(
+                    web::scope("/mcp-sized")
+                        .wrap(proxy.require_auth().cache_capacity(100))
+                        .route("", web::post().to(whoami)),
+                )
+                .service(
+                    web::scope("/mcp-shared")
+                        .wrap(
+                            proxy
+                                .require_auth()
+                                .token_cache(Arc::new(TokenCache::new(100))),
+                        )
+                        .route("", web::post().to(whoami)),
+                )
         })
         .workers(1)
         .disable_signals()
@@ -744,8 +768,13 @@ pub async fn refresh_with(proxy: &ProxyServer, client_id: &str, refresh_token: &
 
 /// `POST /mcp` with `token` as the bearer token.
 pub async fn mcp_as(proxy: &ProxyServer, token: &str) -> Answer {
+    mcp_at(proxy, "/mcp", token).await
+}
+
+/// `POST` to the MCP endpoint at `path` with `token` as the bearer token.
+pub async fn mcp_at(proxy: &ProxyServer, path: &str, token: &str) -> Answer {
     let res = http()
-        .post(proxy.url("/mcp"))
+        .post(proxy.url(path))
         .insert_header(("authorization", format!("Bearer {token}")))
         .send()
         .await

@@ -624,3 +624,86 @@ async fn in_passthrough_a_replayed_code_never_reaches_the_upstream_again() {
     assert_eq!(up.count("/token"), 1, "the replay made no upstream call");
     up.stop().await;
 }
+
+#[actix_web::test]
+async fn a_revoked_access_token_is_refused_by_every_require_auth_of_the_proxy_even_when_cached() {
+    let up = Upstream::start().await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let access = field(&sign_in(&proxy, &client_id).await, "access_token");
+    let kept = field(&sign_in(&proxy, &client_id).await, "access_token");
+    // `require_auth()` itself and two copies with token caches of their own, each holding
+    // both tokens now.
+    let endpoints = ["/mcp", "/mcp-sized", "/mcp-shared"];
+    for path in endpoints {
+        for token in [&access, &kept] {
+            assert_eq!(
+                mcp_at(&proxy, path, token).await.status,
+                StatusCode::OK,
+                "{path}"
+            );
+        }
+    }
+    let res = post_form(
+        &proxy.url("/revoke"),
+        &[("client_id", &client_id), ("token", &access)],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    for path in endpoints {
+        refused_as_invalid_token(&mcp_at(&proxy, path, &access).await);
+        // Asked again: refused again, not served from a cache.
+        refused_as_invalid_token(&mcp_at(&proxy, path, &access).await);
+        assert_eq!(
+            mcp_at(&proxy, path, &kept).await.status,
+            StatusCode::OK,
+            "{path}: another token of the same user is not revoked"
+        );
+    }
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn an_upstream_outage_during_a_refresh_keeps_the_refresh_token_usable_once() {
+    let up = Upstream::start().await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let refresh = field(&sign_in(&proxy, &client_id).await, "refresh_token");
+
+    up.set_mode(TokenMode::Outage);
+    for _ in 0..2 {
+        let res = refresh_with(&proxy, &client_id, &refresh).await;
+        assert_eq!(
+            res.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            res.text()
+        );
+        assert_eq!(res.json()["error"], "temporarily_unavailable");
+    }
+    assert_eq!(
+        up.count("/token"),
+        3,
+        "the code, then both attempts went upstream"
+    );
+
+    up.set_mode(TokenMode::Json);
+    let res = refresh_with(&proxy, &client_id, &refresh).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let rotated = field(&res.json(), "refresh_token");
+    let me = mcp_as(&proxy, &field(&res.json(), "access_token")).await;
+    assert_eq!(
+        me.json()["upstream_access_token"],
+        "at-refreshed-rt-up-code-1"
+    );
+
+    // Used now: a replay is refused without an upstream call, and the new one works.
+    let before = up.count("/token");
+    let replay = refresh_with(&proxy, &client_id, &refresh).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    assert_eq!(up.count("/token"), before);
+    let res = refresh_with(&proxy, &client_id, &rotated).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    up.stop().await;
+}

@@ -15,6 +15,7 @@ mod issued;
 mod logging;
 mod mcp_scope;
 mod metadata;
+mod passthrough;
 mod register;
 mod scopes;
 mod stateless;

@@ -1,10 +1,10 @@
 //! `POST /revoke` (RFC 7009).
 //!
-//! In issued mode the proxy revokes its own tokens: a refresh token is recorded as used (and
-//! its upstream refresh token revoked upstream when a revocation endpoint is configured); an
-//! access token leaves this instance's token cache and is refused here until it expires. Both
-//! records live in the [`ReplayGuard`](crate::proxy::ReplayGuard): per instance with the
-//! built-in one. A token that is not one of the client's own is answered 200 and nothing is
+//! In issued mode the proxy revokes its own tokens: a refresh token is recorded as used in the
+//! [`ReplayGuard`](crate::proxy::ReplayGuard) (and its upstream refresh token revoked upstream
+//! when a revocation endpoint is configured); an access token goes on the proxy's revocation
+//! list, which every `RequireAuth` built from the proxy consults on every request, cache hit
+//! or not, until the token expires. Both are per instance with the built-in guard. A token that is not one of the client's own is answered 200 and nothing is
 //! forwarded (RFC 7009 §2.2). In passthrough mode the request goes to the upstream revocation
 //! endpoint with the proxy's credentials; it is served then only when one is configured.
 
@@ -94,11 +94,10 @@ async fn revoke_issued(
         }
     } else if let Ok(access) = cfg.sealer.open::<IssuedAccess>(token) {
         if access.client == *client && access.aud == cfg.resource {
-            cfg.replay
-                .first_use(&access.id, access.exp, now)
-                .await
+            // Every `RequireAuth` of this proxy consults the list, on cache hits too.
+            cfg.revocations
+                .revoke(&access.id, access.exp, now)
                 .map_err(super::replay_unavailable)?;
-            cfg.protected.require_auth().evict(token);
         }
     }
     let mut res = HttpResponse::Ok();

@@ -174,6 +174,9 @@ async fn refresh(
         }
     };
     let now = cfg.clock.now();
+    // Reserved before the upstream call, so a concurrent replay is refused; released again
+    // when the refresh fails for a reason that is not the token's, so that an outage of the
+    // provider does not end the session.
     if !cfg
         .replay
         .first_use(&refresh.id, now.saturating_add(REFRESH_TTL.as_secs()), now)
@@ -184,6 +187,40 @@ async fn refresh(
             "the refresh token was used already".into(),
         ));
     }
+    let id = refresh.id.clone();
+    match refresh_reserved(state, refresh, client, scopes, now).await {
+        Err(e) if is_transient(&e) => {
+            cfg.replay.release(&id, cfg.clock.now()).await;
+            log::warn!("a refresh failed for now and may be retried: {e}");
+            Err(OAuthError::TemporarilyUnavailable(
+                "the identity provider is unavailable: retry the refresh in a moment".into(),
+            ))
+        }
+        answer => answer,
+    }
+}
+
+/// A failure that is the provider's or this server's, not the refresh token's: the same
+/// refresh may work moments later.
+fn is_transient(e: &OAuthError) -> bool {
+    matches!(
+        e,
+        OAuthError::Unavailable(_)
+            | OAuthError::TemporarilyUnavailable(_)
+            | OAuthError::BadGateway(_)
+            | OAuthError::ServerError(_)
+    )
+}
+
+/// The refresh once its id is reserved: upstream, verification, policy, new tokens.
+async fn refresh_reserved(
+    state: &ProxyState,
+    refresh: IssuedRefresh,
+    client: &ClientBinding,
+    scopes: Vec<String>,
+    now: u64,
+) -> Result<HttpResponse, OAuthError> {
+    let cfg = &state.cfg;
     let (tokens, upstream_scope) = match (
         refresh.upstream_refresh_token,
         refresh.upstream_access_token,
