@@ -435,7 +435,7 @@ impl GitHubVerifier {
         let inner = &*self.inner;
         inner
             .flights
-            .run(token, || async move {
+            .run(token.as_bytes(), || async move {
                 let facts = inner.check_token(token).await?;
                 inner.user(token, facts).await
             })

@@ -237,7 +237,7 @@ impl GoogleVerifier {
     async fn check(&self, token: &str) -> Result<Claims, VerifyError> {
         self.inner
             .flights
-            .run(token, || self.check_now(token))
+            .run(token.as_bytes(), || self.check_now(token))
             .await
     }
 

@@ -5,6 +5,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use url::Url;
 
 use super::{
+    calls::{UpstreamCalls, DEFAULT_MAX_CALLS_IN_FLIGHT},
     config::{
         ProxyConfig, ResourceForwarding, StaticClient, TokenMode, DEFAULT_ACCESS_TOKEN_TTL,
         DEFAULT_UPSTREAM_TIMEOUT, RESERVED_AUTHORIZE_PARAMS,
@@ -61,6 +62,7 @@ pub struct OAuthProxyBuilder {
     pub(super) consent_branding: ConsentBranding,
     pub(super) consent_template: Option<Arc<ConsentTemplateFn>>,
     pub(super) upstream_timeout: Option<Duration>,
+    pub(super) max_upstream_calls_in_flight: Option<usize>,
     pub(super) cache_max_ttl: Option<Duration>,
     pub(super) clock: Option<Arc<dyn Clock>>,
     pub(super) token_mode: TokenMode,
@@ -287,6 +289,14 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// How many calls to the upstream's token and revocation endpoints run at once, shared by
+    /// every worker (default 32); past it a request is answered 503 at once. Identical calls
+    /// running at once (the same refresh token twice) are one call. Must be positive.
+    pub fn max_upstream_calls_in_flight(mut self, max: usize) -> Self {
+        self.max_upstream_calls_in_flight = Some(max);
+        self
+    }
+
     /// The longest a verified token is served from the token cache of
     /// [`require_auth`](OAuthProxy::require_auth); see
     /// [`RequireAuth::cache_max_ttl`](crate::RequireAuth::cache_max_ttl) (default 5 minutes).
@@ -393,6 +403,7 @@ impl OAuthProxyBuilder {
             consent_branding,
             consent_template,
             upstream_timeout,
+            max_upstream_calls_in_flight,
             cache_max_ttl,
             clock,
             token_mode,
@@ -439,6 +450,10 @@ impl OAuthProxyBuilder {
         )?;
         let secure_cookies = public.scheme() == "https";
         let upstream_timeout = timeout(upstream_timeout)?;
+        let upstream_calls = match max_upstream_calls_in_flight {
+            Some(0) => return Err(invalid("max_upstream_calls_in_flight", "must be positive")),
+            max => UpstreamCalls::new(max.unwrap_or(DEFAULT_MAX_CALLS_IN_FLIGHT)),
+        };
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let sealer = sealer(keys, &clock)?;
         let access_token_ttl = access_ttl(access_token_ttl)?;
@@ -503,6 +518,7 @@ impl OAuthProxyBuilder {
                 secure_cookies,
                 sealer,
                 upstream_timeout,
+                upstream_calls,
                 clock,
                 token_mode,
                 access_token_ttl,

@@ -7,6 +7,7 @@ use url::Url;
 use actix_web::HttpResponse;
 
 use super::{
+    calls::UpstreamCalls,
     consent::ConsentConfig,
     documents::DocumentClients,
     error::{access_refused_page, OAuthError},
@@ -111,6 +112,8 @@ pub(crate) struct ProxyConfig {
     pub(crate) secure_cookies: bool,
     pub(crate) sealer: Sealer,
     pub(crate) upstream_timeout: Duration,
+    /// The upstream calls running now: single flight and the budget.
+    pub(crate) upstream_calls: UpstreamCalls,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) token_mode: TokenMode,
     /// The longest an issued access token lives.

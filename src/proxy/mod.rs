@@ -1,6 +1,7 @@
 //! The authorization-server side: [`OAuthProxy`], its builder, and everything behind its routes.
 
 mod builder;
+mod calls;
 mod client_metadata;
 mod clients;
 mod config;
