@@ -2,6 +2,7 @@
 //! verified-token cache in front of its verifier.
 
 mod cache;
+mod outage;
 
 use std::{future::Future, pin::Pin, rc::Rc, sync::Arc, time::Duration};
 
@@ -18,6 +19,7 @@ use futures::{
 
 pub use cache::TokenCache;
 use cache::{Key, Lookup};
+use outage::OutageLog;
 
 use crate::{
     access::{AccessPolicy, AccessRefusal},
@@ -57,8 +59,9 @@ use crate::{
 /// Rejections are answered as responses, never as `Err`, so outer middleware (CORS, Logger)
 /// sees them. See [`AuthError`] for the statuses and challenges; every challenge carries
 /// `resource_metadata` pointing at the RFC 9728 metadata of this resource. A failure of the
-/// provider ([`VerifyError::Unavailable`]) is answered with 503 and logged at `error`; a bad
-/// token is logged at `debug`, without the token.
+/// provider ([`VerifyError::Unavailable`]) is answered with 503 and logged at `error`, once:
+/// while the failures go on, one line every 30 s at most, with the count of those not logged;
+/// a bad token is logged at `debug`, without the token.
 ///
 /// ```no_run
 /// # fn verifier() -> impl actix_mcp_oauth::TokenVerifier {
@@ -110,6 +113,8 @@ struct Config {
     clock: Arc<dyn Clock>,
     challenges: Challenges,
     access_policy: Option<AccessPolicy>,
+    /// "Provider unavailable", logged once per interval, not once per request.
+    outages: Arc<OutageLog>,
 }
 
 #[derive(Clone)]
@@ -173,6 +178,7 @@ impl RequireAuth {
                 allow_anonymous: false,
                 clock: Arc::new(SystemClock),
                 access_policy: None,
+                outages: Arc::default(),
             }),
         })
     }
@@ -452,10 +458,7 @@ impl Config {
     /// tried again as soon as it comes back.
     fn refused(&self, token: &str, key: Key, now: u64, error: VerifyError) -> AuthError {
         if error.is_unavailable() {
-            log::error!(
-                "cannot verify bearer tokens: {}",
-                Logged(&error.to_string())
-            );
+            self.outages.record(now, &error.to_string());
             return AuthError::Unavailable;
         }
         log::debug!("bearer token refused: {}", Logged(&error.to_string()));
