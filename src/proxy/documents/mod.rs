@@ -300,7 +300,7 @@ impl DocumentClients {
 }
 
 /// The document's rules (see the module docs). The error says why, for the log.
-fn check_document(url: &Url, body: &[u8]) -> Result<ClientDocument, String> {
+pub(super) fn check_document(url: &Url, body: &[u8]) -> Result<ClientDocument, String> {
     let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(body) else {
         return Err("the document is not a JSON object".into());
     };
