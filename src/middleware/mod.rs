@@ -513,7 +513,7 @@ const DRAIN_WAIT: Duration = Duration::from_millis(250);
 /// 250 ms (a client trickling it, or one that sent only the headers) is abandoned: the refusal
 /// is then answered and the connection closes as before, so a slow client delays its own
 /// refusal by at most that long and holds no worker. A chunked body actix-web drains itself.
-async fn drain_small_body(req: &mut ServiceRequest) {
+pub(crate) async fn drain_small_body(req: &mut ServiceRequest) {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
