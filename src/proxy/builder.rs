@@ -13,6 +13,7 @@ use super::{
     consent::{ConsentConfig, ConsentTemplateFn, DEFAULT_REMEMBER, MAX_REMEMBER},
     documents::{ClientDocuments, DocumentClients},
     issued::{McpTokens, UpstreamCheck},
+    limits::ProxyLimits,
     redirect::validate_redirect_uri,
     replay::{MemoryReplayGuard, ReplayGuard},
     seal::Sealer,
@@ -63,6 +64,7 @@ pub struct OAuthProxyBuilder {
     pub(super) consent_template: Option<Arc<ConsentTemplateFn>>,
     pub(super) upstream_timeout: Option<Duration>,
     pub(super) max_upstream_calls_in_flight: Option<usize>,
+    pub(super) limits: ProxyLimits,
     pub(super) cache_max_ttl: Option<Duration>,
     pub(super) clock: Option<Arc<dyn Clock>>,
     pub(super) token_mode: TokenMode,
@@ -289,6 +291,13 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// The sizes read from clients: request bodies per endpoint, redirect URIs, client
+    /// metadata documents (see [`ProxyLimits`] for the defaults).
+    pub fn limits(mut self, limits: ProxyLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// How many calls to the upstream's token and revocation endpoints run at once, shared by
     /// every worker (default 32); past it a request is answered 503 at once. Identical calls
     /// running at once (the same refresh token twice) are one call. Must be positive.
@@ -404,6 +413,7 @@ impl OAuthProxyBuilder {
             consent_template,
             upstream_timeout,
             max_upstream_calls_in_flight,
+            limits,
             cache_max_ttl,
             clock,
             token_mode,
@@ -477,7 +487,7 @@ impl OAuthProxyBuilder {
             replay: Arc::clone(&replay),
             clock: clock.clone(),
         };
-        let documents = DocumentClients::new(client_documents, Arc::clone(&clock))?;
+        let documents = DocumentClients::new(client_documents, Arc::clone(&clock), limits.clone())?;
         let protected = ProtectedResource::new(
             url,
             &base,
@@ -519,6 +529,7 @@ impl OAuthProxyBuilder {
                 sealer,
                 upstream_timeout,
                 upstream_calls,
+                limits,
                 clock,
                 token_mode,
                 access_token_ttl,

@@ -12,6 +12,7 @@ use super::{
     documents::DocumentClients,
     error::{access_refused_page, OAuthError},
     issued::UpstreamCheck,
+    limits::ProxyLimits,
     replay::ReplayGuard,
     seal::Sealer,
 };
@@ -112,6 +113,8 @@ pub(crate) struct ProxyConfig {
     pub(crate) secure_cookies: bool,
     pub(crate) sealer: Sealer,
     pub(crate) upstream_timeout: Duration,
+    /// What the proxy reads from clients at most.
+    pub(crate) limits: ProxyLimits,
     /// The upstream calls running now: single flight and the budget.
     pub(crate) upstream_calls: UpstreamCalls,
     pub(crate) clock: Arc<dyn Clock>,

@@ -95,7 +95,7 @@ pub fn params(raw: &[u8]) {
 pub fn client_document(body: &[u8]) {
     const URL: &str = "https://app.example.com/oauth/client.json";
     let url = url::Url::parse(URL).expect("a valid URL");
-    let Ok(doc) = check_document(&url, body) else {
+    let Ok(doc) = check_document(&url, body, &super::ProxyLimits::default()) else {
         return;
     };
     let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) else {

@@ -13,6 +13,7 @@ mod flow;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzzing;
 mod issued;
+mod limits;
 mod redirect;
 mod replay;
 mod routes;
@@ -31,6 +32,7 @@ use config::ProxyConfig;
 pub use config::{ResourceForwarding, TokenMode};
 pub use consent::{ConsentBranding, ConsentMode, ConsentView, SafeHtml, ScopeView};
 pub use documents::{ClientDocuments, ClientDocumentsBuilder};
+pub use limits::{ProxyLimits, ProxyLimitsBuilder};
 pub use replay::{MemoryReplayGuard, ReplayGuard, ReplayGuardError};
 use routes::{
     authorize, callback, consent as consent_routes, metadata, register, revoke, token, ProxyState,
