@@ -109,6 +109,8 @@ struct Config {
     user_info: Arc<UserInfoFn>,
     cache: Arc<TokenCache>,
     cache_max_ttl: u64,
+    /// The longest bearer token read; longer is `invalid_token` before any verification.
+    max_token_bytes: usize,
     allow_anonymous: bool,
     clock: Arc<dyn Clock>,
     challenges: Challenges,
@@ -175,6 +177,7 @@ impl RequireAuth {
                 user_info: Arc::new(default_user_info),
                 cache: Arc::new(TokenCache::new(TokenCache::DEFAULT_CAPACITY)),
                 cache_max_ttl: 300,
+                max_token_bytes: MAX_TOKEN_BYTES,
                 allow_anonymous: false,
                 clock: Arc::new(SystemClock),
                 access_policy: None,
@@ -218,6 +221,20 @@ impl RequireAuth {
         // Users mapped by the old function must not be served.
         config.cache = Arc::new(TokenCache::new(config.cache.capacity()));
         self
+    }
+
+    /// The longest bearer token read, in bytes (default and ceiling 16 KiB, the JWT decoder's
+    /// own bound; at least 256): a longer one is `invalid_token` before any verification or
+    /// provider call. Lower it when your provider's tokens are known to be short.
+    pub fn max_token_bytes(mut self, bytes: usize) -> Result<Self, ConfigError> {
+        if !(256..=MAX_TOKEN_BYTES).contains(&bytes) {
+            return Err(crate::validate::invalid(
+                "max_token_bytes",
+                "between 256 bytes and 16 KiB",
+            ));
+        }
+        self.config_mut().max_token_bytes = bytes;
+        Ok(self)
     }
 
     /// The most tokens held in the verified-token cache (default 10 000); 0 disables it.
@@ -366,7 +383,7 @@ where
 impl Config {
     /// The user of the request, `None` for an anonymous request that may pass.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<AuthUser>, AuthError> {
-        let token = match bearer_token(headers) {
+        let token = match bearer_token(headers, self.max_token_bytes) {
             Ok(Some(token)) => token,
             Ok(None) if self.allow_anonymous => return Ok(None),
             Ok(None) => return Err(AuthError::MissingToken(self.challenges.missing.clone())),
@@ -544,7 +561,7 @@ enum Malformed {
 
 /// The bearer token of the request: `Ok(None)` when there is no `Authorization` header or it
 /// uses another scheme (RFC 6750 §3.1: no error information then).
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Malformed> {
+fn bearer_token(headers: &HeaderMap, max_bytes: usize) -> Result<Option<&str>, Malformed> {
     let mut values = headers.get_all(AUTHORIZATION);
     let Some(value) = values.next() else {
         return Ok(None);
@@ -581,8 +598,8 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Malformed> {
     if token.is_empty() {
         return Err(Malformed::Request("empty bearer token"));
     }
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(Malformed::Token("bearer token longer than 16 KiB"));
+    if token.len() > max_bytes {
+        return Err(Malformed::Token("bearer token longer than max_token_bytes"));
     }
     let token = std::str::from_utf8(token)
         .map_err(|_| Malformed::Request("Authorization header is not visible ASCII"))?;

@@ -367,3 +367,34 @@ async fn the_redirect_uri_bounds_are_configurable() {
     let res: Value = test::call_and_read_body_json(&app, register(vec![long(65)])).await;
     assert_eq!(res["error"], "invalid_redirect_uri", "{res}");
 }
+
+#[actix_web::test]
+async fn the_bearer_token_bound_is_configurable_within_16_kib() {
+    let accept_all: Arc<dyn TokenVerifier> = Arc::new(FnVerifier::new(|_t: String| async {
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!("ada"));
+        Ok(Claims::new(claims))
+    }));
+    let auth =
+        || RequireAuth::new(Arc::clone(&accept_all), "http://127.0.0.1/api").expect("resource");
+    assert!(auth().max_token_bytes(16 * KIB + 1).is_err());
+    assert!(auth().max_token_bytes(255).is_err());
+    let app = test::init_service(
+        App::new().service(
+            web::scope("/api")
+                .wrap(auth().max_token_bytes(KIB).expect("within bounds"))
+                .route("", web::get().to(HttpResponse::Ok)),
+        ),
+    )
+    .await;
+    let get = |token: String| {
+        test::TestRequest::get()
+            .uri("/api")
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .to_request()
+    };
+    let res = test::call_service(&app, get("a".repeat(KIB))).await;
+    assert_eq!(res.status().as_u16(), 200, "at the bound");
+    let res = test::call_service(&app, get("a".repeat(KIB + 1))).await;
+    assert_eq!(res.status().as_u16(), 401, "past the bound");
+}
