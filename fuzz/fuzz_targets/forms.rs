@@ -1,5 +1,9 @@
 //! The parameter parser alone, then the same bytes as the query of `GET /authorize` and as the
 //! form body of `POST /authorize`, `/token`, `/consent` and `/revoke`: never a 5xx or a panic.
+//! Placeholders in the input (`$C` a registered client id, `$R` a sealed consent request, `$X`
+//! its CSRF token, `$U` the redirect URI, `$P`/`$V` a PKCE pair) are filled with valid values
+//! and posts to `/consent` carry the CSRF cookie, so that inputs get past the client, request
+//! and CSRF checks to those behind them.
 #![no_main]
 
 use actix_mcp_oauth::fuzzing::{params, Endpoints, TestRequest};
@@ -19,6 +23,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     ENDPOINTS.with(|e| {
+        let rest = e.fill(rest);
+        let rest = rest.as_slice();
         let req = match which % 5 {
             0 => {
                 // A query is whatever the URI parser accepts; anything else never reaches us.
@@ -33,7 +39,9 @@ fuzz_target!(|data: &[u8]| {
             }
             1 => TestRequest::post().uri("/authorize"),
             2 => TestRequest::post().uri("/token"),
-            3 => TestRequest::post().uri("/consent"),
+            3 => TestRequest::post()
+                .uri("/consent")
+                .insert_header(e.consent_cookie()),
             _ => TestRequest::post().uri("/revoke"),
         };
         let req = if which % 5 == 0 {

@@ -13,6 +13,7 @@ use awc::{error::PayloadError, ClientRequest};
 use serde_json::{Map, Value};
 
 /// What the provider answered, before interpretation.
+#[derive(Clone)]
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     /// Lowercased `Content-Type`, empty when absent.

@@ -17,6 +17,7 @@ use awc::Client;
 mod call;
 mod credentials;
 mod fetch;
+mod flights;
 mod guard;
 mod metadata;
 
@@ -24,6 +25,7 @@ pub(crate) use call::{call, Answer, CallFailure};
 pub use credentials::ClientAuthMethod;
 pub(crate) use credentials::ClientCredentials;
 pub(crate) use fetch::{fetch, fetch_with, spawn_fetch, Fetched};
+pub(crate) use flights::{FlightOutcome, Flights};
 pub(crate) use guard::ResolveFn;
 pub(crate) use guard::{guarded_client, tls_connector, AddressGuard};
 pub use metadata::ProviderMetadata;

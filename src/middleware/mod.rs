@@ -2,6 +2,7 @@
 //! verified-token cache in front of its verifier.
 
 mod cache;
+mod outage;
 mod tools;
 
 use std::{future::Future, pin::Pin, rc::Rc, sync::Arc, time::Duration};
@@ -22,6 +23,7 @@ use futures::{
 
 pub use cache::TokenCache;
 use cache::{Key, Lookup};
+use outage::OutageLog;
 use tools::{Requirement, Scan, ToolRules};
 
 use crate::{
@@ -63,8 +65,9 @@ use crate::{
 /// Rejections are answered as responses, never as `Err`, so outer middleware (CORS, Logger)
 /// sees them. See [`AuthError`] for the statuses and challenges; every challenge carries
 /// `resource_metadata` pointing at the RFC 9728 metadata of this resource. A failure of the
-/// provider ([`VerifyError::Unavailable`]) is answered with 503 and logged at `error`; a bad
-/// token is logged at `debug`, without the token.
+/// provider ([`VerifyError::Unavailable`]) is answered with 503 and logged at `error`, once:
+/// while the failures go on, one line every 30 s at most, with the count of those not logged;
+/// a bad token is logged at `debug`, without the token.
 ///
 /// ```no_run
 /// # fn verifier() -> impl actix_mcp_oauth::TokenVerifier {
@@ -126,10 +129,14 @@ struct Config {
     user_info: Arc<UserInfoFn>,
     cache: Arc<TokenCache>,
     cache_max_ttl: u64,
+    /// The longest bearer token read; longer is `invalid_token` before any verification.
+    max_token_bytes: usize,
     allow_anonymous: bool,
     clock: Arc<dyn Clock>,
     challenges: Challenges,
     access_policy: Option<AccessPolicy>,
+    /// "Provider unavailable", logged once per interval, not once per request.
+    outages: Arc<OutageLog>,
 }
 
 #[derive(Clone)]
@@ -201,9 +208,11 @@ impl RequireAuth {
                 user_info: Arc::new(default_user_info),
                 cache: Arc::new(TokenCache::new(TokenCache::DEFAULT_CAPACITY)),
                 cache_max_ttl: 300,
+                max_token_bytes: MAX_TOKEN_BYTES,
                 allow_anonymous: false,
                 clock: Arc::new(SystemClock),
                 access_policy: None,
+                outages: Arc::default(),
             }),
         })
     }
@@ -286,6 +295,20 @@ impl RequireAuth {
         // Users mapped by the old function must not be served.
         config.cache = Arc::new(TokenCache::new(config.cache.capacity()));
         self
+    }
+
+    /// The longest bearer token read, in bytes (default and ceiling 16 KiB, the JWT decoder's
+    /// own bound; at least 256): a longer one is `invalid_token` before any verification or
+    /// provider call. Lower it when your provider's tokens are known to be short.
+    pub fn max_token_bytes(mut self, bytes: usize) -> Result<Self, ConfigError> {
+        if !(256..=MAX_TOKEN_BYTES).contains(&bytes) {
+            return Err(crate::validate::invalid(
+                "max_token_bytes",
+                "between 256 bytes and 16 KiB",
+            ));
+        }
+        self.config_mut().max_token_bytes = bytes;
+        Ok(self)
     }
 
     /// The most tokens held in the verified-token cache (default 10 000); 0 disables it.
@@ -529,7 +552,7 @@ impl Config {
 
     /// The user of the request, `None` for an anonymous request that may pass.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<AuthUser>, AuthError> {
-        let token = match bearer_token(headers) {
+        let token = match bearer_token(headers, self.max_token_bytes) {
             Ok(Some(token)) => token,
             Ok(None) if self.allow_anonymous => return Ok(None),
             Ok(None) => return Err(AuthError::MissingToken(self.challenges.missing.clone())),
@@ -627,10 +650,7 @@ impl Config {
     /// tried again as soon as it comes back.
     fn refused(&self, token: &str, key: Key, now: u64, error: VerifyError) -> AuthError {
         if error.is_unavailable() {
-            log::error!(
-                "cannot verify bearer tokens: {}",
-                Logged(&error.to_string())
-            );
+            self.outages.record(now, &error.to_string());
             return AuthError::Unavailable;
         }
         log::debug!("bearer token refused: {}", Logged(&error.to_string()));
@@ -691,7 +711,7 @@ const DRAIN_WAIT: Duration = Duration::from_millis(250);
 /// 250 ms (a client trickling it, or one that sent only the headers) is abandoned: the refusal
 /// is then answered and the connection closes as before, so a slow client delays its own
 /// refusal by at most that long and holds no worker. A chunked body actix-web drains itself.
-async fn drain_small_body(req: &mut ServiceRequest) {
+pub(crate) async fn drain_small_body(req: &mut ServiceRequest) {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -722,7 +742,7 @@ enum Malformed {
 
 /// The bearer token of the request: `Ok(None)` when there is no `Authorization` header or it
 /// uses another scheme (RFC 6750 §3.1: no error information then).
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Malformed> {
+fn bearer_token(headers: &HeaderMap, max_bytes: usize) -> Result<Option<&str>, Malformed> {
     let mut values = headers.get_all(AUTHORIZATION);
     let Some(value) = values.next() else {
         return Ok(None);
@@ -759,8 +779,8 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Malformed> {
     if token.is_empty() {
         return Err(Malformed::Request("empty bearer token"));
     }
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(Malformed::Token("bearer token longer than 16 KiB"));
+    if token.len() > max_bytes {
+        return Err(Malformed::Token("bearer token longer than max_token_bytes"));
     }
     let token = std::str::from_utf8(token)
         .map_err(|_| Malformed::Request("Authorization header is not visible ASCII"))?;

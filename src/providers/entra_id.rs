@@ -11,7 +11,7 @@ use crate::validate::invalid;
 use crate::{
     proxy::OAuthProxyBuilder, proxy::ResourceForwarding, user::default_user_info,
     verify::api::DEFAULT_API_TIMEOUT, verify::peek_payload, verify::IssuerPolicy, Claims,
-    ConfigError, JwksVerifier, TokenVerifier, VerifyError,
+    ConfigError, JwksVerifier, TokenVerifier, UserInfo, VerifyError,
 };
 
 const AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
@@ -52,8 +52,11 @@ const MAX_KEYS_BODY: usize = 256 * 1024;
 ///   scopes.
 /// - Verifier: [`EntraIdVerifier`].
 /// - User mapping: [`default_user_info`]: `sub` (pairwise, stable for this app), `name`,
-///   `preferred_username`, `scp` as scopes, `roles` (app roles). `email` only if added as an
-///   optional claim; `oid` and `tid` are in the claims.
+///   `preferred_username`, `scp` as scopes, `roles` (app roles); `oid` and `tid` are in the
+///   claims. `email` only if added as an optional claim, and only when Entra marks its domain
+///   as verified by the tenant: the optional claim `xms_edov` ("email domain owner verified")
+///   is `true` (add it to the token configuration too). Entra sends no `email_verified`, and its
+///   `email` is whatever the account's mail attribute says.
 ///
 /// **Microsoft Graph tokens cannot be verified by anyone but Graph**: a token requested for
 /// `User.Read` (or any Graph scope) is signed for Graph in a way third parties cannot check.
@@ -233,7 +236,7 @@ impl EntraId {
             .proxy(urls, ENDPOINTS.scopes)?
             .resource_forwarding(ResourceForwarding::Omit)
             .offline_access(crate::proxy::OfflineAccess::Scope)
-            .user_info(default_user_info);
+            .user_info(entra_user_info);
         if let Tenancy::One(tid) = &verifier.inner.tenancy {
             builder = builder.issuer(format!("{host}/{tid}/v2.0"));
         }
@@ -372,8 +375,39 @@ fn is_guid(s: &str) -> bool {
         })
 }
 
+/// [`default_user_info`], with `email` taken when Entra's `xms_edov` says the address's domain
+/// is verified by the tenant that owns it (Entra's own equivalent of `email_verified`).
+fn entra_user_info(claims: &Claims) -> Result<UserInfo, VerifyError> {
+    let mut info = default_user_info(claims)?;
+    let domain_verified = matches!(claims.get("xms_edov"), Some(serde_json::Value::Bool(true)))
+        || matches!(claims.get_str("xms_edov"), Some("true" | "1"));
+    if info.email.is_none() && domain_verified {
+        info.email = claims.get_str("email").map(str::to_owned);
+    }
+    Ok(info)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn entra_email_is_mapped_only_when_its_domain_is_owner_verified() {
+        let claims = |edov: serde_json::Value| {
+            let mut map = serde_json::Map::new();
+            map.insert("sub".into(), "s".into());
+            map.insert("email".into(), "ada@contoso.com".into());
+            if !edov.is_null() {
+                map.insert("xms_edov".into(), edov);
+            }
+            crate::Claims::new(map)
+        };
+        let email = |edov| super::entra_user_info(&claims(edov)).unwrap().email;
+        assert_eq!(email(true.into()), Some("ada@contoso.com".into()));
+        assert_eq!(email("true".into()), Some("ada@contoso.com".into()));
+        assert_eq!(email(false.into()), None);
+        assert_eq!(email(serde_json::Value::Null), None);
+        assert_eq!(email("yes".into()), None);
+    }
+
     use super::*;
 
     const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";

@@ -10,7 +10,7 @@ mod membership;
 
 pub use membership::GitHubMembership;
 
-use super::{segment, Common, Endpoints};
+use super::{segment, shape::TokenShape, Common, Endpoints};
 use crate::validate::invalid;
 use crate::{
     clock::Clock,
@@ -63,6 +63,7 @@ pub fn github() -> GitHub {
         user_agent: "actix-mcp-oauth".into(),
         timeout: DEFAULT_API_TIMEOUT,
         max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+        shape_check: true,
         verified_email: false,
     }
 }
@@ -77,6 +78,7 @@ pub struct GitHub {
     user_agent: String,
     timeout: Duration,
     max_calls_in_flight: usize,
+    shape_check: bool,
     verified_email: bool,
 }
 
@@ -125,6 +127,14 @@ impl GitHub {
     /// provider, so a flood of junk tokens costs at most this many calls at a time.
     pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
         self.max_calls_in_flight = calls;
+        self
+    }
+
+    /// Whether a token that is not the shape of a GitHub access token is refused before any
+    /// call to GitHub (default `true`); see docs/providers.md for the shape. Turn it off only
+    /// if GitHub starts issuing tokens of another shape.
+    pub fn token_shape_check(mut self, check: bool) -> Self {
+        self.shape_check = check;
         self
     }
 
@@ -183,6 +193,7 @@ impl GitHub {
                 timeout: self.timeout,
                 clock: self.common.clock.clone(),
                 flights: Flights::new(self.max_calls_in_flight),
+                shape: self.shape_check.then_some(TokenShape::GitHub),
                 verified_email: self.verified_email,
             }),
         })
@@ -290,6 +301,8 @@ struct Inner {
     timeout: Duration,
     clock: Arc<dyn Clock>,
     flights: Flights,
+    /// Checked before any call; `None` when turned off.
+    shape: Option<TokenShape>,
     /// Ask `/user/emails` even when the profile shows a public address.
     verified_email: bool,
 }
@@ -433,9 +446,12 @@ fn email_list(answer: &Answer) -> Result<Option<String>, VerifyError> {
 impl GitHubVerifier {
     async fn check(&self, token: &str) -> Result<Claims, VerifyError> {
         let inner = &*self.inner;
+        if let Some(shape) = inner.shape {
+            shape.check(token)?;
+        }
         inner
             .flights
-            .run(token, || async move {
+            .run(token.as_bytes(), || async move {
                 let facts = inner.check_token(token).await?;
                 inner.user(token, facts).await
             })

@@ -65,6 +65,7 @@ mod github;
 mod google;
 mod keycloak;
 mod okta;
+mod shape;
 
 pub use auth0::{auth0, Auth0};
 pub use entra_id::{entra_id, EntraId, EntraIdVerifier};

@@ -5,6 +5,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use url::Url;
 
 use super::{
+    calls::{UpstreamCalls, DEFAULT_MAX_CALLS_IN_FLIGHT},
     config::{
         OfflineAccess, ProxyConfig, ResourceForwarding, StaticClient, TokenMode,
         DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_UPSTREAM_TIMEOUT, RESERVED_AUTHORIZE_PARAMS,
@@ -12,6 +13,7 @@ use super::{
     consent::{ConsentConfig, ConsentTemplateFn, DEFAULT_REMEMBER, MAX_REMEMBER},
     documents::{ClientDocuments, DocumentClients},
     issued::{McpTokens, UpstreamCheck},
+    limits::ProxyLimits,
     redirect::validate_redirect_uri,
     replay::{MemoryReplayGuard, ReplayGuard},
     revocations::{Revocations, MAX_REVOKED},
@@ -66,6 +68,8 @@ pub struct OAuthProxyBuilder {
     pub(super) consent_branding: ConsentBranding,
     pub(super) consent_template: Option<Arc<ConsentTemplateFn>>,
     pub(super) upstream_timeout: Option<Duration>,
+    pub(super) max_upstream_calls_in_flight: Option<usize>,
+    pub(super) limits: ProxyLimits,
     pub(super) cache_max_ttl: Option<Duration>,
     pub(super) clock: Option<Arc<dyn Clock>>,
     pub(super) token_mode: TokenMode,
@@ -326,6 +330,21 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// The sizes read from clients: request bodies per endpoint, redirect URIs, client
+    /// metadata documents (see [`ProxyLimits`] for the defaults).
+    pub fn limits(mut self, limits: ProxyLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How many calls to the upstream's token and revocation endpoints run at once, shared by
+    /// every worker (default 32); past it a request is answered 503 at once. Identical calls
+    /// running at once (the same refresh token twice) are one call. Must be positive.
+    pub fn max_upstream_calls_in_flight(mut self, max: usize) -> Self {
+        self.max_upstream_calls_in_flight = Some(max);
+        self
+    }
+
     /// The longest a verified token is served from the token cache of
     /// [`require_auth`](OAuthProxy::require_auth); see
     /// [`RequireAuth::cache_max_ttl`](crate::RequireAuth::cache_max_ttl) (default 5 minutes).
@@ -436,6 +455,8 @@ impl OAuthProxyBuilder {
             consent_branding,
             consent_template,
             upstream_timeout,
+            max_upstream_calls_in_flight,
+            limits,
             cache_max_ttl,
             clock,
             token_mode,
@@ -493,6 +514,10 @@ impl OAuthProxyBuilder {
         )?;
         let secure_cookies = public.scheme() == "https";
         let upstream_timeout = timeout(upstream_timeout)?;
+        let upstream_calls = match max_upstream_calls_in_flight {
+            Some(0) => return Err(invalid("max_upstream_calls_in_flight", "must be positive")),
+            max => UpstreamCalls::new(max.unwrap_or(DEFAULT_MAX_CALLS_IN_FLIGHT)),
+        };
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let sealer = sealer(keys, &clock)?;
         let access_token_ttl = access_ttl(access_token_ttl)?;
@@ -517,7 +542,7 @@ impl OAuthProxyBuilder {
             revocations: Arc::clone(&revocations),
             clock: clock.clone(),
         };
-        let documents = DocumentClients::new(client_documents, Arc::clone(&clock))?;
+        let documents = DocumentClients::new(client_documents, Arc::clone(&clock), limits.clone())?;
         let protected = ProtectedResource::new(
             url,
             &base,
@@ -562,6 +587,8 @@ impl OAuthProxyBuilder {
                 secure_cookies,
                 sealer,
                 upstream_timeout,
+                upstream_calls,
+                limits,
                 clock,
                 token_mode,
                 access_token_ttl,

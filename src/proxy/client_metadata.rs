@@ -6,29 +6,27 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{error::OAuthError, redirect::validate_redirect_uri};
+use super::{error::OAuthError, limits::ProxyLimits, redirect::validate_redirect_uri};
 use crate::validate::is_loopback;
 
-/// More would only make the client id (and every URL carrying it) longer.
-pub(crate) const MAX_REDIRECT_URIS: usize = 10;
-pub(crate) const MAX_REDIRECT_URI_LEN: usize = 1024;
 const MAX_CLIENT_NAME: usize = 200;
 
-/// Checks a client's redirect URIs: at least one, at most [`MAX_REDIRECT_URIS`], each under
-/// the redirect-URI policy. Refusals are `invalid_redirect_uri`.
-pub(crate) fn check_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
+/// Checks a client's redirect URIs: at least one, at most the configured number, each within
+/// the configured length and under the redirect-URI policy. Refusals are
+/// `invalid_redirect_uri`.
+pub(crate) fn check_redirect_uris(uris: &[String], limits: &ProxyLimits) -> Result<(), OAuthError> {
     if uris.is_empty() {
         return Err(OAuthError::InvalidRedirectUri(
             "`redirect_uris` is required".into(),
         ));
     }
-    if uris.len() > MAX_REDIRECT_URIS {
+    if uris.len() > limits.redirect_uris {
         return Err(OAuthError::InvalidRedirectUri(
-            format!("at most {MAX_REDIRECT_URIS} redirect URIs").into(),
+            format!("at most {} redirect URIs", limits.redirect_uris).into(),
         ));
     }
     for uri in uris {
-        if uri.len() > MAX_REDIRECT_URI_LEN {
+        if uri.len() > limits.redirect_uri_len {
             return Err(OAuthError::InvalidRedirectUri(
                 "a redirect URI is too long".into(),
             ));

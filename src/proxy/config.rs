@@ -7,10 +7,12 @@ use url::Url;
 use actix_web::HttpResponse;
 
 use super::{
+    calls::UpstreamCalls,
     consent::ConsentConfig,
     documents::DocumentClients,
     error::{access_refused_page, OAuthError},
     issued::UpstreamCheck,
+    limits::ProxyLimits,
     replay::ReplayGuard,
     seal::Sealer,
 };
@@ -138,6 +140,10 @@ pub(crate) struct ProxyConfig {
     pub(crate) secure_cookies: bool,
     pub(crate) sealer: Sealer,
     pub(crate) upstream_timeout: Duration,
+    /// What the proxy reads from clients at most.
+    pub(crate) limits: ProxyLimits,
+    /// The upstream calls running now: single flight and the budget.
+    pub(crate) upstream_calls: UpstreamCalls,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) token_mode: TokenMode,
     /// The longest an issued access token lives.

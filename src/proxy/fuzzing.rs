@@ -3,6 +3,7 @@
 //! which is what the fuzzer reports.
 
 use super::{
+    documents::check_document,
     redirect::{redirect_uri_matches, validate_redirect_uri},
     routes::Params,
     seal::{SealError, Sealer, MAX_SEALED_BYTES},
@@ -85,5 +86,33 @@ pub fn params(raw: &[u8]) {
         if let Some(value) = params.get(name) {
             assert!(!value.is_empty(), "an empty value counts as absent");
         }
+    }
+}
+
+/// The client metadata-document parser on `body`, as fetched from a fixed https URL. A
+/// document it accepts is a JSON object that names that URL, carries no secret, and whose
+/// redirect URIs each pass the registration policy.
+pub fn client_document(body: &[u8]) {
+    const URL: &str = "https://app.example.com/oauth/client.json";
+    let url = url::Url::parse(URL).expect("a valid URL");
+    let Ok(doc) = check_document(&url, body, &super::ProxyLimits::default()) else {
+        return;
+    };
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) else {
+        panic!("a document that is not a JSON object was accepted");
+    };
+    assert_eq!(map.get("client_id").and_then(|v| v.as_str()), Some(URL));
+    assert!(
+        !map.contains_key("client_secret"),
+        "a document with a secret"
+    );
+    assert!(!doc.name.trim().is_empty(), "an empty client name");
+    assert_eq!(doc.host, "app.example.com");
+    assert!(!doc.redirect_uris.is_empty(), "no redirect URI");
+    for uri in &doc.redirect_uris {
+        assert!(
+            validate_redirect_uri(uri).is_ok(),
+            "a redirect URI the policy refuses was accepted"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The authorization-server side: [`OAuthProxy`], its builder, and everything behind its routes.
 
 mod builder;
+mod calls;
 mod client_metadata;
 mod clients;
 mod compact;
@@ -13,6 +14,7 @@ mod flow;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzzing;
 mod issued;
+mod limits;
 mod redirect;
 mod replay;
 mod revocations;
@@ -32,6 +34,7 @@ use config::ProxyConfig;
 pub use config::{OfflineAccess, ResourceForwarding, TokenMode};
 pub use consent::{ConsentBranding, ConsentMode, ConsentView, SafeHtml, ScopeView};
 pub use documents::{ClientDocuments, ClientDocumentsBuilder};
+pub use limits::{ProxyLimits, ProxyLimitsBuilder};
 pub use replay::{MemoryReplayGuard, ReplayGuard, ReplayGuardError};
 use routes::{
     authorize, callback, consent as consent_routes, metadata, register, revoke, token, ProxyState,

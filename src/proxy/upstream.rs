@@ -1,5 +1,13 @@
 //! The calls to the upstream identity provider: bounded in time and size, with failures mapped
 //! onto OAuth errors. Nothing here logs a token, a code or a secret.
+//!
+//! Every call is made with the proxy's own credentials and counts against its rate limit at
+//! the provider, and the code exchange, the refresh and the revocation forwarding all carry
+//! values a client chose: identical calls running at once share one answer, and at most
+//! [`max_upstream_calls_in_flight`](super::OAuthProxyBuilder::max_upstream_calls_in_flight)
+//! run at once (shared by every worker); past that the answer is an immediate 503
+//! (`temporarily_unavailable`), so a flood of junk refresh tokens cannot use up the app's
+//! rate limit and lock out real users.
 
 use std::time::Duration;
 
@@ -39,7 +47,8 @@ impl Upstream {
         }
     }
 
-    /// POSTs `form` to `url` with the proxy's upstream credentials added as configured.
+    /// POSTs `form` to `url` with the proxy's upstream credentials added as configured: the
+    /// answer of the identical call already running, if any, within the budget of calls.
     pub(crate) async fn post_form(
         &self,
         cfg: &ProxyConfig,
@@ -51,7 +60,20 @@ impl Upstream {
             .post(url.as_str())
             .insert_header((header::ACCEPT, "application/json"));
         let (req, body) = cfg.credentials.form_post(req, &form);
-        call(req, Some(body), self.timeout, MAX_BODY)
+        let key = [url.as_str().as_bytes(), b"\n", body.as_bytes()].concat();
+        let timeout = self.timeout;
+        cfg.upstream_calls
+            .run(&key, || Self::send(req, body, url, timeout))
+            .await
+    }
+
+    async fn send(
+        req: awc::ClientRequest,
+        body: String,
+        url: &Url,
+        timeout: Duration,
+    ) -> Result<Answer, OAuthError> {
+        call(req, Some(body), timeout, MAX_BODY)
             .await
             .map_err(|failure| {
                 log::warn!("upstream {} {failure}", url.path());

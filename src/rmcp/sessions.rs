@@ -15,20 +15,26 @@ use std::{
     pin::Pin,
     rc::Rc,
     sync::{Arc, Mutex, PoisonError},
+    task::{Context, Poll},
     time::Duration,
 };
 
 use ::rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
 use actix_web::{
-    body::{EitherBody, MessageBody},
+    body::{BodySize, BoxBody, EitherBody, MessageBody},
     dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform},
-    http::{header::HeaderValue, Method, StatusCode},
+    http::{
+        header::{self, HeaderValue},
+        Method, StatusCode,
+    },
+    web::Bytes,
     HttpMessage, HttpResponse,
 };
 use futures::future::{ready, BoxFuture, Ready};
 
 use crate::{
     clock::{Clock, SystemClock},
+    middleware::drain_small_body,
     validate::invalid,
     AuthUser, ConfigError,
 };
@@ -37,6 +43,8 @@ use crate::{
 const SESSION_HEADER: &str = "mcp-session-id";
 /// What rmcp answers for an unknown session; a foreign one gets the same.
 const NOT_FOUND_BODY: &str = "Not Found: Session not found";
+/// Its content type, as rmcp-actix-web passes it on.
+const NOT_FOUND_TYPE: &str = "application/octet-stream";
 
 const DEFAULT_MAX_SESSIONS: usize = 10_000;
 const DEFAULT_MAX_SESSIONS_PER_USER: usize = 16;
@@ -70,17 +78,25 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// - A request naming a session is passed on only when its user owns that session; any other
 ///   user, an unknown id, or an id this process has forgotten gets `404 Not Found`, which MCP
 ///   clients answer by opening a new session.
-/// - A successful `DELETE` or a `404` from the transport forgets the session.
+/// - A successful `DELETE`, or the transport's own "session not found" `404`, forgets the
+///   session; any other `404` (a JSON-RPC "method not found", a route of yours) does not.
+/// - A session id already bound is never bound again by another response (should the
+///   transport reissue one, the session stays its first owner's and the new answer is `503`).
+/// - Server-to-client traffic on a `GET` stream counts as use: a client that only listens is
+///   not idle.
 /// - A request without an [`AuthUser`] (the middleware outside `RequireAuth`, or an anonymous
 ///   request under [`allow_anonymous`](crate::RequireAuth::allow_anonymous)) is answered `500`
 ///   and logged: sessions are never left unguarded by a wrong order.
 ///
 /// Memory is bounded: at most [`max_sessions`](SessionBindingBuilder::max_sessions) bindings,
 /// at most [`max_sessions_per_user`](SessionBindingBuilder::max_sessions_per_user) per user, and
-/// a binding unused for [`idle_timeout`](SessionBindingBuilder::idle_timeout) is dropped. Past a
-/// bound the least recently used binding goes (the user's own first), and with
-/// [`closing`](SessionBindingBuilder::closing) its session is closed in the session manager too,
-/// so one user opening sessions in a loop cannot grow the server without bound.
+/// a binding unused for [`idle_timeout`](SessionBindingBuilder::idle_timeout) is dropped. Past the
+/// per-user bound the user's own least recently used session goes, so one user opening sessions
+/// in a loop only ever loses their own. Past the global bound (idle bindings dropped first) a
+/// new session is refused with `503` rather than evicting anyone else's: many accounts acting
+/// together cannot push other users out of their sessions, only be told to retry. With
+/// [`closing`](SessionBindingBuilder::closing) every binding dropped or refused closes its
+/// session in the session manager too.
 ///
 /// The bindings live in this process: clones share them (build it once, outside the
 /// `HttpServer::new` closure), replicas do not. Behind a load balancer, route a session to the
@@ -245,6 +261,15 @@ struct Entry {
     used_seq: u64,
 }
 
+/// Why a new session was not bound.
+#[derive(Debug, PartialEq, Eq)]
+enum Unbound {
+    /// Its id is bound to another user already.
+    Taken,
+    /// The table is full of live bindings; the idle ones dropped on the way are given back.
+    Full(Vec<String>),
+}
+
 /// The bindings and their bounds; every operation is given the time.
 struct Table {
     by_id: HashMap<String, Entry>,
@@ -287,16 +312,22 @@ impl Table {
         true
     }
 
-    /// Binds `id` to `owner`, returning the sessions dropped to stay within the bounds.
-    fn bind(&mut self, id: String, owner: Owner, now: u64) -> Vec<String> {
-        let mut dropped = Vec::new();
-        if self.by_id.contains_key(&id) {
-            // A session id is never reissued by the transport; if one were, the new session
-            // belongs to whoever opened it now.
-            self.remove(&id);
+    /// Binds `id` to `owner`, returning the sessions dropped to stay within the bounds, or why
+    /// it cannot be bound (the new session must then be closed, not served).
+    fn bind(&mut self, id: String, owner: Owner, now: u64) -> Result<Vec<String>, Unbound> {
+        if let Some(entry) = self.by_id.get(&id) {
+            // A session id is never reissued by the transport. If one were, the session stays
+            // with its first owner: handing it to whoever answered last would let a response
+            // take a session from its user.
+            return if entry.owner == owner {
+                Ok(Vec::new())
+            } else {
+                Err(Unbound::Taken)
+            };
         }
+        let mut dropped = Vec::new();
         if self.per_owner.get(&owner).copied().unwrap_or(0) >= self.max_per_owner {
-            if let Some(oldest) = self.least_recently_used(Some(&owner)) {
+            if let Some(oldest) = self.least_recently_used(&owner) {
                 self.remove(&oldest);
                 dropped.push(oldest);
             }
@@ -315,10 +346,7 @@ impl Table {
             }
         }
         if self.by_id.len() >= self.max_sessions {
-            if let Some(oldest) = self.least_recently_used(None) {
-                self.remove(&oldest);
-                dropped.push(oldest);
-            }
+            return Err(Unbound::Full(dropped));
         }
         *self.per_owner.entry(owner.clone()).or_insert(0) += 1;
         self.seq += 1;
@@ -330,13 +358,22 @@ impl Table {
                 used_seq: self.seq,
             },
         );
-        dropped
+        Ok(dropped)
     }
 
-    fn least_recently_used(&self, of: Option<&Owner>) -> Option<String> {
+    /// Server-to-client traffic of `owner` on session `id`: its last use is now.
+    fn touch(&mut self, id: &str, owner: &Owner, now: u64) {
+        if let Some(entry) = self.by_id.get_mut(id) {
+            if entry.owner == *owner {
+                entry.last_used = entry.last_used.max(now);
+            }
+        }
+    }
+
+    fn least_recently_used(&self, of: &Owner) -> Option<String> {
         self.by_id
             .iter()
-            .filter(|(_, e)| of.is_none_or(|owner| e.owner == *owner))
+            .filter(|(_, e)| e.owner == *of)
             .min_by_key(|(_, e)| e.used_seq)
             .map(|(id, _)| id.clone())
     }
@@ -418,14 +455,21 @@ where
             }
         }
         let deleting = req.method() == Method::DELETE;
+        let streaming = req.method() == Method::GET;
         let shared = Arc::clone(&self.shared);
         let service = Rc::clone(&self.service);
         Box::pin(async move {
             let res = service.call(req).await?;
             let status = res.status();
             if let Some(id) = &claimed {
-                if status == StatusCode::NOT_FOUND || (deleting && status.is_success()) {
+                if deleting && status.is_success() {
                     shared.lock().remove(id);
+                } else if status == StatusCode::NOT_FOUND {
+                    let (unknown, read) = session_not_found(res).await?;
+                    if unknown {
+                        shared.lock().remove(id);
+                    }
+                    return Ok(read);
                 }
             }
             let opened = res
@@ -436,25 +480,149 @@ where
                 .map(str::to_owned);
             if let Some(id) = opened {
                 let now = shared.clock.now();
-                let dropped = shared.lock().bind(id, owner, now);
-                shared.close(dropped);
+                let bound = shared.lock().bind(id.clone(), owner.clone(), now);
+                match bound {
+                    Ok(dropped) => shared.close(dropped),
+                    Err(unbound) => {
+                        match unbound {
+                            Unbound::Taken => log::error!(
+                                "the MCP transport answered a session id that is bound to \
+                                 another user: refused, the session stays with its owner"
+                            ),
+                            Unbound::Full(dropped) => {
+                                log::warn!(
+                                    "a new MCP session was refused: the session binding is \
+                                     full of live sessions (max_sessions)"
+                                );
+                                shared.close(dropped);
+                                shared.close(vec![id]);
+                            }
+                        }
+                        let (req, _) = res.into_parts();
+                        let busy = HttpResponse::ServiceUnavailable()
+                            .insert_header(("retry-after", "5"))
+                            .finish();
+                        return Ok(ServiceResponse::new(req, busy).map_into_right_body());
+                    }
+                }
+            }
+            if let (true, Some(id), true) = (streaming, &claimed, status.is_success()) {
+                let touch = Touch {
+                    shared: Arc::clone(&shared),
+                    id: id.clone(),
+                    owner,
+                    last: shared.clock.now(),
+                };
+                // Boxed as the right side: the left one keeps the transport's body type.
+                return Ok(res.map_body(|_, body| {
+                    EitherBody::right(BoxBody::new(Touching {
+                        body: BoxBody::new(body),
+                        touch,
+                    }))
+                }));
             }
             Ok(res.map_into_left_body())
         })
     }
 }
 
+/// Whether a `404` of the transport is its "session not found" (exactly rmcp's answer, not a
+/// JSON-RPC "method not found" or a route of yours), and the same answer with its body read.
+async fn session_not_found<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> Result<(bool, ServiceResponse<EitherBody<B>>), actix_web::Error> {
+    let size = res.response().body().size();
+    let octets = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == NOT_FOUND_TYPE.as_bytes());
+    let sized_alike = size == BodySize::Sized(NOT_FOUND_BODY.len() as u64);
+    if !(octets && (sized_alike || size == BodySize::Stream)) {
+        return Ok((false, res.map_into_left_body()));
+    }
+    let (req, res) = res.into_parts();
+    let (head, body) = res.into_parts();
+    // rmcp streams it; anything much longer is not that answer (and a 404 all the same).
+    let bytes: Bytes = match actix_web::body::to_bytes_limited(body, 1024).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            return Err(actix_web::error::ErrorInternalServerError(
+                e.into().to_string(),
+            ))
+        }
+        Err(_) => Bytes::new(),
+    };
+    let unknown = bytes == NOT_FOUND_BODY.as_bytes();
+    let res = head.set_body(BoxBody::new(bytes));
+    Ok((
+        unknown,
+        ServiceResponse::new(req, res).map_into_right_body(),
+    ))
+}
+
+/// Refreshes a binding's last use when its `GET` stream carries an event, at most once a
+/// second.
+struct Touch {
+    shared: Arc<Shared>,
+    id: String,
+    owner: Owner,
+    last: u64,
+}
+
+/// A `GET` stream's body, counting each chunk the server sends as use of the session.
+struct Touching {
+    body: BoxBody,
+    touch: Touch,
+}
+
+impl MessageBody for Touching {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        let next = Pin::new(&mut this.body).poll_next(cx);
+        if let Poll::Ready(Some(Ok(_))) = &next {
+            let touch = &mut this.touch;
+            let now = touch.shared.clock.now();
+            if now > touch.last {
+                touch.last = now;
+                touch.shared.lock().touch(&touch.id, &touch.owner, now);
+            }
+        }
+        next
+    }
+}
+
+/// The transport's own answer for an unknown session, to the byte: rmcp's body, as
+/// `application/octet-stream` the way rmcp-actix-web passes it on (this middleware reads that
+/// answer to recognise it, so the transport's copy leaves here with the same length header).
 fn not_found() -> HttpResponse {
     HttpResponse::NotFound()
-        .content_type("text/plain; charset=utf-8")
+        .content_type(NOT_FOUND_TYPE)
         .body(NOT_FOUND_BODY)
 }
 
-fn answer_now<B>(req: ServiceRequest, res: HttpResponse) -> Pin<Box<dyn Future<Output = Answer<B>>>>
+/// `res` at once, after reading a small request body (as `RequireAuth` does for its
+/// refusals), so that the connection stays open exactly as it would after the transport's own
+/// answer.
+fn answer_now<B>(
+    mut req: ServiceRequest,
+    res: HttpResponse,
+) -> Pin<Box<dyn Future<Output = Answer<B>>>>
 where
     B: MessageBody + 'static,
 {
-    Box::pin(ready(Ok(req.into_response(res).map_into_right_body())))
+    Box::pin(async move {
+        drain_small_body(&mut req).await;
+        Ok(req.into_response(res).map_into_right_body())
+    })
 }
 
 #[cfg(test)]
@@ -468,7 +636,7 @@ mod tests {
     #[test]
     fn only_the_owner_is_admitted() {
         let mut t = Table::new(10, 10, 60);
-        assert!(t.bind("s1".into(), owner("ada"), 0).is_empty());
+        assert_eq!(t.bind("s1".into(), owner("ada"), 0), Ok(vec![]));
         let mut dropped = Vec::new();
         assert!(t.admit("s1", &owner("ada"), 1, &mut dropped));
         assert!(!t.admit("s1", &owner("bob"), 1, &mut dropped));
@@ -477,9 +645,20 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_id_is_never_bound_to_another_user() {
+        let mut t = Table::new(10, 10, 60);
+        t.bind("s1".into(), owner("ada"), 0).unwrap();
+        assert_eq!(t.bind("s1".into(), owner("bob"), 1), Err(Unbound::Taken));
+        assert!(t.admit("s1", &owner("ada"), 2, &mut Vec::new()));
+        assert!(!t.admit("s1", &owner("bob"), 2, &mut Vec::new()));
+        assert_eq!(t.bind("s1".into(), owner("ada"), 3), Ok(vec![]));
+        assert_eq!(t.per_owner[&owner("ada")], 1);
+    }
+
+    #[test]
     fn the_same_user_id_at_another_issuer_is_another_user() {
         let mut t = Table::new(10, 10, 60);
-        t.bind("s1".into(), owner("ada"), 0);
+        t.bind("s1".into(), owner("ada"), 0).unwrap();
         let elsewhere = Owner(Arc::new((
             Some("https://other.example".into()),
             "ada".into(),
@@ -490,7 +669,7 @@ mod tests {
     #[test]
     fn an_idle_binding_is_dropped_and_refused() {
         let mut t = Table::new(10, 10, 60);
-        t.bind("s1".into(), owner("ada"), 0);
+        t.bind("s1".into(), owner("ada"), 0).unwrap();
         let mut dropped = Vec::new();
         assert!(t.admit("s1", &owner("ada"), 59, &mut dropped));
         assert!(!t.admit("s1", &owner("ada"), 119, &mut dropped));
@@ -499,39 +678,69 @@ mod tests {
     }
 
     #[test]
+    fn stream_traffic_keeps_a_binding_from_going_idle() {
+        let mut t = Table::new(10, 10, 60);
+        t.bind("s1".into(), owner("ada"), 0).unwrap();
+        t.touch("s1", &owner("ada"), 50);
+        t.touch("s1", &owner("bob"), 100);
+        assert!(t.admit("s1", &owner("ada"), 105, &mut Vec::new()));
+        assert!(!t.admit("s1", &owner("ada"), 200, &mut Vec::new()));
+    }
+
+    #[test]
     fn a_user_past_the_per_user_bound_loses_their_own_oldest_session() {
         let mut t = Table::new(100, 2, 600);
-        t.bind("bob-1".into(), owner("bob"), 0);
-        t.bind("ada-1".into(), owner("ada"), 1);
-        t.bind("ada-2".into(), owner("ada"), 2);
-        assert_eq!(t.bind("ada-3".into(), owner("ada"), 3), ["ada-1"]);
+        t.bind("bob-1".into(), owner("bob"), 0).unwrap();
+        t.bind("ada-1".into(), owner("ada"), 1).unwrap();
+        t.bind("ada-2".into(), owner("ada"), 2).unwrap();
+        assert_eq!(
+            t.bind("ada-3".into(), owner("ada"), 3),
+            Ok(vec!["ada-1".into()])
+        );
         assert_eq!(t.per_owner[&owner("ada")], 2);
         assert!(t.admit("bob-1", &owner("bob"), 4, &mut Vec::new()));
     }
 
     #[test]
-    fn the_table_never_holds_more_than_its_bound() {
+    fn when_full_of_live_sessions_a_new_one_is_refused_and_nobody_is_evicted() {
         let mut t = Table::new(3, 3, 600);
-        for i in 0..50u64 {
-            // All within one second: the order of use decides, not the clock.
-            t.bind(format!("s{i}"), owner(&format!("user{}", i % 7)), 5);
-            assert!(t.by_id.len() <= 3);
+        for i in 0..3u64 {
+            t.bind(format!("s{i}"), owner(&format!("user{i}")), 5)
+                .unwrap();
+        }
+        for i in 3..50u64 {
+            // Many accounts, each within its own quota: none pushes another user out.
+            assert_eq!(
+                t.bind(format!("s{i}"), owner(&format!("user{i}")), 5),
+                Err(Unbound::Full(vec![]))
+            );
+        }
+        assert_eq!(t.by_id.len(), 3);
+        for i in 0..3u64 {
+            assert!(t.admit(
+                &format!("s{i}"),
+                &owner(&format!("user{i}")),
+                6,
+                &mut Vec::new()
+            ));
         }
         let total: usize = t.per_owner.values().sum();
         assert_eq!(total, t.by_id.len());
-        // The three most recent remain.
-        for i in 47..50 {
-            assert!(t.by_id.contains_key(&format!("s{i}")));
-        }
+        // At the global bound, a user's second session is refused too (their first stays).
+        assert_eq!(
+            t.bind("s0-b".into(), owner("user0"), 7),
+            Err(Unbound::Full(vec![]))
+        );
+        assert!(t.by_id.contains_key("s0"));
     }
 
     #[test]
     fn when_full_idle_bindings_go_before_live_ones() {
         let mut t = Table::new(2, 2, 10);
-        t.bind("old".into(), owner("ada"), 0);
-        t.bind("live".into(), owner("bob"), 15);
+        t.bind("old".into(), owner("ada"), 0).unwrap();
+        t.bind("live".into(), owner("bob"), 15).unwrap();
         let dropped = t.bind("new".into(), owner("carol"), 16);
-        assert_eq!(dropped, ["old"]);
+        assert_eq!(dropped, Ok(vec!["old".into()]));
         assert!(t.by_id.contains_key("live") && t.by_id.contains_key("new"));
     }
 

@@ -6,20 +6,14 @@
 //! failure of the provider ([`VerifyError::Unavailable`], answered with 503 so the client
 //! retries instead of throwing its token away). Nothing here logs or returns the token.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::{Mutex, MutexGuard, PoisonError},
-    time::Duration,
-};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use awc::ClientRequest;
-use futures::channel::oneshot;
 use serde_json::{Map, Value};
 
 use crate::{
-    http::{call, Answer},
+    http::{call, Answer, FlightOutcome},
     Claims, VerifyError,
 };
 
@@ -31,99 +25,21 @@ pub(crate) const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default number of provider calls one verifier makes at once.
 pub(crate) const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 32;
 
-/// The verifications of one API-backed verifier that are waiting on the provider.
-///
-/// Two bounds on what junk tokens cost upstream, where every verification is a call made with
-/// the app's own credentials (and counted against its rate limit): requests that carry the
-/// same token while its call is running wait for that call instead of making their own (single
-/// flight), and at most `max` calls run at once; past that a request is answered
-/// `Unavailable` (503, retry) at once rather than queued behind a provider that is not keeping
-/// up. If the request that made a call goes away, the call is dropped with it and the
-/// requests waiting on it get `Unavailable` too.
-pub(crate) struct Flights {
-    running: Mutex<Running>,
-    max: usize,
-}
+/// The calls of one API-backed verifier: single flight per token and a budget
+/// ([`crate::http::Flights`]); a verification that cannot be made now is `Unavailable`.
+pub(crate) type Flights = crate::http::Flights<Result<Claims, VerifyError>>;
 
-/// The calls running, by the SHA-256 of their token, each with the requests waiting on it.
-type Running = HashMap<[u8; 32], Vec<Waiter>>;
-type Waiter = oneshot::Sender<Result<Claims, VerifyError>>;
-
-impl Flights {
-    pub(crate) fn new(max: usize) -> Self {
-        Self {
-            running: Mutex::new(HashMap::new()),
-            max,
-        }
+impl FlightOutcome for Result<Claims, VerifyError> {
+    fn busy(max: usize) -> Self {
+        Err(VerifyError::Unavailable(format!(
+            "{max} provider calls already in flight"
+        )))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Running> {
-        self.running.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// `call()`'s answer for `token`: from the call already running for it, or from a new one.
-    pub(crate) async fn run<F, Fut>(&self, token: &str, call: F) -> Result<Claims, VerifyError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Claims, VerifyError>>,
-    {
-        let key = openssl::sha::sha256(token.as_bytes());
-        let waiting = {
-            let mut running = self.lock();
-            let in_flight = running.len();
-            match running.get_mut(&key) {
-                Some(waiters) => {
-                    let (sender, receiver) = oneshot::channel();
-                    waiters.push(sender);
-                    Some(receiver)
-                }
-                None if in_flight >= self.max => {
-                    return Err(VerifyError::Unavailable(format!(
-                        "{} provider calls already in flight",
-                        self.max
-                    )))
-                }
-                None => {
-                    running.insert(key, Vec::new());
-                    None
-                }
-            }
-        };
-        if let Some(receiver) = waiting {
-            return receiver.await.unwrap_or_else(|_| {
-                Err(VerifyError::Unavailable(
-                    "the provider call this request waited on was abandoned".into(),
-                ))
-            });
-        }
-        let leader = Leader { flights: self, key };
-        let outcome = call().await;
-        for waiter in leader.finish() {
-            // A waiter whose request went away has dropped its receiver.
-            let _ = waiter.send(outcome.clone());
-        }
-        outcome
-    }
-}
-
-/// The request that makes the call: its entry goes when it finishes or is dropped.
-struct Leader<'a> {
-    flights: &'a Flights,
-    key: [u8; 32],
-}
-
-impl Leader<'_> {
-    fn finish(self) -> Vec<Waiter> {
-        let waiters = self.flights.lock().remove(&self.key).unwrap_or_default();
-        std::mem::forget(self);
-        waiters
-    }
-}
-
-impl Drop for Leader<'_> {
-    fn drop(&mut self) {
-        // Dropped unfinished (the request went away): the waiters' senders go with the entry.
-        self.flights.lock().remove(&self.key);
+    fn abandoned() -> Self {
+        Err(VerifyError::Unavailable(
+            "the provider call this request waited on was abandoned".into(),
+        ))
     }
 }
 
@@ -233,13 +149,10 @@ pub(crate) fn seconds(value: &Value) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use std::{cell::Cell, rc::Rc};
-
     use actix_web::{
         http::header::{HeaderMap, HeaderName, HeaderValue},
         web::Bytes,
     };
-    use futures::{future::join_all, FutureExt};
     use serde_json::json;
 
     use super::*;
@@ -315,69 +228,5 @@ mod tests {
         ] {
             assert_eq!(seconds(&bad), None, "{bad}");
         }
-    }
-
-    fn claims() -> Claims {
-        let mut map = Map::new();
-        map.insert("sub".into(), json!("ada"));
-        Claims::new(map)
-    }
-
-    type Outcome = Result<Claims, VerifyError>;
-
-    #[test]
-    fn requests_with_one_token_share_one_call_and_the_budget_refuses_past_it() {
-        let flights = Flights::new(2);
-        let calls = Rc::new(Cell::new(0));
-        let (open, gate) = oneshot::channel::<()>();
-        let gate = gate.shared();
-        let run = |token: &'static str| {
-            let (calls, gate) = (Rc::clone(&calls), gate.clone());
-            flights
-                .run(token, move || {
-                    calls.set(calls.get() + 1);
-                    async move {
-                        let _ = gate.await;
-                        Ok(claims())
-                    }
-                })
-                .boxed_local()
-        };
-        let mut all: Vec<futures::future::LocalBoxFuture<'_, Outcome>> =
-            (0..5).map(|_| run("same")).collect();
-        all.push(run("other"));
-        all.push(run("third"));
-        all.push(
-            async move {
-                let _ = open.send(());
-                Ok(claims())
-            }
-            .boxed_local(),
-        );
-        let outcomes = futures::executor::block_on(join_all(all));
-        assert_eq!(
-            calls.get(),
-            2,
-            "one call per token, two tokens within the budget"
-        );
-        assert!(outcomes[..6].iter().all(Result::is_ok));
-        assert!(matches!(&outcomes[6], Err(VerifyError::Unavailable(_))));
-        assert!(flights.lock().is_empty(), "nothing left in flight");
-    }
-
-    #[test]
-    fn waiters_of_an_abandoned_call_are_answered_unavailable() {
-        let flights = Flights::new(4);
-        let mut leader = Box::pin(flights.run("t", futures::future::pending::<Outcome>));
-        assert!((&mut leader).now_or_never().is_none());
-        let mut waiter = Box::pin(flights.run("t", || async { Ok(claims()) }));
-        assert!((&mut waiter).now_or_never().is_none());
-        drop(leader);
-        let outcome = futures::executor::block_on(waiter);
-        assert!(
-            matches!(outcome, Err(VerifyError::Unavailable(_))),
-            "{outcome:?}"
-        );
-        assert!(flights.lock().is_empty());
     }
 }

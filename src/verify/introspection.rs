@@ -192,7 +192,11 @@ impl Inner {
 
 impl TokenVerifier for IntrospectionVerifier {
     fn verify<'a>(&'a self, token: &'a str) -> LocalBoxFuture<'a, Result<Claims, VerifyError>> {
-        Box::pin(self.inner.flights.run(token, || self.introspect(token)))
+        Box::pin(
+            self.inner
+                .flights
+                .run(token.as_bytes(), || self.introspect(token)),
+        )
     }
 }
 

@@ -260,7 +260,11 @@ impl<'t> Jws<'t> {
         let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
 
         let header_bytes = b64(header_b64, "header is not base64url")?;
-        let header: Header<'_> = serde_json::from_slice(&header_bytes)
+        // As text first: serde_json skips an unknown member's value without checking that it
+        // is UTF-8, and JSON is UTF-8 (RFC 8259 §8.1, RFC 7515 §4).
+        let header_text = std::str::from_utf8(&header_bytes)
+            .map_err(|_| VerifyError::Malformed("header is not UTF-8"))?;
+        let header: Header<'_> = serde_json::from_str(header_text)
             .map_err(|_| VerifyError::Malformed("header is not a JSON object"))?;
         if header.crit {
             return Err(VerifyError::Malformed("critical header extension"));
@@ -599,6 +603,28 @@ mod tests {
             check(&bad).unwrap_err(),
             VerifyError::Malformed("payload is not a JSON object")
         );
+    }
+
+    /// Found by the `jwt` fuzz target once it checked what it accepted: a right signature under
+    /// a header whose unknown parameter held invalid UTF-8 was accepted (serde_json skips an
+    /// ignored value without checking it).
+    #[test]
+    fn a_signed_token_whose_header_is_not_utf8_is_malformed() {
+        let payload = URL_SAFE_NO_PAD.encode(good_payload().to_string());
+        let sign = |header: &[u8]| {
+            let input = format!("{}.{payload}", URL_SAFE_NO_PAD.encode(header));
+            let signature = super::testing::signer("RS256")
+                .sign(input.as_bytes())
+                .unwrap();
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        };
+        let bad = sign(b"{\"alg\": \"RS256\", \"kid\": \"rsa\", \"x\": \"\x9dc\"}");
+        assert_eq!(
+            check(&bad).unwrap_err(),
+            VerifyError::Malformed("header is not UTF-8")
+        );
+        let fine = sign(b"{\"alg\": \"RS256\", \"kid\": \"rsa\", \"x\": \"c\"}");
+        assert!(check(&fine).is_ok());
     }
 
     /// Found by the `jwt` fuzz target: a right signature over a payload whose unchecked claim

@@ -91,3 +91,146 @@ async fn a_flood_of_distinct_junk_tokens_costs_at_most_the_budget_at_once() {
     assert_eq!(again, [401]);
     handle.stop(false).await;
 }
+
+/// The proxy in passthrough mode, its token endpoint at `upstream`, at most `max` upstream
+/// calls at once, and a client registered at it.
+async fn start_proxy(upstream: &Faulty, max: usize) -> (String, String, ServerHandle) {
+    use actix_mcp_oauth::{
+        proxy::TokenMode, verify::FnVerifier, OAuthProxy, ProxyKey, VerifyError,
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let proxy = OAuthProxy::builder()
+        .public_url(base.as_str())
+        .auth_endpoint(upstream.url("/authorize"))
+        .token_endpoint(upstream.url("/token"))
+        .revocation_endpoint(upstream.url("/revoke"))
+        .issuer(upstream.url(""))
+        .client_id("proxy-at-upstream")
+        .client_secret("upstream-secret")
+        .verifier(FnVerifier::new(|_t: String| async {
+            Err(VerifyError::Rejected("unused".into()))
+        }))
+        .proxy_key(ProxyKey::generate())
+        .token_mode(TokenMode::Passthrough)
+        .max_upstream_calls_in_flight(max)
+        .build()
+        .expect("proxy");
+    let server = HttpServer::new(move || App::new().service(proxy.scope()))
+        .workers(2)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let mut res = awc::Client::default()
+        .post(format!("{base}/register"))
+        .send_json(&serde_json::json!({ "redirect_uris": ["http://127.0.0.1:3000/cb"] }))
+        .await
+        .expect("register");
+    let doc: serde_json::Value = res.json().await.expect("registration JSON");
+    let client_id = doc["client_id"].as_str().expect("client_id").to_owned();
+    (base, client_id, handle)
+}
+
+/// `path` posted once per form, all at once: the statuses and `error` codes.
+async fn post_all(url: &str, forms: &[Vec<(&str, String)>]) -> Vec<(u16, String)> {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    join_all(forms.iter().map(|form| {
+        let req = client.post(url);
+        async move {
+            let mut res = req.send_form(form).await.expect("answered");
+            let doc: serde_json::Value = res.json().await.unwrap_or_default();
+            (
+                res.status().as_u16(),
+                doc["error"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    }))
+    .await
+}
+
+fn refresh_form(client_id: &str, token: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("grant_type", "refresh_token".to_owned()),
+        ("refresh_token", token.to_owned()),
+        ("client_id", client_id.to_owned()),
+    ]
+}
+
+fn refused_after(delay: Duration) -> Mode {
+    Mode::Slow(delay, r#"{"error": "invalid_grant"}"#.into())
+}
+
+#[actix_web::test]
+async fn fifty_concurrent_refreshes_with_one_junk_token_make_one_upstream_call() {
+    let upstream = Faulty::start(refused_after(Duration::from_millis(500)));
+    let (base, client_id, handle) = start_proxy(&upstream, MAX_IN_FLIGHT).await;
+    let forms = vec![refresh_form(&client_id, "junk-refresh-token"); 50];
+    let answered = post_all(&format!("{base}/token"), &forms).await;
+    assert!(
+        answered
+            .iter()
+            .all(|(s, e)| *s == 400 && e == "invalid_grant"),
+        "{answered:?}"
+    );
+    assert_eq!(
+        upstream.requests(),
+        1,
+        "one upstream call for fifty refreshes"
+    );
+    handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn a_flood_of_distinct_junk_refreshes_and_revocations_costs_at_most_the_budget_at_once() {
+    let upstream = Faulty::start(refused_after(Duration::from_millis(500)));
+    let (base, client_id, handle) = start_proxy(&upstream, MAX_IN_FLIGHT).await;
+    let forms: Vec<_> = (0..40)
+        .map(|i| refresh_form(&client_id, &format!("junk-refresh-{i}")))
+        .collect();
+    let revocations: Vec<_> = (0..20)
+        .map(|i| {
+            vec![
+                ("token", format!("junk-revoke-{i}")),
+                ("client_id", client_id.clone()),
+            ]
+        })
+        .collect();
+    let (token_url, revoke_url) = (format!("{base}/token"), format!("{base}/revoke"));
+    let (answered, revoked) = futures::join!(
+        post_all(&token_url, &forms),
+        post_all(&revoke_url, &revocations)
+    );
+    let refused = answered.iter().filter(|(s, _)| *s == 400).count();
+    let deferred = answered
+        .iter()
+        .chain(&revoked)
+        .filter(|(s, e)| *s == 503 && e == "temporarily_unavailable")
+        .count();
+    let forwarded = revoked.iter().filter(|(s, _)| *s != 503).count();
+    assert_eq!(
+        refused + forwarded + deferred,
+        forms.len() + revocations.len(),
+        "{answered:?} {revoked:?}"
+    );
+    assert!(
+        upstream.requests() <= MAX_IN_FLIGHT,
+        "{} upstream calls for {} requests",
+        upstream.requests(),
+        forms.len() + revocations.len()
+    );
+    assert_eq!(refused + forwarded, upstream.requests());
+    // Once the flood is over the budget is free again.
+    upstream.set(refused_after(Duration::ZERO));
+    let again = post_all(
+        &format!("{base}/token"),
+        &[refresh_form(&client_id, "junk-after")],
+    )
+    .await;
+    assert_eq!(again, [(400, "invalid_grant".to_owned())]);
+    handle.stop(false).await;
+}

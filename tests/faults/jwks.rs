@@ -143,8 +143,9 @@ fn assert_unavailable(name: &str, (status, challenge, elapsed): (u16, String, Du
     );
 }
 
-/// The faults a key set can have, each with what it does to a verifier without keys.
-fn faults() -> Vec<(&'static str, Mode)> {
+/// The faults a key set can have, each with what it does to a verifier without keys. The
+/// redirect points at `live`, a key set that would serve: the verifier must not follow it.
+fn faults(live: &Faulty) -> Vec<(&'static str, Mode)> {
     vec![
         (
             "slow",
@@ -185,7 +186,7 @@ fn faults() -> Vec<(&'static str, Mode)> {
             "redirect",
             Mode::Redirect {
                 status: 302,
-                location: "http://127.0.0.1:1/jwks".into(),
+                location: live.url("/jwks"),
             },
         ),
     ]
@@ -205,7 +206,8 @@ async fn a_key_set_that_is_down_is_a_503_in_time() {
 
 #[actix_web::test]
 async fn without_keys_each_fault_is_a_503_in_time_and_the_next_good_fetch_serves() {
-    for (name, fault) in faults() {
+    let live = Faulty::start(good());
+    for (name, fault) in faults(&live) {
         let upstream = Faulty::start(fault);
         let api = Api::start(upstream.url("/jwks")).await;
         assert_unavailable(name, api.get(&token("k1", key())).await);
@@ -218,6 +220,11 @@ async fn without_keys_each_fault_is_a_503_in_time_and_the_next_good_fetch_serves
         assert_eq!(status, 200, "{name}: after the fault: {challenge}");
         api.stop().await;
     }
+    assert_eq!(
+        live.requests(),
+        0,
+        "the redirect to a live key set was not followed"
+    );
 }
 
 #[actix_web::test]
@@ -225,7 +232,8 @@ async fn cached_keys_keep_serving_through_every_fault() {
     let upstream = Faulty::start(good());
     let api = Api::start(upstream.url("/jwks")).await;
     assert_eq!(api.get(&token("k1", key())).await.0, 200);
-    for (name, fault) in faults() {
+    let live = Faulty::start(good());
+    for (name, fault) in faults(&live) {
         upstream.set(fault);
         // Past the cache lifetime too (ten minutes by default), so that the keys are stale
         // and every request asks for new ones.
@@ -241,6 +249,11 @@ async fn cached_keys_keep_serving_through_every_fault() {
         assert!(matches!(status, 401 | 503), "{name}: {status} {said}");
         assert!(elapsed < FETCH_TIMEOUT + SLACK, "{name}: after {elapsed:?}");
     }
+    assert_eq!(
+        live.requests(),
+        0,
+        "the redirect to a live key set was not followed"
+    );
     api.stop().await;
 }
 

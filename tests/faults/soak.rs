@@ -1,8 +1,12 @@
 //! The soak: `wrk` with many connections for a minute against `RequireAuth` with a
-//! `JwksVerifier`, valid, expired, forged and garbage tokens mixed, while the key set rotates
-//! and flaps (500s, resets, stalls). Zero wrong answers (every valid token accepted, every bad
-//! one refused), no 5xx, resident memory flat (first against last 10 s), key-set fetches
-//! bounded by the refetch interval.
+//! `JwksVerifier` and its token cache off (`SOAK_CACHE`, default 0: every request is verified),
+//! valid, expired, forged and garbage tokens mixed, while the key set flaps (500s, resets,
+//! stalls) and, halfway through, rotates: the old key is withdrawn and the tokens it signed go
+//! from accepted to refused. Zero wrong answers (every valid token accepted, every bad one
+//! refused, old-key tokens accepted before the rotation and refused after it, allowing the
+//! verifier one flap cycle to see the new set), no 5xx but the documented 503 for a token whose
+//! key a failed refetch was meant to find, resident memory flat (first against last 10 s),
+//! key-set fetches bounded by the refetch interval.
 //!
 //! Ignored by default (it runs a minute); `scripts/soak.sh` runs it. Needs `wrk` on PATH.
 
@@ -28,6 +32,9 @@ use crate::{
 
 const ISS: &str = "https://issuer.example";
 const AUD: &str = "api";
+/// After the rotation, how long an old-key token may still be accepted (the verifier keeps
+/// serving its cached set while the provider flaps): one flap cycle and a half.
+const GRACE_SECS: u64 = 15;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -54,22 +61,24 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// The token file wrk reads: `kind token` per line.
-fn tokens(current: &Key, other: &Key) -> String {
+/// The token file wrk reads: `kind token` per line. `current` (kid k2) is published throughout,
+/// `old` (kid k1) until the rotation.
+fn tokens(current: &Key, old: &Key, other: &Key) -> String {
     let t = now();
     let mut lines = Vec::new();
     for i in 0..200 {
         let claims = |exp: u64| json!({ "iss": ISS, "aud": AUD, "sub": format!("user-{i}"), "iat": t - 10, "exp": exp });
         lines.push(format!(
             "valid {}",
-            signed("k1", current, &claims(t + 3600))
+            signed("k2", current, &claims(t + 3600))
         ));
+        lines.push(format!("old {}", signed("k1", old, &claims(t + 3600))));
         lines.push(format!(
             "expired {}",
-            signed("k1", current, &claims(t - 120))
+            signed("k2", current, &claims(t - 120))
         ));
         // Signed by a key nobody published, under the published kid.
-        lines.push(format!("forged {}", signed("k1", other, &claims(t + 3600))));
+        lines.push(format!("forged {}", signed("k2", other, &claims(t + 3600))));
         let garbage = format!(
             "{}.{}.{}",
             b64(format!("junk-{i}")),
@@ -96,25 +105,35 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
         Key::generate("ES256"),
         Key::generate("ES256"),
     );
-    let sets = [
+    // Before the rotation the set holds the old key k1 and the current k2 (two orders, so
+    // that a refetch changes the document); after it, k2 and the next key k3.
+    let before = [
         jwks(&[("k1", &k1), ("k2", &k2)]).to_string(),
-        jwks(&[("k2", &k2), ("k1", &k1), ("k3", &k3)]).to_string(),
+        jwks(&[("k2", &k2), ("k1", &k1)]).to_string(),
     ];
+    let after = [
+        jwks(&[("k2", &k2), ("k3", &k3)]).to_string(),
+        jwks(&[("k3", &k3), ("k2", &k2)]).to_string(),
+    ];
+    // Halfway through the load (which starts about a second after the flapper).
+    let rotate_at = now() + 1 + secs / 2;
     let upstream = Arc::new(Faulty::start(Mode::Answer {
         status: 200,
         content_type: "application/json",
-        body: sets[0].clone(),
+        body: before[0].clone(),
     }));
 
-    // The key set changes every two seconds: rotated, down (500), reset, stalled, rotated back.
+    // The key set changes every two seconds: reordered, down (500), reset, stalled, reordered
+    // back; from `rotate_at` on, without the old key.
     let stop = Arc::new(AtomicBool::new(false));
     let flapper = {
-        let (upstream, stop, sets) = (Arc::clone(&upstream), Arc::clone(&stop), sets.clone());
+        let (upstream, stop) = (Arc::clone(&upstream), Arc::clone(&stop));
         thread::spawn(move || {
             let mut step = 0usize;
             while !stop.load(Ordering::SeqCst) {
                 thread::sleep(Duration::from_secs(2));
                 step += 1;
+                let sets = if now() >= rotate_at { &after } else { &before };
                 upstream.set(match step % 5 {
                     0 => Mode::Answer {
                         status: 200,
@@ -151,9 +170,11 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
             .build()
             .expect("verifier"),
     );
+    let cache = env_or("SOAK_CACHE", 0) as usize;
     let server = HttpServer::new(move || {
-        let auth =
-            RequireAuth::new(Arc::clone(&verifier), "http://127.0.0.1/api").expect("resource");
+        let auth = RequireAuth::new(Arc::clone(&verifier), "http://127.0.0.1/api")
+            .expect("resource")
+            .cache_capacity(cache);
         App::new()
             // Echo the kind, so that wrk can check each answer against what its token must get.
             .wrap_fn(|req, srv| {
@@ -185,8 +206,8 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
 
     // Keys known before the load starts: from then on, no valid token may see a 503.
     let warm = signed(
-        "k1",
-        &k1,
+        "k2",
+        &k2,
         &json!({ "iss": ISS, "aud": AUD, "sub": "warm", "exp": now() + 600 }),
     );
     let res = awc::Client::default()
@@ -201,7 +222,7 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let token_file = dir.join("tokens");
     std::fs::File::create(&token_file)
-        .and_then(|mut f| f.write_all(tokens(&k1, &stranger).as_bytes()))
+        .and_then(|mut f| f.write_all(tokens(&k2, &k1, &stranger).as_bytes()))
         .expect("token file");
 
     let samples = Arc::new(Mutex::new(Vec::new()));
@@ -236,6 +257,8 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
                 .args(["--timeout", "10s", "-s", script])
                 .arg(format!("{base}/api"))
                 .env("SOAK_TOKENS", &token_file)
+                .env("SOAK_ROTATE_AT", rotate_at.to_string())
+                .env("SOAK_GRACE", GRACE_SECS.to_string())
                 .output()
                 .expect("wrk runs")
         })
@@ -264,11 +287,24 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
     let mean = |s: &[(u64, u64)]| s.iter().map(|(_, r)| r).sum::<u64>() / s.len().max(1) as u64;
     let first = mean(&samples[..samples.len().min(10)]);
     let last = mean(&samples[samples.len().saturating_sub(10)..]);
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     println!(
-        "SOAK RESULT {secs}s {connections} connections: {result}; key-set fetches {fetches}; \
-         RSS first 10 s {first} KiB, last 10 s {last} KiB"
+        "SOAK RESULT {secs}s {connections} connections, {profile} build, cache capacity \
+         {cache}: {result}; key-set fetches {fetches}; RSS first 10 s {first} KiB, last 10 s \
+         {last} KiB"
     );
     assert_eq!(result["wrong"], 0, "{result}");
+    let by_kind = &result["by_kind"];
+    let count = |key: &str| by_kind[key].as_u64().unwrap_or(0);
+    assert!(
+        count("old 200") > 0,
+        "old-key tokens accepted before the rotation: {result}"
+    );
+    assert!(count("old 401") > 0, "and refused after it: {result}");
     assert_eq!(result["errors"], 0, "{result}");
     assert!(result["requests"].as_u64().unwrap_or(0) > 0);
     // One fetch per refetch interval at most (plus the warm-up), whatever the load.

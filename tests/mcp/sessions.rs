@@ -82,6 +82,8 @@ async fn start(
 struct Answer {
     status: StatusCode,
     session: Option<String>,
+    /// Every header but `date`, sorted.
+    headers: Vec<(String, String)>,
     body: String,
 }
 
@@ -130,6 +132,13 @@ async fn send(
         .get(SESSION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let mut headers: Vec<(String, String)> = res
+        .headers()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "date")
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_owned()))
+        .collect();
+    headers.sort();
     // A standalone GET stream stays open: only its status matters here.
     let is_stream = method == "GET" && status.is_success();
     let body = if is_stream {
@@ -140,6 +149,7 @@ async fn send(
     Answer {
         status,
         session,
+        headers,
         body,
     }
 }
@@ -310,5 +320,93 @@ async fn a_user_opening_sessions_in_a_loop_keeps_only_the_newest_and_others_keep
         assert_eq!(whoami(&url, &ada, id).await.status, StatusCode::OK);
     }
     assert_eq!(whoami(&url, &bob, &bobs).await.status, StatusCode::OK);
+    handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn a_foreign_session_gets_exactly_rmcps_own_unknown_session_404() {
+    let binding = SessionBinding::builder().build().expect("binding");
+    let (url, sessions, handle) = start(|_| Some(binding.clone())).await;
+    let (ada, bob) = (token("ada"), token("bob"));
+    // rmcp's genuine answer: a session Ada owns that rmcp itself has closed.
+    let closed = open_session(&url, &ada).await;
+    sessions
+        .close_session(&SessionId::from(closed.clone()))
+        .await
+        .expect("closed in rmcp");
+    let genuine = whoami(&url, &ada, &closed).await;
+    assert_eq!(genuine.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        binding.len(),
+        0,
+        "rmcp's unknown-session 404 drops the binding"
+    );
+    // Ours, for Bob on Ada's live session.
+    let live = open_session(&url, &ada).await;
+    let foreign = whoami(&url, &bob, &live).await;
+    assert_eq!(
+        (foreign.status, &foreign.headers, &foreign.body),
+        (genuine.status, &genuine.headers, &genuine.body),
+        "a foreign session looks exactly like an unknown one"
+    );
+    handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn a_404_that_is_not_rmcps_unknown_session_keeps_the_binding() {
+    let binding = SessionBinding::builder().build().expect("binding");
+    let verifier = Arc::new(
+        JwksVerifier::builder()
+            .jwks(jwks(&[("k1", key())]).to_string())
+            .issuer(ISS)
+            .audience(AUD)
+            .build()
+            .expect("verifier"),
+    );
+    let sessions = Arc::new(LocalSessionManager::default());
+    let mcp = StreamableHttpService::builder()
+        .service_factory(Arc::new(|| Ok(Whoami)))
+        .session_manager(Arc::clone(&sessions))
+        .on_request_fn(forward_auth_user)
+        .build();
+    let bound = binding.clone();
+    let server = HttpServer::new(move || {
+        let auth =
+            RequireAuth::new(Arc::clone(&verifier), "http://127.0.0.1/mcp").expect("resource");
+        // A route of the application's own under the same binding answers 404 for its reasons.
+        App::new().service(
+            web::scope("/mcp")
+                .wrap(bound.clone())
+                .wrap(auth)
+                .route(
+                    "/missing",
+                    web::post().to(|| async {
+                        actix_web::HttpResponse::NotFound().body("no such thing here")
+                    }),
+                )
+                .service(mcp.clone().scope()),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .expect("bind");
+    let url = format!("http://{}/mcp", server.addrs()[0]);
+    let running = server.run();
+    let handle = running.handle();
+    actix_web::rt::spawn(running);
+    let ada = token("ada");
+    let session = open_session(&url, &ada).await;
+    let missing = send(
+        "POST",
+        &format!("{url}/missing"),
+        &ada,
+        Some(&session),
+        &[],
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(binding.len(), 1, "another 404 leaves the binding");
+    assert_eq!(whoami(&url, &ada, &session).await.status, StatusCode::OK);
     handle.stop(false).await;
 }

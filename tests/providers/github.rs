@@ -314,3 +314,51 @@ async fn the_email_is_the_primary_verified_address_marked_verified() {
     github.stop().await;
     github2.stop().await;
 }
+
+#[actix_web::test]
+async fn junk_that_is_not_the_shape_of_a_github_token_costs_no_call_to_github() {
+    let (github, auth) = setup(ManualClock::at(T0)).await;
+    github.on(
+        CHECK,
+        Some(TOKEN),
+        Reply::json(200, &check(TOKEN, Value::Null)),
+    );
+    github.on("/user", Some(TOKEN), Reply::json(200, &user(Value::Null)));
+    for i in 0..100 {
+        let junk = format!("junk-token-{i}");
+        assert_eq!(call(&auth, &junk).await.status, StatusCode::UNAUTHORIZED);
+    }
+    for junk in ["ghr_refreshtoken0", "gho_with-dash", "eyJhbGciOi.e30.c2ln"] {
+        assert_eq!(call(&auth, junk).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        github.count(CHECK),
+        0,
+        "no check for a token of another shape"
+    );
+    assert_eq!(call(&auth, TOKEN).await.status, StatusCode::OK);
+    assert_eq!(github.count(CHECK), 1, "a genuine token is checked");
+}
+
+#[actix_web::test]
+async fn the_shape_check_can_be_turned_off() {
+    let github = Double::start().await;
+    let odd = "a-token-of-a-future-shape";
+    github.on(CHECK, Some(odd), Reply::json(200, &check(odd, Value::Null)));
+    github.on("/user", Some(odd), Reply::json(200, &user(Value::Null)));
+    let auth = providers::github()
+        .client(CLIENT, SECRET)
+        .api_url(github.url(""))
+        .token_shape_check(false)
+        .clock(ManualClock::at(T0))
+        .builder()
+        .unwrap()
+        .public_url("https://mcp.example.com")
+        .proxy_key(ProxyKey::generate())
+        .accept_upstream_tokens(true)
+        .build()
+        .unwrap()
+        .require_auth();
+    assert_eq!(call(&auth, odd).await.status, StatusCode::OK);
+    assert_eq!(github.count(CHECK), 1);
+}

@@ -340,3 +340,28 @@ async fn an_unreachable_google_is_503() {
     let res = call(&proxy.require_auth(), "ya29.any").await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[actix_web::test]
+async fn junk_that_is_not_the_shape_of_a_google_token_costs_no_call_to_google() {
+    let (google, auth) = setup(ManualClock::at(T0)).await;
+    google.on(
+        "/tokeninfo",
+        Some("ya29.good"),
+        Reply::json(200, &tokeninfo(FULL_SCOPE)),
+    );
+    for i in 0..100 {
+        let junk = format!("junk-token-{i}");
+        assert_eq!(call(&auth, &junk).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(google.count("/tokeninfo"), 0, "no call for another shape");
+    // Google pads its tokens with dots: still its shape.
+    let padded = format!("ya29.good{}", ".".repeat(300));
+    google.on(
+        "/tokeninfo",
+        Some(&padded),
+        Reply::json(200, &tokeninfo(FULL_SCOPE)),
+    );
+    google.on("/userinfo", Some(&padded), Reply::json(200, &userinfo()));
+    assert_eq!(call(&auth, &padded).await.status, StatusCode::OK);
+    assert_eq!(google.count("/tokeninfo"), 1);
+}

@@ -8,7 +8,7 @@
 //!   would slip past the host lists), that is not exactly the text the
 //!   URL parser gives back, or whose host the allow and deny lists refuse;
 //! - a host that resolves to any non-public address; an answer that is a redirect, not 2xx,
-//!   larger than 5 KiB or slower than 5 s in all;
+//!   larger than 5 KiB (by default; [`ProxyLimits`]) or slower than 5 s in all;
 //! - a document that is not a JSON object, whose `client_id` is not the URL exactly, without a
 //!   `client_name` or `redirect_uris`, with redirect URIs the registration policy refuses, or
 //!   that asks for a `token_endpoint_auth_method` other than `none` or carries a `client_secret`
@@ -43,6 +43,7 @@ pub use config::{ClientDocuments, ClientDocumentsBuilder};
 use super::{
     client_metadata::{check_client_name, check_redirect_uris},
     error::OAuthError,
+    limits::ProxyLimits,
 };
 use crate::{
     clock::Clock,
@@ -50,8 +51,6 @@ use crate::{
     validate::{invalid, ConfigError},
 };
 
-/// Largest document read.
-const MAX_DOCUMENT: usize = 5 * 1024;
 /// The whole fetch: connection, TLS, answer.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest client id URL accepted.
@@ -84,6 +83,8 @@ pub(crate) struct DocumentClients {
     cache: Mutex<Cache>,
     in_flight: Arc<AtomicUsize>,
     clock: Arc<dyn Clock>,
+    /// The document's size and its redirect URIs' number and length.
+    limits: ProxyLimits,
 }
 
 type Outcome = Result<Arc<ClientDocument>, String>;
@@ -114,6 +115,7 @@ impl DocumentClients {
     pub(crate) fn new(
         settings: ClientDocuments,
         clock: Arc<dyn Clock>,
+        limits: ProxyLimits,
     ) -> Result<Option<Self>, ConfigError> {
         if !settings.enabled {
             return Ok(None);
@@ -133,6 +135,7 @@ impl DocumentClients {
             in_flight: Arc::new(AtomicUsize::new(0)),
             clock,
             settings,
+            limits,
         }))
     }
 
@@ -289,8 +292,14 @@ impl DocumentClients {
     async fn fetch(&self, url: Url, slot: Arc<InFlight>) -> Result<(ClientDocument, u64), String> {
         let guard = self.guard.holding(slot);
         let client = guarded_client(&guard, &self.tls, FETCH_TIMEOUT);
-        let fetched = fetch_with(&client, url.clone(), FETCH_TIMEOUT, MAX_DOCUMENT).await?;
-        let document = check_document(&url, &fetched.body)?;
+        let fetched = fetch_with(
+            &client,
+            url.clone(),
+            FETCH_TIMEOUT,
+            self.limits.client_document,
+        )
+        .await?;
+        let document = check_document(&url, &fetched.body, &self.limits)?;
         let ttl = fetched
             .max_age
             .unwrap_or(DEFAULT_TTL)
@@ -300,7 +309,11 @@ impl DocumentClients {
 }
 
 /// The document's rules (see the module docs). The error says why, for the log.
-fn check_document(url: &Url, body: &[u8]) -> Result<ClientDocument, String> {
+pub(super) fn check_document(
+    url: &Url,
+    body: &[u8],
+    limits: &ProxyLimits,
+) -> Result<ClientDocument, String> {
     let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(body) else {
         return Err("the document is not a JSON object".into());
     };
@@ -321,7 +334,7 @@ fn check_document(url: &Url, body: &[u8]) -> Result<ClientDocument, String> {
             .ok_or("`redirect_uris` holds a non-string")?,
         _ => return Err("`redirect_uris` is missing".into()),
     };
-    check_redirect_uris(&redirect_uris).map_err(|e| e.description().to_owned())?;
+    check_redirect_uris(&redirect_uris, limits).map_err(|e| e.description().to_owned())?;
     // A document is public for anyone to read: a symmetric secret in it is no secret, and the
     // specification forbids one.
     if doc.contains_key("client_secret") || doc.contains_key("client_secret_expires_at") {
@@ -395,6 +408,10 @@ impl Drop for InFlight {
 mod tests {
     use super::*;
 
+    fn check_document_default(url: &Url, body: &[u8]) -> Result<ClientDocument, String> {
+        check_document(url, body, &ProxyLimits::default())
+    }
+
     fn url() -> Url {
         Url::parse("https://app.example.com/oauth/client.json").unwrap()
     }
@@ -413,7 +430,7 @@ mod tests {
 
     #[test]
     fn documents_are_checked_field_by_field() {
-        assert!(check_document(&url(), &doc(serde_json::json!({}))).is_ok());
+        assert!(check_document_default(&url(), &doc(serde_json::json!({}))).is_ok());
         let bad = [
             serde_json::json!({"client_id": "https://app.example.com/oauth/client.json/"}),
             serde_json::json!({"client_id": "https://APP.example.com/oauth/client.json"}),
@@ -428,19 +445,21 @@ mod tests {
         ];
         for extra in bad {
             assert!(
-                check_document(&url(), &doc(extra.clone())).is_err(),
+                check_document_default(&url(), &doc(extra.clone())).is_err(),
                 "{extra}"
             );
         }
-        assert!(check_document(&url(), b"[1]").is_err());
-        assert!(check_document(&url(), b"{").is_err());
+        assert!(check_document_default(&url(), b"[1]").is_err());
+        assert!(check_document_default(&url(), b"{").is_err());
     }
 
     #[test]
     fn the_cache_never_holds_more_than_its_bound_and_keeps_the_longest_lived() {
         let settings = ClientDocuments::builder().cache_entries(3).build().unwrap();
         let clock = crate::clock::ManualClock::at(1_000);
-        let clients = DocumentClients::new(settings, clock).unwrap().unwrap();
+        let clients = DocumentClients::new(settings, clock, ProxyLimits::default())
+            .unwrap()
+            .unwrap();
         // Lifetimes in a scrambled order, all in the future.
         let lifetimes = [500u64, 100, 900, 300, 700, 200, 800, 600, 400, 1000];
         for (i, ttl) in lifetimes.iter().enumerate() {

@@ -30,7 +30,7 @@ pub(crate) async fn authorize_post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    match read_body(payload).await {
+    match read_body(payload, state.cfg.limits.authorize_body).await {
         Ok(body) => authorize(&state.cfg, &req, &Params::parse(&body), true).await,
         Err(e) => error_page(
             StatusCode::BAD_REQUEST,

@@ -65,7 +65,7 @@ pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
 /// `POST /consent`: Approve or Deny, from this browser's own consent page only.
 pub(crate) async fn answer(state: State, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let cfg = &state.cfg;
-    let params = match read_body(payload).await {
+    let params = match read_body(payload, cfg.limits.consent_body).await {
         Ok(body) => Params::parse(&body),
         Err(e) => {
             return error_page(

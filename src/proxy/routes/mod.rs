@@ -22,9 +22,6 @@ use super::{
     upstream::Upstream,
 };
 
-/// Largest form or JSON body the proxy reads: registration and token requests are small.
-const MAX_REQUEST_BODY: usize = 16 * 1024;
-
 /// What the handlers of one worker share: the configuration and that worker's HTTP client.
 pub(crate) struct ProxyState {
     pub(crate) cfg: Arc<ProxyConfig>,
@@ -70,9 +67,13 @@ impl Params {
     }
 }
 
-/// Reads a request body of at most [`MAX_REQUEST_BODY`] bytes.
-pub(crate) async fn read_body(payload: web::Payload) -> Result<web::Bytes, &'static str> {
-    match payload.to_bytes_limited(MAX_REQUEST_BODY).await {
+/// Reads a request body of at most `limit` bytes (the endpoint's bound in
+/// [`ProxyLimits`](crate::proxy::ProxyLimits)).
+pub(crate) async fn read_body(
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, &'static str> {
+    match payload.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err("the request body could not be read"),
         Err(_) => Err("the request body is too large"),

@@ -37,7 +37,7 @@ pub(crate) async fn register(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let cfg = &state.cfg;
-    let body = read_body(payload)
+    let body = read_body(payload, cfg.limits.register_body)
         .await
         .map_err(|e| OAuthError::InvalidClientMetadata(e.into()))?;
     let req: Request = serde_json::from_slice(&body).map_err(|e| {
@@ -47,7 +47,7 @@ pub(crate) async fn register(
     })?;
 
     let redirect_uris = req.redirect_uris.unwrap_or_default();
-    check_redirect_uris(&redirect_uris)?;
+    check_redirect_uris(&redirect_uris, &cfg.limits)?;
     let name = check_client_name(req.client_name.as_deref())?;
     let application_type = ApplicationType::check(req.application_type.as_deref(), &redirect_uris)?;
     let auth = ClientAuth::parse(req.token_endpoint_auth_method.as_deref())?;

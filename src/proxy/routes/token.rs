@@ -32,7 +32,7 @@ pub(crate) async fn token(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let cfg = &state.cfg;
-    let body = read_body(payload)
+    let body = read_body(payload, cfg.limits.token_body)
         .await
         .map_err(|e| OAuthError::InvalidRequest(e.into()))?;
     let params = Params::parse(&body);
