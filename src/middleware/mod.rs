@@ -209,7 +209,9 @@ impl RequireAuth {
     }
 
     /// Requires every one of `scopes` in the token; a valid token lacking one gets 403
-    /// `insufficient_scope` with `scope` listing them. Replaces earlier requirements. With a
+    /// `insufficient_scope` whose `scope` lists the token's scopes followed by the missing
+    /// ones (MCP "Scope Challenge Handling": a client re-authorizing with that list keeps what
+    /// it had). A 401 asks for `scopes`. Replaces earlier requirements. With a
     /// [`scope_model`](Self::scope_model), a scope that implies a required one satisfies it.
     pub fn require_scopes<I>(mut self, scopes: I) -> Self
     where
@@ -223,15 +225,18 @@ impl RequireAuth {
 
     /// Requires `scopes` (on top of the route's) for calls of the MCP tool `tool`: a
     /// `tools/call` of it with a token lacking one gets 403 `insufficient_scope` whose
-    /// `scope` lists every scope the call needs (the route's and the tool's), so that a
-    /// client re-authorizes once for all of them (RFC 6750 §3.1, MCP "Scope Challenge
-    /// Handling"). Adds to earlier requirements of the same tool.
+    /// `scope` lists the token's scopes followed by every scope the call lacks (the route's
+    /// and the tool's, checked together), so that a client re-authorizes once for all of them
+    /// and keeps what it had (RFC 6750 §3.1, MCP "Scope Challenge Handling"). Adds to earlier
+    /// requirements of the same tool.
     ///
     /// With any tool requirement set, the body of every `POST` is read (up to 4 MiB; a larger
     /// one gets 400), scanned for the JSON-RPC `method` and `params.name` without being
-    /// built, and handed to the handler unchanged. A batch needs what each of its calls
-    /// needs; a body that is not JSON-RPC gets 400 `invalid_request`. Without tool
-    /// requirements no body is read.
+    /// built, and handed to the handler unchanged; other methods are not read. A batch needs
+    /// what each of its calls needs, and one refusal names all of it; a body that is not
+    /// JSON-RPC gets 400 `invalid_request`, one with a `Content-Encoding` other than
+    /// `identity` 415 ([`AuthError::UnsupportedEncoding`]). Without tool requirements no body
+    /// is read.
     ///
     /// ```no_run
     /// # fn verifier() -> impl actix_mcp_oauth::TokenVerifier {
@@ -256,7 +261,9 @@ impl RequireAuth {
     }
 
     /// The scope hierarchy to check requirements with (`files:write` implying `files:read`),
-    /// and the default set a 401 challenge asks for when the route requires no scope. The
+    /// and the default set a 401 challenge asks for when the route requires no scope (with
+    /// required scopes, the 401 asks for those). A required or tool scope the model does not
+    /// define is logged at `warn`: no token granted under it can carry that scope. The
     /// [`OAuthProxy`](crate::OAuthProxy)'s `require_auth()` has its model set already.
     pub fn scope_model(mut self, model: &ScopeModel) -> Self {
         self.config_mut().scope_model = Some(model.clone());
