@@ -181,7 +181,7 @@ async fn refresh(
         ));
     }
     let id = refresh.id.clone();
-    match refresh_reserved(state, refresh, client, scopes, now).await {
+    match refresh_reserved(state, refresh, client, asked, now).await {
         Err(e) if is_transient(&e) => {
             cfg.replay.release(&id, cfg.clock.now()).await;
             log::warn!("a refresh failed for now and may be retried: {e}");
@@ -210,7 +210,7 @@ async fn refresh_reserved(
     state: &ProxyState,
     refresh: IssuedRefresh,
     client: &ClientBinding,
-    scopes: Vec<String>,
+    asked: Option<Vec<String>>,
     now: u64,
 ) -> Result<HttpResponse, OAuthError> {
     let cfg = &state.cfg;
