@@ -116,3 +116,61 @@ async fn chatgpt_naming_another_resource_at_the_token_endpoint_is_refused_with_i
     })
     .await;
 }
+
+/// ChatGPT's published metadata document (`https://chatgpt.com/oauth/client.json`, as quoted
+/// in cloudflare/workers-oauth-provider#293 and django-oauth/django-oauth-toolkit#1857): it
+/// prefers `private_key_jwt` and lists `none` among the methods it can use.
+#[actix_web::test]
+async fn chatgpt_with_its_metadata_document_signs_in_as_a_public_client() {
+    row("ChatGPT metadata document", || async {
+        let docs = Documents::start().await;
+        let client_id = docs.serve(
+            "/oauth/client.json",
+            json!({
+                "client_uri": "https://chatgpt.com/",
+                "redirect_uris": [CALLBACK],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "client_name": "ChatGPT",
+                "logo_uri": "https://persistent.oaistatic.com/sonic/misc/openai-logo.png",
+                "token_endpoint_auth_signing_alg": "RS256",
+                "jwks_uri": "https://chatgpt.com/oauth/jwks.json",
+            }),
+        );
+        let site = Site::start(|b| b.client_documents(docs.settings())).await;
+        let metadata = get(&site.url("/.well-known/oauth-authorization-server"))
+            .await
+            .json();
+        assert_eq!(metadata["client_id_metadata_document_supported"], true);
+        // The methods it may choose from: `private_key_jwt` is not one of them.
+        let methods = metadata["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap();
+        assert!(methods.iter().any(|m| m == "none"), "{metadata}");
+        assert!(
+            !methods.iter().any(|m| m == "private_key_jwt"),
+            "{metadata}"
+        );
+
+        let first = connect(&site, &client_id, None).await;
+        assert_tools_reachable(&site, first["access_token"].as_str().unwrap()).await;
+        let refreshed = tokens(
+            &token(
+                &site,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &client_id),
+                    ("refresh_token", first["refresh_token"].as_str().unwrap()),
+                    ("resource", &site.mcp()),
+                ],
+            )
+            .await,
+        );
+        assert_tools_reachable(&site, refreshed["access_token"].as_str().unwrap()).await;
+        site.stop().await;
+        docs.stop().await;
+    })
+    .await;
+}

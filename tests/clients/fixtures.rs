@@ -27,6 +27,10 @@ use url::Url;
 #[allow(dead_code)]
 mod node;
 
+#[path = "../common/tls.rs"]
+#[allow(dead_code)]
+mod tls;
+
 pub use node::missing;
 
 /// The upstream client the proxies sign in with, registered at the provider.
@@ -175,6 +179,57 @@ impl Site {
 
     pub async fn stop(self) {
         self.handle.stop(false).await;
+    }
+}
+
+/// An https server for the clients that publish a metadata document, with a certificate for
+/// [`DOCS_HOST`] from a CA made in the test, and the proxy settings that trust it.
+pub struct Documents {
+    server: tls::HttpsServer,
+    ca_pem: Vec<u8>,
+}
+
+/// The host the documents are served from; the proxy resolves it to 127.0.0.1.
+pub const DOCS_HOST: &str = "client-docs.test";
+
+impl Documents {
+    pub async fn start() -> Self {
+        let ca = tls::TestCa::new(&[DOCS_HOST]);
+        let server = tls::HttpsServer::start(&ca).await;
+        Self {
+            server,
+            ca_pem: ca.ca_pem,
+        }
+    }
+
+    /// Serves `doc` at `path`, its `client_id` set to its URL: that URL.
+    pub fn serve(&self, path: &str, mut doc: Value) -> String {
+        let id = format!("https://{DOCS_HOST}:{}{path}", self.server.port());
+        doc["client_id"] = Value::String(id.clone());
+        self.server.set(path, tls::Page::json(&doc));
+        id
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.server.hits(path)
+    }
+
+    /// What the proxy is configured with to fetch from here (loopback allowed, as only a
+    /// local test needs).
+    pub fn settings(&self) -> actix_mcp_oauth::proxy::ClientDocuments {
+        actix_mcp_oauth::proxy::ClientDocuments::builder()
+            .allow_loopback(true)
+            .extra_root_certificate(self.ca_pem.clone())
+            .resolver(|host: &str| match host {
+                DOCS_HOST => Ok(vec!["127.0.0.1".parse().unwrap()]),
+                _ => Err(std::io::Error::other("no such host")),
+            })
+            .build()
+            .expect("document settings")
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

@@ -4,18 +4,11 @@
 //! advertises it (RFC 9207; aaif-goose/goose#10677, #10981). The document is served over https
 //! from a certificate authority made in the test.
 
-use actix_mcp_oauth::proxy::ClientDocuments;
 use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
 use serde_json::json;
 
 use crate::fixtures::*;
 
-#[path = "../common/tls.rs"]
-#[allow(dead_code)]
-mod tls;
-use tls::{HttpsServer, Page, TestCa};
-
-const DOCS_HOST: &str = "goose-docs.test";
 const PATH: &str = "/oauth/client-metadata.json";
 /// Goose's callback: the registered `http://localhost/oauth_callback` on a port of the moment.
 const CALLBACK: &str = "http://localhost:41877/oauth_callback";
@@ -23,13 +16,10 @@ const CALLBACK: &str = "http://localhost:41877/oauth_callback";
 #[actix_web::test]
 async fn goose_with_only_a_metadata_document_signs_in_and_checks_iss_in_the_response() {
     row("Goose", || async {
-        let ca = TestCa::new(&[DOCS_HOST]);
-        let docs = HttpsServer::start(&ca).await;
-        let client_id = format!("https://{DOCS_HOST}:{}{PATH}", docs.port());
-        docs.set(
+        let docs = Documents::start().await;
+        let client_id = docs.serve(
             PATH,
-            Page::json(&json!({
-                "client_id": client_id,
+            json!({
                 "client_name": "Goose",
                 "redirect_uris": ["http://localhost/oauth_callback"],
                 "grant_types": ["authorization_code"],
@@ -37,19 +27,14 @@ async fn goose_with_only_a_metadata_document_signs_in_and_checks_iss_in_the_resp
                 "token_endpoint_auth_method": "none",
                 "scope": "openid profile email",
                 "code_challenge_methods_supported": ["S256"],
-            })),
+            }),
         );
-        let documents = ClientDocuments::builder()
-            .allow_loopback(true)
-            .extra_root_certificate(ca.ca_pem.clone())
-            .resolver(|host: &str| match host {
-                DOCS_HOST => Ok(vec!["127.0.0.1".parse().unwrap()]),
-                _ => Err(std::io::Error::other("no such host")),
-            })
-            .build()
-            .unwrap();
         // Metadata documents only: no registration endpoint to fall back on.
-        let site = Site::start(|b| b.client_documents(documents).dynamic_registration(false)).await;
+        let site = Site::start(|b| {
+            b.client_documents(docs.settings())
+                .dynamic_registration(false)
+        })
+        .await;
         let metadata = get(&site.url("/.well-known/oauth-authorization-server"))
             .await
             .json();
