@@ -135,6 +135,7 @@ async fn the_inspector_in_a_browser_gets_cors_on_discovery_registration_token_an
         let callback = sign_in(&authorize, CALLBACK).await;
 
         preflight(&site.url("/token"), "POST", "content-type").await;
+        preflight(&site.url("/revoke"), "POST", "content-type").await;
         let form = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs([
                 ("grant_type", "authorization_code"),

@@ -126,3 +126,63 @@ async fn a_loopback_port_is_refused_for_a_client_that_registered_no_loopback_uri
     })
     .await;
 }
+
+/// VS Code's published metadata document (`https://vscode.dev/oauth/client-metadata.json`),
+/// which it uses instead of registering when the server advertises documents: a native client
+/// with a device-code grant the proxy does not serve, signing in on a loopback port it did not
+/// list.
+#[actix_web::test]
+async fn vscode_with_its_metadata_document_signs_in_on_another_loopback_port() {
+    row("VS Code metadata document", || async {
+        let docs = Documents::start().await;
+        let client_id = docs.serve(
+            "/oauth/client-metadata.json",
+            json!({
+                "client_name": "Visual Studio Code",
+                "logo_uri": "https://code.visualstudio.com/assets/branding/code-stable.png",
+                "grant_types": [
+                    "authorization_code",
+                    "refresh_token",
+                    "urn:ietf:params:oauth:grant-type:device_code"
+                ],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+                "application_type": "native",
+                "client_uri": "https://vscode.dev/product",
+                "redirect_uris": ["http://127.0.0.1:33418/", "https://vscode.dev/redirect"],
+            }),
+        );
+        let site = Site::start(|b| b.client_documents(docs.settings())).await;
+        let pkce = Pkce::new();
+        let authorize = authorize_url(
+            &site,
+            &pkce,
+            &[
+                ("client_id", &client_id),
+                ("scope", "openid profile email"),
+                ("resource", &site.mcp()),
+                ("redirect_uri", USED),
+                ("state", "vscode"),
+            ],
+        );
+        let callback = sign_in(&authorize, USED).await;
+        let issued = tokens(
+            &token(
+                &site,
+                &[
+                    ("client_id", &client_id),
+                    ("code", &callback.code()),
+                    ("grant_type", "authorization_code"),
+                    ("code_verifier", &pkce.verifier),
+                    ("redirect_uri", USED),
+                    ("resource", &site.mcp()),
+                ],
+            )
+            .await,
+        );
+        assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        site.stop().await;
+        docs.stop().await;
+    })
+    .await;
+}
