@@ -104,7 +104,10 @@ async fn claude_registering_twice_signs_in_with_the_second_registration_on_its_c
             .await,
         );
         assert_eq!(issued["token_type"], "Bearer");
-        // Claude never refreshes: the access token alone carries the session.
+        // Claude never refreshes: the access token alone carries the session, for at most
+        // the upstream token's hour (`access_token_ttl`, 1 h by default, caps it too).
+        let lifetime = issued["expires_in"].as_u64().expect("expires_in");
+        assert!(lifetime > 0 && lifetime <= 3600, "{issued}");
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
         site.stop().await;
     })
