@@ -189,6 +189,7 @@
 //! | resource server | [`middleware`] | [`RequireAuth`] and its verified-token cache |
 //! | resource server | [`access`] | [`AccessPolicy`](access::AccessPolicy): who may use the server |
 //! | resource server | [`user`] | [`AuthUser`], [`UserInfo`] and the claims-to-user mapping |
+//! | both | [`scope`] | [`ScopeModel`](scope::ScopeModel): the MCP scopes a server defines, their descriptions, upstream scopes and hierarchy |
 //! | resource server | [`challenge`] | the `WWW-Authenticate: Bearer` challenges and [`AuthError`](challenge::AuthError) |
 //! | resource server | [`remote`] | [`RemoteAuth`], for providers that register MCP clients themselves |
 //! | authorization server | [`proxy`] | [`OAuthProxy`], its builder, the [`ProxyKey`] and the consent page |
@@ -222,6 +223,7 @@ pub mod remote;
 mod resource;
 #[cfg(feature = "rmcp")]
 mod rmcp;
+pub mod scope;
 pub mod secret;
 pub mod user;
 mod validate;

@@ -192,6 +192,7 @@ impl RemoteAuthBuilder {
             cache_max_ttl: self.cache_max_ttl,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             access_policy: self.access_policy,
+            scope_model: None,
         };
         let resource = ProtectedResource::new(
             url,

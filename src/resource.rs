@@ -85,6 +85,8 @@ pub(crate) struct TokenCheck {
     pub(crate) cache_max_ttl: Option<Duration>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) access_policy: Option<AccessPolicy>,
+    /// The hierarchy of required scopes, and the default set the 401 challenge asks for.
+    pub(crate) scope_model: Option<crate::scope::ScopeModel>,
 }
 
 /// The protected resource at `public origin + mcp path`, built once: every worker serves the
@@ -119,6 +121,9 @@ impl ProtectedResource {
         }
         if let Some(policy) = tokens.access_policy {
             require_auth = require_auth.access_policy(policy);
+        }
+        if let Some(model) = &tokens.scope_model {
+            require_auth = require_auth.scope_model(model);
         }
         let document = match scopes {
             ScopesSupported::Always(scopes) => json!({
@@ -246,6 +251,7 @@ mod tests {
             cache_max_ttl: None,
             clock: Arc::new(SystemClock),
             access_policy: None,
+            scope_model: None,
         };
         let url = ResourceUrl::new(public, "/api/mcp/").unwrap();
         ProtectedResource::new(url, "https://idp.example.com", scopes, tokens).unwrap()

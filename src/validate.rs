@@ -99,7 +99,7 @@ pub(crate) fn resource_metadata_path(resource_path: &str) -> String {
 }
 
 /// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
-fn is_scope_token(s: &str) -> bool {
+pub(crate) fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))

@@ -2,13 +2,17 @@
 //! verified-token cache in front of its verifier.
 
 mod cache;
+mod tools;
 
 use std::{future::Future, pin::Pin, rc::Rc, sync::Arc, time::Duration};
 
 use actix_web::{
     body::{EitherBody, MessageBody},
     dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform},
-    http::header::{HeaderMap, AUTHORIZATION, CONTENT_LENGTH},
+    http::{
+        header::{HeaderMap, AUTHORIZATION, CONTENT_LENGTH},
+        Method,
+    },
     Error, HttpMessage, ResponseError,
 };
 use futures::{
@@ -18,6 +22,7 @@ use futures::{
 
 pub use cache::TokenCache;
 use cache::{Key, Lookup};
+use tools::{Requirement, Scan, ToolRules};
 
 use crate::{
     access::{AccessPolicy, AccessRefusal},
@@ -26,6 +31,7 @@ use crate::{
     clock::Clock,
     clock::SystemClock,
     logged::Logged,
+    scope::ScopeModel,
     secret::AccessToken,
     user::UserInfoFn,
     user::{default_user_info, Anonymous},
@@ -103,6 +109,14 @@ struct Config {
     resource: Box<str>,
     resource_metadata_url: Box<str>,
     required_scopes: Vec<String>,
+    /// `required_scopes`, each with the scopes that satisfy it under the model's hierarchy.
+    requirements: Vec<Requirement>,
+    /// The hierarchy, and the default set a 401 asks for.
+    scope_model: Option<ScopeModel>,
+    /// Scopes per MCP tool, as given.
+    tool_scopes: Vec<(String, Vec<String>)>,
+    /// Prepared from `tool_scopes`; `None` when there are none (then no body is read).
+    tools: Option<Arc<ToolRules>>,
     user_info: Arc<UserInfoFn>,
     cache: Arc<TokenCache>,
     cache_max_ttl: u64,
@@ -121,11 +135,18 @@ struct Challenges {
 }
 
 impl Challenges {
-    fn new(resource_metadata_url: &str, required_scopes: &[String]) -> Self {
+    /// The challenges; a 401 asks for `ask` (the route's scopes, or the default set) when
+    /// there is any (MCP 2025-11-25: the scopes to request in the first authorization).
+    fn new(resource_metadata_url: &str, required_scopes: &[String], ask: &[String]) -> Self {
         let base = Challenge::builder().resource_metadata(resource_metadata_url);
+        let asking = if ask.is_empty() {
+            base.clone()
+        } else {
+            base.clone().scope(ask)
+        };
         Self {
-            missing: base.build(),
-            invalid_token: base.clone().error(BearerErrorCode::InvalidToken).build(),
+            missing: asking.build(),
+            invalid_token: asking.error(BearerErrorCode::InvalidToken).build(),
             invalid_request: base.clone().error(BearerErrorCode::InvalidRequest).build(),
             insufficient_scope: base
                 .error(BearerErrorCode::InsufficientScope)
@@ -164,9 +185,13 @@ impl RequireAuth {
                 verifier: Arc::new(verifier),
                 authenticator: None,
                 resource: url.as_str().into(),
-                challenges: Challenges::new(&resource_metadata_url, &[]),
+                challenges: Challenges::new(&resource_metadata_url, &[], &[]),
                 resource_metadata_url,
                 required_scopes: Vec::new(),
+                requirements: Vec::new(),
+                scope_model: None,
+                tool_scopes: Vec::new(),
+                tools: None,
                 user_info: Arc::new(default_user_info),
                 cache: Arc::new(TokenCache::new(TokenCache::DEFAULT_CAPACITY)),
                 cache_max_ttl: 300,
@@ -189,15 +214,58 @@ impl RequireAuth {
     }
 
     /// Requires every one of `scopes` in the token; a valid token lacking one gets 403
-    /// `insufficient_scope` with `scope` listing them. Replaces earlier requirements.
+    /// `insufficient_scope` with `scope` listing them. Replaces earlier requirements. With a
+    /// [`scope_model`](Self::scope_model), a scope that implies a required one satisfies it.
     pub fn require_scopes<I>(mut self, scopes: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
+        self.config_mut().required_scopes = scopes.into_iter().map(Into::into).collect();
+        self.config_mut().prepare();
+        self
+    }
+
+    /// Requires `scopes` (on top of the route's) for calls of the MCP tool `tool`: a
+    /// `tools/call` of it with a token lacking one gets 403 `insufficient_scope` whose
+    /// `scope` lists every scope the call needs (the route's and the tool's), so that a
+    /// client re-authorizes once for all of them (RFC 6750 §3.1, MCP "Scope Challenge
+    /// Handling"). Adds to earlier requirements of the same tool.
+    ///
+    /// With any tool requirement set, the body of every `POST` is read (up to 4 MiB; a larger
+    /// one gets 400), scanned for the JSON-RPC `method` and `params.name` without being
+    /// built, and handed to the handler unchanged. A batch needs what each of its calls
+    /// needs; a body that is not JSON-RPC gets 400 `invalid_request`. Without tool
+    /// requirements no body is read.
+    ///
+    /// ```no_run
+    /// # fn verifier() -> impl actix_mcp_oauth::TokenVerifier {
+    /// #     actix_mcp_oauth::verify::FnVerifier::new(|_t: String| async { Err(actix_mcp_oauth::VerifyError::Expired) })
+    /// # }
+    /// # fn main() -> Result<(), actix_mcp_oauth::ConfigError> {
+    /// let auth = actix_mcp_oauth::RequireAuth::new(verifier(), "https://api.example.com/mcp")?
+    ///     .tool_scopes("delete_file", ["files:write"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn tool_scopes<I>(mut self, tool: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
         let config = self.config_mut();
-        config.required_scopes = scopes.into_iter().map(Into::into).collect();
-        config.challenges = Challenges::new(&config.resource_metadata_url, &config.required_scopes);
+        config
+            .tool_scopes
+            .push((tool.into(), scopes.into_iter().map(Into::into).collect()));
+        config.prepare();
+        self
+    }
+
+    /// The scope hierarchy to check requirements with (`files:write` implying `files:read`),
+    /// and the default set a 401 challenge asks for when the route requires no scope. The
+    /// [`OAuthProxy`](crate::OAuthProxy)'s `require_auth()` has its model set already.
+    pub fn scope_model(mut self, model: &ScopeModel) -> Self {
+        self.config_mut().scope_model = Some(model.clone());
+        self.config_mut().prepare();
         self
     }
 
@@ -334,7 +402,18 @@ where
         let service = Rc::clone(&self.service);
         let config = Rc::clone(&self.config);
         Box::pin(async move {
-            match config.authenticate(req.headers()).await {
+            let mut req = req;
+            let checked = match config.authenticate(req.headers()).await {
+                Ok(user) => config
+                    .check_tools(&mut req, user.as_ref())
+                    .await
+                    .map(|()| user),
+                Err(rejection) => {
+                    drain_small_body(&mut req).await;
+                    Err(rejection)
+                }
+            };
+            match checked {
                 Ok(Some(user)) => {
                     req.extensions_mut().insert(user);
                 }
@@ -343,8 +422,6 @@ where
                         .insert(Anonymous(config.challenges.missing.clone()));
                 }
                 Err(rejection) => {
-                    let mut req = req;
-                    drain_small_body(&mut req).await;
                     let res = rejection.error_response();
                     return Ok(req.into_response(res).map_into_right_body());
                 }
@@ -358,6 +435,78 @@ where
 }
 
 impl Config {
+    /// The requirements and challenges, from the scopes, the model and the tool scopes.
+    fn prepare(&mut self) {
+        let model = self.scope_model.as_ref();
+        self.requirements = self
+            .required_scopes
+            .iter()
+            .map(|s| Requirement::new(s, model))
+            .collect();
+        let ask: Vec<String> = match (self.required_scopes.is_empty(), model) {
+            (false, _) => self.required_scopes.clone(),
+            (true, Some(model)) => model.default_scopes().to_vec(),
+            (true, None) => Vec::new(),
+        };
+        self.challenges = Challenges::new(&self.resource_metadata_url, &self.required_scopes, &ask);
+        self.tools = (!self.tool_scopes.is_empty()).then(|| {
+            Arc::new(ToolRules::new(
+                &self.tool_scopes,
+                &self.required_scopes,
+                model,
+                &self.resource_metadata_url,
+            ))
+        });
+    }
+
+    /// With tool requirements, the tools a `POST` calls and whether `user` may call them;
+    /// the body goes back into the request for the handler.
+    async fn check_tools(
+        &self,
+        req: &mut ServiceRequest,
+        user: Option<&AuthUser>,
+    ) -> Result<(), AuthError> {
+        let Some(tools) = &self.tools else {
+            return Ok(());
+        };
+        if req.method() != Method::POST {
+            return Ok(());
+        }
+        let Some(body) = tools::read_body(req).await else {
+            log::debug!("tool call refused: the body is too long or broken off");
+            return Err(AuthError::InvalidRequest(
+                self.challenges.invalid_request.clone(),
+            ));
+        };
+        let verdict = match tools.scan(&body) {
+            Scan::Free => Ok(()),
+            Scan::Unreadable(why) => {
+                log::debug!("tool call refused: {why}");
+                Err(AuthError::InvalidRequest(
+                    self.challenges.invalid_request.clone(),
+                ))
+            }
+            Scan::Calls(rules) => match user {
+                None => match rules.first() {
+                    Some(rule) => Err(AuthError::MissingToken(rule.missing.clone())),
+                    None => Ok(()),
+                },
+                Some(user) => match rules.iter().find(|rule| !rule.admits(user)) {
+                    Some(rule) => {
+                        log::debug!(
+                            "token of user {} lacks a scope the tool call needs",
+                            Logged(&user.user_id)
+                        );
+                        Err(AuthError::InsufficientScope(rule.insufficient.clone()))
+                    }
+                    None => Ok(()),
+                },
+            },
+        };
+        req.set_payload(body.into());
+        verdict
+    }
+
     /// The user of the request, `None` for an anonymous request that may pass.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<AuthUser>, AuthError> {
         let token = match bearer_token(headers) {
@@ -391,9 +540,10 @@ impl Config {
             Lookup::Miss(key) => self.verify(token, key, now).await?,
         };
         if let Some(missing) = self
-            .required_scopes
+            .requirements
             .iter()
-            .find(|scope| !user.has_scope(scope))
+            .find(|r| !r.met(&user))
+            .map(|r| &r.scope)
         {
             log::debug!(
                 "token of user {} lacks required scope {missing}",

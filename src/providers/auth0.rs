@@ -85,6 +85,7 @@ impl Auth0 {
         Ok(self
             .common
             .issuer_proxy(&ENDPOINTS, issuer, verifier, default_user_info)?
+            .offline_access(crate::proxy::OfflineAccess::Scope)
             .extra_authorize_params([("audience", self.audience)]))
     }
 }

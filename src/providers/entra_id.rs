@@ -232,6 +232,7 @@ impl EntraId {
             .common
             .proxy(urls, ENDPOINTS.scopes)?
             .resource_forwarding(ResourceForwarding::Omit)
+            .offline_access(crate::proxy::OfflineAccess::Scope)
             .user_info(default_user_info);
         if let Tenancy::One(tid) = &verifier.inner.tenancy {
             builder = builder.issuer(format!("{host}/{tid}/v2.0"));

@@ -53,7 +53,11 @@ const PROFILE_FIELDS: [&str; 6] = [
 /// - Endpoints: `accounts.google.com/o/oauth2/v2/auth`, `oauth2.googleapis.com/token` and
 ///   `/revoke`; issuer `https://accounts.google.com`.
 /// - Scopes `openid email profile`; `access_type=offline` and `prompt=consent`, without which
-///   Google issues no refresh token (or only on the very first consent).
+///   Google issues no refresh token (or only on the very first consent), as its way of
+///   [`offline_access`](crate::proxy::OfflineAccess); `include_granted_scopes=true`, so that a
+///   step-up to more scopes keeps those granted before (incremental authorization). Google
+///   may answer `email` and `profile` as `https://www.googleapis.com/auth/userinfo.email` and
+///   `...userinfo.profile`: either spelling backs an MCP scope that needs the other.
 /// - Verifier: [`GoogleVerifier`]. Google's access tokens are opaque, so no JWKS check can
 ///   accept them; each new token is looked up once at the token-info endpoint and then served
 ///   from [`RequireAuth`](crate::RequireAuth)'s cache until it expires (the preset sets
@@ -183,7 +187,18 @@ impl Google {
             .common
             .proxy(self.urls, ENDPOINTS.scopes)?
             .issuer(self.issuer)
-            .extra_authorize_params([("access_type", "offline"), ("prompt", "consent")])
+            .offline_access(crate::proxy::OfflineAccess::Params(vec![
+                ("access_type".into(), "offline".into()),
+                ("prompt".into(), "consent".into()),
+            ]))
+            .extra_authorize_params([("include_granted_scopes", "true")])
+            .scope_aliases(&[
+                ("email", "https://www.googleapis.com/auth/userinfo.email"),
+                (
+                    "profile",
+                    "https://www.googleapis.com/auth/userinfo.profile",
+                ),
+            ])
             .verifier(verifier)
             .cache_max_ttl(CACHE_MAX_TTL))
     }
@@ -371,12 +386,17 @@ mod tests {
         assert_eq!(c.upstream_issuer.as_deref(), Some(ISSUER));
         assert_eq!(c.scopes, ["openid", "email", "profile"]);
         assert_eq!(
-            c.extra_authorize_params,
-            [
+            c.offline_access,
+            crate::proxy::OfflineAccess::Params(vec![
                 ("access_type".to_owned(), "offline".to_owned()),
                 ("prompt".to_owned(), "consent".to_owned())
-            ]
+            ])
         );
+        assert_eq!(
+            c.extra_authorize_params,
+            [("include_granted_scopes".to_owned(), "true".to_owned())]
+        );
+        assert_eq!(c.scope_aliases.len(), 2);
         assert_eq!(c.resource_forwarding, ResourceForwarding::Omit);
         assert!(!format!("{proxy:?}").contains("shh-secret"));
     }

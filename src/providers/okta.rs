@@ -97,8 +97,10 @@ impl Okta {
     pub fn builder(self) -> Result<OAuthProxyBuilder, ConfigError> {
         let verifier = self.verifier()?;
         let issuer = self.issuer()?;
-        self.common
-            .issuer_proxy(&ENDPOINTS, issuer, verifier, Okta::user_info)
+        Ok(self
+            .common
+            .issuer_proxy(&ENDPOINTS, issuer, verifier, Okta::user_info)?
+            .offline_access(crate::proxy::OfflineAccess::Scope))
     }
 
     /// Okta's access-token claims as a user: `uid` (the Okta user id, `00u...`) as `user_id`,

@@ -6,8 +6,8 @@ use url::Url;
 
 use super::{
     config::{
-        ProxyConfig, ResourceForwarding, StaticClient, TokenMode, DEFAULT_ACCESS_TOKEN_TTL,
-        DEFAULT_UPSTREAM_TIMEOUT, RESERVED_AUTHORIZE_PARAMS,
+        OfflineAccess, ProxyConfig, ResourceForwarding, StaticClient, TokenMode,
+        DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_UPSTREAM_TIMEOUT, RESERVED_AUTHORIZE_PARAMS,
     },
     consent::{ConsentConfig, ConsentTemplateFn, DEFAULT_REMEMBER, MAX_REMEMBER},
     documents::{ClientDocuments, DocumentClients},
@@ -22,6 +22,7 @@ use crate::{
     clock::{Clock, SystemClock},
     http::ClientAuthMethod,
     resource::{ProtectedResource, ResourceUrl, ScopesSupported, TokenCheck, DEFAULT_MCP_PATH},
+    scope::ScopeModel,
     secret::ClientSecret,
     user::{default_user_info, UserInfo, UserInfoFn},
     validate::{invalid, public_origin, required, scope_tokens, secure_url, ConfigError},
@@ -49,6 +50,9 @@ pub struct OAuthProxyBuilder {
     pub(super) verifier: Option<Arc<dyn TokenVerifier>>,
     pub(super) user_info: Option<Arc<UserInfoFn>>,
     pub(super) scopes: Option<Vec<String>>,
+    pub(super) scope_model: Option<ScopeModel>,
+    pub(super) offline_access: OfflineAccess,
+    pub(super) scope_aliases: Vec<(String, String)>,
     pub(super) grant_types: Option<Vec<String>>,
     pub(super) extra_authorize_params: Vec<(String, String)>,
     pub(super) resource_forwarding: ResourceForwarding,
@@ -157,13 +161,47 @@ impl OAuthProxyBuilder {
         self
     }
 
-    /// The scopes requested upstream and advertised (default `openid email profile`).
+    /// The upstream scopes every sign-in asks the provider for (default `openid email
+    /// profile`): what the verifier and the user mapping need.
+    ///
+    /// Without a [`scope_model`](Self::scope_model) these are also the MCP scopes: advertised
+    /// in `scopes_supported` (all but `offline_access`), all of them the default set, each
+    /// granted when the provider granted it. With a model, the model's scopes are advertised
+    /// and granted, and the provider is asked for these plus the upstream scopes of the MCP
+    /// scopes the client requested.
     pub fn scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The MCP scopes this server defines, with their descriptions (the consent page),
+    /// upstream scopes, hierarchy and default set; see [`scope`](crate::scope). The bearer
+    /// check of [`require_auth`](OAuthProxy::require_auth) applies its hierarchy, and its 401
+    /// challenge asks for the default set.
+    pub fn scope_model(mut self, model: ScopeModel) -> Self {
+        self.scope_model = Some(model);
+        self
+    }
+
+    /// How the provider is asked for a refresh token (default [`OfflineAccess::Nothing`]; the
+    /// presets set theirs).
+    pub fn offline_access(mut self, offline: OfflineAccess) -> Self {
+        self.offline_access = offline;
+        self
+    }
+
+    /// Two spellings of one upstream scope that the provider may answer either of (Google:
+    /// `email` and `https://www.googleapis.com/auth/userinfo.email`).
+    pub(crate) fn scope_aliases(mut self, aliases: &[(&str, &str)]) -> Self {
+        self.scope_aliases.extend(
+            aliases
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned())),
+        );
         self
     }
 
@@ -382,6 +420,9 @@ impl OAuthProxyBuilder {
             verifier,
             user_info,
             scopes,
+            scope_model,
+            offline_access,
+            scope_aliases,
             grant_types,
             extra_authorize_params,
             resource_forwarding,
@@ -421,7 +462,18 @@ impl OAuthProxyBuilder {
                 scopes.push(scope);
             }
         }
-        authorization_params(&resource_forwarding, &extra_authorize_params)?;
+        let model = scope_model.unwrap_or_else(|| ScopeModel::mirror(&scopes));
+        match &offline_access {
+            OfflineAccess::Params(params) => {
+                let all: Vec<(String, String)> = extra_authorize_params
+                    .iter()
+                    .chain(params)
+                    .cloned()
+                    .collect();
+                authorization_params(&resource_forwarding, &all)?;
+            }
+            _ => authorization_params(&resource_forwarding, &extra_authorize_params)?,
+        }
         // Metadata-document clients, when set explicitly, are a way in without registration.
         let documents_set = client_documents.as_ref().is_some_and(|d| d.enabled);
         let (static_clients, dynamic_registration) =
@@ -470,7 +522,7 @@ impl OAuthProxyBuilder {
         let protected = ProtectedResource::new(
             url,
             &base,
-            ScopesSupported::Always(scopes.clone()),
+            ScopesSupported::Always(model.names().map(str::to_owned).collect()),
             TokenCheck {
                 verifier,
                 authenticator: Some(Arc::new(mcp_tokens)),
@@ -478,6 +530,7 @@ impl OAuthProxyBuilder {
                 cache_max_ttl,
                 clock: clock.clone(),
                 access_policy: access_policy.clone(),
+                scope_model: Some(model.clone()),
             },
         )?;
 
@@ -497,6 +550,9 @@ impl OAuthProxyBuilder {
                     client_auth,
                 ),
                 scopes,
+                model,
+                offline_access,
+                scope_aliases,
                 grant_types,
                 extra_authorize_params,
                 resource_forwarding,

@@ -56,6 +56,26 @@ pub enum TokenMode {
     Passthrough,
 }
 
+/// How the identity provider is asked for a refresh token; the OAuth `offline_access` scope of
+/// a client's request means this. Applied to every sign-in in
+/// [`TokenMode::Issued`] when the grant types include `refresh_token` (the proxy's own refresh
+/// tokens need the provider's), and otherwise to the sign-ins whose client asked for
+/// `offline_access`. The presets set it; `offline_access` itself is never listed in
+/// `scopes_supported` (it is not a permission of this server).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OfflineAccess {
+    /// Nothing to ask: the provider issues refresh tokens without being asked (Keycloak), or
+    /// never (GitHub OAuth apps). The default.
+    #[default]
+    Nothing,
+    /// The scope `offline_access` upstream (OpenID Connect Core §11: Okta, Auth0, Entra ID).
+    Scope,
+    /// Parameters of the upstream authorization request (Google: `access_type=offline` and
+    /// `prompt=consent`).
+    Params(Vec<(String, String)>),
+}
+
 /// The default lifetime of an issued access token, when the upstream token lives longer.
 pub(crate) const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
@@ -97,7 +117,14 @@ pub(crate) struct ProxyConfig {
     pub(crate) upstream_issuer: Option<String>,
     /// The proxy's own client at the upstream.
     pub(crate) credentials: ClientCredentials,
+    /// The upstream scopes every sign-in asks for (`OAuthProxyBuilder::scopes`, and what the
+    /// access policy needs).
     pub(crate) scopes: Vec<String>,
+    /// The MCP scopes this server grants; mirrors `scopes` when none are defined.
+    pub(crate) model: crate::scope::ScopeModel,
+    pub(crate) offline_access: OfflineAccess,
+    /// `(short, long)` spellings of one upstream scope, as the provider may answer either.
+    pub(crate) scope_aliases: Vec<(String, String)>,
     pub(crate) grant_types: Vec<String>,
     pub(crate) extra_authorize_params: Vec<(String, String)>,
     pub(crate) resource_forwarding: ResourceForwarding,
@@ -158,6 +185,48 @@ impl ProxyConfig {
                 OAuthError::InvalidGrant("this account may no longer use this server".into())
             }
         })
+    }
+
+    /// The upstream scopes of a sign-in for the MCP `scopes`: the ones every sign-in asks for,
+    /// then those the MCP scopes need, then `offline_access` when that is how this provider
+    /// issues refresh tokens and `offline` says to ask; each once.
+    pub(crate) fn upstream_scopes(&self, scopes: &[String], offline: bool) -> String {
+        let mut out: Vec<&str> = Vec::new();
+        let needed = scopes.iter().flat_map(|s| self.model.upstream_scopes(s));
+        let extra = (offline && self.offline_access == OfflineAccess::Scope)
+            .then_some(crate::scope::OFFLINE_ACCESS);
+        for scope in self
+            .scopes
+            .iter()
+            .chain(needed)
+            .map(String::as_str)
+            .chain(extra)
+        {
+            if !out.contains(&scope) {
+                out.push(scope);
+            }
+        }
+        out.join(" ")
+    }
+
+    /// Whether a sign-in asks the provider for a refresh token: always when the proxy issues
+    /// refresh tokens of its own, else when the client asked for `offline_access`.
+    pub(crate) fn wants_offline(&self, client_asked: bool) -> bool {
+        client_asked
+            || (self.token_mode == TokenMode::Issued
+                && self.grant_types.iter().any(|g| g == "refresh_token"))
+    }
+
+    /// The MCP scopes of `asked` that the provider's `scope` answer backs: all of them when
+    /// it answered none (RFC 6749 §5.1: then it granted what was asked).
+    pub(crate) fn granted(&self, asked: Vec<String>, answer: Option<&str>) -> Vec<String> {
+        match answer {
+            Some(answer) => self.model.backed(
+                &asked,
+                &crate::scope::upstream_granted(answer, &self.scope_aliases),
+            ),
+            None => asked,
+        }
     }
 
     /// RFC 8707: a `resource` a client names, at `/authorize` or `/token`, must be this server's

@@ -18,7 +18,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use url::Url;
 
 use super::{
-    config::{ProxyConfig, ResourceForwarding, TokenMode},
+    config::{OfflineAccess, ProxyConfig, ResourceForwarding, TokenMode},
     consent::ConsentMode,
     cookies,
     error::{redirect_with, OAuthError},
@@ -120,7 +120,8 @@ fn redirect_upstream(
         .sealer
         .seal(&transaction)
         .map_err(|_| OAuthError::ServerError("the transaction could not be sealed".into()))?;
-    let scope = pending.scopes.join(" ");
+    let offline = cfg.wants_offline(pending.offline);
+    let scope = cfg.upstream_scopes(&pending.scopes, offline);
     let mut params: Vec<(&str, Option<&str>)> = vec![
         ("response_type", Some("code")),
         ("client_id", Some(cfg.credentials.id())),
@@ -140,6 +141,13 @@ fn redirect_upstream(
             .iter()
             .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
     );
+    if let (true, OfflineAccess::Params(offline_params)) = (offline, &cfg.offline_access) {
+        params.extend(
+            offline_params
+                .iter()
+                .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
+        );
+    }
     Ok(redirect_with(&cfg.auth_endpoint, &params))
 }
 
@@ -164,6 +172,26 @@ pub(crate) fn remembered(
         .any(|r| r.approves(&key, now))
 }
 
+/// The MCP scopes this browser approved before for the client, redirect URI and resource of
+/// `pending`: a step-up keeps them, so that the new token carries the union.
+pub(crate) fn approved_before(
+    cfg: &ProxyConfig,
+    req: &HttpRequest,
+    pending: &PendingAuthorization,
+) -> Vec<String> {
+    let party = pending.party_key(&cfg.resource);
+    let now = cfg.clock.now();
+    let mut out: Vec<String> = Vec::new();
+    for remembered in cookies::open_all::<Remembered>(cfg, req) {
+        for scope in remembered.approved_scopes(&party, now) {
+            if !out.contains(&scope) {
+                out.push(scope);
+            }
+        }
+    }
+    out
+}
+
 /// Adds this approval to the browser's remembered ones, for the configured time.
 fn remember_approval(
     cfg: &ProxyConfig,
@@ -178,7 +206,8 @@ fn remember_approval(
         .next()
         .unwrap_or_default();
     remembered.approve(
-        pending.grant_key(&cfg.resource),
+        pending,
+        &cfg.resource,
         now,
         now.saturating_add(remember_for.as_secs()),
     );

@@ -27,7 +27,7 @@ use actix_web::{web, Scope};
 use crate::{http::ProviderMetadata, resource, validate::ConfigError, RequireAuth};
 pub use builder::OAuthProxyBuilder;
 use config::ProxyConfig;
-pub use config::{ResourceForwarding, TokenMode};
+pub use config::{OfflineAccess, ResourceForwarding, TokenMode};
 pub use consent::{ConsentBranding, ConsentMode, ConsentView, SafeHtml, ScopeView};
 pub use documents::{ClientDocuments, ClientDocumentsBuilder};
 pub use replay::{MemoryReplayGuard, ReplayGuard, ReplayGuardError};

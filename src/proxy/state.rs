@@ -120,17 +120,31 @@ pub(crate) struct PendingAuthorization {
     /// The client's S256 `code_challenge`, sent upstream as is.
     #[serde(rename = "p")]
     pub(crate) code_challenge: String,
-    /// The scopes requested upstream.
+    /// The MCP scopes to grant: those requested that the server defines (or its default
+    /// set), with those this browser approved for this client before.
     #[serde(rename = "x")]
     pub(crate) scopes: Vec<String>,
+    /// The client asked for `offline_access`.
+    #[serde(rename = "f", default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) offline: bool,
 }
 
 impl PendingAuthorization {
+    /// What approvals of this client at this redirect URI and resource are remembered under,
+    /// whatever their scopes: where a step-up finds the scopes approved before.
+    pub(crate) fn party_key(&self, resource: &str) -> String {
+        self.key(resource, None)
+    }
+
     /// What an approval of this request is remembered under: the client, its redirect URI,
     /// the `resource` and the approved scopes, hashed to keep the cookie small. A loopback URI
     /// counts without its port, which native clients pick afresh each time (RFC 8252 §7.3; the
     /// redirect-URI check allows the same).
     pub(crate) fn grant_key(&self, resource: &str) -> String {
+        self.key(resource, Some(&self.scopes.join(" ")))
+    }
+
+    fn key(&self, resource: &str, scopes: Option<&str>) -> String {
         let uri = match Url::parse(&self.redirect_uri) {
             Ok(mut url) if is_loopback(&url) => {
                 // Cannot fail on a URL with a host.
@@ -139,10 +153,13 @@ impl PendingAuthorization {
             }
             _ => self.redirect_uri.clone(),
         };
-        let scopes = self.scopes.join(" ");
-        let digest = openssl::sha::sha256(
-            format!("{}\n{uri}\n{resource}\n{scopes}", self.client.0).as_bytes(),
-        );
+        // A grant key ends in the scope line (unchanged since before party keys); a party
+        // key has none, and a NUL no scope line can hold instead.
+        let line = match scopes {
+            Some(scopes) => format!("{}\n{uri}\n{resource}\n{scopes}", self.client.0),
+            None => format!("{}\n{uri}\n{resource}\0", self.client.0),
+        };
+        let digest = openssl::sha::sha256(line.as_bytes());
         URL_SAFE_NO_PAD.encode(&digest[..16])
     }
 }
@@ -173,6 +190,10 @@ pub(crate) struct Transaction {
     /// client's challenge then stays between the client and the proxy.
     #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
     pub(crate) upstream_verifier: Option<String>,
+    /// The MCP scopes approved (`None` in a transaction sealed before scopes were carried:
+    /// the default set).
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scopes: Option<Vec<String>>,
 }
 
 impl Transaction {
@@ -186,6 +207,7 @@ impl Transaction {
             code_challenge: pending.code_challenge.clone(),
             browser: browser.value.clone(),
             upstream_verifier: None,
+            scopes: Some(pending.scopes.clone()),
         }
     }
 }
@@ -264,8 +286,8 @@ pub(crate) struct UpstreamGrant {
     pub(crate) tokens: UpstreamTokens,
     #[serde(rename = "i")]
     pub(crate) identity: Identity,
-    /// The scopes granted: the configured scopes, which the user approved on the consent
-    /// page (the provider's own spelling of them stays in the claims).
+    /// The MCP scopes granted: requested, approved on the consent page and backed by what
+    /// the provider granted.
     #[serde(rename = "s")]
     pub(crate) scopes: Vec<String>,
 }
@@ -476,6 +498,12 @@ struct Grant {
     /// Unix seconds.
     #[serde(rename = "e")]
     expires: u64,
+    /// [`PendingAuthorization::party_key`]: the client, redirect URI and resource alone.
+    #[serde(rename = "p", default, skip_serializing_if = "String::is_empty")]
+    party: String,
+    /// The MCP scopes approved (bounded by the scopes the server defines).
+    #[serde(rename = "s", default, skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
 }
 
 impl Remembered {
@@ -486,9 +514,44 @@ impl Remembered {
 
     /// Remembers the approval under `key` until `expires`, dropping the expired ones and, past
     /// [`MAX_GRANTS`], the oldest.
-    pub(crate) fn approve(&mut self, key: String, now: u64, expires: u64) {
-        self.grants.retain(|g| g.expires > now && g.key != key);
-        self.grants.push(Grant { key, expires });
+    /// The MCP scopes approved in every live approval of `party`.
+    pub(crate) fn approved_scopes(&self, party: &str, now: u64) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for g in self
+            .grants
+            .iter()
+            .filter(|g| g.expires > now && g.party == party)
+        {
+            for s in &g.scopes {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn approve(
+        &mut self,
+        pending: &PendingAuthorization,
+        resource: &str,
+        now: u64,
+        expires: u64,
+    ) {
+        let key = pending.grant_key(resource);
+        let party = pending.party_key(resource);
+        // An approval of more scopes replaces those of fewer for the same party.
+        self.grants.retain(|g| {
+            g.expires > now
+                && g.key != key
+                && !(g.party == party && g.scopes.iter().all(|s| pending.scopes.contains(s)))
+        });
+        self.grants.push(Grant {
+            key,
+            expires,
+            party,
+            scopes: pending.scopes.clone(),
+        });
         let excess = self.grants.len().saturating_sub(MAX_GRANTS);
         self.grants.drain(..excess);
     }
@@ -499,6 +562,8 @@ impl Sealed for Remembered {
     // The operator chooses the lifetime (`remember_consent_for`) and it is sealed with
     // `seal_for`; this is its bound, the longest cookie lifetime browsers keep.
     const TTL: Option<Duration> = Some(MAX_REMEMBER);
+    // Deflated: the approved scope names repeat from one approval to the next.
+    const COMPRESS: bool = true;
 }
 
 /// Tries `sealed` as every sealed type, in the order of the protocol table: what the unit tests
@@ -547,6 +612,7 @@ mod tests {
             state: None,
             code_challenge: String::new(),
             scopes: vec![],
+            offline: false,
         }
     }
 
@@ -556,7 +622,7 @@ mod tests {
         let pending = pending("c1", "https://client.example/cb");
         let binding = BindingNonce::random();
         let mut remembered = Remembered::default();
-        remembered.approve(pending.grant_key("r"), 1_000_000, 1_000_600);
+        remembered.approve(&pending, "r", 1_000_000, 1_000_600);
         let registration = Registration {
             name: Some("n".into()),
             redirect_uris: vec!["https://client.example/cb".into()],
@@ -656,17 +722,50 @@ mod tests {
     #[test]
     fn remembered_approvals_expire_and_the_oldest_go_first() {
         let mut r = Remembered::default();
-        r.approve("old".into(), 100, 150);
-        assert!(r.approves("old", 149));
-        assert!(!r.approves("old", 150));
+        let p = |c: &str| pending(c, "https://client.example/cb");
+        let key = |c: &str| p(c).grant_key("r");
+        r.approve(&p("old"), "r", 100, 150);
+        assert!(r.approves(&key("old"), 149));
+        assert!(!r.approves(&key("old"), 150));
         for i in 0..MAX_GRANTS {
-            r.approve(format!("k{i}"), 100, 200);
+            r.approve(&p(&format!("k{i}")), "r", 100, 200);
         }
-        assert!(!r.approves("old", 100), "the oldest went first");
-        assert!(r.approves("k0", 100) && r.approves("k19", 100));
-        r.approve("k0".into(), 160, 300);
+        assert!(!r.approves(&key("old"), 100), "the oldest went first");
+        assert!(r.approves(&key("k0"), 100) && r.approves(&key("k19"), 100));
+        r.approve(&p("k0"), "r", 160, 300);
         assert_eq!(r.grants.len(), MAX_GRANTS, "renewed, not repeated");
-        assert!(r.approves("k0", 250) && !r.approves("k1", 250));
+        assert!(r.approves(&key("k0"), 250) && !r.approves(&key("k1"), 250));
+    }
+
+    #[test]
+    fn a_wider_approval_replaces_a_narrower_one_and_keeps_its_scopes() {
+        let mut r = Remembered::default();
+        let mut narrow = pending("c", "https://client.example/cb");
+        narrow.scopes = vec!["files:read".into()];
+        let mut wide = narrow.clone();
+        wide.scopes = vec!["files:read".into(), "files:write".into()];
+        r.approve(&narrow, "r", 100, 200);
+        assert_eq!(
+            r.approved_scopes(&narrow.party_key("r"), 100),
+            ["files:read"]
+        );
+        r.approve(&wide, "r", 100, 200);
+        assert_eq!(r.grants.len(), 1);
+        assert_eq!(
+            r.approved_scopes(&narrow.party_key("r"), 100),
+            ["files:read", "files:write"]
+        );
+        assert!(r
+            .approved_scopes(&narrow.party_key("other"), 100)
+            .is_empty());
+        assert!(
+            r.approved_scopes(&narrow.party_key("r"), 200).is_empty(),
+            "expired"
+        );
+        assert_ne!(
+            narrow.party_key("r"),
+            pending("c", "https://client.example/cb").grant_key("r")
+        );
     }
 
     #[test]

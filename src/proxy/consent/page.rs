@@ -123,9 +123,14 @@ fn write_page(out: &mut String, v: &ConsentView) -> std::fmt::Result {
          <h2 id=\"access\">It asks to</h2>\n<ul>\n",
     );
     for scope in &v.scopes {
+        let before = if scope.approved_before {
+            " <span class=\"before\">(approved before)</span>"
+        } else {
+            ""
+        };
         match &scope.description {
-            Some(d) => writeln!(out, "<li>{d} (<code>{}</code>)</li>", scope.name)?,
-            None => writeln!(out, "<li><code>{}</code></li>", scope.name)?,
+            Some(d) => writeln!(out, "<li>{d} (<code>{}</code>){before}</li>", scope.name)?,
+            None => writeln!(out, "<li><code>{}</code>{before}</li>", scope.name)?,
         }
     }
     write!(

@@ -49,9 +49,12 @@ impl fmt::Debug for SafeHtml {
 pub struct ScopeView {
     /// The scope token, e.g. `email`.
     pub name: SafeHtml,
-    /// What it grants, for the scopes the crate knows (`openid`, `email`, `profile`,
-    /// `offline_access`).
+    /// What it allows: the description of the server's [scope model](crate::scope), or for
+    /// the OpenID scopes the crate knows (`openid`, `email`, `profile`).
     pub description: Option<SafeHtml>,
+    /// This browser approved the scope for this application before (a step-up lists it with
+    /// the scopes it adds).
+    pub approved_before: bool,
 }
 
 /// What the consent page shows, for a [replacement template](crate::proxy::OAuthProxyBuilder::consent_template).
@@ -134,6 +137,10 @@ pub(crate) struct ViewInput<'a> {
     pub(crate) local_only: bool,
     pub(crate) redirect_uri: &'a str,
     pub(crate) scopes: &'a [String],
+    /// The description of each scope, from the scope model.
+    pub(crate) describe: &'a dyn Fn(&str) -> Option<String>,
+    /// The scopes this browser approved for this client before.
+    pub(crate) approved_before: &'a [String],
     pub(crate) request: &'a str,
     pub(crate) csrf: &'a str,
     pub(crate) style_nonce: &'a str,
@@ -175,7 +182,8 @@ impl ConsentView {
                 .iter()
                 .map(|s| ScopeView {
                     name: SafeHtml::escape(s),
-                    description: describe_scope(s).map(SafeHtml::escape),
+                    description: (input.describe)(s).map(|d| SafeHtml::escape(&d)),
+                    approved_before: input.approved_before.contains(s),
                 })
                 .collect(),
             form_action: SafeHtml::escape("/consent"),
@@ -216,16 +224,6 @@ fn describe_redirect(uri: &str) -> (String, Option<String>, bool) {
         )),
     };
     (host, warning, loopback)
-}
-
-fn describe_scope(scope: &str) -> Option<&'static str> {
-    match scope {
-        "openid" => Some("Confirm who you are"),
-        "email" => Some("See your email address"),
-        "profile" => Some("See your name and profile picture"),
-        "offline_access" => Some("Keep access while you are away (refresh tokens)"),
-        _ => None,
-    }
 }
 
 /// Text as HTML element content or a double-quoted attribute value.

@@ -45,7 +45,7 @@ async fn authorize(
     params: &Params,
     post: bool,
 ) -> HttpResponse {
-    let (pending, redirect) = match trusted(cfg, params).await {
+    let (mut pending, redirect) = match trusted(cfg, params).await {
         Ok(found) => found,
         Err(e) => {
             log::debug!(
@@ -61,6 +61,12 @@ async fn authorize(
             return error_page(status, &e);
         }
     };
+    // A step-up keeps what this browser approved for this client before: the new token
+    // carries the union, whichever scopes the client re-authorized with.
+    let before = flow::approved_before(cfg, req, &pending);
+    if !before.is_empty() {
+        pending.scopes = cfg.model.ordered(pending.scopes.iter().chain(&before));
+    }
     let state = params.get("state");
     let approved = pending.static_client || flow::remembered(cfg, req, &pending);
     match check(cfg, params, pending) {
@@ -120,7 +126,16 @@ async fn trusted(
         redirect_uri_sent: sent.is_some(),
         state: None,
         code_challenge: String::new(),
-        scopes: cfg.scopes.clone(),
+        scopes: Vec::new(),
+        offline: false,
+    };
+    // Unknown scopes are left out rather than refused (RFC 6749 §3.3): clients such as
+    // mcp-remote always ask for `openid email profile`. The token answer says what was granted.
+    let requested = cfg.model.requested(params.get("scope"));
+    let pending = PendingAuthorization {
+        scopes: requested.scopes,
+        offline: requested.offline,
+        ..pending
     };
     Ok((pending, url))
 }

@@ -112,7 +112,7 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     };
     let (upstream_code, grant) = match (cfg.token_mode, txn.upstream_verifier.as_deref()) {
         (TokenMode::Passthrough, _) => (Some(upstream_code.to_owned()), None),
-        (_, Some(verifier)) => match sign_in(&state, upstream_code, verifier).await {
+        (_, Some(verifier)) => match sign_in(&state, upstream_code, verifier, &txn).await {
             Ok((grant, user)) => {
                 // Who may use the server: a refused user is told so here, in the browser, and
                 // the client gets no code at all.
@@ -182,6 +182,7 @@ async fn sign_in(
     state: &ProxyState,
     upstream_code: &str,
     verifier: &str,
+    txn: &Transaction,
 ) -> Result<(UpstreamGrant, AuthUser), OAuthError> {
     let cfg = &state.cfg;
     let mut form = vec![
@@ -193,7 +194,7 @@ async fn sign_in(
     if cfg.resource_forwarding == ResourceForwarding::AsIs {
         form.push(("resource", &cfg.resource));
     }
-    let (tokens, _) = state
+    let (tokens, upstream_scope) = state
         .upstream
         .post_form(cfg, &cfg.token_endpoint, form)
         .await?
@@ -229,9 +230,15 @@ async fn sign_in(
     let grant = UpstreamGrant {
         identity: issued::identity(&claims, user, &tokens.access_token),
         tokens,
-        // The scopes the user approved on the consent page; the provider's own spelling of
-        // them stays in the claims.
-        scopes: cfg.scopes.clone(),
+        // Requested and approved on the consent page, and backed by what the provider
+        // answered it granted: its answer is authoritative (a user may untick a scope on the
+        // provider's own page). The provider's own spelling stays in the claims.
+        scopes: cfg.granted(
+            txn.scopes
+                .clone()
+                .unwrap_or_else(|| cfg.model.default_scopes().to_vec()),
+            upstream_scope.as_deref(),
+        ),
     };
     Ok((grant, admitted))
 }

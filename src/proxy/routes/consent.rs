@@ -15,7 +15,7 @@ use crate::proxy::{
     consent::{ConsentMode, ConsentView, ViewInput},
     cookies,
     error::OAuthError,
-    flow::{approve, harden, BARE_CSP},
+    flow::{approve, approved_before, harden, BARE_CSP},
     seal::SealError,
     state::{random_token, CsrfNonce, PendingAuthorization},
 };
@@ -35,6 +35,8 @@ pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
         .unwrap_or_else(CsrfNonce::random);
     let style_nonce = random_token();
     let request = params.get("request").unwrap_or_default();
+    let approved_before = approved_before(cfg, &req, &pending);
+    let describe = |s: &str| cfg.model.description(s).map(str::to_owned);
     let view = ConsentView::new(ViewInput {
         branding: &cfg.consent.branding,
         client_name: pending.client_name.as_deref(),
@@ -43,6 +45,8 @@ pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
         local_only: pending.local_only,
         redirect_uri: &pending.redirect_uri,
         scopes: &pending.scopes,
+        describe: &describe,
+        approved_before: &approved_before,
         request,
         csrf: &csrf.value,
         style_nonce: &style_nonce,

@@ -17,7 +17,7 @@ pub(crate) async fn authorization_server(state: State) -> HttpResponse {
         "issuer": base,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
-        "scopes_supported": cfg.scopes,
+        "scopes_supported": cfg.model.names().collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": cfg.grant_types,

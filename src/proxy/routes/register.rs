@@ -95,8 +95,9 @@ pub(crate) async fn register(
         "grant_types": grant_types,
         "response_types": ["code"],
         "application_type": application_type.as_str(),
-        // Every client is granted the scopes the proxy asks the identity provider for.
-        "scope": cfg.scopes.join(" "),
+        // Every client may ask for the scopes the server defines (some clients keep only the
+        // scopes a registration answer echoes).
+        "scope": cfg.model.names().collect::<Vec<_>>().join(" "),
         "token_endpoint_auth_method": auth.as_str(),
     });
     if !auth.is_none() {

@@ -155,13 +155,14 @@ async fn refresh(
             "the refresh token was issued for another resource".into(),
         ));
     }
-    // RFC 6749 §6: a narrower set of the scopes granted, or all of them.
+    // RFC 6749 §6: a narrower set of the scopes granted, or all of them; never more.
+    // `offline_access` is no MCP scope: asking for it again is not asking for more.
     let scopes = match params.get("scope") {
         None => refresh.scopes.clone(),
         Some(asked) => {
             let asked: Vec<String> = asked
                 .split(' ')
-                .filter(|s| !s.is_empty())
+                .filter(|s| !s.is_empty() && *s != crate::scope::OFFLINE_ACCESS)
                 .map(str::to_owned)
                 .collect();
             if asked.iter().any(|s| !refresh.scopes.contains(s)) {
@@ -183,7 +184,7 @@ async fn refresh(
             "the refresh token was used already".into(),
         ));
     }
-    let tokens = match (
+    let (tokens, upstream_scope) = match (
         refresh.upstream_refresh_token,
         refresh.upstream_access_token,
     ) {
@@ -195,20 +196,23 @@ async fn refresh(
             if cfg.resource_forwarding == ResourceForwarding::AsIs {
                 form.push(("resource", &cfg.resource));
             }
-            let (mut tokens, _) = state
+            let (mut tokens, upstream_scope) = state
                 .upstream
                 .post_form(cfg, &cfg.token_endpoint, form)
                 .await?
                 .into_tokens(now)?;
             // A provider that does not rotate its refresh tokens keeps the one it issued.
             tokens.refresh_token.get_or_insert(upstream_refresh);
-            tokens
+            (tokens, upstream_scope)
         }
-        (None, Some(access_token)) => UpstreamTokens {
-            access_token,
-            refresh_token: None,
-            expires_at: None,
-        },
+        (None, Some(access_token)) => (
+            UpstreamTokens {
+                access_token,
+                refresh_token: None,
+                expires_at: None,
+            },
+            None,
+        ),
         (None, None) => {
             return Err(OAuthError::InvalidGrant(
                 "the refresh token is invalid or has expired".into(),
@@ -245,6 +249,9 @@ async fn refresh(
         return Err(e);
     }
     let identity = issued::identity(&claims, user, &tokens.access_token);
+    // What the provider still grants bounds the refreshed scopes too (a user may have
+    // withdrawn one at the provider since).
+    let scopes = cfg.granted(scopes, upstream_scope.as_deref());
     issue(cfg, client, scopes, identity, tokens)
 }
 
