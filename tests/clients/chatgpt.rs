@@ -41,7 +41,7 @@ async fn connect(site: &Site, client_id: &str, scope: Option<&str>) -> serde_jso
 #[actix_web::test]
 async fn chatgpt_echoing_resource_everywhere_signs_in_refreshes_and_reconnects_without_scope() {
     row("ChatGPT", || async {
-        let site = Site::start(|b| b).await;
+        let site = Site::start(mcp_scopes).await;
         let (client_id, _) = registered(
             &site,
             &json!({
@@ -62,6 +62,7 @@ async fn chatgpt_echoing_resource_everywhere_signs_in_refreshes_and_reconnects_w
             .collect();
 
         let first = connect(&site, &client_id, Some(&listed.join(" "))).await;
+        assert_eq!(granted(&first), ["files:read", "mcp:tools"], "{first}");
         assert_tools_reachable(&site, first["access_token"].as_str().unwrap()).await;
 
         // The refresh names the resource too.
@@ -82,8 +83,7 @@ async fn chatgpt_echoing_resource_everywhere_signs_in_refreshes_and_reconnects_w
 
         // Reconnecting, it sends no `scope`: the default set, never an error.
         let again = connect(&site, &client_id, None).await;
-        let granted = again["scope"].as_str().unwrap_or_default();
-        assert!(!granted.is_empty(), "{again}");
+        assert_eq!(granted(&again), ["mcp:tools"], "{again}");
         assert_tools_reachable(&site, again["access_token"].as_str().unwrap()).await;
         site.stop().await;
     })

@@ -97,6 +97,33 @@ async fn me(user: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(json!({"sub": user.user_id, "email": user.email}))
 }
 
+/// The MCP scopes of the rows that exercise a scope model: `mcp:tools` (the default set,
+/// backed by the provider's `openid email`) and `files:read` (backed by `profile`).
+pub fn mcp_scopes(builder: OAuthProxyBuilder) -> OAuthProxyBuilder {
+    let model = actix_mcp_oauth::scope::ScopeModel::builder()
+        .scope("mcp:tools", "Use the tools", ["openid", "email"])
+        .scope("files:read", "Read your files", ["profile"])
+        .default_scopes(["mcp:tools"])
+        .build()
+        .expect("scope model");
+    builder
+        .scopes(["openid", "email", "profile"])
+        .scope_model(model)
+}
+
+/// The scopes a token answer grants, sorted.
+pub fn granted(tokens: &Value) -> Vec<String> {
+    let mut scopes: Vec<String> = tokens["scope"]
+        .as_str()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    scopes.sort();
+    scopes
+}
+
 /// A proxy for the shared provider, with the rmcp server at `/mcp` behind `require_auth` and
 /// `cors` as `examples/mcp_server.rs` mounts it, on one of the process's ports.
 pub struct Site {

@@ -69,3 +69,31 @@ async fn mcp_remote_asking_for_openid_email_profile_signs_in_again_after_a_resta
     })
     .await;
 }
+
+#[actix_web::test]
+async fn mcp_remote_asking_for_scopes_the_server_does_not_define_is_granted_the_default_set() {
+    row("mcp-remote scopes", || async {
+        let site = Site::start(mcp_scopes).await;
+        let prm = get(&site.url("/.well-known/oauth-protected-resource/mcp"))
+            .await
+            .json();
+        assert_eq!(prm["scopes_supported"], json!(["mcp:tools", "files:read"]));
+        let (client_id, _) = registered(
+            &site,
+            &json!({
+                "redirect_uris": [callback(3334)],
+                "token_endpoint_auth_method": "none",
+                "client_name": "MCP CLI Proxy",
+                "scope": "openid email profile",
+            }),
+        )
+        .await;
+        // None of `openid email profile` is an MCP scope here: left out, not an error, and
+        // the default set granted in their place.
+        let issued = sign_in_once(&site, &client_id, 3334).await;
+        assert_eq!(granted(&issued), ["mcp:tools"], "{issued}");
+        assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        site.stop().await;
+    })
+    .await;
+}

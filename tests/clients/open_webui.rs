@@ -11,7 +11,7 @@ const CALLBACK: &str = "https://webui.example.com/oauth/clients/mcp:files/callba
 #[actix_web::test]
 async fn open_webui_asking_for_the_scope_the_registration_echoed_signs_in_with_those_scopes() {
     row("Open WebUI", || async {
-        let site = Site::start(|b| b).await;
+        let site = Site::start(mcp_scopes).await;
         let prm = get(&site.url("/.well-known/oauth-protected-resource/mcp")).await;
         let scopes: Vec<String> = prm.json()["scopes_supported"]
             .as_array()
@@ -68,15 +68,8 @@ async fn open_webui_asking_for_the_scope_the_registration_echoed_signs_in_with_t
             )
             .await,
         );
-        let granted = issued["scope"].as_str().unwrap_or_default();
-        for scope in echoed.split(' ') {
-            if scope != "offline_access" {
-                assert!(
-                    granted.split(' ').any(|s| s == scope),
-                    "{scope} not in {granted}"
-                );
-            }
-        }
+        assert_eq!(echoed, "mcp:tools files:read");
+        assert_eq!(granted(&issued), ["files:read", "mcp:tools"], "{issued}");
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
         site.stop().await;
     })
