@@ -8,7 +8,7 @@ use crate::fixtures::*;
 
 const CALLBACK: &str = "https://chatgpt.com/connector_platform_oauth_redirect";
 
-/// Signs in as ChatGPT does, with `scope` when given: the token answer and the client id.
+/// Signs in as ChatGPT does, with `scope` when given, `resource` always: the token answer.
 async fn connect(site: &Site, client_id: &str, scope: Option<&str>) -> serde_json::Value {
     let pkce = Pkce::new();
     let resource = site.mcp();

@@ -21,7 +21,7 @@ fn registration() -> Value {
     })
 }
 
-/// What Claude asks for: every scope the server lists, plus `offline_access` when listed.
+/// What Claude asks for: every scope the server lists (`offline_access` too, were it listed).
 fn claude_scope(metadata: &Value) -> String {
     let supported: Vec<&str> = metadata["scopes_supported"]
         .as_array()
