@@ -33,6 +33,7 @@
 //! | `ALLOWED_EMAILS`, `ALLOWED_DOMAINS` | who may sign in (verified addresses only), as in the provider examples (`examples/common/mod.rs`) | anyone the provider signs in |
 //! | `RUST_LOG` | env_logger filter | `info` |
 //! | `MCP_STATELESS` | `1`: no sessions, every `POST` answered with plain JSON | `0` (sessions, SSE) |
+//! | `STEP_UP_SCOPE` | a scope (e.g. `notes:write`) that the `write_note` tool needs on top of the default `openid email profile`: clients step up to it on the tool's 403 | unset (`write_note` needs nothing more) |
 //! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/protected`, the baselines of `benches/load.sh` | `0` |
 
 use std::{env, error::Error, sync::Arc};
@@ -45,6 +46,7 @@ use actix_mcp_oauth::{
     http::ProviderMetadata,
     middleware::TokenCache,
     proxy::{ClientDocuments, TokenMode},
+    scope::ScopeModel,
     AuthUser, AuthUserExt, JwksVerifier, OAuthProxy, ProxyKey, SessionBinding,
 };
 use actix_web::{
@@ -88,6 +90,24 @@ impl Whoami {
     async fn whoami(&self, user: AuthUser) -> Json<WhoAmI> {
         Json(WhoAmI::of(&user))
     }
+
+    /// With `STEP_UP_SCOPE` set, `RequireAuth::tool_scopes` admits a call only with that scope.
+    #[tool(description = "Writes a note (needs STEP_UP_SCOPE when it is set)")]
+    async fn write_note(&self, user: AuthUser) -> String {
+        format!("noted for {} with {}", user.user_id, user.scopes.join(" "))
+    }
+}
+
+/// The MCP scopes when `STEP_UP_SCOPE` is set: the OpenID ones as the default set, and the
+/// step-up scope, which the provider grants under the same name.
+fn scope_model(step_up: &str) -> Result<ScopeModel, Box<dyn Error>> {
+    Ok(ScopeModel::builder()
+        .scope("openid", "Confirm who you are", ["openid"])
+        .scope("email", "See your email address", ["email"])
+        .scope("profile", "See your name and profile picture", ["profile"])
+        .scope(step_up, "Write notes for you", [step_up])
+        .default_scopes(["openid", "email", "profile"])
+        .build()?)
 }
 
 impl WhoAmI {
@@ -223,8 +243,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
         Err(_) => return Err("UPSTREAM_AUDIENCE is required (or UPSTREAM_ANY_AUDIENCE=1)".into()),
     }
     .build()?;
+    let step_up = env::var("STEP_UP_SCOPE").ok().filter(|s| !s.is_empty());
+    let mut builder = OAuthProxy::from_metadata(&provider);
+    if let Some(scope) = &step_up {
+        builder = builder.scope_model(scope_model(scope)?);
+    }
     let proxy = common::Access::from_env()?
-        .apply(OAuthProxy::from_metadata(&provider))?
+        .apply(builder)?
         .public_url(public_url.as_str())
         .client_id(client_id)
         .client_secret(client_secret)
@@ -282,7 +307,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .service(
                 web::scope("/mcp")
                     .wrap(binding.clone())
-                    .wrap(proxy.require_auth())
+                    .wrap(match &step_up {
+                        Some(scope) => proxy.require_auth().tool_scopes("write_note", [scope]),
+                        None => proxy.require_auth(),
+                    })
                     // Outermost, so that preflight requests (which carry no token) are answered.
                     .wrap(proxy.cors())
                     .service(mcp.clone().scope()),

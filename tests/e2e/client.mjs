@@ -22,6 +22,11 @@
 // SDK's `clientMetadataUrl`) instead of registering: the consent page must then show the URL's
 // host as the verified domain.
 //
+// With STEP_UP_SCOPE set (the example server's tool `write_note` then needs it), and the fetch
+// user agent: `tools/call write_note` gets 403 `insufficient_scope`, the SDK re-authorizes
+// with the challenge's scope, the consent page lists the added scope (and marks the ones
+// approved before), and the new token calls the tool.
+//
 // Usage: node client.mjs MCP_URL [--browser] [--cimd=URL]   (e.g. http://127.0.0.1:8080/mcp)
 // Prints the `whoami` answer as JSON on stdout; the steps and a summary on stderr.
 // Exit status 0 when every step passed. Bounded by E2E_CLIENT_TIMEOUT_MS (default 60000).
@@ -113,6 +118,16 @@ class InMemoryOAuthProvider {
   saveTokens(tokens) {
     this.savedTokens.push(tokens);
     this._tokens = tokens;
+  }
+
+  /**
+   * Test hook: forgets the refresh token. On 403 `insufficient_scope` SDK 1.32 tries a refresh
+   * first, which (RFC 6749 §6: never wider) answers the same scopes, and then gives up; a
+   * client without a refresh token (Claude keeps none) re-authorizes instead.
+   */
+  dropRefreshToken() {
+    const { refresh_token: _dropped, ...rest } = this._tokens;
+    this._tokens = rest;
   }
 
   /** Test hook: replaces the stored access token, keeping the refresh token. */
@@ -370,9 +385,11 @@ async function main() {
   const jar = new CookieJar();
   const listener = await startLoopbackListener();
   let walk;
+  let holdWalk = false;
   const provider = new InMemoryOAuthProvider(listener.redirectUri, (url) => {
-    // With a browser the test itself opens the URL (kept in `provider.redirects`).
-    if (useBrowser) return;
+    // With a browser the test itself opens the URL (kept in `provider.redirects`); so does the
+    // step-up step, which looks at the consent page first.
+    if (useBrowser || holdWalk) return;
     walk = browse(url.href, { stopAt: listener.redirectUri, jar });
     // Observed later; keep an early failure from being an unhandled rejection meanwhile.
     walk.catch(() => {});
@@ -471,6 +488,58 @@ async function main() {
         assertEqual((await replay.json()).error, 'invalid_grant', 'error of the replayed refresh token');
       }
     });
+
+    const stepUp = process.env.STEP_UP_SCOPE;
+    if (stepUp && !useBrowser && !cimdUrl) {
+      await steps.step(`tools/call write_note without ${stepUp}: 403 insufficient_scope, the SDK re-authorizes for it, the consent page lists it, the new token calls the tool`, async () => {
+        provider.dropRefreshToken();
+        holdWalk = true;
+        const { client } = await connect(mcpUrl, provider, log);
+        open.push(client);
+        const redirects = provider.redirects.length;
+        let error;
+        try {
+          await client.callTool({ name: 'write_note', arguments: {} });
+        } catch (err) {
+          error = err;
+        }
+        holdWalk = false;
+        assert(log.some((e) => e.status === 403), 'the tool call was answered 403');
+        assert(error instanceof UnauthorizedError, `the SDK re-authorizes (got ${error?.stack ?? 'success'})`);
+        assertEqual(provider.redirects.length, redirects + 1, 'a second authorization redirect');
+        const authorizeUrl = provider.redirects.at(-1);
+        const asked = (authorizeUrl.searchParams.get('scope') ?? '').split(' ');
+        assert(asked.includes(stepUp), `the SDK asks for ${stepUp} (asked ${asked.join(' ')})`);
+        // The consent page, as this browser sees it: the added scope with its description,
+        // the scopes approved at the first sign-in marked so.
+        const toPage = await fetch(authorizeUrl, { redirect: 'manual', headers: { cookie: jar.header(authorizeUrl.href) ?? '' }, signal: AbortSignal.timeout(5_000) });
+        await toPage.body?.cancel();
+        assertEqual(toPage.status, 303, 'to the consent page');
+        const pageUrl = new URL(toPage.headers.get('location'), authorizeUrl);
+        const page = await (await fetch(pageUrl, { headers: { cookie: jar.header(pageUrl.href) ?? '' }, signal: AbortSignal.timeout(5_000) })).text();
+        assert(page.includes('Write notes for you') && page.includes(`<code>${stepUp}</code>`), 'the consent page describes the added scope');
+        assert(page.includes('(approved before)'), 'the consent page marks the scopes approved before');
+        // The loopback listener answers one redirect; this one is read without requesting it.
+        const result = await browse(authorizeUrl.href, { stopAt: listener.redirectUri, jar, requestStop: false });
+        process.stderr.write(`    user agent trail:\n${result.trail.map((t) => `      ${t}`).join('\n')}\n`);
+        const back = new URL(result.url).searchParams;
+        assert(back.get('code') && !back.get('error'), `a code at the redirect (got ${back.get('error')}: ${back.get('error_description')})`);
+        assertEqual(back.get('state'), authorizeUrl.searchParams.get('state'), 'state returned unchanged');
+        const callback = { code: back.get('code') };
+        const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: recordingFetch(log) });
+        await transport.finishAuth(callback.code);
+        const granted = (provider.tokens().scope ?? '').split(' ');
+        assert(granted.includes(stepUp), `the new token is granted ${stepUp} (got ${granted.join(' ')})`);
+        if (TOKEN_MODE === 'issued') {
+          assert(granted.includes('email'), `the new token keeps the scopes granted before (got ${granted.join(' ')})`);
+        }
+        const { client: again } = await connect(mcpUrl, provider, log);
+        open.push(again);
+        const noted = await again.callTool({ name: 'write_note', arguments: {} });
+        assert(!noted.isError, `write_note answers (got ${JSON.stringify(noted.content)})`);
+        assertTestUser(whoamiFrom(await again.callTool({ name: 'whoami', arguments: {} })));
+      });
+    }
 
     await steps.step('a POST to the MCP endpoint without a token gets 401 with resource_metadata', async () => {
       const res = await fetch(mcpUrl, {

@@ -25,6 +25,11 @@
 //   PROVIDER_ACCESS_TOKEN_FORMAT  jwt (default) | opaque (for verifiers that introspect; JWT
 //                              access tokens cannot be introspected or revoked at oidc-provider)
 //   PROVIDER_HONOR_RESOURCE    1 to honour RFC 8707 `resource` parameters (default: ignored)
+//   PROVIDER_EXTRA_SCOPES      space-separated scopes the provider knows besides the OpenID ones
+//                              (granted like them), e.g. `files.read files.write`
+//   PROVIDER_WITHHELD_SCOPES   space-separated scopes left out of every authorization request,
+//                              as if the user unticked them: never granted, and the token
+//                              answer's `scope` does not list them
 //   PROVIDER_DEBUG             1 to log every request
 //   PROVIDER_DYNAMIC_REGISTRATION  1 to open dynamic client registration. ONLY for the harness
 //                              self-check (selfcheck-server.mjs), where no proxy stands between
@@ -43,7 +48,9 @@ const SIGNING_ALGS = new Set(['RS256', 'ES256', 'EdDSA']);
 // The resource every access token is issued for when the request names none (which, since
 // `resource` is ignored by default, is every request). Only its audience matters to clients.
 const DEFAULT_RESOURCE = 'urn:actix-mcp-oauth:e2e:api';
-const RESOURCE_SCOPES = 'openid email profile offline_access';
+const EXTRA_SCOPES = (process.env.PROVIDER_EXTRA_SCOPES ?? '').split(' ').filter(Boolean);
+const WITHHELD_SCOPES = new Set((process.env.PROVIDER_WITHHELD_SCOPES ?? '').split(' ').filter(Boolean));
+const RESOURCE_SCOPES = ['openid email profile offline_access', ...EXTRA_SCOPES].join(' ');
 
 function log(...args) {
   process.stderr.write(`[provider] ${args.join(' ')}\n`);
@@ -227,6 +234,19 @@ function interactionRoutes(provider) {
   };
 }
 
+// The scopes a user declines on the provider's own page: removed from the request, so the
+// grant and the token answer's `scope` leave them out.
+function withholdScopes() {
+  return async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/auth' && typeof ctx.query.scope === 'string') {
+      const query = new URLSearchParams(ctx.querystring);
+      query.set('scope', ctx.query.scope.split(' ').filter((s) => !WITHHELD_SCOPES.has(s)).join(' '));
+      ctx.querystring = query.toString();
+    }
+    return next();
+  };
+}
+
 // Google ignores RFC 8707 `resource`; so does this provider unless told otherwise, so that a
 // proxy forwarding (or not forwarding) the MCP client's `resource` gets the same tokens.
 function ignoreResource() {
@@ -288,7 +308,7 @@ async function main() {
       email: ['email', 'email_verified'],
       profile: ['name', 'picture'],
     },
-    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    scopes: ['openid', 'offline_access', 'email', 'profile', ...EXTRA_SCOPES],
     async findAccount(_ctx, sub) {
       if (sub !== TEST_USER.sub) return undefined;
       return { accountId: sub, async claims() { return { ...TEST_USER }; } };
@@ -355,6 +375,7 @@ async function main() {
   // The interaction pages come first: they read their own form bodies.
   provider.use(interactionRoutes(provider));
   if (!cfg.honorResource) provider.use(ignoreResource());
+  if (WITHHELD_SCOPES.size > 0) provider.use(withholdScopes());
 
   for (const event of ['server_error', 'authorization.error', 'grant.error', 'introspection.error', 'revocation.error', 'userinfo.error']) {
     provider.on(event, (_ctx, err) => {

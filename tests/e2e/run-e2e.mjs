@@ -198,6 +198,9 @@ async function runFlow(opts, alg, mode, bin, runTimeoutMs) {
     PROVIDER_SIGNING_ALG: alg,
     TOKEN_MODE: mode,
     E2E_TOKEN_MODE: opts.server === 'rust' ? mode : 'passthrough',
+    // The example's `write_note` tool needs a scope beyond the default set, which the provider
+    // knows: the client steps up to it (client.mjs).
+    ...(opts.server === 'rust' ? { STEP_UP_SCOPE: 'notes:write', PROVIDER_EXTRA_SCOPES: 'notes:write' } : {}),
     ...(opts.server === 'selfcheck' ? { PROVIDER_DYNAMIC_REGISTRATION: '1' } : {}),
   };
   delete env.UPSTREAM_ISSUER;

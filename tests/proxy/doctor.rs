@@ -19,9 +19,7 @@ use crate::fixtures::*;
 mod checks;
 use checks::{Check, Report, Status};
 
-#[path = "../common/node.rs"]
-#[allow(dead_code)]
-mod node;
+use crate::fixtures::node;
 
 /// The check named `name`, if it ran.
 fn find<'a>(report: &'a Report, name: &str) -> Option<&'a Check> {

@@ -29,6 +29,9 @@ use url::Url;
 
 #[path = "../common/double.rs"]
 mod double;
+/// The local OpenID provider and the headless user agent (Node).
+#[path = "../common/node.rs"]
+pub mod node;
 #[path = "../common/time.rs"]
 mod time;
 

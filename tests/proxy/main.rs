@@ -16,4 +16,5 @@ mod logging;
 mod mcp_scope;
 mod metadata;
 mod register;
+mod scopes;
 mod stateless;
