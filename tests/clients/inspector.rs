@@ -132,6 +132,10 @@ async fn the_inspector_in_a_browser_gets_cors_on_discovery_registration_token_an
                 ("resource", &site.mcp()),
             ],
         );
+        // The pages the user's own browser navigates to are not readable from the page.
+        let page = send("GET", &authorize, &[("origin", ORIGIN)], None).await;
+        assert!(page.status.is_redirection(), "{}", page.text());
+        assert!(page.header("access-control-allow-origin").is_none());
         let callback = sign_in(&authorize, CALLBACK).await;
 
         preflight(&site.url("/token"), "POST", "content-type").await;
