@@ -486,25 +486,45 @@ impl Config {
                     self.challenges.invalid_request.clone(),
                 ))
             }
-            Scan::Calls(rules) => match user {
-                None => match rules.first() {
-                    Some(rule) => Err(AuthError::MissingToken(rule.missing.clone())),
-                    None => Ok(()),
-                },
-                Some(user) => match rules.iter().find(|rule| !rule.admits(user)) {
-                    Some(rule) => {
-                        log::debug!(
-                            "token of user {} lacks a scope the tool call needs",
-                            Logged(&user.user_id)
-                        );
-                        Err(AuthError::InsufficientScope(rule.insufficient.clone()))
-                    }
-                    None => Ok(()),
-                },
-            },
+            Scan::Call(rule) => self.admit_call(std::slice::from_ref(&rule), user),
+            Scan::Calls(rules) => self.admit_call(&rules, user),
         };
-        req.set_payload(body.into());
+        // Handed back as a one-item stream: one allocation, where `Payload::from(Bytes)`
+        // builds an HTTP/1 payload (two).
+        let stream: Pin<
+            Box<
+                dyn futures::Stream<
+                    Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>,
+                >,
+            >,
+        > = Box::pin(futures::stream::once(ready(Ok(body))));
+        req.set_payload(actix_web::dev::Payload::Stream { payload: stream });
         verdict
+    }
+
+    /// Whether `user` may make the calls of `rules`; without a user, the 401 asking for the
+    /// scopes of the first.
+    fn admit_call(
+        &self,
+        rules: &[&tools::ToolRule],
+        user: Option<&AuthUser>,
+    ) -> Result<(), AuthError> {
+        match user {
+            None => match rules.first() {
+                Some(rule) => Err(AuthError::MissingToken(rule.missing.clone())),
+                None => Ok(()),
+            },
+            Some(user) => match rules.iter().find(|rule| !rule.admits(user)) {
+                Some(rule) => {
+                    log::debug!(
+                        "token of user {} lacks a scope the tool call needs",
+                        Logged(&user.user_id)
+                    );
+                    Err(AuthError::InsufficientScope(rule.insufficient.clone()))
+                }
+                None => Ok(()),
+            },
+        }
     }
 
     /// The user of the request, `None` for an anonymous request that may pass.

@@ -9,12 +9,14 @@
 //! refused (400 `invalid_request`) rather than passed on unchecked: a handler whose parser
 //! were more lenient than this one must not see a tool call this check did not.
 
-use std::{borrow::Cow, collections::HashMap};
+use std::{borrow::Cow, fmt};
 
 use actix_web::{dev::ServiceRequest, web::BytesMut, HttpMessage};
 use futures::StreamExt;
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use serde::{
+    de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor},
+    Deserialize, Deserializer,
+};
 
 use crate::{
     challenge::{BearerErrorCode, Challenge},
@@ -62,34 +64,143 @@ pub(super) struct ToolRule {
     pub(super) missing: Challenge,
 }
 
-/// The tools with requirements of their own.
+/// The tools with requirements of their own. A list, not a hash map: servers name a few
+/// tools here, and comparing a short name with each costs less than hashing it.
 #[derive(Debug, Default)]
 pub(super) struct ToolRules {
-    rules: HashMap<Box<str>, ToolRule>,
+    rules: Vec<(Box<str>, ToolRule)>,
 }
 
 /// What the scan of a body found.
 pub(super) enum Scan<'a> {
     /// No call to a tool with requirements.
     Free,
-    /// Calls to these tools (one, or several in a batch).
+    /// A call of this tool (no allocation for the common, single message).
+    Call(&'a ToolRule),
+    /// Calls of these tools, in a batch.
     Calls(Vec<&'a ToolRule>),
     /// Not JSON-RPC, or too long.
     Unreadable(&'static str),
 }
 
+/// A JSON-RPC message as far as the check needs it; every other member is skipped unparsed.
+/// A member given twice is an error (serde's derive), so no later parser can read another
+/// `method` than this one did.
 #[derive(Deserialize)]
 struct Message<'a> {
     #[serde(borrow, default)]
     method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    params: Option<&'a RawValue>,
+    params: Option<Params<'a>>,
 }
 
-#[derive(Deserialize)]
-struct CallParams<'a> {
-    #[serde(borrow, default)]
+/// `params.name` when `params` is an object and `name` a string; any other `params` (an
+/// array, a scalar) or `name` (not a string) reads as no name. One pass over `params`:
+/// `arguments`, however large, is skipped, not parsed twice.
+struct Params<'a> {
     name: Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ParamsVisitor)
+    }
+}
+
+struct ParamsVisitor;
+
+impl<'de> Visitor<'de> for ParamsVisitor {
+    type Value = Params<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON-RPC params")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut name: Option<Option<Cow<'de, str>>> = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "name" {
+                if name.is_some() {
+                    return Err(de::Error::duplicate_field("name"));
+                }
+                name = Some(map.next_value::<MaybeStr<'de>>()?.0);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Params {
+            name: name.flatten(),
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Params { name: None })
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Params { name: None })
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Params { name: None })
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Params { name: None })
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Params { name: None })
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Params { name: None })
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Params { name: None })
+    }
+}
+
+/// A string, borrowed when it has no escapes; anything else reads as `None`.
+struct MaybeStr<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for MaybeStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(Cow::Owned(s.to_owned()))))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_map(map)?;
+                Ok(MaybeStr(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_seq(seq)?;
+                Ok(MaybeStr(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl ToolRules {
@@ -101,18 +212,21 @@ impl ToolRules {
         model: Option<&ScopeModel>,
         resource_metadata: &str,
     ) -> Self {
-        let mut rules = HashMap::new();
-        for (tool, scopes) in tools {
+        let mut rules: Vec<(Box<str>, ToolRule)> = Vec::new();
+        for (tool, _) in tools {
+            if rules.iter().any(|(t, _)| **t == **tool) {
+                continue;
+            }
             let mut all: Vec<&str> = Vec::new();
-            // A tool named twice needs what both settings say.
-            let earlier = tools.iter().filter(|(t, _)| t == tool).flat_map(|(_, s)| s);
-            for scope in route.iter().chain(earlier).chain(scopes) {
+            // A tool named twice needs what every setting of it says.
+            let all_settings = tools.iter().filter(|(t, _)| t == tool).flat_map(|(_, s)| s);
+            for scope in route.iter().chain(all_settings) {
                 if !all.contains(&scope.as_str()) {
                     all.push(scope);
                 }
             }
             let base = Challenge::builder().resource_metadata(resource_metadata);
-            rules.insert(
+            rules.push((
                 tool.as_str().into(),
                 ToolRule {
                     requirements: all.iter().map(|s| Requirement::new(s, model)).collect(),
@@ -123,7 +237,7 @@ impl ToolRules {
                         .build(),
                     missing: base.scope(&all).build(),
                 },
-            );
+            ));
         }
         Self { rules }
     }
@@ -131,25 +245,31 @@ impl ToolRules {
     /// Which configured tools `body` calls.
     pub(super) fn scan<'a>(&'a self, body: &[u8]) -> Scan<'a> {
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        let found = if first == Some(&b'[') {
-            match serde_json::from_slice::<Vec<Message<'_>>>(body) {
-                Ok(batch) => batch
-                    .iter()
-                    .map(|m| self.rule(m))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(|rules| rules.into_iter().flatten().collect::<Vec<_>>()),
-                Err(_) => Err("the body is not JSON-RPC"),
+        if first == Some(&b'[') {
+            let Ok(batch) = serde_json::from_slice::<Vec<Message<'_>>>(body) else {
+                return Scan::Unreadable("the body is not JSON-RPC");
+            };
+            let mut calls = Vec::new();
+            for message in &batch {
+                match self.rule(message) {
+                    Ok(Some(rule)) => calls.push(rule),
+                    Ok(None) => {}
+                    Err(why) => return Scan::Unreadable(why),
+                }
             }
-        } else {
-            match serde_json::from_slice::<Message<'_>>(body) {
-                Ok(message) => self.rule(&message).map(|rule| rule.into_iter().collect()),
-                Err(_) => Err("the body is not JSON-RPC"),
-            }
-        };
-        match found {
-            Ok(calls) if calls.is_empty() => Scan::Free,
-            Ok(calls) => Scan::Calls(calls),
-            Err(why) => Scan::Unreadable(why),
+            return if calls.is_empty() {
+                Scan::Free
+            } else {
+                Scan::Calls(calls)
+            };
+        }
+        match serde_json::from_slice::<Message<'_>>(body) {
+            Ok(message) => match self.rule(&message) {
+                Ok(Some(rule)) => Scan::Call(rule),
+                Ok(None) => Scan::Free,
+                Err(why) => Scan::Unreadable(why),
+            },
+            Err(_) => Scan::Unreadable("the body is not JSON-RPC"),
         }
     }
 
@@ -157,12 +277,16 @@ impl ToolRules {
         if message.method.as_deref() != Some("tools/call") {
             return Ok(None);
         }
-        let params = message.params.ok_or("a tools/call without params")?;
-        let name = serde_json::from_str::<CallParams<'_>>(params.get())
-            .ok()
-            .and_then(|p| p.name)
+        let name = message
+            .params
+            .as_ref()
+            .and_then(|p| p.name.as_deref())
             .ok_or("a tools/call without a tool name")?;
-        Ok(self.rules.get(&*name))
+        Ok(self
+            .rules
+            .iter()
+            .find(|(tool, _)| **tool == *name)
+            .map(|(_, rule)| rule))
     }
 }
 
@@ -223,6 +347,12 @@ mod tests {
 
     fn called(scan: Scan<'_>) -> Vec<String> {
         match scan {
+            Scan::Call(rule) => vec![rule
+                .insufficient
+                .header_value()
+                .to_str()
+                .unwrap()
+                .to_owned()],
             Scan::Calls(rules) => rules
                 .iter()
                 .map(|r| r.insufficient.header_value().to_str().unwrap().to_owned())
@@ -267,6 +397,8 @@ mod tests {
             br#"{"method":"tools/call"}"#,
             br#"{"method":"tools/call","params":{"name":7}}"#,
             br#"{"method":"tools/call","method":"ping","params":{"name":"delete_file"}}"#,
+            br#"{"method":"tools/call","params":{"name":"x","name":"delete_file"}}"#,
+            br#"{"method":"tools/call","params":["delete_file"]}"#,
         ] {
             assert!(
                 matches!(r.scan(body), Scan::Unreadable(_)),

@@ -245,3 +245,63 @@ fn plain_http_elsewhere_and_odd_urls_are_refused() {
     assert!(secure_url("x", "ftp://example.com").is_err());
     assert!(secure_url("x", "https://example.com/#frag").is_err());
 }
+
+#[test]
+fn without_a_model_the_upstream_scopes_are_the_mcp_scopes_but_offline_access() {
+    let proxy = valid()
+        .scopes(["openid", "email", "offline_access"])
+        .build()
+        .unwrap();
+    let c = &proxy.cfg;
+    assert_eq!(c.model.names().collect::<Vec<_>>(), ["openid", "email"]);
+    assert_eq!(c.model.default_scopes(), ["openid", "email"]);
+    // The provider is still asked for all of them, refresh included.
+    assert_eq!(
+        c.upstream_scopes(c.model.default_scopes(), true),
+        "openid email offline_access"
+    );
+}
+
+#[test]
+fn with_a_model_the_provider_is_asked_for_the_base_and_the_requested_scopes_upstream() {
+    let model = crate::scope::ScopeModel::builder()
+        .scope("files:read", "Read your files", ["drive.readonly"])
+        .scope(
+            "files:write",
+            "Change your files",
+            ["drive", "drive.readonly"],
+        )
+        .default_scopes(["files:read"])
+        .build()
+        .unwrap();
+    let proxy = valid()
+        .scope_model(model)
+        .offline_access(OfflineAccess::Scope)
+        .build()
+        .unwrap();
+    let c = &proxy.cfg;
+    let write = ["files:write".to_owned()];
+    assert_eq!(
+        c.upstream_scopes(&write, true),
+        "openid email profile drive drive.readonly offline_access"
+    );
+    assert_eq!(
+        c.upstream_scopes(c.model.default_scopes(), false),
+        "openid email profile drive.readonly"
+    );
+    assert!(c.wants_offline(false), "issued mode refreshes upstream");
+    let doc = proxy.cfg.protected.document().to_string();
+    assert!(
+        doc.contains(r#""scopes_supported":["files:read","files:write"]"#),
+        "{doc}"
+    );
+}
+
+#[test]
+fn offline_access_parameters_may_not_set_what_the_proxy_sets() {
+    let err = valid()
+        .offline_access(OfflineAccess::Params(vec![("scope".into(), "x".into())]))
+        .build()
+        .unwrap_err();
+    assert_eq!(field(err), "extra_authorize_params");
+}
