@@ -235,6 +235,11 @@ pub enum AuthError {
     /// user would not help.
     #[display("the access policy does not admit this user")]
     AccessDenied,
+    /// A `POST` whose body has a `Content-Encoding` other than `identity`, on a route with
+    /// [tool requirements](crate::RequireAuth::tool_scopes): 415 with `Accept-Encoding:
+    /// identity`, since the tool a compressed body calls cannot be checked (RFC 7694 §3).
+    #[display("a compressed body cannot be checked for tool calls")]
+    UnsupportedEncoding,
 }
 
 impl AuthError {
@@ -258,6 +263,9 @@ impl AuthError {
             AuthError::AccessDenied => {
                 r#"{"error":"access_denied","error_description":"This account may not use this server; ask its administrator for access."}"#
             }
+            AuthError::UnsupportedEncoding => {
+                r#"{"error":"invalid_request","error_description":"Send the body uncompressed (Content-Encoding: identity): this server checks which tool it calls."}"#
+            }
         }
     }
 
@@ -267,7 +275,9 @@ impl AuthError {
             | AuthError::InvalidToken(c)
             | AuthError::InvalidRequest(c)
             | AuthError::InsufficientScope(c) => Some(c),
-            AuthError::Unavailable | AuthError::AccessDenied => None,
+            AuthError::Unavailable | AuthError::AccessDenied | AuthError::UnsupportedEncoding => {
+                None
+            }
         }
     }
 }
@@ -279,6 +289,7 @@ impl ResponseError for AuthError {
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::InsufficientScope(_) | AuthError::AccessDenied => StatusCode::FORBIDDEN,
             AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 
@@ -286,6 +297,12 @@ impl ResponseError for AuthError {
         let mut res = HttpResponse::build(self.status_code());
         if let Some(challenge) = self.challenge() {
             res.insert_header((header::WWW_AUTHENTICATE, challenge.0.clone()));
+        }
+        if matches!(self, AuthError::UnsupportedEncoding) {
+            res.insert_header((
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            ));
         }
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .content_type(header::ContentType::json())
@@ -346,6 +363,7 @@ mod tests {
             (AuthError::InvalidRequest(c.clone()), 400, true),
             (AuthError::InsufficientScope(c), 403, true),
             (AuthError::Unavailable, 503, false),
+            (AuthError::UnsupportedEncoding, 415, false),
         ];
         for (err, status, has_challenge) in cases {
             let res = err.error_response();

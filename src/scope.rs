@@ -10,15 +10,20 @@
 //! What the model means at each step:
 //! - `scopes_supported` (both metadata documents) lists the model's scopes; `offline_access`
 //!   is never listed, but is accepted in a request and mapped onto the provider's way of
-//!   issuing refresh tokens ([`OfflineAccess`](crate::proxy::OfflineAccess)).
+//!   issuing refresh tokens ([`OfflineAccess`](crate::proxy::OfflineAccess)). In issued mode
+//!   the proxy asks the provider for one on every sign-in (its own refresh tokens need it),
+//!   and the consent page says a refresh token will be issued.
 //! - `/authorize` keeps the requested scopes the model defines and drops the others, so a
 //!   client asking for `openid email profile` still signs in (RFC 6749 §3.3: the token
 //!   answer's `scope` says what was granted); no `scope`, or none the model defines, means
 //!   the default set.
 //! - The provider is asked for the upstream scopes of what was requested, and an MCP scope is
 //!   granted only when the provider granted all of its upstream scopes.
-//! - [`RequireAuth`](crate::RequireAuth) checks required scopes with the hierarchy, and its
-//!   401 challenge asks for the default set.
+//! - [`RequireAuth`](crate::RequireAuth) checks required scopes with the hierarchy; its 401
+//!   challenge asks for the route's required scopes when it has any, else for the default
+//!   set, and its 403 lists the token's scopes followed by those the request lacks.
+//! - A refresh may ask for a narrower `scope`: names the model does not define are ignored, a
+//!   scope implied by a granted one is narrower, a defined scope not granted is refused.
 //!
 //! ```
 //! use actix_mcp_oauth::scope::ScopeModel;

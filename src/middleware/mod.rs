@@ -10,7 +10,7 @@ use actix_web::{
     body::{EitherBody, MessageBody},
     dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform},
     http::{
-        header::{HeaderMap, AUTHORIZATION, CONTENT_LENGTH},
+        header::{HeaderMap, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH},
         Method,
     },
     Error, HttpMessage, ResponseError,
@@ -131,13 +131,12 @@ struct Challenges {
     missing: Challenge,
     invalid_token: Challenge,
     invalid_request: Challenge,
-    insufficient_scope: Challenge,
 }
 
 impl Challenges {
     /// The challenges; a 401 asks for `ask` (the route's scopes, or the default set) when
     /// there is any (MCP 2025-11-25: the scopes to request in the first authorization).
-    fn new(resource_metadata_url: &str, required_scopes: &[String], ask: &[String]) -> Self {
+    fn new(resource_metadata_url: &str, ask: &[String]) -> Self {
         let base = Challenge::builder().resource_metadata(resource_metadata_url);
         let asking = if ask.is_empty() {
             base.clone()
@@ -147,11 +146,7 @@ impl Challenges {
         Self {
             missing: asking.build(),
             invalid_token: asking.error(BearerErrorCode::InvalidToken).build(),
-            invalid_request: base.clone().error(BearerErrorCode::InvalidRequest).build(),
-            insufficient_scope: base
-                .error(BearerErrorCode::InsufficientScope)
-                .scope(required_scopes)
-                .build(),
+            invalid_request: base.error(BearerErrorCode::InvalidRequest).build(),
         }
     }
 }
@@ -185,7 +180,7 @@ impl RequireAuth {
                 verifier: Arc::new(verifier),
                 authenticator: None,
                 resource: url.as_str().into(),
-                challenges: Challenges::new(&resource_metadata_url, &[], &[]),
+                challenges: Challenges::new(&resource_metadata_url, &[]),
                 resource_metadata_url,
                 required_scopes: Vec::new(),
                 requirements: Vec::new(),
@@ -214,7 +209,9 @@ impl RequireAuth {
     }
 
     /// Requires every one of `scopes` in the token; a valid token lacking one gets 403
-    /// `insufficient_scope` with `scope` listing them. Replaces earlier requirements. With a
+    /// `insufficient_scope` whose `scope` lists the token's scopes followed by the missing
+    /// ones (MCP "Scope Challenge Handling": a client re-authorizing with that list keeps what
+    /// it had). A 401 asks for `scopes`. Replaces earlier requirements. With a
     /// [`scope_model`](Self::scope_model), a scope that implies a required one satisfies it.
     pub fn require_scopes<I>(mut self, scopes: I) -> Self
     where
@@ -228,15 +225,18 @@ impl RequireAuth {
 
     /// Requires `scopes` (on top of the route's) for calls of the MCP tool `tool`: a
     /// `tools/call` of it with a token lacking one gets 403 `insufficient_scope` whose
-    /// `scope` lists every scope the call needs (the route's and the tool's), so that a
-    /// client re-authorizes once for all of them (RFC 6750 §3.1, MCP "Scope Challenge
-    /// Handling"). Adds to earlier requirements of the same tool.
+    /// `scope` lists the token's scopes followed by every scope the call lacks (the route's
+    /// and the tool's, checked together), so that a client re-authorizes once for all of them
+    /// and keeps what it had (RFC 6750 §3.1, MCP "Scope Challenge Handling"). Adds to earlier
+    /// requirements of the same tool.
     ///
     /// With any tool requirement set, the body of every `POST` is read (up to 4 MiB; a larger
     /// one gets 400), scanned for the JSON-RPC `method` and `params.name` without being
-    /// built, and handed to the handler unchanged. A batch needs what each of its calls
-    /// needs; a body that is not JSON-RPC gets 400 `invalid_request`. Without tool
-    /// requirements no body is read.
+    /// built, and handed to the handler unchanged; other methods are not read. A batch needs
+    /// what each of its calls needs, and one refusal names all of it; a body that is not
+    /// JSON-RPC gets 400 `invalid_request`, one with a `Content-Encoding` other than
+    /// `identity` 415 ([`AuthError::UnsupportedEncoding`]). Without tool requirements no body
+    /// is read.
     ///
     /// ```no_run
     /// # fn verifier() -> impl actix_mcp_oauth::TokenVerifier {
@@ -261,7 +261,9 @@ impl RequireAuth {
     }
 
     /// The scope hierarchy to check requirements with (`files:write` implying `files:read`),
-    /// and the default set a 401 challenge asks for when the route requires no scope. The
+    /// and the default set a 401 challenge asks for when the route requires no scope (with
+    /// required scopes, the 401 asks for those). A required or tool scope the model does not
+    /// define is logged at `warn`: no token granted under it can carry that scope. The
     /// [`OAuthProxy`](crate::OAuthProxy)'s `require_auth()` has its model set already.
     pub fn scope_model(mut self, model: &ScopeModel) -> Self {
         self.config_mut().scope_model = Some(model.clone());
@@ -405,13 +407,14 @@ where
             let mut req = req;
             let checked = match config.authenticate(req.headers()).await {
                 Ok(user) => config
-                    .check_tools(&mut req, user.as_ref())
+                    .check_scopes(&mut req, user.as_ref())
                     .await
                     .map(|()| user),
-                Err(rejection) => {
-                    drain_small_body(&mut req).await;
-                    Err(rejection)
-                }
+                Err(rejection) => Err(rejection),
+            };
+            let checked = match checked {
+                Ok(Some(user)) => config.check_policy(&user).await.map(|()| Some(user)),
+                other => other,
             };
             match checked {
                 Ok(Some(user)) => {
@@ -422,6 +425,7 @@ where
                         .insert(Anonymous(config.challenges.missing.clone()));
                 }
                 Err(rejection) => {
+                    drain_small_body(&mut req).await;
                     let res = rejection.error_response();
                     return Ok(req.into_response(res).map_into_right_body());
                 }
@@ -448,29 +452,49 @@ impl Config {
             (true, Some(model)) => model.default_scopes().to_vec(),
             (true, None) => Vec::new(),
         };
-        self.challenges = Challenges::new(&self.resource_metadata_url, &self.required_scopes, &ask);
+        self.challenges = Challenges::new(&self.resource_metadata_url, &ask);
+        if let Some(model) = model {
+            let named = self
+                .required_scopes
+                .iter()
+                .chain(self.tool_scopes.iter().flat_map(|(_, scopes)| scopes));
+            let mut warned: Vec<&str> = Vec::new();
+            for scope in named {
+                if !model.names().any(|n| n == scope) && !warned.contains(&scope.as_str()) {
+                    // No token granted under this model carries it: every request that
+                    // needs it would be refused, which is a configuration mistake.
+                    log::warn!(
+                        "RequireAuth for {} requires the scope `{scope}`, which the scope \
+                         model does not define: requests needing it are always refused",
+                        self.resource
+                    );
+                    warned.push(scope);
+                }
+            }
+        }
         self.tools = (!self.tool_scopes.is_empty()).then(|| {
             Arc::new(ToolRules::new(
                 &self.tool_scopes,
                 &self.required_scopes,
                 model,
-                &self.resource_metadata_url,
             ))
         });
     }
 
-    /// With tool requirements, the tools a `POST` calls and whether `user` may call them;
-    /// the body goes back into the request for the handler.
-    async fn check_tools(
+    /// Whether `user` holds the scopes the request needs: the route's, and with tool
+    /// requirements those of every tool a `POST` calls, checked together so that one refusal
+    /// names them all. The body goes back into the request for the handler.
+    async fn check_scopes(
         &self,
         req: &mut ServiceRequest,
         user: Option<&AuthUser>,
     ) -> Result<(), AuthError> {
-        let Some(tools) = &self.tools else {
-            return Ok(());
+        let Some(tools) = self.tools.as_ref().filter(|_| req.method() == Method::POST) else {
+            return self.check_route(user);
         };
-        if req.method() != Method::POST {
-            return Ok(());
+        if let Some(encoding) = encoded(req.headers()) {
+            log::debug!("tool call refused: a body in Content-Encoding {encoding} is not read");
+            return Err(AuthError::UnsupportedEncoding);
         }
         let Some(body) = tools::read_body(req).await else {
             log::debug!("tool call refused: the body is too long or broken off");
@@ -479,15 +503,21 @@ impl Config {
             ));
         };
         let verdict = match tools.scan(&body) {
-            Scan::Free => Ok(()),
+            Scan::Free => self.check_route(user),
             Scan::Unreadable(why) => {
                 log::debug!("tool call refused: {why}");
                 Err(AuthError::InvalidRequest(
                     self.challenges.invalid_request.clone(),
                 ))
             }
-            Scan::Call(rule) => self.admit_call(std::slice::from_ref(&rule), user),
-            Scan::Calls(rules) => self.admit_call(&rules, user),
+            Scan::Call(rule) => tools::admit(
+                &tools::needs(std::slice::from_ref(&rule)),
+                user,
+                &self.resource_metadata_url,
+            ),
+            Scan::Calls(rules) => {
+                tools::admit(&tools::needs(&rules), user, &self.resource_metadata_url)
+            }
         };
         // Handed back as a one-item stream: one allocation, where `Payload::from(Bytes)`
         // builds an HTTP/1 payload (two).
@@ -502,32 +532,27 @@ impl Config {
         verdict
     }
 
-    /// Whether `user` may make the calls of `rules`; without a user, the 401 asking for the
-    /// scopes of the first.
-    fn admit_call(
-        &self,
-        rules: &[&tools::ToolRule],
-        user: Option<&AuthUser>,
-    ) -> Result<(), AuthError> {
-        match user {
-            None => match rules.first() {
-                Some(rule) => Err(AuthError::MissingToken(rule.missing.clone())),
-                None => Ok(()),
-            },
-            Some(user) => match rules.iter().find(|rule| !rule.admits(user)) {
-                Some(rule) => {
-                    log::debug!(
-                        "token of user {} lacks a scope the tool call needs",
-                        Logged(&user.user_id)
-                    );
-                    Err(AuthError::InsufficientScope(rule.insufficient.clone()))
-                }
-                None => Ok(()),
-            },
+    /// The route's requirements; an anonymous request that may pass is not held to them.
+    fn check_route(&self, user: Option<&AuthUser>) -> Result<(), AuthError> {
+        if user.is_none() || self.requirements.is_empty() {
+            return Ok(());
         }
+        let needed: Vec<&Requirement> = self.requirements.iter().collect();
+        tools::admit(&needed, user, &self.resource_metadata_url)
     }
 
-    /// The user of the request, `None` for an anonymous request that may pass.
+    /// The access policy, after the token and the scopes.
+    async fn check_policy(&self, user: &AuthUser) -> Result<(), AuthError> {
+        let Some(policy) = &self.access_policy else {
+            return Ok(());
+        };
+        policy.check(user).await.map_err(|refusal| match refusal {
+            AccessRefusal::Refused(_) => AuthError::AccessDenied,
+            AccessRefusal::Unavailable => AuthError::Unavailable,
+        })
+    }
+
+    /// The user of the request's token, `None` for an anonymous request that may pass.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<AuthUser>, AuthError> {
         let token = match bearer_token(headers) {
             Ok(Some(token)) => token,
@@ -559,26 +584,6 @@ impl Config {
             }
             Lookup::Miss(key) => self.verify(token, key, now).await?,
         };
-        if let Some(missing) = self
-            .requirements
-            .iter()
-            .find(|r| !r.met(&user))
-            .map(|r| &r.scope)
-        {
-            log::debug!(
-                "token of user {} lacks required scope {missing}",
-                Logged(&user.user_id)
-            );
-            return Err(AuthError::InsufficientScope(
-                self.challenges.insufficient_scope.clone(),
-            ));
-        }
-        if let Some(policy) = &self.access_policy {
-            policy.check(&user).await.map_err(|refusal| match refusal {
-                AccessRefusal::Refused(_) => AuthError::AccessDenied,
-                AccessRefusal::Unavailable => AuthError::Unavailable,
-            })?;
-        }
         Ok(Some(user))
     }
 
@@ -665,6 +670,18 @@ fn remembered(error: &VerifyError) -> bool {
         // The provider's failure, not the token's.
         VerifyError::Unavailable(_) => false,
     }
+}
+
+/// The `Content-Encoding` of a body when it is not `identity`: such a body is not scanned
+/// for tool calls (the scan would read other bytes than the handler decodes).
+fn encoded(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(CONTENT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
+        .map(|coding| Logged(coding).to_string())
 }
 
 /// The largest request body read (and dropped) before a refusal is answered.

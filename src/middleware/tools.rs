@@ -7,7 +7,14 @@
 //! JSON-RPC batch (an array, which MCP 2025-06-18 dropped but older clients send) is checked
 //! as a whole: it needs every scope any of its calls needs. A body that is not JSON-RPC is
 //! refused (400 `invalid_request`) rather than passed on unchecked: a handler whose parser
-//! were more lenient than this one must not see a tool call this check did not.
+//! were more lenient than this one must not see a tool call this check did not. For the same
+//! reason a body with a `Content-Encoding` other than `identity` is refused (415): this check
+//! would read the compressed bytes while the handler read what they decode to.
+//!
+//! A refusal names everything at once: the 403 lists the scopes the token holds and every
+//! scope the request (the route and each call of a batch) needs that it lacks, so that a
+//! client re-authorizing with exactly that list keeps what it had and gets one consent page
+//! (MCP 2025-11-25, "Scope Challenge Handling": existing and newly required scopes).
 
 use std::{borrow::Cow, fmt};
 
@@ -19,7 +26,8 @@ use serde::{
 };
 
 use crate::{
-    challenge::{BearerErrorCode, Challenge},
+    challenge::{AuthError, BearerErrorCode, Challenge},
+    logged::Logged,
     scope::ScopeModel,
     AuthUser,
 };
@@ -53,15 +61,10 @@ impl Requirement {
     }
 }
 
-/// What calling one tool needs: the route's requirements and the tool's, and the challenges
-/// that name all of them.
+/// What calling one tool needs: the route's requirements and the tool's.
 #[derive(Debug)]
 pub(super) struct ToolRule {
     requirements: Vec<Requirement>,
-    /// 403 `insufficient_scope` with every scope the call needs.
-    pub(super) insufficient: Challenge,
-    /// 401 for a call without a token, asking for the same scopes.
-    pub(super) missing: Challenge,
 }
 
 /// The tools with requirements of their own. A list, not a hash map: servers name a few
@@ -204,13 +207,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for MaybeStr<'a> {
 }
 
 impl ToolRules {
-    /// The rules of `tools` (each with its scopes), on top of the route's `route` scopes,
-    /// with challenges pointing at `resource_metadata`.
+    /// The rules of `tools` (each with its scopes), on top of the route's `route` scopes.
     pub(super) fn new(
         tools: &[(String, Vec<String>)],
         route: &[String],
         model: Option<&ScopeModel>,
-        resource_metadata: &str,
     ) -> Self {
         let mut rules: Vec<(Box<str>, ToolRule)> = Vec::new();
         for (tool, _) in tools {
@@ -225,17 +226,10 @@ impl ToolRules {
                     all.push(scope);
                 }
             }
-            let base = Challenge::builder().resource_metadata(resource_metadata);
             rules.push((
                 tool.as_str().into(),
                 ToolRule {
                     requirements: all.iter().map(|s| Requirement::new(s, model)).collect(),
-                    insufficient: base
-                        .clone()
-                        .error(BearerErrorCode::InsufficientScope)
-                        .scope(&all)
-                        .build(),
-                    missing: base.scope(&all).build(),
                 },
             ));
         }
@@ -290,11 +284,57 @@ impl ToolRules {
     }
 }
 
-impl ToolRule {
-    /// Whether `user` holds every scope of the call.
-    pub(super) fn admits(&self, user: &AuthUser) -> bool {
-        self.requirements.iter().all(|r| r.met(user))
+/// Every requirement of `calls` (each already holds the route's), each scope once.
+pub(super) fn needs<'a>(calls: &[&'a ToolRule]) -> Vec<&'a Requirement> {
+    let mut out: Vec<&Requirement> = Vec::new();
+    for requirement in calls.iter().flat_map(|rule| &rule.requirements) {
+        if !out.iter().any(|r| r.scope == requirement.scope) {
+            out.push(requirement);
+        }
     }
+    out
+}
+
+/// Whether a request that needs `needed` may pass. Without a token: 401 asking for all of
+/// `needed` (the scopes to request in the first authorization). With a token lacking some:
+/// 403 `insufficient_scope` whose `scope` is what the token holds followed by what it lacks.
+pub(super) fn admit(
+    needed: &[&Requirement],
+    user: Option<&AuthUser>,
+    resource_metadata: &str,
+) -> Result<(), AuthError> {
+    let base = Challenge::builder().resource_metadata(resource_metadata);
+    let Some(user) = user else {
+        if needed.is_empty() {
+            return Ok(());
+        }
+        let asked: Vec<&str> = needed.iter().map(|r| &*r.scope).collect();
+        return Err(AuthError::MissingToken(base.scope(asked).build()));
+    };
+    let mut lacking = needed.iter().filter(|r| !r.met(user)).peekable();
+    if lacking.peek().is_none() {
+        return Ok(());
+    }
+    let mut scope: Vec<&str> = Vec::new();
+    for s in user
+        .scopes
+        .iter()
+        .map(String::as_str)
+        .chain(lacking.map(|r| &*r.scope))
+    {
+        if !scope.contains(&s) {
+            scope.push(s);
+        }
+    }
+    log::debug!(
+        "token of user {} lacks a scope the request needs",
+        Logged(&user.user_id)
+    );
+    Err(AuthError::InsufficientScope(
+        base.error(BearerErrorCode::InsufficientScope)
+            .scope(scope)
+            .build(),
+    ))
 }
 
 /// The request's body, at most [`MAX_TOOL_BODY`] bytes, read whole; `None` when longer or
@@ -341,34 +381,61 @@ mod tests {
             ],
             &["mcp".into()],
             None,
-            "https://r/.well-known/oauth-protected-resource",
         )
     }
 
+    const METADATA: &str = "https://r/.well-known/oauth-protected-resource";
+
+    /// The scopes the calls found in `scan` need, route's first.
     fn called(scan: Scan<'_>) -> Vec<String> {
-        match scan {
-            Scan::Call(rule) => vec![rule
-                .insufficient
-                .header_value()
+        let calls = match scan {
+            Scan::Call(rule) => vec![rule],
+            Scan::Calls(rules) => rules,
+            Scan::Free => return vec![],
+            Scan::Unreadable(why) => return vec![format!("unreadable: {why}")],
+        };
+        needs(&calls).iter().map(|r| r.scope.to_string()).collect()
+    }
+
+    fn user(scopes: &[&str]) -> AuthUser {
+        let info = crate::UserInfo {
+            user_id: "u".into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        };
+        AuthUser::new(
+            info,
+            crate::Claims::new(serde_json::Map::new()),
+            crate::secret::AccessToken::new("t"),
+        )
+    }
+
+    /// The verdict on `body` for `user`: `Ok`, or the status and `WWW-Authenticate`.
+    fn verdict(r: &ToolRules, body: &[u8], user: Option<&AuthUser>) -> Result<(), String> {
+        let calls = match r.scan(body) {
+            Scan::Call(rule) => vec![rule],
+            Scan::Calls(rules) => rules,
+            _ => panic!("no call in {}", String::from_utf8_lossy(body)),
+        };
+        admit(&needs(&calls), user, METADATA).map_err(|e| {
+            use actix_web::ResponseError;
+            let res = e.error_response();
+            let www = res
+                .headers()
+                .get(actix_web::http::header::WWW_AUTHENTICATE)
+                .expect("a challenge")
                 .to_str()
                 .unwrap()
-                .to_owned()],
-            Scan::Calls(rules) => rules
-                .iter()
-                .map(|r| r.insufficient.header_value().to_str().unwrap().to_owned())
-                .collect(),
-            Scan::Free => vec![],
-            Scan::Unreadable(why) => vec![format!("unreadable: {why}")],
-        }
+                .to_owned();
+            format!("{} {www}", res.status().as_u16())
+        })
     }
 
     #[test]
     fn the_scan_finds_the_tool_wherever_name_sits_and_ignores_other_methods() {
         let r = rules();
         let call = br#"{"params":{"arguments":{"name":"x","deep":[1,{"a":"b"}]},"name":"delete_file"},"jsonrpc":"2.0","id":1,"method":"tools/call"}"#;
-        let found = called(r.scan(call));
-        assert_eq!(found.len(), 1);
-        assert!(found[0].contains(r#"scope="mcp files:write""#), "{found:?}");
+        assert_eq!(called(r.scan(call)), ["mcp", "files:write"]);
         assert!(called(r.scan(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)).is_empty());
         assert!(called(
             r.scan(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"other"}}"#)
@@ -376,17 +443,60 @@ mod tests {
         .is_empty());
         // An escaped name is the same name.
         assert_eq!(
-            called(r.scan(br#"{"method":"tools/call","params":{"name":"delete\u005ffile"}}"#))
-                .len(),
-            1
+            called(r.scan(br#"{"method":"tools/call","params":{"name":"delete\u005ffile"}}"#)),
+            ["mcp", "files:write"]
         );
     }
 
     #[test]
-    fn a_batch_needs_what_each_of_its_calls_needs() {
+    fn a_call_is_admitted_with_every_scope_it_needs_and_refused_naming_held_and_lacking() {
+        let r = rules();
+        let call = br#"{"method":"tools/call","params":{"name":"delete_file"}}"#;
+        assert_eq!(
+            verdict(&r, call, Some(&user(&["mcp", "files:write"]))),
+            Ok(())
+        );
+        // Lacking the route's scope and the tool's: one 403 naming both, after what it holds.
+        assert_eq!(
+            verdict(&r, call, Some(&user(&["notes:read"]))),
+            Err(format!(
+                r#"403 Bearer error="insufficient_scope", scope="notes:read mcp files:write", resource_metadata="{METADATA}""#
+            ))
+        );
+        assert_eq!(
+            verdict(&r, call, None),
+            Err(format!(
+                r#"401 Bearer scope="mcp files:write", resource_metadata="{METADATA}""#
+            ))
+        );
+    }
+
+    #[test]
+    fn a_batch_needs_what_each_of_its_calls_needs_and_one_refusal_names_it_all() {
         let r = rules();
         let batch = br#"[{"method":"tools/call","params":{"name":"delete_file"}},{"method":"ping"},{"method":"tools/call","params":{"name":"share"}}]"#;
-        assert_eq!(called(r.scan(batch)).len(), 2);
+        assert_eq!(called(r.scan(batch)), ["mcp", "files:write", "files:share"]);
+        // The first call is allowed, the second is not: the refusal still names both.
+        assert_eq!(
+            verdict(&r, batch, Some(&user(&["mcp", "files:write"]))),
+            Err(format!(
+                r#"403 Bearer error="insufficient_scope", scope="mcp files:write files:share", resource_metadata="{METADATA}""#
+            ))
+        );
+        assert_eq!(
+            verdict(&r, batch, None),
+            Err(format!(
+                r#"401 Bearer scope="mcp files:write files:share", resource_metadata="{METADATA}""#
+            ))
+        );
+        assert_eq!(
+            verdict(
+                &r,
+                batch,
+                Some(&user(&["mcp", "files:write", "files:share"]))
+            ),
+            Ok(())
+        );
     }
 
     #[test]

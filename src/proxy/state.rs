@@ -8,7 +8,7 @@
 //! | consent request (`/consent?request=`) | [`PendingAuthorization`] (`consent_request`) | the checked authorization request: client binding and name, static / verified domain / local-only, redirect URI, client `state`, PKCE challenge, scopes | 10 min | — (the page's form carries it back) |
 //! | CSRF cookie | [`CsrfNonce`] (`consent_csrf`) | a nonce that the consent form repeats | 10 min | the browser |
 //! | binding cookie | [`BindingNonce`] (`binding`) | a nonce, also sealed into the transaction | 10 min, renewed with each transaction | the browser |
-//! | remembered-consent cookie | [`Remembered`] (`consent`, deflated) | up to 20 approvals: a hash of client binding + redirect URI + resource + scopes, the same hash without the scopes and the approved MCP scopes (what a step-up keeps), and an expiry | as configured (7 days by default, at most 400) | the browser |
+//! | remembered-consent cookie | [`Remembered`] (`consent`, deflated) | up to 20 approvals: a hash of client binding + redirect URI + resource + scopes, the same hash without the scopes and the approved MCP scopes (marked on the consent page; they grant nothing), and an expiry | as configured (7 days by default, at most 400) | the browser |
 //! | transaction (upstream `state`) | [`Transaction`] (`transaction`) | client binding, redirect URI, client `state`, PKCE challenge, binding nonce, the approved MCP scopes | 10 min | the browser that approved it |
 //! | code handed to the client | [`Code`] (`code`, deflated) | issued mode: the upstream tokens and the verified identity ([`UpstreamGrant`]); passthrough: the upstream code; client binding, redirect URI, PKCE challenge, unique id | 5 min | the client and its redirect URI; one use (the [`ReplayGuard`](super::ReplayGuard)) |
 //! | access token (issued) | [`IssuedAccess`] (`access_token`, deflated) | issuer, audience (the canonical resource), client binding, granted scopes, the mapped user and its verified claims (bounded, or read from the upstream JWT itself), issued-at, expiry, the upstream access token, unique id | the upstream token's remaining lifetime, at most `access_token_ttl` (1 h by default) | the resource; refused after `/revoke` on the instance that revoked it |
@@ -131,7 +131,8 @@ pub(crate) struct PendingAuthorization {
 
 impl PendingAuthorization {
     /// What approvals of this client at this redirect URI and resource are remembered under,
-    /// whatever their scopes: where a step-up finds the scopes approved before.
+    /// whatever their scopes: where the consent page finds the scopes approved before (shown,
+    /// never granted on their own).
     pub(crate) fn party_key(&self, resource: &str) -> String {
         self.key(resource, None)
     }

@@ -10,7 +10,8 @@
 use std::{net::TcpListener, sync::Arc};
 
 use actix_mcp_oauth::{
-    forward_auth_user, scope::ScopeModel, AuthUser, JwksVerifier, OAuthProxy, ProxyKey,
+    forward_auth_user, proxy::OfflineAccess, scope::ScopeModel, AuthUser, JwksVerifier, OAuthProxy,
+    ProxyKey,
 };
 use actix_web::{dev::ServerHandle, http::StatusCode, web, App, HttpServer};
 use rmcp::{
@@ -23,7 +24,7 @@ use rmcp::{
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 use serde_json::Value;
 
-use crate::fixtures::{challenge, node, post_form, post_json, Browser};
+use crate::fixtures::{challenge, node, post_form, post_json, Answer, Browser};
 
 const CLIENT_ID: &str = "scopes-test-client";
 const CLIENT_SECRET: &str = "scopes-test-secret-0123456789";
@@ -62,8 +63,15 @@ fn model() -> ScopeModel {
         .expect("scope model")
 }
 
-/// The provider, the proxy with the model, `/mcp` (tool `delete_file` needs `files:write`)
-/// and `/strict` (the route needs `files:read`, the tool `files:write` on top).
+/// The scopes of the token, behind a `RequireAuth` that requires some.
+async fn scopes_of(user: AuthUser) -> String {
+    user.scopes.join(" ")
+}
+
+/// The provider, the proxy with the model, `/mcp` (tool `delete_file` needs `files:write`,
+/// `share_file` needs `files:share`), `/strict` (the route needs `files:read`, the tool
+/// `files:write` on top), and the plain routes `/read` (needs `files:read`) and `/share`
+/// (needs `files:share`).
 struct Stack {
     _provider: node::OidcProvider,
     handle: ServerHandle,
@@ -104,6 +112,11 @@ impl Stack {
             .client_secret(CLIENT_SECRET)
             .verifier(verifier)
             .scope_model(model())
+            // As Google is asked: a parameter of the upstream authorization request.
+            .offline_access(OfflineAccess::Params(vec![(
+                "access_type".into(),
+                "offline".into(),
+            )]))
             .proxy_key(ProxyKey::generate())
             .build()
             .expect("proxy");
@@ -120,9 +133,20 @@ impl Stack {
                         .wrap(
                             proxy
                                 .require_auth()
-                                .tool_scopes("delete_file", ["files:write"]),
+                                .tool_scopes("delete_file", ["files:write"])
+                                .tool_scopes("share_file", ["files:share"]),
                         )
                         .service(mcp.clone().scope()),
+                )
+                .service(
+                    web::resource("/read")
+                        .wrap(proxy.require_auth().require_scopes(["files:read"]))
+                        .to(scopes_of),
+                )
+                .service(
+                    web::resource("/share")
+                        .wrap(proxy.require_auth().require_scopes(["files:share"]))
+                        .to(scopes_of),
                 )
                 .service(
                     web::scope("/strict")
@@ -234,6 +258,45 @@ async fn call(stack: &Stack, path: &str, token: Option<&str>, tool: &str) -> (u1
     post(stack, path, token, body).await
 }
 
+/// A `GET` of `path` with `token`: its status, `WWW-Authenticate` and body.
+async fn get_with(stack: &Stack, path: &str, token: &str) -> (u16, String, String) {
+    let mut res = awc::Client::default()
+        .get(stack.url(path))
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .send()
+        .await
+        .expect("GET");
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = res.body().await.expect("body");
+    (
+        res.status().as_u16(),
+        challenge,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+/// The parameter `name` of the proxy's redirect to the provider.
+fn upstream_param(to_provider: &Answer, name: &str) -> Option<String> {
+    let location = to_provider.location.as_ref().expect("to the provider");
+    location
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The upstream `scope` the proxy's redirect to the provider asks for.
+fn upstream_scope(to_provider: &Answer) -> Vec<String> {
+    upstream_param(to_provider, "scope")
+        .unwrap_or_default()
+        .split(' ')
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A `POST` of `body` at `path` with `token`: its status and `WWW-Authenticate`.
 async fn post(stack: &Stack, path: &str, token: Option<&str>, body: String) -> (u16, String) {
     let mut req = awc::Client::default()
@@ -267,7 +330,38 @@ async fn no_scope_or_only_unknown_scopes_get_the_default_set_and_the_sign_in_suc
         .sign_in(Some("openid files:write offline_access"))
         .await;
     assert_eq!(scope_of(&mixed), "files:write");
-    assert!(mixed["refresh_token"].is_string());
+    stack.stop().await;
+}
+
+#[actix_web::test]
+async fn the_proxy_asks_the_provider_for_offline_access_and_the_consent_page_says_so() {
+    let Some(stack) = Stack::start().await else {
+        return;
+    };
+    let client_id = stack.register().await;
+    // In issued mode the proxy issues refresh tokens of its own, so it asks the provider for
+    // one (here with `access_type=offline`) whether the client asked for `offline_access`
+    // or not, and the consent page says a refresh token will be issued.
+    for asked in [Some("files:read"), Some("files:read offline_access"), None] {
+        let browser = Browser::new();
+        let page = consent_page(&stack, &browser, &client_id, asked).await;
+        assert!(
+            page.text().contains(
+                "Keep access while you are away (refresh tokens) (<code>offline_access</code>)"
+            ),
+            "{}",
+            page.text()
+        );
+        let to_provider = approve(&stack, &browser, &page).await;
+        assert_eq!(
+            upstream_param(&to_provider, "access_type").as_deref(),
+            Some("offline"),
+            "{asked:?}"
+        );
+        let scope = upstream_scope(&to_provider);
+        assert!(!scope.iter().any(|s| s == "offline_access"), "{scope:?}");
+        assert!(scope.iter().any(|s| s == "files.read"), "{scope:?}");
+    }
     stack.stop().await;
 }
 
@@ -279,10 +373,14 @@ async fn scopes_the_provider_did_not_grant_are_absent_from_the_token_and_its_sco
     let (_, token) = stack.sign_in(Some("files:read files:share")).await;
     assert_eq!(scope_of(&token), "files:read", "files.share was withheld");
     let access = token["access_token"].as_str().unwrap();
-    let (status, _) = call(&stack, "/mcp", Some(access), "whoami").await;
-    // No session yet: the transport's own answer, past the scope checks.
-    assert_ne!(status, 401);
-    assert_ne!(status, 403);
+    // The token itself carries what was granted, and only that.
+    let (status, _, body) = get_with(&stack, "/read", access).await;
+    assert_eq!((status, body.as_str()), (200, "files:read"));
+    let (status, www, _) = get_with(&stack, "/share", access).await;
+    assert_eq!(status, 403, "{www}");
+    assert!(www.contains(r#"scope="files:read files:share""#), "{www}");
+    let (status, www) = call(&stack, "/mcp", Some(access), "share_file").await;
+    assert_eq!(status, 403, "{www}");
     stack.stop().await;
 }
 
@@ -340,16 +438,27 @@ async fn a_refresh_may_narrow_the_scope_but_never_widen_it() {
     let wider = refresh(rt.clone(), "files:read files:write files:share").await;
     assert_eq!(wider.status, StatusCode::BAD_REQUEST, "{}", wider.text());
     assert_eq!(wider.json()["error"], "invalid_scope");
+    // What mcp-remote sends on every refresh: none of it is this server's, so the grant stays.
+    let openid = refresh(rt, "openid email profile").await;
+    assert_eq!(openid.status, StatusCode::OK, "{}", openid.text());
+    assert_eq!(scope_of(&openid.json()), "files:read files:write");
+    let rt = openid.json()["refresh_token"].as_str().unwrap().to_owned();
     let narrower = refresh(rt, "files:read").await;
     assert_eq!(narrower.status, StatusCode::OK, "{}", narrower.text());
     assert_eq!(scope_of(&narrower.json()), "files:read");
-    // Narrowed for good: the new refresh token cannot widen back.
+    let narrowed = narrower.json()["access_token"].as_str().unwrap().to_owned();
+    let (status, _) = call(&stack, "/mcp", Some(&narrowed), "delete_file").await;
+    assert_eq!(status, 403, "the narrowed access token lacks files:write");
+    // The narrowing holds for that access token only: the new refresh token keeps the grant
+    // (RFC 6749 §6), and a refresh without `scope` gets all of it back.
     let rt = narrower.json()["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let back = refresh(rt.clone(), "files:write").await;
-    assert_eq!(back.json()["error"], "invalid_scope", "{}", back.text());
+    let back = refresh(rt, "files:write").await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.text());
+    assert_eq!(scope_of(&back.json()), "files:write");
+    let rt = back.json()["refresh_token"].as_str().unwrap().to_owned();
     // `resource` is optional on refresh (Codex sends none), and checked when present.
     let elsewhere = post_form(
         &stack.url("/token"),
@@ -367,6 +476,21 @@ async fn a_refresh_may_narrow_the_scope_but_never_widen_it() {
         "{}",
         elsewhere.text()
     );
+    // files:write implies files:read: asking for files:read under files:write is narrowing.
+    let (write_client, write) = stack.sign_in(Some("files:write")).await;
+    assert_eq!(scope_of(&write), "files:write");
+    let read = post_form(
+        &stack.url("/token"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", write["refresh_token"].as_str().unwrap()),
+            ("client_id", &write_client),
+            ("scope", "files:read"),
+        ],
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text());
+    assert_eq!(scope_of(&read.json()), "files:read");
     stack.stop().await;
 }
 
@@ -384,15 +508,15 @@ async fn a_tool_call_short_of_scope_gets_403_naming_every_scope_the_call_needs()
     let (status, www) = call(&stack, "/mcp", Some(&read), "delete_file").await;
     assert_eq!(status, 403);
     assert!(www.contains(r#"error="insufficient_scope""#), "{www}");
-    assert!(www.contains(r#"scope="files:write""#), "{www}");
+    // What the token holds, then what the call needs: re-authorizing with exactly this list
+    // keeps files:read.
+    assert!(www.contains(r#"scope="files:read files:write""#), "{www}");
     assert!(www.contains("resource_metadata="), "{www}");
     // The route's scope and the tool's, in one challenge.
     let (status, www) = call(&stack, "/strict", Some(&read), "delete_file").await;
     assert_eq!(status, 403);
     assert!(www.contains(r#"scope="files:read files:write""#), "{www}");
-    // Another tool, and a body that is not JSON-RPC.
-    let (status, _) = call(&stack, "/mcp", Some(&read), "whoami").await;
-    assert_ne!(status, 403);
+    // A body that is not JSON-RPC.
     let (status, www) = post(&stack, "/mcp", Some(&read), "{not json".into()).await;
     assert_eq!(
         status, 400,
@@ -405,7 +529,35 @@ async fn a_tool_call_short_of_scope_gets_403_naming_every_scope_the_call_needs()
     let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file"}}]"#;
     let (status, www) = post(&stack, "/mcp", Some(&read), batch.into()).await;
     assert_eq!(status, 403);
-    assert!(www.contains(r#"scope="files:write""#), "{www}");
+    assert!(www.contains(r#"scope="files:read files:write""#), "{www}");
+    // One refusal names every call of a batch, not the first it finds.
+    let both = r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"share_file"}},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file"}}]"#;
+    let (status, www) = post(&stack, "/mcp", Some(&read), both.into()).await;
+    assert_eq!(status, 403);
+    assert!(
+        www.contains(r#"scope="files:read files:share files:write""#),
+        "{www}"
+    );
+
+    // Another tool than the gated one runs with files:read; the gated one is refused.
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(stack.url("/strict"))
+            .auth_header(read.clone()),
+    );
+    let client = ().serve(transport).await.expect("MCP initialize");
+    let who = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await
+        .expect("tools/call whoami with files:read");
+    assert_ne!(who.is_error, Some(true), "{who:?}");
+    assert!(
+        client
+            .call_tool(CallToolRequestParams::new("delete_file"))
+            .await
+            .is_err(),
+        "delete_file without files:write"
+    );
+    let _ = client.cancel().await;
 
     // files:write implies files:read: the strict route admits it, and the tool runs.
     let (_, write) = stack.sign_in(Some("files:write")).await;
@@ -421,4 +573,293 @@ async fn a_tool_call_short_of_scope_gets_403_naming_every_scope_the_call_needs()
     assert_ne!(result.is_error, Some(true), "{result:?}");
     let _ = client.cancel().await;
     stack.stop().await;
+}
+
+/// `GET /authorize` asking for `scope` in `browser`, and the consent page it leads to.
+async fn consent_page(
+    stack: &Stack,
+    browser: &Browser,
+    client_id: &str,
+    scope: Option<&str>,
+) -> Answer {
+    let query = Stack::authorize_query(client_id, scope);
+    let auth = browser
+        .get(&stack.url(&format!("/authorize?{query}")))
+        .await;
+    assert_eq!(auth.status, StatusCode::SEE_OTHER, "{}", auth.text());
+    let to_page = auth.location.expect("to the consent page");
+    assert_eq!(to_page.path(), "/consent", "{to_page}");
+    let page = browser
+        .get(&stack.url(&format!("/consent?{}", to_page.query().unwrap_or_default())))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    page
+}
+
+/// Approve on the consent `page`: the answer that sends the browser to the provider.
+async fn approve(stack: &Stack, browser: &Browser, page: &Answer) -> Answer {
+    let res = browser
+        .post_form(
+            &stack.url("/consent"),
+            &[
+                ("request", &page.form_field("request")),
+                ("csrf", &page.form_field("csrf")),
+                ("action", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
+    res
+}
+
+#[actix_web::test]
+async fn a_token_short_of_the_route_scope_and_the_tool_scope_gets_one_403_naming_both() {
+    let Some(stack) = Stack::start().await else {
+        return;
+    };
+    // files.share is withheld: a token granted no scope at all.
+    let (_, token) = stack.sign_in(Some("files:share")).await;
+    assert_eq!(token["scope"].as_str().unwrap_or_default(), "");
+    let access = token["access_token"].as_str().unwrap();
+    let (status, www) = call(&stack, "/strict", Some(access), "delete_file").await;
+    assert_eq!(status, 403, "{www}");
+    assert!(
+        www.contains(r#"scope="files:read files:write""#),
+        "the route's scope and the tool's at once: {www}"
+    );
+    let (status, www, _) = get_with(&stack, "/read", access).await;
+    assert_eq!(status, 403, "{www}");
+    assert!(www.contains(r#"scope="files:read""#), "{www}");
+    stack.stop().await;
+}
+
+#[actix_web::test]
+async fn a_step_up_grants_what_it_asks_for_and_the_page_marks_scopes_approved_before() {
+    let Some(stack) = Stack::start().await else {
+        return;
+    };
+    let client_id = stack.register().await;
+    let browser = Browser::new();
+    let first = consent_page(&stack, &browser, &client_id, Some("files:read")).await;
+    let scope = upstream_scope(&approve(&stack, &browser, &first).await);
+    assert!(scope.iter().any(|s| s == "files.read"), "{scope:?}");
+    // The step-up a 403 asks for: what the token holds and what the tool needs. The page
+    // describes each, and marks the one approved at the first sign-in.
+    let step_up = consent_page(&stack, &browser, &client_id, Some("files:read files:write")).await;
+    let html = step_up.text();
+    assert!(
+        html.contains("<li>Change and delete your test files (<code>files:write</code>)</li>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Read your test files (<code>files:read</code>) <span class=\"before\">(approved before)</span>"),
+        "{html}"
+    );
+    let scope = upstream_scope(&approve(&stack, &browser, &step_up).await);
+    assert!(
+        ["files.read", "files.write"]
+            .iter()
+            .all(|want| scope.iter().any(|s| s == want)),
+        "{scope:?}"
+    );
+    // A request for less gets less, though this browser approved more before: approvals
+    // remembered in the browser never widen what a client asks for.
+    let narrow = consent_page(&stack, &browser, &client_id, Some("files:write")).await;
+    let scope = upstream_scope(&approve(&stack, &browser, &narrow).await);
+    assert!(scope.iter().any(|s| s == "files.write"), "{scope:?}");
+    assert!(!scope.iter().any(|s| s == "files.read"), "{scope:?}");
+    stack.stop().await;
+}
+
+/// How the tool check handles bodies, with a plain `RequireAuth` in front of a handler that
+/// echoes the body it gets: `delete_file` needs `files:write`. The tokens are `reader`
+/// (`files:read`) and `writer` (`files:read files:write`).
+mod bodies {
+    use std::net::TcpListener;
+
+    use actix_mcp_oauth::{verify::FnVerifier, Claims, RequireAuth, VerifyError};
+    use actix_web::{dev::ServerHandle, web, App, HttpServer};
+    use serde_json::json;
+
+    struct Echo {
+        handle: ServerHandle,
+        url: String,
+    }
+
+    async fn echo(body: web::Bytes) -> web::Bytes {
+        body
+    }
+
+    async fn start() -> Echo {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/echo", listener.local_addr().expect("addr"));
+        let verifier = FnVerifier::new(|token: String| async move {
+            let scope = match token.as_str() {
+                "reader" => "files:read",
+                "writer" => "files:read files:write",
+                _ => return Err(VerifyError::Rejected("unknown test token".into())),
+            };
+            let claims = json!({ "sub": "u", "scope": scope, "exp": 4_102_444_800u64 });
+            Ok(Claims::new(serde_json::from_value(claims).unwrap()))
+        });
+        let auth = RequireAuth::new(verifier, &url)
+            .expect("RequireAuth")
+            .tool_scopes("delete_file", ["files:write"]);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::PayloadConfig::new(8 << 20))
+                .service(web::resource("/echo").wrap(auth.clone()).to(echo))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Echo { handle, url }
+    }
+
+    fn client() -> awc::Client {
+        awc::Client::builder()
+            .timeout(std::time::Duration::from_secs(20))
+            .finish()
+    }
+
+    /// A call of `delete_file` whose arguments pad it to about `len` bytes.
+    fn delete_call(len: usize) -> Vec<u8> {
+        let head =
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"pad":""#;
+        let tail = r#""},"name":"delete_file"}}"#;
+        let mut body = head.as_bytes().to_vec();
+        body.resize(len.saturating_sub(tail.len()).max(head.len()), b'x');
+        body.extend_from_slice(tail.as_bytes());
+        body
+    }
+
+    #[actix_web::test]
+    async fn a_body_in_many_chunks_is_checked_whole_and_reaches_the_handler_intact() {
+        let echo = start().await;
+        let body = delete_call(300 * 1024);
+        let chunks = || {
+            body.chunks(7 * 1024)
+                .map(|c| Ok::<_, std::io::Error>(web::Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>()
+        };
+        assert!(chunks().len() > 40);
+        let mut res = client()
+            .post(&echo.url)
+            .insert_header(("authorization", "Bearer writer"))
+            .send_stream(futures::stream::iter(chunks()))
+            .await
+            .expect("POST");
+        assert_eq!(res.status().as_u16(), 200);
+        let got = res.body().limit(8 << 20).await.expect("body");
+        assert!(
+            got == body,
+            "the handler got {} bytes of {}",
+            got.len(),
+            body.len()
+        );
+        // The tool name sits in the last chunk: the check read them all.
+        let res = client()
+            .post(&echo.url)
+            .insert_header(("authorization", "Bearer reader"))
+            .send_stream(futures::stream::iter(chunks()))
+            .await
+            .expect("POST");
+        assert_eq!(res.status().as_u16(), 403);
+        echo.handle.stop(false).await;
+    }
+
+    #[actix_web::test]
+    async fn a_body_over_4_mib_is_refused_and_one_under_it_passes() {
+        let echo = start().await;
+        let send = |body: Vec<u8>| {
+            let url = echo.url.clone();
+            async move {
+                client()
+                    .post(url)
+                    .insert_header(("authorization", "Bearer writer"))
+                    .send_body(body)
+                    .await
+                    .expect("POST")
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(send(delete_call(4 * 1024 * 1024)).await, 200);
+        assert_eq!(send(delete_call(4 * 1024 * 1024 + 1)).await, 400);
+        echo.handle.stop(false).await;
+    }
+
+    #[actix_web::test]
+    async fn only_a_post_is_scanned() {
+        let echo = start().await;
+        for method in [
+            actix_web::http::Method::GET,
+            actix_web::http::Method::DELETE,
+            actix_web::http::Method::POST,
+        ] {
+            let res = client()
+                .request(method.clone(), &echo.url)
+                .insert_header(("authorization", "Bearer reader"))
+                .send_body("not JSON-RPC")
+                .await
+                .expect("request");
+            let want = if method == actix_web::http::Method::POST {
+                400
+            } else {
+                200
+            };
+            assert_eq!(res.status().as_u16(), want, "{method}");
+        }
+        echo.handle.stop(false).await;
+    }
+
+    #[actix_web::test]
+    async fn a_compressed_body_is_refused_with_415() {
+        let echo = start().await;
+        let call = delete_call(0);
+        for (encoding, want) in [("gzip", 415), ("identity, br", 415), ("identity", 200)] {
+            let res = client()
+                .post(&echo.url)
+                .insert_header(("authorization", "Bearer writer"))
+                .insert_header(("content-encoding", encoding))
+                .send_body(call.clone())
+                .await
+                .expect("POST");
+            assert_eq!(res.status().as_u16(), want, "{encoding}");
+            if want == 415 {
+                assert_eq!(
+                    res.headers().get("accept-encoding").map(|v| v.as_bytes()),
+                    Some(&b"identity"[..])
+                );
+            }
+        }
+        echo.handle.stop(false).await;
+    }
+
+    #[test]
+    fn a_scope_the_model_does_not_define_is_warned_about_when_the_middleware_is_built() {
+        crate::logging::record_logs();
+        let model = super::model();
+        let verifier =
+            FnVerifier::new(|_t: String| async { Err(VerifyError::Rejected("test".into())) });
+        let _auth = RequireAuth::new(verifier, "http://127.0.0.1:1/warned")
+            .expect("RequireAuth")
+            .scope_model(&model)
+            .require_scopes(["files:read", "files:raed"])
+            .tool_scopes("delete_file", ["files:wirte", "files:write"]);
+        let warned = |scope: &str| {
+            crate::logging::logged(&format!(
+                "WARN actix_mcp_oauth::middleware: RequireAuth for http://127.0.0.1:1/warned \
+                 requires the scope `{scope}`"
+            ))
+        };
+        assert!(warned("files:raed") >= 1);
+        assert!(warned("files:wirte") >= 1);
+        assert_eq!(warned("files:read"), 0);
+        assert_eq!(warned("files:write"), 0);
+    }
 }

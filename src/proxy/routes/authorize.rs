@@ -45,7 +45,7 @@ async fn authorize(
     params: &Params,
     post: bool,
 ) -> HttpResponse {
-    let (mut pending, redirect) = match trusted(cfg, params).await {
+    let (pending, redirect) = match trusted(cfg, params).await {
         Ok(found) => found,
         Err(e) => {
             log::debug!(
@@ -61,12 +61,10 @@ async fn authorize(
             return error_page(status, &e);
         }
     };
-    // A step-up keeps what this browser approved for this client before: the new token
-    // carries the union, whichever scopes the client re-authorized with.
-    let before = flow::approved_before(cfg, req, &pending);
-    if !before.is_empty() {
-        pending.scopes = cfg.model.ordered(pending.scopes.iter().chain(&before));
-    }
+    // The token gets what this request asks for (and the user approves, and the provider
+    // grants), never more: a step-up keeps earlier scopes because the 403 challenge lists
+    // them, not because this browser once approved them (least privilege; and a client
+    // signing in from another browser, or registered anew, must get the same answer).
     let state = params.get("state");
     let approved = pending.static_client || flow::remembered(cfg, req, &pending);
     match check(cfg, params, pending) {

@@ -19,6 +19,7 @@ use crate::proxy::{
     seal::SealError,
     state::{random_token, CsrfNonce, PendingAuthorization},
 };
+use crate::scope::{known_description, OFFLINE_ACCESS};
 
 /// `GET /consent`: the page, with a CSRF token anchored in a sealed cookie.
 pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
@@ -36,7 +37,18 @@ pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
     let style_nonce = random_token();
     let request = params.get("request").unwrap_or_default();
     let approved_before = approved_before(cfg, &req, &pending);
-    let describe = |s: &str| cfg.model.description(s).map(str::to_owned);
+    let describe = |s: &str| {
+        cfg.model
+            .description(s)
+            .or_else(|| known_description(s))
+            .map(str::to_owned)
+    };
+    // A refresh token keeps the client signed in for a long time: the page says so when one
+    // is asked for (in issued mode, always: the proxy issues its own).
+    let mut scopes = pending.scopes.clone();
+    if cfg.wants_offline(pending.offline) {
+        scopes.push(OFFLINE_ACCESS.to_owned());
+    }
     let view = ConsentView::new(ViewInput {
         branding: &cfg.consent.branding,
         client_name: pending.client_name.as_deref(),
@@ -44,7 +56,7 @@ pub(crate) async fn page(state: State, req: HttpRequest) -> HttpResponse {
         verified_domain: pending.verified_domain.as_deref(),
         local_only: pending.local_only,
         redirect_uri: &pending.redirect_uri,
-        scopes: &pending.scopes,
+        scopes: &scopes,
         describe: &describe,
         approved_before: &approved_before,
         request,

@@ -72,6 +72,7 @@ pub(crate) async fn token(
             issue(
                 cfg,
                 &client.binding,
+                grant.scopes.clone(),
                 grant.scopes,
                 grant.identity,
                 grant.tokens,
@@ -155,24 +156,16 @@ async fn refresh(
             "the refresh token was issued for another resource".into(),
         ));
     }
-    // RFC 6749 §6: a narrower set of the scopes granted, or all of them; never more.
-    // `offline_access` is no MCP scope: asking for it again is not asking for more.
-    let scopes = match params.get("scope") {
-        None => refresh.scopes.clone(),
-        Some(asked) => {
-            let asked: Vec<String> = asked
-                .split(' ')
-                .filter(|s| !s.is_empty() && *s != crate::scope::OFFLINE_ACCESS)
-                .map(str::to_owned)
-                .collect();
-            if asked.iter().any(|s| !refresh.scopes.contains(s)) {
-                return Err(OAuthError::InvalidScope(
-                    "a scope was not granted to this refresh token".into(),
-                ));
-            }
-            asked
-        }
-    };
+    // RFC 6749 §6: a narrower set of the scopes granted, or all of them; never more. Names
+    // the model does not define are left out, as at `/authorize` (mcp-remote asks for
+    // `openid email profile` on every refresh), and so is `offline_access`; a defined scope
+    // passes when the grant holds it or a scope implying it (`files:read` under
+    // `files:write` is narrowing). The narrowing holds for this access token only: the new
+    // refresh token carries the grant unchanged ("identical", RFC 6749 §6).
+    let asked = params
+        .get("scope")
+        .map(|asked| narrowed(cfg, &refresh.scopes, asked))
+        .transpose()?;
     let now = cfg.clock.now();
     if !cfg
         .replay
@@ -250,17 +243,48 @@ async fn refresh(
     }
     let identity = issued::identity(&claims, user, &tokens.access_token);
     // What the provider still grants bounds the refreshed scopes too (a user may have
-    // withdrawn one at the provider since).
-    let scopes = cfg.granted(scopes, upstream_scope.as_deref());
-    issue(cfg, client, scopes, identity, tokens)
+    // withdrawn one at the provider since); a narrower scope asked for passes when what is
+    // still granted satisfies it (`files:read` under `files:write`, whose upstream scopes
+    // are not `files:read`'s).
+    let still = cfg.granted(refresh.scopes.clone(), upstream_scope.as_deref());
+    let scopes = match asked {
+        None => still,
+        Some(asked) => asked
+            .into_iter()
+            .filter(|s| cfg.model.satisfies(&still, s))
+            .collect(),
+    };
+    issue(cfg, client, scopes, refresh.scopes, identity, tokens)
 }
 
-/// The proxy's answer: an access token for this resource that lives as long as the upstream
-/// token does, capped by `access_token_ttl`, and a refresh token bound to the client.
+/// The scopes of a refresh's `scope` parameter, checked against the grant `granted`.
+fn narrowed(cfg: &ProxyConfig, granted: &[String], asked: &str) -> Result<Vec<String>, OAuthError> {
+    let defined: Vec<String> = cfg
+        .model
+        .ordered(&asked.split(' ').map(str::to_owned).collect::<Vec<_>>());
+    if defined.is_empty() {
+        return Ok(granted.to_vec());
+    }
+    if let Some(wider) = defined.iter().find(|s| !cfg.model.satisfies(granted, s)) {
+        return Err(OAuthError::InvalidScope(
+            format!(
+                "`{}` was not granted to this refresh token: sign in again to get it",
+                Logged(wider)
+            )
+            .into(),
+        ));
+    }
+    Ok(defined)
+}
+
+/// The proxy's answer: an access token for this resource with `scopes`, that lives as long
+/// as the upstream token does, capped by `access_token_ttl`, and a refresh token bound to the
+/// client carrying the grant `grant` (wider than `scopes` after a narrowed refresh).
 fn issue(
     cfg: &ProxyConfig,
     client: &ClientBinding,
     scopes: Vec<String>,
+    grant: Vec<String>,
     identity: Identity,
     tokens: UpstreamTokens,
 ) -> Result<HttpResponse, OAuthError> {
@@ -280,7 +304,7 @@ fn issue(
     let scope = scopes.join(" ");
     let refresh = IssuedRefresh {
         client: client.clone(),
-        scopes: scopes.clone(),
+        scopes: grant,
         resource: cfg.resource.clone(),
         upstream_access_token: tokens
             .refresh_token
