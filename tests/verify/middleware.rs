@@ -255,10 +255,12 @@ async fn missing_required_scope_gets_403_with_scope() {
     let auth = auth(&v).require_scopes(["mcp:read", "mcp:admin"]);
     let res = call(auth, get("Bearer good")).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // The token's scopes, then the one it lacks: re-authorizing with exactly this list keeps
+    // what the token had (MCP "Scope Challenge Handling").
     assert_eq!(
         challenge(&res),
         format!(
-            "Bearer error=\"insufficient_scope\", scope=\"mcp:read mcp:admin\", \
+            "Bearer error=\"insufficient_scope\", scope=\"mcp:read mcp:write mcp:admin\", \
              resource_metadata=\"{METADATA}\""
         )
     );

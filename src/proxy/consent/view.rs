@@ -50,7 +50,8 @@ pub struct ScopeView {
     /// The scope token, e.g. `email`.
     pub name: SafeHtml,
     /// What it allows: the description of the server's [scope model](crate::scope), or for
-    /// the OpenID scopes the crate knows (`openid`, `email`, `profile`).
+    /// the scopes the crate knows (`openid`, `email`, `profile`, and `offline_access`, listed
+    /// when a refresh token will be issued).
     pub description: Option<SafeHtml>,
     /// This browser approved the scope for this application before (a step-up lists it with
     /// the scopes it adds).
