@@ -267,8 +267,9 @@ impl OAuthProxyBuilder {
 
     /// Whether MCP clients may register themselves at `/register` (default `true`). With
     /// `false`, `/register` is not served, the metadata names no `registration_endpoint`, client
-    /// ids it issued earlier are refused, and only [static clients](Self::static_client) sign
-    /// in (at least one is then required).
+    /// ids it issued earlier are refused, and only [static clients](Self::static_client) and,
+    /// when [`client_documents`](Self::client_documents) are set, metadata-document clients
+    /// sign in (one of the two is then required).
     pub fn dynamic_registration(mut self, open: bool) -> Self {
         self.dynamic_registration = Some(open);
         self
@@ -496,7 +497,10 @@ impl OAuthProxyBuilder {
             }
             _ => authorization_params(&resource_forwarding, &extra_authorize_params)?,
         }
-        let (static_clients, dynamic_registration) = clients(static_clients, dynamic_registration)?;
+        // Metadata-document clients, when set explicitly, are a way in without registration.
+        let documents_set = client_documents.as_ref().is_some_and(|d| d.enabled);
+        let (static_clients, dynamic_registration) =
+            clients(static_clients, dynamic_registration, documents_set)?;
         let public = url.public_url();
         let client_documents = client_documents.unwrap_or_else(|| match consent_mode {
             ConsentMode::Off => ClientDocuments::off(),
@@ -730,6 +734,7 @@ fn authorization_params(
 fn clients(
     static_clients: Vec<StaticClient>,
     dynamic_registration: Option<bool>,
+    documents_set: bool,
 ) -> Result<(Vec<StaticClient>, bool), ConfigError> {
     let mut checked: Vec<StaticClient> = Vec::new();
     for client in static_clients {
@@ -755,10 +760,10 @@ fn clients(
         checked.push(client);
     }
     let dynamic_registration = dynamic_registration.unwrap_or(true);
-    if !dynamic_registration && checked.is_empty() {
+    if !dynamic_registration && checked.is_empty() && !documents_set {
         return Err(invalid(
             "dynamic_registration",
-            "with registration closed, configure at least one static_client",
+            "with registration closed, configure at least one static_client or client_documents",
         ));
     }
     Ok((checked, dynamic_registration))

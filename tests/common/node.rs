@@ -57,9 +57,38 @@ impl OidcProvider {
     /// Starts the provider with one registered client, `client_id` with `client_secret`, and
     /// the other settings of `env` (see the head of `provider.mjs`).
     pub fn start(client_id: &str, client_secret: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new("node")
-            .arg(e2e_dir().join("provider.mjs"))
-            .arg("0")
+        let mut command = Command::new("node");
+        command.arg(e2e_dir().join("provider.mjs")).arg("0");
+        Self::spawn(command, client_id, client_secret, env)
+    }
+
+    /// [`start`](Self::start) for a provider that lives as long as the test process rather
+    /// than one test (kept in a `static`, which is never dropped): it stops itself when its
+    /// standard input closes, which the operating system does when the process exits, however
+    /// it exits. Only the test binaries that share one provider call it.
+    #[allow(dead_code)]
+    pub fn start_for_process(client_id: &str, client_secret: &str, env: &[(&str, &str)]) -> Self {
+        let module = url::Url::from_file_path(e2e_dir().join("provider.mjs")).expect("file URL");
+        let mut command = Command::new("node");
+        command
+            .arg("--input-type=module")
+            .arg("-e")
+            .arg(
+                "process.stdin.on('end', () => process.exit(0)); process.stdin.resume(); \
+                 await import(process.argv[1]);",
+            )
+            .arg(module.as_str())
+            .stdin(Stdio::piped());
+        Self::spawn(command, client_id, client_secret, env)
+    }
+
+    fn spawn(
+        mut command: Command,
+        client_id: &str,
+        client_secret: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut child = command
             .env("UPSTREAM_CLIENT_ID", client_id)
             .env("UPSTREAM_CLIENT_SECRET", client_secret)
             .envs(env.iter().copied())

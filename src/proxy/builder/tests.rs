@@ -150,7 +150,8 @@ fn insecure_or_odd_settings_are_refused() {
 }
 
 #[test]
-fn consent_off_needs_closed_registration_and_closed_registration_needs_static_clients() {
+fn consent_off_needs_closed_registration_and_closed_registration_needs_static_clients_or_documents()
+{
     let off = valid().consent_mode(ConsentMode::Off);
     let err = off.build().unwrap_err();
     assert!(
@@ -168,6 +169,24 @@ fn consent_off_needs_closed_registration_and_closed_registration_needs_static_cl
         .build()
         .unwrap();
     assert!(!closed.cfg.dynamic_registration);
+    // Metadata-document clients alone, set explicitly, are enough to sign in with.
+    let documents_only = valid()
+        .dynamic_registration(false)
+        .client_documents(crate::proxy::ClientDocuments::default())
+        .build()
+        .unwrap();
+    assert!(!documents_only.cfg.dynamic_registration);
+    assert!(documents_only.cfg.documents.is_some());
+    assert_eq!(
+        field(
+            valid()
+                .dynamic_registration(false)
+                .client_documents(crate::proxy::ClientDocuments::off())
+                .build()
+                .unwrap_err()
+        ),
+        "dynamic_registration"
+    );
     assert_eq!(closed.cfg.consent.mode, ConsentMode::Off);
     assert!(
         closed.cfg.documents.is_none(),

@@ -11,8 +11,10 @@
 //!   larger than 5 KiB (by default; [`ProxyLimits`]) or slower than 5 s in all;
 //! - a document that is not a JSON object, whose `client_id` is not the URL exactly, without a
 //!   `client_name` or `redirect_uris`, with redirect URIs the registration policy refuses, or
-//!   that asks for a `token_endpoint_auth_method` other than `none` or carries a `client_secret`
-//!   (or `client_secret_expires_at`): a published document holds no secret.
+//!   that asks for a `token_endpoint_auth_method` other than `none` (unless its
+//!   `token_endpoint_auth_methods_supported` lists `none`: it then signs in as a public client)
+//!   or carries a `client_secret` (or `client_secret_expires_at`): a published document holds
+//!   no secret.
 //!
 //! Documents are cached for their `Cache-Control: max-age` between 1 minute and 24 hours
 //! (5 minutes without one), refusals for 30 seconds, so that a bad URL cannot make the proxy
@@ -340,9 +342,18 @@ pub(super) fn check_document(
     if doc.contains_key("client_secret") || doc.contains_key("client_secret_expires_at") {
         return Err("the document carries a `client_secret`".into());
     }
+    // A client may name the method it prefers and list the others it can use
+    // (`token_endpoint_auth_methods_supported`, OpenID Connect RP Metadata Choices): ChatGPT's
+    // document prefers `private_key_jwt` and lists `none`, which is the one method this
+    // server has for documents, so such a client signs in as the public client it can be.
+    let can_use_none = doc
+        .get("token_endpoint_auth_methods_supported")
+        .and_then(Value::as_array)
+        .is_some_and(|methods| methods.iter().any(|m| m.as_str() == Some("none")));
     match doc.get("token_endpoint_auth_method") {
         None => {}
         Some(Value::String(m)) if m == "none" => {}
+        Some(Value::String(_)) if can_use_none => {}
         Some(_) => return Err("only `token_endpoint_auth_method: none` is supported".into()),
     }
     Ok(ClientDocument {
@@ -440,6 +451,15 @@ mod tests {
             serde_json::json!({"redirect_uris": ["javascript:alert(1)"]}),
             serde_json::json!({"redirect_uris": "http://127.0.0.1/cb"}),
             serde_json::json!({"token_endpoint_auth_method": "client_secret_post"}),
+            serde_json::json!({"token_endpoint_auth_method": "private_key_jwt"}),
+            serde_json::json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            }),
+            serde_json::json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "token_endpoint_auth_methods_supported": "none",
+            }),
             serde_json::json!({"client_secret": "s3cret"}),
             serde_json::json!({"client_secret_expires_at": 0}),
         ];
@@ -449,6 +469,14 @@ mod tests {
                 "{extra}"
             );
         }
+        // ChatGPT's document: it prefers `private_key_jwt` and can use `none`.
+        let chatgpt = serde_json::json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
+            "token_endpoint_auth_signing_alg": "RS256",
+            "jwks_uri": "https://app.example.com/oauth/jwks.json",
+        });
+        assert!(check_document_default(&url(), &doc(chatgpt)).is_ok());
         assert!(check_document_default(&url(), b"[1]").is_err());
         assert!(check_document_default(&url(), b"{").is_err());
     }

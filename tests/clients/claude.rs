@@ -1,0 +1,161 @@
+//! Claude (claude.ai, Claude Desktop): dynamic registration, twice per connect, with both of
+//! its callback hosts and `client_secret_post`; the scope it asks for is exactly
+//! `scopes_supported` (with `offline_access` when listed); it never refreshes.
+
+use actix_web::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::fixtures::*;
+
+const CLAUDE_AI: &str = "https://claude.ai/api/mcp/auth_callback";
+const CLAUDE_COM: &str = "https://claude.com/api/mcp/auth_callback";
+
+/// The registration body claude.ai sends (anthropics/claude-ai-mcp#1043, #966).
+fn registration() -> Value {
+    json!({
+        "client_name": "Claude",
+        "redirect_uris": [CLAUDE_AI, CLAUDE_COM],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_post",
+    })
+}
+
+/// What Claude asks for: every scope the server lists (`offline_access` too, were it listed).
+fn claude_scope(metadata: &Value) -> String {
+    let supported: Vec<&str> = metadata["scopes_supported"]
+        .as_array()
+        .expect("scopes_supported")
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    supported.join(" ")
+}
+
+#[actix_web::test]
+async fn claude_registering_twice_signs_in_with_the_second_registration_on_its_claude_com_host() {
+    row("Claude", || async {
+        let site = Site::start(|b| b).await;
+        let prm = get(&site.url("/.well-known/oauth-protected-resource/mcp")).await;
+        assert_eq!(prm.status, StatusCode::OK);
+        let metadata = get(&site.url("/.well-known/oauth-authorization-server")).await;
+        let metadata = metadata.json();
+        let scope = claude_scope(&metadata);
+
+        // Two registrations for one connect: both are answered, each with its own secret.
+        let (first_id, first) = registered(&site, &registration()).await;
+        let (client_id, second) = registered(&site, &registration()).await;
+        assert_ne!(first_id, client_id);
+        assert_eq!(second["token_endpoint_auth_method"], "client_secret_post");
+        assert_eq!(second["redirect_uris"], json!([CLAUDE_AI, CLAUDE_COM]));
+        let secret = second["client_secret"]
+            .as_str()
+            .expect("a secret")
+            .to_owned();
+        let first_secret = first["client_secret"].as_str().unwrap().to_owned();
+
+        // It authorizes with the second registration and its claude.com callback.
+        let pkce = Pkce::new();
+        let authorize = authorize_url(
+            &site,
+            &pkce,
+            &[
+                ("client_id", &client_id),
+                ("redirect_uri", CLAUDE_COM),
+                ("state", "claude-state"),
+                ("scope", &scope),
+                ("resource", &site.mcp()),
+            ],
+        );
+        let callback = sign_in(&authorize, CLAUDE_COM).await;
+        assert_eq!(callback.param("state").as_deref(), Some("claude-state"));
+        let code = callback.code();
+
+        // The code belongs to the registration that asked for it, not to its twin.
+        let twin = token(
+            &site,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CLAUDE_COM),
+                ("code_verifier", &pkce.verifier),
+                ("client_id", &first_id),
+                ("client_secret", &first_secret),
+                ("resource", &site.mcp()),
+            ],
+        )
+        .await;
+        assert_eq!(twin.status, StatusCode::BAD_REQUEST, "{}", twin.text());
+        assert_eq!(twin.json()["error"], "invalid_grant", "{}", twin.text());
+
+        let issued = tokens(
+            &token(
+                &site,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CLAUDE_COM),
+                    ("code_verifier", &pkce.verifier),
+                    ("client_id", &client_id),
+                    ("client_secret", &secret),
+                    ("resource", &site.mcp()),
+                ],
+            )
+            .await,
+        );
+        assert_eq!(issued["token_type"], "Bearer");
+        // Claude never refreshes: the access token alone carries the session, for at most
+        // the upstream token's hour (`access_token_ttl`, 1 h by default, caps it too).
+        let lifetime = issued["expires_in"].as_u64().expect("expires_in");
+        assert!(lifetime > 0 && lifetime <= 3600, "{issued}");
+        assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        site.stop().await;
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn claude_asking_for_every_listed_scope_is_granted_what_the_server_lists() {
+    row("Claude scopes", || async {
+        let site = Site::start(mcp_scopes).await;
+        let metadata = get(&site.url("/.well-known/oauth-authorization-server")).await;
+        let metadata = metadata.json();
+        let scope = claude_scope(&metadata);
+        let (client_id, reg) = registered(&site, &registration()).await;
+        let secret = reg["client_secret"].as_str().unwrap().to_owned();
+        let pkce = Pkce::new();
+        let authorize = authorize_url(
+            &site,
+            &pkce,
+            &[
+                ("client_id", &client_id),
+                ("redirect_uri", CLAUDE_AI),
+                ("state", "s"),
+                ("scope", &scope),
+                ("resource", &site.mcp()),
+            ],
+        );
+        let callback = sign_in(&authorize, CLAUDE_AI).await;
+        let issued = tokens(
+            &token(
+                &site,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &callback.code()),
+                    ("redirect_uri", CLAUDE_AI),
+                    ("code_verifier", &pkce.verifier),
+                    ("client_id", &client_id),
+                    ("client_secret", &secret),
+                    ("resource", &site.mcp()),
+                ],
+            )
+            .await,
+        );
+        // `offline_access` is never listed, so Claude does not ask for it.
+        assert_eq!(scope, "mcp:tools files:read");
+        assert_eq!(granted(&issued), ["files:read", "mcp:tools"], "{issued}");
+        assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        site.stop().await;
+    })
+    .await;
+}
