@@ -10,7 +10,7 @@
 # dumped after), one at a time on one connection. Prints instructions per request per route
 # and leaves the dumps (callgrind.out.*) in OUT [target/callgrind] for callgrind_annotate:
 #   callgrind_annotate --inclusive=yes target/callgrind/callgrind.out.<pid>.<n> | head -60
-# Routes: bare, protected (POST /load/bare and /load/protected, LOAD_ROUTES=1), stateless
+# Routes: bare, protected (POST /load/bare and /load/auth, LOAD_ROUTES=1), stateless
 # (POST /mcp, MCP_STATELESS=1), stateful (POST /mcp in a session opened before). Tokens come
 # from benches/provider.mjs as in benches/load.sh. 127.0.0.1 only; every wait is bounded.
 set -euo pipefail
@@ -95,7 +95,7 @@ measure() {  # $1 = route label, $2 = path, $3 = session or ""
   callgrind_control -i off "$SRV" >/dev/null
   callgrind_control -d "$1" "$SRV" >/dev/null
   local f; f=$(ls -t "$OUT"/callgrind.out."$SRV".* | head -1)
-  local ir; ir=$(awk '/^summary:/ {print $2}' "$f")
+  local ir; ir=$(awk '/^totals:/ {print $2}' "$f")
   printf '%-10s %9.0f instructions per request (%s requests, %s)\n' "$1" "$((ir / N))" "$N" "$f"
 }
 
@@ -106,7 +106,7 @@ run_server 1
 for route in $ROUTES; do
   case $route in
     bare) measure bare /load/bare "" ;;
-    protected) measure protected /load/protected "" ;;
+    protected) measure protected /load/auth "" ;;
     stateless) measure stateless /mcp "" ;;
     stateful) ;;
     *) echo "unknown route $route"; exit 1 ;;

@@ -7,7 +7,7 @@
 #
 # Rows (every request a JSON-RPC `tools/call whoami` POST; the example runs with LOAD_ROUTES=1):
 #   a bare       POST /load/bare: the same JSON answer as (b), byte for byte, no auth, no MCP
-#   b protected  POST /load/protected: the same route behind RequireAuth, one valid token
+#   b protected  POST /load/auth: the same route behind RequireAuth, one valid token
 #   c rotate     the same, 8 000 distinct valid tokens rotating: within the cache's default
 #                bound of 10 000 even on its fullest shard, so once warm every request is a hit
 #                (the cache fill after the row shows no eviction)
@@ -22,7 +22,7 @@
 #                `npm ci`) without ACCEPT_UPSTREAM_TOKENS, and benches/sign-in.mjs signs in
 #                through it as an MCP client does (registration, /authorize with PKCE, the
 #                consent page and the provider's forms, /token) before the row
-#   h churn      POST /load/protected, 100 000 distinct valid (EdDSA) tokens, each wrk thread
+#   h churn      POST /load/auth, 100 000 distinct valid (EdDSA) tokens, each wrk thread
 #                through its own slice so that all are sent (CHURN_DURATION [30] s; the row
 #                reports how many were sent, and the cache fill against its capacity): peak
 #                RSS with ten times the cache bound in distinct tokens
@@ -194,7 +194,7 @@ hwm_kb() { awk '$1 == "VmHWM:" {print $2}' "/proc/$1/status"; }
 log "rows: $ROWS; ${DURATION}s each after ${WARMUP}s warm-up, $CONNS connections, $RUNS run(s)"
 for run in $(seq "$RUNS"); do
   for row in $ROWS; do
-    TF="$WORK/token.txt"; ROT=0; TARGET=/load/protected; SF=""; MARK=user-0; EXPECT=200
+    TF="$WORK/token.txt"; ROT=0; TARGET=/load/auth; SF=""; MARK=user-0; EXPECT=200
     T=$THREADS; D=$DURATION
     case $row in
       bare) TARGET=/load/bare ;;

@@ -33,7 +33,7 @@
 //! | `ALLOWED_EMAILS`, `ALLOWED_DOMAINS` | who may sign in (verified addresses only), as in the provider examples (`examples/common/mod.rs`) | anyone the provider signs in |
 //! | `RUST_LOG` | env_logger filter | `info` |
 //! | `MCP_STATELESS` | `1`: no sessions, every `POST` answered with plain JSON | `0` (sessions, SSE) |
-//! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/protected`, the baselines of `benches/load.sh` | `0` |
+//! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/auth` (the same behind `RequireAuth`), the baselines of `benches/load.sh` | `0` |
 
 use std::{env, error::Error, sync::Arc};
 
@@ -296,11 +296,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .configure(|cfg| {
                 if load_routes {
                     let cache = Arc::clone(&load_cache);
-                    cfg.route("/load/bare", web::post().to(load_whoami))
+                    // Two resources that differ only in `RequireAuth` (a scope around the
+                    // protected one would add its own routing to the comparison).
+                    cfg.service(web::resource("/load/bare").route(web::post().to(load_whoami)))
                         .service(
-                            web::scope("/load/protected")
+                            web::resource("/load/auth")
                                 .wrap(proxy.require_auth().token_cache(Arc::clone(&load_cache)))
-                                .route("", web::post().to(load_whoami)),
+                                .route(web::post().to(load_whoami)),
                         )
                         // How full the protected route's cache is, for the churn row.
                         .route(
