@@ -191,7 +191,8 @@ wrk_run() {  # $1 = seconds, $2 = result file or ""; the row's settings in the e
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_kb() { awk '$1 == "VmHWM:" {print $2}' "/proc/$1/status"; }
 
-log "rows: $ROWS; ${DURATION}s each after ${WARMUP}s warm-up, $CONNS connections, $RUNS run(s)"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "rows: $ROWS; ${DURATION}s each after ${WARMUP}s warm-up, $CONNS connections, $RUNS run(s); load average $LOAD_BEFORE"
 for run in $(seq "$RUNS"); do
   for row in $ROWS; do
     TF="$WORK/token.txt"; ROT=0; TARGET=/load/auth; SF=""; MARK=user-0; EXPECT=200
@@ -261,10 +262,11 @@ print("  %-18s run%d %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %6.1f us/good 
   done
 done
 
-python3 - "$RES" "$(nproc)" "$CONNS" "$DURATION" "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
+CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+python3 - "$RES" "$(nproc)" "$CONNS" "$DURATION" "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)" "$LOAD_BEFORE" "$CPU_MODEL" "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-nproc, conns, duration, runs, load = sys.argv[2:]
+nproc, conns, duration, runs, load, load_before, cpu_model, wrk = sys.argv[2:]
 by = {}
 for r in rows:
     by.setdefault(r["row"], []).append(r)
@@ -290,7 +292,8 @@ def sound(name):
     return total > 0 and good >= 0.99 * total
 a = sound("bare") and med("bare", "rps")
 a_cpu = sound("bare") and med("bare", "cpu_us")
-print(f"\n{nproc} cores (load average at the end: {load}), {conns} connections, {duration} s per row, {runs} run(s), medians\n")
+print(f"\n{nproc} cores ({cpu_model}), load average {load_before} before and {load} after, {wrk}, "
+      f"{conns} connections, {duration} s per row, {runs} run(s), medians\n")
 print("| row | req/s | × (a) | × mcp-use | p50 ms | p99 ms | CPU µs per expected answer | CPU × (a) | peak RSS MiB | answers as expected |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for name in label:

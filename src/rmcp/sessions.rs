@@ -277,8 +277,9 @@ impl Table {
         }
     }
 
-    /// Whether `owner` may use session `id` now; refreshes its last use. An idle binding is
-    /// removed and returned in `dropped` (to be closed).
+    /// Whether session `id` may be used now by the user `is_owner` recognises as its owner;
+    /// refreshes its last use. An idle binding is removed and returned in `dropped` (to be
+    /// closed).
     fn admit(
         &mut self,
         id: &str,
