@@ -2,7 +2,7 @@
 # benches/callgrind.sh: instructions per request of the example server's routes, counted by
 # valgrind's callgrind, which is deaf to other processes on the machine (wrk's req/s is not).
 #
-#   benches/callgrind.sh                  # bare protected stateless stateful, 2 000 requests each
+#   benches/callgrind.sh                  # bare protected garbage stateless stateful, 2 000 each
 #   N=500 ROUTES="bare protected" benches/callgrind.sh
 #
 # The release example runs under callgrind with instrumentation off; per route a keep-alive
@@ -10,13 +10,14 @@
 # dumped after), one at a time on one connection. Prints instructions per request per route
 # and leaves the dumps (callgrind.out.*) in OUT [target/callgrind] for callgrind_annotate:
 #   callgrind_annotate --inclusive=yes target/callgrind/callgrind.out.<pid>.<n> | head -60
-# Routes: bare, protected (POST /load/bare and /load/auth, LOAD_ROUTES=1), stateless
-# (POST /mcp, MCP_STATELESS=1), stateful (POST /mcp in a session opened before). Tokens come
+# Routes: bare, protected (POST /load/bare and /load/auth, LOAD_ROUTES=1), garbage (/load/auth
+# with one bad-signature token, answered 401 from the refusal cache), stateless (POST /mcp,
+# MCP_STATELESS=1), stateful (POST /mcp in a session opened before). Tokens come
 # from benches/provider.mjs as in benches/load.sh. 127.0.0.1 only; every wait is bounded.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${N:-2000}; PORT=${PORT:-3310}; PROVIDER_PORT=${PROVIDER_PORT:-18092}
-ROUTES=${ROUTES:-"bare protected stateless stateful"}
+ROUTES=${ROUTES:-"bare protected garbage stateless stateful"}
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/mcp_server}
 OUT=${OUT:-$ROOT/target/callgrind}
 command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)"; exit 1; }
@@ -35,11 +36,12 @@ PIDS+=("$!")
 for _ in $(seq 150); do grep -q ready "$WORK/provider.log" 2>/dev/null && break; sleep 0.2; done
 grep -q ready "$WORK/provider.log" || { echo "provider did not start"; exit 1; }
 
-# Sends $3 requests to path $2 on one keep-alive connection; $1 = the Mcp-Session-Id or "".
+# Sends $3 requests to path $2 on one keep-alive connection; $1 = the Mcp-Session-Id or "";
+# $4 = the token file (token.txt), $5 = the status expected (200: with the user's JSON).
 client() {
-  timeout 600 python3 - "$PORT" "$2" "$3" "$(head -1 "$WORK/token.txt")" "$1" <<'EOF'
+  timeout 600 python3 - "$PORT" "$2" "$3" "$(head -1 "$WORK/${4:-token.txt}")" "$1" "${5:-200}" <<'EOF'
 import http.client, sys
-port, path, n, token, session = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+port, path, n, token, session, expect = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
 conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
 headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
            "MCP-Protocol-Version": "2025-06-18", "Authorization": "Bearer " + token}
@@ -51,10 +53,10 @@ for i in range(n):
     conn.request("POST", path, body, headers)
     r = conn.getresponse()
     data = r.read()
-    if r.status != 200 or b"user-0" not in data:
+    if r.status != expect or (expect == 200 and b"user-0" not in data):
         bad += 1
 if bad:
-    sys.exit("%d of %d answers were not the user's JSON" % (bad, n))
+    sys.exit("%d of %d answers were not as expected" % (bad, n))
 EOF
 }
 
@@ -87,11 +89,11 @@ run_server() {  # $1 = MCP_STATELESS; leaves SRV set
   echo "server not ready"; exit 1
 }
 
-measure() {  # $1 = route label, $2 = path, $3 = session or ""
-  client "$3" "$2" $((N / 10))
+measure() {  # $1 = route label, $2 = path, $3 = session or "", $4 $5 as for client
+  client "$3" "$2" $((N / 10)) "${4:-}" "${5:-}"
   callgrind_control -z "$SRV" >/dev/null
   callgrind_control -i on "$SRV" >/dev/null
-  client "$3" "$2" "$N"
+  client "$3" "$2" "$N" "${4:-}" "${5:-}"
   callgrind_control -i off "$SRV" >/dev/null
   callgrind_control -d "$1" "$SRV" >/dev/null
   local f; f=$(ls -t "$OUT"/callgrind.out."$SRV".* | head -1)
@@ -107,6 +109,7 @@ for route in $ROUTES; do
   case $route in
     bare) measure bare /load/bare "" ;;
     protected) measure protected /load/auth "" ;;
+    garbage) measure garbage /load/auth "" garbage.txt 401 ;;
     stateless) measure stateless /mcp "" ;;
     stateful) ;;
     *) echo "unknown route $route"; exit 1 ;;
