@@ -7,7 +7,7 @@
 #
 # Rows (every request a JSON-RPC `tools/call whoami` POST; the example runs with LOAD_ROUTES=1):
 #   a bare       POST /load/bare: the same JSON answer as (b), byte for byte, no auth, no MCP
-#   b protected  POST /load/protected: the same route behind RequireAuth, one valid token
+#   b protected  POST /load/auth: the same route behind RequireAuth, one valid token
 #   c rotate     the same, 8 000 distinct valid tokens rotating: within the cache's default
 #                bound of 10 000 even on its fullest shard, so once warm every request is a hit
 #                (the cache fill after the row shows no eviction)
@@ -17,10 +17,12 @@
 #   e stateless  POST /mcp, MCP_STATELESS=1 (rmcp-actix-web stateless, JSON responses)
 #   f stateful   POST /mcp, sessions and SSE: one wrk thread per connection, each with a
 #                session of its own (initialized before the row), as MCP clients have
-#   g issued     POST /mcp with a token the proxy issued itself. Runs only when ISSUED_TOKEN_FILE
-#                names a file holding such a token, sealed with OAUTH_PROXY_KEY (set both; the
-#                proxy must issue and accept its own tokens for this row to mean anything)
-#   h churn      POST /load/protected, 100 000 distinct valid (EdDSA) tokens, each wrk thread
+#   g issued     POST /mcp stateless, with an access token the proxy issued itself: the example
+#                runs in front of tests/e2e/provider.mjs (oidc-provider, needs tests/e2e's
+#                `npm ci`) without ACCEPT_UPSTREAM_TOKENS, and benches/sign-in.mjs signs in
+#                through it as an MCP client does (registration, /authorize with PKCE, the
+#                consent page and the provider's forms, /token) before the row
+#   h churn      POST /load/auth, 100 000 distinct valid (EdDSA) tokens, each wrk thread
 #                through its own slice so that all are sent (CHURN_DURATION [30] s; the row
 #                reports how many were sent, and the cache fill against its capacity): peak
 #                RSS with ten times the cache bound in distinct tokens
@@ -28,8 +30,9 @@
 #
 # Knobs: DURATION [10] s measured per row, WARMUP [2] s unmeasured before it, CONNS [16],
 # THREADS [2] (wrk), RUNS [1] (interleaved; medians reported), ROWS [all of the above],
-# PEERS [../shared/peers next to the repository] a set-up copy of the peers harness
-# (node_modules and .venv present, see its README) or "none", PORT [3300], PROVIDER_PORT [18090],
+# PEERS_DIR (or PEERS) [/tmp/peers, else ../shared/peers next to the repository] a set-up copy
+# of the peers harness (node_modules and .venv present; docs/performance.md says how) or "none",
+# PORT [3300], PROVIDER_PORT [18090], E2E_PROVIDER_PORT [18091] (row g's upstream),
 # BIN [target/release/examples/mcp_server], OUT [a temporary directory, removed at exit].
 #
 # Tokens come from benches/provider.mjs, a stand-in provider (RSA and Ed25519 keys, JWKS and
@@ -48,7 +51,12 @@ RUNS=${RUNS:-1}; PORT=${PORT:-3300}; PROVIDER_PORT=${PROVIDER_PORT:-18090}
 ROWS=${ROWS:-"bare protected rotate garbage garbage-distinct stateless stateful issued churn mcpuse-stateless mcpuse-stateful fastmcp-stateless fastmcp-stateful"}
 CHURN_DURATION=${CHURN_DURATION:-30}
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/mcp_server}
-PEERS=${PEERS:-$ROOT/../shared/peers}
+PEERS=${PEERS_DIR:-${PEERS:-}}
+if [ -z "$PEERS" ]; then
+  PEERS=$ROOT/../shared/peers
+  [ -d /tmp/peers/node_modules/mcp-use ] && PEERS=/tmp/peers
+fi
+E2E_PROVIDER_PORT=${E2E_PROVIDER_PORT:-18091}
 CLK_TCK=$(getconf CLK_TCK)
 
 log() { echo "[load.sh $(date +%H:%M:%S)] $*" >&2; }
@@ -69,8 +77,13 @@ peers_ok=0
 if [ "$PEERS" != none ] && [ -d "$PEERS/node_modules/mcp-use" ] && [ -x "$PEERS/.venv/bin/python" ]; then
   PEERS=$(cd "$PEERS" && pwd); peers_ok=1
 else
-  log "peers not set up in $PEERS: their rows are skipped (copy ../shared/peers out, run its setup.sh, pass PEERS=that copy)"
+  log "peers not set up in $PEERS: their rows are skipped (copy ../shared/peers out, run its setup.sh, pass PEERS_DIR=that copy)"
 fi
+issued_ok=0
+case " $ROWS " in *" issued "*)
+  if [ -d "$ROOT/tests/e2e/node_modules/oidc-provider" ]; then issued_ok=1
+  else log "row issued skipped: tests/e2e/node_modules is missing (cd tests/e2e && npm ci)"; fi ;;
+esac
 
 WORK=$(mktemp -d); OUT=${OUT:-$WORK}; mkdir -p "$OUT"; RES="$OUT/results.jsonl"; : >"$RES"
 PIDS=()
@@ -92,8 +105,20 @@ for _ in $(seq 600); do grep -q ready "$WORK/provider.log" 2>/dev/null && break;
 grep -q ready "$WORK/provider.log" || { echo "provider did not start"; cat "$WORK/provider.log"; exit 1; }
 head -8000 "$WORK/tokens.txt" >"$WORK/tokens-8000.txt"
 ISSUER="http://127.0.0.1:$PROVIDER_PORT"
-# A fixed proxy key for the run, so that an issued token (row g) opens in every server started.
 PROXY_KEY=${OAUTH_PROXY_KEY:-$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')}
+
+# Row g's upstream: the e2e suite's OpenID provider, its one static client and test user.
+E2E_ISSUER="http://127.0.0.1:$E2E_PROVIDER_PORT"; E2E_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '=+/\n')
+if [ "$issued_ok" = 1 ]; then
+  port_free "$E2E_PROVIDER_PORT" || { echo "port $E2E_PROVIDER_PORT busy"; exit 1; }
+  env UPSTREAM_CLIENT_ID=e2e-static-client UPSTREAM_CLIENT_SECRET="$E2E_SECRET" \
+    PUBLIC_URL="http://127.0.0.1:$PORT" node "$ROOT/tests/e2e/provider.mjs" "$E2E_PROVIDER_PORT" \
+    >"$WORK/e2e-provider.log" 2>&1 &
+  PIDS+=("$!")
+  for _ in $(seq 150); do grep -q '^READY' "$WORK/e2e-provider.log" 2>/dev/null && break; sleep 0.2; done
+  grep -q '^READY' "$WORK/e2e-provider.log" \
+    || { log "row issued skipped: the e2e provider did not start"; tail -5 "$WORK/e2e-provider.log" >&2; issued_ok=0; }
+fi
 
 SRV_PID=""
 start() {  # $1 = row
@@ -108,6 +133,11 @@ start() {  # $1 = row
       local s; s=$([ "$row" = fastmcp-stateless ] && echo 1 || echo 0)
       cmd=(env PORT="$PORT" AUTH=1 JWKS_PORT="$PROVIDER_PORT" AUD=mcp-bench STATELESS="$s"
            JSON_RESPONSE="$s" "$PEERS/.venv/bin/python" "$PEERS/fastmcp-server.py") ;;
+    issued)
+      cmd=(env UPSTREAM_ISSUER="$E2E_ISSUER" UPSTREAM_CLIENT_ID=e2e-static-client
+           UPSTREAM_CLIENT_SECRET="$E2E_SECRET" UPSTREAM_AUDIENCE=e2e-static-client
+           PORT="$PORT" PUBLIC_URL="http://127.0.0.1:$PORT" RUST_LOG=warn
+           OAUTH_PROXY_KEY="$PROXY_KEY" TOKEN_MODE=issued MCP_STATELESS=1 "$BIN") ;;
     *)
       cmd=(env UPSTREAM_ISSUER="$ISSUER" UPSTREAM_CLIENT_ID=bench UPSTREAM_CLIENT_SECRET=bench
            UPSTREAM_AUDIENCE=mcp-bench PORT="$PORT" PUBLIC_URL="http://127.0.0.1:$PORT"
@@ -161,10 +191,11 @@ wrk_run() {  # $1 = seconds, $2 = result file or ""; the row's settings in the e
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_kb() { awk '$1 == "VmHWM:" {print $2}' "/proc/$1/status"; }
 
-log "rows: $ROWS; ${DURATION}s each after ${WARMUP}s warm-up, $CONNS connections, $RUNS run(s)"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "rows: $ROWS; ${DURATION}s each after ${WARMUP}s warm-up, $CONNS connections, $RUNS run(s); load average $LOAD_BEFORE"
 for run in $(seq "$RUNS"); do
   for row in $ROWS; do
-    TF="$WORK/token.txt"; ROT=0; TARGET=/load/protected; SF=""; MARK=user-0; EXPECT=200
+    TF="$WORK/token.txt"; ROT=0; TARGET=/load/auth; SF=""; MARK=user-0; EXPECT=200
     T=$THREADS; D=$DURATION
     case $row in
       bare) TARGET=/load/bare ;;
@@ -174,13 +205,8 @@ for run in $(seq "$RUNS"); do
       garbage-distinct) TF="$WORK/garbage-distinct.txt"; ROT=1; EXPECT=401 ;;
       stateless|stateful) TARGET=/mcp ;;
       issued)
-        # Row g: a proxy-issued token. Runs once the proxy issues its own access tokens and
-        # ISSUED_TOKEN_FILE holds one sealed with OAUTH_PROXY_KEY.
-        if [ -z "${ISSUED_TOKEN_FILE:-}" ] || [ -z "${OAUTH_PROXY_KEY:-}" ]; then
-          [ "$run" = 1 ] && log "row issued skipped: set ISSUED_TOKEN_FILE and OAUTH_PROXY_KEY"
-          continue
-        fi
-        TF="$ISSUED_TOKEN_FILE"; TARGET=/mcp ;;
+        [ "$issued_ok" = 1 ] || continue
+        TF="$WORK/issued.txt"; TARGET=/mcp; MARK=e2e-user- ;;
       churn) TF="$WORK/churn.txt"; ROT=disjoint; MARK=user-; D=$CHURN_DURATION ;;
       mcpuse-*|fastmcp-*)
         [ "$peers_ok" = 1 ] || continue
@@ -198,6 +224,10 @@ for run in $(seq "$RUNS"); do
           echo "$sid" >>"$SF"
         done
         [ "$ok" = 1 ] || { log "row $row skipped: the MCP handshake failed"; stop; continue; } ;;
+      issued)
+        : >"$TF"
+        timeout 40 node "$ROOT/benches/sign-in.mjs" "http://127.0.0.1:$PORT" "$TF" 2>>"$OUT/server-$row.log" \
+          || { log "row issued skipped: the sign-in failed (see $OUT/server-$row.log)"; stop; continue; } ;;
     esac
     # The churn row sends each token once: no warm-up that would send the first ones early.
     [ "$row" = churn ] || wrk_run "$WARMUP" ""
@@ -232,10 +262,11 @@ print("  %-18s run%d %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %6.1f us/good 
   done
 done
 
-python3 - "$RES" "$(nproc)" "$CONNS" "$DURATION" "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
+CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+python3 - "$RES" "$(nproc)" "$CONNS" "$DURATION" "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)" "$LOAD_BEFORE" "$CPU_MODEL" "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-nproc, conns, duration, runs, load = sys.argv[2:]
+nproc, conns, duration, runs, load, load_before, cpu_model, wrk = sys.argv[2:]
 by = {}
 for r in rows:
     by.setdefault(r["row"], []).append(r)
@@ -261,7 +292,8 @@ def sound(name):
     return total > 0 and good >= 0.99 * total
 a = sound("bare") and med("bare", "rps")
 a_cpu = sound("bare") and med("bare", "cpu_us")
-print(f"\n{nproc} cores (load average at the end: {load}), {conns} connections, {duration} s per row, {runs} run(s), medians\n")
+print(f"\n{nproc} cores ({cpu_model}), load average {load_before} before and {load} after, {wrk}, "
+      f"{conns} connections, {duration} s per row, {runs} run(s), medians\n")
 print("| row | req/s | × (a) | × mcp-use | p50 ms | p99 ms | CPU µs per expected answer | CPU × (a) | peak RSS MiB | answers as expected |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for name in label:

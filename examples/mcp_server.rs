@@ -34,7 +34,7 @@
 //! | `RUST_LOG` | env_logger filter | `info` |
 //! | `MCP_STATELESS` | `1`: no sessions, every `POST` answered with plain JSON | `0` (sessions, SSE) |
 //! | `STEP_UP_SCOPE` | a scope (e.g. `notes:write`) that the `write_note` tool needs on top of the default `openid email profile`: clients step up to it on the tool's 403 | unset (`write_note` needs nothing more) |
-//! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/protected`, the baselines of `benches/load.sh` | `0` |
+//! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/auth` (the same behind `RequireAuth`), the baselines of `benches/load.sh` | `0` |
 
 use std::{env, error::Error, sync::Arc};
 
@@ -324,11 +324,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .configure(|cfg| {
                 if load_routes {
                     let cache = Arc::clone(&load_cache);
-                    cfg.route("/load/bare", web::post().to(load_whoami))
+                    // Two resources that differ only in `RequireAuth` (a scope around the
+                    // protected one would add its own routing to the comparison).
+                    cfg.service(web::resource("/load/bare").route(web::post().to(load_whoami)))
                         .service(
-                            web::scope("/load/protected")
+                            web::resource("/load/auth")
                                 .wrap(proxy.require_auth().token_cache(Arc::clone(&load_cache)))
-                                .route("", web::post().to(load_whoami)),
+                                .route(web::post().to(load_whoami)),
                         )
                         // How full the protected route's cache is, for the churn row.
                         .route(

@@ -149,13 +149,16 @@ impl TokenCache {
     /// The user `token` was verified as, unless it is absent or expired at `now` (seconds since
     /// the epoch).
     pub fn get(&self, token: &str, now: u64) -> Option<AuthUser> {
+        let token = token.as_bytes();
         self.user(self.hash(token), token, now)
     }
 
     /// What the cache knows of `token` at `now`: its user, a recent refusal, or the key to
     /// store the outcome under. Hashes the token once for both maps; the digest of the whole
     /// token is computed only when a refusal entry shares its sampled hash. Does not allocate.
-    pub(crate) fn lookup(&self, token: &str, now: u64) -> Lookup {
+    /// Takes the header's bytes: a hit proves them equal to a token that was valid UTF-8 (and
+    /// a b64token) when verified, so only a miss needs to check them.
+    pub(crate) fn lookup(&self, token: &[u8], now: u64) -> Lookup {
         let mut key = Key {
             hash: self.hash(token),
             digest: None,
@@ -169,18 +172,20 @@ impl TokenCache {
         Lookup::Miss(key)
     }
 
-    fn user(&self, hash: u64, token: &str, now: u64) -> Option<AuthUser> {
+    fn user(&self, hash: u64, token: &[u8], now: u64) -> Option<AuthUser> {
         let shard = pick(&self.shards, hash)?
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         // No constant-time comparison is needed: reaching it requires a keyed-hash match on the
         // token's own signature bytes, which an attacker probing for a token does not know.
         shard
-            .get(hash, now, |user| user.bearer_token().secret() == token)
+            .get(hash, now, |user| {
+                user.bearer_token().secret().as_bytes() == token
+            })
             .cloned()
     }
 
-    fn refused_at(&self, key: &mut Key, token: &str, now: u64) -> bool {
+    fn refused_at(&self, key: &mut Key, token: &[u8], now: u64) -> bool {
         let Some(lock) = pick(&self.refused, key.hash) else {
             return false;
         };
@@ -195,7 +200,7 @@ impl TokenCache {
     /// Stores `user` under the token it carries ([`AuthUser::bearer_token`]) until
     /// `expires_at`. Nothing is stored when `expires_at` is not after `now`.
     pub fn insert(&self, user: AuthUser, expires_at: u64, now: u64) {
-        let hash = self.hash(user.bearer_token().secret());
+        let hash = self.hash(user.bearer_token().secret().as_bytes());
         self.insert_at(hash, user, expires_at, now);
     }
 
@@ -218,7 +223,7 @@ impl TokenCache {
 
     /// Drops the entry of `token`, if there is one: a revoked token is no longer served.
     pub fn remove(&self, token: &str) {
-        let hash = self.hash(token);
+        let hash = self.hash(token.as_bytes());
         let Some(lock) = pick(&self.shards, hash) else {
             return;
         };
@@ -235,6 +240,7 @@ impl TokenCache {
     /// True when `token` was refused less than [`REFUSAL_TTL`](Self::REFUSAL_TTL) seconds
     /// before `now`. Does not allocate.
     pub fn is_refused(&self, token: &str, now: u64) -> bool {
+        let token = token.as_bytes();
         let mut key = Key {
             hash: self.hash(token),
             digest: None,
@@ -247,7 +253,7 @@ impl TokenCache {
     /// the provider.
     pub fn insert_refused(&self, token: &str, now: u64) {
         let key = Key {
-            hash: self.hash(token),
+            hash: self.hash(token.as_bytes()),
             digest: None,
         };
         self.insert_refused_keyed(key, token, now);
@@ -259,7 +265,7 @@ impl TokenCache {
         let Some(lock) = pick(&self.refused, key.hash) else {
             return;
         };
-        let digest = key.digest.unwrap_or_else(|| self.digest(token));
+        let digest = key.digest.unwrap_or_else(|| self.digest(token.as_bytes()));
         let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
         shard.insert(key.hash, digest, now.saturating_add(Self::REFUSAL_TTL), now);
     }
@@ -292,18 +298,22 @@ impl TokenCache {
             .sum()
     }
 
-    fn hash(&self, token: &str) -> u64 {
-        let bytes = token.as_bytes();
+    fn hash(&self, bytes: &[u8]) -> u64 {
         let tail = bytes.get(bytes.len().saturating_sub(TAIL)..).unwrap_or(&[]);
         let mid_start = (bytes.len() / 2).saturating_sub(MIDDLE / 2);
         let mid_end = (mid_start + MIDDLE).min(bytes.len());
         let middle = bytes.get(mid_start..mid_end).unwrap_or(&[]);
-        self.hasher.hash_one((bytes.len(), tail, middle))
+        // The samples' lengths follow from the token's, so they need no length prefixes.
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write_usize(bytes.len());
+        hasher.write(tail);
+        hasher.write(middle);
+        hasher.finish()
     }
 
     /// Two keyed SipHash values of the whole token, apart by a domain byte: 128 bits no one
     /// without `digest_key` can steer, so a refusal is matched as surely as by the token itself.
-    fn digest(&self, token: &str) -> Digest {
+    fn digest(&self, token: &[u8]) -> Digest {
         let high = self.digest_key.hash_one((1u8, token));
         let low = self.digest_key.hash_one((2u8, token));
         (Digest::from(high) << 64) | Digest::from(low)
@@ -466,8 +476,8 @@ mod tests {
         let (refused, good) = (format!("AAAA{body}"), format!("BBBB{body}"));
         let cache = TokenCache::new(10);
         assert_eq!(
-            cache.hash(&refused),
-            cache.hash(&good),
+            cache.hash(refused.as_bytes()),
+            cache.hash(good.as_bytes()),
             "the sampled bytes agree"
         );
         cache.insert_refused(&refused, 0);

@@ -24,7 +24,7 @@ use actix_web::{
     body::{BodySize, BoxBody, EitherBody, MessageBody},
     dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform},
     http::{
-        header::{self, HeaderValue},
+        header::{self, HeaderName, HeaderValue},
         Method, StatusCode,
     },
     web::Bytes,
@@ -39,8 +39,9 @@ use crate::{
     AuthUser, ConfigError,
 };
 
-/// The header naming the session, in requests and in the answer to `initialize`.
-const SESSION_HEADER: &str = "mcp-session-id";
+/// The header naming the session, in requests and in the answer to `initialize` (a
+/// `HeaderName`, so that looking it up parses no name on every request).
+const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 /// What rmcp answers for an unknown session; a foreign one gets the same.
 const NOT_FOUND_BODY: &str = "Not Found: Session not found";
 /// Its content type, as rmcp-actix-web passes it on.
@@ -251,6 +252,12 @@ impl Owner {
         let issuer = user.claims().get_str("iss").map(str::to_owned);
         Self(Arc::new((issuer, user.user_id.clone())))
     }
+
+    /// Whether `user` is this owner; copies nothing, so checking a request costs no allocation.
+    fn is(&self, user: &AuthUser) -> bool {
+        let (issuer, id) = &*self.0;
+        *id == user.user_id && issuer.as_deref() == user.claims().get_str("iss")
+    }
 }
 
 struct Entry {
@@ -292,9 +299,16 @@ impl Table {
         }
     }
 
-    /// Whether `owner` may use session `id` now; refreshes its last use. An idle binding is
-    /// removed and returned in `dropped` (to be closed).
-    fn admit(&mut self, id: &str, owner: &Owner, now: u64, dropped: &mut Vec<String>) -> bool {
+    /// Whether session `id` may be used now by the user `is_owner` recognises as its owner;
+    /// refreshes its last use. An idle binding is removed and returned in `dropped` (to be
+    /// closed).
+    fn admit(
+        &mut self,
+        id: &str,
+        is_owner: impl FnOnce(&Owner) -> bool,
+        now: u64,
+        dropped: &mut Vec<String>,
+    ) -> bool {
         let Some(entry) = self.by_id.get_mut(id) else {
             return false;
         };
@@ -303,7 +317,7 @@ impl Table {
             dropped.push(id.to_owned());
             return false;
         }
-        if entry.owner != *owner {
+        if !is_owner(&entry.owner) {
             return false;
         }
         entry.last_used = now;
@@ -430,7 +444,9 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let Some(owner) = req.extensions().get::<AuthUser>().map(Owner::of) else {
+        // The owner is built only when a session is claimed or opened: a stateless request
+        // (or one that opens no session) pays for no copy of the user id.
+        let Some(user) = req.extensions().get::<AuthUser>().cloned() else {
             // Preflight requests never get here when CORS is outside; anything else without a
             // user means the middleware order is wrong, and sessions must not go unguarded.
             log::error!(
@@ -439,7 +455,7 @@ where
             );
             return answer_now(req, HttpResponse::InternalServerError().finish());
         };
-        let claimed = match req.headers().get(SESSION_HEADER).map(HeaderValue::to_str) {
+        let claimed = match req.headers().get(&SESSION_HEADER).map(HeaderValue::to_str) {
             None => None,
             Some(Ok(id)) => Some(id.to_owned()),
             Some(Err(_)) => return answer_now(req, not_found()),
@@ -447,7 +463,10 @@ where
         if let Some(id) = &claimed {
             let mut dropped = Vec::new();
             let now = self.shared.clock.now();
-            let admitted = self.shared.lock().admit(id, &owner, now, &mut dropped);
+            let admitted = self
+                .shared
+                .lock()
+                .admit(id, |owner| owner.is(&user), now, &mut dropped);
             self.shared.close(dropped);
             if !admitted {
                 log::debug!("refused an MCP session id the signed-in user does not own");
@@ -474,13 +493,13 @@ where
             }
             let opened = res
                 .headers()
-                .get(SESSION_HEADER)
+                .get(&SESSION_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .filter(|id| claimed.as_deref() != Some(*id))
                 .map(str::to_owned);
             if let Some(id) = opened {
                 let now = shared.clock.now();
-                let bound = shared.lock().bind(id.clone(), owner.clone(), now);
+                let bound = shared.lock().bind(id.clone(), Owner::of(&user), now);
                 match bound {
                     Ok(dropped) => shared.close(dropped),
                     Err(unbound) => {
@@ -510,7 +529,7 @@ where
                 let touch = Touch {
                     shared: Arc::clone(&shared),
                     id: id.clone(),
-                    owner,
+                    owner: Owner::of(&user),
                     last: shared.clock.now(),
                 };
                 // Boxed as the right side: the left one keeps the transport's body type.
@@ -638,9 +657,9 @@ mod tests {
         let mut t = Table::new(10, 10, 60);
         assert_eq!(t.bind("s1".into(), owner("ada"), 0), Ok(vec![]));
         let mut dropped = Vec::new();
-        assert!(t.admit("s1", &owner("ada"), 1, &mut dropped));
-        assert!(!t.admit("s1", &owner("bob"), 1, &mut dropped));
-        assert!(!t.admit("unknown", &owner("ada"), 1, &mut dropped));
+        assert!(t.admit("s1", |o| *o == owner("ada"), 1, &mut dropped));
+        assert!(!t.admit("s1", |o| *o == owner("bob"), 1, &mut dropped));
+        assert!(!t.admit("unknown", |o| *o == owner("ada"), 1, &mut dropped));
         assert!(dropped.is_empty());
     }
 
@@ -649,8 +668,8 @@ mod tests {
         let mut t = Table::new(10, 10, 60);
         t.bind("s1".into(), owner("ada"), 0).unwrap();
         assert_eq!(t.bind("s1".into(), owner("bob"), 1), Err(Unbound::Taken));
-        assert!(t.admit("s1", &owner("ada"), 2, &mut Vec::new()));
-        assert!(!t.admit("s1", &owner("bob"), 2, &mut Vec::new()));
+        assert!(t.admit("s1", |o| *o == owner("ada"), 2, &mut Vec::new()));
+        assert!(!t.admit("s1", |o| *o == owner("bob"), 2, &mut Vec::new()));
         assert_eq!(t.bind("s1".into(), owner("ada"), 3), Ok(vec![]));
         assert_eq!(t.per_owner[&owner("ada")], 1);
     }
@@ -663,7 +682,7 @@ mod tests {
             Some("https://other.example".into()),
             "ada".into(),
         )));
-        assert!(!t.admit("s1", &elsewhere, 1, &mut Vec::new()));
+        assert!(!t.admit("s1", |o| *o == elsewhere, 1, &mut Vec::new()));
     }
 
     #[test]
@@ -671,8 +690,8 @@ mod tests {
         let mut t = Table::new(10, 10, 60);
         t.bind("s1".into(), owner("ada"), 0).unwrap();
         let mut dropped = Vec::new();
-        assert!(t.admit("s1", &owner("ada"), 59, &mut dropped));
-        assert!(!t.admit("s1", &owner("ada"), 119, &mut dropped));
+        assert!(t.admit("s1", |o| *o == owner("ada"), 59, &mut dropped));
+        assert!(!t.admit("s1", |o| *o == owner("ada"), 119, &mut dropped));
         assert_eq!(dropped, ["s1"]);
         assert!(t.by_id.is_empty() && t.per_owner.is_empty());
     }
@@ -683,8 +702,8 @@ mod tests {
         t.bind("s1".into(), owner("ada"), 0).unwrap();
         t.touch("s1", &owner("ada"), 50);
         t.touch("s1", &owner("bob"), 100);
-        assert!(t.admit("s1", &owner("ada"), 105, &mut Vec::new()));
-        assert!(!t.admit("s1", &owner("ada"), 200, &mut Vec::new()));
+        assert!(t.admit("s1", |o| *o == owner("ada"), 105, &mut Vec::new()));
+        assert!(!t.admit("s1", |o| *o == owner("ada"), 200, &mut Vec::new()));
     }
 
     #[test]
@@ -698,7 +717,7 @@ mod tests {
             Ok(vec!["ada-1".into()])
         );
         assert_eq!(t.per_owner[&owner("ada")], 2);
-        assert!(t.admit("bob-1", &owner("bob"), 4, &mut Vec::new()));
+        assert!(t.admit("bob-1", |o| *o == owner("bob"), 4, &mut Vec::new()));
     }
 
     #[test]
@@ -719,7 +738,7 @@ mod tests {
         for i in 0..3u64 {
             assert!(t.admit(
                 &format!("s{i}"),
-                &owner(&format!("user{i}")),
+                |o| *o == owner(&format!("user{i}")),
                 6,
                 &mut Vec::new()
             ));
