@@ -30,8 +30,11 @@ const TOKEN: &str = "the-one-token";
 /// by TCP quick-ACK at the start of a connection.
 const CALLS: usize = 12;
 /// What each call must stay under with the option: a loopback round trip plus the work is a
-/// fraction of a millisecond, the delayed ACK without the option 40 ms.
+/// fraction of a millisecond, the delayed ACK without the option 40 ms (at least `DELAYED`).
 const LIMIT: Duration = Duration::from_millis(10);
+/// How many calls may exceed `LIMIT` with the option: scheduling stalls on a shared machine.
+/// Without the option at least half the calls are delayed (the other test), far more than this.
+const STALLS: usize = CALLS / 4;
 /// What a delayed call takes at least without the option (Linux delays an ACK 40 ms).
 const DELAYED: Duration = Duration::from_millis(30);
 
@@ -200,19 +203,19 @@ async fn timed_calls(nodelay: bool) -> Vec<Duration> {
 #[actix_web::test]
 async fn with_tcp_nodelay_every_streamed_answer_on_a_kept_alive_connection_is_prompt() {
     let times = timed_calls(true).await;
-    // Every call well under 10 ms, but one: the machine this runs on is shared (parallel test
-    // binaries, builds), and a single scheduling stall of the client or server thread can
-    // exceed 10 ms without any delayed ACK. A delayed-ACK problem stalls nearly every call,
-    // which the bound of one cannot hide.
+    // Every call well under 10 ms, but a few: the machine this runs on is shared (parallel
+    // test binaries, builds), and a scheduling stall of the client or server thread can exceed
+    // the bound without any delayed ACK. A delayed-ACK problem stalls at least half the calls,
+    // which a bound of a quarter cannot hide, and the median stays far below the 40 ms delay.
     let slow = times.iter().filter(|t| **t >= LIMIT).count();
     assert!(
-        slow <= 1,
+        slow <= STALLS,
         "streamed answers on a kept-alive connection took {times:?}; {slow} of them >= {LIMIT:?}"
     );
     let mut sorted = times.clone();
     sorted.sort();
     assert!(
-        sorted[CALLS / 2] < LIMIT / 2,
+        sorted[CALLS / 2] < Duration::from_millis(5),
         "the median call took {:?} (all: {times:?})",
         sorted[CALLS / 2]
     );
