@@ -31,7 +31,7 @@ const TOKEN: &str = "the-one-token";
 const CALLS: usize = 12;
 /// What each call must stay under with the option: a loopback round trip plus the work is a
 /// fraction of a millisecond, the delayed ACK without the option 40 ms (at least `DELAYED`).
-const LIMIT: Duration = Duration::from_millis(10);
+const LIMIT: Duration = Duration::from_millis(20);
 /// How many calls may exceed `LIMIT` with the option: scheduling stalls on a shared machine.
 /// Without the option at least half the calls are delayed (the other test), far more than this.
 const STALLS: usize = CALLS / 4;
@@ -203,10 +203,11 @@ async fn timed_calls(nodelay: bool) -> Vec<Duration> {
 #[actix_web::test]
 async fn with_tcp_nodelay_every_streamed_answer_on_a_kept_alive_connection_is_prompt() {
     let times = timed_calls(true).await;
-    // Every call well under 10 ms, but a few: the machine this runs on is shared (parallel
+    // Every call well under 20 ms, but a few: the machine this runs on is shared (parallel
     // test binaries, builds), and a scheduling stall of the client or server thread can exceed
-    // the bound without any delayed ACK. A delayed-ACK problem stalls at least half the calls,
-    // which a bound of a quarter cannot hide, and the median stays far below the 40 ms delay.
+    // the bound without any delayed ACK (a call takes about 1 ms on an idle machine, up to
+    // ~12 ms while builds share its two cores). A delayed-ACK problem stalls at least half the
+    // calls by 40 ms, which a bound of a quarter and a median under 10 ms cannot hide.
     let slow = times.iter().filter(|t| **t >= LIMIT).count();
     assert!(
         slow <= STALLS,
@@ -215,7 +216,7 @@ async fn with_tcp_nodelay_every_streamed_answer_on_a_kept_alive_connection_is_pr
     let mut sorted = times.clone();
     sorted.sort();
     assert!(
-        sorted[CALLS / 2] < Duration::from_millis(5),
+        sorted[CALLS / 2] < LIMIT / 2,
         "the median call took {:?} (all: {times:?})",
         sorted[CALLS / 2]
     );
