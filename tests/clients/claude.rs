@@ -21,7 +21,8 @@ fn registration() -> Value {
     })
 }
 
-/// What Claude asks for: every scope the server lists (`offline_access` too, were it listed).
+/// What Claude asks for: every scope the protected-resource metadata lists (`offline_access`
+/// too, were it listed).
 fn claude_scope(metadata: &Value) -> String {
     let supported: Vec<&str> = metadata["scopes_supported"]
         .as_array()
@@ -38,9 +39,7 @@ async fn claude_registering_twice_signs_in_with_the_second_registration_on_its_c
         let site = Site::start(|b| b).await;
         let prm = get(&site.url("/.well-known/oauth-protected-resource/mcp")).await;
         assert_eq!(prm.status, StatusCode::OK);
-        let metadata = get(&site.url("/.well-known/oauth-authorization-server")).await;
-        let metadata = metadata.json();
-        let scope = claude_scope(&metadata);
+        let scope = claude_scope(&prm.json());
 
         // Two registrations for one connect: both are answered, each with its own secret.
         let (first_id, first) = registered(&site, &registration()).await;
@@ -115,47 +114,70 @@ async fn claude_registering_twice_signs_in_with_the_second_registration_on_its_c
 }
 
 #[actix_web::test]
-async fn claude_asking_for_every_listed_scope_is_granted_what_the_server_lists() {
+async fn claude_asking_for_every_listed_scope_with_or_without_offline_access_is_granted_what_the_server_lists(
+) {
     row("Claude scopes", || async {
         let site = Site::start(mcp_scopes).await;
-        let metadata = get(&site.url("/.well-known/oauth-authorization-server")).await;
-        let metadata = metadata.json();
-        let scope = claude_scope(&metadata);
+        let prm = get(&site.url("/.well-known/oauth-protected-resource/mcp")).await;
+        let prm = prm.json();
+        // `offline_access` is never listed, so Claude does not ask for it.
+        assert!(
+            !prm["scopes_supported"]
+                .as_array()
+                .expect("scopes_supported")
+                .iter()
+                .any(|s| s == "offline_access"),
+            "{prm}"
+        );
+        let scope = claude_scope(&prm);
+        assert_eq!(scope, "mcp:tools files:read");
         let (client_id, reg) = registered(&site, &registration()).await;
         let secret = reg["client_secret"].as_str().unwrap().to_owned();
-        let pkce = Pkce::new();
-        let authorize = authorize_url(
-            &site,
-            &pkce,
-            &[
-                ("client_id", &client_id),
-                ("redirect_uri", CLAUDE_AI),
-                ("state", "s"),
-                ("scope", &scope),
-                ("resource", &site.mcp()),
-            ],
-        );
-        let callback = sign_in(&authorize, CLAUDE_AI).await;
-        let issued = tokens(
-            &token(
-                &site,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &callback.code()),
-                    ("redirect_uri", CLAUDE_AI),
-                    ("code_verifier", &pkce.verifier),
-                    ("client_id", &client_id),
-                    ("client_secret", &secret),
-                    ("resource", &site.mcp()),
-                ],
-            )
-            .await,
-        );
-        // `offline_access` is never listed, so Claude does not ask for it.
-        assert_eq!(scope, "mcp:tools files:read");
+        let issued = signed_in(&site, &client_id, &secret, &scope).await;
         assert_eq!(granted(&issued), ["files:read", "mcp:tools"], "{issued}");
+        assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+
+        // Where a server lists it, Claude adds `offline_access`: tolerated, not granted as an
+        // MCP scope, and a refresh token is issued anyway.
+        let with_offline = format!("{scope} offline_access");
+        let issued = signed_in(&site, &client_id, &secret, &with_offline).await;
+        assert_eq!(granted(&issued), ["files:read", "mcp:tools"], "{issued}");
+        assert!(issued["refresh_token"].is_string(), "{issued}");
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
         site.stop().await;
     })
     .await;
+}
+
+/// Claude's authorization on its claude.ai callback with `scope`, and its code exchange.
+async fn signed_in(site: &Site, client_id: &str, secret: &str, scope: &str) -> Value {
+    let pkce = Pkce::new();
+    let resource = site.mcp();
+    let authorize = authorize_url(
+        site,
+        &pkce,
+        &[
+            ("client_id", client_id),
+            ("redirect_uri", CLAUDE_AI),
+            ("state", "s"),
+            ("scope", scope),
+            ("resource", &resource),
+        ],
+    );
+    let callback = sign_in(&authorize, CLAUDE_AI).await;
+    tokens(
+        &token(
+            site,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &callback.code()),
+                ("redirect_uri", CLAUDE_AI),
+                ("code_verifier", &pkce.verifier),
+                ("client_id", client_id),
+                ("client_secret", secret),
+                ("resource", &resource),
+            ],
+        )
+        .await,
+    )
 }

@@ -10,7 +10,7 @@ const REGISTERED: &str = "http://127.0.0.1:56679/";
 const USED: &str = "http://127.0.0.1:61023/";
 
 #[actix_web::test]
-async fn copilot_cli_registering_without_scope_signs_in_from_another_loopback_port() {
+async fn copilot_cli_registering_without_scope_signs_in_from_another_loopback_port_and_refreshes() {
     row("Copilot CLI", || async {
         let site = Site::start(|b| b).await;
         let (client_id, reg) = registered(
@@ -55,6 +55,12 @@ async fn copilot_cli_registering_without_scope_signs_in_from_another_loopback_po
             .await,
         );
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        refreshed(
+            &site,
+            &issued,
+            &[("client_id", &client_id), ("resource", &site.mcp())],
+        )
+        .await;
         site.stop().await;
     })
     .await;

@@ -11,7 +11,7 @@ const HOSTED: &str = "https://www.cursor.com/agents/mcp/oauth/callback";
 const LOOPBACK: &str = "http://localhost:8787/callback";
 
 #[actix_web::test]
-async fn cursor_registering_three_kinds_of_callback_signs_in_on_its_https_one() {
+async fn cursor_registering_three_kinds_of_callback_signs_in_on_its_https_one_and_refreshes() {
     row("Cursor", || async {
         let site = Site::start(|b| b).await;
         let (client_id, reg) = registered(
@@ -54,6 +54,7 @@ async fn cursor_registering_three_kinds_of_callback_signs_in_on_its_https_one() 
             .await,
         );
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        refreshed(&site, &issued, &[("client_id", &client_id)]).await;
         site.stop().await;
     })
     .await;

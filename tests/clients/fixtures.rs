@@ -475,3 +475,23 @@ pub async fn row<F: std::future::Future<Output = ()>>(name: &str, body: impl FnO
         .await
         .unwrap_or_else(|_| panic!("the {name} row did not finish within {ROW_TIMEOUT:?}"));
 }
+
+/// `grant_type=refresh_token` with `form` in the client's own order after it: the token
+/// answer, expected to be a success with a new, rotated pair, whose access token then reaches
+/// the tools.
+pub async fn refreshed(site: &Site, previous: &Value, form: &[(&str, &str)]) -> Value {
+    let refresh_token = previous["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refresh token in {previous}"));
+    let mut all = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    all.extend_from_slice(form);
+    let new = tokens(&token(site, &all).await);
+    assert_ne!(new["access_token"], previous["access_token"], "{new}");
+    assert!(new["refresh_token"].is_string(), "rotated: {new}");
+    assert_ne!(new["refresh_token"], previous["refresh_token"], "{new}");
+    assert_tools_reachable(site, new["access_token"].as_str().unwrap()).await;
+    new
+}

@@ -14,7 +14,7 @@ const PATH: &str = "/oauth/client-metadata.json";
 const CALLBACK: &str = "http://localhost:41877/oauth_callback";
 
 #[actix_web::test]
-async fn goose_with_only_a_metadata_document_signs_in_and_checks_iss_in_the_response() {
+async fn goose_with_only_a_metadata_document_signs_in_checks_iss_and_refreshes() {
     row("Goose", || async {
         let docs = Documents::start().await;
         let client_id = docs.serve(
@@ -82,6 +82,15 @@ async fn goose_with_only_a_metadata_document_signs_in_and_checks_iss_in_the_resp
         };
         let access_token = manager.get_access_token().await.expect("an access token");
         assert_tools_reachable(&site, &access_token).await;
+        // rmcp's own refresh (with `resource`, no `scope`), as Goose runs it when the token
+        // expires: the new access token reaches the tools too.
+        manager.refresh_token().await.expect("rmcp's refresh");
+        let new_token = manager
+            .get_access_token()
+            .await
+            .expect("the refreshed token");
+        assert_ne!(new_token, access_token);
+        assert_tools_reachable(&site, &new_token).await;
         assert!(docs.hits(PATH) >= 1, "the proxy fetched the document");
         site.stop().await;
         docs.stop().await;

@@ -76,8 +76,64 @@ async fn from_page(
     res
 }
 
+/// `notifications/initialized`, then `tools/call ping` from the page in the session the
+/// initialize opened, each answer readable there (CORS): the tool's text.
+async fn call_from_page(site: &Site, access_token: &str, session: &str) -> String {
+    let auth = format!("Bearer {access_token}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("accept", "application/json, text/event-stream"),
+        ("mcp-session-id", session),
+        ("mcp-protocol-version", "2025-06-18"),
+    ];
+    let initialized = from_page(
+        "POST",
+        &site.mcp(),
+        &headers,
+        Some((
+            "application/json",
+            br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec(),
+        )),
+    )
+    .await;
+    assert!(
+        initialized.status.is_success(),
+        "{} {}",
+        initialized.status,
+        initialized.text()
+    );
+    let called = from_page(
+        "POST",
+        &site.mcp(),
+        &headers,
+        Some((
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ping","arguments":{}}}"#.to_vec(),
+        )),
+    )
+    .await;
+    assert_eq!(called.status, StatusCode::OK, "{}", called.text());
+    // JSON, or server-sent events (a priming one without data first) one of whose `data`
+    // is the JSON-RPC answer.
+    let text = called.text();
+    let json = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| !d.is_empty())
+        .unwrap_or(text.trim());
+    let answer: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|_| panic!("not JSON-RPC: {text}"));
+    assert_eq!(answer["id"], 2, "{answer}");
+    answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text in {answer}"))
+        .to_owned()
+}
+
 #[actix_web::test]
-async fn the_inspector_in_a_browser_gets_cors_on_discovery_registration_token_and_mcp() {
+async fn the_inspector_in_a_browser_gets_cors_on_discovery_registration_token_refresh_and_tool_calls(
+) {
     row("MCP Inspector", || async {
         let site = Site::start(|b| b).await;
 
@@ -182,7 +238,36 @@ async fn the_inspector_in_a_browser_gets_cors_on_discovery_registration_token_an
             .unwrap_or_default()
             .to_ascii_lowercase();
         assert!(exposed.contains("mcp-session-id"), "{exposed}");
+        let session = listed
+            .header("mcp-session-id")
+            .expect("Mcp-Session-Id")
+            .to_owned();
+        assert_eq!(call_from_page(&site, access_token, &session).await, "pong");
         assert_tools_reachable(&site, access_token).await;
+
+        // The refresh, from the page too.
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("grant_type", "refresh_token"),
+                ("client_id", client_id.as_str()),
+                ("refresh_token", issued["refresh_token"].as_str().unwrap()),
+                ("resource", &site.mcp()),
+            ])
+            .finish();
+        let refreshed = tokens(
+            &from_page(
+                "POST",
+                &site.url("/token"),
+                &[],
+                Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            )
+            .await,
+        );
+        let new_token = refreshed["access_token"].as_str().unwrap();
+        assert_ne!(new_token, access_token);
+        // The session it had goes on with the new token.
+        assert_eq!(call_from_page(&site, new_token, &session).await, "pong");
+        assert_tools_reachable(&site, new_token).await;
         site.stop().await;
     })
     .await;

@@ -41,8 +41,18 @@ async fn sign_in_once(site: &Site, client_id: &str, port: u16) -> serde_json::Va
     )
 }
 
+/// The rest of mcp-remote's refresh request (the TypeScript SDK's `refreshAuthorization` with
+/// the scope it was configured with).
+fn refresh_form<'a>(client_id: &'a str, resource: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("client_id", client_id),
+        ("scope", "openid email profile"),
+        ("resource", resource),
+    ]
+}
+
 #[actix_web::test]
-async fn mcp_remote_asking_for_openid_email_profile_signs_in_again_after_a_restart_on_a_new_port() {
+async fn mcp_remote_asking_for_openid_email_profile_signs_in_again_after_a_restart_and_refreshes() {
     row("mcp-remote", || async {
         let site = Site::start(|b| b).await;
         let (client_id, _) = registered(
@@ -65,13 +75,16 @@ async fn mcp_remote_asking_for_openid_email_profile_signs_in_again_after_a_resta
         // Restarted: the same stored client, another port.
         let again = sign_in_once(&site, &client_id, 18231).await;
         assert_tools_reachable(&site, again["access_token"].as_str().unwrap()).await;
+        // Its refresh asks for the same `openid email profile` again, with `resource`.
+        refreshed(&site, &again, &refresh_form(&client_id, &site.mcp())).await;
         site.stop().await;
     })
     .await;
 }
 
 #[actix_web::test]
-async fn mcp_remote_asking_for_scopes_the_server_does_not_define_is_granted_the_default_set() {
+async fn mcp_remote_asking_for_scopes_the_server_does_not_define_is_granted_the_default_set_and_refreshes(
+) {
     row("mcp-remote scopes", || async {
         let site = Site::start(mcp_scopes).await;
         let prm = get(&site.url("/.well-known/oauth-protected-resource/mcp"))
@@ -93,6 +106,9 @@ async fn mcp_remote_asking_for_scopes_the_server_does_not_define_is_granted_the_
         let issued = sign_in_once(&site, &client_id, 3334).await;
         assert_eq!(granted(&issued), ["mcp:tools"], "{issued}");
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        // The refresh asks for them again: still dropped, the grant it had kept.
+        let new = refreshed(&site, &issued, &refresh_form(&client_id, &site.mcp())).await;
+        assert_eq!(granted(&new), ["mcp:tools"], "{new}");
         site.stop().await;
     })
     .await;

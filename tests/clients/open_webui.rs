@@ -9,7 +9,8 @@ use crate::fixtures::*;
 const CALLBACK: &str = "https://webui.example.com/oauth/clients/mcp:files/callback";
 
 #[actix_web::test]
-async fn open_webui_asking_for_the_scope_the_registration_echoed_signs_in_with_those_scopes() {
+async fn open_webui_asking_for_the_scope_the_registration_echoed_signs_in_and_refreshes_with_those_scopes(
+) {
     row("Open WebUI", || async {
         let site = Site::start(mcp_scopes).await;
         let prm = get(&site.url("/.well-known/oauth-protected-resource/mcp")).await;
@@ -71,6 +72,8 @@ async fn open_webui_asking_for_the_scope_the_registration_echoed_signs_in_with_t
         assert_eq!(echoed, "mcp:tools files:read");
         assert_eq!(granted(&issued), ["files:read", "mcp:tools"], "{issued}");
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        let new = refreshed(&site, &issued, &[("client_id", &client_id)]).await;
+        assert_eq!(granted(&new), ["files:read", "mcp:tools"], "{new}");
         site.stop().await;
     })
     .await;

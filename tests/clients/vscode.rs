@@ -28,40 +28,47 @@ fn registration(uris: &[&str]) -> serde_json::Value {
     })
 }
 
+/// Discovery as VS Code does it for the URL it was given: an unauthenticated `initialize`, the
+/// 401, then the protected-resource metadata its challenge names: that URL and the answer.
+async fn discover(given: &str) -> (String, Answer) {
+    let unauthenticated = send(
+        "POST",
+        given,
+        &[("accept", "application/json, text/event-stream")],
+        Some((
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#.to_vec(),
+        )),
+    )
+    .await;
+    assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED, "{given}");
+    let challenge = unauthenticated
+        .header("www-authenticate")
+        .unwrap()
+        .to_owned();
+    let metadata_url = challenge
+        .split("resource_metadata=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no resource_metadata in {challenge}"))
+        .to_owned();
+    let prm = get(&metadata_url).await;
+    (metadata_url, prm)
+}
+
 #[actix_web::test]
 async fn vscode_finds_the_resource_equal_to_its_url_and_signs_in_on_an_unregistered_loopback_port()
 {
     row("VS Code", || async {
         let site = Site::start(|b| b).await;
-        // Discovery as VS Code does it: the 401, then the document it names.
-        let unauthenticated = send(
-            "POST",
-            &site.mcp(),
-            &[("accept", "application/json, text/event-stream")],
-            Some((
-                "application/json",
-                br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#.to_vec(),
-            )),
-        )
-        .await;
-        assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
-        let challenge = unauthenticated
-            .header("www-authenticate")
-            .unwrap()
-            .to_owned();
-        let metadata_url = challenge
-            .split("resource_metadata=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or_else(|| panic!("no resource_metadata in {challenge}"))
-            .to_owned();
-        // The proxy advertises its public URL; here that is the address the test reaches.
-        let prm = get(&metadata_url).await.json();
-        assert_eq!(
-            prm["resource"].as_str(),
-            Some(site.mcp().as_str()),
-            "the resource is the URL VS Code was given, byte for byte"
-        );
+        // Given `…/mcp`: the document its challenge names has that URL as `resource`, byte
+        // for byte, so VS Code goes on.
+        let given = site.mcp();
+        let (named, prm) = discover(&given).await;
+        assert_eq!(named, site.url("/.well-known/oauth-protected-resource/mcp"));
+        assert_eq!(prm.status, StatusCode::OK, "{}", prm.text());
+        let prm = prm.json();
+        assert_eq!(prm["resource"].as_str(), Some(given.as_str()), "{prm}");
         assert_eq!(
             prm["authorization_servers"][0].as_str(),
             Some(site.issuer())
@@ -97,6 +104,34 @@ async fn vscode_finds_the_resource_equal_to_its_url_and_signs_in_on_an_unregiste
             .await,
         );
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        // Its refresh: the client id and the resource again.
+        refreshed(
+            &site,
+            &issued,
+            &[("client_id", &client_id), ("resource", &site.mcp())],
+        )
+        .await;
+        site.stop().await;
+    })
+    .await;
+}
+
+/// Given `…/mcp/`, VS Code finds no resource equal to it: the challenge names the one canonical
+/// resource's document, whose `resource` has no trailing slash, and RFC 9728's well-known URL
+/// for the slashed path is not served. VS Code stops there (see docs/clients.md).
+#[actix_web::test]
+async fn vscode_given_the_url_with_a_trailing_slash_finds_only_the_resource_without_it() {
+    row("VS Code trailing slash", || async {
+        let site = Site::start(|b| b).await;
+        let given = format!("{}/", site.mcp());
+        let (named, prm) = discover(&given).await;
+        assert_eq!(named, site.url("/.well-known/oauth-protected-resource/mcp"));
+        assert_eq!(prm.status, StatusCode::OK, "{}", prm.text());
+        let prm = prm.json();
+        assert_eq!(prm["resource"].as_str(), Some(site.mcp().as_str()), "{prm}");
+        assert_ne!(prm["resource"].as_str(), Some(given.as_str()));
+        let derived = get(&site.url("/.well-known/oauth-protected-resource/mcp/")).await;
+        assert_eq!(derived.status, StatusCode::NOT_FOUND, "{}", derived.text());
         site.stop().await;
     })
     .await;
@@ -121,7 +156,14 @@ async fn a_loopback_port_is_refused_for_a_client_that_registered_no_loopback_uri
         // Shown to the user, never redirected to the unregistered URI.
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
         assert!(res.header("location").is_none());
-        assert!(res.text().contains("redirect"), "{}", res.text());
+        assert_eq!(res.header("content-type"), Some("text/html; charset=utf-8"));
+        let page = res.text();
+        assert!(page.contains("<title>Sign-in failed</title>"), "{page}");
+        assert!(
+            page.contains("`redirect_uri` is not registered for this client"),
+            "{page}"
+        );
+        assert!(page.contains("<code>invalid_request</code>"), "{page}");
         site.stop().await;
     })
     .await;
