@@ -196,7 +196,7 @@ async fn sign_in(
     }
     let (tokens, upstream_scope) = state
         .upstream
-        .post_form(cfg, &cfg.token_endpoint, form)
+        .post_form(cfg, &txn.client, &cfg.token_endpoint, form)
         .await?
         .into_tokens(cfg.clock.now())
         .map_err(|e| match e {

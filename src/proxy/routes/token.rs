@@ -125,7 +125,7 @@ async fn passthrough(
     }
     state
         .upstream
-        .post_form(cfg, &cfg.token_endpoint, form)
+        .post_form(cfg, client, &cfg.token_endpoint, form)
         .await?
         .into_token_response()
 }
@@ -228,7 +228,7 @@ async fn refresh_reserved(
             }
             let (mut tokens, upstream_scope) = state
                 .upstream
-                .post_form(cfg, &cfg.token_endpoint, form)
+                .post_form(cfg, client, &cfg.token_endpoint, form)
                 .await?
                 .into_tokens(now)?;
             // A provider that does not rotate its refresh tokens keeps the one it issued.
