@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use url::{form_urlencoded, Url};
 
 use super::{
+    calls::UpstreamCalls,
     config::ProxyConfig,
     error::{no_store, OAuthError},
     state::{ClientBinding, UpstreamTokens},
@@ -76,12 +77,18 @@ impl Upstream {
         ]
         .concat();
         let timeout = self.timeout;
-        cfg.upstream_calls
-            .run(&key, || Self::send(req, body, url, timeout))
+        let calls = &cfg.upstream_calls;
+        let now = cfg.clock.now();
+        calls
+            .run(&key, now, || {
+                Self::send(calls, now, req, body, url, timeout)
+            })
             .await
     }
 
     async fn send(
+        calls: &UpstreamCalls,
+        now: u64,
         req: awc::ClientRequest,
         body: String,
         url: &Url,
@@ -90,7 +97,7 @@ impl Upstream {
         call(req, Some(body), timeout, MAX_BODY)
             .await
             .map_err(|failure| {
-                log::warn!("upstream {} {failure}", url.path());
+                calls.outage(now, &format!("upstream {} {failure}", url.path()));
                 match failure {
                     CallFailure::Unreadable(_) => OAuthError::BadGateway(
                         "the identity provider's answer could not be read".into(),

@@ -202,7 +202,10 @@ async fn sign_in(
         .await
         .map_err(|e| {
             if e.is_unavailable() {
-                log::error!("cannot verify the upstream access token: {e}");
+                cfg.upstream_calls.outage(
+                    cfg.clock.now(),
+                    &format!("cannot verify the upstream access token: {e}"),
+                );
                 OAuthError::Unavailable("the identity provider could not be reached".into())
             } else {
                 log::warn!("the upstream access token of a sign-in was refused: {e}");
