@@ -20,6 +20,7 @@ mod fetch;
 mod flights;
 mod guard;
 mod metadata;
+mod outage;
 
 pub(crate) use call::{call, Answer, CallFailure};
 pub use credentials::ClientAuthMethod;
@@ -29,6 +30,9 @@ pub(crate) use flights::{FlightOutcome, Flights};
 pub(crate) use guard::ResolveFn;
 pub(crate) use guard::{guarded_client, tls_connector, AddressGuard};
 pub use metadata::ProviderMetadata;
+pub(crate) use outage::OutageLog;
+#[cfg(test)]
+pub(crate) use outage::Written;
 
 const USER_AGENT: &str = "actix-mcp-oauth";
 

@@ -2,7 +2,6 @@
 //! verified-token cache in front of its verifier.
 
 mod cache;
-mod outage;
 mod tools;
 
 use std::{future::Future, pin::Pin, rc::Rc, sync::Arc, time::Duration};
@@ -21,9 +20,9 @@ use futures::{
     StreamExt,
 };
 
+use crate::http::OutageLog;
 pub use cache::TokenCache;
 use cache::{Key, Lookup};
-use outage::OutageLog;
 use tools::{Requirement, Scan, ToolRules};
 
 use crate::{
@@ -207,7 +206,7 @@ impl RequireAuth {
                 allow_anonymous: false,
                 clock: Arc::new(SystemClock),
                 access_policy: None,
-                outages: Arc::default(),
+                outages: Arc::new(OutageLog::new("cannot verify bearer tokens")),
             }),
         })
     }

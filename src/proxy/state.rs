@@ -66,6 +66,11 @@ impl ClientBinding {
     pub(crate) fn of(client_id: &str) -> Self {
         Self(URL_SAFE_NO_PAD.encode(openssl::sha::sha256(client_id.as_bytes())))
     }
+
+    /// The binding as bytes, for keys that must tell clients apart.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 /// What a proxy-issued client id holds once opened. Short field names keep the id short.

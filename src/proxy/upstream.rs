@@ -3,7 +3,9 @@
 //!
 //! Every call is made with the proxy's own credentials and counts against its rate limit at
 //! the provider, and the code exchange, the refresh and the revocation forwarding all carry
-//! values a client chose: identical calls running at once share one answer, and at most
+//! values a client chose: identical calls of one client running at once share one answer
+//! (never two clients': two clients sending the same refresh token are two calls, so the
+//! provider's reuse detection sees the reuse), and at most
 //! [`max_upstream_calls_in_flight`](super::OAuthProxyBuilder::max_upstream_calls_in_flight)
 //! run at once (shared by every worker); past that the answer is an immediate 503
 //! (`temporarily_unavailable`), so a flood of junk refresh tokens cannot use up the app's
@@ -21,9 +23,10 @@ use serde_json::{Map, Value};
 use url::{form_urlencoded, Url};
 
 use super::{
+    calls::UpstreamCalls,
     config::ProxyConfig,
     error::{no_store, OAuthError},
-    state::UpstreamTokens,
+    state::{ClientBinding, UpstreamTokens},
 };
 use crate::{
     http::{call, client, Answer, CallFailure},
@@ -48,10 +51,15 @@ impl Upstream {
     }
 
     /// POSTs `form` to `url` with the proxy's upstream credentials added as configured: the
-    /// answer of the identical call already running, if any, within the budget of calls.
+    /// answer of the identical call of the same `caller` already running, if any, within the
+    /// budget of calls.
+    ///
+    /// The caller is part of the flight key: merging the same refresh token sent by two clients
+    /// would hand both the rotated tokens and hide the reuse from the provider.
     pub(crate) async fn post_form(
         &self,
         cfg: &ProxyConfig,
+        caller: &ClientBinding,
         url: &Url,
         form: Vec<(&str, &str)>,
     ) -> Result<Answer, OAuthError> {
@@ -60,14 +68,27 @@ impl Upstream {
             .post(url.as_str())
             .insert_header((header::ACCEPT, "application/json"));
         let (req, body) = cfg.credentials.form_post(req, &form);
-        let key = [url.as_str().as_bytes(), b"\n", body.as_bytes()].concat();
+        let key = [
+            caller.as_bytes(),
+            b"\n",
+            url.as_str().as_bytes(),
+            b"\n",
+            body.as_bytes(),
+        ]
+        .concat();
         let timeout = self.timeout;
-        cfg.upstream_calls
-            .run(&key, || Self::send(req, body, url, timeout))
+        let calls = &cfg.upstream_calls;
+        let now = cfg.clock.now();
+        calls
+            .run(&key, now, || {
+                Self::send(calls, now, req, body, url, timeout)
+            })
             .await
     }
 
     async fn send(
+        calls: &UpstreamCalls,
+        now: u64,
         req: awc::ClientRequest,
         body: String,
         url: &Url,
@@ -76,7 +97,7 @@ impl Upstream {
         call(req, Some(body), timeout, MAX_BODY)
             .await
             .map_err(|failure| {
-                log::warn!("upstream {} {failure}", url.path());
+                calls.outage(now, &format!("upstream {} {failure}", url.path()));
                 match failure {
                     CallFailure::Unreadable(_) => OAuthError::BadGateway(
                         "the identity provider's answer could not be read".into(),

@@ -124,14 +124,19 @@ async fn start_proxy(upstream: &Faulty, max: usize) -> (String, String, ServerHa
         .run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
+    let client_id = register(&base).await;
+    (base, client_id, handle)
+}
+
+/// A client registered at the proxy at `base`: its id.
+async fn register(base: &str) -> String {
     let mut res = awc::Client::default()
         .post(format!("{base}/register"))
         .send_json(&serde_json::json!({ "redirect_uris": ["http://127.0.0.1:3000/cb"] }))
         .await
         .expect("register");
     let doc: serde_json::Value = res.json().await.expect("registration JSON");
-    let client_id = doc["client_id"].as_str().expect("client_id").to_owned();
-    (base, client_id, handle)
+    doc["client_id"].as_str().expect("client_id").to_owned()
 }
 
 /// `path` posted once per form, all at once: the statuses and `error` codes.
@@ -182,6 +187,33 @@ async fn fifty_concurrent_refreshes_with_one_junk_token_make_one_upstream_call()
         1,
         "one upstream call for fifty refreshes"
     );
+    handle.stop(false).await;
+}
+
+/// Two clients sending one refresh token at once is a reuse the provider must see: each is
+/// its own upstream call, never one answer (with the rotated tokens) shared by both.
+#[actix_web::test]
+async fn two_clients_with_one_refresh_token_are_two_upstream_calls_not_one_shared_answer() {
+    let upstream = Faulty::start(refused_after(Duration::from_millis(500)));
+    let (base, first, handle) = start_proxy(&upstream, MAX_IN_FLIGHT).await;
+    let second = register(&base).await;
+    assert_ne!(first, second);
+    let forms = vec![
+        refresh_form(&first, "stolen-refresh-token"),
+        refresh_form(&second, "stolen-refresh-token"),
+    ];
+    let answered = post_all(&format!("{base}/token"), &forms).await;
+    assert!(
+        answered
+            .iter()
+            .all(|(s, e)| *s == 400 && e == "invalid_grant"),
+        "{answered:?}"
+    );
+    assert_eq!(upstream.requests(), 2, "one upstream call per client");
+    // The same client sending it twice at once is still one call.
+    let forms = vec![refresh_form(&first, "another-refresh-token"); 2];
+    post_all(&format!("{base}/token"), &forms).await;
+    assert_eq!(upstream.requests(), 3);
     handle.stop(false).await;
 }
 

@@ -330,11 +330,31 @@ async fn each_endpoint_has_its_own_configurable_body_bound_and_succeeds_at_it() 
     for (path, content_type, body, bound, success) in cases {
         let res = test::call_service(&app, post(path, content_type, pad_to(&body, bound))).await;
         assert_eq!(res.status().as_u16(), success, "{path} at its bound");
+        // Same status or not, the answer at the bound is never the size refusal.
+        let at_bound = String::from_utf8_lossy(&test::read_body(res).await).into_owned();
+        assert!(
+            !at_bound.contains("too large"),
+            "{path} at its bound: {at_bound}"
+        );
         let res =
             test::call_service(&app, post(path, content_type, pad_to(&body, bound + 1))).await;
         assert_eq!(res.status().as_u16(), 400, "{path} past its bound");
         let text = String::from_utf8_lossy(&test::read_body(res).await).into_owned();
         assert!(text.contains("too large"), "{path} says why: {text}");
+        if path == "/token" {
+            // Both are 400: the codes tell the judged grant from the refused size.
+            let code = |body: &str| {
+                serde_json::from_str::<Value>(body).expect("JSON error")["error"]
+                    .as_str()
+                    .map(str::to_owned)
+            };
+            assert_eq!(
+                code(&at_bound).as_deref(),
+                Some("invalid_grant"),
+                "{at_bound}"
+            );
+            assert_eq!(code(&text).as_deref(), Some("invalid_request"), "{text}");
+        }
     }
 }
 

@@ -349,6 +349,20 @@ async fn a_foreign_session_gets_exactly_rmcps_own_unknown_session_404() {
         (genuine.status, &genuine.headers, &genuine.body),
         "a foreign session looks exactly like an unknown one"
     );
+    // The same on the stream, its resumption and DELETE: status, headers and body.
+    let resume = [("accept", "text/event-stream"), ("last-event-id", "0")];
+    let others: [(&str, &[(&str, &str)]); 3] = [("GET", &sse()), ("GET", &resume), ("DELETE", &[])];
+    for (method, extra) in others {
+        let genuine = send(method, &url, &ada, Some(&closed), extra, None).await;
+        assert_eq!(genuine.status, StatusCode::NOT_FOUND, "{method} {extra:?}");
+        let foreign = send(method, &url, &bob, Some(&live), extra, None).await;
+        assert_eq!(
+            (foreign.status, &foreign.headers, &foreign.body),
+            (genuine.status, &genuine.headers, &genuine.body),
+            "{method} {extra:?}: a foreign session looks exactly like an unknown one"
+        );
+    }
+    assert_eq!(whoami(&url, &ada, &live).await.status, StatusCode::OK);
     handle.stop(false).await;
 }
 

@@ -540,7 +540,7 @@ async fn a_static_client_signs_in_without_registering() {
 }
 
 #[actix_web::test]
-async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
+async fn upstream_errors_at_the_callback_reach_the_client_as_our_code_and_our_text() {
     let up = Upstream::start().await;
     let proxy = ProxyServer::start(
         up.passthrough(&key(1), ManualClock::at(T0))
@@ -572,11 +572,31 @@ async fn upstream_errors_at_the_callback_are_forwarded_to_the_client() {
     assert_eq!(back.query("error").as_deref(), Some("access_denied"));
     assert_eq!(
         back.query("error_description").as_deref(),
-        Some("The user said no")
+        Some("the sign-in was refused")
     );
     assert_eq!(back.query("state").as_deref(), Some("client-state-42"));
     assert_eq!(back.query("iss").as_deref(), Some(PUBLIC_URL));
     assert_eq!(back.query("code"), None);
+
+    // Any other code is ours, and the provider's text (here naming its internals) stays out.
+    let other = browser
+        .get(&proxy.url(&format!(
+        "/oauth/callback?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("error", "interaction_required")
+            .append_pair("error_description", "tenant acme-internal, request id 8f3a2c")
+            .append_pair("state", &state)
+            .finish()
+    )))
+        .await;
+    assert_eq!(other.status, StatusCode::FOUND);
+    assert_eq!(other.query("error").as_deref(), Some("server_error"));
+    let description = other.query("error_description").unwrap_or_default();
+    assert_eq!(
+        description,
+        "the identity provider could not complete the sign-in"
+    );
+    assert!(!other.location.as_ref().unwrap().as_str().contains("8f3a2c"));
 
     // RFC 9207: an answer that names another issuer is not passed on.
     let mixed_up = browser

@@ -83,25 +83,15 @@ pub(crate) async fn callback(state: State, req: HttpRequest) -> HttpResponse {
     }
 
     if let Some(error) = params.get("error") {
-        log::debug!("upstream authorization error `{}`", Logged(error));
-        // Forwarded as given when it is a well-formed error code (RFC 6749 §4.1.2.1 charset).
-        let code = if is_error_token(error) {
-            error
-        } else {
-            "server_error"
-        };
-        let description = params
-            .get("error_description")
-            .filter(|d| is_error_token(d));
-        return redirect_with(
-            &redirect,
-            &[
-                ("error", Some(code)),
-                ("error_description", description),
-                ("state", client_state),
-                ("iss", Some(&cfg.base)),
-            ],
+        // The provider's code and text are its own vocabulary and may carry its internals
+        // (request ids, tenant names): the client gets our code and our text, the log the
+        // provider's.
+        log::debug!(
+            "upstream authorization error `{}`: {}",
+            Logged(error),
+            Logged(params.get("error_description").unwrap_or(""))
         );
+        return authorization_error(error).redirect(&redirect, client_state, &cfg.base);
     }
     let Some(upstream_code) = params.get("code") else {
         return OAuthError::ServerError("the identity provider returned no code".into()).redirect(
@@ -196,7 +186,7 @@ async fn sign_in(
     }
     let (tokens, upstream_scope) = state
         .upstream
-        .post_form(cfg, &cfg.token_endpoint, form)
+        .post_form(cfg, &txn.client, &cfg.token_endpoint, form)
         .await?
         .into_tokens(cfg.clock.now())
         .map_err(|e| match e {
@@ -212,7 +202,10 @@ async fn sign_in(
         .await
         .map_err(|e| {
             if e.is_unavailable() {
-                log::error!("cannot verify the upstream access token: {e}");
+                cfg.upstream_calls.outage(
+                    cfg.clock.now(),
+                    &format!("cannot verify the upstream access token: {e}"),
+                );
                 OAuthError::Unavailable("the identity provider could not be reached".into())
             } else {
                 log::warn!("the upstream access token of a sign-in was refused: {e}");
@@ -243,9 +236,15 @@ async fn sign_in(
     Ok((grant, admitted))
 }
 
-/// RFC 6749 §4.1.2.1: `error` and `error_description` are %x20-21 / %x23-5B / %x5D-7E.
-fn is_error_token(s: &str) -> bool {
-    s.len() <= 512
-        && s.bytes()
-            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+/// The provider's authorization error (RFC 6749 §4.1.2.1) as ours: the user's refusal stays
+/// one, a provider that cannot serve now says so, and anything else is the proxy's failure to
+/// get a sign-in, never the client's.
+fn authorization_error(upstream: &str) -> OAuthError {
+    match upstream {
+        "access_denied" => OAuthError::AccessDenied("the sign-in was refused".into()),
+        "temporarily_unavailable" => OAuthError::TemporarilyUnavailable(
+            "the identity provider is unavailable, try again later".into(),
+        ),
+        _ => OAuthError::ServerError("the identity provider could not complete the sign-in".into()),
+    }
 }

@@ -52,7 +52,7 @@ pub(crate) async fn revoke(
             }
             state
                 .upstream
-                .post_form(cfg, endpoint, form)
+                .post_form(cfg, &client.binding, endpoint, form)
                 .await?
                 .into_revocation_response()
         }
@@ -87,7 +87,7 @@ async fn revoke_issued(
                 ];
                 return state
                     .upstream
-                    .post_form(cfg, endpoint, form)
+                    .post_form(cfg, client, endpoint, form)
                     .await?
                     .into_revocation_response();
             }

@@ -125,7 +125,7 @@ async fn passthrough(
     }
     state
         .upstream
-        .post_form(cfg, &cfg.token_endpoint, form)
+        .post_form(cfg, client, &cfg.token_endpoint, form)
         .await?
         .into_token_response()
 }
@@ -184,7 +184,10 @@ async fn refresh(
     match refresh_reserved(state, refresh, client, asked, now).await {
         Err(e) if is_transient(&e) => {
             cfg.replay.release(&id, cfg.clock.now()).await;
-            log::warn!("a refresh failed for now and may be retried: {e}");
+            cfg.upstream_calls.outage(
+                now,
+                &format!("a refresh failed for now and may be retried: {e}"),
+            );
             Err(OAuthError::TemporarilyUnavailable(
                 "the identity provider is unavailable: retry the refresh in a moment".into(),
             ))
@@ -228,7 +231,7 @@ async fn refresh_reserved(
             }
             let (mut tokens, upstream_scope) = state
                 .upstream
-                .post_form(cfg, &cfg.token_endpoint, form)
+                .post_form(cfg, client, &cfg.token_endpoint, form)
                 .await?
                 .into_tokens(now)?;
             // A provider that does not rotate its refresh tokens keeps the one it issued.
@@ -255,7 +258,10 @@ async fn refresh_reserved(
         .await
         .map_err(|e| {
             if e.is_unavailable() {
-                log::error!("cannot verify the upstream access token: {e}");
+                cfg.upstream_calls.outage(
+                    now,
+                    &format!("cannot verify the upstream access token: {e}"),
+                );
                 OAuthError::Unavailable("the identity provider could not be reached".into())
             } else {
                 log::debug!("the upstream access token of a refresh was refused: {e}");

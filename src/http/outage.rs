@@ -1,4 +1,5 @@
-//! The "cannot verify bearer tokens" log line, once per interval rather than once per request.
+//! A "the provider is unavailable" log line, once per interval rather than once per request:
+//! `RequireAuth`'s "cannot verify bearer tokens" and the proxy's upstream failures.
 //!
 //! While the provider is down every request that misses the cache fails the same way: one
 //! `error` line per request would flood the log (and whatever alerts on it) exactly when it
@@ -10,9 +11,12 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::logged::Logged;
 
-/// Failures logged at most once per interval, shared by every worker of one `RequireAuth`.
-#[derive(Debug, Default)]
-pub(super) struct OutageLog {
+/// Failures logged at most once per interval, shared by every worker of one `RequireAuth` or
+/// one proxy.
+#[derive(Debug)]
+pub(crate) struct OutageLog {
+    /// What failing means, the start of every line.
+    subject: &'static str,
     state: Mutex<State>,
 }
 
@@ -26,7 +30,7 @@ struct State {
 
 /// What [`OutageLog::record`] wrote, for tests.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Written {
+pub(crate) enum Written {
     /// The first failure: logged as it is.
     First,
     /// The first failure after the interval: logged with the count of those not logged.
@@ -37,11 +41,19 @@ pub(super) enum Written {
 
 impl OutageLog {
     /// The shortest time between two lines, in seconds.
-    pub(super) const INTERVAL: u64 = 30;
+    pub(crate) const INTERVAL: u64 = 30;
+
+    /// A log whose lines start with `subject`.
+    pub(crate) fn new(subject: &'static str) -> Self {
+        Self {
+            subject,
+            state: Mutex::default(),
+        }
+    }
 
     /// Records a failure at `now` (seconds), logging it when it is the first or the
     /// interval has passed.
-    pub(super) fn record(&self, now: u64, reason: &str) -> Written {
+    pub(crate) fn record(&self, now: u64, reason: &str) -> Written {
         let written = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             match state.logged_at {
@@ -61,10 +73,10 @@ impl OutageLog {
             }
         };
         match written {
-            Written::First => log::error!("cannot verify bearer tokens: {}", Logged(reason)),
+            Written::First => log::error!("{}: {}", self.subject, Logged(reason)),
             Written::Summary(n) => log::error!(
-                "cannot verify bearer tokens: {} ({n} more such failures in the last {} s or \
-                 more, not logged one by one)",
+                "{}: {} ({n} more such failures in the last {} s or more, not logged one by one)",
+                self.subject,
                 Logged(reason),
                 Self::INTERVAL
             ),
@@ -82,7 +94,7 @@ mod tests {
     #[test]
     fn a_flood_of_failures_is_one_line_then_one_summary_per_interval() {
         let clock = ManualClock::at(1_700_000_000);
-        let log = OutageLog::default();
+        let log = OutageLog::new("cannot verify bearer tokens");
         assert_eq!(log.record(clock.now(), "down"), Written::First);
         for _ in 0..999 {
             assert_eq!(log.record(clock.now(), "down"), Written::Counted);
