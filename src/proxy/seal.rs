@@ -499,6 +499,15 @@ impl Sealer {
 
     /// Opens a value sealed as `T`'s kind, checking its integrity and expiry.
     pub(crate) fn open<T: Sealed>(&self, sealed: &str) -> Result<T, SealError> {
+        self.open_expiring(sealed).map(|(value, _)| value)
+    }
+
+    /// [`open`](Self::open), with the value's expiry as sealed: what a record of its use
+    /// (the [`ReplayGuard`](super::ReplayGuard)'s) needs to outlive, and no longer.
+    pub(crate) fn open_expiring<T: Sealed>(
+        &self,
+        sealed: &str,
+    ) -> Result<(T, Option<u64>), SealError> {
         if sealed.is_empty() || sealed.len() > MAX_SEALED_BYTES {
             return Err(SealError::Malformed);
         }
@@ -566,7 +575,7 @@ impl Sealer {
         if exp.is_some_and(|exp| self.0.clock.now() >= exp) {
             return Err(SealError::Expired);
         }
-        T::decode(payload)
+        T::decode(payload).map(|value| (value, exp))
     }
 }
 
