@@ -361,6 +361,19 @@ impl RequireAuth {
         self
     }
 
+    /// The user this middleware would serve `token` to from its cache, with no verification:
+    /// `None` when the token is not cached (or its entry expired) or, for a token the proxy
+    /// issued, when it was revoked since. The lookup a cache hit makes, revocation check
+    /// included; it does not allocate beyond the returned user's reference counts.
+    pub fn cached_user(&self, token: &str) -> Option<AuthUser> {
+        let config = &self.config;
+        let now = config.clock.now();
+        config
+            .cache
+            .get(token, now)
+            .filter(|user| !config.is_revoked(user, now))
+    }
+
     /// Turns cache misses over to `authenticator` instead of the verifier and mapping.
     pub(crate) fn authenticator(mut self, authenticator: Arc<dyn Authenticate>) -> Self {
         let config = self.config_mut();

@@ -1,5 +1,7 @@
 //! A small binary layout for sealed payloads that are opened on a hot path: fields in a fixed
-//! order, integers as LEB128 varints, byte strings and text prefixed with their length. No
+//! order, integers as unsigned LEB128 varints in their shortest form (a longer spelling, or one
+//! past 64 bits, is malformed: a value has one encoding), byte strings and text prefixed with
+//! their length. No
 //! field names and no escaping, so a payload is shorter than its JSON and read without a
 //! parser; binary parts (a JWT's signature) are carried as bytes rather than as base64 inside
 //! the seal's own base64. Only authenticated plaintext is ever read with it, and every read is
@@ -67,10 +69,16 @@ impl<'a> Reader<'a> {
         for shift in (0..64).step_by(7) {
             let (&byte, rest) = self.0.split_first().ok_or(SealError::Malformed)?;
             self.0 = rest;
-            n |= u64::from(byte & 0x7f)
-                .checked_shl(shift)
-                .ok_or(SealError::Malformed)?;
+            // The tenth byte holds bit 63 alone and ends the varint; more would be lost bits.
+            if shift == 63 && byte > 1 {
+                return Err(SealError::Malformed);
+            }
+            n |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
+                // A last byte of 0 after others is a longer spelling of a shorter varint.
+                if byte == 0 && shift > 0 {
+                    return Err(SealError::Malformed);
+                }
                 return Ok(n);
             }
         }
@@ -186,5 +194,24 @@ mod tests {
         assert_eq!(Reader(&[2]).flag(), Err(SealError::Malformed));
         assert_eq!(Reader(&[200, 1]).strings(), Err(SealError::Malformed));
         assert_eq!(Reader(&[0]).end(), Err(SealError::Malformed));
+    }
+
+    #[test]
+    fn overlong_and_overflowing_varints_are_malformed() {
+        let read = |bytes: &[u8]| Reader(bytes).u64();
+        let mut max = Vec::new();
+        Writer(&mut max).u64(u64::MAX);
+        assert_eq!((max.len(), read(&max)), (10, Ok(u64::MAX)));
+        // Bits past 64 in the tenth byte, or an eleventh byte.
+        let mut past = max.clone();
+        past[9] = 0x7f;
+        assert_eq!(read(&past), Err(SealError::Malformed));
+        past[9] = 0x81;
+        past.push(0x01);
+        assert_eq!(read(&past), Err(SealError::Malformed));
+        // 0 and 1 spelled with a needless trailing byte.
+        assert_eq!(read(&[0x80, 0x00]), Err(SealError::Malformed));
+        assert_eq!(read(&[0x81, 0x80, 0x00]), Err(SealError::Malformed));
+        assert_eq!((read(&[0x00]), read(&[0x81, 0x01])), (Ok(0), Ok(129)));
     }
 }

@@ -10,6 +10,7 @@ mod consent;
 mod cookies;
 mod documents;
 mod error;
+mod expiring;
 mod flow;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzzing;

@@ -15,12 +15,18 @@
 //! every cache miss ([`Sealed::encode`]).
 //!
 //! **Key rotation.** Each seal draws a random 96-bit AES-GCM nonce; NIST SP 800-38D bounds
-//! random-nonce use of one key at 2^32 encryptions (nonce collision odds below 2^-32). A
-//! sign-in costs about seven seals (consent request, CSRF and binding cookies, transaction,
-//! code, access and refresh token) and a refresh two, so rotate the key (a new first key in
-//! [`proxy_keys`](super::OAuthProxyBuilder::proxy_keys), the old one kept to open) after at
-//! most **2^31 seals**, about 300 million sign-ins or a billion refreshes: for most servers a
-//! yearly rotation is far inside the bound.
+//! random-nonce use of one key at 2^32 encryptions (nonce collision odds below 2^-32). Every
+//! seal counts, whatever it is for: a registered client (its id and its secret, at `/register`
+//! or each static client at start-up), each `/authorize` (the browser binding cookie and the
+//! transaction, and the consent request and its CSRF cookie when the consent page is shown),
+//! each consent decision (the remembered-consent cookie), each code, and each pair of tokens at
+//! `/token` (the access and the refresh token, on sign-in and on every refresh). A sign-in is
+//! about seven seals, a refresh two. The budget belongs to the key, not to a process: every
+//! replica holding the key draws from the same 2^32, so count the seals of all of them. Rotate
+//! the key (a new first key in [`proxy_keys`](super::OAuthProxyBuilder::proxy_keys), the old
+//! one kept to open) after at most **2^31 seals** in all, about 300 million sign-ins or a
+//! billion refreshes across the replicas (fewer when `/authorize` is hit by requests that
+//! never sign in): for most servers a yearly rotation is far inside the bound.
 //!
 //! Each payload type states its kind and lifetime once, through [`Sealed`]: sealing and opening
 //! are generic over it, so a type always seals and opens as its own kind. The payloads
@@ -499,6 +505,15 @@ impl Sealer {
 
     /// Opens a value sealed as `T`'s kind, checking its integrity and expiry.
     pub(crate) fn open<T: Sealed>(&self, sealed: &str) -> Result<T, SealError> {
+        self.open_expiring(sealed).map(|(value, _)| value)
+    }
+
+    /// [`open`](Self::open), with the value's expiry as sealed: what a record of its use
+    /// (the [`ReplayGuard`](super::ReplayGuard)'s) needs to outlive, and no longer.
+    pub(crate) fn open_expiring<T: Sealed>(
+        &self,
+        sealed: &str,
+    ) -> Result<(T, Option<u64>), SealError> {
         if sealed.is_empty() || sealed.len() > MAX_SEALED_BYTES {
             return Err(SealError::Malformed);
         }
@@ -566,7 +581,7 @@ impl Sealer {
         if exp.is_some_and(|exp| self.0.clock.now() >= exp) {
             return Err(SealError::Expired);
         }
-        T::decode(payload)
+        T::decode(payload).map(|value| (value, exp))
     }
 }
 
@@ -824,5 +839,22 @@ mod tests {
         let (b, _) = sealer(vec![ProxyKey::generate()]);
         let sealed = a.seal(&ClientTxn::new()).unwrap();
         assert_eq!(b.open::<ClientTxn>(&sealed), Err(SealError::Invalid));
+    }
+
+    #[test]
+    fn opens_under_two_keys_interleave_on_one_thread() {
+        // Each thread keeps an AES context per key: opening under one key must never reuse
+        // the other's, however the opens alternate.
+        let (a, _) = sealer(vec![key(1)]);
+        let (b, _) = sealer(vec![key(2)]);
+        let (both, _) = sealer(vec![key(1), key(2)]);
+        let (by_a, by_b) = (a.seal(&Txn::new()).unwrap(), b.seal(&Txn::new()).unwrap());
+        for _ in 0..3 {
+            assert_eq!(a.open::<Txn>(&by_a).unwrap(), Txn::new());
+            assert_eq!(b.open::<Txn>(&by_b).unwrap(), Txn::new());
+            assert_eq!(both.open::<Txn>(&by_b).unwrap(), Txn::new());
+            assert_eq!(both.open::<Txn>(&by_a).unwrap(), Txn::new());
+            assert!(a.open::<Txn>(&by_b).is_err() && b.open::<Txn>(&by_a).is_err());
+        }
     }
 }

@@ -3,13 +3,16 @@
 
 use std::{
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     time::Duration,
 };
 
-use actix_mcp_oauth::clock::ManualClock;
+use actix_mcp_oauth::{
+    clock::ManualClock, proxy::MemoryReplayGuard, verify::FnVerifier, Claims, TokenVerifier,
+    VerifyError,
+};
 use actix_web::http::StatusCode;
 
 use crate::fixtures::*;
@@ -708,5 +711,224 @@ async fn an_upstream_outage_during_a_refresh_keeps_the_refresh_token_usable_once
     assert_eq!(up.count("/token"), before);
     let res = refresh_with(&proxy, &client_id, &rotated).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    up.stop().await;
+}
+
+/// The upstream double's access tokens, verified for `lifetime` seconds after `T0`, or
+/// unavailable (its keys unreachable) while `down` is set.
+fn switchable_upstream_tokens(down: Arc<AtomicBool>, lifetime: u64) -> impl TokenVerifier {
+    FnVerifier::new(move |token: String| {
+        let down = down.load(Ordering::SeqCst);
+        async move {
+            if down {
+                return Err(VerifyError::Unavailable("keys unreachable".into()));
+            }
+            if !token.starts_with("at-") {
+                return Err(VerifyError::Rejected("not the upstream's".into()));
+            }
+            let claims = serde_json::json!({
+                "sub": UPSTREAM_USER,
+                "client_id": UPSTREAM_CLIENT_ID,
+                "exp": T0 + lifetime,
+            });
+            Ok(Claims::new(serde_json::from_value(claims).unwrap()))
+        }
+    })
+}
+
+#[actix_web::test]
+async fn a_failure_after_the_provider_answered_new_tokens_spends_the_refresh_token() {
+    let up = Upstream::start().await;
+    let down = Arc::new(AtomicBool::new(false));
+    let proxy = up
+        .proxy(&key(1), ManualClock::at(T0))
+        .verifier(switchable_upstream_tokens(down.clone(), 3600))
+        .build()
+        .unwrap();
+    let proxy = ProxyServer::start(proxy).await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let refresh = field(&sign_in(&proxy, &client_id).await, "refresh_token");
+
+    // The provider refreshes (and may have rotated its refresh token), then its keys are
+    // unreachable: the refresh fails, and the old upstream refresh token is spent.
+    down.store(true, Ordering::SeqCst);
+    let res = refresh_with(&proxy, &client_id, &refresh).await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    let before = up.count("/token");
+    down.store(false, Ordering::SeqCst);
+    let retry = refresh_with(&proxy, &client_id, &refresh).await;
+    assert_eq!(retry.json()["error"], "invalid_grant", "{}", retry.text());
+    assert_eq!(
+        up.count("/token"),
+        before,
+        "the spent token goes upstream no more"
+    );
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn without_an_upstream_refresh_token_a_failed_verification_leaves_the_refresh_token_usable() {
+    let up = Upstream::start().await;
+    up.set_mode(TokenMode::NoRefresh);
+    let down = Arc::new(AtomicBool::new(false));
+    let proxy = up
+        .proxy(&key(1), ManualClock::at(T0))
+        .verifier(switchable_upstream_tokens(down.clone(), 3600))
+        .build()
+        .unwrap();
+    let proxy = ProxyServer::start(proxy).await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let refresh = field(&sign_in(&proxy, &client_id).await, "refresh_token");
+    down.store(true, Ordering::SeqCst);
+    let res = refresh_with(&proxy, &client_id, &refresh).await;
+    assert_eq!(
+        res.json()["error"],
+        "temporarily_unavailable",
+        "{}",
+        res.text()
+    );
+    down.store(false, Ordering::SeqCst);
+    let res = refresh_with(&proxy, &client_id, &refresh).await;
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "nothing was spent upstream: {}",
+        res.text()
+    );
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn a_refresh_token_revoked_while_its_refresh_is_in_flight_stays_revoked() {
+    let up = Upstream::start().await;
+    let proxy = ProxyServer::start(up.proxy(&key(1), ManualClock::at(T0)).build().unwrap()).await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let refresh = field(&sign_in(&proxy, &client_id).await, "refresh_token");
+
+    // The provider hangs: the refresh holds its reservation until the upstream timeout.
+    up.set_mode(TokenMode::Hang);
+    let before = up.count("/token");
+    let in_flight = refresh_with(&proxy, &client_id, &refresh);
+    let revoke = async {
+        while up.count("/token") == before {
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        let res = post_form(
+            &proxy.url("/revoke"),
+            &[("client_id", &client_id), ("token", &refresh)],
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    };
+    let (res, ()) = futures::join!(in_flight, revoke);
+    assert_eq!(
+        res.json()["error"],
+        "temporarily_unavailable",
+        "{}",
+        res.text()
+    );
+
+    // The outage ends: the failed refresh released its reservation, not the revocation.
+    up.set_mode(TokenMode::Json);
+    let res = refresh_with(&proxy, &client_id, &refresh).await;
+    assert_eq!(res.json()["error"], "invalid_grant", "{}", res.text());
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn a_used_refresh_token_is_recorded_until_its_own_expiry_and_no_longer() {
+    const DAY: u64 = 24 * 3600;
+    let up = Upstream::start().await;
+    let clock = ManualClock::at(T0);
+    // One record: the guard is full as soon as one live record is in it.
+    let proxy = up
+        .proxy(&key(1), clock.clone())
+        .verifier(switchable_upstream_tokens(Arc::default(), 90 * DAY))
+        .replay_guard(MemoryReplayGuard::new(1))
+        .build()
+        .unwrap();
+    let proxy = ProxyServer::start(proxy).await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let first = field(&sign_in(&proxy, &client_id).await, "refresh_token");
+
+    // Used 20 days after it was issued: recorded until its expiry, 10 days from now.
+    clock.advance(20 * DAY);
+    let res = refresh_with(&proxy, &client_id, &first).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let second = field(&res.json(), "refresh_token");
+    clock.advance(5 * DAY);
+    let res = refresh_with(&proxy, &client_id, &second).await;
+    assert_eq!(
+        res.json()["error"],
+        "temporarily_unavailable",
+        "the guard is full of the first token's live record: {}",
+        res.text()
+    );
+    // Past the first token's expiry its record goes, and the guard has room again.
+    clock.advance(5 * DAY);
+    let res = refresh_with(&proxy, &client_id, &second).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    up.stop().await;
+}
+
+#[actix_web::test]
+async fn revoking_a_refresh_token_the_provider_no_longer_knows_is_200_and_its_outage_503() {
+    let up = Upstream::start().await;
+    let revocation = Double::start().await;
+    let proxy = up
+        .proxy(&key(1), ManualClock::at(T0))
+        .revocation_endpoint(revocation.url("/revoke"))
+        .build()
+        .unwrap();
+    let proxy = ProxyServer::start(proxy).await;
+    let client_id = register(&proxy, &[CLIENT_REDIRECT]).await;
+    let revoke = |token: String| {
+        let (url, client_id) = (proxy.url("/revoke"), client_id.clone());
+        async move { post_form(&url, &[("client_id", &client_id), ("token", &token)]).await }
+    };
+
+    // Expired or unknown at the provider: revoked here, and 200 (RFC 7009 §2.2).
+    revocation.on(
+        "/revoke",
+        None,
+        Reply::json(400, &serde_json::json!({"error": "invalid_grant"})),
+    );
+    let refresh = field(&sign_in(&proxy, &client_id).await, "refresh_token");
+    let res = revoke(refresh.clone()).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(revocation.count("/revoke"), 1);
+    let res = refresh_with(&proxy, &client_id, &refresh).await;
+    assert_eq!(res.json()["error"], "invalid_grant");
+
+    // The provider down: 503, revoked here already, and the retry reaches the provider.
+    revocation.on(
+        "/revoke",
+        None,
+        Reply::json(
+            503,
+            &serde_json::json!({"error": "temporarily_unavailable"}),
+        ),
+    );
+    let refresh = field(&sign_in(&proxy, &client_id).await, "refresh_token");
+    let res = revoke(refresh.clone()).await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    assert_eq!(res.json()["error"], "temporarily_unavailable");
+    let res = refresh_with(&proxy, &client_id, &refresh).await;
+    assert_eq!(res.json()["error"], "invalid_grant");
+    revocation.on("/revoke", None, Reply::new(200, &[], ""));
+    let res = revoke(refresh).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(revocation.count("/revoke"), 3);
+    revocation.stop().await;
     up.stop().await;
 }

@@ -76,7 +76,11 @@ async fn passthrough_mcp_refuses_id_tokens_client_credentials_tokens_and_other_a
             "{what}: {challenge}"
         );
     }
-    assert_eq!(up.count("/token"), 0, "nothing reached the upstream");
+    assert_eq!(
+        idp.count("/.well-known/jwks.json"),
+        1,
+        "each refusal is the claims' own: the key set, fetched once, is not fetched again"
+    );
     idp.stop().await;
     up.stop().await;
 }

@@ -1,8 +1,13 @@
 //! `POST /revoke` (RFC 7009).
 //!
-//! In issued mode the proxy revokes its own tokens: a refresh token is recorded as used in the
-//! [`ReplayGuard`](crate::proxy::ReplayGuard) (and its upstream refresh token revoked upstream
-//! when a revocation endpoint is configured); an access token goes on the proxy's revocation
+//! In issued mode the proxy revokes its own tokens: a refresh token is recorded as revoked in
+//! the [`ReplayGuard`](crate::proxy::ReplayGuard), a mark that a refresh in flight cannot clear
+//! when it fails, until the refresh token's expiry (and its upstream refresh token revoked
+//! upstream when a revocation endpoint is configured: when the provider refuses that token,
+//! expired or unknown there, the answer is still 200, as RFC 7009 §2.2 says of invalid tokens;
+//! only a provider that cannot be reached or fails answers 503 `temporarily_unavailable`, so
+//! that the client retries and the revocation reaches the provider, which is what makes it
+//! hold on the replicas that do not share this one's guard); an access token goes on the proxy's revocation
 //! list, which every `RequireAuth` built from the proxy consults on every request, cache hit
 //! or not, until the token expires. Both are per instance with the built-in guard. A token that is not one of the client's own is answered 200 and nothing is
 //! forwarded (RFC 7009 §2.2). In passthrough mode the request goes to the upstream revocation
@@ -70,12 +75,14 @@ async fn revoke_issued(
 ) -> Result<HttpResponse, OAuthError> {
     let cfg = &state.cfg;
     let now = cfg.clock.now();
-    if let Ok(refresh) = cfg.sealer.open::<IssuedRefresh>(token) {
+    if let Ok((refresh, expires_at)) = cfg.sealer.open_expiring::<IssuedRefresh>(token) {
         if refresh.client == *client {
-            let until = now.saturating_add(REFRESH_TTL.as_secs());
-            // RFC 7009 §2.2.1: a revocation that cannot be kept is answered 503.
+            let until = expires_at.unwrap_or_else(|| now.saturating_add(REFRESH_TTL.as_secs()));
+            // Revoked whether or not a refresh with it is in flight: that refresh's release,
+            // should it fail, leaves the revocation in place. RFC 7009 §2.2.1: a revocation
+            // that cannot be kept is answered 503.
             cfg.replay
-                .first_use(&refresh.id, until, now)
+                .revoke(&refresh.id, until, now)
                 .await
                 .map_err(super::replay_unavailable)?;
             if let (Some(endpoint), Some(upstream)) =
@@ -85,11 +92,35 @@ async fn revoke_issued(
                     ("token", upstream.as_str()),
                     ("token_type_hint", "refresh_token"),
                 ];
-                return state
+                let revoked = state
                     .upstream
                     .post_form(cfg, client, endpoint, form)
-                    .await?
-                    .into_revocation_response();
+                    .await
+                    .and_then(|answer| answer.into_revocation_response());
+                match revoked {
+                    Err(
+                        e @ (OAuthError::Unavailable(_)
+                        | OAuthError::TemporarilyUnavailable(_)
+                        | OAuthError::BadGateway(_)),
+                    ) => {
+                        log::warn!(
+                            "a refresh token is revoked here, but not yet at the identity \
+                             provider: {e}"
+                        );
+                        return Err(OAuthError::TemporarilyUnavailable(
+                            "the identity provider is unavailable: retry the revocation in a \
+                             moment"
+                                .into(),
+                        ));
+                    }
+                    // Expired or unknown upstream (or refused for the proxy's own
+                    // credentials, logged as such): revoked here, nothing to retry.
+                    Err(e) => log::debug!(
+                        "the identity provider refused to revoke an upstream refresh token, \
+                         revoked here: {e}"
+                    ),
+                    Ok(_) => {}
+                }
             }
         }
     } else if let Ok(access) = cfg.sealer.open::<IssuedAccess>(token) {

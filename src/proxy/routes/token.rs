@@ -62,13 +62,13 @@ pub(crate) async fn token(
     match cfg.token_mode {
         TokenMode::Passthrough => passthrough(&state, &params, grant_type, &client.binding).await,
         _ if grant_type == "authorization_code" => {
-            let code = redeem(cfg, &params, &client.binding)?;
+            let (code, until) = redeem(cfg, &params, &client.binding)?;
             let Some(grant) = code.grant else {
                 return Err(OAuthError::InvalidGrant(
                     "the code is invalid or has expired".into(),
                 ));
             };
-            first_use(cfg, &code.id).await?;
+            first_use(cfg, &code.id, until).await?;
             issue(
                 cfg,
                 &client.binding,
@@ -96,12 +96,13 @@ async fn passthrough(
     let upstream_code: String;
     match grant_type {
         "authorization_code" => {
-            code = redeem(cfg, params, client)?;
+            let until;
+            (code, until) = redeem(cfg, params, client)?;
             upstream_code = code.upstream_code.ok_or_else(|| {
                 OAuthError::InvalidGrant("the code is invalid or has expired".into())
             })?;
             // Used once here too: a replay never reaches the upstream.
-            first_use(cfg, &code.id).await?;
+            first_use(cfg, &code.id, until).await?;
             let verifier = params.get("code_verifier").unwrap_or_default();
             form.extend([
                 ("grant_type", "authorization_code"),
@@ -142,10 +143,13 @@ async fn refresh(
     let sealed = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::InvalidRequest("`refresh_token` is required".into()))?;
-    let refresh = cfg.sealer.open::<IssuedRefresh>(sealed).map_err(|e| {
-        log::debug!("refresh token refused: {e}");
-        OAuthError::InvalidGrant("the refresh token is invalid or has expired".into())
-    })?;
+    let (refresh, expires_at) = cfg
+        .sealer
+        .open_expiring::<IssuedRefresh>(sealed)
+        .map_err(|e| {
+            log::debug!("refresh token refused: {e}");
+            OAuthError::InvalidGrant("the refresh token is invalid or has expired".into())
+        })?;
     if refresh.client != *client {
         return Err(OAuthError::InvalidGrant(
             "the refresh token was issued to another client".into(),
@@ -167,12 +171,14 @@ async fn refresh(
         .map(|asked| narrowed(cfg, &refresh.scopes, asked))
         .transpose()?;
     let now = cfg.clock.now();
-    // Reserved before the upstream call, so a concurrent replay is refused; released again
-    // when the refresh fails for a reason that is not the token's, so that an outage of the
+    // Reserved before the upstream call, so a concurrent replay is refused, and recorded
+    // until the refresh token expires: after that it is refused anyway. Released again when
+    // the refresh fails before anything was spent upstream, so that an outage of the
     // provider does not end the session.
+    let until = expires_at.unwrap_or_else(|| now.saturating_add(REFRESH_TTL.as_secs()));
     if !cfg
         .replay
-        .first_use(&refresh.id, now.saturating_add(REFRESH_TTL.as_secs()), now)
+        .first_use(&refresh.id, until, now)
         .await
         .map_err(replay_unavailable)?
     {
@@ -182,30 +188,50 @@ async fn refresh(
     }
     let id = refresh.id.clone();
     match refresh_reserved(state, refresh, client, asked, now).await {
-        Err(e) if is_transient(&e) => {
+        Ok(answer) => Ok(answer),
+        Err(Failed {
+            error,
+            spent: false,
+        }) if is_transient(&error) => {
             cfg.replay.release(&id, cfg.clock.now()).await;
             cfg.upstream_calls.outage(
                 now,
-                &format!("a refresh failed for now and may be retried: {e}"),
+                &format!("a refresh failed for now and may be retried: {error}"),
             );
             Err(OAuthError::TemporarilyUnavailable(
                 "the identity provider is unavailable: retry the refresh in a moment".into(),
             ))
         }
-        answer => answer,
+        Err(Failed { error, spent }) => {
+            if spent && is_transient(&error) {
+                log::warn!(
+                    "a refresh failed after the identity provider answered new tokens, so the \
+                     refresh token is spent and the client must sign in again: {error}"
+                );
+            }
+            Err(error)
+        }
     }
 }
 
-/// A failure that is the provider's or this server's, not the refresh token's: the same
-/// refresh may work moments later.
+/// A failure that is the provider's or its keys' (unreachable, timing out, failing), not the
+/// refresh token's: the same refresh may work moments later. A deterministic failure of this
+/// server (a token too large to carry) is not: retrying would fail the same way.
 fn is_transient(e: &OAuthError) -> bool {
     matches!(
         e,
         OAuthError::Unavailable(_)
             | OAuthError::TemporarilyUnavailable(_)
             | OAuthError::BadGateway(_)
-            | OAuthError::ServerError(_)
     )
+}
+
+/// Why a reserved refresh failed, and whether the upstream refresh token was spent by then:
+/// once the provider answered new tokens it may have rotated its refresh token, so the old
+/// one (the one sealed in the client's refresh token) must not be offered for a retry.
+struct Failed {
+    error: OAuthError,
+    spent: bool,
 }
 
 /// The refresh once its id is reserved: upstream, verification, policy, new tokens.
@@ -215,8 +241,14 @@ async fn refresh_reserved(
     client: &ClientBinding,
     asked: Option<Vec<String>>,
     now: u64,
-) -> Result<HttpResponse, OAuthError> {
+) -> Result<HttpResponse, Failed> {
     let cfg = &state.cfg;
+    let spent = refresh.upstream_refresh_token.is_some();
+    let unspent = |error| Failed {
+        error,
+        spent: false,
+    };
+    let failed = |error| Failed { error, spent };
     let (tokens, upstream_scope) = match (
         refresh.upstream_refresh_token,
         refresh.upstream_access_token,
@@ -232,8 +264,9 @@ async fn refresh_reserved(
             let (mut tokens, upstream_scope) = state
                 .upstream
                 .post_form(cfg, client, &cfg.token_endpoint, form)
-                .await?
-                .into_tokens(now)?;
+                .await
+                .and_then(|answer| answer.into_tokens(now))
+                .map_err(unspent)?;
             // A provider that does not rotate its refresh tokens keeps the one it issued.
             tokens.refresh_token.get_or_insert(upstream_refresh);
             (tokens, upstream_scope)
@@ -247,11 +280,13 @@ async fn refresh_reserved(
             None,
         ),
         (None, None) => {
-            return Err(OAuthError::InvalidGrant(
+            return Err(unspent(OAuthError::InvalidGrant(
                 "the refresh token is invalid or has expired".into(),
-            ))
+            )))
         }
     };
+    // From here on, with an upstream refresh token, the provider has answered new tokens:
+    // every failure is `spent`.
     let (claims, user) = cfg
         .upstream_check
         .verify(&tokens.access_token)
@@ -269,7 +304,8 @@ async fn refresh_reserved(
                     "the identity provider no longer accepts this sign-in".into(),
                 )
             }
-        })?;
+        })
+        .map_err(failed)?;
     // The access policy again, with the user as `/mcp` would see it: a user removed from
     // the server since signing in gets no new tokens.
     let admitted = AuthUser::new(
@@ -282,7 +318,7 @@ async fn refresh_reserved(
             "refresh of user {} not admitted by the access policy",
             Logged(&admitted.user_id)
         );
-        return Err(e);
+        return Err(failed(e));
     }
     let identity = issued::identity(&claims, user, &tokens.access_token);
     // What the provider still grants bounds the refreshed scopes too (a user may have
@@ -297,7 +333,7 @@ async fn refresh_reserved(
             .filter(|s| cfg.model.satisfies(&still, s))
             .collect(),
     };
-    issue(cfg, client, scopes, refresh.scopes, identity, tokens)
+    issue(cfg, client, scopes, refresh.scopes, identity, tokens).map_err(failed)
 }
 
 /// The scopes of a refresh's `scope` parameter, checked against the grant `granted`.
@@ -395,10 +431,9 @@ fn issue(
     Ok(res.json(doc))
 }
 
-/// Records the code's id: a code is redeemed once on this instance.
-async fn first_use(cfg: &ProxyConfig, id: &str) -> Result<(), OAuthError> {
+/// Records the code's id until the code expires: a code is redeemed once on this instance.
+async fn first_use(cfg: &ProxyConfig, id: &str, until: u64) -> Result<(), OAuthError> {
     let now = cfg.clock.now();
-    let until = now.saturating_add(Code::TTL.map_or(0, |ttl| ttl.as_secs()));
     if cfg
         .replay
         .first_use(id, until, now)
@@ -412,12 +447,16 @@ async fn first_use(cfg: &ProxyConfig, id: &str) -> Result<(), OAuthError> {
 }
 
 /// Opens the code and checks it against this request: same client, same redirect URI, and a
-/// PKCE verifier that matches the challenge.
-fn redeem(cfg: &ProxyConfig, params: &Params, client: &ClientBinding) -> Result<Code, OAuthError> {
+/// PKCE verifier that matches the challenge. Answers the code and its expiry.
+fn redeem(
+    cfg: &ProxyConfig,
+    params: &Params,
+    client: &ClientBinding,
+) -> Result<(Code, u64), OAuthError> {
     let sealed = params
         .get("code")
         .ok_or_else(|| OAuthError::InvalidRequest("`code` is required".into()))?;
-    let code = cfg.sealer.open::<Code>(sealed).map_err(|e| {
+    let (code, expires_at) = cfg.sealer.open_expiring::<Code>(sealed).map_err(|e| {
         log::debug!("code refused: {e}");
         OAuthError::InvalidGrant("the code is invalid or has expired".into())
     })?;
@@ -451,7 +490,11 @@ fn redeem(cfg: &ProxyConfig, params: &Params, client: &ClientBinding) -> Result<
     if URL_SAFE_NO_PAD.encode(openssl::sha::sha256(verifier.as_bytes())) != code.code_challenge {
         return Err(OAuthError::InvalidGrant("PKCE verification failed".into()));
     }
-    Ok(code)
+    let ttl = Code::TTL.map_or(0, |ttl| ttl.as_secs());
+    Ok((
+        code,
+        expires_at.unwrap_or_else(|| cfg.clock.now().saturating_add(ttl)),
+    ))
 }
 
 /// A client-chosen value echoed in an error description is kept short.
