@@ -179,6 +179,28 @@ impl ProxyConfig {
         }
     }
 
+    /// The provider's access token verified as `/mcp` would verify it, at sign-in and at
+    /// refresh: a provider that cannot be reached is logged once per interval and answered
+    /// 503; a refused token is answered as `refused` says (sign-in and refresh differ).
+    pub(crate) async fn verify_upstream(
+        &self,
+        token: &str,
+        now: u64,
+        refused: impl FnOnce(crate::VerifyError) -> OAuthError,
+    ) -> Result<(crate::Claims, crate::UserInfo), OAuthError> {
+        self.upstream_check.verify(token).await.map_err(|e| {
+            if e.is_unavailable() {
+                self.upstream_calls.outage(
+                    now,
+                    &format!("cannot verify the upstream access token: {e}"),
+                );
+                OAuthError::Unavailable("the identity provider could not be reached".into())
+            } else {
+                refused(e)
+            }
+        })
+    }
+
     /// The access policy at a refresh, answered as `/token` answers: a user it no longer
     /// admits gets `invalid_grant`, and a policy that cannot answer `temporarily_unavailable`.
     pub(crate) async fn admit_refresh(&self, user: &crate::AuthUser) -> Result<(), OAuthError> {

@@ -197,23 +197,13 @@ async fn sign_in(
             other => other,
         })?;
     let (claims, user) = cfg
-        .upstream_check
-        .verify(&tokens.access_token)
-        .await
-        .map_err(|e| {
-            if e.is_unavailable() {
-                cfg.upstream_calls.outage(
-                    cfg.clock.now(),
-                    &format!("cannot verify the upstream access token: {e}"),
-                );
-                OAuthError::Unavailable("the identity provider could not be reached".into())
-            } else {
-                log::warn!("the upstream access token of a sign-in was refused: {e}");
-                OAuthError::AccessDenied(
-                    "the identity provider's token is not accepted by this server".into(),
-                )
-            }
-        })?;
+        .verify_upstream(&tokens.access_token, cfg.clock.now(), |e| {
+            log::warn!("the upstream access token of a sign-in was refused: {e}");
+            OAuthError::AccessDenied(
+                "the identity provider's token is not accepted by this server".into(),
+            )
+        })
+        .await?;
     // The user as the access policy sees it at /mcp: the provider's token is the upstream one.
     let admitted = AuthUser::new(
         user.clone(),

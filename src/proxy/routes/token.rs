@@ -288,23 +288,11 @@ async fn refresh_reserved(
     // From here on, with an upstream refresh token, the provider has answered new tokens:
     // every failure is `spent`.
     let (claims, user) = cfg
-        .upstream_check
-        .verify(&tokens.access_token)
-        .await
-        .map_err(|e| {
-            if e.is_unavailable() {
-                cfg.upstream_calls.outage(
-                    now,
-                    &format!("cannot verify the upstream access token: {e}"),
-                );
-                OAuthError::Unavailable("the identity provider could not be reached".into())
-            } else {
-                log::debug!("the upstream access token of a refresh was refused: {e}");
-                OAuthError::InvalidGrant(
-                    "the identity provider no longer accepts this sign-in".into(),
-                )
-            }
+        .verify_upstream(&tokens.access_token, now, |e| {
+            log::debug!("the upstream access token of a refresh was refused: {e}");
+            OAuthError::InvalidGrant("the identity provider no longer accepts this sign-in".into())
         })
+        .await
         .map_err(failed)?;
     // The access policy again, with the user as `/mcp` would see it: a user removed from
     // the server since signing in gets no new tokens.
