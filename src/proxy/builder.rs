@@ -375,8 +375,8 @@ impl OAuthProxyBuilder {
     /// GitHub OAuth app tokens).
     ///
     /// Keep it as short as your clients tolerate: the access token cannot be withdrawn
-    /// before it expires except at the instance that received its `/revoke`, so keep it as
-    /// short as your clients tolerate.
+    /// before it expires except at the instance that received its `/revoke`. A client that
+    /// never refreshes (Claude) signs in again when it expires.
     pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
         self.access_token_ttl = Some(ttl);
         self
