@@ -142,6 +142,9 @@ impl RemoteAuthBuilder {
     }
 
     /// The scopes advertised as `scopes_supported` (default: none advertised).
+    /// `offline_access` is left out: it asks for a refresh token and is not a permission of
+    /// this server, so it is never listed (clients that see it listed add it to every
+    /// request); a client may still ask the provider for it.
     pub fn scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -185,6 +188,8 @@ impl RemoteAuthBuilder {
         secure_url("issuer", &self.issuer)?;
         let url = ResourceUrl::new(public, &self.mcp_path)?;
         scope_tokens(&self.scopes)?;
+        let mut scopes = self.scopes;
+        scopes.retain(|s| s != crate::scope::OFFLINE_ACCESS);
         let tokens = TokenCheck {
             authenticator: None,
             verifier: self.verifier,
@@ -194,12 +199,8 @@ impl RemoteAuthBuilder {
             access_policy: self.access_policy,
             scope_model: None,
         };
-        let resource = ProtectedResource::new(
-            url,
-            &self.issuer,
-            ScopesSupported::IfAny(self.scopes),
-            tokens,
-        )?;
+        let resource =
+            ProtectedResource::new(url, &self.issuer, ScopesSupported::IfAny(scopes), tokens)?;
         Ok(RemoteAuth {
             resource: Arc::new(resource),
         })
@@ -350,6 +351,17 @@ mod tests {
         assert!(base().mcp_path("mcp").build().is_err());
         assert!(base().mcp_path("/a/../b").build().is_err());
         assert!(base().scopes(["two words"]).build().is_err());
+        // Accepted, and never listed.
+        let listed = base()
+            .scopes(["openid", "offline_access", "mcp:tools"])
+            .build()
+            .unwrap();
+        assert_eq!(
+            listed.metadata()["scopes_supported"],
+            json!(["openid", "mcp:tools"])
+        );
+        let only = base().scopes(["offline_access"]).build().unwrap();
+        assert!(only.metadata().get("scopes_supported").is_none());
         assert_eq!(
             base().mcp_path("/api/mcp/").build().unwrap().metadata()["resource"],
             "https://mcp.example.com/api/mcp"

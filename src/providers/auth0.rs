@@ -12,7 +12,7 @@ const ENDPOINTS: Endpoints = Endpoints {
     token: "oauth/token",
     revocation: Some("oauth/revoke"),
     keys: Some(".well-known/jwks.json"),
-    scopes: &["openid", "profile", "email", "offline_access"],
+    scopes: &["openid", "profile", "email"],
 };
 
 /// Auth0, for a "Regular Web Application" and an API registered in the tenant:
@@ -25,8 +25,9 @@ const ENDPOINTS: Endpoints = Endpoints {
 /// - The authorization request carries `audience`: without it Auth0 issues an opaque token
 ///   meant only for its `/userinfo`, which nothing else can verify. With it, the access token is
 ///   a JWT for the API.
-/// - Scopes `openid profile email offline_access` (refresh tokens need `offline_access` and
-///   "Allow Offline Access" on the API).
+/// - Scopes `openid profile email`, and `offline_access` when a refresh token is wanted (in issued mode with the refresh grant, on every sign-in;
+///   otherwise when the client asks for `offline_access`);
+///   refresh tokens also need "Allow Offline Access" on the API.
 /// - Verifier: [`JwksVerifier`] on `{domain}/.well-known/jwks.json`, `iss` = the issuer, `aud`
 ///   containing the API identifier (Auth0 adds its `/userinfo` audience alongside). Every
 ///   application authorized for the API gets tokens with that audience, so the token's `azp`
@@ -54,7 +55,8 @@ pub struct Auth0 {
 impl Auth0 {
     super::common_setters! {
         client: "The application's client id and secret (required).",
-        scopes: "The scopes requested (default `openid profile email offline_access`); add \
+        scopes: "The scopes requested (default `openid profile email`; `offline_access` is added \
+                 when a refresh token is wanted); add \
                  your API's permissions to have them granted as scopes.",
     }
     super::any_client_setter!("azp");
@@ -134,6 +136,17 @@ mod tests {
             )]
         );
         assert!(!format!("{proxy:?}").contains("auth0-secret-value"));
+    }
+
+    #[actix_web::test]
+    async fn offline_access_is_asked_for_only_when_a_refresh_token_is_wanted() {
+        crate::providers::tests::offline_access_is_asked_only_when_wanted(|| {
+            auth0("tenant.us.auth0.com", "https://mcp.example.com/mcp")
+                .client("abc", "s")
+                .builder()
+                .unwrap()
+        })
+        .await;
     }
 
     #[test]

@@ -22,7 +22,7 @@ const ENDPOINTS: Endpoints = Endpoints {
     token: "/oauth2/v2.0/token",
     revocation: None,
     keys: Some("/discovery/v2.0/keys"),
-    scopes: &["openid", "profile", "email", "offline_access"],
+    scopes: &["openid", "profile", "email"],
 };
 /// The tenant of personal Microsoft accounts, named in their tokens' `tid` and issuer.
 const CONSUMERS_TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
@@ -43,7 +43,9 @@ const MAX_KEYS_BODY: usize = 256 * 1024;
 ///   accepted: tokens name the tenant by its GUID.
 /// - Endpoints: the v2.0 ones, `{host}/{tenant}/oauth2/v2.0/authorize` and `/token`. Entra has
 ///   no revocation endpoint.
-/// - Scopes `openid profile email offline_access api://{client id}/access_as_user`. The last
+/// - Scopes `openid profile email api://{client id}/access_as_user`, and `offline_access`
+///   when a refresh token is wanted (in issued mode with the refresh grant, on every sign-in;
+///   otherwise when the client asks for `offline_access`). The `api://` one
 ///   is **the app's own API scope** (App registration → Expose an API → add the scope; change
 ///   its name with [`api_scope`](EntraId::api_scope), the `api://...` prefix with
 ///   [`app_id_uri`](EntraId::app_id_uri)), and in the manifest set
@@ -440,6 +442,14 @@ mod tests {
         );
         assert_eq!(c.resource_forwarding, ResourceForwarding::Omit);
         assert!(!format!("{proxy:?}").contains("entra-secret-value"));
+    }
+
+    #[actix_web::test]
+    async fn offline_access_is_asked_for_only_when_a_refresh_token_is_wanted() {
+        crate::providers::tests::offline_access_is_asked_only_when_wanted(|| {
+            entra_id(TID).client(CLIENT, "s").builder().unwrap()
+        })
+        .await;
     }
 
     #[test]

@@ -417,6 +417,69 @@ mod tests {
         assert!(!format!("{proxy:?}").contains("shh-secret"));
     }
 
+    #[actix_web::test]
+    async fn a_sign_in_and_a_step_up_ask_google_for_incremental_authorization() {
+        use crate::providers::tests::{param, upstream_authorize, upstream_scope};
+        const READ: &str = "https://www.googleapis.com/auth/drive.readonly";
+        const WRITE: &str = "https://www.googleapis.com/auth/drive";
+        let model = crate::scope::ScopeModel::builder()
+            .scope("files:read", "Read your files", [READ])
+            .scope("files:write", "Change your files", [WRITE])
+            .default_scopes(["files:read"])
+            .build()
+            .unwrap();
+        let preset = || {
+            google()
+                .client("id.apps.googleusercontent.com", "s")
+                .builder()
+                .unwrap()
+                .scope_model(model.clone())
+        };
+        let first = upstream_authorize(preset(), None).await;
+        assert_eq!(
+            upstream_scope(&first),
+            ["openid", "email", "profile", READ],
+            "{first}"
+        );
+        // The step-up a 403 asks for: Google adds drive to what it granted before.
+        let step_up = upstream_authorize(preset(), Some("files:read files:write")).await;
+        assert_eq!(
+            upstream_scope(&step_up),
+            ["openid", "email", "profile", READ, WRITE],
+            "{step_up}"
+        );
+        for url in [&first, &step_up] {
+            assert_eq!(
+                param(url, "include_granted_scopes").as_deref(),
+                Some("true"),
+                "{url}"
+            );
+            // Issued mode refreshes upstream: Google's way of issuing a refresh token.
+            assert_eq!(
+                param(url, "access_type").as_deref(),
+                Some("offline"),
+                "{url}"
+            );
+            assert_eq!(param(url, "prompt").as_deref(), Some("consent"), "{url}");
+        }
+        // A passthrough client that does not ask for `offline_access` gets no refresh token
+        // parameters, and still the incremental authorization.
+        let passthrough = preset().token_mode(crate::proxy::TokenMode::Passthrough);
+        let plain = upstream_authorize(passthrough, Some("files:write")).await;
+        assert_eq!(
+            param(&plain, "include_granted_scopes").as_deref(),
+            Some("true")
+        );
+        assert_eq!(param(&plain, "access_type"), None, "{plain}");
+        assert_eq!(param(&plain, "prompt"), None, "{plain}");
+        let passthrough = preset().token_mode(crate::proxy::TokenMode::Passthrough);
+        let offline = upstream_authorize(passthrough, Some("files:write offline_access")).await;
+        assert_eq!(param(&offline, "access_type").as_deref(), Some("offline"));
+        assert!(!upstream_scope(&offline)
+            .iter()
+            .any(|s| s == "offline_access"));
+    }
+
     #[test]
     fn urls_are_checked_and_the_client_id_is_required() {
         assert!(matches!(

@@ -323,6 +323,95 @@ impl std::fmt::Debug for Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::{ConsentMode, TokenMode};
+
+    /// The upstream authorization request a preset's proxy sends the browser to (consent off,
+    /// one static client) when the client asks for `scope`.
+    pub(super) async fn upstream_authorize(
+        builder: OAuthProxyBuilder,
+        scope: Option<&str>,
+    ) -> url::Url {
+        const REDIRECT: &str = "https://client.example/cb";
+        let proxy = builder
+            .public_url("https://mcp.example.com")
+            .static_client("static-client", [REDIRECT])
+            .dynamic_registration(false)
+            .consent_mode(ConsentMode::Off)
+            .build()
+            .expect("proxy");
+        let app = actix_web::test::init_service(actix_web::App::new().service(proxy.scope())).await;
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", "static-client")
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair(
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            )
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("state", "s");
+        if let Some(scope) = scope {
+            query.append_pair("scope", scope);
+        }
+        let req = actix_web::test::TestRequest::get()
+            .uri(&format!("/authorize?{}", query.finish()))
+            .to_request();
+        let res = actix_web::test::call_service(&app, req).await;
+        let location = res
+            .headers()
+            .get(actix_web::http::header::LOCATION)
+            .unwrap_or_else(|| panic!("{}: no redirect upstream", res.status()));
+        url::Url::parse(location.to_str().unwrap()).expect("an absolute URL")
+    }
+
+    /// The parameter `name` of `url`.
+    pub(super) fn param(url: &url::Url, name: &str) -> Option<String> {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The scopes of the upstream authorization request.
+    pub(super) fn upstream_scope(url: &url::Url) -> Vec<String> {
+        param(url, "scope")
+            .unwrap_or_default()
+            .split(' ')
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A preset that gets refresh tokens with the scope `offline_access` asks for it exactly
+    /// when a refresh token is wanted: on every sign-in in issued mode with the refresh grant,
+    /// otherwise only for a client that asked; and never lists it in `scopes_supported`.
+    pub(super) async fn offline_access_is_asked_only_when_wanted(
+        preset: impl Fn() -> OAuthProxyBuilder,
+    ) {
+        let asks = |url: &url::Url| upstream_scope(url).iter().any(|s| s == "offline_access");
+        let issued = upstream_authorize(preset(), Some("openid")).await;
+        assert!(asks(&issued), "issued mode needs a refresh token: {issued}");
+        for builder in [
+            preset().token_mode(TokenMode::Passthrough),
+            preset().grant_types(["authorization_code"]),
+        ] {
+            let asked = upstream_authorize(builder, Some("openid offline_access")).await;
+            assert!(asks(&asked), "{asked}");
+        }
+        for builder in [
+            preset().token_mode(TokenMode::Passthrough),
+            preset().grant_types(["authorization_code"]),
+        ] {
+            let not_asked = upstream_authorize(builder, Some("openid")).await;
+            assert!(!asks(&not_asked), "{not_asked}");
+            assert!(upstream_scope(&not_asked).iter().any(|s| s == "openid"));
+        }
+        let proxy = preset()
+            .public_url("https://mcp.example.com")
+            .build()
+            .expect("proxy");
+        let listed = proxy.cfg.protected.document().to_string();
+        assert!(!listed.contains("offline_access"), "{listed}");
+    }
 
     #[test]
     fn domains_become_https_origins_and_urls_are_checked() {

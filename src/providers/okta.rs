@@ -16,7 +16,7 @@ const ENDPOINTS: Endpoints = Endpoints {
     token: "/v1/token",
     revocation: Some("/v1/revoke"),
     keys: Some("/v1/keys"),
-    scopes: &["openid", "email", "profile", "offline_access"],
+    scopes: &["openid", "email", "profile"],
 };
 
 /// Okta, for an app integration of type "OIDC – Web Application":
@@ -28,8 +28,9 @@ const ENDPOINTS: Endpoints = Endpoints {
 ///   be verified by anyone else; a custom server (the free `default` one will do) is needed.
 /// - Endpoints: `{domain}/oauth2/{server}/v1/authorize`, `/v1/token`, `/v1/revoke`; issuer
 ///   `{domain}/oauth2/{server}`.
-/// - Scopes `openid email profile offline_access` (refresh tokens need `offline_access` and the
-///   "Refresh Token" grant enabled on the app).
+/// - Scopes `openid email profile`, and `offline_access` when a refresh token is wanted (in issued mode with the refresh grant, on every sign-in;
+///   otherwise when the client asks for `offline_access`);
+///   refresh tokens also need the "Refresh Token" grant enabled on the app.
 /// - Verifier: [`JwksVerifier`] on `{issuer}/v1/keys`, `iss` = the issuer, `aud` = the
 ///   server's audience: `api://default` for the `default` server; for another server, set it
 ///   with [`audience`](Okta::audience). Every app of the org gets tokens with that audience,
@@ -57,7 +58,8 @@ pub struct Okta {
 impl Okta {
     super::common_setters! {
         client: "The app integration's client id and secret (required).",
-        scopes: "The scopes requested (default `openid email profile offline_access`).",
+        scopes: "The scopes requested (default `openid email profile`; `offline_access` is added \
+                 when a refresh token is wanted).",
     }
     super::any_client_setter!("cid");
 
@@ -157,13 +159,24 @@ mod tests {
         assert_eq!(c.upstream_issuer.as_deref(), Some(issuer));
         assert_eq!(c.auth_endpoint.as_str(), format!("{issuer}/v1/authorize"));
         assert_eq!(c.token_endpoint.as_str(), format!("{issuer}/v1/token"));
-        assert!(c.scopes.iter().any(|s| s == "offline_access"));
+        assert!(!c.scopes.iter().any(|s| s == "offline_access"));
         assert!(!format!("{proxy:?}").contains("okta-secret-value"));
         assert!(!format!(
             "{:?}",
             okta("d.okta.com", "default").client("i", "okta-secret-value")
         )
         .contains("okta-secret-value"));
+    }
+
+    #[actix_web::test]
+    async fn offline_access_is_asked_for_only_when_a_refresh_token_is_wanted() {
+        crate::providers::tests::offline_access_is_asked_only_when_wanted(|| {
+            okta("dev-1.okta.com", "default")
+                .client("0oa1", "s")
+                .builder()
+                .unwrap()
+        })
+        .await;
     }
 
     #[test]

@@ -167,7 +167,9 @@ impl OAuthProxyBuilder {
     }
 
     /// The upstream scopes every sign-in asks the provider for (default `openid email
-    /// profile`): what the verifier and the user mapping need.
+    /// profile`): what the verifier and the user mapping need. `offline_access` among them
+    /// is taken as [`OfflineAccess::Scope`] (unless [`offline_access`](Self::offline_access)
+    /// sets parameters): asked for only when a refresh token is wanted.
     ///
     /// Without a [`scope_model`](Self::scope_model) these are also the MCP scopes: advertised
     /// in `scopes_supported` (all but `offline_access`), all of them the default set, each
@@ -373,8 +375,8 @@ impl OAuthProxyBuilder {
     /// GitHub OAuth app tokens).
     ///
     /// Keep it as short as your clients tolerate: the access token cannot be withdrawn
-    /// before it expires except at the instance that received its `/revoke`, so keep it as
-    /// short as your clients tolerate.
+    /// before it expires except at the instance that received its `/revoke`. A client that
+    /// never refreshes (Claude) signs in again when it expires.
     pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
         self.access_token_ttl = Some(ttl);
         self
@@ -485,6 +487,16 @@ impl OAuthProxyBuilder {
                 scopes.push(scope);
             }
         }
+        // `offline_access` among the scopes says how this provider issues refresh tokens; it is
+        // asked for when a refresh token is wanted, not on every sign-in.
+        let offline_access = match offline_access {
+            OfflineAccess::Params(_) => offline_access,
+            _ if scopes.iter().any(|s| s == crate::scope::OFFLINE_ACCESS) => {
+                scopes.retain(|s| s != crate::scope::OFFLINE_ACCESS);
+                OfflineAccess::Scope
+            }
+            other => other,
+        };
         let model = scope_model.unwrap_or_else(|| ScopeModel::mirror(&scopes));
         match &offline_access {
             OfflineAccess::Params(params) => {

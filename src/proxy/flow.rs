@@ -173,7 +173,11 @@ pub(crate) fn remembered(
 }
 
 /// The MCP scopes this browser approved before for the client, redirect URI and resource of
-/// `pending`: a step-up keeps them, so that the new token carries the union.
+/// `pending`, which the consent page marks "(approved before)". They are shown, never added:
+/// the new token carries what this request asks for, which is the union of the old and the
+/// added scopes when a client re-authorizes with a 403 challenge's list (held, then lacking).
+/// Only a browser with the remembered-approval cookie has any ([`ConsentMode::Remember`]), and
+/// only for the same client id, so a client that registers anew on each connect has none.
 pub(crate) fn approved_before(
     cfg: &ProxyConfig,
     req: &HttpRequest,

@@ -623,8 +623,6 @@ impl Remembered {
         self.grants.iter().any(|g| g.expires > now && g.key == key)
     }
 
-    /// Remembers the approval under `key` until `expires`, dropping the expired ones and, past
-    /// [`MAX_GRANTS`], the oldest.
     /// The MCP scopes approved in every live approval of `party`.
     pub(crate) fn approved_scopes(&self, party: &str, now: u64) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -642,6 +640,9 @@ impl Remembered {
         out
     }
 
+    /// Remembers the approval of `pending` until `expires`, dropping the expired ones, those
+    /// of the same party that approved no scope beyond it, and, past [`MAX_GRANTS`], the
+    /// oldest.
     pub(crate) fn approve(
         &mut self,
         pending: &PendingAuthorization,

@@ -2,6 +2,8 @@
 //! its callback hosts and `client_secret_post`; the scope it asks for is exactly
 //! `scopes_supported` (with `offline_access` when listed); it never refreshes.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -9,6 +11,8 @@ use crate::fixtures::*;
 
 const CLAUDE_AI: &str = "https://claude.ai/api/mcp/auth_callback";
 const CLAUDE_COM: &str = "https://claude.com/api/mcp/auth_callback";
+/// The access token lifetime of the sites of these rows, in seconds.
+const TTL: u64 = 900;
 
 /// The registration body claude.ai sends (anthropics/claude-ai-mcp#1043, #966).
 fn registration() -> Value {
@@ -36,7 +40,9 @@ fn claude_scope(metadata: &Value) -> String {
 #[actix_web::test]
 async fn claude_registering_twice_signs_in_with_the_second_registration_on_its_claude_com_host() {
     row("Claude", || async {
-        let site = Site::start(|b| b).await;
+        // Claude never refreshes, so the access token's lifetime is the session's: the
+        // operator's `access_token_ttl` sets it (below the provider's hour).
+        let site = Site::start(|b| b.access_token_ttl(Duration::from_secs(TTL))).await;
         let prm = get(&site.url("/.well-known/oauth-protected-resource/mcp")).await;
         assert_eq!(prm.status, StatusCode::OK);
         let scope = claude_scope(&prm.json());
@@ -103,11 +109,35 @@ async fn claude_registering_twice_signs_in_with_the_second_registration_on_its_c
             .await,
         );
         assert_eq!(issued["token_type"], "Bearer");
-        // Claude never refreshes: the access token alone carries the session, for at most
-        // the upstream token's hour (`access_token_ttl`, 1 h by default, caps it too).
-        let lifetime = issued["expires_in"].as_u64().expect("expires_in");
-        assert!(lifetime > 0 && lifetime <= 3600, "{issued}");
+        assert_eq!(issued["expires_in"], TTL, "{issued}");
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+
+        // The first registration of the pair is a client of its own that works as well (a
+        // connect that ends up using it signs in), and neither can use the other's tokens.
+        let twin = signed_in(&site, &first_id, &first_secret, &scope).await;
+        assert_tools_reachable(&site, twin["access_token"].as_str().unwrap()).await;
+        let crossed = token(
+            &site,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", issued["refresh_token"].as_str().unwrap()),
+                ("client_id", &first_id),
+                ("client_secret", &first_secret),
+            ],
+        )
+        .await;
+        assert_eq!(
+            crossed.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            crossed.text()
+        );
+        assert_eq!(
+            crossed.json()["error"],
+            "invalid_grant",
+            "{}",
+            crossed.text()
+        );
         site.stop().await;
     })
     .await;
@@ -131,18 +161,28 @@ async fn claude_asking_for_every_listed_scope_with_or_without_offline_access_is_
         );
         let scope = claude_scope(&prm);
         assert_eq!(scope, "mcp:tools files:read");
+        // Every listed scope is granted: more than the default set (`mcp:tools`).
+        let mut listed: Vec<String> = scope.split(' ').map(str::to_owned).collect();
+        listed.sort();
         let (client_id, reg) = registered(&site, &registration()).await;
         let secret = reg["client_secret"].as_str().unwrap().to_owned();
         let issued = signed_in(&site, &client_id, &secret, &scope).await;
-        assert_eq!(granted(&issued), ["files:read", "mcp:tools"], "{issued}");
+        assert_eq!(granted(&issued), listed, "{issued}");
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        site.stop().await;
 
-        // Where a server lists it, Claude adds `offline_access`: tolerated, not granted as an
-        // MCP scope, and a refresh token is issued anyway.
+        // Claude never refreshes, so a server may offer it no refresh grant. Where a server
+        // lists `offline_access`, Claude adds it: tolerated, not granted as an MCP scope, and
+        // it does not bring back the refresh token the server does not issue.
+        let site = Site::start(|b| mcp_scopes(b).grant_types(["authorization_code"])).await;
+        let (client_id, reg) = registered(&site, &registration()).await;
+        // It registers for `refresh_token` all the same: answered without it, not refused.
+        assert_eq!(reg["grant_types"], json!(["authorization_code"]), "{reg}");
+        let secret = reg["client_secret"].as_str().unwrap().to_owned();
         let with_offline = format!("{scope} offline_access");
         let issued = signed_in(&site, &client_id, &secret, &with_offline).await;
-        assert_eq!(granted(&issued), ["files:read", "mcp:tools"], "{issued}");
-        assert!(issued["refresh_token"].is_string(), "{issued}");
+        assert_eq!(granted(&issued), listed, "{issued}");
+        assert!(issued.get("refresh_token").is_none(), "{issued}");
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
         site.stop().await;
     })

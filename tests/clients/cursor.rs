@@ -59,3 +59,55 @@ async fn cursor_registering_three_kinds_of_callback_signs_in_on_its_https_one_an
     })
     .await;
 }
+
+#[actix_web::test]
+async fn cursor_registering_a_dangerous_scheme_beside_its_own_is_refused_with_invalid_redirect_uri()
+{
+    row("Cursor schemes", || async {
+        let site = Site::start(|b| b).await;
+        // Private-use schemes pass (its own `cursor://` above); a scheme that runs code or
+        // reads local data, registered beside Cursor's callbacks, refuses the whole request.
+        for dangerous in [
+            "javascript:alert(document.cookie)",
+            "JavaScript://anysphere.cursor-mcp/%0aalert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "file:///etc/passwd",
+            "vbscript:msgbox(1)",
+        ] {
+            let res = register(
+                &site,
+                &json!({
+                    "client_name": "Cursor",
+                    "redirect_uris": [APP, dangerous, HOSTED],
+                    "token_endpoint_auth_method": "none",
+                }),
+            )
+            .await;
+            assert_eq!(
+                res.status,
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "{dangerous}: {}",
+                res.text()
+            );
+            assert_eq!(
+                res.json()["error"],
+                "invalid_redirect_uri",
+                "{dangerous}: {}",
+                res.text()
+            );
+        }
+        // The same request without it is accepted.
+        let (_, reg) = registered(
+            &site,
+            &json!({
+                "client_name": "Cursor",
+                "redirect_uris": [APP, HOSTED],
+                "token_endpoint_auth_method": "none",
+            }),
+        )
+        .await;
+        assert_eq!(reg["redirect_uris"], json!([APP, HOSTED]));
+        site.stop().await;
+    })
+    .await;
+}

@@ -10,8 +10,10 @@
 use std::{net::TcpListener, sync::Arc};
 
 use actix_mcp_oauth::{
-    forward_auth_user, proxy::OfflineAccess, scope::ScopeModel, AuthUser, JwksVerifier, OAuthProxy,
-    ProxyKey,
+    forward_auth_user,
+    proxy::{OAuthProxyBuilder, OfflineAccess, TokenMode},
+    scope::ScopeModel,
+    AuthUser, JwksVerifier, OAuthProxy, ProxyKey,
 };
 use actix_web::{dev::ServerHandle, http::StatusCode, web, App, HttpServer};
 use rmcp::{
@@ -80,6 +82,13 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Option<Self> {
+        Self::start_with(|builder| builder).await
+    }
+
+    /// [`start`](Self::start) with the proxy's builder changed by `configure` last.
+    async fn start_with(
+        configure: impl FnOnce(OAuthProxyBuilder) -> OAuthProxyBuilder,
+    ) -> Option<Self> {
         if let Some(why) = node::missing() {
             eprintln!("skipped: {why}");
             return None;
@@ -104,7 +113,7 @@ impl Stack {
             .audience(CLIENT_ID.to_owned())
             .build()
             .expect("verifier");
-        let proxy = OAuthProxy::from_discovery(&provider.issuer)
+        let builder = OAuthProxy::from_discovery(&provider.issuer)
             .await
             .expect("upstream discovery")
             .public_url(&base)
@@ -117,9 +126,8 @@ impl Stack {
                 "access_type".into(),
                 "offline".into(),
             )]))
-            .proxy_key(ProxyKey::generate())
-            .build()
-            .expect("proxy");
+            .proxy_key(ProxyKey::generate());
+        let proxy = configure(builder).build().expect("proxy");
         let mcp = StreamableHttpService::builder()
             .service_factory(Arc::new(|| Ok(Files)))
             .session_manager(Arc::new(LocalSessionManager::default()))
@@ -213,6 +221,13 @@ impl Stack {
     /// consent) asking for `scope`; the token answer.
     async fn sign_in(&self, scope: Option<&str>) -> (String, Value) {
         let client_id = self.register().await;
+        let token = self.sign_in_as(&client_id, scope).await;
+        (client_id, token)
+    }
+
+    /// [`sign_in`](Self::sign_in) with the client `client_id`, registered before.
+    async fn sign_in_as(&self, client_id: &str, scope: Option<&str>) -> Value {
+        let client_id = client_id.to_owned();
         let authorize = self.url(&format!(
             "/authorize?{}",
             Self::authorize_query(&client_id, scope)
@@ -236,7 +251,7 @@ impl Stack {
         )
         .await;
         assert_eq!(token.status, StatusCode::OK, "{}", token.text());
-        (client_id, token.json())
+        token.json()
     }
 
     async fn stop(self) {
@@ -363,6 +378,79 @@ async fn the_proxy_asks_the_provider_for_offline_access_and_the_consent_page_say
         assert!(scope.iter().any(|s| s == "files.read"), "{scope:?}");
     }
     stack.stop().await;
+}
+
+/// A proxy that does not issue refresh tokens of its own: in passthrough mode, or without the
+/// refresh grant.
+fn passthrough(builder: OAuthProxyBuilder) -> OAuthProxyBuilder {
+    builder.token_mode(TokenMode::Passthrough)
+}
+
+fn no_refresh_grant(builder: OAuthProxyBuilder) -> OAuthProxyBuilder {
+    builder.grant_types(["authorization_code"])
+}
+
+/// [`passthrough`] with a provider that is asked with the scope `offline_access` (OpenID
+/// Connect Core §11), as Okta, Auth0 and Entra ID are.
+fn passthrough_scope(builder: OAuthProxyBuilder) -> OAuthProxyBuilder {
+    passthrough(builder).offline_access(OfflineAccess::Scope)
+}
+
+#[actix_web::test]
+async fn without_refresh_tokens_of_its_own_the_proxy_asks_for_one_only_when_the_client_does() {
+    type Configure = fn(OAuthProxyBuilder) -> OAuthProxyBuilder;
+    let cases: [(&str, Configure); 3] = [
+        ("passthrough", passthrough),
+        ("no refresh grant", no_refresh_grant),
+        ("passthrough, offline_access upstream", passthrough_scope),
+    ];
+    for (case, configure) in cases {
+        let Some(stack) = Stack::start_with(configure).await else {
+            return;
+        };
+        // Never listed, in either metadata document.
+        for doc in [
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-authorization-server",
+        ] {
+            let listed = crate::fixtures::get(&stack.url(doc)).await.json();
+            assert_eq!(
+                listed["scopes_supported"],
+                serde_json::json!(["files:read", "files:write", "files:share"]),
+                "{case}: {doc}"
+            );
+        }
+        let client_id = stack.register().await;
+        for asked in [
+            None,
+            Some("files:read"),
+            Some("files:read offline_access"),
+            Some("offline_access"),
+        ] {
+            let wants = asked.is_some_and(|a| a.split(' ').any(|s| s == "offline_access"));
+            let browser = Browser::new();
+            let page = consent_page(&stack, &browser, &client_id, asked).await;
+            assert_eq!(
+                page.text().contains("(<code>offline_access</code>)"),
+                wants,
+                "{case}, {asked:?}: {}",
+                page.text()
+            );
+            let to_provider = approve(&stack, &browser, &page).await;
+            let scope = upstream_scope(&to_provider);
+            assert!(scope.iter().any(|s| s == "files.read"), "{scope:?}");
+            let (by_param, by_scope) = (
+                upstream_param(&to_provider, "access_type").as_deref() == Some("offline"),
+                scope.iter().any(|s| s == "offline_access"),
+            );
+            if case.ends_with("offline_access upstream") {
+                assert_eq!((by_param, by_scope), (false, wants), "{case}, {asked:?}");
+            } else {
+                assert_eq!((by_param, by_scope), (wants, false), "{case}, {asked:?}");
+            }
+        }
+        stack.stop().await;
+    }
 }
 
 #[actix_web::test]
@@ -619,7 +707,8 @@ async fn a_token_short_of_the_route_scope_and_the_tool_scope_gets_one_403_naming
     };
     // files.share is withheld: a token granted no scope at all.
     let (_, token) = stack.sign_in(Some("files:share")).await;
-    assert_eq!(token["scope"].as_str().unwrap_or_default(), "");
+    // RFC 6749 §3.3: `scope` is one or more scope tokens, so a grant of none has none.
+    assert!(token.get("scope").is_none(), "{token}");
     let access = token["access_token"].as_str().unwrap();
     let (status, www) = call(&stack, "/strict", Some(access), "delete_file").await;
     assert_eq!(status, 403, "{www}");
@@ -668,6 +757,66 @@ async fn a_step_up_grants_what_it_asks_for_and_the_page_marks_scopes_approved_be
     let scope = upstream_scope(&approve(&stack, &browser, &narrow).await);
     assert!(scope.iter().any(|s| s == "files.write"), "{scope:?}");
     assert!(!scope.iter().any(|s| s == "files.read"), "{scope:?}");
+    stack.stop().await;
+}
+
+#[actix_web::test]
+async fn a_completed_step_up_gets_a_token_with_the_union_and_without_what_the_provider_withheld() {
+    let Some(stack) = Stack::start().await else {
+        return;
+    };
+    let (client_id, first) = stack.sign_in(Some("files:read")).await;
+    assert_eq!(scope_of(&first), "files:read");
+    let first = first["access_token"].as_str().unwrap().to_owned();
+    // A batch calling both gated tools: one 403 lists what the token holds, then all it lacks.
+    let both = r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"share_file"}},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file"}}]"#;
+    let (status, www) = post(&stack, "/mcp", Some(&first), both.into()).await;
+    assert_eq!(status, 403, "{www}");
+    let asked = www
+        .split("scope=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no scope in {www}"))
+        .to_owned();
+    assert_eq!(asked, "files:read files:share files:write");
+    // The client re-authorizes with exactly that list: our consent page, the provider's
+    // sign-in and consent, the callback, and the code redeemed at /token.
+    let second = stack.sign_in_as(&client_id, Some(&asked)).await;
+    // The union of what it held and what it added, less files:share, which the provider
+    // withheld on this sign-in.
+    assert_eq!(scope_of(&second), "files:read files:write", "{second}");
+    let second = second["access_token"].as_str().unwrap().to_owned();
+    // What the token itself carries, as the MCP server sees it.
+    let (status, _, body) = get_with(&stack, "/read", &second).await;
+    assert_eq!((status, body.as_str()), (200, "files:read files:write"));
+    let (status, www, _) = get_with(&stack, "/share", &second).await;
+    assert_eq!(status, 403, "{www}");
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(stack.url("/mcp")).auth_header(second),
+    );
+    let client = ().serve(transport).await.expect("MCP initialize");
+    let deleted = client
+        .call_tool(CallToolRequestParams::new("delete_file"))
+        .await
+        .expect("tools/call delete_file after the step-up");
+    assert_ne!(deleted.is_error, Some(true), "{deleted:?}");
+    let who = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await
+        .expect("tools/call whoami");
+    let text = who
+        .content
+        .iter()
+        .find_map(|c| c.as_text().map(|t| t.text.clone()));
+    assert_eq!(text.as_deref(), Some("files:read files:write"), "{who:?}");
+    assert!(
+        client
+            .call_tool(CallToolRequestParams::new("share_file"))
+            .await
+            .is_err(),
+        "share_file without files:share"
+    );
+    let _ = client.cancel().await;
     stack.stop().await;
 }
 
@@ -861,5 +1010,127 @@ mod bodies {
         assert!(warned("files:wirte") >= 1);
         assert_eq!(warned("files:read"), 0);
         assert_eq!(warned("files:write"), 0);
+    }
+}
+
+/// What a refresh keeps when the provider withdraws a scope: a provider that answers the code
+/// with `files.read files.write`, the first refresh with `files.read` alone (the user withdrew
+/// `files.write` at the provider), and later refreshes without `scope` (RFC 6749 §5.1: "as
+/// asked"). The local OpenID provider cannot withdraw a scope from a refresh, so this
+/// upstream is the HTTP double.
+mod withdrawn {
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
+
+    use actix_mcp_oauth::{clock::ManualClock, OAuthProxy};
+    use actix_web::http::StatusCode;
+    use serde_json::json;
+
+    use crate::fixtures::{
+        authorize_query, key, mcp_as, post_form, redeem, refresh_with, register, through_upstream,
+        to_upstream, upstream_tokens, Browser, Double, Params, ProxyServer, Reply, CLIENT_REDIRECT,
+        PUBLIC_URL, T0, UPSTREAM_CLIENT_ID, UPSTREAM_SECRET,
+    };
+
+    async fn upstream() -> Double {
+        let double = Double::start().await;
+        let issuer = double.url("");
+        double.on_fn("/authorize", None, move |seen| {
+            let mut back = url::Url::parse(&seen.query_param("redirect_uri").unwrap()).unwrap();
+            back.query_pairs_mut()
+                .append_pair("code", "up-code")
+                .append_pair("state", &seen.query_param("state").unwrap())
+                .append_pair("iss", &issuer);
+            Reply::new(302, &[("location", back.as_str())], "")
+        });
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        double.on_fn("/token", None, move |seen| {
+            let mut answer = json!({
+                "access_token": "at-withdrawn",
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "refresh_token": "rt-withdrawn",
+            });
+            match seen.form_param("grant_type").as_deref() {
+                Some("authorization_code") => {
+                    answer["scope"] = json!("openid email profile files.read files.write");
+                }
+                _ => {
+                    if refreshes.fetch_add(1, Ordering::SeqCst) == 0 {
+                        answer["scope"] = json!("openid email profile files.read");
+                    }
+                }
+            }
+            Reply::json(200, &answer)
+        });
+        double
+    }
+
+    #[actix_web::test]
+    async fn a_scope_the_provider_withdrew_at_a_refresh_does_not_come_back_at_the_next() {
+        let double = upstream().await;
+        let proxy = OAuthProxy::builder()
+            .public_url(PUBLIC_URL)
+            .auth_endpoint(double.url("/authorize"))
+            .token_endpoint(double.url("/token"))
+            .issuer(double.url(""))
+            .client_id(UPSTREAM_CLIENT_ID)
+            .client_secret(UPSTREAM_SECRET)
+            .verifier(upstream_tokens())
+            .scope_model(super::model())
+            .proxy_key(key(7))
+            .clock(ManualClock::at(T0))
+            .build()
+            .expect("proxy");
+        let server = ProxyServer::start(proxy).await;
+        let client_id = register(&server, &[CLIENT_REDIRECT]).await;
+        let browser = Browser::new();
+        let query = authorize_query(&client_id, &[("scope", Some("files:read files:write"))]);
+        let sent = to_upstream(&server, &browser, &query).await;
+        let back = through_upstream(&server, &browser, &sent).await;
+        assert_eq!(back.status, StatusCode::FOUND, "{}", back.text());
+        let code = back.query("code").expect("code");
+        let issued = redeem(&server, &client_id, &code).await;
+        assert_eq!(issued.status, StatusCode::OK, "{}", issued.text());
+        let issued = issued.json();
+        assert_eq!(issued["scope"], "files:read files:write");
+
+        let refresh =
+            |previous: &serde_json::Value| previous["refresh_token"].as_str().unwrap().to_owned();
+        // The provider withdrew files.write: the access token loses files:write.
+        let once = refresh_with(&server, &client_id, &refresh(&issued)).await;
+        assert_eq!(once.status, StatusCode::OK, "{}", once.text());
+        let once = once.json();
+        assert_eq!(once["scope"], "files:read", "{once}");
+        // The provider's next answer names no scope: what was asked is what it had left, so
+        // files:write stays out, of the access token and of the grant.
+        let twice = refresh_with(&server, &client_id, &refresh(&once)).await;
+        assert_eq!(twice.status, StatusCode::OK, "{}", twice.text());
+        let twice = twice.json();
+        assert_eq!(twice["scope"], "files:read", "{twice}");
+        let who = mcp_as(&server, twice["access_token"].as_str().unwrap()).await;
+        assert_eq!(
+            who.json()["scopes"],
+            json!(["files:read"]),
+            "{}",
+            who.text()
+        );
+        // The refresh token's grant lost it too: asking for it is widening.
+        let wider = post_form(
+            &server.url("/token"),
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client_id),
+                ("refresh_token", &refresh(&twice)),
+                ("scope", "files:write"),
+            ],
+        )
+        .await;
+        assert_eq!(wider.status, StatusCode::BAD_REQUEST, "{}", wider.text());
+        assert_eq!(wider.json()["error"], "invalid_scope");
+        server.stop().await;
+        double.stop().await;
     }
 }

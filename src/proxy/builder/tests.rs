@@ -255,11 +255,26 @@ fn without_a_model_the_upstream_scopes_are_the_mcp_scopes_but_offline_access() {
     let c = &proxy.cfg;
     assert_eq!(c.model.names().collect::<Vec<_>>(), ["openid", "email"]);
     assert_eq!(c.model.default_scopes(), ["openid", "email"]);
-    // The provider is still asked for all of them, refresh included.
+    // `offline_access` is how this provider issues refresh tokens: asked when one is wanted.
+    assert_eq!(c.scopes, ["openid", "email"]);
+    assert_eq!(c.offline_access, OfflineAccess::Scope);
     assert_eq!(
         c.upstream_scopes(c.model.default_scopes(), true),
         "openid email offline_access"
     );
+    assert_eq!(
+        c.upstream_scopes(c.model.default_scopes(), false),
+        "openid email"
+    );
+    // Parameters set explicitly stay the way, and the scope stays where it was put.
+    let params = OfflineAccess::Params(vec![("access_type".into(), "offline".into())]);
+    let proxy = valid()
+        .scopes(["openid", "offline_access"])
+        .offline_access(params.clone())
+        .build()
+        .unwrap();
+    assert_eq!(proxy.cfg.scopes, ["openid", "offline_access"]);
+    assert_eq!(proxy.cfg.offline_access, params);
 }
 
 #[test]

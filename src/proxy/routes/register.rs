@@ -54,7 +54,12 @@ pub(crate) async fn register(
 
     let grant_types = match req.grant_types {
         None => cfg.grant_types.clone(),
-        Some(asked) => {
+        Some(mut asked) => {
+            // MCP clients register for `refresh_token` whatever the server offers (Claude,
+            // Cursor, VS Code, ...): a server that offers no refresh grant answers without it
+            // rather than refusing them all (RFC 7591 §3.2.1: the server may replace a
+            // requested value). Other grants are refused.
+            asked.retain(|g| g != "refresh_token" || cfg.grant_types.contains(g));
             if let Some(bad) = asked.iter().find(|g| !cfg.grant_types.contains(g)) {
                 return Err(OAuthError::InvalidClientMetadata(
                     format!("grant type `{bad}` is not supported").into(),

@@ -165,7 +165,8 @@ async fn refresh(
     // `openid email profile` on every refresh), and so is `offline_access`; a defined scope
     // passes when the grant holds it or a scope implying it (`files:read` under
     // `files:write` is narrowing). The narrowing holds for this access token only: the new
-    // refresh token carries the grant unchanged ("identical", RFC 6749 §6).
+    // refresh token carries the grant as the client's narrowing left it, unchanged
+    // ("identical", RFC 6749 §6); only what the provider withdraws leaves it.
     let asked = params
         .get("scope")
         .map(|asked| narrowed(cfg, &refresh.scopes, asked))
@@ -312,16 +313,18 @@ async fn refresh_reserved(
     // What the provider still grants bounds the refreshed scopes too (a user may have
     // withdrawn one at the provider since); a narrower scope asked for passes when what is
     // still granted satisfies it (`files:read` under `files:write`, whose upstream scopes
-    // are not `files:read`'s).
-    let still = cfg.granted(refresh.scopes.clone(), upstream_scope.as_deref());
+    // are not `files:read`'s). A scope the provider withdrew leaves the grant the new
+    // refresh token carries as well: a later answer without `scope` (RFC 6749 §5.1: "as
+    // asked") must not bring it back. The client's own narrowing does not (RFC 6749 §6).
+    let still = cfg.granted(refresh.scopes, upstream_scope.as_deref());
     let scopes = match asked {
-        None => still,
+        None => still.clone(),
         Some(asked) => asked
             .into_iter()
             .filter(|s| cfg.model.satisfies(&still, s))
             .collect(),
     };
-    issue(cfg, client, scopes, refresh.scopes, identity, tokens).map_err(failed)
+    issue(cfg, client, scopes, still, identity, tokens).map_err(failed)
 }
 
 /// The scopes of a refresh's `scope` parameter, checked against the grant `granted`.
@@ -368,7 +371,8 @@ fn issue(
         ));
     }
     let seal_failed = |_| OAuthError::ServerError("the token could not be sealed".into());
-    let scope = scopes.join(" ");
+    // RFC 6749 §3.3: `scope` is one or more scope tokens, so a grant of none has no `scope`.
+    let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
     let refresh = IssuedRefresh {
         client: client.clone(),
         scopes: grant,
@@ -409,8 +413,10 @@ fn issue(
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": lifetime,
-        "scope": scope,
     });
+    if let Some(scope) = scope {
+        doc["scope"] = Value::String(scope);
+    }
     if cfg.grant_types.iter().any(|g| g == "refresh_token") {
         doc["refresh_token"] = Value::String(cfg.sealer.seal(&refresh).map_err(seal_failed)?);
     }
