@@ -35,6 +35,12 @@ const ISS: &str = "https://issuer.example";
 const AUD: &str = "api";
 const NOW: u64 = 1_700_000_000;
 
+/// The per-tool scope check's reading of a `POST` body: its fast scan and its serde path
+/// agree on every body the fast scan answers for.
+pub fn tool_scan(body: &[u8]) {
+    crate::middleware::fast_scan_agrees(body);
+}
+
 /// The provider metadata-document parser on `body`.
 pub fn metadata(body: &[u8]) {
     if let Ok(doc) = ProviderMetadata::from_json(body) {

@@ -23,6 +23,8 @@ use futures::{
 use crate::http::OutageLog;
 pub use cache::TokenCache;
 use cache::{Key, Lookup};
+#[cfg(feature = "fuzzing")]
+pub(crate) use tools::fast_scan_agrees;
 use tools::{Requirement, Scan, ToolRules};
 
 use crate::{
@@ -130,6 +132,8 @@ struct Config {
     cache_max_ttl: u64,
     /// The longest bearer token read; longer is `invalid_token` before any verification.
     max_token_bytes: usize,
+    /// The largest `POST` body read for the tool requirements; larger is 400.
+    max_tool_call_bytes: usize,
     allow_anonymous: bool,
     clock: Arc<dyn Clock>,
     challenges: Challenges,
@@ -203,6 +207,7 @@ impl RequireAuth {
                 cache: Arc::new(TokenCache::new(TokenCache::DEFAULT_CAPACITY)),
                 cache_max_ttl: 300,
                 max_token_bytes: MAX_TOKEN_BYTES,
+                max_tool_call_bytes: tools::DEFAULT_TOOL_CALL_BYTES,
                 allow_anonymous: false,
                 clock: Arc::new(SystemClock),
                 access_policy: None,
@@ -244,8 +249,8 @@ impl RequireAuth {
     /// and keeps what it had (RFC 6750 §3.1, MCP "Scope Challenge Handling"). Adds to earlier
     /// requirements of the same tool.
     ///
-    /// With any tool requirement set, the body of every `POST` is read (up to 4 MiB; a larger
-    /// one gets 400), scanned for the JSON-RPC `method` and `params.name` without being
+    /// With any tool requirement set, the body of every `POST` is read (up to 4 MiB, see
+    /// [`RequireAuth::max_tool_call_bytes`]; a larger one gets 400), scanned for the JSON-RPC `method` and `params.name` without being
     /// built, and handed to the handler unchanged; other methods are not read. A batch needs
     /// what each of its calls needs, and one refusal names all of it; a body that is not
     /// JSON-RPC gets 400 `invalid_request`, one with a `Content-Encoding` other than
@@ -309,6 +314,22 @@ impl RequireAuth {
             ));
         }
         self.config_mut().max_token_bytes = bytes;
+        Ok(self)
+    }
+
+    /// The largest `POST` body read to find the tool a request calls, when tool requirements
+    /// are set (default 4 MiB, between 1 KiB and 64 MiB): a larger body gets 400
+    /// `invalid_request`, answered from its `Content-Length` when it declares one, so it is not
+    /// read. Raise it when tools take large arguments (file contents); the whole body is held
+    /// in memory while it is checked.
+    pub fn max_tool_call_bytes(mut self, bytes: usize) -> Result<Self, ConfigError> {
+        if !(1024..=tools::MAX_TOOL_CALL_BYTES).contains(&bytes) {
+            return Err(crate::validate::invalid(
+                "max_tool_call_bytes",
+                "between 1 KiB and 64 MiB",
+            ));
+        }
+        self.config_mut().max_tool_call_bytes = bytes;
         Ok(self)
     }
 
@@ -445,6 +466,9 @@ where
                     .check_scopes(&mut req, user.as_ref())
                     .await
                     .map(|()| user),
+                Err(AuthError::MissingToken(_)) if config.tools.is_some() => {
+                    Err(config.missing_token(&mut req).await)
+                }
                 Err(rejection) => Err(rejection),
             };
             let checked = match checked {
@@ -531,7 +555,7 @@ impl Config {
             log::debug!("tool call refused: a body in Content-Encoding {encoding} is not read");
             return Err(AuthError::UnsupportedEncoding);
         }
-        let Some(body) = tools::read_body(req).await else {
+        let Some(body) = tools::read_body(req, self.max_tool_call_bytes).await else {
             log::debug!("tool call refused: the body is too long or broken off");
             return Err(AuthError::InvalidRequest(
                 self.challenges.invalid_request.clone(),
@@ -565,6 +589,34 @@ impl Config {
         > = Box::pin(futures::stream::once(ready(Ok(body))));
         req.set_payload(actix_web::dev::Payload::Stream { payload: stream });
         verdict
+    }
+
+    /// The 401 for a request without a token when tools have requirements: the `scope` to ask
+    /// for names what the called tool needs, so that the first authorization already covers
+    /// it. Only a small body (what [`drain_small_body`] would read anyway) is read for it; any
+    /// other request gets the route's challenge.
+    async fn missing_token(&self, req: &mut ServiceRequest) -> AuthError {
+        let route = || AuthError::MissingToken(self.challenges.missing.clone());
+        let small = declared_length(req.headers()).is_some_and(|n| n > 0 && n <= DRAIN_LIMIT);
+        let Some(tools) = self.tools.as_ref() else {
+            return route();
+        };
+        if req.method() != Method::POST || !small || encoded(req.headers()).is_some() {
+            return route();
+        }
+        let read = tools::read_body(req, DRAIN_LIMIT);
+        let Ok(Some(body)) = actix_web::rt::time::timeout(DRAIN_WAIT, read).await else {
+            return route();
+        };
+        let needed = match tools.scan(&body) {
+            Scan::Call(rule) => tools::needs(std::slice::from_ref(&rule)),
+            Scan::Calls(rules) => tools::needs(&rules),
+            Scan::Free | Scan::Unreadable(_) => return route(),
+        };
+        match tools::admit(&needed, None, &self.resource_metadata_url) {
+            Err(challenge) => challenge,
+            Ok(()) => route(),
+        }
     }
 
     /// The route's requirements; an anonymous request that may pass is not held to them.
@@ -746,12 +798,7 @@ const DRAIN_WAIT: Duration = Duration::from_millis(250);
 /// is then answered and the connection closes as before, so a slow client delays its own
 /// refusal by at most that long and holds no worker. A chunked body actix-web drains itself.
 pub(crate) async fn drain_small_body(req: &mut ServiceRequest) {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if !declared.is_some_and(|n| n > 0 && n <= DRAIN_LIMIT) {
+    if !declared_length(req.headers()).is_some_and(|n| n > 0 && n <= DRAIN_LIMIT) {
         return;
     }
     let mut payload = req.take_payload();
@@ -765,6 +812,14 @@ pub(crate) async fn drain_small_body(req: &mut ServiceRequest) {
         }
     };
     let _ = actix_web::rt::time::timeout(DRAIN_WAIT, drain).await;
+}
+
+/// The body length the request declares in `Content-Length`.
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
 }
 
 enum Malformed {

@@ -3,7 +3,7 @@
 //! `params.name`), and the requirements and challenges of each tool, prepared once.
 //!
 //! Only a `RequireAuth` with tool requirements reads bodies: the body (at most
-//! [`MAX_TOOL_BODY`] bytes) is read, scanned and handed back to the handler unchanged. A
+//! `max_tool_call_bytes`) is read, scanned and handed back to the handler unchanged. A
 //! JSON-RPC batch (an array, which MCP 2025-06-18 dropped but older clients send) is checked
 //! as a whole: it needs every scope any of its calls needs. A body that is not JSON-RPC is
 //! refused (400 `invalid_request`) rather than passed on unchecked: a handler whose parser
@@ -32,8 +32,10 @@ use crate::{
     AuthUser,
 };
 
-/// The largest body read to find the tool; a larger one is refused.
-pub(super) const MAX_TOOL_BODY: usize = 4 * 1024 * 1024;
+/// The largest body read to find the tool unless configured otherwise; a larger one is refused.
+pub(super) const DEFAULT_TOOL_CALL_BYTES: usize = 4 * 1024 * 1024;
+/// The ceiling of `max_tool_call_bytes`: the whole body is held while it is checked.
+pub(super) const MAX_TOOL_CALL_BYTES: usize = 64 * 1024 * 1024;
 
 /// One required scope, and every scope that satisfies it (itself, and those implying it).
 #[derive(Debug, Clone)]
@@ -121,8 +123,8 @@ impl<'de> Visitor<'de> for ParamsVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut name: Option<Option<Cow<'de, str>>> = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "name" {
+        while let Some(key) = map.next_key::<ParamsKey>()? {
+            if key.is_name {
                 if name.is_some() {
                     return Err(de::Error::duplicate_field("name"));
                 }
@@ -158,6 +160,30 @@ impl<'de> Visitor<'de> for ParamsVisitor {
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(Params { name: None })
+    }
+}
+
+/// A key of `params`, compared with `name` as it is read: serde's `Cow<str>` would copy
+/// every key into a `String` first.
+struct ParamsKey {
+    is_name: bool,
+}
+
+impl<'de> Deserialize<'de> for ParamsKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ParamsKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+                Ok(ParamsKey {
+                    is_name: key == "name",
+                })
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -238,6 +264,15 @@ impl ToolRules {
 
     /// Which configured tools `body` calls.
     pub(super) fn scan<'a>(&'a self, body: &[u8]) -> Scan<'a> {
+        match quick(body) {
+            Some(found) => self.rule_of(found.method, found.name),
+            None => self.scan_parsed(body),
+        }
+    }
+
+    /// [`Self::scan`] through serde: the path for every body the fast scan leaves alone,
+    /// and the reference the fast scan is tested against.
+    fn scan_parsed<'a>(&'a self, body: &[u8]) -> Scan<'a> {
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if first == Some(&b'[') {
             let Ok(batch) = serde_json::from_slice::<Vec<Message<'_>>>(body) else {
@@ -267,6 +302,19 @@ impl ToolRules {
         }
     }
 
+    fn rule_of(&self, method: Option<&[u8]>, name: Option<&[u8]>) -> Scan<'_> {
+        if method != Some(b"tools/call") {
+            return Scan::Free;
+        }
+        let Some(name) = name else {
+            return Scan::Unreadable("a tools/call without a tool name");
+        };
+        match self.rules.iter().find(|(tool, _)| tool.as_bytes() == name) {
+            Some((_, rule)) => Scan::Call(rule),
+            None => Scan::Free,
+        }
+    }
+
     fn rule(&self, message: &Message<'_>) -> Result<Option<&ToolRule>, &'static str> {
         if message.method.as_deref() != Some("tools/call") {
             return Ok(None);
@@ -281,6 +329,265 @@ impl ToolRules {
             .iter()
             .find(|(tool, _)| **tool == *name)
             .map(|(_, rule)| rule))
+    }
+}
+
+/// The members of one JSON-RPC message the check reads, as raw bytes.
+struct Found<'a> {
+    method: Option<&'a [u8]>,
+    name: Option<&'a [u8]>,
+}
+
+/// The fast path of [`ToolRules::scan`] for the common request, one JSON-RPC object: a single
+/// pass over the bytes that checks the JSON grammar as it goes and builds nothing. It answers
+/// only when it is sure to read the body as serde would; anything unusual (a batch, an escape
+/// in a member name or in `method` or `params.name`, a `params` that is not an object, a
+/// member given twice, deep nesting, any error) returns `None` and the body goes to the
+/// serde path, which decides.
+fn quick(body: &[u8]) -> Option<Found<'_>> {
+    // Outside strings any byte past ASCII is a syntax error anyway; inside, serde checks
+    // UTF-8 too. One check up front lets the scanner treat those bytes as opaque.
+    std::str::from_utf8(body).ok()?;
+    let mut s = Scanner { b: body, i: 0 };
+    s.ws();
+    let mut found = Found {
+        method: None,
+        name: None,
+    };
+    let (mut seen_method, mut seen_params) = (false, false);
+    s.members(|s, key| {
+        match key {
+            b"method" => {
+                if std::mem::replace(&mut seen_method, true) {
+                    return None;
+                }
+                found.method = Some(s.plain_string()?);
+            }
+            b"params" => {
+                if std::mem::replace(&mut seen_params, true) {
+                    return None;
+                }
+                let mut seen_name = false;
+                s.members(|s, key| {
+                    if key == b"name" {
+                        if std::mem::replace(&mut seen_name, true) {
+                            return None;
+                        }
+                        found.name = Some(s.plain_string()?);
+                        Some(())
+                    } else {
+                        s.value(0)
+                    }
+                })?;
+            }
+            _ => s.value(0)?,
+        }
+        Some(())
+    })?;
+    s.ws();
+    (s.i == body.len()).then_some(found)
+}
+
+/// Nesting past this depth is left to serde (whose own limit is 128).
+const QUICK_DEPTH: usize = 64;
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.i += 1)
+    }
+
+    /// An object (after leading whitespace), calling `member` with each key, positioned at
+    /// its value; `member` must consume the value.
+    fn members(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let key = self.plain_string()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            member(self, key)?;
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                }
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string without escapes, its bytes between the quotes.
+    fn plain_string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(&self.b[start..self.i - 1]);
+                }
+                b'\\' => return None,
+                0..=0x1f => return None,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    /// Any string, escapes checked as serde checks them.
+    fn string(&mut self) -> Option<()> {
+        self.eat(b'"')?;
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    self.i += 1;
+                    match self.peek()? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+                        b'u' => {
+                            let hex = self.b.get(self.i + 1..self.i + 5)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.i += 5;
+                        }
+                        _ => return None,
+                    }
+                }
+                0..=0x1f => return None,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    /// A number in JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&mut self) -> Option<()> {
+        let _ = self.eat(b'-');
+        match self.peek()? {
+            b'0' => {
+                self.i += 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return None;
+                }
+            }
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.eat(b'.').is_some() && self.digits() == 0 {
+            return None;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        (self.b.get(self.i..self.i + word.len())? == word).then(|| self.i += word.len())
+    }
+
+    /// Any value, checked and skipped.
+    fn value(&mut self, depth: usize) -> Option<()> {
+        if depth > QUICK_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.string(),
+            b'{' => {
+                self.i += 1;
+                self.ws();
+                if self.eat(b'}').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.string()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        b'}' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                self.ws();
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number(),
+        }
     }
 }
 
@@ -337,9 +644,20 @@ pub(super) fn admit(
     ))
 }
 
-/// The request's body, at most [`MAX_TOOL_BODY`] bytes, read whole; `None` when longer or
-/// broken off. The caller puts it back for the handler.
-pub(super) async fn read_body(req: &mut ServiceRequest) -> Option<actix_web::web::Bytes> {
+/// The request's body, at most `limit` bytes, read whole; `None` when longer (or declared
+/// longer) or broken off. The caller puts it back for the handler.
+pub(super) async fn read_body(
+    req: &mut ServiceRequest,
+    limit: usize,
+) -> Option<actix_web::web::Bytes> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return None;
+    }
     let mut payload = req.take_payload();
     let mut first: Option<actix_web::web::Bytes> = None;
     let mut rest: Option<BytesMut> = None;
@@ -347,7 +665,7 @@ pub(super) async fn read_body(req: &mut ServiceRequest) -> Option<actix_web::web
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.ok()?;
         read += chunk.len();
-        if read > MAX_TOOL_BODY {
+        if read > limit {
             return None;
         }
         // One chunk (the common case: a small JSON-RPC message) is kept without a copy.
@@ -367,6 +685,41 @@ pub(super) async fn read_body(req: &mut ServiceRequest) -> Option<actix_web::web
         (Some(head), None) => head,
         (None, None) => actix_web::web::Bytes::new(),
     })
+}
+
+/// Panics when the fast scan reads `body` otherwise than serde does (the `tool_scan` fuzz
+/// target): a body the fast scan answers for must get serde's verdict.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fast_scan_agrees(body: &[u8]) {
+    thread_local! {
+        static RULES: ToolRules = ToolRules::new(
+            &[
+                ("delete_file".into(), vec!["files:write".into()]),
+                ("share".into(), vec!["files:share".into()]),
+            ],
+            &["mcp".into()],
+            None,
+        );
+    }
+    fn verdict(scan: Scan<'_>) -> String {
+        let calls = match scan {
+            Scan::Free => return "free".into(),
+            Scan::Unreadable(why) => return format!("unreadable: {why}"),
+            Scan::Call(rule) => vec![rule],
+            Scan::Calls(rules) => rules,
+        };
+        let scopes: Vec<&str> = needs(&calls).iter().map(|r| &*r.scope).collect();
+        scopes.join(" ")
+    }
+    RULES.with(|rules| {
+        if quick(body).is_some() {
+            assert_eq!(
+                verdict(rules.scan(body)),
+                verdict(rules.scan_parsed(body)),
+                "the fast scan disagrees with serde"
+            );
+        }
+    });
 }
 
 #[cfg(test)]
@@ -516,5 +869,108 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    /// Bodies the fast scan must read exactly as serde does, and the seeds of the mutations.
+    const SEEDS: &[&[u8]] = &[
+        br#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"delete_file","arguments":{"query":"a \"b\" \u00e9\n","limit":10,"deep":[1,-2.5e-3,0,true,false,null,{"x":[]}]},"_meta":{"progressToken":7}}}"#,
+        br#"  {"method" : "tools/call" , "params" : { "name" : "share" } }  "#,
+        br#"{"method":"tools/list","id":1}"#,
+        br#"{"params":{"name":"delete_file"},"method":"tools/call"}"#,
+        br#"{"method":"tools/call","params":{"name":"other","arguments":{"name":"delete_file"}}}"#,
+        "{\"method\":\"tools/call\",\"params\":{\"name\":\"delete_file\",\"arguments\":{\"text\":\"d\u{e9}j\u{e0} vu\"}}}".as_bytes(),
+        br#"{"method":"tools/call","params":{"arguments":{},"name":"delete_file"},"id":"x"}"#,
+    ];
+
+    /// The verdict as the tests compare it.
+    fn verdict_of(scan: Scan<'_>) -> String {
+        called(scan).join(" ")
+    }
+
+    #[test]
+    fn the_fast_scan_reads_every_body_as_serde_does_or_leaves_it_to_serde() {
+        let r = rules();
+        let mut fast = 0;
+        let mut total = 0;
+        let mut check = |body: &[u8]| {
+            total += 1;
+            if quick(body).is_some() {
+                fast += 1;
+                assert_eq!(
+                    verdict_of(r.scan(body)),
+                    verdict_of(r.scan_parsed(body)),
+                    "{}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        };
+        for body in [
+            &br#"{"method":"tools/call","method":"ping","params":{"name":"delete_file"}}"#[..],
+            br#"{"method":"ping","method":"tools/call","params":{"name":"delete_file"}}"#,
+            br#"{"method":"tools/call","params":{"name":"x","name":"delete_file"}}"#,
+            br#"{"method":"tools/call","params":{"name":"delete_file"},"params":{"name":"x"}}"#,
+            br#"{"method":"tools/call","params":{"name":"delete\u005ffile"}}"#,
+            br#"{"met\u0068od":"tools/call","params":{"name":"delete_file"}}"#,
+            br#"{"method":"tools/call","params":{"n\u0061me":"delete_file"}}"#,
+            br#"{"method":null,"params":{"name":"delete_file"}}"#,
+            br#"{"method":"tools/call","params":null}"#,
+            br#"{"method":"tools/call","params":{"name":"delete_file"}} x"#,
+            br#"{"method":"tools/call","params":{"name":"delete_file"},}"#,
+            br#"{"method":"tools/call","params":{"name":"delete_file","a":01}}"#,
+            br#"{"method":"tools/call","params":{"name":"delete_file","a":"\x"}}"#,
+            "{\"method\":\"tools/call\",\"params\":{\"name\":\"delete_file\",\"a\":\"\t\"}}"
+                .as_bytes(),
+            br#"{"method":"tools/call","params":{"name":"delete_file","a":[1,]}}"#,
+            br#"{"method":"tools/call","params":{"name":"delete_file","a":tru}}"#,
+        ] {
+            check(body);
+        }
+        // Mutations of the seeds: bytes replaced, inserted, removed, runs repeated, the end cut.
+        const ALPHABET: &[u8] =
+            b"{}[]\":,\\ 0123456789eE.-+tfnul/\n\t\r\x00\x1f\x7f\x80\xc3\xa9\xffamx_";
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        for seed in SEEDS {
+            check(seed);
+            for _ in 0..4000 {
+                let mut body = seed.to_vec();
+                for _ in 0..=next(3) {
+                    let at = next(body.len() + 1);
+                    let byte = ALPHABET[next(ALPHABET.len())];
+                    match next(5) {
+                        0 if at < body.len() => body[at] = byte,
+                        1 => body.insert(at, byte),
+                        2 if at < body.len() => {
+                            body.remove(at);
+                        }
+                        3 => {
+                            let end = (at + 1 + next(8)).min(body.len());
+                            let run = body[at.min(end)..end].to_vec();
+                            body.splice(at..at, run);
+                        }
+                        _ => body.truncate(at),
+                    }
+                }
+                check(&body);
+            }
+        }
+        // The fast path is taken, not just deferred: the seeds and a share of the mutations.
+        assert!(
+            fast * 10 > total,
+            "{fast} of {total} bodies took the fast path"
+        );
+    }
+
+    #[test]
+    fn the_fast_scan_takes_a_plain_tool_call_and_defers_batches_and_escaped_names() {
+        assert!(SEEDS.iter().all(|body| quick(body).is_some()));
+        assert!(quick(br#"[{"method":"tools/call","params":{"name":"share"}}]"#).is_none());
+        assert!(quick(br#"{"method":"tools/call","params":{"name":"sh\u0061re"}}"#).is_none());
+        assert!(quick(br#"{"method":"tools/call","params":["share"]}"#).is_none());
     }
 }

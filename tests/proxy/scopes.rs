@@ -840,6 +840,10 @@ mod bodies {
     }
 
     async fn start() -> Echo {
+        start_with(|auth| auth).await
+    }
+
+    async fn start_with(configure: impl FnOnce(RequireAuth) -> RequireAuth) -> Echo {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/echo", listener.local_addr().expect("addr"));
         let verifier = FnVerifier::new(|token: String| async move {
@@ -851,9 +855,11 @@ mod bodies {
             let claims = json!({ "sub": "u", "scope": scope, "exp": 4_102_444_800u64 });
             Ok(Claims::new(serde_json::from_value(claims).unwrap()))
         });
-        let auth = RequireAuth::new(verifier, &url)
-            .expect("RequireAuth")
-            .tool_scopes("delete_file", ["files:write"]);
+        let auth = configure(
+            RequireAuth::new(verifier, &url)
+                .expect("RequireAuth")
+                .tool_scopes("delete_file", ["files:write"]),
+        );
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::PayloadConfig::new(8 << 20))
@@ -939,6 +945,82 @@ mod bodies {
         };
         assert_eq!(send(delete_call(4 * 1024 * 1024)).await, 200);
         assert_eq!(send(delete_call(4 * 1024 * 1024 + 1)).await, 400);
+        echo.handle.stop(false).await;
+    }
+
+    #[actix_web::test]
+    async fn max_tool_call_bytes_bounds_the_body_read_whether_declared_or_streamed() {
+        let echo = start_with(|auth| auth.max_tool_call_bytes(2048).expect("limit")).await;
+        let post = |body: Vec<u8>, streamed: bool| {
+            let url = echo.url.clone();
+            async move {
+                let req = client()
+                    .post(url)
+                    .insert_header(("authorization", "Bearer writer"));
+                let res = if streamed {
+                    let chunks = body
+                        .chunks(100)
+                        .map(|c| Ok::<_, std::io::Error>(web::Bytes::copy_from_slice(c)))
+                        .collect::<Vec<_>>();
+                    req.send_stream(futures::stream::iter(chunks)).await
+                } else {
+                    req.send_body(body).await
+                };
+                res.expect("POST").status().as_u16()
+            }
+        };
+        for streamed in [false, true] {
+            assert_eq!(post(delete_call(2048), streamed).await, 200, "{streamed}");
+            assert_eq!(post(delete_call(2049), streamed).await, 400, "{streamed}");
+        }
+        echo.handle.stop(false).await;
+    }
+
+    #[test]
+    fn max_tool_call_bytes_outside_1_kib_to_64_mib_is_a_configuration_error() {
+        let auth = || {
+            let verifier =
+                FnVerifier::new(|_t: String| async { Err(VerifyError::Rejected("test".into())) });
+            RequireAuth::new(verifier, "http://127.0.0.1:1/mcp").expect("RequireAuth")
+        };
+        for bytes in [0, 1023, 64 * 1024 * 1024 + 1] {
+            let Err(err) = auth().max_tool_call_bytes(bytes) else {
+                panic!("{bytes} bytes accepted");
+            };
+            assert!(err.to_string().contains("max_tool_call_bytes"), "{err}");
+        }
+        for bytes in [1024, 64 * 1024 * 1024] {
+            assert!(auth().max_tool_call_bytes(bytes).is_ok());
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_tool_call_without_a_token_is_asked_for_the_scopes_the_tool_needs() {
+        let echo = start().await;
+        let challenge = |body: Vec<u8>| {
+            let url = echo.url.clone();
+            async move {
+                let res = client().post(url).send_body(body).await.expect("POST");
+                assert_eq!(res.status().as_u16(), 401);
+                res.headers()
+                    .get("www-authenticate")
+                    .expect("challenge")
+                    .to_str()
+                    .expect("ASCII")
+                    .to_owned()
+            }
+        };
+        let www = challenge(delete_call(0)).await;
+        assert!(www.contains(r#"scope="files:write""#), "{www}");
+        // Another method, or a body past what a refusal reads: the route's challenge.
+        let list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_vec();
+        for www in [
+            challenge(list).await,
+            challenge(delete_call(100 * 1024)).await,
+        ] {
+            assert!(!www.contains("scope="), "{www}");
+            assert!(www.contains("resource_metadata="), "{www}");
+        }
         echo.handle.stop(false).await;
     }
 
