@@ -247,6 +247,14 @@ impl GitHub {
         let org = segment("org", org.trim())?;
         let team = team.map(|t| segment("team", t.trim())).transpose()?;
         let api = secure_url("api_url", &self.api_url)?;
+        if self.max_calls_in_flight == 0 {
+            return Err(invalid("max_calls_in_flight", "must be at least 1"));
+        }
+        let (per_second, burst) = self.max_call_rate;
+        let bounds = membership::Bounds {
+            max_in_flight: self.max_calls_in_flight,
+            rate: Rate::new("max_call_rate", per_second, burst)?,
+        };
         Ok(GitHubMembership::new(
             org,
             team,
@@ -254,6 +262,7 @@ impl GitHub {
             self.user_agent.clone(),
             self.timeout,
             self.common.clock.clone(),
+            bounds,
         ))
     }
 
