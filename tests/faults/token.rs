@@ -73,6 +73,13 @@ impl Proxy {
 
     /// A refresh-token grant, which the proxy forwards to the token endpoint as it is.
     async fn refresh(&self) -> (u16, Value, Duration) {
+        let (status, doc, elapsed, _) = self.refresh_whole().await;
+        (status, doc, elapsed)
+    }
+
+    /// [`refresh`](Self::refresh), with the whole answer as text too: every header and the
+    /// body.
+    async fn refresh_whole(&self) -> (u16, Value, Duration, String) {
         let started = Instant::now();
         let mut res = awc::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -90,7 +97,13 @@ impl Proxy {
         let doc = serde_json::from_slice(&body).unwrap_or_else(|_| {
             panic!("not JSON: {}", String::from_utf8_lossy(&body));
         });
-        (res.status().as_u16(), doc, elapsed)
+        let mut whole: String = res
+            .headers()
+            .iter()
+            .map(|(name, value)| format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())))
+            .collect();
+        whole.push_str(&String::from_utf8_lossy(&body));
+        (res.status().as_u16(), doc, elapsed, whole)
     }
 
     async fn stop(self) {
@@ -142,7 +155,22 @@ async fn an_html_500_is_a_502_without_the_html() {
         content_type: "text/html",
         body: html.into(),
     };
-    check("html 500", mode, 502).await;
+    check("html 500", mode.clone(), 502).await;
+    // Nothing of the upstream's answer reaches the client, in a header or the body.
+    let upstream = Faulty::start(mode);
+    let proxy = Proxy::start(&upstream).await;
+    let (status, _, _, whole) = proxy.refresh_whole().await;
+    assert_eq!(status, 502, "{whole}");
+    for leaked in [
+        "db-7.internal",
+        "Internal error",
+        "<html",
+        "<body",
+        "text/html",
+    ] {
+        assert!(!whole.contains(leaked), "{leaked} in {whole}");
+    }
+    proxy.stop().await;
 }
 
 #[actix_web::test]
