@@ -60,6 +60,9 @@ use futures::future::LocalBoxFuture;
 use serde_json::Value;
 
 use crate::{
+    clock::{Clock, SystemClock},
+    http::OutageLog,
+    logged::Logged,
     validate::{invalid, ConfigError},
     AuthUser, VerifyError,
 };
@@ -94,10 +97,13 @@ enum Rule {
     Check(Arc<dyn AccessCheck>),
 }
 
-/// Who may use the server; see the [module docs](self). Cheap to clone (one `Arc`).
+/// Who may use the server; see the [module docs](self). Cheap to clone (two `Arc`s).
 #[derive(Clone)]
 pub struct AccessPolicy {
     rules: Arc<[Rule]>,
+    /// "A check has no answer", logged once per interval: while GitHub is down every request
+    /// fails the same way, and one line per request would bury the log.
+    outages: Arc<OutageLog>,
 }
 
 /// Why a user was not let in, for the proxy's sign-in callback and the middleware.
@@ -153,19 +159,26 @@ impl AccessPolicy {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
                 Err(e) if e.is_unavailable() => {
-                    log::error!("access check ({}) has no answer: {e}", check.describe());
+                    let reason = format!("{}: {e}", check.describe());
+                    self.outages.record(SystemClock.now(), &reason);
                     unavailable = true;
                 }
-                Err(e) => log::debug!("access check ({}) refused: {e}", check.describe()),
+                Err(e) => log::debug!(
+                    "access check ({}) refused: {}",
+                    check.describe(),
+                    Logged(&e.to_string())
+                ),
             }
         }
         if unavailable {
             return Err(AccessRefusal::Unavailable);
         }
+        // The id and address are the provider's claims: escaped, so that a claim cannot
+        // forge a log record.
         let reason = format!(
             "user {} ({}) matches no rule of the access policy",
-            user.user_id,
-            user.email.as_deref().unwrap_or("no email")
+            Logged(&user.user_id),
+            Logged(user.email.as_deref().unwrap_or("no email"))
         );
         log::info!("access refused: {reason}");
         Err(AccessRefusal::Refused(reason))
@@ -415,6 +428,7 @@ impl AccessPolicyBuilder {
         }
         Ok(AccessPolicy {
             rules: self.rules.into(),
+            outages: Arc::new(OutageLog::new("the access policy has no answer")),
         })
     }
 
@@ -755,5 +769,54 @@ mod tests {
             .allow_emails([" ada@example.com "])
             .build()
             .is_ok());
+    }
+
+    #[test]
+    fn an_outage_of_a_check_is_logged_once_per_interval_not_per_request() {
+        use crate::http::Written;
+        let down = Answer(
+            Err(VerifyError::Unavailable("down".into())),
+            AtomicU32::new(0),
+        );
+        let policy = AccessPolicy::builder().allow(down).build().unwrap();
+        let now = SystemClock.now();
+        for _ in 0..100 {
+            assert_eq!(
+                admits(&policy, json!({"sub": "1"})),
+                Err(AccessRefusal::Unavailable)
+            );
+        }
+        // The hundred failures were one line: the next within the interval is counted, the
+        // first after it is the summary of all of them.
+        assert_eq!(policy.outages.record(now, "probe"), Written::Counted);
+        assert_eq!(
+            policy
+                .outages
+                .record(now + OutageLog::INTERVAL + 5, "probe"),
+            Written::Summary(100)
+        );
+    }
+
+    #[test]
+    fn claims_in_the_refusal_are_escaped() {
+        let policy = AccessPolicy::builder()
+            .allow_emails(["ada@example.com"])
+            .build()
+            .unwrap();
+        let refused = admits(
+            &policy,
+            json!({"sub": "1\nINFO access granted to admin", "email": "e\u{1b}[31m", "email_verified": true}),
+        );
+        let Err(AccessRefusal::Refused(reason)) = refused else {
+            panic!("{refused:?}")
+        };
+        assert!(
+            !reason.contains('\n') && !reason.contains('\u{1b}'),
+            "{reason}"
+        );
+        assert!(
+            reason.contains(r"user 1\nINFO access granted to admin (e\u{1b}[31m)"),
+            "{reason}"
+        );
     }
 }

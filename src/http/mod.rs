@@ -26,7 +26,7 @@ pub(crate) use call::{call, Answer, CallFailure};
 pub use credentials::ClientAuthMethod;
 pub(crate) use credentials::ClientCredentials;
 pub(crate) use fetch::{fetch, fetch_with, spawn_fetch, Fetched};
-pub(crate) use flights::{FlightOutcome, Flights};
+pub(crate) use flights::{Busy, FlightOutcome, Flights, Rate};
 pub(crate) use guard::ResolveFn;
 pub(crate) use guard::{guarded_client, tls_connector, AddressGuard};
 pub use metadata::ProviderMetadata;

@@ -17,7 +17,9 @@ use crate::{
     http::{api_client, Answer, ClientAuthMethod, ClientCredentials},
     proxy::OAuthProxyBuilder,
     validate::secure_url,
-    verify::api::{classify, send, Flights, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT},
+    verify::api::{
+        classify, send, Flights, Rate, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT,
+    },
     Claims, ConfigError, TokenVerifier, VerifyError,
 };
 
@@ -35,6 +37,8 @@ const API_URL: &str = "https://api.github.com";
 const API_VERSION: &str = "2022-11-28";
 const ACCEPT: &str = "application/vnd.github+json";
 const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
+/// New token checks a second, and at once: see [`GitHub::max_call_rate`].
+const DEFAULT_CALL_RATE: (u32, u32) = (1, 60);
 
 /// GitHub, for an OAuth app (or a GitHub App's user authorization) registered under
 /// Settings → Developer settings: `providers::github().client(client_id, client_secret)`.
@@ -63,6 +67,7 @@ pub fn github() -> GitHub {
         user_agent: "actix-mcp-oauth".into(),
         timeout: DEFAULT_API_TIMEOUT,
         max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+        max_call_rate: DEFAULT_CALL_RATE,
         shape_check: true,
         verified_email: false,
     }
@@ -78,6 +83,7 @@ pub struct GitHub {
     user_agent: String,
     timeout: Duration,
     max_calls_in_flight: usize,
+    max_call_rate: (u32, u32),
     shape_check: bool,
     verified_email: bool,
 }
@@ -130,6 +136,19 @@ impl GitHub {
         self
     }
 
+    /// How fast new calls to GitHub may start (default 1 a second, 60 at once): `burst` at
+    /// once after a quiet spell, then `per_second`; past it a request gets 503 at once, like past
+    /// [`max_calls_in_flight`](Self::max_calls_in_flight). A token already verified is served
+    /// from [`RequireAuth`](crate::RequireAuth)'s cache and a refused one from its memory of
+    /// refusals, so only new tokens count: this bounds what a sustained flood of distinct junk
+    /// tokens costs at GitHub, whatever its latency. The default keeps a flood under GitHub's limit for an OAuth app's
+    /// own requests (5 000 an hour): at most 3 660 token checks in an hour. A verification is
+    /// one token check, plus one or two calls made with the user's token. Both must be at least 1.
+    pub fn max_call_rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.max_call_rate = (per_second, burst);
+        self
+    }
+
     /// Whether a token that is not the shape of a GitHub access token is refused before any
     /// call to GitHub (default `true`); see docs/providers.md for the shape. Turn it off only
     /// if GitHub starts issuing tokens of another shape.
@@ -175,6 +194,8 @@ impl GitHub {
         if self.max_calls_in_flight == 0 {
             return Err(invalid("max_calls_in_flight", "must be at least 1"));
         }
+        let (per_second, burst) = self.max_call_rate;
+        let rate = Rate::new("max_call_rate", per_second, burst)?;
         let api = secure_url("api_url", &self.api_url)?;
         let api = api.as_str().trim_end_matches('/');
         let client: String = url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
@@ -192,7 +213,7 @@ impl GitHub {
                 user_agent: self.user_agent.clone(),
                 timeout: self.timeout,
                 clock: self.common.clock.clone(),
-                flights: Flights::new(self.max_calls_in_flight),
+                flights: Flights::new(self.max_calls_in_flight, rate),
                 shape: self.shape_check.then_some(TokenShape::GitHub),
                 verified_email: self.verified_email,
             }),
@@ -226,6 +247,14 @@ impl GitHub {
         let org = segment("org", org.trim())?;
         let team = team.map(|t| segment("team", t.trim())).transpose()?;
         let api = secure_url("api_url", &self.api_url)?;
+        if self.max_calls_in_flight == 0 {
+            return Err(invalid("max_calls_in_flight", "must be at least 1"));
+        }
+        let (per_second, burst) = self.max_call_rate;
+        let bounds = membership::Bounds {
+            max_in_flight: self.max_calls_in_flight,
+            rate: Rate::new("max_call_rate", per_second, burst)?,
+        };
         Ok(GitHubMembership::new(
             org,
             team,
@@ -233,6 +262,7 @@ impl GitHub {
             self.user_agent.clone(),
             self.timeout,
             self.common.clock.clone(),
+            bounds,
         ))
     }
 

@@ -13,7 +13,7 @@ use crate::{
     proxy::OAuthProxyBuilder,
     validate::{invalid, secure_url},
     verify::api::{
-        classify, seconds, send, Flights, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT,
+        classify, seconds, send, Flights, Rate, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT,
     },
     verify::{check_named, Named},
     Claims, ConfigError, TokenVerifier, VerifyError,
@@ -75,6 +75,7 @@ pub fn google() -> Google {
         fetch_profile: true,
         timeout: DEFAULT_API_TIMEOUT,
         max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+        max_call_rate: (10, 100),
         shape_check: true,
     }
 }
@@ -90,6 +91,7 @@ pub struct Google {
     fetch_profile: bool,
     timeout: Duration,
     max_calls_in_flight: usize,
+    max_call_rate: (u32, u32),
     shape_check: bool,
 }
 
@@ -159,6 +161,17 @@ impl Google {
         self
     }
 
+    /// How fast new calls to Google may start (default 10 a second, 100 at once): `burst` at
+    /// once after a quiet spell, then `per_second`; past it a request gets 503 at once, like past
+    /// [`max_calls_in_flight`](Self::max_calls_in_flight). A token already verified is served
+    /// from [`RequireAuth`](crate::RequireAuth)'s cache and a refused one from its memory of
+    /// refusals, so only new tokens count: this bounds what a sustained flood of distinct junk
+    /// tokens costs at Google, whatever its latency. Both must be at least 1.
+    pub fn max_call_rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.max_call_rate = (per_second, burst);
+        self
+    }
+
     /// Whether a token that is not the shape of a Google access token is refused before any
     /// call to Google (default `true`); see docs/providers.md for the shape. Turn it off only
     /// if Google starts issuing tokens of another shape.
@@ -176,6 +189,8 @@ impl Google {
         if self.max_calls_in_flight == 0 {
             return Err(invalid("max_calls_in_flight", "must be at least 1"));
         }
+        let (per_second, burst) = self.max_call_rate;
+        let rate = Rate::new("max_call_rate", per_second, burst)?;
         Ok(GoogleVerifier {
             inner: Arc::new(Inner {
                 client_id: client_id.to_owned(),
@@ -185,7 +200,7 @@ impl Google {
                 fetch_profile: self.fetch_profile,
                 timeout: self.timeout,
                 clock: self.common.clock.clone(),
-                flights: Flights::new(self.max_calls_in_flight),
+                flights: Flights::new(self.max_calls_in_flight, rate),
                 shape: self.shape_check.then_some(TokenShape::Google),
             }),
         })

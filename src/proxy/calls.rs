@@ -1,4 +1,4 @@
-//! The budget and single flight of the proxy's upstream calls ([`crate::http::Flights`]),
+//! The budget, rate and single flight of the proxy's upstream calls ([`crate::http::Flights`]),
 //! shared by every worker through the configuration, and the one log of their failures
 //! ([`OutageLog`]); the calls themselves are [`super::upstream`]'s.
 //!
@@ -9,7 +9,7 @@
 use std::future::Future;
 
 use super::error::OAuthError;
-use crate::http::{Answer, FlightOutcome, Flights, OutageLog};
+use crate::http::{Answer, Busy, FlightOutcome, Flights, OutageLog, Rate};
 
 /// The default number of upstream calls the proxy makes at once.
 pub(crate) const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 32;
@@ -25,13 +25,13 @@ pub(crate) struct UpstreamCalls {
 #[derive(Clone)]
 enum Flight {
     Done(Result<Answer, OAuthError>),
-    Busy(usize),
+    Busy(Busy),
     Abandoned,
 }
 
 impl FlightOutcome for Flight {
-    fn busy(max: usize) -> Self {
-        Self::Busy(max)
+    fn busy(why: Busy) -> Self {
+        Self::Busy(why)
     }
 
     fn abandoned() -> Self {
@@ -40,15 +40,18 @@ impl FlightOutcome for Flight {
 }
 
 impl UpstreamCalls {
+    /// At most `max` calls at once, and new ones no faster than [`Rate::DEFAULT`] (10 a
+    /// second after a burst of 100): a flood of junk refresh tokens costs at most that many
+    /// calls with the app's credentials.
     pub(crate) fn new(max: usize) -> Self {
         Self {
-            flights: Flights::new(max),
+            flights: Flights::new(max, Rate::DEFAULT),
             outages: OutageLog::new("the identity provider is unavailable to the proxy"),
         }
     }
 
     /// `call()`'s answer for `key` at `now` (seconds): shared with the identical call running,
-    /// or an immediate 503 past the budget.
+    /// or an immediate 503 past the budget or the rate.
     pub(crate) async fn run<F, Fut>(
         &self,
         key: &[u8],
@@ -65,11 +68,8 @@ impl UpstreamCalls {
             .await
         {
             Flight::Done(answer) => answer,
-            Flight::Busy(max) => {
-                self.outage(
-                    now,
-                    &format!("{max} upstream calls already in flight: answered 503"),
-                );
+            Flight::Busy(why) => {
+                self.outage(now, &format!("{why}: answered 503"));
                 Err(OAuthError::TemporarilyUnavailable(
                     "the identity provider is busy, retry later".into(),
                 ))

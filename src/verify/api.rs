@@ -13,7 +13,7 @@ use awc::ClientRequest;
 use serde_json::{Map, Value};
 
 use crate::{
-    http::{call, Answer, FlightOutcome},
+    http::{call, Answer, Busy, FlightOutcome},
     Claims, VerifyError,
 };
 
@@ -24,16 +24,16 @@ pub(crate) const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The default number of provider calls one verifier makes at once.
 pub(crate) const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 32;
+pub(crate) use crate::http::Rate;
 
-/// The calls of one API-backed verifier: single flight per token and a budget
-/// ([`crate::http::Flights`]); a verification that cannot be made now is `Unavailable`.
+/// The calls of one API-backed verifier: single flight per token, a budget of calls at once
+/// and a rate of new ones ([`crate::http::Flights`]); a verification that cannot be made now is
+/// `Unavailable`.
 pub(crate) type Flights = crate::http::Flights<Result<Claims, VerifyError>>;
 
 impl FlightOutcome for Result<Claims, VerifyError> {
-    fn busy(max: usize) -> Self {
-        Err(VerifyError::Unavailable(format!(
-            "{max} provider calls already in flight"
-        )))
+    fn busy(why: Busy) -> Self {
+        Err(VerifyError::Unavailable(why.to_string()))
     }
 
     fn abandoned() -> Self {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::api::{
-    classify, seconds, send, Flights, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT,
+    classify, seconds, send, Flights, Rate, DEFAULT_API_TIMEOUT, DEFAULT_MAX_CALLS_IN_FLIGHT,
 };
 use crate::validate::invalid;
 use crate::verify::check_shared_settings;
@@ -94,6 +94,7 @@ pub struct IntrospectionVerifierBuilder {
     leeway: Duration,
     timeout: Duration,
     max_calls_in_flight: usize,
+    max_call_rate: (u32, u32),
     clock: Arc<dyn Clock>,
 }
 
@@ -115,6 +116,7 @@ impl IntrospectionVerifier {
             leeway: DEFAULT_LEEWAY,
             timeout: DEFAULT_API_TIMEOUT,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+            max_call_rate: (10, 100),
             clock: Arc::new(SystemClock),
         }
     }
@@ -263,6 +265,17 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
+    /// How fast new calls to the introspection endpoint may start (default 10 a second, 100 at once): `burst` at
+    /// once after a quiet spell, then `per_second`; past it a request gets 503 at once, like past
+    /// [`max_calls_in_flight`](Self::max_calls_in_flight). A token already verified is served
+    /// from [`RequireAuth`](crate::RequireAuth)'s cache and a refused one from its memory of
+    /// refusals, so only new tokens count: this bounds what a sustained flood of distinct junk
+    /// tokens costs at the provider, whatever its latency. Both must be at least 1.
+    pub fn max_call_rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.max_call_rate = (per_second, burst);
+        self
+    }
+
     /// The clock for `exp` and `nbf` (default [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -291,6 +304,8 @@ impl IntrospectionVerifierBuilder {
         if self.max_calls_in_flight == 0 {
             return Err(invalid("max_calls_in_flight", "must be at least 1"));
         }
+        let (per_second, burst) = self.max_call_rate;
+        let rate = Rate::new("max_call_rate", per_second, burst)?;
         Ok(IntrospectionVerifier {
             inner: Arc::new(Inner {
                 url,
@@ -304,7 +319,7 @@ impl IntrospectionVerifierBuilder {
                 leeway: self.leeway.as_secs(),
                 timeout: self.timeout,
                 clock: self.clock,
-                flights: Flights::new(self.max_calls_in_flight),
+                flights: Flights::new(self.max_calls_in_flight, rate),
             }),
         })
     }

@@ -1,11 +1,12 @@
-//! A flood of junk tokens at an API-backed verifier (introspection here; the GitHub and Google
-//! presets share the mechanism): concurrent requests with one token make one provider call,
-//! and no more than the configured number of calls run at once; past it the answer is an
-//! immediate 503, not a queue.
+//! A flood of junk tokens at the API-backed verifiers (introspection, and the GitHub and Google
+//! presets, which share the mechanism): concurrent requests with one token make one provider
+//! call, no more than the configured number of calls run at once, and a sustained flood of
+//! distinct junk starts no more calls than the configured rate allows; past either bound the
+//! answer is an immediate 503, not a queue, while tokens already verified keep being served.
 
-use std::{sync::Arc, time::Duration};
+use std::time::{Duration, Instant};
 
-use actix_mcp_oauth::{verify::IntrospectionVerifier, RequireAuth};
+use actix_mcp_oauth::{providers, verify::IntrospectionVerifier, RequireAuth, TokenVerifier};
 use actix_web::{dev::ServerHandle, web, App, HttpResponse, HttpServer};
 use futures::future::join_all;
 
@@ -16,17 +17,22 @@ const MAX_IN_FLIGHT: usize = 4;
 /// `/api` behind `RequireAuth` with introspection at `upstream`, and its token cache off, so
 /// that only the single flight and the budget stand between the flood and the provider.
 async fn start(upstream: &Faulty) -> (String, ServerHandle) {
-    let verifier = Arc::new(
-        IntrospectionVerifier::builder(upstream.url("/introspect"), "rs", "rs-secret")
-            .audience("api")
-            .max_calls_in_flight(MAX_IN_FLIGHT)
-            .build()
-            .expect("verifier"),
-    );
+    let verifier = IntrospectionVerifier::builder(upstream.url("/introspect"), "rs", "rs-secret")
+        .audience("api")
+        .max_calls_in_flight(MAX_IN_FLIGHT)
+        .build()
+        .expect("verifier");
+    start_with(verifier, 0).await
+}
+
+/// `/api` behind one `RequireAuth` with `verifier` and a token cache of `cache` entries (0:
+/// off), shared by the workers.
+async fn start_with(verifier: impl TokenVerifier, cache: usize) -> (String, ServerHandle) {
+    let auth = RequireAuth::new(verifier, "http://127.0.0.1/api")
+        .expect("resource")
+        .cache_capacity(cache);
     let server = HttpServer::new(move || {
-        let auth = RequireAuth::new(Arc::clone(&verifier), "http://127.0.0.1/api")
-            .expect("resource")
-            .cache_capacity(0);
+        let auth = auth.clone();
         App::new().service(
             web::scope("/api")
                 .wrap(auth)
@@ -89,6 +95,181 @@ async fn a_flood_of_distinct_junk_tokens_costs_at_most_the_budget_at_once() {
     upstream.set(inactive_after(Duration::ZERO));
     let again = statuses(&url, &["junk-token-after".to_owned()]).await;
     assert_eq!(again, [401]);
+    handle.stop(false).await;
+}
+
+/// `count` distinct junk tokens of the shape `prefix` + 36 letters and digits, which pass a
+/// preset's shape check and so reach the provider.
+fn shaped_junk(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}{i:0>36}")).collect()
+}
+
+/// 40 distinct shape-valid junk tokens at once against `verifier`, whose provider (`upstream`)
+/// answers slowly: at most the budget of calls, each a 401, the rest 503 at once.
+async fn the_budget_holds(upstream: &Faulty, verifier: impl TokenVerifier, prefix: &str) {
+    let (url, handle) = start_with(verifier, 0).await;
+    let junk = shaped_junk(prefix, 40);
+    let answered = statuses(&url, &junk).await;
+    let refused = answered.iter().filter(|s| **s == 401).count();
+    let deferred = answered.iter().filter(|s| **s == 503).count();
+    assert_eq!(refused + deferred, junk.len(), "{answered:?}");
+    assert!(deferred > 0, "the budget was never reached: {answered:?}");
+    assert!(
+        upstream.requests() <= MAX_IN_FLIGHT,
+        "{} calls",
+        upstream.requests()
+    );
+    assert_eq!(refused, upstream.requests());
+    handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn a_flood_of_junk_github_tokens_costs_at_most_the_budget_at_once() {
+    // `{}` from the token check names no app: a refusal of the token.
+    let upstream = Faulty::start(Mode::Slow(Duration::from_millis(500), "{}".into()));
+    let verifier = providers::github()
+        .client("Iv1.flood", "flood-secret")
+        .api_url(upstream.url(""))
+        .max_calls_in_flight(MAX_IN_FLIGHT)
+        // Only the budget is under test here.
+        .max_call_rate(1000, 1000)
+        .verifier()
+        .expect("verifier");
+    the_budget_holds(&upstream, verifier, "gho_").await;
+}
+
+#[actix_web::test]
+async fn a_flood_of_junk_google_tokens_costs_at_most_the_budget_at_once() {
+    // `{}` from token-info names no audience: a refusal of the token.
+    let upstream = Faulty::start(Mode::Slow(Duration::from_millis(500), "{}".into()));
+    let verifier = providers::google()
+        .client("flood.apps.googleusercontent.com", "flood-secret")
+        .tokeninfo_url(upstream.url("/tokeninfo"))
+        .userinfo_url(upstream.url("/userinfo"))
+        .max_calls_in_flight(MAX_IN_FLIGHT)
+        .max_call_rate(1000, 1000)
+        .verifier()
+        .expect("verifier");
+    the_budget_holds(&upstream, verifier, "ya29.").await;
+}
+
+const RATE: u32 = 20;
+const BURST: u32 = 10;
+const FLOOD: Duration = Duration::from_millis(2500);
+const FLOODERS: usize = 16;
+
+/// The status of `GET url` with `token`, and its `WWW-Authenticate` and body.
+async fn answer(client: &awc::Client, url: &str, token: &str) -> (u16, String) {
+    let mut res = client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("answered");
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = res.body().await.expect("body");
+    (
+        res.status().as_u16(),
+        format!("{challenge} {}", String::from_utf8_lossy(&body)),
+    )
+}
+
+/// A provider that answers at once (so that the in-flight budget never binds), the token cache
+/// on, and sixteen tasks sending distinct junk as fast as they can for 2.5 s: the provider sees
+/// at most the burst and the rate times the seconds, the excess gets 503 with
+/// `temporarily_unavailable`, and meanwhile a valid token verified before keeps being accepted
+/// from the cache and a repeated junk token keeps being refused from the memory of refusals,
+/// its one call made before the flood.
+#[actix_web::test]
+async fn a_sustained_flood_of_distinct_junk_costs_at_most_the_rate_and_valid_tokens_keep_working() {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        + 3600;
+    let active = serde_json::json!({ "active": true, "sub": "ada", "aud": "api", "exp": exp });
+    let upstream = Faulty::start(Mode::json(200, &active));
+    let verifier = IntrospectionVerifier::builder(upstream.url("/introspect"), "rs", "rs-secret")
+        .audience("api")
+        .max_call_rate(RATE, BURST)
+        .build()
+        .expect("verifier");
+    let (url, handle) = start_with(verifier, 1000).await;
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    assert_eq!(answer(&client, &url, "valid-token").await.0, 200);
+    upstream.set(Mode::json(200, &serde_json::json!({ "active": false })));
+    for _ in 0..10 {
+        assert_eq!(answer(&client, &url, "repeated-junk").await.0, 401);
+    }
+    assert_eq!(upstream.requests(), 2, "the repeated junk cost one call");
+
+    let started = Instant::now();
+    let flooders = (0..FLOODERS).map(|task| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let (mut refused, mut deferred) = (0, 0);
+            let mut i = 0;
+            while started.elapsed() < FLOOD {
+                let token = format!("junk-{task}-{i}");
+                i += 1;
+                match answer(&client, &url, &token).await {
+                    (401, _) => refused += 1,
+                    (503, challenge) => {
+                        assert!(challenge.contains("temporarily_unavailable"), "{challenge}");
+                        deferred += 1;
+                    }
+                    other => panic!("{token}: {other:?}"),
+                }
+            }
+            (refused, deferred)
+        }
+    });
+    let watcher = async {
+        let mut checks = 0;
+        while started.elapsed() < FLOOD {
+            assert_eq!(
+                answer(&client, &url, "valid-token").await.0,
+                200,
+                "the cached token, during the flood"
+            );
+            assert_eq!(
+                answer(&client, &url, "repeated-junk").await.0,
+                401,
+                "the refused token, from the memory of refusals"
+            );
+            checks += 1;
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        checks
+    };
+    let (counts, checks) = futures::join!(join_all(flooders), watcher);
+    let elapsed = started.elapsed().as_secs_f64();
+    let refused: usize = counts.iter().map(|c| c.0).sum();
+    let deferred: usize = counts.iter().map(|c| c.1).sum();
+    let calls = upstream.requests() - 2;
+    let bound = f64::from(BURST) + f64::from(RATE) * elapsed;
+    println!(
+        "{} junk requests in {elapsed:.2} s: {calls} upstream calls (bound {bound:.1}), \
+         {refused} refused, {deferred} answered 503; {checks} checks of the valid token",
+        refused + deferred
+    );
+    assert!(checks >= 5, "{checks} checks");
+    assert!(
+        (calls as f64) <= bound + 1.0,
+        "{calls} upstream calls in {elapsed:.2} s"
+    );
+    assert_eq!(refused, calls, "each call refused one junk token");
+    assert!(
+        deferred > 0,
+        "the flood was not past the rate: {deferred} deferred, {calls} calls"
+    );
     handle.stop(false).await;
 }
 

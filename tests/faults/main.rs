@@ -11,5 +11,6 @@ mod upstream;
 mod flood;
 mod jwks;
 mod limits;
+mod outage;
 mod soak;
 mod token;

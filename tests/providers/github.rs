@@ -1,9 +1,14 @@
 //! The GitHub preset against stand-ins answering in GitHub's documented shapes: the token check
-//! and user API behind `RequireAuth` (with its cache).
+//! and user API behind `RequireAuth` (with its cache), and the bounds on the membership calls
+//! of its access rule.
 
 use std::{sync::Arc, time::Duration};
 
-use actix_mcp_oauth::{clock::ManualClock, providers, ProxyKey, RequireAuth};
+use actix_mcp_oauth::{
+    access::AccessPolicy,
+    clock::{Clock, ManualClock},
+    providers, ProxyKey, RequireAuth,
+};
 use actix_web::http::StatusCode;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::{json, Value};
@@ -361,4 +366,80 @@ async fn the_shape_check_can_be_turned_off() {
         .require_auth();
     assert_eq!(call(&auth, odd).await.status, StatusCode::OK);
     assert_eq!(github.count(CHECK), 1);
+}
+
+/// The membership questions behind an organisation rule share the preset's bounds: requests
+/// with one token while its question is asked wait for that answer, and distinct tokens asking
+/// at once get no more calls than `max_calls_in_flight`, the rest 503 (never a pass).
+#[actix_web::test]
+async fn membership_calls_are_one_per_token_at_once_and_within_the_budget() {
+    const ORG: &str = "/user/memberships/orgs/acme";
+    let clock = ManualClock::at(T0);
+    let github = Double::start().await;
+    let tokens: Vec<String> = (0..6).map(|i| format!("gho_member{i:0>32}")).collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let (login, id) = (format!("user{i}"), 1000 + i);
+        let scopes = ["read:user", "user:email", "read:org"];
+        github.on(
+            CHECK,
+            Some(token),
+            Reply::json(
+                200,
+                &json!({"scopes": scopes, "app": {"client_id": CLIENT}, "expires_at": null,
+                        "user": {"login": login, "id": id}}),
+            ),
+        );
+        github.on(
+            "/user",
+            Some(token),
+            Reply::json(200, &json!({"login": login, "id": id, "email": null})),
+        );
+    }
+    let member = json!({"state": "active", "role": "member"});
+    github.on(ORG, None, Reply::json(200, &member));
+    let preset = providers::github()
+        .client(CLIENT, SECRET)
+        .api_url(github.url(""))
+        .max_calls_in_flight(2)
+        .clock(clock.clone());
+    // No answer is kept, so that every request asks.
+    let rule = preset
+        .org_members("acme")
+        .unwrap()
+        .cache_ttl(Duration::ZERO);
+    let policy = AccessPolicy::builder().allow(rule).build().unwrap();
+    let auth = RequireAuth::new(preset.verifier().unwrap(), "https://mcp.example.com/mcp")
+        .unwrap()
+        .clock(clock as Arc<dyn Clock>)
+        .access_policy(policy);
+    // Each token verified (and cached) and asked about once.
+    for token in &tokens {
+        assert_eq!(call(&auth, token).await.status, StatusCode::OK);
+    }
+    assert_eq!(github.count(ORG), tokens.len());
+
+    // GitHub slow to answer: six users at once get two questions, the rest 503.
+    let slow = Reply {
+        delay: Some(Duration::from_millis(300)),
+        ..Reply::json(200, &member)
+    };
+    github.on(ORG, None, slow);
+    let answered = futures::future::join_all(tokens.iter().map(|t| call(&auth, t))).await;
+    let admitted = answered
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .count();
+    let deferred = answered
+        .iter()
+        .filter(|a| a.status == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert_eq!(admitted + deferred, tokens.len());
+    assert!(deferred > 0 && admitted <= 2, "{admitted} admitted");
+    assert_eq!(github.count(ORG), tokens.len() + admitted);
+
+    // Twenty requests with one token at once: one question, every request admitted.
+    let before = github.count(ORG);
+    let same = futures::future::join_all((0..20).map(|_| call(&auth, &tokens[0]))).await;
+    assert!(same.iter().all(|a| a.status == StatusCode::OK));
+    assert_eq!(github.count(ORG), before + 1);
 }

@@ -64,6 +64,11 @@ async fn no_token_code_or_secret_is_ever_logged() {
         lines.iter().any(|l| l.contains("actix_mcp_oauth")),
         "the proxy did log something: {lines:#?}"
     );
+    // The forged parameter name was logged, escaped: the check below is not vacuous.
+    assert!(
+        lines.iter().any(|l| l.contains(r"x\nINFO admin signed in")),
+        "the forged parameter name was not logged escaped: {lines:#?}"
+    );
     for line in lines.iter() {
         assert!(
             !line.contains("\nINFO admin signed in"),

@@ -10,7 +10,8 @@ use super::{ACCEPT, API_VERSION};
 use crate::{
     access::AccessCheck,
     clock::Clock,
-    http::api_client,
+    http::{api_client, Busy, FlightOutcome, Flights, Rate},
+    logged::Logged,
     validate::is_path_segment,
     verify::api::{classify, send},
     AuthUser, VerifyError,
@@ -43,6 +44,11 @@ const ORG_SCOPES: [&str; 3] = ["read:org", "write:org", "admin:org"];
 ///   Answers about the token (401: revoked or invalid; 403: the app not approved) refuse that
 ///   request and are not kept. A GitHub that is down, rate limits or answers 5xx gives no
 ///   answer: nothing is kept, and the request gets 503, never a pass.
+/// - The calls share the preset's bounds, with a budget of their own: requests with one token
+///   while its question is asked wait for that answer instead of asking again, at most
+///   [`GitHub::max_calls_in_flight`](super::GitHub::max_calls_in_flight) questions run at once
+///   and new ones start no faster than [`GitHub::max_call_rate`](super::GitHub::max_call_rate);
+///   past either bound the request gets 503 at once (the outage is logged once per interval).
 pub struct GitHubMembership {
     target: Target,
     api: String,
@@ -53,6 +59,29 @@ pub struct GitHubMembership {
     capacity: usize,
     /// user id → (admitted, kept until).
     answers: Mutex<HashMap<String, (bool, u64)>>,
+    /// The questions asked now, one per token, and their budget.
+    flights: Flights<Result<bool, VerifyError>>,
+}
+
+/// The outcome of one question, shared by the requests that waited on it.
+impl FlightOutcome for Result<bool, VerifyError> {
+    fn busy(why: Busy) -> Self {
+        Err(VerifyError::Unavailable(format!(
+            "GitHub membership: {why}"
+        )))
+    }
+
+    fn abandoned() -> Self {
+        Err(VerifyError::Unavailable(
+            "the GitHub membership call this request waited on was abandoned".into(),
+        ))
+    }
+}
+
+/// How the preset bounds the membership calls: as many at once, as fast.
+pub(super) struct Bounds {
+    pub(super) max_in_flight: usize,
+    pub(super) rate: Rate,
 }
 
 enum Target {
@@ -68,6 +97,7 @@ impl GitHubMembership {
         user_agent: String,
         timeout: Duration,
         clock: Arc<dyn Clock>,
+        bounds: Bounds,
     ) -> Self {
         Self {
             target: match team {
@@ -81,6 +111,7 @@ impl GitHubMembership {
             ttl: DEFAULT_TTL.as_secs(),
             capacity: DEFAULT_CAPACITY,
             answers: Mutex::new(HashMap::new()),
+            flights: Flights::new(bounds.max_in_flight, bounds.rate),
         }
     }
 
@@ -139,7 +170,7 @@ impl GitHubMembership {
             log::warn!(
                 "{}: user {}'s token was granted without read:org, so GitHub cannot be asked;                  refused until they sign in again (the proxy asks for read:org)",
                 self.describe(),
-                user.user_id
+                Logged(&user.user_id)
             );
             return Err(VerifyError::Rejected("the token lacks read:org".into()));
         }
@@ -150,10 +181,23 @@ impl GitHubMembership {
         let Some(url) = self.url(user) else {
             log::debug!(
                 "no GitHub login for user {}: not a team member",
-                user.user_id
+                Logged(&user.user_id)
             );
             return Ok(false);
         };
+        let token = user.upstream_access_token().secret();
+        self.flights
+            .run(token.as_bytes(), || self.ask_github(user, url, now))
+            .await
+    }
+
+    /// The question itself, made once for every request with the same token waiting on it.
+    async fn ask_github(
+        &self,
+        user: &AuthUser,
+        url: String,
+        now: u64,
+    ) -> Result<bool, VerifyError> {
         let req = api_client()
             .get(url)
             .bearer_auth(user.upstream_access_token().secret())
@@ -176,7 +220,10 @@ impl GitHubMembership {
                         self.describe()
                     );
                 } else {
-                    log::debug!("GitHub refused the token of user {}: {e}", user.user_id);
+                    log::debug!(
+                        "GitHub refused the token of user {}: {e}",
+                        Logged(&user.user_id)
+                    );
                 }
                 return Err(e);
             }
