@@ -60,6 +60,7 @@ impl Okta {
         scopes: "The scopes requested (default `openid email profile offline_access`).",
     }
     super::any_client_setter!("cid");
+    super::jwks_limit_setters!();
 
     /// The audience of the authorization server (Security → API → the server's "Audience").
     /// Default `api://default` for the `default` server; required for any other.
