@@ -798,17 +798,11 @@ const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 
 /// Each preset whose tokens are JWTs, its key set at `base` (the test server answers every
 /// path alike), with the key-set bounds `bytes` and `keys`.
-fn presets(
-    base: &str,
-    bytes: usize,
-    keys: usize,
-) -> Vec<(
-    &'static str,
-    Result<Arc<dyn TokenVerifier>, actix_mcp_oauth::ConfigError>,
-)> {
-    fn boxed<V: TokenVerifier + 'static>(
-        v: Result<V, actix_mcp_oauth::ConfigError>,
-    ) -> Result<Arc<dyn TokenVerifier>, actix_mcp_oauth::ConfigError> {
+/// A preset's verifier, or why it was not built.
+type Built = Result<Arc<dyn TokenVerifier>, actix_mcp_oauth::ConfigError>;
+
+fn presets(base: &str, bytes: usize, keys: usize) -> Vec<(&'static str, Built)> {
+    fn boxed<V: TokenVerifier + 'static>(v: Result<V, actix_mcp_oauth::ConfigError>) -> Built {
         v.map(|v| Arc::new(v) as Arc<dyn TokenVerifier>)
     }
     vec![
