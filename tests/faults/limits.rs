@@ -481,8 +481,10 @@ async fn the_most_redirect_uris_of_the_longest_length_register_together_and_sign
     let raised = ProxyLimits::builder()
         .redirect_uris(16)
         .redirect_uri_length(2048)
-        // 32 KiB of redirect URIs need a registration body to carry them.
+        // 32 KiB of redirect URIs need a registration body to carry them, and their client id
+        // a token body.
         .register_body(64 * KIB)
+        .token_body(64 * KIB)
         .build()
         .expect("at the 32 KiB ceiling");
     for (limits, count, len) in [(ProxyLimits::default(), 10, 1024), (raised, 16, 2048)] {
@@ -503,6 +505,22 @@ async fn the_most_redirect_uris_of_the_longest_length_register_together_and_sign
             );
             assert!(location(&res).contains("/consent?"), "{}", location(&res));
         }
+        // At `/token` too the client is known (its body bound carries the id): the grant is
+        // judged, not the client or the size.
+        let req = test::TestRequest::post()
+            .uri("/token")
+            .set_form([
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "junk"),
+                ("client_id", client_id),
+            ])
+            .to_request();
+        let res: Value = test::call_and_read_body_json(&app, req).await;
+        assert_eq!(res["error"], "invalid_grant", "{count} × {len}: {res}");
+        eprintln!(
+            "{count} × {len} bytes: a client id of {} bytes",
+            client_id.len()
+        );
         // One more, or one byte longer, is refused as RFC 7591 says.
         let more = uncompressible_uris(count + 1, len);
         let res: Value =
