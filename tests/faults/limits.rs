@@ -517,10 +517,6 @@ async fn the_most_redirect_uris_of_the_longest_length_register_together_and_sign
             .to_request();
         let res: Value = test::call_and_read_body_json(&app, req).await;
         assert_eq!(res["error"], "invalid_grant", "{count} × {len}: {res}");
-        eprintln!(
-            "{count} × {len} bytes: a client id of {} bytes",
-            client_id.len()
-        );
         // One more, or one byte longer, is refused as RFC 7591 says.
         let more = uncompressible_uris(count + 1, len);
         let res: Value =
