@@ -99,7 +99,10 @@ impl ProxyLimitsBuilder {
 
     /// The most redirect URIs one client registers (default 10; 1 to 100). Each one makes the
     /// sealed client id, and every URL carrying it, longer: `redirect_uris` ×
-    /// `redirect_uri_length` may be at most 32 KiB.
+    /// `redirect_uri_length` may be at most 32 KiB. Past about 14 KiB of them, raise
+    /// [`register_body`](Self::register_body) to carry them, and `token_body` and
+    /// `revoke_body` to carry the client id they make (up to 45 KiB for URIs that do not
+    /// compress; realistic ones deflate to a fraction).
     pub fn redirect_uris(mut self, count: usize) -> Self {
         self.0.redirect_uris = count;
         self
