@@ -7,10 +7,12 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::fetch::{fetch, on_fetch_thread};
-use crate::validate::{secure_url, ConfigError};
+use crate::validate::{invalid, secure_url, ConfigError};
 
-/// Largest metadata document read; real ones are a few KiB.
+/// Largest metadata document read by default; real ones are a few KiB.
 const MAX_METADATA: usize = 256 * 1024;
+/// The range of [`ProviderMetadata::discover_within`]'s bound.
+const METADATA_RANGE: std::ops::RangeInclusive<usize> = 1024..=4 * 1024 * 1024;
 /// The time allowed for each of the two locations, body included.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -53,11 +55,29 @@ impl ProviderMetadata {
     /// - A document is used only when its `issuer` equals `issuer` byte for byte (RFC 8414
     ///   §3.3), trailing slash included: otherwise another server could name itself.
     /// - Redirects are not followed, answers other than 2xx are not used, each location gets
-    ///   10 s and at most 256 KiB.
+    ///   10 s and at most 256 KiB ([`discover_within`](Self::discover_within) sets another
+    ///   bound).
     ///
     /// The fetch runs on a thread of its own, so this works from any executor. Every location
     /// tried and why it was not used is in the [`ConfigError::Discovery`] text.
     pub async fn discover(issuer: &str) -> Result<Self, ConfigError> {
+        Self::discover_within(issuer, MAX_METADATA).await
+    }
+
+    /// [`discover`](Self::discover), reading at most `max_bytes` of each document (declared
+    /// and read; default 256 KiB, here 1 KiB to 4 MiB): a larger one is not used.
+    ///
+    /// ```no_run
+    /// use actix_mcp_oauth::http::ProviderMetadata;
+    ///
+    /// # async fn run() -> Result<(), actix_mcp_oauth::ConfigError> {
+    /// let provider = ProviderMetadata::discover_within("https://idp.example.com", 32 * 1024).await?;
+    /// # let _ = provider; Ok(()) }
+    /// ```
+    pub async fn discover_within(issuer: &str, max_bytes: usize) -> Result<Self, ConfigError> {
+        if !METADATA_RANGE.contains(&max_bytes) {
+            return Err(invalid("max_bytes", "between 1 KiB and 4 MiB"));
+        }
         let url = secure_url("issuer", issuer)?;
         if url.query().is_some() {
             return Err(ConfigError::InvalidUrl {
@@ -67,7 +87,7 @@ impl ProviderMetadata {
         }
         let locations = locations(&url);
         let expected = issuer.to_owned();
-        on_fetch_thread(move || discover_at(locations, expected))
+        on_fetch_thread(move || discover_at(locations, expected, max_bytes))
             .await
             .map_err(|_| ConfigError::Discovery("the discovery fetch was abandoned".into()))?
     }
@@ -194,12 +214,16 @@ fn locations(issuer: &Url) -> [Url; 2] {
 }
 
 /// Tries each location in turn; the first document that names `issuer` wins.
-async fn discover_at(locations: [Url; 2], issuer: String) -> Result<ProviderMetadata, ConfigError> {
+async fn discover_at(
+    locations: [Url; 2],
+    issuer: String,
+    max_bytes: usize,
+) -> Result<ProviderMetadata, ConfigError> {
     let mut failures = Vec::new();
     for location in locations {
         let shown = location.to_string();
         let found = async {
-            let fetched = fetch(location, DISCOVERY_TIMEOUT, MAX_METADATA).await?;
+            let fetched = fetch(location, DISCOVERY_TIMEOUT, max_bytes).await?;
             let metadata = ProviderMetadata::from_json(&fetched.body)?;
             if metadata.issuer != issuer {
                 return Err(format!(

@@ -60,6 +60,7 @@ impl Auth0 {
                  your API's permissions to have them granted as scopes.",
     }
     super::any_client_setter!("azp");
+    super::jwks_limit_setters!();
 
     /// The tenant's issuer, `https://{domain}/`.
     pub fn issuer(&self) -> Result<String, ConfigError> {

@@ -31,8 +31,6 @@ const DEFAULT_API_SCOPE: &str = "access_as_user";
 /// [`KEYS_REFETCH_INTERVAL`], for a token signed with a key they lack).
 const KEYS_TTL: Duration = Duration::from_secs(60 * 60);
 const KEYS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
-/// Microsoft's key set carries certificates; a few dozen KiB.
-const MAX_KEYS_BODY: usize = 256 * 1024;
 
 /// Microsoft Entra ID, for an app registration (Entra admin center → App registrations):
 /// `providers::entra_id(tenant).client(id, secret)`.
@@ -103,6 +101,7 @@ impl EntraId {
                  access token will be Graph's, which cannot be verified.",
     }
     super::any_client_setter!("azp");
+    super::jwks_limit_setters!();
 
     /// The name of the scope the app exposes (default `access_as_user`).
     pub fn api_scope(mut self, name: impl Into<String>) -> Self {
@@ -212,7 +211,6 @@ impl EntraId {
             .cache_ttl(KEYS_TTL)
             .refetch_interval(KEYS_REFETCH_INTERVAL)
             .fetch_timeout(self.timeout)
-            .max_response_bytes(MAX_KEYS_BODY)
             .build()?;
         Ok(EntraIdVerifier {
             inner: Arc::new(Inner {

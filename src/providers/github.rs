@@ -127,10 +127,13 @@ impl GitHub {
         self
     }
 
-    /// The most calls to GitHub this verifier makes at once (default 32). Requests with a token
-    /// whose check is already running wait for that check instead of making their own; past
-    /// the bound a request gets 503 at once (retry later) instead of queueing behind a slow
-    /// provider, so a flood of junk tokens costs at most this many calls at a time.
+    /// The most token checks this verifier runs against GitHub at once (default 32). Each
+    /// makes up to three calls in turn (the token check, `/user`, and `/user/emails` when the
+    /// scopes allow it and a verified address is wanted), so at most three times this many
+    /// requests at a time. Requests with a token whose check is already running wait for that
+    /// check instead of making their own; past the bound a request gets 503 at once (retry
+    /// later) instead of queueing behind a slow provider, so a flood of junk tokens costs at
+    /// most this many checks at a time.
     pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
         self.max_calls_in_flight = calls;
         self

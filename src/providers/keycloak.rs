@@ -66,6 +66,7 @@ impl Keycloak {
         scopes: "The scopes requested (default `openid email profile`).",
     }
     super::any_client_setter!("azp");
+    super::jwks_limit_setters!();
 
     /// The audience tokens must carry (default: the client id).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {

@@ -128,6 +128,10 @@ struct Common {
     clock: Arc<dyn Clock>,
     /// Set by `any_client()`: the verifier does not check which client a token was issued to.
     any_client: bool,
+    /// Set by `jwks_max_response_bytes(..)`, for the presets whose tokens are JWTs.
+    jwks_max_response_bytes: Option<usize>,
+    /// Set by `jwks_max_keys(..)`, likewise.
+    jwks_max_keys: Option<usize>,
 }
 
 impl Common {
@@ -137,6 +141,8 @@ impl Common {
             scopes: None,
             clock: Arc::new(SystemClock),
             any_client: false,
+            jwks_max_response_bytes: None,
+            jwks_max_keys: None,
         }
     }
 
@@ -187,9 +193,15 @@ impl Common {
         client_claim: &'static str,
     ) -> Result<JwksVerifierBuilder, ConfigError> {
         let url = urls.keys.clone().ok_or(ConfigError::Missing("jwks_url"))?;
-        let builder = JwksVerifier::builder()
+        let mut builder = JwksVerifier::builder()
             .jwks_url(url)
             .clock(self.clock.clone());
+        if let Some(bytes) = self.jwks_max_response_bytes {
+            builder = builder.max_response_bytes(bytes);
+        }
+        if let Some(keys) = self.jwks_max_keys {
+            builder = builder.max_keys(keys);
+        }
         Ok(if self.any_client {
             builder
         } else {
@@ -252,6 +264,28 @@ macro_rules! any_client_setter {
     };
 }
 use any_client_setter;
+
+/// The key-set bounds, for the presets whose tokens are JWTs: the same settings as
+/// [`JwksVerifierBuilder`]'s, checked when the verifier is built.
+macro_rules! jwks_limit_setters {
+    () => {
+        /// The largest key set (JWKS) response accepted, in bytes: a larger one is refused and
+        /// the keys already loaded keep serving. Default 256 KiB; 1 KiB to 4 MiB (see
+        /// [`JwksVerifierBuilder::max_response_bytes`](crate::verify::JwksVerifierBuilder::max_response_bytes)).
+        pub fn jwks_max_response_bytes(mut self, bytes: usize) -> Self {
+            self.common.jwks_max_response_bytes = Some(bytes);
+            self
+        }
+
+        /// The most keys used from the key set; further keys are ignored. Default 100; 1 to
+        /// 1000 (see [`JwksVerifierBuilder::max_keys`](crate::verify::JwksVerifierBuilder::max_keys)).
+        pub fn jwks_max_keys(mut self, keys: usize) -> Self {
+            self.common.jwks_max_keys = Some(keys);
+            self
+        }
+    };
+}
+use jwks_limit_setters;
 
 /// `dev-123.okta.com` → `https://dev-123.okta.com`; a full URL (`http://127.0.0.1:8080` for a
 /// test double) is kept. The result is an origin, or with `allow_path` an origin and path,

@@ -62,6 +62,7 @@ impl Okta {
                  when a refresh token is wanted).",
     }
     super::any_client_setter!("cid");
+    super::jwks_limit_setters!();
 
     /// The audience of the authorization server (Security → API → the server's "Audience").
     /// Default `api://default` for the `default` server; required for any other.

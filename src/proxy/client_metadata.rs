@@ -6,10 +6,12 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{error::OAuthError, limits::ProxyLimits, redirect::validate_redirect_uri};
+use super::{
+    error::OAuthError,
+    limits::{ProxyLimits, MAX_CLIENT_NAME},
+    redirect::validate_redirect_uri,
+};
 use crate::validate::is_loopback;
-
-const MAX_CLIENT_NAME: usize = 200;
 
 /// Checks a client's redirect URIs: at least one, at most the configured number, each within
 /// the configured length and under the redirect-URI policy. Refusals are

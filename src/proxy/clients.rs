@@ -116,8 +116,11 @@ pub(crate) async fn resolve(cfg: &ProxyConfig, client_id: &str) -> Result<KnownC
         // Registration is closed: ids it issued earlier no longer count.
         return Err(OAuthError::InvalidClient("unknown client".into()));
     }
-    match cfg.sealer.open::<Registration>(client_id) {
-        Ok(reg) => Ok(KnownClient {
+    match cfg
+        .sealer
+        .open_within::<Registration>(client_id, cfg.limits.client_id_bytes())
+    {
+        Ok((reg, _)) => Ok(KnownClient {
             binding,
             name: reg.name,
             kind: ClientKind::Registered { auth: reg.auth },

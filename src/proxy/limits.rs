@@ -5,6 +5,12 @@ use crate::validate::{invalid, ConfigError};
 const KIB: usize = 1024;
 /// The longest redirect URI the redirect-URI policy itself accepts.
 const POLICY_MAX_URI: usize = 2048;
+/// The most bytes of redirect URIs one registration may carry (`redirect_uris` ×
+/// `redirect_uri_length`): its client id, sealed from them, travels in every `/authorize` URL
+/// and `/token` request, and HTTP servers and proxies in front refuse long request lines.
+const MAX_REDIRECT_URI_BYTES: usize = 32 * KIB;
+/// The longest `client_name`, in characters.
+pub(crate) const MAX_CLIENT_NAME: usize = 200;
 
 /// The sizes the proxy reads from clients: request bodies per endpoint, the redirect URIs of a
 /// registration (or a client metadata document), and the metadata document itself. Past a
@@ -92,14 +98,18 @@ impl ProxyLimitsBuilder {
     }
 
     /// The most redirect URIs one client registers (default 10; 1 to 100). Each one makes the
-    /// sealed client id, and every URL carrying it, longer.
+    /// sealed client id, and every URL carrying it, longer: `redirect_uris` ×
+    /// `redirect_uri_length` may be at most 32 KiB. Past about 14 KiB of them, raise
+    /// [`register_body`](Self::register_body) to carry them, and `token_body` and
+    /// `revoke_body` to carry the client id they make (up to 45 KiB for URIs that do not
+    /// compress; realistic ones deflate to a fraction).
     pub fn redirect_uris(mut self, count: usize) -> Self {
         self.0.redirect_uris = count;
         self
     }
 
     /// The longest redirect URI, in bytes (default 1024; 32 to 2048, the redirect-URI
-    /// policy's own bound).
+    /// policy's own bound; `redirect_uris` × `redirect_uri_length` at most 32 KiB).
     pub fn redirect_uri_length(mut self, bytes: usize) -> Self {
         self.0.redirect_uri_len = bytes;
         self
@@ -132,10 +142,34 @@ impl ProxyLimitsBuilder {
         if !(32..=POLICY_MAX_URI).contains(&l.redirect_uri_len) {
             return Err(invalid("redirect_uri_length", "between 32 and 2048 bytes"));
         }
+        if l.redirect_uris * l.redirect_uri_len > MAX_REDIRECT_URI_BYTES {
+            return Err(invalid(
+                "redirect_uris",
+                "times `redirect_uri_length` at most 32 KiB: the client id carries them all",
+            ));
+        }
         if !(KIB..=64 * KIB).contains(&l.client_document) {
             return Err(invalid("client_document", "between 1 KiB and 64 KiB"));
         }
         Ok(l)
+    }
+}
+
+impl ProxyLimits {
+    /// The longest client id `/register` issues, and the longest opened as one: the sealed
+    /// registration (deflated) of the most redirect URIs of the longest length, none of which
+    /// compress, and the longest name. Realistic registrations deflate far below it; with the
+    /// defaults it is about 15 KiB, with the 32 KiB ceiling of redirect URIs about 45 KiB.
+    pub(crate) fn client_id_bytes(&self) -> usize {
+        // JSON: the field names, the issue time, the auth method and the name (four UTF-8
+        // bytes a character at most; the escapes of `"` and `\` take two), plus three bytes
+        // (quotes and comma) per redirect URI, whose characters never need escaping.
+        let plaintext =
+            2 + 128 + 4 * MAX_CLIENT_NAME + self.redirect_uris * (self.redirect_uri_len + 3);
+        // Raw deflate adds at most a few bytes per stored block to what does not compress.
+        let deflated = plaintext + plaintext / 64 + 64;
+        // base64url of the ciphertext, and the protected header, IV and tag of the JWE.
+        deflated.div_ceil(3) * 4 + 256
     }
 }
 
@@ -150,11 +184,29 @@ mod tests {
         let b = ProxyLimits::builder;
         assert!(ok(b().token_body(KIB)) && ok(b().token_body(1024 * KIB)));
         assert!(!ok(b().token_body(KIB - 1)) && !ok(b().consent_body(1024 * KIB + 1)));
-        assert!(ok(b().redirect_uris(1)) && ok(b().redirect_uris(100)));
+        assert!(ok(b().redirect_uris(1)) && ok(b().redirect_uris(32)));
         assert!(!ok(b().redirect_uris(0)) && !ok(b().redirect_uris(101)));
         assert!(ok(b().redirect_uri_length(2048)) && !ok(b().redirect_uri_length(2049)));
         assert!(!ok(b().redirect_uri_length(31)));
         assert!(ok(b().client_document(64 * KIB)) && !ok(b().client_document(64 * KIB + 1)));
         assert!(!ok(b().register_body(0)) && !ok(b().authorize_body(0)) && !ok(b().revoke_body(0)));
+        // The redirect URIs together: 32 KiB at most.
+        assert!(ok(b().redirect_uris(16).redirect_uri_length(2048)));
+        assert!(!ok(b().redirect_uris(17).redirect_uri_length(2048)));
+        assert!(ok(b().redirect_uris(100).redirect_uri_length(327)));
+        assert!(!ok(b().redirect_uris(100).redirect_uri_length(328)));
+    }
+
+    #[test]
+    fn the_client_id_bound_follows_the_redirect_uri_limits() {
+        let default = ProxyLimits::default().client_id_bytes();
+        assert!((14 * KIB..16 * KIB).contains(&default), "{default}");
+        let most = ProxyLimits::builder()
+            .redirect_uris(16)
+            .redirect_uri_length(2048)
+            .build()
+            .expect("at the ceiling")
+            .client_id_bytes();
+        assert!((40 * KIB..48 * KIB).contains(&most), "{most}");
     }
 }

@@ -514,7 +514,18 @@ impl Sealer {
         &self,
         sealed: &str,
     ) -> Result<(T, Option<u64>), SealError> {
-        if sealed.is_empty() || sealed.len() > MAX_SEALED_BYTES {
+        self.open_within(sealed, MAX_SEALED_BYTES)
+    }
+
+    /// [`open_expiring`](Self::open_expiring) for a value up to `max_len` characters rather
+    /// than [`MAX_SEALED_BYTES`]: a client id, whose bound follows the configured limits on
+    /// redirect URIs. Longer input is refused before any decryption.
+    pub(crate) fn open_within<T: Sealed>(
+        &self,
+        sealed: &str,
+        max_len: usize,
+    ) -> Result<(T, Option<u64>), SealError> {
+        if sealed.is_empty() || sealed.len() > max_len {
             return Err(SealError::Malformed);
         }
         // A compact JWE (RFC 7516 §7.1), opened here rather than by josekit: this is the MCP
@@ -744,6 +755,34 @@ mod tests {
         }
         let huge = "A".repeat(MAX_SEALED_BYTES + 1);
         assert_eq!(s.open::<ClientTxn>(&huge), Err(SealError::Malformed));
+    }
+
+    #[test]
+    fn a_genuine_value_longer_than_8_kib_is_refused_unopened_and_one_at_it_opens() {
+        let (s, _) = sealer(vec![key(1)]);
+        // The sealed length grows by four characters for every three bytes of state: find the
+        // longest value that seals within the bound and the shortest that seals past it.
+        let sealed = |n: usize| {
+            let value = Txn {
+                client: "c1".into(),
+                state: Some("s".repeat(n)),
+            };
+            s.seal(&value).expect("sealed")
+        };
+        let mut n = 5000;
+        while sealed(n + 1).len() <= MAX_SEALED_BYTES {
+            n += 1;
+        }
+        let (within, past) = (sealed(n), sealed(n + 1));
+        assert!(within.len() <= MAX_SEALED_BYTES && past.len() > MAX_SEALED_BYTES);
+        assert_eq!(
+            s.open::<Txn>(&within).map(|t| t.state.map(|v| v.len())),
+            Ok(Some(n))
+        );
+        assert_eq!(s.open::<Txn>(&past), Err(SealError::Malformed));
+        // Within a wider bound, the same value opens: only its length refused it.
+        let wide = s.open_within::<Txn>(&past, 2 * MAX_SEALED_BYTES);
+        assert_eq!(wide.map(|(t, _)| t.state.map(|v| v.len())), Ok(Some(n + 1)));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! | value | type (kind) | carries | lifetime | bound to |
 //! |---|---|---|---|---|
-//! | client id (`/register`) | [`Registration`] (`client`) | client name, redirect URIs, issued-at, auth method (when a secret one) | until the key is retired | — |
+//! | client id (`/register`) | [`Registration`] (`client`, deflated) | client name, redirect URIs, issued-at, auth method (when a secret one) | until the key is retired | — |
 //! | consent request (`/consent?request=`) | [`PendingAuthorization`] (`consent_request`) | the checked authorization request: client binding and name, static / verified domain / local-only, redirect URI, client `state`, PKCE challenge, scopes | 10 min | — (the page's form carries it back) |
 //! | CSRF cookie | [`CsrfNonce`] (`consent_csrf`) | a nonce that the consent form repeats | 10 min | the browser |
 //! | binding cookie | [`BindingNonce`] (`binding`) | a nonce, also sealed into the transaction | 10 min, renewed with each transaction | the browser |
@@ -15,7 +15,8 @@
 //! | refresh token (issued) | [`IssuedRefresh`] (`refresh_token`, deflated) | the upstream refresh token (or, without one, the upstream access token to verify again), client binding, scopes, resource, unique id | 30 days, rotated at every use | the client; one use |
 //!
 //! Sizes: every value except the client id carries a [`ClientBinding`] (43 characters) instead
-//! of the sealed client id (up to 4 KB); the client `state` is at most 1024 printable ASCII
+//! of the sealed client id (as long as the [`ProxyLimits`](super::ProxyLimits) on redirect
+//! URIs allow: about 15 KiB at most with the defaults, opened within that bound); the client `state` is at most 1024 printable ASCII
 //! characters, a redirect URI at most 1024 bytes and a client name 200 characters. With the
 //! default scopes the largest consent request seals to about 4.2 KB and the largest transaction
 //! to about 3.1 KB, under the [`MAX_SEALED_BYTES`](super::seal::MAX_SEALED_BYTES) (8 KB) at which
@@ -94,6 +95,10 @@ impl Sealed for Registration {
     const KIND: Kind = Kind::Client;
     // A client id stays valid as long as its key: clients keep it for good.
     const TTL: Option<Duration> = None;
+    // Redirect URIs repeat their scheme, host and path: deflated, a registration of ten of
+    // them travels in URLs at a fraction of its length. Ids sealed before, not deflated,
+    // still open.
+    const COMPRESS: bool = true;
     json_payload!();
 }
 

@@ -10,7 +10,10 @@ use std::{
     time::Duration,
 };
 
-use actix_mcp_oauth::{clock::ManualClock, proxy::ClientDocuments};
+use actix_mcp_oauth::{
+    clock::ManualClock,
+    proxy::{ClientDocuments, ProxyLimits},
+};
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -101,6 +104,16 @@ impl Setup {
             actix_mcp_oauth::proxy::ClientDocumentsBuilder,
         ) -> actix_mcp_oauth::proxy::ClientDocumentsBuilder,
     ) -> Self {
+        Self::start_with(documents, ProxyLimits::default()).await
+    }
+
+    /// [`start`](Self::start), the proxy with `limits`.
+    async fn start_with(
+        documents: impl FnOnce(
+            actix_mcp_oauth::proxy::ClientDocumentsBuilder,
+        ) -> actix_mcp_oauth::proxy::ClientDocumentsBuilder,
+        limits: ProxyLimits,
+    ) -> Self {
         record_logs();
         let ca = TestCa::new(&cert_names());
         let docs = HttpsServer::start(&ca).await;
@@ -118,6 +131,7 @@ impl Setup {
         let proxy = ProxyServer::start(
             up.proxy(&key(1), clock.clone())
                 .client_documents(settings)
+                .limits(limits)
                 .build()
                 .unwrap(),
         )
@@ -356,6 +370,48 @@ async fn documents_that_break_a_rule_are_refused_on_the_error_page() {
     )))
     .await;
     assert_refused(&res, "no redirect_uri, several listed");
+    s.stop().await;
+}
+
+#[actix_web::test]
+async fn the_document_bound_is_configurable_and_holds_to_the_byte() {
+    let bound = 2 * 1024;
+    let limits = ProxyLimits::builder()
+        .client_document(bound)
+        .build()
+        .unwrap();
+    let s = Setup::start_with(|d| d, limits).await;
+    // A valid document padded with spaces to exactly `len` bytes.
+    let serve = |path: &str, len: usize| {
+        let id = s.id(path);
+        let mut body = json!({"client_id": id, "client_name": "Docs Client", "redirect_uris": [CLIENT_REDIRECT]})
+            .to_string()
+            .into_bytes();
+        body.resize(len, b' ');
+        s.docs.set(
+            path,
+            Page {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body,
+                delay: None,
+                chunked: None,
+            },
+        );
+        id
+    };
+    let at = serve("/at.json", bound);
+    let res = s.authorize(&at).await;
+    assert_eq!(
+        res.status,
+        StatusCode::SEE_OTHER,
+        "at the bound: {}",
+        res.text()
+    );
+    let past = serve("/past.json", bound + 1);
+    assert_refused(&s.authorize(&past).await, "one byte past the bound");
+    // The default bound (5 KiB) would have taken it: the configured one refused it.
+    assert!(bound + 1 < 5 * 1024);
     s.stop().await;
 }
 

@@ -12,9 +12,6 @@ use crate::proxy::{
     state::Registration,
 };
 
-/// The client id travels in every authorization URL; browsers and proxies cut long URLs.
-const MAX_CLIENT_ID: usize = 4096;
-
 /// The metadata the proxy reads; everything else a client sends is ignored (RFC 7591 §2).
 #[derive(Deserialize)]
 struct Request {
@@ -87,7 +84,9 @@ pub(crate) async fn register(
         .sealer
         .seal(&registration)
         .map_err(|_| OAuthError::ServerError("the registration could not be sealed".into()))?;
-    if client_id.len() > MAX_CLIENT_ID {
+    // Never past the bound within which the id opens again: the limits size it for the
+    // worst case, so this holds for every registration they let through.
+    if client_id.len() > cfg.limits.client_id_bytes() {
         return Err(OAuthError::InvalidClientMetadata(
             "the redirect URIs and name are too long in total".into(),
         ));

@@ -17,6 +17,12 @@ const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 pub(super) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024;
 const DEFAULT_MAX_KEYS: usize = 100;
+/// The range of [`JwksVerifierBuilder::max_response_bytes`]: the smallest holds one RSA key
+/// with its certificate, the largest is far past any provider's set (Microsoft's, the largest
+/// seen, is a few dozen KiB) yet still bounds what one fetch reads.
+const RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=4 * 1024 * 1024;
+/// The range of [`JwksVerifierBuilder::max_keys`]: every key costs a parse when the set loads.
+const MAX_KEYS_RANGE: std::ops::RangeInclusive<usize> = 1..=1000;
 
 /// Configures a [`JwksVerifier`]. The key set, the issuer (or [issuer policy](IssuerPolicy))
 /// and the audience (or an explicit [`any_audience`](Self::any_audience)) are required; every
@@ -195,14 +201,16 @@ impl JwksVerifierBuilder {
         self
     }
 
-    /// The largest key set response accepted. Default 256 KiB.
+    /// The largest key set response accepted, in bytes: a larger one is refused (the keys
+    /// already loaded keep serving). Default 256 KiB; 1 KiB to 4 MiB.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
         self
     }
 
     /// The most keys used from one key set; further keys are ignored (with a warning). Default
-    /// 100: providers publish a handful, and each key costs a parse when the set loads.
+    /// 100 (1 to 1000): providers publish a handful, and each key costs a parse when the set
+    /// loads.
     pub fn max_keys(mut self, keys: usize) -> Self {
         self.max_keys = keys;
         self
@@ -261,8 +269,8 @@ impl JwksVerifierBuilder {
             client: self.client,
             refuse_client_credentials: self.refuse_client_credentials,
         };
-        if self.max_keys == 0 {
-            return Err(invalid("max_keys", "zero"));
+        if !MAX_KEYS_RANGE.contains(&self.max_keys) {
+            return Err(invalid("max_keys", "between 1 and 1000"));
         }
         let (remote, keys) = match self.source.ok_or(ConfigError::Missing("jwks_url"))? {
             SourceSpec::Url(url) => {
@@ -272,8 +280,8 @@ impl JwksVerifierBuilder {
                 if self.fetch_timeout.is_zero() {
                     return Err(invalid("fetch_timeout", "zero"));
                 }
-                if self.max_response_bytes == 0 {
-                    return Err(invalid("max_response_bytes", "zero"));
+                if !RESPONSE_BYTES_RANGE.contains(&self.max_response_bytes) {
+                    return Err(invalid("max_response_bytes", "between 1 KiB and 4 MiB"));
                 }
                 let remote = Remote {
                     url: secure_url("jwks_url", &url)?,
