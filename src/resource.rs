@@ -97,6 +97,9 @@ pub(crate) struct ProtectedResource {
     document: Value,
     /// `document`, serialised once.
     body: web::Bytes,
+    /// The document for the MCP path with a trailing slash, when that spelling names this
+    /// resource too (see [`with_trailing_slash`](Self::with_trailing_slash)).
+    slashed: Option<web::Bytes>,
     require_auth: RequireAuth,
 }
 
@@ -150,8 +153,35 @@ impl ProtectedResource {
             resource,
             document,
             body,
+            slashed: None,
             require_auth,
         })
+    }
+
+    /// Serves the metadata for the MCP path with a trailing slash too, with `resource` spelled
+    /// that way, and lets [`names`](Self::names) take that spelling for this resource. The MCP
+    /// endpoint answers at both paths, and clients compare the metadata's `resource` with the
+    /// URL they were given byte for byte (RFC 9728 §3.3), so a user who configured `…/mcp/`
+    /// needs a document that says `…/mcp/`. Only for an authorization server that issues the
+    /// tokens itself: it treats both spellings as one resource, and the tokens it issues name
+    /// the canonical one, which is what the bearer check expects. Another authorization server
+    /// would issue tokens for `…/mcp/` that the bearer check refuses.
+    pub(crate) fn with_trailing_slash(mut self) -> Self {
+        let mut document = self.document.clone();
+        document["resource"] = json!(format!("{}/", self.resource));
+        self.slashed = Some(document.to_string().into());
+        self
+    }
+
+    /// Whether a client's `resource` parameter (RFC 8707) names this resource: the canonical
+    /// URL exactly, or with the trailing slash when that spelling is served. Nothing else: no
+    /// other path, query, case, scheme, host or port.
+    pub(crate) fn names(&self, resource: &str) -> bool {
+        resource == self.resource
+            || (self.slashed.is_some()
+                && resource.len() == self.resource.len() + 1
+                && resource.starts_with(self.resource.as_str())
+                && resource.ends_with('/'))
     }
 
     /// The canonical resource: `public origin + mcp path`.
@@ -170,42 +200,58 @@ impl ProtectedResource {
     }
 
     /// Where the metadata is served: the well-known path followed by the MCP path (RFC 9728
-    /// §3.1, where the challenges of [`require_auth`](Self::require_auth) point), and the bare
-    /// well-known path.
-    pub(crate) fn paths(&self) -> [String; 2] {
-        [
+    /// §3.1, where the challenges of [`require_auth`](Self::require_auth) point), the bare
+    /// well-known path, and with [`with_trailing_slash`](Self::with_trailing_slash) the
+    /// well-known path followed by the MCP path and `/`.
+    pub(crate) fn paths(&self) -> Vec<String> {
+        let mut paths = vec![
             resource_metadata_path("/"),
             resource_metadata_path(&self.mcp_path),
-        ]
+        ];
+        if self.slashed.is_some() {
+            paths.push(self.slashed_path());
+        }
+        paths
+    }
+
+    fn slashed_path(&self) -> String {
+        resource_metadata_path(&format!("{}/", self.mcp_path))
     }
 
     /// `scope` with the metadata routes added, for a scope that also serves other routes.
     pub(crate) fn routes(&self, scope: Scope) -> Scope {
-        let [plain, specific] = self.paths();
-        scope
-            .route(&plain, self.metadata_route())
-            .route(&specific, self.metadata_route())
+        let scope = scope
+            .route(&resource_metadata_path("/"), metadata_route(&self.body))
+            .route(
+                &resource_metadata_path(&self.mcp_path),
+                metadata_route(&self.body),
+            );
+        match &self.slashed {
+            Some(body) => scope.route(&self.slashed_path(), metadata_route(body)),
+            None => scope,
+        }
     }
 
     /// The metadata routes alone, with CORS, to mount at the application root.
     pub(crate) fn scope(&self) -> Scope {
         web::scope("")
-            .guard(only_paths(self.paths().into()))
+            .guard(only_paths(self.paths()))
             .service(self.routes(web::scope("")).wrap(cors()))
     }
+}
 
-    fn metadata_route(&self) -> Route {
-        let body = self.body.clone();
-        web::get().to(move || {
-            let body = body.clone();
-            async move {
-                HttpResponse::Ok()
-                    .insert_header((header::CACHE_CONTROL, METADATA_CACHE))
-                    .insert_header(header::ContentType::json())
-                    .body(body)
-            }
-        })
-    }
+/// A `GET` route answering `body`, a serialised metadata document.
+fn metadata_route(body: &web::Bytes) -> Route {
+    let body = body.clone();
+    web::get().to(move || {
+        let body = body.clone();
+        async move {
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, METADATA_CACHE))
+                .insert_header(header::ContentType::json())
+                .body(body)
+        }
+    })
 }
 
 /// A guard for a scope mounted at the application root that answers `paths` only: every
@@ -302,5 +348,66 @@ mod tests {
                 assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
             }
         }
+    }
+
+    #[actix_web::test]
+    async fn with_the_trailing_slash_served_its_document_says_so_and_that_spelling_alone_is_named()
+    {
+        let slashed = "/.well-known/oauth-protected-resource/api/mcp/";
+        let plain = resource(ScopesSupported::Always(vec!["mcp".into()]));
+        assert!(plain.names("https://mcp.example.com/api/mcp"));
+        assert!(!plain.names("https://mcp.example.com/api/mcp/"));
+        let app = test::init_service(App::new().service(plain.scope())).await;
+        let req = test::TestRequest::get().uri(slashed).to_request();
+        assert_eq!(
+            test::call_service(&app, req).await.status(),
+            StatusCode::NOT_FOUND
+        );
+
+        let resource = resource(ScopesSupported::Always(vec!["mcp".into()])).with_trailing_slash();
+        assert_eq!(resource.resource(), "https://mcp.example.com/api/mcp");
+        for named in [
+            "https://mcp.example.com/api/mcp",
+            "https://mcp.example.com/api/mcp/",
+        ] {
+            assert!(resource.names(named), "{named}");
+        }
+        for other in [
+            "https://mcp.example.com/api/mcp//",
+            "https://mcp.example.com/api/mcpx",
+            "https://mcp.example.com/api/mcp/x",
+            "https://mcp.example.com/api/mc/",
+            "https://mcp.example.com/api/mcp/?",
+            "https://mcp.example.com/api/mcp?",
+            "https://mcp.example.com/api/",
+            "https://MCP.example.com/api/mcp/",
+            "http://mcp.example.com/api/mcp/",
+            "https://mcp.example.com:8443/api/mcp/",
+            "",
+        ] {
+            assert!(!resource.names(other), "{other}");
+        }
+        let app = test::init_service(App::new().service(resource.scope())).await;
+        let req = test::TestRequest::get().uri(slashed).to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers().get(header::CACHE_CONTROL).unwrap(),
+            METADATA_CACHE
+        );
+        assert_eq!(
+            test::read_body(res).await,
+            r#"{"resource":"https://mcp.example.com/api/mcp/","authorization_servers":["https://idp.example.com"],"scopes_supported":["mcp"],"bearer_methods_supported":["header"]}"#
+        );
+        // The canonical document is unchanged.
+        let req = test::TestRequest::get()
+            .uri("/.well-known/oauth-protected-resource/api/mcp")
+            .to_request();
+        let body = test::read_body(test::call_service(&app, req).await).await;
+        assert_eq!(body, resource.document().to_string().as_bytes());
+        assert_eq!(
+            resource.document()["resource"],
+            "https://mcp.example.com/api/mcp"
+        );
     }
 }

@@ -572,7 +572,8 @@ impl OAuthProxyBuilder {
                 access_policy: access_policy.clone(),
                 scope_model: Some(model.clone()),
             },
-        )?;
+        )?
+        .with_trailing_slash();
 
         Ok(OAuthProxy {
             cfg: Arc::new(ProxyConfig {

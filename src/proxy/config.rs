@@ -260,10 +260,11 @@ impl ProxyConfig {
     }
 
     /// RFC 8707: a `resource` a client names, at `/authorize` or `/token`, must be this server's
-    /// own; without one, the request is for it anyway.
+    /// own (the canonical URL, or with the trailing slash of a client given `…/mcp/`: what is
+    /// sealed and issued names the canonical one); without one, the request is for it anyway.
     pub(crate) fn check_resource(&self, requested: Option<&str>) -> Result<(), OAuthError> {
         match requested {
-            Some(resource) if resource != self.resource => Err(OAuthError::InvalidTarget(
+            Some(resource) if !self.protected.names(resource) => Err(OAuthError::InvalidTarget(
                 format!("this server's resource is {}", self.resource).into(),
             )),
             _ => Ok(()),

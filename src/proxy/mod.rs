@@ -165,7 +165,7 @@ impl OAuthProxy {
             upstream: Upstream::new(cfg.upstream_timeout),
         });
         // Every path is named once, where it is routed: the guard lets through exactly those.
-        let mut paths: Vec<String> = cfg.protected.paths().into();
+        let mut paths: Vec<String> = cfg.protected.paths();
         let mut at = |path: &'static str| {
             paths.push(path.to_owned());
             path

@@ -441,12 +441,17 @@ pub async fn bearer(site: &Site, access_token: &str) -> Value {
 /// Asserts the token belongs to the provider's test user and reaches the tools: rmcp's client
 /// initializes an MCP session with it, lists the tools and calls `ping`.
 pub async fn assert_tools_reachable(site: &Site, access_token: &str) {
+    assert_tools_reachable_at(site, &site.mcp(), access_token).await;
+}
+
+/// [`assert_tools_reachable`] through the MCP endpoint as the client spells it (`…/mcp/`).
+pub async fn assert_tools_reachable_at(site: &Site, mcp_url: &str, access_token: &str) {
     let who = bearer(site, access_token).await;
     assert_eq!(who["sub"], TEST_SUB, "{who}");
     assert_eq!(who["email"], TEST_EMAIL, "{who}");
     let transport = StreamableHttpClientTransport::with_client(
         reqwest::Client::default(),
-        StreamableHttpClientTransportConfig::with_uri(site.mcp()).auth_header(access_token),
+        StreamableHttpClientTransportConfig::with_uri(mcp_url.to_owned()).auth_header(access_token),
     );
     let client = ().serve(transport).await.expect("MCP initialize with the token");
     let tools = client.list_all_tools().await.expect("tools/list");

@@ -23,9 +23,12 @@
 // host as the verified domain.
 //
 // With STEP_UP_SCOPE set (the example server's tool `write_note` then needs it), and the fetch
-// user agent: `tools/call write_note` gets 403 `insufficient_scope`, the SDK re-authorizes
-// with the challenge's scope, the consent page lists the added scope (and marks the ones
-// approved before), and the new token calls the tool.
+// user agent, two steps. The stock SDK first, holding its refresh token: `tools/call write_note`
+// gets 403 `insufficient_scope`, the SDK refreshes (without `scope`), is answered the grant it
+// had, retries once, gets the same 403 and throws; one refresh, two calls, no redirect. Then a
+// client that drops its refresh token before re-authorizing (as one without a refresh token
+// does): the SDK re-authorizes with the challenge's scope, the consent page lists the added
+// scope (and marks the ones approved before), and the new token calls the tool.
 //
 // Usage: node client.mjs MCP_URL [--browser] [--cimd=URL]   (e.g. http://127.0.0.1:8080/mcp)
 // Prints the `whoami` answer as JSON on stdout; the steps and a summary on stderr.
@@ -122,8 +125,9 @@ class InMemoryOAuthProvider {
 
   /**
    * Test hook: forgets the refresh token. On 403 `insufficient_scope` SDK 1.32 tries a refresh
-   * first, which (RFC 6749 §6: never wider) answers the same scopes, and then gives up; a
-   * client without a refresh token (Claude keeps none) re-authorizes instead.
+   * first, which (RFC 6749 §6: never wider) answers the same scopes, and then gives up (the
+   * step before the hooked one shows it); a client without a refresh token (Claude keeps none)
+   * re-authorizes instead.
    */
   dropRefreshToken() {
     const { refresh_token: _dropped, ...rest } = this._tokens;
@@ -176,7 +180,10 @@ function recordingFetch(log) {
     const body = init.body;
     if (typeof body === 'string' || body instanceof URLSearchParams) {
       const form = new URLSearchParams(body.toString());
-      if (form.has('grant_type')) entry.grantType = form.get('grant_type');
+      if (form.has('grant_type')) {
+        entry.grantType = form.get('grant_type');
+        entry.sentScope = form.has('scope');
+      }
     }
     const response = await fetch(input, init);
     entry.status = response.status;
@@ -493,6 +500,60 @@ async function main() {
 
     const stepUp = process.env.STEP_UP_SCOPE;
     if (stepUp && !useBrowser && !cimdUrl) {
+      await steps.step(`a stock SDK holding a refresh token, on tools/call write_note without ${stepUp}: it refreshes without scope, gets the same grant, the retried call the same 403, and it throws instead of looping`, async () => {
+        // SDK 1.32 on 403 insufficient_scope calls auth() with the challenge's scope; auth()
+        // refreshes first when it holds a refresh token, and a refresh carries no `scope`.
+        const before = provider.tokens();
+        assert(before?.refresh_token, 'the client holds a refresh token');
+        const grantedBefore = (before.scope ?? '').split(' ').filter(Boolean).sort();
+        const redirects = provider.redirects.length;
+        const invalidations = provider.invalidations.length;
+        holdWalk = true;
+        const { client } = await connect(mcpUrl, provider, log);
+        open.push(client);
+        const from = log.length;
+        const started = Date.now();
+        let error;
+        try {
+          await withTimeout(client.callTool({ name: 'write_note', arguments: {} }), 10_000, 'tools/call write_note');
+        } catch (err) {
+          error = err;
+        }
+        const elapsed = Date.now() - started;
+        holdWalk = false;
+        const during = log.slice(from);
+        const mcpPath = new URL(mcpUrl).pathname;
+        const toToken = during.filter((e) => e.url.endsWith('/token'));
+        const calls = during.filter((e) => e.method === 'POST' && new URL(e.url).pathname === mcpPath);
+        process.stderr.write(`    requests: ${during.map((e) => `${e.method} ${new URL(e.url).pathname}${e.grantType ? ` ${e.grantType}` : ''} ${e.status}`).join(', ')} (${elapsed} ms)\n`);
+        assert(error && !(error instanceof UnauthorizedError), `the SDK surfaces an error, not a redirect (got ${error?.stack ?? 'success'})`);
+        assertEqual(error.code, 403, 'the error\'s HTTP status');
+        assert(/after trying upscoping/.test(error.message), `the SDK's own loop guard (got ${error.message})`);
+        assertEqual(toToken.length, 1, 'requests to /token');
+        assertEqual(toToken[0].grantType, 'refresh_token', 'the one token request');
+        assertEqual(toToken[0].sentScope, false, 'the refresh sends scope');
+        assertEqual(toToken[0].status, 200, 'the refresh answer');
+        assertEqual(calls.length, 2, 'tools/call POSTs (the call and its one retry)');
+        for (const call of calls) {
+          assertEqual(call.status, 403, 'tools/call status');
+          assert(/error="insufficient_scope"/.test(call.challenge ?? ''), `insufficient_scope (got ${call.challenge})`);
+        }
+        assertEqual(calls[1].challenge, calls[0].challenge, 'the retried call\'s challenge, byte for byte');
+        const challenged = (/scope="([^"]*)"/.exec(calls[1].challenge)?.[1] ?? '').split(' ');
+        assert(challenged.includes(stepUp), `the 403 names ${stepUp}, which the token lacks (got ${calls[1].challenge})`);
+        const after = provider.tokens();
+        assert(after.access_token !== before.access_token, 'the refresh saved a new access token');
+        const grantedAfter = (after.scope ?? '').split(' ').filter(Boolean).sort();
+        assertEqual(grantedAfter, grantedBefore, 'the refreshed grant (never widened)');
+        assert(!grantedAfter.includes(stepUp), `the refreshed grant lacks ${stepUp}`);
+        for (const held of grantedAfter.filter((s) => ['openid', 'email', 'profile'].includes(s))) {
+          assert(challenged.includes(held), `the 403 names ${held}, which the token holds (got ${calls[1].challenge})`);
+        }
+        assertEqual(provider.redirects.length, redirects, 'authorization redirects');
+        assertEqual(provider.invalidations.length, invalidations, 'credentials invalidated');
+        assert(elapsed < 10_000, `bounded: ${elapsed} ms`);
+      });
+
       await steps.step(`tools/call write_note without ${stepUp}: 403 insufficient_scope, the SDK re-authorizes for it, the consent page lists it, the new token calls the tool`, async () => {
         // The scopes this server defines that the token holds now: the step-up keeps them
         // because the 403 names them, whichever browser or registration the client uses.

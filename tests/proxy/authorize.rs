@@ -117,7 +117,7 @@ async fn approved_client_errors_redirect_with_state_and_iss() {
             "invalid_target",
         ),
         (
-            vec![("resource", Some("https://mcp.example.test/mcp/"))],
+            vec![("resource", Some("https://mcp.example.test/mcp/x"))],
             "invalid_target",
         ),
     ];
