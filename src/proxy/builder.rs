@@ -23,7 +23,7 @@ use super::{
 use crate::{
     access::AccessPolicy,
     clock::{Clock, SystemClock},
-    http::ClientAuthMethod,
+    http::{ClientAuthMethod, Rate},
     resource::{ProtectedResource, ResourceUrl, ScopesSupported, TokenCheck, DEFAULT_MCP_PATH},
     scope::ScopeModel,
     secret::ClientSecret,
@@ -69,6 +69,7 @@ pub struct OAuthProxyBuilder {
     pub(super) consent_template: Option<Arc<ConsentTemplateFn>>,
     pub(super) upstream_timeout: Option<Duration>,
     pub(super) max_upstream_calls_in_flight: Option<usize>,
+    pub(super) max_upstream_call_rate: Option<(u32, u32)>,
     pub(super) limits: ProxyLimits,
     pub(super) cache_max_ttl: Option<Duration>,
     pub(super) clock: Option<Arc<dyn Clock>>,
@@ -348,6 +349,18 @@ impl OAuthProxyBuilder {
         self
     }
 
+    /// How fast new calls to the upstream's token and revocation endpoints may start, shared
+    /// by every worker (default 10 a second after a burst of 100): past it a request is
+    /// answered 503 `temporarily_unavailable` at once, so that a flood of distinct junk
+    /// refresh tokens spends at most `burst + per_second × seconds` calls of the app's
+    /// credentials, whatever the provider's latency. A call joining an identical one already
+    /// running costs nothing. Both must be at least 1; size it to the provider's rate limit for
+    /// the app divided among the replicas.
+    pub fn max_upstream_call_rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.max_upstream_call_rate = Some((per_second, burst));
+        self
+    }
+
     /// The longest a verified token is served from the token cache of
     /// [`require_auth`](OAuthProxy::require_auth); see
     /// [`RequireAuth::cache_max_ttl`](crate::RequireAuth::cache_max_ttl) (default 5 minutes).
@@ -459,6 +472,7 @@ impl OAuthProxyBuilder {
             consent_template,
             upstream_timeout,
             max_upstream_calls_in_flight,
+            max_upstream_call_rate,
             limits,
             cache_max_ttl,
             clock,
@@ -530,9 +544,13 @@ impl OAuthProxyBuilder {
         )?;
         let secure_cookies = public.scheme() == "https";
         let upstream_timeout = timeout(upstream_timeout)?;
+        let rate = match max_upstream_call_rate {
+            Some((per_second, burst)) => Rate::new("max_upstream_call_rate", per_second, burst)?,
+            None => Rate::DEFAULT,
+        };
         let upstream_calls = match max_upstream_calls_in_flight {
             Some(0) => return Err(invalid("max_upstream_calls_in_flight", "must be positive")),
-            max => UpstreamCalls::new(max.unwrap_or(DEFAULT_MAX_CALLS_IN_FLIGHT)),
+            max => UpstreamCalls::new(max.unwrap_or(DEFAULT_MAX_CALLS_IN_FLIGHT), rate),
         };
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let sealer = sealer(keys, &clock)?;

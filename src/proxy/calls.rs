@@ -40,12 +40,11 @@ impl FlightOutcome for Flight {
 }
 
 impl UpstreamCalls {
-    /// At most `max` calls at once, and new ones no faster than [`Rate::DEFAULT`] (10 a
-    /// second after a burst of 100): a flood of junk refresh tokens costs at most that many
-    /// calls with the app's credentials.
-    pub(crate) fn new(max: usize) -> Self {
+    /// At most `max` calls at once, and new ones no faster than `rate`: a flood of junk
+    /// refresh tokens costs at most that many calls with the app's credentials.
+    pub(crate) fn new(max: usize, rate: Rate) -> Self {
         Self {
-            flights: Flights::new(max, Rate::DEFAULT),
+            flights: Flights::new(max, rate),
             outages: OutageLog::new("the identity provider is unavailable to the proxy"),
         }
     }
@@ -93,7 +92,7 @@ mod tests {
 
     #[actix_web::test]
     async fn budget_refusals_are_logged_once_per_interval() {
-        let calls = UpstreamCalls::new(1);
+        let calls = UpstreamCalls::new(1, Rate::DEFAULT);
         let (release, held) = futures::channel::oneshot::channel::<()>();
         let now = 1_700_000_000;
         let leader = calls.run(b"leader", now, || async {

@@ -276,12 +276,21 @@ async fn a_sustained_flood_of_distinct_junk_costs_at_most_the_rate_and_valid_tok
 /// The proxy in passthrough mode, its token endpoint at `upstream`, at most `max` upstream
 /// calls at once, and a client registered at it.
 async fn start_proxy(upstream: &Faulty, max: usize) -> (String, String, ServerHandle) {
+    start_proxy_with(upstream, |b| b.max_upstream_calls_in_flight(max)).await
+}
+
+async fn start_proxy_with(
+    upstream: &Faulty,
+    configure: impl FnOnce(
+        actix_mcp_oauth::proxy::OAuthProxyBuilder,
+    ) -> actix_mcp_oauth::proxy::OAuthProxyBuilder,
+) -> (String, String, ServerHandle) {
     use actix_mcp_oauth::{
         proxy::TokenMode, verify::FnVerifier, OAuthProxy, ProxyKey, VerifyError,
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let proxy = OAuthProxy::builder()
+    let proxy = configure(OAuthProxy::builder())
         .public_url(base.as_str())
         .auth_endpoint(upstream.url("/authorize"))
         .token_endpoint(upstream.url("/token"))
@@ -294,7 +303,6 @@ async fn start_proxy(upstream: &Faulty, max: usize) -> (String, String, ServerHa
         }))
         .proxy_key(ProxyKey::generate())
         .token_mode(TokenMode::Passthrough)
-        .max_upstream_calls_in_flight(max)
         .build()
         .expect("proxy");
     let server = HttpServer::new(move || App::new().service(proxy.scope()))
@@ -446,4 +454,68 @@ async fn a_flood_of_distinct_junk_refreshes_and_revocations_costs_at_most_the_bu
     .await;
     assert_eq!(again, [(400, "invalid_grant".to_owned())]);
     handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn the_proxy_call_rate_bounds_distinct_junk_refreshes() {
+    const PER_SECOND: u32 = 5;
+    const BURST: u32 = 3;
+    let upstream = Faulty::start(refused_after(Duration::ZERO));
+    let (base, client_id, handle) =
+        start_proxy_with(&upstream, |b| b.max_upstream_call_rate(PER_SECOND, BURST)).await;
+    let url = format!("{base}/token");
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    let mut round = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        let forms: Vec<_> = (0..8)
+            .map(|i| refresh_form(&client_id, &format!("junk-{round}-{i}")))
+            .collect();
+        answers.extend(post_all(&url, &forms).await);
+        round += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let bound = f64::from(BURST) + f64::from(PER_SECOND) * seconds + 1.0;
+    let calls = upstream.requests();
+    assert!(
+        (calls as f64) <= bound,
+        "{calls} upstream calls in {seconds:.2} s (bound {bound:.1})"
+    );
+    let paced = answers
+        .iter()
+        .filter(|(s, e)| *s == 503 && e == "temporarily_unavailable")
+        .count();
+    let forwarded = answers.iter().filter(|(s, _)| *s == 400).count();
+    assert_eq!(paced + forwarded, answers.len(), "{answers:?}");
+    assert_eq!(forwarded, calls);
+    assert!(
+        paced > answers.len() / 2,
+        "{paced} of {} paced",
+        answers.len()
+    );
+    handle.stop(false).await;
+}
+
+#[test]
+fn a_proxy_call_rate_of_zero_is_a_configuration_error() {
+    use actix_mcp_oauth::{verify::FnVerifier, OAuthProxy, ProxyKey, VerifyError};
+    for (per_second, burst) in [(0, 10), (10, 0)] {
+        let built = OAuthProxy::builder()
+            .public_url("http://127.0.0.1:1")
+            .auth_endpoint("http://127.0.0.1:2/authorize")
+            .token_endpoint("http://127.0.0.1:2/token")
+            .issuer("http://127.0.0.1:2")
+            .client_id("c")
+            .client_secret("s")
+            .verifier(FnVerifier::new(|_t: String| async {
+                Err(VerifyError::Rejected("unused".into()))
+            }))
+            .proxy_key(ProxyKey::generate())
+            .max_upstream_call_rate(per_second, burst)
+            .build();
+        let Err(err) = built else {
+            panic!("{per_second}/{burst} accepted");
+        };
+        assert!(err.to_string().contains("max_upstream_call_rate"), "{err}");
+    }
 }
