@@ -197,16 +197,12 @@ fn time_calls(addr: SocketAddr) -> Vec<Duration> {
         .collect()
 }
 
-/// Up to `attempts` rounds of [`time_calls`], each on a new connection, until one passes `done`.
-async fn attempts(
-    nodelay: bool,
-    attempts: usize,
-    done: fn(&[Duration]) -> bool,
-) -> Vec<Vec<Duration>> {
+/// Up to `most` rounds of [`time_calls`], each on a new connection, until one passes `done`.
+async fn attempts(nodelay: bool, most: usize, done: fn(&[Duration]) -> bool) -> Vec<Vec<Duration>> {
     let (addr, handle) = start(nodelay).await;
     let rounds = actix_web::rt::task::spawn_blocking(move || {
         let mut rounds = Vec::new();
-        while rounds.len() < attempts {
+        while rounds.len() < most {
             let times = time_calls(addr);
             let finished = done(&times);
             rounds.push(times);
