@@ -61,6 +61,8 @@ CHURN_DURATION=${CHURN_DURATION:-30}
 # wrk gives each thread CONNS / THREADS connections, and the stateful row as many sessions.
 [ $((CONNS % THREADS)) = 0 ] || { echo "CONNS ($CONNS) must be a multiple of THREADS ($THREADS)"; exit 1; }
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/mcp_server}
+# The servers start in a scratch directory: a relative BIN is taken from here.
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 PEERS=${PEERS_DIR:-${PEERS:-}}
 if [ -z "$PEERS" ]; then
   PEERS=$ROOT/../shared/peers
