@@ -13,7 +13,8 @@
 # Routes: bare, protected (POST /load/bare and /load/auth, LOAD_ROUTES=1), garbage (/load/auth
 # with one bad-signature token, answered 401 from the refusal cache), stateless (POST /mcp,
 # MCP_STATELESS=1), stateful (POST /mcp in a session opened before). Tokens come
-# from benches/provider.mjs as in benches/load.sh. 127.0.0.1 only; every wait is bounded.
+# from benches/provider.mjs as in benches/load.sh; benches/same-json.py first checks that the
+# bare route answers the JSON /mcp does. 127.0.0.1 only; every wait is bounded.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${N:-2000}; PORT=${PORT:-3310}; PROVIDER_PORT=${PROVIDER_PORT:-18092}
@@ -89,13 +90,25 @@ run_server() {  # $1 = MCP_STATELESS; leaves SRV set
   echo "server not ready"; exit 1
 }
 
+stop_server() {  # TERM, then KILL after 30 s
+  kill "$SRV" 2>/dev/null || true
+  for _ in $(seq 150); do kill -0 "$SRV" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$SRV" 2>/dev/null || true
+  wait "$SRV" 2>/dev/null || true
+}
+
+control() {  # callgrind_control "$@" on the server, bounded like every other wait
+  timeout 120 callgrind_control "$@" "$SRV" >/dev/null \
+    || { echo "callgrind_control $* did not answer within 120 s"; exit 1; }
+}
+
 measure() {  # $1 = route label, $2 = path, $3 = session or "", $4 $5 as for client
   client "$3" "$2" $((N / 10)) "${4:-}" "${5:-}"
-  callgrind_control -z "$SRV" >/dev/null
-  callgrind_control -i on "$SRV" >/dev/null
+  control -z
+  control -i on
   client "$3" "$2" "$N" "${4:-}" "${5:-}"
-  callgrind_control -i off "$SRV" >/dev/null
-  callgrind_control -d "$1" "$SRV" >/dev/null
+  control -i off
+  control -d "$1"
   local f; f=$(ls -t "$OUT"/callgrind.out."$SRV".* | head -1)
   local ir; ir=$(awk '/^totals:/ {print $2}' "$f")
   printf '%-10s %9.0f instructions per request (%s requests, %s)\n' "$1" "$((ir / N))" "$N" "$f"
@@ -105,6 +118,9 @@ stateful=0
 for route in $ROUTES; do [ "$route" = stateful ] && stateful=1; done
 rm -f "$OUT"/callgrind.out.*
 run_server 1
+# (a) is the floor of (e) only if it answers the same JSON (benches/same-json.py).
+timeout 300 python3 "$ROOT/benches/same-json.py" "$PORT" "$(head -1 "$WORK/token.txt")" \
+  || { echo "pre-flight failed: the bare route does not answer what /mcp answers"; exit 1; }
 for route in $ROUTES; do
   case $route in
     bare) measure bare /load/bare "" ;;
@@ -115,9 +131,9 @@ for route in $ROUTES; do
     *) echo "unknown route $route"; exit 1 ;;
   esac
 done
-kill "$SRV"; wait "$SRV" 2>/dev/null || true
+stop_server
 if [ "$stateful" = 1 ]; then
   run_server 0
   measure stateful /mcp "$(handshake)"
-  kill "$SRV"; wait "$SRV" 2>/dev/null || true
+  stop_server
 fi

@@ -6,10 +6,12 @@
 --                 different offsets); "disjoint": each thread cycles through its own slice of
 --                 the file (THREADS slices), so the threads together send every token once
 --                 before any repeats; otherwise the first line only
---   THREADS       wrk's thread count (for "disjoint")
+--   THREADS       wrk's thread count (for "disjoint" and SESSIONS_FILE)
 --   TARGET        the path (default /mcp)
---   SESSIONS_FILE one Mcp-Session-Id per line; thread i sends line i+1 (stateful MCP: one
---                 session per thread, and the row runs one connection per thread)
+--   SESSIONS_FILE one Mcp-Session-Id per line, as many as connections (stateful MCP): each
+--                 thread takes its slice (THREADS slices) and every request the next session
+--                 of it. The requests in flight on a thread's connections are its latest ones,
+--                 so each session has one at a time, as if it were bound to a connection
 --   BODY_MARK     a string a correct 200 body contains (default "user-")
 --   RESULT_FILE   done() appends one JSON line with the results here
 --
@@ -47,15 +49,20 @@ function init(args)
     ["Accept"] = "application/json, text/event-stream",
     ["MCP-Protocol-Version"] = "2025-06-18",
   }
-  local sessions = os.getenv("SESSIONS_FILE")
-  if sessions and #sessions > 0 then
-    local k = 0
-    for line in assert(io.open(sessions, "r")):lines() do
-      if k == tid then headers["Mcp-Session-Id"] = line end
-      k = k + 1
+  sessions = {}
+  local file = os.getenv("SESSIONS_FILE")
+  if file and #file > 0 then
+    local all = {}
+    for line in assert(io.open(file, "r")):lines() do
+      if #line > 0 then all[#all + 1] = line end
     end
-    assert(headers["Mcp-Session-Id"], "no session for thread " .. tid)
+    local t = tonumber(os.getenv("THREADS") or "1")
+    for i = math.floor(#all * tid / t) + 1, math.floor(#all * (tid + 1) / t) do
+      sessions[#sessions + 1] = all[i]
+    end
+    assert(#sessions > 0, "no session for thread " .. tid)
   end
+  session_idx = 0
   n = #auth
   idx = rotate == "disjoint" and 0 or (tid * 7919) % n
   sent = 0
@@ -68,6 +75,10 @@ function request()
   sent = sent + 1
   rpc_id = rpc_id + 1
   headers["Authorization"] = auth[idx]
+  if #sessions > 0 then
+    session_idx = session_idx % #sessions + 1
+    headers["Mcp-Session-Id"] = sessions[session_idx]
+  end
   return wrk.format("POST", path, headers,
     '{"jsonrpc":"2.0","id":' .. rpc_id .. ',"method":"tools/call","params":{"name":"whoami","arguments":{}}}')
 end

@@ -6,17 +6,21 @@
 #   DURATION=5 RUNS=2 benches/load.sh     # shorter windows, two interleaved runs (medians)
 #
 # Rows (every request a JSON-RPC `tools/call whoami` POST; the example runs with LOAD_ROUTES=1):
-#   a bare       POST /load/bare: the same JSON answer as (b), byte for byte, no auth, no MCP
+#   a bare       POST /load/bare: the JSON answer of (e), no auth, no MCP (checked first, below)
 #   b protected  POST /load/auth: the same route behind RequireAuth, one valid token
-#   c rotate     the same, 8 000 distinct valid tokens rotating: within the cache's default
-#                bound of 10 000 even on its fullest shard, so once warm every request is a hit
-#                (the cache fill after the row shows no eviction)
+#   c rotate     the same, 10 000 distinct valid tokens rotating, as many as the token cache's
+#                default capacity: the warm-up goes on (30 s at most) until the cache holds
+#                them all, so every measured request is a hit on a full cache, each on another
+#                entry (the lookup with the entries out of the CPU caches, not the cost of
+#                verifying; the cache fill after the row shows that nothing was evicted)
 #   d garbage    the same, one bad-signature token repeated (401 expected): refusal cache hits
 #   d2 garbage-distinct  10 000 distinct bad-signature tokens rotating (401 expected): every
 #                request a signature check, the honest cost of a flood of distinct bad tokens
 #   e stateless  POST /mcp, MCP_STATELESS=1 (rmcp-actix-web stateless, JSON responses)
-#   f stateful   POST /mcp, sessions and SSE: one wrk thread per connection, each with a
-#                session of its own (initialized before the row), as MCP clients have
+#   f stateful   POST /mcp, sessions and SSE: CONNS sessions (initialized before the row), as
+#                many as connections, as MCP clients have; each wrk thread takes the next of
+#                its share of them for every request, so each session has one request in
+#                flight at a time. Same wrk threads and connections as every other row
 #   g issued     POST /mcp stateless, with an access token the proxy issued itself: the example
 #                runs in front of tests/e2e/provider.mjs (oidc-provider, needs tests/e2e's
 #                `npm ci`) without ACCEPT_UPSTREAM_TOKENS, and benches/sign-in.mjs signs in
@@ -39,6 +43,10 @@
 # discovery served on 127.0.0.1). The example refuses provider-minted tokens at /mcp in issued
 # mode unless ACCEPT_UPSTREAM_TOKENS=1, which the runs below set.
 #
+# Before any row: benches/same-json.py checks that /load/bare, /load/auth and a stateless
+# tools/call whoami at /mcp answer the same JSON (the bare route is no floor otherwise); the run
+# stops when they do not.
+#
 # Per row: req/s, p50/p99 (wrk), the share of answers as expected (status, and for 200 the body
 # carrying the user), server CPU per expected answer (utime+stime from /proc/<pid>/stat over the
 # measured window), peak RSS (VmHWM; the server starts afresh for every row). A row under 99 %
@@ -50,7 +58,11 @@ DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; CONNS=${CONNS:-16}; THREADS=${THR
 RUNS=${RUNS:-1}; PORT=${PORT:-3300}; PROVIDER_PORT=${PROVIDER_PORT:-18090}
 ROWS=${ROWS:-"bare protected rotate garbage garbage-distinct stateless stateful issued churn mcpuse-stateless mcpuse-stateful fastmcp-stateless fastmcp-stateful"}
 CHURN_DURATION=${CHURN_DURATION:-30}
+# wrk gives each thread CONNS / THREADS connections, and the stateful row as many sessions.
+[ $((CONNS % THREADS)) = 0 ] || { echo "CONNS ($CONNS) must be a multiple of THREADS ($THREADS)"; exit 1; }
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/mcp_server}
+# The servers start in a scratch directory: a relative BIN is taken from here.
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 PEERS=${PEERS_DIR:-${PEERS:-}}
 if [ -z "$PEERS" ]; then
   PEERS=$ROOT/../shared/peers
@@ -97,13 +109,12 @@ trap cleanup EXIT INT TERM
 port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 port_free "$PROVIDER_PORT" || { echo "port $PROVIDER_PORT busy"; exit 1; }
 
-log "minting tokens (10 000 RS256, 100 000 EdDSA)"
-CHURN_COUNT=100000
+CHURN_COUNT=0; case " $ROWS " in *" churn "*) CHURN_COUNT=100000 ;; esac
+log "minting tokens (10 000 RS256, $CHURN_COUNT EdDSA)"
 node "$ROOT/benches/provider.mjs" "$PROVIDER_PORT" "$WORK" 10000 "$CHURN_COUNT" >"$WORK/provider.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 600); do grep -q ready "$WORK/provider.log" 2>/dev/null && break; sleep 0.2; done
 grep -q ready "$WORK/provider.log" || { echo "provider did not start"; cat "$WORK/provider.log"; exit 1; }
-head -8000 "$WORK/tokens.txt" >"$WORK/tokens-8000.txt"
 ISSUER="http://127.0.0.1:$PROVIDER_PORT"
 PROXY_KEY=${OAUTH_PROXY_KEY:-$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')}
 
@@ -165,6 +176,14 @@ stop() {
   wait "$SRV_PID" 2>/dev/null || true
 }
 
+preflight() {  # the bare route's JSON is the MCP endpoint's, or the run stops
+  start preflight || { echo "the example server did not start for the pre-flight check"; exit 1; }
+  local ok=0
+  timeout 200 python3 "$ROOT/benches/same-json.py" "$PORT" "$(head -1 "$WORK/token.txt")" >&2 || ok=$?
+  stop
+  [ "$ok" = 0 ] || { echo "pre-flight failed: the bare route does not answer what /mcp answers, so it is no floor; fix load_whoami in examples/mcp_server.rs"; exit 1; }
+}
+
 handshake() {  # $1 = token file; prints the Mcp-Session-Id
   local t; t=$(head -1 "$1")
   local h="$WORK/headers"; : >"$h"
@@ -192,6 +211,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_kb() { awk '$1 == "VmHWM:" {print $2}' "/proc/$1/status"; }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+case " $ROWS " in *" bare "*|*" protected "*|*" stateless "*) preflight ;; esac
 log "rows: $ROWS; ${DURATION}s each after ${WARMUP}s warm-up, $CONNS connections, $RUNS run(s); load average $LOAD_BEFORE"
 for run in $(seq "$RUNS"); do
   for row in $ROWS; do
@@ -200,7 +220,7 @@ for run in $(seq "$RUNS"); do
     case $row in
       bare) TARGET=/load/bare ;;
       protected) ;;
-      rotate) TF="$WORK/tokens-8000.txt"; ROT=1; MARK=user- ;;
+      rotate) TF="$WORK/tokens.txt"; ROT=1; MARK=user- ;;
       garbage) TF="$WORK/garbage.txt"; EXPECT=401 ;;
       garbage-distinct) TF="$WORK/garbage-distinct.txt"; ROT=1; EXPECT=401 ;;
       stateless|stateful) TARGET=/mcp ;;
@@ -217,8 +237,8 @@ for run in $(seq "$RUNS"); do
     start "$row" || { log "row $row skipped: its server did not start"; continue; }
     case $row in
       *stateful)
-        # One session per connection: wrk runs one connection per thread here.
-        T=$CONNS; SF="$WORK/sessions.txt"; : >"$SF"; ok=1
+        # As many sessions as connections, each thread rotating through its share.
+        SF="$WORK/sessions.txt"; : >"$SF"; ok=1
         for _ in $(seq "$CONNS"); do
           sid=$(handshake "$TF") || { ok=0; break; }
           echo "$sid" >>"$SF"
@@ -231,6 +251,15 @@ for run in $(seq "$RUNS"); do
     esac
     # The churn row sends each token once: no warm-up that would send the first ones early.
     [ "$row" = churn ] || wrk_run "$WARMUP" ""
+    if [ "$row" = rotate ]; then
+      # Warm until every token is cached (each was a signature check once), at most 30 s more.
+      want=$(wc -l <"$TF")
+      for _ in $(seq 30); do
+        held=$(curl -s -m 5 "http://127.0.0.1:$PORT/load/cache" | python3 -c 'import json,sys; print(json.load(sys.stdin)["len"])' 2>/dev/null || echo 0)
+        [ "$held" -ge "$want" ] && break
+        wrk_run 1 ""
+      done
+    fi
     c0=$(ticks "$SRV_PID")
     tmp="$WORK/result.json"; : >"$tmp"
     wrk_run "$D" "$tmp"
@@ -263,17 +292,17 @@ print("  %-18s run%d %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %6.1f us/good 
 done
 
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-python3 - "$RES" "$(nproc)" "$CONNS" "$DURATION" "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)" "$LOAD_BEFORE" "$CPU_MODEL" "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)" <<'EOF'
+python3 - "$RES" "$(nproc)" "$CONNS" "$DURATION" "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)" "$LOAD_BEFORE" "$CPU_MODEL" "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)" "$THREADS" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-nproc, conns, duration, runs, load, load_before, cpu_model, wrk = sys.argv[2:]
+nproc, conns, duration, runs, load, load_before, cpu_model, wrk, threads = sys.argv[2:]
 by = {}
 for r in rows:
     by.setdefault(r["row"], []).append(r)
 med = lambda name, key: statistics.median(x[key] for x in by[name])
 label = {
     "bare": "(a) bare route, no auth, no MCP", "protected": "(b) protected route, 1 token",
-    "rotate": "(c) protected, 8 000 tokens rotating", "garbage": "(d) protected, garbage token (401)",
+    "rotate": "(c) protected, 10 000 tokens rotating (a full default cache)", "garbage": "(d) protected, garbage token (401)",
     "garbage-distinct": "(d2) protected, 10 000 distinct garbage tokens (401)",
     "stateless": "(e) MCP stateless tools/call", "stateful": "(f) MCP stateful tools/call",
     "issued": "(g) MCP, proxy-issued token", "churn": "(h) protected, 100 000 tokens",
@@ -293,7 +322,8 @@ def sound(name):
 a = sound("bare") and med("bare", "rps")
 a_cpu = sound("bare") and med("bare", "cpu_us")
 print(f"\n{nproc} cores ({cpu_model}), load average {load_before} before and {load} after, {wrk}, "
-      f"{conns} connections, {duration} s per row, {runs} run(s), medians\n")
+      f"{conns} connections over {threads} wrk threads in every row (stateful: {conns} sessions, "
+      f"one a connection), {duration} s per row, {runs} run(s), medians\n")
 print("| row | req/s | × (a) | × mcp-use | p50 ms | p99 ms | CPU µs per expected answer | CPU × (a) | peak RSS MiB | answers as expected |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for name in label:

@@ -136,13 +136,15 @@ async fn load_whoami(req: HttpRequest, call: web::Json<serde_json::Value>) -> Ht
             scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
         },
     };
-    let text = serde_json::to_string(&who).unwrap_or_default();
+    // As rmcp's `Json` does it (a `Value`, its text by `Display`), so that the text content
+    // matches /mcp's key for key; benches/load.sh compares the two answers before it runs.
+    let value = serde_json::to_value(&who).unwrap_or_default();
     HttpResponse::Ok().json(serde_json::json!({
         "jsonrpc": "2.0",
         "id": call.get("id"),
         "result": {
-            "content": [{"type": "text", "text": text}],
-            "structuredContent": who,
+            "content": [{"type": "text", "text": value.to_string()}],
+            "structuredContent": value,
             "isError": false,
         },
     }))

@@ -4,7 +4,10 @@ use std::{
     collections::HashMap,
     fmt,
     hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState},
-    sync::{PoisonError, RwLock},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        PoisonError, RwLock,
+    },
 };
 
 use crate::AuthUser;
@@ -32,10 +35,11 @@ const MIDDLE: usize = 16;
 ///   allocate.
 /// - **Expiry.** An entry whose expiry is at or before `now` is never served.
 /// - **Bound and eviction.** The cache is split into up to 16 shards behind their own
-///   `RwLock`, and the capacity is divided among them exactly, so the total never exceeds
-///   it. When a new token lands in a full shard, the shard first drops its expired entries;
-///   if it is still full, it evicts the entry that expires soonest (for tokens of one
-///   provider, the oldest issued). Tokens whose sampled bytes collide replace each other.
+///   `RwLock`; the capacity bounds their total, not each shard, so a cache of 10 000 holds
+///   10 000 tokens however the hash spreads them. When a new token arrives at a full cache,
+///   its shard first drops its expired entries; if none had expired, it evicts the entry that
+///   expires soonest (for tokens of one provider, the oldest issued), or, when the shard is
+///   empty, another shard does. Tokens whose sampled bytes collide replace each other.
 /// - **Refusals.** Tokens the verifier refused are remembered too, for
 ///   [`REFUSAL_TTL`](Self::REFUSAL_TTL), in a second map of the same shape (same sampled hash,
 ///   same eviction) bounded apart from the verified tokens
@@ -53,17 +57,24 @@ const MIDDLE: usize = 16;
 ///
 /// A capacity of 0 disables the cache: nothing is stored and every lookup misses.
 pub struct TokenCache {
-    shards: Box<[RwLock<Shard<AuthUser>>]>,
-    refused: Box<[RwLock<Shard<Digest>>]>,
+    users: Map<AuthUser>,
+    refused: Map<Digest>,
     hasher: RandomState,
     /// The key of refusal digests, apart from `hasher`'s.
     digest_key: RandomState,
+}
+
+/// Shards under one bound: `held` counts the entries of all of them, reserved before an entry
+/// is inserted and released after one is removed, so it is never below the true count and the
+/// shards together never hold more than `capacity`.
+struct Map<V> {
+    shards: Box<[RwLock<Shard<V>>]>,
+    held: AtomicUsize,
     capacity: usize,
 }
 
 struct Shard<V> {
     entries: HashMap<u64, Entry<V>, BuildHasherDefault<PreHashed>>,
-    capacity: usize,
 }
 
 struct Entry<V> {
@@ -98,21 +109,102 @@ impl<V> Shard<V> {
         (entry.expires_at > now && matches(&entry.value)).then_some(&entry.value)
     }
 
-    fn insert(&mut self, hash: u64, value: V, expires_at: u64, now: u64) {
-        if !self.entries.contains_key(&hash) && self.entries.len() >= self.capacity {
-            self.entries.retain(|_, e| e.expires_at > now);
-            if self.entries.len() >= self.capacity {
-                let soonest = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.expires_at)
-                    .map(|(k, _)| *k);
-                if let Some(key) = soonest {
-                    self.entries.remove(&key);
+    /// Drops the expired entries, or else the one that expires soonest; how many went.
+    fn make_room(&mut self, now: u64) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|_, e| e.expires_at > now);
+        if self.entries.len() < before {
+            return before - self.entries.len();
+        }
+        let soonest = self
+            .entries
+            .iter()
+            .min_by_key(|(_, e)| e.expires_at)
+            .map(|(k, _)| *k);
+        soonest.map_or(0, |key| usize::from(self.entries.remove(&key).is_some()))
+    }
+}
+
+impl<V> Map<V> {
+    /// `count` must be 0 or a power of two not above `capacity`.
+    fn new(capacity: usize, count: usize) -> Self {
+        Self {
+            shards: (0..count)
+                .map(|_| {
+                    RwLock::new(Shard {
+                        entries: HashMap::default(),
+                    })
+                })
+                .collect(),
+            held: AtomicUsize::new(0),
+            capacity,
+        }
+    }
+
+    fn pick(&self, hash: u64) -> Option<&RwLock<Shard<V>>> {
+        // The map consumes the low bits, so the shard is picked with the high ones.
+        let index = (hash >> 48) as usize & self.shards.len().wrapping_sub(1);
+        self.shards.get(index)
+    }
+
+    fn insert(&self, hash: u64, value: V, expires_at: u64, now: u64) {
+        let Some(lock) = self.pick(hash) else {
+            return;
+        };
+        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
+        if !shard.entries.contains_key(&hash)
+            && self.held.fetch_add(1, Ordering::AcqRel) >= self.capacity
+        {
+            // Full: the reservation just made is paid for by what this shard drops, or by
+            // another shard when this one is empty (`try_write`, so that two inserts never
+            // wait on each other's shards), or it is given back and nothing is stored.
+            let mut freed = shard.make_room(now);
+            if freed == 0 {
+                freed = self.make_room_elsewhere(lock, now);
+            }
+            self.held.fetch_sub(freed, Ordering::AcqRel);
+            if freed == 0 {
+                self.held.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+        }
+        shard.entries.insert(hash, Entry { value, expires_at });
+    }
+
+    fn make_room_elsewhere(&self, mine: &RwLock<Shard<V>>, now: u64) -> usize {
+        for other in self.shards.iter().filter(|s| !std::ptr::eq(*s, mine)) {
+            if let Ok(mut shard) = other.try_write() {
+                let freed = shard.make_room(now);
+                if freed > 0 {
+                    return freed;
                 }
             }
         }
-        self.entries.insert(hash, Entry { value, expires_at });
+        0
+    }
+
+    /// Drops the entry at `hash` if its value passes `matches`.
+    fn remove(&self, hash: u64, matches: impl FnOnce(&V) -> bool) {
+        let Some(lock) = self.pick(hash) else {
+            return;
+        };
+        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
+        if shard.entries.get(&hash).is_some_and(|e| matches(&e.value)) {
+            shard.entries.remove(&hash);
+            self.held.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entries
+                    .len()
+            })
+            .sum()
     }
 }
 
@@ -138,11 +230,10 @@ impl TokenCache {
     /// `count` must be 0 or a power of two not above `capacity`.
     fn with_shards(capacity: usize, count: usize, refusals: usize) -> Self {
         Self {
-            shards: shards(capacity, count),
-            refused: shards(refusals, shard_count(refusals)),
+            users: Map::new(capacity, count),
+            refused: Map::new(refusals, shard_count(refusals)),
             hasher: RandomState::new(),
             digest_key: RandomState::new(),
-            capacity,
         }
     }
 
@@ -173,7 +264,9 @@ impl TokenCache {
     }
 
     fn user(&self, hash: u64, token: &[u8], now: u64) -> Option<AuthUser> {
-        let shard = pick(&self.shards, hash)?
+        let shard = self
+            .users
+            .pick(hash)?
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         // No constant-time comparison is needed: reaching it requires a keyed-hash match on the
@@ -186,7 +279,7 @@ impl TokenCache {
     }
 
     fn refused_at(&self, key: &mut Key, token: &[u8], now: u64) -> bool {
-        let Some(lock) = pick(&self.refused, key.hash) else {
+        let Some(lock) = self.refused.pick(key.hash) else {
             return false;
         };
         let shard = lock.read().unwrap_or_else(PoisonError::into_inner);
@@ -214,27 +307,14 @@ impl TokenCache {
         if expires_at <= now {
             return;
         }
-        let Some(lock) = pick(&self.shards, hash) else {
-            return;
-        };
-        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
-        shard.insert(hash, user, expires_at, now);
+        self.users.insert(hash, user, expires_at, now);
     }
 
     /// Drops the entry of `token`, if there is one: a revoked token is no longer served.
     pub fn remove(&self, token: &str) {
         let hash = self.hash(token.as_bytes());
-        let Some(lock) = pick(&self.shards, hash) else {
-            return;
-        };
-        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
-        if shard
-            .entries
-            .get(&hash)
-            .is_some_and(|e| e.value.bearer_token().secret() == token)
-        {
-            shard.entries.remove(&hash);
-        }
+        self.users
+            .remove(hash, |user| user.bearer_token().secret() == token);
     }
 
     /// True when `token` was refused less than [`REFUSAL_TTL`](Self::REFUSAL_TTL) seconds
@@ -262,17 +342,14 @@ impl TokenCache {
     /// [`insert_refused`](Self::insert_refused) under the key a [`lookup`](Self::lookup) of
     /// `token` returned.
     pub(crate) fn insert_refused_keyed(&self, key: Key, token: &str, now: u64) {
-        let Some(lock) = pick(&self.refused, key.hash) else {
-            return;
-        };
         let digest = key.digest.unwrap_or_else(|| self.digest(token.as_bytes()));
-        let mut shard = lock.write().unwrap_or_else(PoisonError::into_inner);
-        shard.insert(key.hash, digest, now.saturating_add(Self::REFUSAL_TTL), now);
+        self.refused
+            .insert(key.hash, digest, now.saturating_add(Self::REFUSAL_TTL), now);
     }
 
     /// Verified tokens held, expired ones included until they are dropped.
     pub fn len(&self) -> usize {
-        count(&self.shards)
+        self.users.len()
     }
 
     /// True when no verified token is held.
@@ -282,20 +359,17 @@ impl TokenCache {
 
     /// Refused tokens held, expired ones included until they are dropped.
     pub fn refused_len(&self) -> usize {
-        count(&self.refused)
+        self.refused.len()
     }
 
     /// The most verified tokens the cache holds.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.users.capacity
     }
 
     /// The most refused tokens the cache holds.
     pub fn refusal_capacity(&self) -> usize {
-        self.refused
-            .iter()
-            .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).capacity)
-            .sum()
+        self.refused.capacity
     }
 
     fn hash(&self, bytes: &[u8]) -> u64 {
@@ -320,8 +394,8 @@ impl TokenCache {
     }
 }
 
-/// The largest power of two not above the capacity (at most [`MAX_SHARDS`]), so that no shard
-/// is empty; 0 for a disabled cache.
+/// The largest power of two not above the capacity (at most [`MAX_SHARDS`]), so that a small
+/// cache has no more shards than entries; 0 for a disabled cache.
 fn shard_count(capacity: usize) -> usize {
     match capacity {
         0 => 0,
@@ -329,42 +403,10 @@ fn shard_count(capacity: usize) -> usize {
     }
 }
 
-/// `capacity` divided exactly among `count` shards.
-fn shards<V>(capacity: usize, count: usize) -> Box<[RwLock<Shard<V>>]> {
-    let base = capacity.checked_div(count).unwrap_or(0);
-    let extra = capacity.checked_rem(count).unwrap_or(0);
-    (0..count)
-        .map(|i| {
-            RwLock::new(Shard {
-                entries: HashMap::default(),
-                capacity: base + usize::from(i < extra),
-            })
-        })
-        .collect()
-}
-
-fn pick<V>(shards: &[RwLock<Shard<V>>], hash: u64) -> Option<&RwLock<Shard<V>>> {
-    // The map consumes the low bits, so the shard is picked with the high ones.
-    let index = (hash >> 48) as usize & shards.len().wrapping_sub(1);
-    shards.get(index)
-}
-
-fn count<V>(shards: &[RwLock<Shard<V>>]) -> usize {
-    shards
-        .iter()
-        .map(|s| {
-            s.read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entries
-                .len()
-        })
-        .sum()
-}
-
 impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenCache")
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.users.capacity)
             .field("len", &self.len())
             .field("refused_len", &self.refused_len())
             .finish()
@@ -521,16 +563,70 @@ mod tests {
     }
 
     #[test]
-    fn capacity_is_split_exactly_among_shards() {
-        for capacity in [1, 2, 3, 7, 16, 17, 10_000] {
-            let cache = TokenCache::new(capacity);
-            let total: usize = cache
-                .shards
-                .iter()
-                .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).capacity)
-                .sum();
-            assert_eq!(total, capacity);
-            assert!(cache.shards.len().is_power_of_two() && cache.shards.len() <= MAX_SHARDS);
+    fn a_cache_holds_as_many_tokens_as_its_capacity_however_they_spread_over_shards() {
+        // 10 000 tokens over 16 shards: the fullest shard gets dozens more than a 16th, which
+        // a bound per shard would have evicted.
+        let cache = TokenCache::new(TokenCache::DEFAULT_CAPACITY);
+        let tokens: Vec<String> = (0..TokenCache::DEFAULT_CAPACITY)
+            .map(|i| format!("token-{i:05}-{}", i * 7919))
+            .collect();
+        for t in &tokens {
+            cache.insert(user(t), 1000, 0);
         }
+        assert_eq!(cache.len(), TokenCache::DEFAULT_CAPACITY);
+        assert!(tokens.iter().all(|t| served(&cache, t, 0)), "none evicted");
+        cache.insert(user("one more"), 2000, 0);
+        assert_eq!(cache.len(), TokenCache::DEFAULT_CAPACITY, "the bound holds");
+        assert!(served(&cache, "one more", 0), "the newcomer is stored");
+    }
+
+    #[test]
+    fn an_empty_shard_of_a_full_cache_takes_the_room_from_another() {
+        // Two shards; fill the cache through whichever shard the first tokens hash to, then
+        // insert tokens until one lands in the other (empty) shard.
+        let cache = TokenCache::with_shards(2, 2, 0);
+        let shard_of = |t: &str| {
+            cache
+                .users
+                .pick(cache.hash(t.as_bytes()))
+                .map(|s| s as *const _)
+        };
+        let first = shard_of("t-0");
+        let same = (1..)
+            .map(|i| format!("t-{i}"))
+            .find(|t| shard_of(t) == first)
+            .unwrap();
+        let other = (1..)
+            .map(|i| format!("u-{i}"))
+            .find(|t| shard_of(t) != first)
+            .unwrap();
+        cache.insert(user("t-0"), 100, 0);
+        cache.insert(user(&same), 200, 0);
+        cache.insert(user(&other), 300, 0);
+        assert_eq!(cache.len(), 2);
+        assert!(served(&cache, &other, 0), "the newcomer is stored");
+        assert!(!served(&cache, "t-0", 0), "the soonest to expire made room");
+        assert!(served(&cache, &same, 0));
+    }
+
+    #[test]
+    fn concurrent_inserts_never_exceed_the_capacity() {
+        let cache = std::sync::Arc::new(TokenCache::new(1000));
+        let threads: Vec<_> = (0..4)
+            .map(|n| {
+                let cache = std::sync::Arc::clone(&cache);
+                std::thread::spawn(move || {
+                    for i in 0..5000u64 {
+                        cache.insert(user(&format!("t{n}-{i}")), 10_000 + i, 0);
+                        assert!(cache.len() <= 1000);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(cache.len(), 1000);
+        assert_eq!(cache.users.held.load(Ordering::Acquire), 1000);
     }
 }

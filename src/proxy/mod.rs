@@ -133,7 +133,9 @@ impl OAuthProxy {
     /// that preflight requests, which carry no token, are answered). Serve both `/mcp` and
     /// `/mcp/` from it without redirecting: several clients drop the POST body and the
     /// `Authorization` header on a redirect. rmcp-actix-web's `scope_with_path` already routes
-    /// both; with your own handler, route `""` and `"/"`:
+    /// both; with your own handler, route `""` and `"/"`. Set `tcp_nodelay(true)` on the server,
+    /// as below: without it a streamed (SSE) MCP response on a keep-alive connection waits about
+    /// 40 ms for the client's delayed ACK.
     ///
     /// ```no_run
     /// use actix_web::{web, App, HttpResponse, HttpServer};

@@ -54,6 +54,9 @@ pub use sessions::{SessionBinding, SessionBindingBuilder};
 /// # let _ = mcp;
 /// ```
 ///
+/// Serve the service with `HttpServer::tcp_nodelay(true)`: without it each streamed (SSE)
+/// response on a keep-alive connection waits about 40 ms for the client's delayed ACK.
+///
 /// `#[tool_router(server_handler)]` rebuilds the tool router, tool schemas included, on every
 /// `tools/call` and `tools/list`, and a stateless service calls its factory for every request:
 /// on a busy server keep one router built up front (an `Arc<ToolRouter<Self>>` field and
