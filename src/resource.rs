@@ -170,6 +170,7 @@ impl ProtectedResource {
         let mut document = self.document.clone();
         document["resource"] = json!(format!("{}/", self.resource));
         self.slashed = Some(document.to_string().into());
+        self.require_auth = self.require_auth.with_trailing_slash();
         self
     }
 

@@ -142,6 +142,9 @@ struct Config {
     access_policy: Option<AccessPolicy>,
     /// "Provider unavailable", logged once per interval, not once per request.
     outages: Arc<OutageLog>,
+    /// Whether the resource's metadata is served for its path with a trailing slash too, so
+    /// that a request there is challenged with that document.
+    trailing_slash: bool,
 }
 
 #[derive(Clone)]
@@ -214,8 +217,18 @@ impl RequireAuth {
                 clock: Arc::new(SystemClock),
                 access_policy: None,
                 outages: Arc::new(OutageLog::new("cannot verify bearer tokens")),
+                trailing_slash: false,
             }),
         })
+    }
+
+    /// Challenges a request at the resource's path with a trailing slash (`/mcp/`) with the
+    /// metadata served for that spelling, whose `resource` says `…/mcp/`: a client that was
+    /// given that URL compares the document's `resource` with it byte for byte and would
+    /// refuse the canonical one. Only where that document is served (the proxy's own).
+    pub(crate) fn with_trailing_slash(mut self) -> Self {
+        self.config_mut().trailing_slash = true;
+        self
     }
 
     /// The protected resource's URL, as parsed (and so normalised) from the one given.
@@ -433,9 +446,12 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
+        let config = Config::clone(&self.config);
+        let slashed = config.slashed().map(|(path, c)| (path, Rc::new(c)));
         ready(Ok(RequireAuthMiddleware {
             service: Rc::new(service),
-            config: Rc::new(Config::clone(&self.config)),
+            config: Rc::new(config),
+            slashed,
         }))
     }
 }
@@ -445,6 +461,9 @@ where
 pub struct RequireAuthMiddleware<S> {
     service: Rc<S>,
     config: Rc<Config>,
+    /// The path with the trailing slash, and the same configuration challenging with the
+    /// metadata for that spelling (the cache, verifier and everything else shared).
+    slashed: Option<(Box<str>, Rc<Config>)>,
 }
 
 impl<S, B> Service<ServiceRequest> for RequireAuthMiddleware<S>
@@ -460,7 +479,10 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        let config = Rc::clone(&self.config);
+        let config = match &self.slashed {
+            Some((path, slashed)) if req.path() == &**path => Rc::clone(slashed),
+            _ => Rc::clone(&self.config),
+        };
         Box::pin(async move {
             let mut req = req;
             let checked = match config.authenticate(req.headers()).await {
@@ -500,6 +522,22 @@ where
 }
 
 impl Config {
+    /// With [`RequireAuth::with_trailing_slash`]: the resource's path followed by `/`, and
+    /// this configuration challenging with the metadata URL of that path.
+    fn slashed(&self) -> Option<(Box<str>, Config)> {
+        if !self.trailing_slash {
+            return None;
+        }
+        let url = url::Url::parse(&self.resource).ok()?;
+        let path = format!("{}/", url.path().trim_end_matches('/'));
+        let mut metadata = url;
+        metadata.set_path(&resource_metadata_path(&path));
+        let mut slashed = self.clone();
+        slashed.resource_metadata_url = metadata.as_str().into();
+        slashed.prepare();
+        Some((path.into(), slashed))
+    }
+
     /// The requirements and challenges, from the scopes, the model and the tool scopes.
     fn prepare(&mut self) {
         let model = self.scope_model.as_ref();

@@ -180,48 +180,35 @@ async fn vscode_finds_the_resource_equal_to_its_url_and_signs_in_on_an_unregiste
 }
 
 /// Given `…/mcp/`, VS Code signs in for it and reaches the tools there, by either of its
-/// paths. The 401 names the one document `RequireAuth` points at for both spellings, whose
-/// `resource` has no slash: VS Code does not keep it, takes the URL's origin as the
-/// authorization server (this proxy) and signs in without `resource`. RFC 9728 §3.1's URL for
-/// `…/mcp/` (the one VS Code fetches first when a 401 names no document) serves the same
-/// metadata with `resource` spelled `…/mcp/`: VS Code keeps it and sends that `resource` on the
-/// authorization, the code exchange and the refresh, which the proxy takes as its own
-/// resource; the token it issues names the canonical one and works at both spellings.
+/// paths. The 401 at `…/mcp/` names RFC 9728 §3.1's document for that path,
+/// `/.well-known/oauth-protected-resource/mcp/`, which serves the canonical metadata with
+/// `resource` spelled `…/mcp/`: VS Code keeps it (byte for byte its URL) and sends that
+/// `resource` on the authorization, the code exchange and the refresh, which the proxy takes
+/// as its own resource; the token it issues names the canonical one and works at both
+/// spellings. The 401 at `…/mcp` still names the canonical document.
 #[actix_web::test]
 async fn vscode_given_the_url_with_a_trailing_slash_signs_in_for_it_and_reaches_the_tools() {
     row("VS Code trailing slash", || async {
         let site = Site::start(|b| b).await;
         let given = format!("{}/", site.mcp());
         let canonical = site.url("/.well-known/oauth-protected-resource/mcp");
+        let slashed_url = site.url("/.well-known/oauth-protected-resource/mcp/");
 
         let discovery = discover(&site, &given).await;
-        assert_eq!(discovery.named, canonical);
-        assert!(
-            discovery.metadata.is_none(),
-            "kept a resource without the slash"
-        );
-        let issued = vscode_signs_in(&site, &discovery, &given).await;
-        assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
+        assert_eq!(discovery.named, slashed_url);
+        assert_eq!(discovery.resource(), Some(given.as_str()));
+        assert_eq!(discover(&site, &site.mcp()).await.named, canonical);
 
-        let slashed = get(&site.url("/.well-known/oauth-protected-resource/mcp/")).await;
+        let slashed = get(&slashed_url).await;
         assert_eq!(slashed.status, StatusCode::OK, "{}", slashed.text());
         assert_eq!(slashed.header("content-type"), Some("application/json"));
         let slashed = slashed.json();
-        assert_eq!(
-            slashed["resource"].as_str(),
-            Some(given.as_str()),
-            "{slashed}"
-        );
         assert!(vscode_keeps(&slashed, &given));
         // Everything else as the canonical document says it.
         let mut plain = get(&canonical).await.json();
         plain["resource"] = json!(given);
         assert_eq!(slashed, plain);
-        let discovery = Discovery {
-            named: site.url("/.well-known/oauth-protected-resource/mcp/"),
-            scopes: discovery.scopes,
-            metadata: Some(slashed),
-        };
+
         let issued = vscode_signs_in(&site, &discovery, &given).await;
         assert_tools_reachable(&site, issued["access_token"].as_str().unwrap()).await;
         site.stop().await;
