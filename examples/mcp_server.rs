@@ -273,9 +273,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // answered with `application/json` instead of an SSE stream.
     let stateless = flag("MCP_STATELESS");
     let sessions = Arc::new(LocalSessionManager::default());
-    let binding = SessionBinding::builder()
-        .closing(sessions.clone())
-        .build()?;
+    let binding = SessionBinding::builder(sessions.clone()).build()?;
     let server = Whoami {
         tools: Arc::new(Whoami::tool_router()),
     };

@@ -18,6 +18,7 @@ use actix_web::{HttpMessage, HttpRequest};
 
 use crate::AuthUser;
 
+mod session_table;
 mod sessions;
 
 pub use sessions::{SessionBinding, SessionBindingBuilder};

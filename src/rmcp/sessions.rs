@@ -10,7 +10,7 @@
 //! Requests of the newer, sessionless revisions carry no session id and pass untouched.
 
 use std::{
-    collections::HashMap,
+    any::Any,
     future::Future,
     pin::Pin,
     rc::Rc,
@@ -19,7 +19,10 @@ use std::{
     time::Duration,
 };
 
-use ::rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
+use ::rmcp::transport::streamable_http_server::session::{
+    local::{LocalSessionManager, SessionConfig},
+    SessionId, SessionManager,
+};
 use actix_web::{
     body::{BodySize, BoxBody, EitherBody, MessageBody},
     dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform},
@@ -32,6 +35,7 @@ use actix_web::{
 };
 use futures::future::{ready, BoxFuture, Ready};
 
+use super::session_table::{Owner, Table, Unbound};
 use crate::{
     clock::{Clock, SystemClock},
     middleware::drain_small_body,
@@ -46,17 +50,19 @@ const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 const NOT_FOUND_BODY: &str = "Not Found: Session not found";
 /// Its content type, as rmcp-actix-web passes it on.
 const NOT_FOUND_TYPE: &str = "application/octet-stream";
+/// The content type of a stream of server-to-client events (a `GET`, or the answer to a
+/// `POST` that the server streams).
+const EVENT_STREAM: &str = "text/event-stream";
 
 const DEFAULT_MAX_SESSIONS: usize = 10_000;
 const DEFAULT_MAX_SESSIONS_PER_USER: usize = 16;
-/// Above rmcp's own idle timeout (five minutes for its `LocalSessionManager`), so a session
-/// rmcp still keeps is never refused to its owner for being idle.
-const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Middleware that binds each MCP session to the user who opened it (feature `rmcp`).
 ///
-/// Wrap the MCP scope with it *inside* [`RequireAuth`](crate::RequireAuth) (actix runs the last
-/// `wrap` first, so `.wrap(binding)` goes before `.wrap(proxy.require_auth())`):
+/// Built from the session manager given to rmcp-actix-web, so that every session the binding
+/// lets go is closed there too. Wrap the MCP scope with it *inside*
+/// [`RequireAuth`](crate::RequireAuth) (actix runs the last `wrap` first, so `.wrap(binding)`
+/// goes before `.wrap(proxy.require_auth())`):
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -66,7 +72,7 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 ///
 /// # fn main() -> Result<(), actix_mcp_oauth::ConfigError> {
 /// let sessions = Arc::new(LocalSessionManager::default());
-/// let binding = SessionBinding::builder().closing(sessions.clone()).build()?;
+/// let binding = SessionBinding::builder(sessions.clone()).build()?;
 /// // StreamableHttpService::builder().session_manager(sessions)...
 /// // web::scope("/mcp").wrap(binding.clone()).wrap(proxy.require_auth()).service(mcp.scope())
 /// # let _ = binding;
@@ -83,21 +89,23 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 ///   session; any other `404` (a JSON-RPC "method not found", a route of yours) does not.
 /// - A session id already bound is never bound again by another response (should the
 ///   transport reissue one, the session stays its first owner's and the new answer is `503`).
-/// - Server-to-client traffic on a `GET` stream counts as use: a client that only listens is
-///   not idle.
+/// - Server-to-client traffic on a stream (`GET`, or the SSE answer to a `POST`) counts as
+///   use: a client that only listens, or waits on a long tool call, is not idle.
 /// - A request without an [`AuthUser`] (the middleware outside `RequireAuth`, or an anonymous
 ///   request under [`allow_anonymous`](crate::RequireAuth::allow_anonymous)) is answered `500`
 ///   and logged: sessions are never left unguarded by a wrong order.
 ///
-/// Memory is bounded: at most [`max_sessions`](SessionBindingBuilder::max_sessions) bindings,
-/// at most [`max_sessions_per_user`](SessionBindingBuilder::max_sessions_per_user) per user, and
-/// a binding unused for [`idle_timeout`](SessionBindingBuilder::idle_timeout) is dropped. Past the
-/// per-user bound the user's own least recently used session goes, so one user opening sessions
-/// in a loop only ever loses their own. Past the global bound (idle bindings dropped first) a
-/// new session is refused with `503` rather than evicting anyone else's: many accounts acting
-/// together cannot push other users out of their sessions, only be told to retry. With
-/// [`closing`](SessionBindingBuilder::closing) every binding dropped or refused closes its
-/// session in the session manager too.
+/// Memory is bounded, in the binding and in the session manager: at most
+/// [`max_sessions`](SessionBindingBuilder::max_sessions) sessions, at most
+/// [`max_sessions_per_user`](SessionBindingBuilder::max_sessions_per_user) per user, and a
+/// session unused for [`idle_timeout`](SessionBindingBuilder::idle_timeout) (by default the
+/// session manager's own `keep_alive`) is dropped. Every session the binding drops or refuses
+/// is closed in the session manager, so rmcp never holds a session the binding has let go.
+/// Past the per-user bound the user's own least recently used session goes, so one user
+/// opening sessions in a loop only ever loses their own. Past the global bound (idle sessions
+/// dropped first) a new session is refused with `503` and closed rather than evicting anyone
+/// else's: many accounts acting together (`max_sessions / max_sessions_per_user` of them, 625
+/// with the defaults) cannot push other users out of their sessions, only be told to retry.
 ///
 /// The bindings live in this process: clones share them (build it once, outside the
 /// `HttpServer::new` closure), replicas do not. Behind a load balancer, route a session to the
@@ -110,7 +118,7 @@ pub struct SessionBinding {
 struct Shared {
     table: Mutex<Table>,
     clock: Arc<dyn Clock>,
-    close: Option<Closer>,
+    close: Closer,
 }
 
 type Closer = Box<dyn Fn(String) -> BoxFuture<'static, ()> + Send + Sync>;
@@ -119,7 +127,7 @@ impl std::fmt::Debug for SessionBinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let table = self.shared.lock();
         f.debug_struct("SessionBinding")
-            .field("sessions", &table.by_id.len())
+            .field("sessions", &table.len())
             .field("max_sessions", &table.max_sessions)
             .field("max_sessions_per_user", &table.max_per_owner)
             .field("idle_timeout_secs", &table.idle_secs)
@@ -133,30 +141,53 @@ pub struct SessionBindingBuilder {
     max_per_owner: usize,
     idle_timeout: Duration,
     clock: Arc<dyn Clock>,
-    close: Option<Closer>,
+    close: Closer,
 }
 
 impl SessionBinding {
-    /// A builder with the defaults: 10 000 sessions, 16 per user, 30 minutes idle.
-    pub fn builder() -> SessionBindingBuilder {
+    /// A builder for the sessions of `sessions`, the session manager given to
+    /// rmcp-actix-web, with the defaults: 10 000 sessions, 16 per user, idle after the session
+    /// manager's `keep_alive` (rmcp's [`LocalSessionManager`]: its
+    /// `session_config.keep_alive`, five minutes unless changed; any other session manager,
+    /// or one that never ends idle sessions: five minutes).
+    pub fn builder<M: SessionManager>(sessions: Arc<M>) -> SessionBindingBuilder {
+        let idle_timeout = keep_alive_of(&*sessions).max(Duration::from_secs(1));
+        let close: Closer = Box::new(move |id: String| {
+            let sessions = Arc::clone(&sessions);
+            Box::pin(async move {
+                let id: SessionId = id.into();
+                if let Err(e) = sessions.close_session(&id).await {
+                    log::debug!("closing an MCP session the binding let go failed: {e}");
+                }
+            })
+        });
         SessionBindingBuilder {
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_per_owner: DEFAULT_MAX_SESSIONS_PER_USER,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            idle_timeout,
             clock: Arc::new(SystemClock),
-            close: None,
+            close,
         }
     }
 
     /// How many sessions are bound now.
     pub fn len(&self) -> usize {
-        self.shared.lock().by_id.len()
+        self.shared.lock().len()
     }
 
     /// Whether no session is bound.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// How long the session manager keeps an idle session: rmcp's `LocalSessionManager` says;
+/// for the others (and when it keeps them for ever) rmcp's default.
+fn keep_alive_of(sessions: &dyn Any) -> Duration {
+    sessions
+        .downcast_ref::<LocalSessionManager>()
+        .and_then(|local| local.session_config.keep_alive)
+        .unwrap_or(SessionConfig::DEFAULT_KEEP_ALIVE)
 }
 
 impl SessionBindingBuilder {
@@ -173,26 +204,13 @@ impl SessionBindingBuilder {
         self
     }
 
-    /// How long an unused binding is kept (default 30 minutes). Keep it at or above the
-    /// session manager's own idle timeout (`keep_alive`), or idle sessions are refused to
-    /// their owners before the session manager ends them.
+    /// How long an unused session is kept (default: the session manager's `keep_alive`, see
+    /// [`SessionBinding::builder`]); it is then refused with `404` and closed. Longer than
+    /// rmcp's own `keep_alive` serves no purpose: rmcp has ended the session by then, and
+    /// its owner would get rmcp's `500` for it instead of the `404` that makes a client
+    /// open a new one. Shorter ends idle sessions sooner.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
-        self
-    }
-
-    /// Closes a session in `sessions` (the session manager given to rmcp-actix-web) whenever
-    /// its binding is dropped for a bound, so the sessions themselves stay bounded too.
-    pub fn closing<M: SessionManager>(mut self, sessions: Arc<M>) -> Self {
-        self.close = Some(Box::new(move |id: String| {
-            let sessions = Arc::clone(&sessions);
-            Box::pin(async move {
-                let id: SessionId = id.into();
-                if let Err(e) = sessions.close_session(&id).await {
-                    log::debug!("closing an evicted MCP session failed: {e}");
-                }
-            })
-        }));
         self
     }
 
@@ -234,173 +252,10 @@ impl Shared {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Ends `ids` in the session manager, in the background (the request does not wait).
     fn close(&self, ids: Vec<String>) {
-        let Some(close) = &self.close else { return };
         for id in ids {
-            actix_web::rt::spawn(close(id));
-        }
-    }
-}
-
-/// Who owns a session: the issuer (when the token names one) and the user id, so that equal
-/// user ids at two issuers of one verifier are still two users.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Owner(Arc<(Option<String>, String)>);
-
-impl Owner {
-    fn of(user: &AuthUser) -> Self {
-        let issuer = user.claims().get_str("iss").map(str::to_owned);
-        Self(Arc::new((issuer, user.user_id.clone())))
-    }
-
-    /// Whether `user` is this owner; copies nothing, so checking a request costs no allocation.
-    fn is(&self, user: &AuthUser) -> bool {
-        let (issuer, id) = &*self.0;
-        *id == user.user_id && issuer.as_deref() == user.claims().get_str("iss")
-    }
-}
-
-struct Entry {
-    owner: Owner,
-    /// When last used, in seconds: for the idle timeout.
-    last_used: u64,
-    /// The order of last use, for least-recently-used eviction within one second.
-    used_seq: u64,
-}
-
-/// Why a new session was not bound.
-#[derive(Debug, PartialEq, Eq)]
-enum Unbound {
-    /// Its id is bound to another user already.
-    Taken,
-    /// The table is full of live bindings; the idle ones dropped on the way are given back.
-    Full(Vec<String>),
-}
-
-/// The bindings and their bounds; every operation is given the time.
-struct Table {
-    by_id: HashMap<String, Entry>,
-    per_owner: HashMap<Owner, usize>,
-    max_sessions: usize,
-    max_per_owner: usize,
-    idle_secs: u64,
-    seq: u64,
-}
-
-impl Table {
-    fn new(max_sessions: usize, max_per_owner: usize, idle_secs: u64) -> Self {
-        Self {
-            by_id: HashMap::new(),
-            per_owner: HashMap::new(),
-            max_sessions,
-            max_per_owner,
-            idle_secs,
-            seq: 0,
-        }
-    }
-
-    /// Whether session `id` may be used now by the user `is_owner` recognises as its owner;
-    /// refreshes its last use. An idle binding is removed and returned in `dropped` (to be
-    /// closed).
-    fn admit(
-        &mut self,
-        id: &str,
-        is_owner: impl FnOnce(&Owner) -> bool,
-        now: u64,
-        dropped: &mut Vec<String>,
-    ) -> bool {
-        let Some(entry) = self.by_id.get_mut(id) else {
-            return false;
-        };
-        if now.saturating_sub(entry.last_used) >= self.idle_secs {
-            self.remove(id);
-            dropped.push(id.to_owned());
-            return false;
-        }
-        if !is_owner(&entry.owner) {
-            return false;
-        }
-        entry.last_used = now;
-        self.seq += 1;
-        entry.used_seq = self.seq;
-        true
-    }
-
-    /// Binds `id` to `owner`, returning the sessions dropped to stay within the bounds, or why
-    /// it cannot be bound (the new session must then be closed, not served).
-    fn bind(&mut self, id: String, owner: Owner, now: u64) -> Result<Vec<String>, Unbound> {
-        if let Some(entry) = self.by_id.get(&id) {
-            // A session id is never reissued by the transport. If one were, the session stays
-            // with its first owner: handing it to whoever answered last would let a response
-            // take a session from its user.
-            return if entry.owner == owner {
-                Ok(Vec::new())
-            } else {
-                Err(Unbound::Taken)
-            };
-        }
-        let mut dropped = Vec::new();
-        if self.per_owner.get(&owner).copied().unwrap_or(0) >= self.max_per_owner {
-            if let Some(oldest) = self.least_recently_used(&owner) {
-                self.remove(&oldest);
-                dropped.push(oldest);
-            }
-        }
-        if self.by_id.len() >= self.max_sessions {
-            let idle_secs = self.idle_secs;
-            let idle: Vec<String> = self
-                .by_id
-                .iter()
-                .filter(|(_, e)| now.saturating_sub(e.last_used) >= idle_secs)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in idle {
-                self.remove(&id);
-                dropped.push(id);
-            }
-        }
-        if self.by_id.len() >= self.max_sessions {
-            return Err(Unbound::Full(dropped));
-        }
-        *self.per_owner.entry(owner.clone()).or_insert(0) += 1;
-        self.seq += 1;
-        self.by_id.insert(
-            id,
-            Entry {
-                owner,
-                last_used: now,
-                used_seq: self.seq,
-            },
-        );
-        Ok(dropped)
-    }
-
-    /// Server-to-client traffic of `owner` on session `id`: its last use is now.
-    fn touch(&mut self, id: &str, owner: &Owner, now: u64) {
-        if let Some(entry) = self.by_id.get_mut(id) {
-            if entry.owner == *owner {
-                entry.last_used = entry.last_used.max(now);
-            }
-        }
-    }
-
-    fn least_recently_used(&self, of: &Owner) -> Option<String> {
-        self.by_id
-            .iter()
-            .filter(|(_, e)| e.owner == *of)
-            .min_by_key(|(_, e)| e.used_seq)
-            .map(|(id, _)| id.clone())
-    }
-
-    fn remove(&mut self, id: &str) {
-        let Some(entry) = self.by_id.remove(id) else {
-            return;
-        };
-        if let Some(count) = self.per_owner.get_mut(&entry.owner) {
-            *count -= 1;
-            if *count == 0 {
-                self.per_owner.remove(&entry.owner);
-            }
+            actix_web::rt::spawn((self.close)(id));
         }
     }
 }
@@ -460,21 +315,21 @@ where
             Some(Ok(id)) => Some(id.to_owned()),
             Some(Err(_)) => return answer_now(req, not_found()),
         };
+        let mut owner = None;
         if let Some(id) = &claimed {
             let mut dropped = Vec::new();
             let now = self.shared.clock.now();
-            let admitted = self
+            owner = self
                 .shared
                 .lock()
                 .admit(id, |owner| owner.is(&user), now, &mut dropped);
             self.shared.close(dropped);
-            if !admitted {
+            if owner.is_none() {
                 log::debug!("refused an MCP session id the signed-in user does not own");
                 return answer_now(req, not_found());
             }
         }
         let deleting = req.method() == Method::DELETE;
-        let streaming = req.method() == Method::GET;
         let shared = Arc::clone(&self.shared);
         let service = Rc::clone(&self.service);
         Box::pin(async move {
@@ -525,11 +380,18 @@ where
                     }
                 }
             }
-            if let (true, Some(id), true) = (streaming, &claimed, status.is_success()) {
+            let (Some(id), Some(owner)) = (claimed, owner) else {
+                return Ok(res.map_into_left_body());
+            };
+            let event_stream = res
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(EVENT_STREAM.as_bytes()));
+            if status.is_success() && event_stream {
                 let touch = Touch {
                     shared: Arc::clone(&shared),
-                    id: id.clone(),
-                    owner: Owner::of(&user),
+                    id,
+                    owner,
                     last: shared.clock.now(),
                 };
                 // Boxed as the right side: the left one keeps the transport's body type.
@@ -579,7 +441,7 @@ async fn session_not_found<B: MessageBody + 'static>(
     ))
 }
 
-/// Refreshes a binding's last use when its `GET` stream carries an event, at most once a
+/// Refreshes a binding's last use when its event stream carries an event, at most once a
 /// second.
 struct Touch {
     shared: Arc<Shared>,
@@ -588,7 +450,7 @@ struct Touch {
     last: u64,
 }
 
-/// A `GET` stream's body, counting each chunk the server sends as use of the session.
+/// An event stream's body, counting each chunk the server sends as use of the session.
 struct Touching {
     body: BoxBody,
     touch: Touch,
@@ -646,135 +508,47 @@ where
 
 #[cfg(test)]
 mod tests {
+    use ::rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+
     use super::*;
 
-    fn owner(id: &str) -> Owner {
-        Owner(Arc::new((Some("https://issuer.example".into()), id.into())))
+    fn idle_secs(binding: &SessionBinding) -> u64 {
+        binding.shared.lock().idle_secs
+    }
+
+    fn local(keep_alive: Option<Duration>) -> Arc<LocalSessionManager> {
+        let mut sessions = LocalSessionManager::default();
+        sessions.session_config.keep_alive = keep_alive;
+        Arc::new(sessions)
     }
 
     #[test]
-    fn only_the_owner_is_admitted() {
-        let mut t = Table::new(10, 10, 60);
-        assert_eq!(t.bind("s1".into(), owner("ada"), 0), Ok(vec![]));
-        let mut dropped = Vec::new();
-        assert!(t.admit("s1", |o| *o == owner("ada"), 1, &mut dropped));
-        assert!(!t.admit("s1", |o| *o == owner("bob"), 1, &mut dropped));
-        assert!(!t.admit("unknown", |o| *o == owner("ada"), 1, &mut dropped));
-        assert!(dropped.is_empty());
-    }
-
-    #[test]
-    fn a_bound_id_is_never_bound_to_another_user() {
-        let mut t = Table::new(10, 10, 60);
-        t.bind("s1".into(), owner("ada"), 0).unwrap();
-        assert_eq!(t.bind("s1".into(), owner("bob"), 1), Err(Unbound::Taken));
-        assert!(t.admit("s1", |o| *o == owner("ada"), 2, &mut Vec::new()));
-        assert!(!t.admit("s1", |o| *o == owner("bob"), 2, &mut Vec::new()));
-        assert_eq!(t.bind("s1".into(), owner("ada"), 3), Ok(vec![]));
-        assert_eq!(t.per_owner[&owner("ada")], 1);
-    }
-
-    #[test]
-    fn the_same_user_id_at_another_issuer_is_another_user() {
-        let mut t = Table::new(10, 10, 60);
-        t.bind("s1".into(), owner("ada"), 0).unwrap();
-        let elsewhere = Owner(Arc::new((
-            Some("https://other.example".into()),
-            "ada".into(),
-        )));
-        assert!(!t.admit("s1", |o| *o == elsewhere, 1, &mut Vec::new()));
-    }
-
-    #[test]
-    fn an_idle_binding_is_dropped_and_refused() {
-        let mut t = Table::new(10, 10, 60);
-        t.bind("s1".into(), owner("ada"), 0).unwrap();
-        let mut dropped = Vec::new();
-        assert!(t.admit("s1", |o| *o == owner("ada"), 59, &mut dropped));
-        assert!(!t.admit("s1", |o| *o == owner("ada"), 119, &mut dropped));
-        assert_eq!(dropped, ["s1"]);
-        assert!(t.by_id.is_empty() && t.per_owner.is_empty());
-    }
-
-    #[test]
-    fn stream_traffic_keeps_a_binding_from_going_idle() {
-        let mut t = Table::new(10, 10, 60);
-        t.bind("s1".into(), owner("ada"), 0).unwrap();
-        t.touch("s1", &owner("ada"), 50);
-        t.touch("s1", &owner("bob"), 100);
-        assert!(t.admit("s1", |o| *o == owner("ada"), 105, &mut Vec::new()));
-        assert!(!t.admit("s1", |o| *o == owner("ada"), 200, &mut Vec::new()));
-    }
-
-    #[test]
-    fn a_user_past_the_per_user_bound_loses_their_own_oldest_session() {
-        let mut t = Table::new(100, 2, 600);
-        t.bind("bob-1".into(), owner("bob"), 0).unwrap();
-        t.bind("ada-1".into(), owner("ada"), 1).unwrap();
-        t.bind("ada-2".into(), owner("ada"), 2).unwrap();
-        assert_eq!(
-            t.bind("ada-3".into(), owner("ada"), 3),
-            Ok(vec!["ada-1".into()])
-        );
-        assert_eq!(t.per_owner[&owner("ada")], 2);
-        assert!(t.admit("bob-1", |o| *o == owner("bob"), 4, &mut Vec::new()));
-    }
-
-    #[test]
-    fn when_full_of_live_sessions_a_new_one_is_refused_and_nobody_is_evicted() {
-        let mut t = Table::new(3, 3, 600);
-        for i in 0..3u64 {
-            t.bind(format!("s{i}"), owner(&format!("user{i}")), 5)
-                .unwrap();
-        }
-        for i in 3..50u64 {
-            // Many accounts, each within its own quota: none pushes another user out.
-            assert_eq!(
-                t.bind(format!("s{i}"), owner(&format!("user{i}")), 5),
-                Err(Unbound::Full(vec![]))
-            );
-        }
-        assert_eq!(t.by_id.len(), 3);
-        for i in 0..3u64 {
-            assert!(t.admit(
-                &format!("s{i}"),
-                |o| *o == owner(&format!("user{i}")),
-                6,
-                &mut Vec::new()
-            ));
-        }
-        let total: usize = t.per_owner.values().sum();
-        assert_eq!(total, t.by_id.len());
-        // At the global bound, a user's second session is refused too (their first stays).
-        assert_eq!(
-            t.bind("s0-b".into(), owner("user0"), 7),
-            Err(Unbound::Full(vec![]))
-        );
-        assert!(t.by_id.contains_key("s0"));
-    }
-
-    #[test]
-    fn when_full_idle_bindings_go_before_live_ones() {
-        let mut t = Table::new(2, 2, 10);
-        t.bind("old".into(), owner("ada"), 0).unwrap();
-        t.bind("live".into(), owner("bob"), 15).unwrap();
-        let dropped = t.bind("new".into(), owner("carol"), 16);
-        assert_eq!(dropped, Ok(vec!["old".into()]));
-        assert!(t.by_id.contains_key("live") && t.by_id.contains_key("new"));
+    fn the_idle_timeout_is_the_session_managers_keep_alive() {
+        let of = |sessions| idle_secs(&SessionBinding::builder(sessions).build().unwrap());
+        assert_eq!(of(Arc::new(LocalSessionManager::default())), 300);
+        assert_eq!(of(local(Some(Duration::from_secs(90)))), 90);
+        // A session manager that never ends idle sessions: the binding still does.
+        assert_eq!(of(local(None)), 300);
+        assert_eq!(of(local(Some(Duration::from_millis(200)))), 1);
+        let other = SessionBinding::builder(Arc::new(NeverSessionManager::default()));
+        assert_eq!(idle_secs(&other.build().unwrap()), 300);
+        let set = SessionBinding::builder(local(Some(Duration::from_secs(90))))
+            .idle_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        assert_eq!(idle_secs(&set), 30);
     }
 
     #[test]
     fn zero_bounds_are_configuration_errors() {
-        assert!(SessionBinding::builder().max_sessions(0).build().is_err());
-        assert!(SessionBinding::builder()
-            .max_sessions_per_user(0)
-            .build()
-            .is_err());
-        assert!(SessionBinding::builder()
+        let builder = || SessionBinding::builder(Arc::new(LocalSessionManager::default()));
+        assert!(builder().max_sessions(0).build().is_err());
+        assert!(builder().max_sessions_per_user(0).build().is_err());
+        assert!(builder()
             .idle_timeout(Duration::from_millis(10))
             .build()
             .is_err());
-        let binding = SessionBinding::builder().build().expect("defaults build");
+        let binding = builder().build().expect("defaults build");
         assert!(binding.is_empty());
     }
 }

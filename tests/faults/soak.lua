@@ -1,5 +1,5 @@
 -- wrk script of tests/faults/soak.rs: each request carries a token of a known kind (valid,
--- old, expired, forged, garbage) and says which in `x-kind`; the server echoes it, and every
+-- old, expired, forged, unknown kid, garbage) and says which in `x-kind`; the server echoes it, and every
 -- answer is checked against what that kind must get. An `old` token's key is withdrawn at
 -- SOAK_ROTATE_AT: accepted before, refused from SOAK_GRACE seconds after (401, or the
 -- documented 503 when the refetch meant to find its key failed), either in between and
@@ -31,6 +31,10 @@ end
 local expect = { valid = "200", expired = "401", forged = "401", garbage = "401" }
 
 function right(kind, status)
+  if kind == "unknown" then
+    -- Refused; 503 when the refetch meant to find its key failed (documented).
+    return status == "401" or status == "503"
+  end
   if kind ~= "old" then
     return expect[kind] == status
   end

@@ -1,14 +1,16 @@
 //! The soak: `wrk` with many connections for a minute against `RequireAuth` with a
 //! `JwksVerifier` and its token cache off (`SOAK_CACHE`, default 0: every request is verified),
-//! valid, expired, forged and garbage tokens mixed, while the key set flaps (500s, resets,
-//! stalls) and, halfway through, rotates: the old key is withdrawn and the tokens it signed go
-//! from accepted to refused. Zero wrong answers (every valid token accepted, every bad one
-//! refused, old-key tokens accepted before the rotation and refused after it, allowing the
+//! valid, expired, forged, unknown-kid and garbage tokens mixed, while the key set flaps (500s,
+//! resets, stalls) and, halfway through, rotates: the old key is withdrawn and the tokens it
+//! signed go from accepted to refused. Zero wrong answers (every valid token accepted, every bad
+//! one refused, old-key tokens accepted before the rotation and refused after it, allowing the
 //! verifier one flap cycle to see the new set), no 5xx but the documented 503 for a token whose
-//! key a failed refetch was meant to find, resident memory flat (first against last 10 s),
-//! key-set fetches bounded by the refetch interval.
+//! key a failed refetch was meant to find, resident memory flat (first against last 10 s of the
+//! measured run, after a warm-up of one flap cycle under the same load: within 5 % with one
+//! malloc arena, as `scripts/soak.sh` runs it), key-set fetches bounded by the refetch interval.
 //!
-//! Ignored by default (it runs a minute); `scripts/soak.sh` runs it. Needs `wrk` on PATH.
+//! Ignored by default (it runs a minute); `scripts/soak.sh` runs it. Needs `wrk` on PATH, and
+//! fails without it.
 
 use std::{
     io::Write,
@@ -35,6 +37,8 @@ const AUD: &str = "api";
 /// After the rotation, how long an old-key token may still be accepted (the verifier keeps
 /// serving its cached set while the provider flaps): one flap cycle and a half.
 const GRACE_SECS: u64 = 15;
+/// The warm-up before memory is measured: one whole flap cycle (five two-second steps).
+const WARMUP_SECS: u64 = 10;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -79,6 +83,13 @@ fn tokens(current: &Key, old: &Key, other: &Key) -> String {
         ));
         // Signed by a key nobody published, under the published kid.
         lines.push(format!("forged {}", signed("k2", other, &claims(t + 3600))));
+        // Under a kid nobody published: each may ask for a refetch (at most one a second),
+        // so from the first second on requests wait on refetches through every fault, as
+        // old-key tokens do after the rotation.
+        lines.push(format!(
+            "unknown {}",
+            signed("k9", other, &claims(t + 3600))
+        ));
         let garbage = format!(
             "{}.{}.{}",
             b64(format!("junk-{i}")),
@@ -93,10 +104,12 @@ fn tokens(current: &Key, old: &Key, other: &Key) -> String {
 #[actix_web::test]
 #[ignore = "a minute of load: run it with scripts/soak.sh"]
 async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
-    if Command::new("wrk").arg("--version").output().is_err() {
-        eprintln!("SKIPPED the soak: `wrk` is not on PATH");
-        return;
-    }
+    // Fails rather than skips: an `--ignored` run that tested nothing must not pass.
+    assert!(
+        Command::new("wrk").arg("--version").output().is_ok(),
+        "the soak needs `wrk` on PATH (apt-get install wrk); scripts/soak.sh says so before \
+         building"
+    );
     let secs = env_or("SOAK_SECS", 60);
     let connections = env_or("SOAK_CONNECTIONS", 64);
     let (k1, k2, k3, stranger) = (
@@ -115,8 +128,10 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
         jwks(&[("k2", &k2), ("k3", &k3)]).to_string(),
         jwks(&[("k3", &k3), ("k2", &k2)]).to_string(),
     ];
-    // Halfway through the load (which starts about a second after the flapper).
-    let rotate_at = now() + 1 + secs / 2;
+    // Halfway through the measured load, which starts after the warm-up (itself about a
+    // second after the flapper).
+    let warmup = env_or("SOAK_WARMUP", WARMUP_SECS);
+    let rotate_at = now() + 1 + warmup + secs / 2;
     let upstream = Arc::new(Faulty::start(Mode::Answer {
         status: 200,
         content_type: "application/json",
@@ -225,6 +240,41 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
         .and_then(|mut f| f.write_all(tokens(&k2, &k1, &stranger).as_bytes()))
         .expect("token file");
 
+    let fetches_before = upstream.requests();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/faults/soak.lua");
+    let wrk = |secs: u64| {
+        let (base, token_file) = (base.clone(), token_file.clone());
+        actix_web::rt::task::spawn_blocking(move || {
+            let out = Command::new("wrk")
+                .args(["-t", "4", "-c", &connections.to_string()])
+                .args(["-d", &format!("{secs}s"), "--timeout", "10s", "-s", script])
+                .arg(format!("{base}/api"))
+                .env("SOAK_TOKENS", &token_file)
+                .env("SOAK_ROTATE_AT", rotate_at.to_string())
+                .env("SOAK_GRACE", GRACE_SECS.to_string())
+                .output()
+                .expect("wrk runs");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("SOAK "))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "no result from wrk: {text}\n{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                });
+            serde_json::from_str::<Value>(line).expect("result JSON")
+        })
+    };
+    // The warm-up: the same load through one whole flap cycle, so that what the process
+    // allocates once (connections, the allocator's pools at their working size, every fault
+    // path taken once) is in place before memory is measured. Its answers are checked too.
+    let warm = match warmup {
+        0 => json!({ "requests": 0, "wrong": 0, "errors": 0 }),
+        _ => wrk(warmup).await.expect("warm-up finished"),
+    };
+
     let samples = Arc::new(Mutex::new(Vec::new()));
     let sampler = {
         let (samples, stop) = (Arc::clone(&samples), Arc::clone(&stop));
@@ -239,32 +289,7 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
             }
         })
     };
-    let fetches_before = upstream.requests();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/faults/soak.lua");
-    let wrk = {
-        let base = base.clone();
-        let token_file = token_file.clone();
-        actix_web::rt::task::spawn_blocking(move || {
-            Command::new("wrk")
-                .args([
-                    "-t",
-                    "4",
-                    "-c",
-                    &connections.to_string(),
-                    "-d",
-                    &format!("{secs}s"),
-                ])
-                .args(["--timeout", "10s", "-s", script])
-                .arg(format!("{base}/api"))
-                .env("SOAK_TOKENS", &token_file)
-                .env("SOAK_ROTATE_AT", rotate_at.to_string())
-                .env("SOAK_GRACE", GRACE_SECS.to_string())
-                .output()
-                .expect("wrk runs")
-        })
-        .await
-        .expect("wrk finished")
-    };
+    let result = wrk(secs).await.expect("wrk finished");
     stop.store(true, Ordering::SeqCst);
     let fetches = (upstream.requests() - fetches_before) as u64;
     sampler.join().expect("sampler");
@@ -272,17 +297,6 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
     handle.stop(false).await;
     let _ = std::fs::remove_dir_all(&dir);
 
-    let out = String::from_utf8_lossy(&wrk.stdout);
-    let line = out
-        .lines()
-        .find_map(|l| l.strip_prefix("SOAK "))
-        .unwrap_or_else(|| {
-            panic!(
-                "no result from wrk: {out}\n{}",
-                String::from_utf8_lossy(&wrk.stderr)
-            )
-        });
-    let result: Value = serde_json::from_str(line).expect("result JSON");
     let samples = samples.lock().unwrap().clone();
     let mean = |s: &[(u64, u64)]| s.iter().map(|(_, r)| r).sum::<u64>() / s.len().max(1) as u64;
     let first = mean(&samples[..samples.len().min(10)]);
@@ -292,11 +306,20 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
     } else {
         "release"
     };
+    let series: Vec<String> = samples
+        .iter()
+        .filter(|(t, _)| t % 5 == 0)
+        .map(|(_, kib)| format!("{:.1}", *kib as f64 / 1024.0))
+        .collect();
     println!(
-        "SOAK RESULT {secs}s {connections} connections, {profile} build, cache capacity \
-         {cache}: {result}; key-set fetches {fetches}; RSS first 10 s {first} KiB, last 10 s \
-         {last} KiB"
+        "SOAK RESULT {secs}s {connections} connections after a {warmup} s warm-up, {profile} \
+         build, cache capacity {cache}: {result}; warm-up {warm}; key-set fetches {fetches}; \
+         RSS first 10 s {first} KiB, last 10 s {last} KiB ({:+.1} %); RSS MiB every 5 s: {}",
+        (last as f64 / first.max(1) as f64 - 1.0) * 100.0,
+        series.join(" ")
     );
+    assert_eq!(warm["wrong"], 0, "warm-up: {warm}");
+    assert_eq!(warm["errors"], 0, "warm-up: {warm}");
     assert_eq!(result["wrong"], 0, "{result}");
     let by_kind = &result["by_kind"];
     let count = |key: &str| by_kind[key].as_u64().unwrap_or(0);
@@ -307,11 +330,26 @@ async fn soak_with_rotating_and_flapping_keys_gives_no_wrong_answer() {
     assert!(count("old 401") > 0, "and refused after it: {result}");
     assert_eq!(result["errors"], 0, "{result}");
     assert!(result["requests"].as_u64().unwrap_or(0) > 0);
-    // One fetch per refetch interval at most (plus the warm-up), whatever the load.
-    assert!(fetches <= secs + 2, "{fetches} key-set fetches in {secs} s");
-    // Flat: the last ten seconds within a quarter of the first ten.
+    // One fetch per refetch interval at most (plus the first), whatever the load.
+    let elapsed = warmup + secs;
     assert!(
-        last <= first + first / 4,
-        "RSS grew from {first} KiB to {last} KiB"
+        fetches <= elapsed + 2,
+        "{fetches} key-set fetches in {elapsed} s"
+    );
+    // Flat: after the warm-up, the last ten seconds within 5 % of the first ten. glibc gives
+    // threads arenas of their own as they come and go (the verifier fetches on a short-lived
+    // thread, the test's upstream answers on one per connection), and each arena keeps what
+    // was freed in it: about 1 MiB steps of resident memory while the heap in use stays flat.
+    // scripts/soak.sh runs with one arena (`MALLOC_ARENA_MAX=1`) so that only our own memory
+    // is measured; without it the bound is what those arenas were seen to add.
+    let one_arena = std::env::var("MALLOC_ARENA_MAX").is_ok_and(|v| v == "1");
+    let allowed = if one_arena {
+        first / 20
+    } else {
+        first * 15 / 100
+    };
+    assert!(
+        last <= first + allowed,
+        "RSS grew from {first} KiB to {last} KiB (MALLOC_ARENA_MAX=1: {one_arena})"
     );
 }
