@@ -38,6 +38,7 @@ use futures::future::{ready, BoxFuture, Ready};
 use super::session_table::{Owner, Table, Unbound};
 use crate::{
     clock::{Clock, SystemClock},
+    http::OutageLog,
     middleware::drain_small_body,
     validate::invalid,
     AuthUser, ConfigError,
@@ -119,6 +120,8 @@ struct Shared {
     table: Mutex<Table>,
     clock: Arc<dyn Clock>,
     close: Closer,
+    /// "Full", logged once per interval: a flood of `initialize` is not a line each.
+    full: OutageLog,
 }
 
 type Closer = Box<dyn Fn(String) -> BoxFuture<'static, ()> + Send + Sync>;
@@ -240,6 +243,7 @@ impl SessionBindingBuilder {
                 )),
                 clock: self.clock,
                 close: self.close,
+                full: OutageLog::new("new MCP sessions are refused"),
             }),
         })
     }
@@ -364,9 +368,10 @@ where
                                  another user: refused, the session stays with its owner"
                             ),
                             Unbound::Full(dropped) => {
-                                log::warn!(
-                                    "a new MCP session was refused: the session binding is \
-                                     full of live sessions (max_sessions)"
+                                shared.full.record(
+                                    now,
+                                    "the session binding is full of live sessions \
+                                     (max_sessions)",
                                 );
                                 shared.close(dropped);
                                 shared.close(vec![id]);
