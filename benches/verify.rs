@@ -52,7 +52,7 @@
 //!   upstream's RS256 token), beside the same upstream token request sent directly; the printout
 //!   gives the p50 overhead of the pair, target at most 1 ms.
 //!
-//! The group `tool_scopes` holds one `POST /mcp` of a JSON-RPC `tools/call` (a 200-byte body
+//! The group `tool_scopes` holds one `POST /mcp` of a JSON-RPC `tools/call` (a 158-byte body
 //! the handler reads) with the RS256 token cached:
 //! - `post_hit`: `RequireAuth` without tool requirements (the body is not looked at);
 //! - `post_hit_tool_scopes`: the same with `tool_scopes` for the called tool and two others:

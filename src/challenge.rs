@@ -81,7 +81,8 @@ impl ChallengeBuilder {
         self
     }
 
-    /// Sets `scope` to the given scopes, joined by spaces.
+    /// Sets `scope` to the given scopes, joined by spaces; none leaves `scope` out (an
+    /// empty `scope=""` names no scope-token, RFC 6750 §3).
     pub fn scope<I>(mut self, scopes: I) -> Self
     where
         I: IntoIterator,
@@ -94,7 +95,7 @@ impl ChallengeBuilder {
             }
             joined.push_str(scope.as_ref());
         }
-        self.scope = Some(joined);
+        self.scope = (!joined.is_empty()).then_some(joined);
         self
     }
 

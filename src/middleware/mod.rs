@@ -145,6 +145,8 @@ struct Config {
     /// Whether the resource's metadata is served for its path with a trailing slash too, so
     /// that a request there is challenged with that document.
     trailing_slash: bool,
+    /// What a 401 asks for: the route's scopes, or else the model's default set.
+    ask: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -218,6 +220,7 @@ impl RequireAuth {
                 access_policy: None,
                 outages: Arc::new(OutageLog::new("cannot verify bearer tokens")),
                 trailing_slash: false,
+                ask: Vec::new(),
             }),
         })
     }
@@ -265,8 +268,10 @@ impl RequireAuth {
     /// requirements of the same tool.
     ///
     /// With any tool requirement set, the body of every `POST` is read (up to 4 MiB, see
-    /// [`RequireAuth::max_tool_call_bytes`]; a larger one gets 400), scanned for the JSON-RPC `method` and `params.name` without being
-    /// built, and handed to the handler unchanged; other methods are not read. A batch needs
+    /// [`RequireAuth::max_tool_call_bytes`]; a larger one gets 400), scanned for the JSON-RPC
+    /// `method` and `params.name` without being built, and handed to the handler unchanged;
+    /// other methods are not read. A call without a token gets a 401 asking for the route's
+    /// scopes (or the model's default set) and the called tool's. A batch needs
     /// what each of its calls needs, and one refusal names all of it; a body that is not
     /// JSON-RPC gets 400 `invalid_request`, one with a `Content-Encoding` other than
     /// `identity` 415 ([`AuthError::UnsupportedEncoding`]). Without tool requirements no body
@@ -534,7 +539,7 @@ impl Config {
         metadata.set_path(&resource_metadata_path(&path));
         let mut slashed = self.clone();
         slashed.resource_metadata_url = metadata.as_str().into();
-        slashed.prepare();
+        slashed.challenges = Challenges::new(&slashed.resource_metadata_url, &self.ask);
         Some((path.into(), slashed))
     }
 
@@ -552,6 +557,7 @@ impl Config {
             (true, None) => Vec::new(),
         };
         self.challenges = Challenges::new(&self.resource_metadata_url, &ask);
+        self.ask = ask;
         if let Some(model) = model {
             let named = self
                 .required_scopes
@@ -632,8 +638,9 @@ impl Config {
     }
 
     /// The 401 for a request without a token when tools have requirements: the `scope` to ask
-    /// for names what the called tool needs, so that the first authorization already covers
-    /// it. Only a small body (what [`drain_small_body`] would read anyway) is read for it; any
+    /// for is what the route's 401 asks for (its scopes, or the model's default set) followed
+    /// by what the called tool needs, so that the first authorization already covers both.
+    /// Only a small body (what [`drain_small_body`] would read anyway) is read for it; any
     /// other request gets the route's challenge.
     async fn missing_token(&self, req: &mut ServiceRequest) -> AuthError {
         let route = || AuthError::MissingToken(self.challenges.missing.clone());
@@ -653,10 +660,18 @@ impl Config {
             Scan::Calls(rules) => tools::needs(&rules),
             Scan::Free | Scan::Unreadable(_) => return route(),
         };
-        match tools::admit(&needed, None, &self.resource_metadata_url) {
-            Err(challenge) => challenge,
-            Ok(()) => route(),
+        let mut ask: Vec<&str> = self.ask.iter().map(String::as_str).collect();
+        for requirement in needed {
+            if !ask.contains(&&*requirement.scope) {
+                ask.push(&requirement.scope);
+            }
         }
+        AuthError::MissingToken(
+            Challenge::builder()
+                .resource_metadata(&*self.resource_metadata_url)
+                .scope(ask)
+                .build(),
+        )
     }
 
     /// The route's requirements; an anonymous request that may pass is not held to them.

@@ -1,6 +1,7 @@
 //! Scope requirements per MCP tool: which tool a `POST` calls, read from the JSON-RPC body
-//! without building it (a borrowed parse that skips everything but `method` and
-//! `params.name`), and the requirements and challenges of each tool, prepared once.
+//! without building it (one pass over the bytes that checks the grammar and reads only
+//! `method` and `params.name`, with a borrowed serde parse for the bodies it leaves alone),
+//! and the requirements and challenges of each tool, prepared once.
 //!
 //! Only a `RequireAuth` with tool requirements reads bodies: the body (at most
 //! `max_tool_call_bytes`) is read, scanned and handed back to the handler unchanged. A

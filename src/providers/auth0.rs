@@ -25,8 +25,9 @@ const ENDPOINTS: Endpoints = Endpoints {
 /// - The authorization request carries `audience`: without it Auth0 issues an opaque token
 ///   meant only for its `/userinfo`, which nothing else can verify. With it, the access token is
 ///   a JWT for the API.
-/// - Scopes `openid profile email`, and `offline_access` when a refresh token is wanted (in issued mode with the refresh grant, on every sign-in;
-///   otherwise when the client asks for `offline_access`);
+/// - Scopes `openid profile email`, and `offline_access` when a refresh token is wanted (in
+///   issued mode with the refresh grant, on every sign-in; otherwise when the client asks for
+///   `offline_access`);
 ///   refresh tokens also need "Allow Offline Access" on the API.
 /// - Verifier: [`JwksVerifier`] on `{domain}/.well-known/jwks.json`, `iss` = the issuer, `aud`
 ///   containing the API identifier (Auth0 adds its `/userinfo` audience alongside). Every

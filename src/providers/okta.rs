@@ -28,8 +28,9 @@ const ENDPOINTS: Endpoints = Endpoints {
 ///   be verified by anyone else; a custom server (the free `default` one will do) is needed.
 /// - Endpoints: `{domain}/oauth2/{server}/v1/authorize`, `/v1/token`, `/v1/revoke`; issuer
 ///   `{domain}/oauth2/{server}`.
-/// - Scopes `openid email profile`, and `offline_access` when a refresh token is wanted (in issued mode with the refresh grant, on every sign-in;
-///   otherwise when the client asks for `offline_access`);
+/// - Scopes `openid email profile`, and `offline_access` when a refresh token is wanted (in
+///   issued mode with the refresh grant, on every sign-in; otherwise when the client asks for
+///   `offline_access`);
 ///   refresh tokens also need the "Refresh Token" grant enabled on the app.
 /// - Verifier: [`JwksVerifier`] on `{issuer}/v1/keys`, `iss` = the issuer, `aud` = the
 ///   server's audience: `api://default` for the `default` server; for another server, set it

@@ -48,6 +48,11 @@ impl Files {
     async fn delete_file(&self, user: AuthUser) -> String {
         format!("deleted for {}", user.user_id)
     }
+
+    #[rmcp::tool(description = "Shares a file (needs files:share)")]
+    async fn share_file(&self, user: AuthUser) -> String {
+        format!("shared for {}", user.user_id)
+    }
 }
 
 fn model() -> ScopeModel {
@@ -1021,6 +1026,32 @@ mod bodies {
             assert!(!www.contains("scope="), "{www}");
             assert!(www.contains("resource_metadata="), "{www}");
         }
+        echo.handle.stop(false).await;
+    }
+
+    #[actix_web::test]
+    async fn a_tokenless_tool_call_is_asked_for_the_default_set_and_the_tools_scopes() {
+        let model = super::model();
+        let echo = start_with(|auth| auth.scope_model(&model)).await;
+        let challenge = |body: Vec<u8>| {
+            let url = echo.url.clone();
+            async move {
+                let res = client().post(url).send_body(body).await.expect("POST");
+                assert_eq!(res.status().as_u16(), 401);
+                res.headers()
+                    .get("www-authenticate")
+                    .expect("challenge")
+                    .to_str()
+                    .expect("ASCII")
+                    .to_owned()
+            }
+        };
+        // What the route's 401 asks for (the model's default set), then what the tool needs.
+        let www = challenge(delete_call(0)).await;
+        assert!(www.contains(r#"scope="files:read files:write""#), "{www}");
+        let list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_vec();
+        let www = challenge(list).await;
+        assert!(www.contains(r#"scope="files:read""#), "{www}");
         echo.handle.stop(false).await;
     }
 

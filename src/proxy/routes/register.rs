@@ -99,11 +99,15 @@ pub(crate) async fn register(
         "grant_types": grant_types,
         "response_types": ["code"],
         "application_type": application_type.as_str(),
-        // Every client may ask for the scopes the server defines (some clients keep only the
-        // scopes a registration answer echoes).
-        "scope": cfg.model.names().collect::<Vec<_>>().join(" "),
         "token_endpoint_auth_method": auth.as_str(),
     });
+    // Every client may ask for the scopes the server defines (some clients keep only the
+    // scopes a registration answer echoes); none defined, no `scope` (RFC 7591 §2: a list of
+    // scope-tokens, never empty).
+    let names: Vec<&str> = cfg.model.names().collect();
+    if !names.is_empty() {
+        doc["scope"] = serde_json::Value::from(names.join(" "));
+    }
     if !auth.is_none() {
         // Derived from the proxy key and the client id: nothing is stored, and it does not
         // expire while the id is valid.
