@@ -153,6 +153,56 @@ async fn a_flood_of_junk_google_tokens_costs_at_most_the_budget_at_once() {
     the_budget_holds(&upstream, verifier, "ya29.").await;
 }
 
+/// 40 distinct junk tokens of the provider's shape at once, against a provider answering at
+/// once (so the in-flight budget never binds) and a preset paced at `per_second` after `burst`:
+/// at most the burst and what refilled meanwhile reach the provider, the rest get 503.
+async fn the_rate_holds(upstream: &Faulty, verifier: impl TokenVerifier, prefix: &str) {
+    let (url, handle) = start_with(verifier, 0).await;
+    let junk = shaped_junk(prefix, 40);
+    let started = Instant::now();
+    let answered = statuses(&url, &junk).await;
+    let bound = f64::from(PRESET_BURST) + f64::from(PRESET_RATE) * started.elapsed().as_secs_f64();
+    let refused = answered.iter().filter(|s| **s == 401).count();
+    let deferred = answered.iter().filter(|s| **s == 503).count();
+    assert_eq!(refused + deferred, junk.len(), "{answered:?}");
+    assert!(
+        (upstream.requests() as f64) <= bound + 1.0,
+        "{} calls (bound {bound:.1})",
+        upstream.requests()
+    );
+    assert!(deferred > 0, "the rate was never reached: {answered:?}");
+    assert_eq!(refused, upstream.requests());
+    handle.stop(false).await;
+}
+
+const PRESET_RATE: u32 = 2;
+const PRESET_BURST: u32 = 5;
+
+#[actix_web::test]
+async fn a_burst_of_junk_github_tokens_costs_at_most_the_presets_call_rate() {
+    let upstream = Faulty::start(Mode::Slow(Duration::ZERO, "{}".into()));
+    let verifier = providers::github()
+        .client("Iv1.flood", "flood-secret")
+        .api_url(upstream.url(""))
+        .max_call_rate(PRESET_RATE, PRESET_BURST)
+        .verifier()
+        .expect("verifier");
+    the_rate_holds(&upstream, verifier, "gho_").await;
+}
+
+#[actix_web::test]
+async fn a_burst_of_junk_google_tokens_costs_at_most_the_presets_call_rate() {
+    let upstream = Faulty::start(Mode::Slow(Duration::ZERO, "{}".into()));
+    let verifier = providers::google()
+        .client("flood.apps.googleusercontent.com", "flood-secret")
+        .tokeninfo_url(upstream.url("/tokeninfo"))
+        .userinfo_url(upstream.url("/userinfo"))
+        .max_call_rate(PRESET_RATE, PRESET_BURST)
+        .verifier()
+        .expect("verifier");
+    the_rate_holds(&upstream, verifier, "ya29.").await;
+}
+
 const RATE: u32 = 20;
 const BURST: u32 = 10;
 const FLOOD: Duration = Duration::from_millis(2500);
