@@ -241,7 +241,7 @@ async fn cached_keys_keep_serving_through_every_fault() {
             api.later();
         }
         // The unknown key first: its request starts the one fetch, and waits for it.
-        unknown_kid_answers(&api, name, || upstream.requests()).await;
+        unknown_kid_answers(&api, name, Some(&|| upstream.requests())).await;
         let (status, challenge, elapsed) = api.get(&token("k1", key())).await;
         assert_eq!(status, 200, "{name}: {challenge}");
         assert!(elapsed < FETCH_TIMEOUT + SLACK, "{name}: after {elapsed:?}");
@@ -269,15 +269,17 @@ async fn duplicate_kids_keep_the_first_key_and_refuse_the_second() {
 /// running: past the refetch interval its refetch is tried, fails, and the answer is the
 /// documented 503 (the key may have just been rotated in, so the token may be valid); within
 /// the interval after that no fetch is made and it is refused, 401 `invalid_token`.
-async fn unknown_kid_answers(api: &Api, name: &str, fetches: impl Fn() -> usize) {
+async fn unknown_kid_answers(api: &Api, name: &str, fetches: Option<&dyn Fn() -> usize>) {
     api.later();
     assert_unavailable(name, api.get(&token("k2", other())).await);
-    let before = fetches();
+    let before = fetches.map(|f| f());
     let (status, said, elapsed) = api.get(&token("k2", other())).await;
     assert_eq!(status, 401, "{name}: within the refetch interval: {said}");
     assert!(said.contains("invalid_token"), "{name}: {said}");
     assert!(elapsed < SLACK, "{name}: after {elapsed:?}");
-    assert_eq!(fetches(), before, "{name}: a fetch within the interval");
+    if let (Some(fetches), Some(before)) = (fetches, before) {
+        assert_eq!(fetches(), before, "{name}: a fetch within the interval");
+    }
 }
 
 #[actix_web::test]
@@ -301,7 +303,9 @@ async fn cached_keys_keep_serving_while_the_key_set_is_down() {
     for _ in 0..11 {
         api.later();
     }
-    unknown_kid_answers(&api, "down", || 0).await;
+    // Nothing listens, so no fetch can be counted here: the interval is shown with the faults
+    // that answer (`unknown_kid_answers` with their counter).
+    unknown_kid_answers(&api, "down", None).await;
     for _ in 0..3 {
         let (status, said, elapsed) = api.get(&token("k1", key())).await;
         assert_eq!(status, 200, "down: {said}");
