@@ -999,22 +999,22 @@ mod bodies {
         }
     }
 
+    /// The `WWW-Authenticate` of the 401 to a `POST` of `body` without a token.
+    async fn tokenless_challenge(url: String, body: Vec<u8>) -> String {
+        let res = client().post(url).send_body(body).await.expect("POST");
+        assert_eq!(res.status().as_u16(), 401);
+        res.headers()
+            .get("www-authenticate")
+            .expect("challenge")
+            .to_str()
+            .expect("ASCII")
+            .to_owned()
+    }
+
     #[actix_web::test]
     async fn a_tool_call_without_a_token_is_asked_for_the_scopes_the_tool_needs() {
         let echo = start().await;
-        let challenge = |body: Vec<u8>| {
-            let url = echo.url.clone();
-            async move {
-                let res = client().post(url).send_body(body).await.expect("POST");
-                assert_eq!(res.status().as_u16(), 401);
-                res.headers()
-                    .get("www-authenticate")
-                    .expect("challenge")
-                    .to_str()
-                    .expect("ASCII")
-                    .to_owned()
-            }
-        };
+        let challenge = |body: Vec<u8>| tokenless_challenge(echo.url.clone(), body);
         let www = challenge(delete_call(0)).await;
         assert!(www.contains(r#"scope="files:write""#), "{www}");
         // Another method, or a body past what a refusal reads: the route's challenge.
@@ -1033,19 +1033,7 @@ mod bodies {
     async fn a_tokenless_tool_call_is_asked_for_the_default_set_and_the_tools_scopes() {
         let model = super::model();
         let echo = start_with(|auth| auth.scope_model(&model)).await;
-        let challenge = |body: Vec<u8>| {
-            let url = echo.url.clone();
-            async move {
-                let res = client().post(url).send_body(body).await.expect("POST");
-                assert_eq!(res.status().as_u16(), 401);
-                res.headers()
-                    .get("www-authenticate")
-                    .expect("challenge")
-                    .to_str()
-                    .expect("ASCII")
-                    .to_owned()
-            }
-        };
+        let challenge = |body: Vec<u8>| tokenless_challenge(echo.url.clone(), body);
         // What the route's 401 asks for (the model's default set), then what the tool needs.
         let www = challenge(delete_call(0)).await;
         assert!(www.contains(r#"scope="files:read files:write""#), "{www}");
