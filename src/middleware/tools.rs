@@ -624,12 +624,7 @@ pub(super) async fn read_body(
     req: &mut ServiceRequest,
     limit: usize,
 ) -> Option<actix_web::web::Bytes> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if super::declared_length(req.headers()).is_some_and(|n| n > limit) {
         return None;
     }
     let mut payload = req.take_payload();

@@ -104,23 +104,35 @@ fn shaped_junk(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|i| format!("{prefix}{i:0>36}")).collect()
 }
 
-/// 40 distinct shape-valid junk tokens at once against `verifier`, whose provider (`upstream`)
-/// answers slowly: at most the budget of calls, each a 401, the rest 503 at once.
-async fn the_budget_holds(upstream: &Faulty, verifier: impl TokenVerifier, prefix: &str) {
+/// 40 distinct shape-valid junk tokens at once against `verifier`: at most `bound(elapsed)`
+/// calls reach its provider (`upstream`), each a 401, and the rest get 503 at once.
+async fn junk_costs_at_most(
+    upstream: &Faulty,
+    verifier: impl TokenVerifier,
+    prefix: &str,
+    bound: impl Fn(Duration) -> f64,
+) {
     let (url, handle) = start_with(verifier, 0).await;
     let junk = shaped_junk(prefix, 40);
+    let started = Instant::now();
     let answered = statuses(&url, &junk).await;
+    let bound = bound(started.elapsed());
     let refused = answered.iter().filter(|s| **s == 401).count();
     let deferred = answered.iter().filter(|s| **s == 503).count();
     assert_eq!(refused + deferred, junk.len(), "{answered:?}");
-    assert!(deferred > 0, "the budget was never reached: {answered:?}");
+    assert!(deferred > 0, "the bound was never reached: {answered:?}");
     assert!(
-        upstream.requests() <= MAX_IN_FLIGHT,
-        "{} calls",
+        (upstream.requests() as f64) <= bound,
+        "{} calls (bound {bound:.1})",
         upstream.requests()
     );
     assert_eq!(refused, upstream.requests());
     handle.stop(false).await;
+}
+
+/// Against a provider answering slowly: at most the in-flight budget.
+async fn the_budget_holds(upstream: &Faulty, verifier: impl TokenVerifier, prefix: &str) {
+    junk_costs_at_most(upstream, verifier, prefix, |_| MAX_IN_FLIGHT as f64).await;
 }
 
 #[actix_web::test]
@@ -153,26 +165,13 @@ async fn a_flood_of_junk_google_tokens_costs_at_most_the_budget_at_once() {
     the_budget_holds(&upstream, verifier, "ya29.").await;
 }
 
-/// 40 distinct junk tokens of the provider's shape at once, against a provider answering at
-/// once (so the in-flight budget never binds) and a preset paced at `per_second` after `burst`:
-/// at most the burst and what refilled meanwhile reach the provider, the rest get 503.
+/// Against a provider answering at once (so the in-flight budget never binds) and a preset
+/// paced at `PRESET_RATE` after `PRESET_BURST`: at most the burst and what refilled meanwhile.
 async fn the_rate_holds(upstream: &Faulty, verifier: impl TokenVerifier, prefix: &str) {
-    let (url, handle) = start_with(verifier, 0).await;
-    let junk = shaped_junk(prefix, 40);
-    let started = Instant::now();
-    let answered = statuses(&url, &junk).await;
-    let bound = f64::from(PRESET_BURST) + f64::from(PRESET_RATE) * started.elapsed().as_secs_f64();
-    let refused = answered.iter().filter(|s| **s == 401).count();
-    let deferred = answered.iter().filter(|s| **s == 503).count();
-    assert_eq!(refused + deferred, junk.len(), "{answered:?}");
-    assert!(
-        (upstream.requests() as f64) <= bound + 1.0,
-        "{} calls (bound {bound:.1})",
-        upstream.requests()
-    );
-    assert!(deferred > 0, "the rate was never reached: {answered:?}");
-    assert_eq!(refused, upstream.requests());
-    handle.stop(false).await;
+    junk_costs_at_most(upstream, verifier, prefix, |elapsed| {
+        f64::from(PRESET_BURST) + f64::from(PRESET_RATE) * elapsed.as_secs_f64() + 1.0
+    })
+    .await;
 }
 
 const PRESET_RATE: u32 = 2;
