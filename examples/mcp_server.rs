@@ -36,6 +36,11 @@
 //! | `STEP_UP_SCOPE` | a scope (e.g. `notes:write`) that the `write_note` tool needs on top of the default `openid email profile`: clients step up to it on the tool's 403 | unset (`write_note` needs nothing more) |
 //! | `LOAD_ROUTES` | `1`: add `POST /load/bare` and `POST /load/auth` (the same behind `RequireAuth`), the baselines of `benches/load.sh` | `0` |
 
+/// A `tools/call` through rmcp allocates about 180 times; mimalloc serves that faster than
+/// glibc's malloc (docs/performance.md, "The build"). Any global allocator works here.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::{env, error::Error, sync::Arc};
 
 // The access policy from the environment, shared with the provider examples.
