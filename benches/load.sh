@@ -33,7 +33,8 @@
 #   mcpuse-*, fastmcp-*  the peers, stateless and stateful, same tokens, same request
 #
 # Knobs: DURATION [10] s measured per row, WARMUP [2] s unmeasured before it, CONNS [16],
-# THREADS [2] (wrk), RUNS [1] (interleaved; medians reported), ROWS [all of the above],
+# THREADS [2] (wrk), RUNS [1] (interleaved; medians reported, and each ratio the median of the
+# ratios within a run), ROWS [all of the above],
 # PEERS_DIR (or PEERS) [/tmp/peers, else ../shared/peers next to the repository] a set-up copy
 # of the peers harness (node_modules and .venv present; docs/performance.md says how) or "none",
 # PORT [3300], PROVIDER_PORT [18090], E2E_PROVIDER_PORT [18091] (row g's upstream),
@@ -320,10 +321,14 @@ def sound(name):
     good, total = share(name)
     return total > 0 and good >= 0.99 * total
 a = sound("bare") and med("bare", "rps")
-a_cpu = sound("bare") and med("bare", "cpu_us")
+# A ratio is the median over runs of the ratio within each run: the machine's speed drifts
+# from one run to the next more than two rows of the same run differ.
+def ratio(name, other, key):
+    within = [x[key] / y[key] for x in by[name] for y in by[other] if y["run"] == x["run"] and y[key]]
+    return statistics.median(within) if within else None
 print(f"\n{nproc} cores ({cpu_model}), load average {load_before} before and {load} after, {wrk}, "
       f"{conns} connections over {threads} wrk threads in every row (stateful: {conns} sessions, "
-      f"one a connection), {duration} s per row, {runs} run(s), medians\n")
+      f"one a connection), {duration} s per row, {runs} run(s), medians (each ratio: the median of the ratios within a run)\n")
 print("| row | req/s | × (a) | × mcp-use | p50 ms | p99 ms | CPU µs per expected answer | CPU × (a) | peak RSS MiB | answers as expected |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for name in label:
@@ -333,9 +338,9 @@ for name in label:
     good, total = share(name)
     ok = sound(name)
     peer = peer_of.get(name)
-    vs_peer = f"{rps / med(peer, 'rps'):.1f}×" if ok and sound(peer) else "—"
-    vs_a = f"{rps / a:.2f}" if ok and a else "—"
-    cpu_a = f"{cpu / a_cpu:.2f}" if ok and a else "—"
+    vs_peer = f"{ratio(name, peer, 'rps'):.1f}×" if ok and sound(peer) and ratio(name, peer, "rps") else "—"
+    vs_a = f"{ratio(name, 'bare', 'rps'):.2f}" if ok and a and ratio(name, "bare", "rps") else "—"
+    cpu_a = f"{ratio(name, 'bare', 'cpu_us'):.2f}" if ok and a and ratio(name, "bare", "cpu_us") else "—"
     expect = by[name][0]["expect"]
     want = f"{good}/{total} ({100 * good / max(1, total):.1f} %) {expect}" + (" with the user's JSON" if expect == "200" else "")
     extra = ""
