@@ -20,9 +20,12 @@
 #    [target/upstream/target] and `--config patch.crates-io.<crate>.path=...` for the three
 #    crates (Cargo.lock is restored afterwards: the patched build rewrites the source of the
 #    three packages in it). MODE=test runs `cargo test` instead, with ARGS as its arguments
-#    (e.g. MODE=test ARGS="--all-features --test mcp"), in [target/upstream/debug-target].
+#    (e.g. MODE=test ARGS="--all-features --test mcp"), in [target/upstream/debug-target];
+#    MODE=debug builds the debug example there (what tests/mcp/example_flags.rs runs, and
+#    E2E_SERVER_BIN for the Node e2e suite) and prints its path.
 #
-# Knobs: PATCHES [all], MODE [build | test], ARGS, CARGO_TARGET_DIR, TIMEOUT [3600] s for cargo.
+# Knobs: PATCHES [all], MODE [build | debug | test], ARGS, CARGO_TARGET_DIR, TIMEOUT [3600] s
+# for cargo.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PATCH_DIR=$ROOT/benches/upstream
@@ -71,7 +74,7 @@ for crate in "${CRATES[@]}"; do
 done
 for p in "${chosen[@]}"; do
   log "applying $(basename "$p")"
-  timeout 60 patch -p1 --batch --forward --quiet -d "$STAGE" <"$p" \
+  timeout 60 patch -p1 --batch --forward --quiet --no-backup-if-mismatch -d "$STAGE" <"$p" \
     || { log "$(basename "$p") does not apply to the pristine sources"; exit 1; }
 done
 [ ${#chosen[@]} = 0 ] && log "no patches: the pristine sources"
@@ -108,11 +111,13 @@ if [ "$MODE" = test ]; then
   timeout "$TIMEOUT" cargo test "${CONFIG[@]}" ${ARGS:-}
   exit $?
 fi
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/upstream/target}
+PROFILE=(--release); DIR=release; DEFAULT_TARGET=$ROOT/target/upstream/target
+if [ "$MODE" = debug ]; then PROFILE=(); DIR=debug; DEFAULT_TARGET=$ROOT/target/upstream/debug-target; fi
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$DEFAULT_TARGET}
 rm -f "$CARGO_TARGET_DIR"/*/.cargo-lock
-log "cargo build --release --example mcp_server --features rmcp (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-timeout "$TIMEOUT" cargo build --release --example mcp_server --features rmcp "${CONFIG[@]}" >&2
-BIN=$CARGO_TARGET_DIR/release/examples/mcp_server
+log "cargo build ${PROFILE[*]} --example mcp_server --features rmcp (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+timeout "$TIMEOUT" cargo build "${PROFILE[@]}" --example mcp_server --features rmcp "${CONFIG[@]}" >&2
+BIN=$CARGO_TARGET_DIR/$DIR/examples/mcp_server
 [ -x "$BIN" ] || { log "no binary at $BIN"; exit 1; }
 log "built $BIN"
 echo "$BIN"
