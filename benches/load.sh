@@ -31,6 +31,10 @@
 #                reports how many were sent, and the cache fill against its capacity): peak
 #                RSS with ten times the cache bound in distinct tokens
 #   mcpuse-*, fastmcp-*  the peers, stateless and stateful, same tokens, same request
+#   stateless-upstream, stateful-upstream  (e′) and (f′): rows e and f run exactly as they are,
+#                with UPSTREAM_BIN instead of BIN: the example built against rmcp and
+#                rmcp-actix-web with the changes proposed to them (benches/upstream.sh prints
+#                its path); in the default rows, after f, only when UPSTREAM_BIN is set
 #
 # Knobs: DURATION [10] s measured per row, WARMUP [2] s unmeasured before it, CONNS [16],
 # THREADS [2] (wrk), RUNS [1] (interleaved; medians reported, and each ratio the median of the
@@ -38,7 +42,9 @@
 # PEERS_DIR (or PEERS) [/tmp/peers, else ../shared/peers next to the repository] a set-up copy
 # of the peers harness (node_modules and .venv present; docs/performance.md says how) or "none",
 # PORT [3300], PROVIDER_PORT [18090], E2E_PROVIDER_PORT [18091] (row g's upstream),
-# BIN [target/release/examples/mcp_server], OUT [a temporary directory, removed at exit].
+# BIN [target/release/examples/mcp_server], OUT [a temporary directory, removed at exit],
+# UPSTREAM_BIN [unset] the binary of rows e′ and f′, e.g.
+#   UPSTREAM_BIN=$(benches/upstream.sh | tail -1) benches/load.sh
 #
 # Tokens come from benches/provider.mjs, a stand-in provider (RSA and Ed25519 keys, JWKS and
 # discovery served on 127.0.0.1). The example refuses provider-minted tokens at /mcp in issued
@@ -57,13 +63,15 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; CONNS=${CONNS:-16}; THREADS=${THREADS:-2}
 RUNS=${RUNS:-1}; PORT=${PORT:-3300}; PROVIDER_PORT=${PROVIDER_PORT:-18090}
-ROWS=${ROWS:-"bare protected rotate garbage garbage-distinct stateless stateful issued churn mcpuse-stateless mcpuse-stateful fastmcp-stateless fastmcp-stateful"}
+UPSTREAM_BIN=${UPSTREAM_BIN:-}
+ROWS=${ROWS:-"bare protected rotate garbage garbage-distinct stateless stateful${UPSTREAM_BIN:+ stateless-upstream stateful-upstream} issued churn mcpuse-stateless mcpuse-stateful fastmcp-stateless fastmcp-stateful"}
 CHURN_DURATION=${CHURN_DURATION:-30}
 # wrk gives each thread CONNS / THREADS connections, and the stateful row as many sessions.
 [ $((CONNS % THREADS)) = 0 ] || { echo "CONNS ($CONNS) must be a multiple of THREADS ($THREADS)"; exit 1; }
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/mcp_server}
 # The servers start in a scratch directory: a relative BIN is taken from here.
 case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
+case $UPSTREAM_BIN in /*|"") ;; *) UPSTREAM_BIN=$PWD/$UPSTREAM_BIN ;; esac
 PEERS=${PEERS_DIR:-${PEERS:-}}
 if [ -z "$PEERS" ]; then
   PEERS=$ROOT/../shared/peers
@@ -154,7 +162,8 @@ start() {  # $1 = row
       cmd=(env UPSTREAM_ISSUER="$ISSUER" UPSTREAM_CLIENT_ID=bench UPSTREAM_CLIENT_SECRET=bench
            UPSTREAM_AUDIENCE=mcp-bench PORT="$PORT" PUBLIC_URL="http://127.0.0.1:$PORT"
            RUST_LOG=warn OAUTH_PROXY_KEY="$PROXY_KEY" LOAD_ROUTES=1 ACCEPT_UPSTREAM_TOKENS=1
-           MCP_STATELESS=$([ "$row" = stateful ] && echo 0 || echo 1) "$BIN") ;;
+           MCP_STATELESS=$(case $row in stateful*) echo 0 ;; *) echo 1 ;; esac)
+           "$(case $row in *-upstream) echo "$UPSTREAM_BIN" ;; *) echo "$BIN" ;; esac)") ;;
   esac
   port_free "$PORT" || { echo "port $PORT busy"; exit 1; }
   (cd "${PEERS_CWD:-$WORK}" && exec "${cmd[@]}") >"$OUT/server-$row.log" 2>&1 &
@@ -225,6 +234,9 @@ for run in $(seq "$RUNS"); do
       garbage) TF="$WORK/garbage.txt"; EXPECT=401 ;;
       garbage-distinct) TF="$WORK/garbage-distinct.txt"; ROT=1; EXPECT=401 ;;
       stateless|stateful) TARGET=/mcp ;;
+      stateless-upstream|stateful-upstream)
+        [ -x "$UPSTREAM_BIN" ] || { log "row $row skipped: UPSTREAM_BIN is not an executable"; continue; }
+        TARGET=/mcp ;;
       issued)
         [ "$issued_ok" = 1 ] || continue
         TF="$WORK/issued.txt"; TARGET=/mcp; MARK=e2e-user- ;;
@@ -237,7 +249,7 @@ for run in $(seq "$RUNS"); do
     PEERS_CWD=""; case $row in mcpuse-*|fastmcp-*) PEERS_CWD=$PEERS ;; esac
     start "$row" || { log "row $row skipped: its server did not start"; continue; }
     case $row in
-      *stateful)
+      *stateful|stateful-upstream)
         # As many sessions as connections, each thread rotating through its share.
         SF="$WORK/sessions.txt"; : >"$SF"; ok=1
         for _ in $(seq "$CONNS"); do
@@ -306,11 +318,14 @@ label = {
     "rotate": "(c) protected, 10 000 tokens rotating (a full default cache)", "garbage": "(d) protected, garbage token (401)",
     "garbage-distinct": "(d2) protected, 10 000 distinct garbage tokens (401)",
     "stateless": "(e) MCP stateless tools/call", "stateful": "(f) MCP stateful tools/call",
+    "stateless-upstream": "(e′) MCP stateless tools/call, with the rmcp patches",
+    "stateful-upstream": "(f′) MCP stateful tools/call, with the rmcp patches",
     "issued": "(g) MCP, proxy-issued token", "churn": "(h) protected, 100 000 tokens",
     "mcpuse-stateless": "mcp-use stateless", "mcpuse-stateful": "mcp-use stateful",
     "fastmcp-stateless": "FastMCP stateless", "fastmcp-stateful": "FastMCP stateful",
 }
-peer_of = {"stateless": "mcpuse-stateless", "issued": "mcpuse-stateless", "stateful": "mcpuse-stateful"}
+peer_of = {"stateless": "mcpuse-stateless", "issued": "mcpuse-stateless", "stateful": "mcpuse-stateful",
+           "stateless-upstream": "mcpuse-stateless", "stateful-upstream": "mcpuse-stateful"}
 def share(name):
     good = sum(x["good"] for x in by[name])
     total = sum(sum(x["statuses"].values()) + x["sock_errors"] for x in by[name])
