@@ -16,7 +16,7 @@
 #    the chosen patches there (`patch -p1`; a patch that does not apply cleanly stops the run);
 # 2. moves each crate to target/upstream/src/ only when it differs from what is there, so that a
 #    second run with the same patches rebuilds nothing;
-# 3. builds `--example mcp_server --features rmcp` in release with CARGO_TARGET_DIR
+# 3. builds `--example mcp_server --features rmcp` in release in UPSTREAM_TARGET_DIR
 #    [target/upstream/target] and `--config patch.crates-io.<crate>.path=...` for the three
 #    crates (Cargo.lock is restored afterwards: the patched build rewrites the source of the
 #    three packages in it). MODE=test runs `cargo test` instead, with ARGS as its arguments
@@ -24,8 +24,11 @@
 #    MODE=debug builds the debug example there (what tests/mcp/example_flags.rs runs, and
 #    E2E_SERVER_BIN for the Node e2e suite) and prints its path.
 #
-# Knobs: PATCHES [all], MODE [build | debug | test], ARGS, CARGO_TARGET_DIR, TIMEOUT [3600] s
-# for cargo.
+# Knobs: PATCHES [all], MODE [build | debug | test], ARGS, UPSTREAM_TARGET_DIR [target/upstream/
+# target, or target/upstream/debug-target for MODE=debug and MODE=test], TIMEOUT [3600] s for
+# cargo. An exported CARGO_TARGET_DIR is not used: the patched binary must never land where
+# the stock one is (benches/load.sh runs both). A run killed with SIGKILL cannot put Cargo.lock
+# back: `git checkout Cargo.lock` does.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PATCH_DIR=$ROOT/benches/upstream
@@ -104,8 +107,7 @@ trap restore_lock EXIT INT TERM
 
 cd "$ROOT"
 if [ "$MODE" = test ]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/upstream/debug-target}
-  rm -f "$CARGO_TARGET_DIR"/*/.cargo-lock
+  export CARGO_TARGET_DIR=${UPSTREAM_TARGET_DIR:-$ROOT/target/upstream/debug-target}
   log "cargo test ${ARGS:-} (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
   # shellcheck disable=SC2086
   timeout "$TIMEOUT" cargo test "${CONFIG[@]}" ${ARGS:-}
@@ -113,8 +115,7 @@ if [ "$MODE" = test ]; then
 fi
 PROFILE=(--release); DIR=release; DEFAULT_TARGET=$ROOT/target/upstream/target
 if [ "$MODE" = debug ]; then PROFILE=(); DIR=debug; DEFAULT_TARGET=$ROOT/target/upstream/debug-target; fi
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$DEFAULT_TARGET}
-rm -f "$CARGO_TARGET_DIR"/*/.cargo-lock
+export CARGO_TARGET_DIR=${UPSTREAM_TARGET_DIR:-$DEFAULT_TARGET}
 log "cargo build ${PROFILE[*]} --example mcp_server --features rmcp (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
 timeout "$TIMEOUT" cargo build "${PROFILE[@]}" --example mcp_server --features rmcp "${CONFIG[@]}" >&2
 BIN=$CARGO_TARGET_DIR/$DIR/examples/mcp_server
