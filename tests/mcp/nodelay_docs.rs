@@ -3,7 +3,8 @@
 //! kept-alive connection waits about 40 ms for the client's delayed ACK (`keep_alive.rs`).
 //!
 //! A text check, not a compile check: each `HttpServer::new(` must be followed, after its
-//! closure, by `.tcp_nodelay(true)` before the first `.bind`, `.listen` or `.run`.
+//! closure and within the same statement (up to the next `;`), by `.tcp_nodelay(true)`, and by
+//! it before a `.bind`, `.listen` or `.run` of that statement.
 
 use std::{
     fs,
@@ -33,17 +34,20 @@ fn servers_without_nodelay(text: &str) -> Vec<(usize, &'static str)> {
             found.push((line_of(at), "its parentheses do not close"));
             continue;
         };
-        let chain = &text[close..];
-        let start = [".bind", ".listen", ".run("]
+        // The builder chain ends with its statement: a setting further on belongs to
+        // something else (another server, another statement).
+        let rest = &text[close..];
+        let chain = &rest[..rest.find(';').unwrap_or(rest.len())];
+        let listens = [".bind", ".listen", ".run("]
             .iter()
             .filter_map(|m| chain.find(m))
-            .min();
-        match start {
-            None => found.push((line_of(at), "no .bind, .listen or .run after it")),
-            Some(end) if !chain[..end].contains(".tcp_nodelay(true)") => {
-                found.push((line_of(at), "no .tcp_nodelay(true) before it listens"))
-            }
-            Some(_) => {}
+            .min()
+            .unwrap_or(chain.len());
+        if !chain[..listens].contains(".tcp_nodelay(true)") {
+            found.push((
+                line_of(at),
+                "no .tcp_nodelay(true) in its chain before it listens",
+            ));
         }
     }
     found
@@ -103,4 +107,13 @@ fn a_server_without_tcp_nodelay_or_with_it_after_bind_is_found() {
     assert_eq!(servers_without_nodelay(off).len(), 1);
     let never = "HttpServer::new(|| App::new())";
     assert_eq!(servers_without_nodelay(never).len(), 1);
+    // A server bound through a variable does not borrow the next server's setting.
+    let borrowed = "let s = HttpServer::new(|| App::new());\ns.bind(a)?.run();\n\
+                    HttpServer::new(|| App::new()).tcp_nodelay(true).bind(b)?.run()";
+    assert_eq!(
+        servers_without_nodelay(borrowed),
+        [(1, "no .tcp_nodelay(true) in its chain before it listens")]
+    );
+    let kept = "let s = HttpServer::new(|| App::new()).tcp_nodelay(true);\ns.bind(a)?.run();";
+    assert_eq!(servers_without_nodelay(kept), []);
 }
