@@ -335,7 +335,7 @@ def sound(name):
         return False
     good, total = share(name)
     return total > 0 and good >= 0.99 * total
-a = sound("bare") and med("bare", "rps")
+a = sound("bare")
 # A ratio is the median over runs of the ratio within each run: the machine's speed drifts
 # from one run to the next more than two rows of the same run differ.
 def ratio(name, other, key):
@@ -353,9 +353,10 @@ for name in label:
     good, total = share(name)
     ok = sound(name)
     peer = peer_of.get(name)
-    vs_peer = f"{ratio(name, peer, 'rps'):.1f}×" if ok and sound(peer) and ratio(name, peer, "rps") else "—"
-    vs_a = f"{ratio(name, 'bare', 'rps'):.2f}" if ok and a and ratio(name, "bare", "rps") else "—"
-    cpu_a = f"{ratio(name, 'bare', 'cpu_us'):.2f}" if ok and a and ratio(name, "bare", "cpu_us") else "—"
+    shown = lambda r, fmt: fmt.format(r) if r else "—"
+    vs_peer = shown(ok and sound(peer) and ratio(name, peer, "rps"), "{:.1f}×")
+    vs_a = shown(ok and a and ratio(name, "bare", "rps"), "{:.2f}")
+    cpu_a = shown(ok and a and ratio(name, "bare", "cpu_us"), "{:.2f}")
     expect = by[name][0]["expect"]
     want = f"{good}/{total} ({100 * good / max(1, total):.1f} %) {expect}" + (" with the user's JSON" if expect == "200" else "")
     extra = ""
